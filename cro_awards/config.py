@@ -1,0 +1,229 @@
+"""The survey year's configuration: `surveys/<year>.yaml`, validated into a `SurveyConfig`.
+
+Contract (README, "The survey year's configuration"): unknown keys, a category naming an undefined
+attribute, a name or alias standing for two CROs (ignoring case and surrounding spaces),
+`min_evaluations` below `min_cell_size`, and bad values are configuration errors. They stop the run
+before any export is read, with a message naming the file and the key. Overrides (from the command
+line or a deployment's parameters) replace the YAML's method knobs and go through the same checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from cro_awards.errors import ConfigError
+
+CONTRACT_COLUMNS = ("respondent_id", "rd_spend_musd", "cro", "last_engaged")
+"""Export columns every survey year has, besides one column per attribute id."""
+
+OVERRIDABLE_KEYS = (
+    "recency_months",
+    "big_pharma_min_rd_spend_musd",
+    "min_evaluations",
+    "min_cros_for_awards",
+    "champion_sd_multiplier",
+    "min_cell_size",
+    "max_rejected_share",
+)
+"""Method knobs a run may override without editing the YAML; overrides are recorded in the manifest."""
+
+_ID = re.compile(r"[a-z][a-z0-9_]*")
+_WHITESPACE = " \t\r\n\u00a0"
+
+
+def cro_key(text: str) -> str:
+    """How an export's CRO text is matched: surrounding whitespace removed, lower case."""
+    return text.strip(_WHITESPACE).lower()
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class RatingScale(_Strict):
+    min: StrictInt = 1
+    max: StrictInt = 5
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RatingScale:
+        if self.min >= self.max:
+            raise ValueError(f"min ({self.min}) must be below max ({self.max})")
+        if self.min < 0:
+            raise ValueError("ratings are non-negative integers: min must be >= 0")
+        return self
+
+
+class Cro(_Strict):
+    name: str = Field(min_length=1)
+    aliases: tuple[str, ...] = ()
+
+    @field_validator("name", "aliases")
+    @classmethod
+    def _not_blank(cls, value: Any) -> Any:
+        for text in (value,) if isinstance(value, str) else value:
+            if not text.strip(_WHITESPACE):
+                raise ValueError("a CRO name or alias must not be blank")
+        return value
+
+
+class SurveyConfig(_Strict):
+    """One survey year: questionnaire, ballot and method knobs (awards-method in README)."""
+
+    survey_year: StrictInt = Field(ge=1900, le=2999)
+    survey_close: dt.date
+    recency_months: StrictInt = Field(18, ge=0, le=1200)
+    rating_scale: RatingScale = RatingScale()
+    big_pharma_min_rd_spend_musd: StrictInt | StrictFloat = Field(1000, ge=0, allow_inf_nan=False)
+    min_evaluations: StrictInt = Field(10, ge=1)
+    min_cros_for_awards: StrictInt = Field(3, ge=1)
+    champion_sd_multiplier: StrictInt | StrictFloat = Field(1.0, ge=0, allow_inf_nan=False)
+    min_cell_size: StrictInt = Field(3, ge=1)
+    max_rejected_share: StrictInt | StrictFloat = Field(0.2, ge=0, le=1, allow_inf_nan=False)
+    sample_export: str | None = None
+    cros: tuple[Cro, ...] = Field(min_length=1)
+    attributes: dict[str, str] = Field(min_length=1)
+    categories: dict[str, tuple[str, ...]] = Field(min_length=1)
+    columns: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("survey_close", mode="before")
+    @classmethod
+    def _iso_date(cls, value: Any) -> Any:
+        if isinstance(value, dt.datetime):
+            raise ValueError("must be a date (YYYY-MM-DD), not a date and time")
+        if isinstance(value, str) and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+            raise ValueError(f"{value!r} is not a YYYY-MM-DD date")
+        return value
+
+    @field_validator("attributes", "categories")
+    @classmethod
+    def _ids(cls, value: dict) -> dict:
+        for key in value:
+            if not isinstance(key, str) or not _ID.fullmatch(key):
+                raise ValueError(f"id {key!r} must be lower-case letters, digits and _ (e.g. data_quality)")
+            if key in CONTRACT_COLUMNS or key == "source_row":
+                raise ValueError(f"id {key!r} is a contract column name; choose another id")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SurveyConfig:
+        for category, attribute_ids in self.categories.items():
+            if not attribute_ids:
+                raise ValueError(f"categories.{category}: a category needs at least one attribute")
+            undefined = [a for a in attribute_ids if a not in self.attributes]
+            if undefined:
+                raise ValueError(
+                    f"categories.{category} names undefined attribute(s) {', '.join(undefined)}: "
+                    "define them under `attributes` or fix the spelling"
+                )
+            if len(set(attribute_ids)) != len(attribute_ids):
+                raise ValueError(f"categories.{category} lists an attribute twice")
+        owner: dict[str, str] = {}
+        for cro in self.cros:
+            for spelling in (cro.name, *cro.aliases):
+                key = cro_key(spelling)
+                if owner.setdefault(key, cro.name) != cro.name:
+                    raise ValueError(
+                        f"cros: {spelling!r} stands for both {owner[key]!r} and {cro.name!r} "
+                        "(names and aliases are matched ignoring case and surrounding spaces)"
+                    )
+        names = [cro.name for cro in self.cros]
+        if len(set(names)) != len(names):
+            raise ValueError("cros: a CRO is listed twice")
+        if self.min_evaluations < self.min_cell_size:
+            raise ValueError(
+                f"min_evaluations ({self.min_evaluations}) is below min_cell_size ({self.min_cell_size}): "
+                "an eligible CRO's scores would be suppressed; raise min_evaluations or lower min_cell_size"
+            )
+        targets = list(self.columns.values())
+        if len(set(targets)) != len(targets):
+            raise ValueError("columns: two export headers are renamed onto the same column")
+        return self
+
+    @property
+    def window_months(self) -> int:
+        return self.recency_months
+
+    def alias_rows(self) -> list[tuple[str, str]]:
+        """(cro_key, canonical name) for every name and alias, sorted: the matching table."""
+        return sorted({(cro_key(s), cro.name) for cro in self.cros for s in (cro.name, *cro.aliases)})
+
+    def category_rows(self) -> list[tuple[str, str]]:
+        """(category, attribute) pairs: an attribute in two categories appears twice."""
+        return [(category, attribute) for category, ids in self.categories.items() for attribute in ids]
+
+
+class LoadedConfig(BaseModel):
+    """A validated configuration with where it came from: what the manifest records."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: Path
+    sha256: str
+    overrides: dict[str, Any]
+    survey: SurveyConfig
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the YAML (e.g. `sample_export`), relative to the YAML's own folder."""
+        return (self.path.parent / relative).resolve()
+
+
+def _describe(error: dict, overrides: dict[str, Any]) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    if not error["loc"]:
+        return message
+    location = ".".join(str(part) for part in error["loc"])
+    source = "override" if error["loc"][0] in overrides else "key"
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check its spelling; README lists the keys)"
+    if error["type"] == "missing":
+        message = "required key is missing"
+    return f"{source} `{location}`: {message}"
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> LoadedConfig:
+    """Read and validate `path`, applying `overrides` (method knobs only); raise `ConfigError` if invalid."""
+    path = Path(path)
+    overrides = {key: value for key, value in (overrides or {}).items() if value is not None}
+    try:
+        raw_bytes = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the survey configuration ({error.strerror}).") from None
+    try:
+        raw = yaml.safe_load(raw_bytes)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys (survey_year, cros, ...), found {type(raw).__name__}.")
+    unknown = sorted(set(overrides) - set(OVERRIDABLE_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{path}: override(s) {', '.join(unknown)} cannot be overridden; "
+            f"overridable keys are {', '.join(OVERRIDABLE_KEYS)}."
+        )
+    try:
+        survey = SurveyConfig.model_validate({**raw, **overrides})
+    except ValidationError as error:
+        details = "; ".join(_describe(e, overrides) for e in error.errors())
+        raise ConfigError(f"{path}: invalid survey configuration: {details}.") from None
+    return LoadedConfig(
+        path=path.resolve(),
+        sha256=hashlib.sha256(raw_bytes).hexdigest(),
+        overrides=overrides,
+        survey=survey,
+    )

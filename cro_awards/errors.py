@@ -1,0 +1,39 @@
+"""Errors a user meets. Each message says what is wrong and what to do, naming the file and key or row.
+
+`CroAwardsError` and its subclasses are expected failures: the command line prints their message
+(no traceback) and exits non-zero. Anything else escaping the pipeline is a bug.
+"""
+
+
+class CroAwardsError(Exception):
+    """Base of the errors a user can act on; `exit_code` is what the command line returns."""
+
+    exit_code = 1
+
+
+class ConfigError(CroAwardsError):
+    """The survey year's YAML (or an override) is invalid: the run stops before reading any export."""
+
+    exit_code = 2
+
+
+class ExportError(CroAwardsError):
+    """A file-level problem with the export: nothing is published."""
+
+    exit_code = 3
+
+
+class RejectedShareError(ExportError):
+    """More evaluations were rejected than `max_rejected_share` allows: quarantine written, nothing published."""
+
+    exit_code = 4
+
+
+class PublishError(CroAwardsError):
+    """Publishing failed (disk full, read-only folder, bad paths): the previous publication stays in place."""
+
+    exit_code = 5
+
+
+class ValidationBug(RuntimeError):
+    """Great Expectations raised instead of judging data: a bug in the suite or the pipeline, never bad data."""

@@ -1,0 +1,18 @@
+-- Attribute scores before suppression: the mean rating of each CRO on each attribute, per segment.
+-- grain: one row per (segment, cro, attribute) with at least one rating
+-- key: segment, cro, attribute
+-- reads: int_segment_ratings
+with
+
+final as (
+    select
+        segment,
+        cro,
+        attribute,
+        count(*) as n_ratings,
+        avg(rating_value) as score,
+    from int_segment_ratings
+    group by segment, cro, attribute
+)
+
+select * from final

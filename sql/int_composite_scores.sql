@@ -1,0 +1,79 @@
+-- Composite scores before suppression: per segment, CRO and core category, the unweighted mean of the
+-- category's attribute scores that exist; eligibility; and rank among the eligible with a tolerance.
+-- An attribute in two categories counts in both (category_attributes lists it twice).
+-- grain: one row per (segment, cro, category) with at least one rating in the category
+-- key: segment, cro, category
+-- reads: int_attribute_scores, int_segment_ratings, category_attributes (category, attribute)
+-- params: $min_evaluations, $tolerance
+with
+
+category_scores as (
+    select
+        int_attribute_scores.segment,
+        int_attribute_scores.cro,
+        category_attributes.category,
+        avg(int_attribute_scores.score) as composite,
+    from int_attribute_scores
+    inner join category_attributes on int_attribute_scores.attribute = category_attributes.attribute
+    group by int_attribute_scores.segment, int_attribute_scores.cro, category_attributes.category
+),
+
+category_evaluations as (
+    select
+        int_segment_ratings.segment,
+        int_segment_ratings.cro,
+        category_attributes.category,
+        count(distinct int_segment_ratings.source_row) as n_evaluations,
+    from int_segment_ratings
+    inner join category_attributes on int_segment_ratings.attribute = category_attributes.attribute
+    group by int_segment_ratings.segment, int_segment_ratings.cro, category_attributes.category
+),
+
+scored as (
+    select
+        category_scores.segment,
+        category_scores.cro,
+        category_scores.category,
+        category_evaluations.n_evaluations,
+        category_scores.composite,
+        category_evaluations.n_evaluations >= $min_evaluations as is_eligible,
+    from category_scores
+    inner join category_evaluations
+        on category_scores.segment = category_evaluations.segment
+        and category_scores.cro = category_evaluations.cro
+        and category_scores.category = category_evaluations.category
+),
+
+higher as (
+    select
+        scored.segment,
+        scored.cro,
+        scored.category,
+        count(rivals.cro) as n_higher,
+    from scored
+    left join scored as rivals
+        on scored.segment = rivals.segment
+        and scored.category = rivals.category
+        and rivals.is_eligible
+        and rivals.composite > scored.composite + $tolerance
+    where scored.is_eligible
+    group by scored.segment, scored.cro, scored.category
+),
+
+final as (
+    select
+        scored.segment,
+        scored.cro,
+        scored.category,
+        scored.n_evaluations,
+        scored.composite,
+        scored.is_eligible,
+        1 + higher.n_higher as rank,
+    from scored
+    left join higher
+        on scored.segment = higher.segment
+        and scored.cro = higher.cro
+        and scored.category = higher.category
+)
+
+select * from final

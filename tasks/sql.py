@@ -1,0 +1,83 @@
+"""Run the files of `sql/`: each makes the table it is named after, in the order stated here.
+
+Contract: `run(connection, name, params)` executes `sql/<name>.sql` as
+`create or replace table <name> as ...`, binding only the `$parameters` the file uses (values are
+never formatted into SQL text). Input tables are registered on the connection beforehand.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from cro_awards.settings import SQL_DIR
+
+STAGING = ("cro_aliases", "stg_ratings", "stg_evaluations")
+"""Run before validation. Inputs: ballot, raw_ratings, raw_evaluations."""
+
+TRANSFORM = (
+    "int_rejected_evaluations",
+    "int_segment_ratings",
+    "int_attribute_scores",
+    "int_composite_scores",
+    "attribute_scores",
+    "composite_scores",
+    "awards",
+    "rejected_evaluations",
+)
+"""Run after validation, in this order. Inputs: the staging tables, rejection_reasons, raw_export, malformed_rows."""
+
+PUBLISHED = ("attribute_scores", "composite_scores", "awards")
+"""The tables published for each survey year (data contract section 4), in manifest order."""
+
+TOLERANCE = 1e-9
+"""Absolute tolerance of every comparison between scores (awards method: ranks, leaders, champions)."""
+
+WHITESPACE = " \t\r\n\u00a0"
+"""What surrounds a field and is removed before it is read: spaces, tabs, line breaks, no-break spaces."""
+
+_PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
+
+
+@functools.cache
+def sql_text(name: str) -> str:
+    """The body of `sql/<name>.sql`."""
+    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+
+
+@functools.cache
+def parameters_of(name: str) -> frozenset[str]:
+    """The `$parameters` a file's SQL uses (its `--` comment lines excluded)."""
+    code = "\n".join(line for line in sql_text(name).splitlines() if not line.lstrip().startswith("--"))
+    return frozenset(_PARAMETER.findall(code))
+
+
+def run(connection: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any]) -> None:
+    """Create table `name` from `sql/<name>.sql`, binding the parameters it uses from `params`."""
+    wanted = parameters_of(name)
+    missing = wanted - params.keys()
+    if missing:
+        raise KeyError(f"sql/{name}.sql needs parameter(s) {sorted(missing)}")
+    connection.execute(
+        f"create or replace table {name} as\n{sql_text(name)}",
+        {key: params[key] for key in wanted},
+    ).fetchall()
+
+
+def rows(connection: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any] | None = None) -> list[tuple]:
+    """Every row of a small query, fetched to the end (DuckDB 2 refuses new work on an unfinished result)."""
+    return connection.execute(query, params or {}).fetchall()
+
+
+def arrow(connection: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any] | None = None) -> pa.Table:
+    """A query's result as an Arrow table, without the extra copy a DB-API result makes."""
+    return connection.sql(query, params=params or None).to_arrow_table()
+
+
+def run_all(connection: duckdb.DuckDBPyConnection, names: tuple[str, ...], params: dict[str, Any]) -> None:
+    for name in names:
+        run(connection, name, params)

@@ -1,0 +1,205 @@
+"""Validate: judge every staged row with the Great Expectations suites of `expectations/`.
+
+Contract: `rejection_reasons(workspace, survey, malformed_rows)` returns an Arrow table
+(source_row, reason, reason_order), one row per (quarantined export row, reason). Every reason but
+`malformed_row` (found by the reader) comes from an expectation whose `meta.reason` names it; the
+suites take the year's values (scale, CRO spellings, recency window) as parameters. An expectation
+that raises instead of judging is a bug: `ValidationBug` is raised, never a quarantine.
+
+`great_expectations` is imported on first use (it costs seconds), not at module import.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cro_awards.config import SurveyConfig
+from cro_awards.errors import ValidationBug
+from cro_awards.settings import EXPECTATIONS_DIR
+from tasks import sql
+
+REASON_CODES = (
+    "malformed_row",
+    "missing_respondent_id",
+    "invalid_rd_spend",
+    "unknown_cro",
+    "invalid_last_engaged",
+    "outside_recency_window",
+    "invalid_rating",
+    "no_ratings",
+    "duplicate_evaluation",
+)
+"""The quarantine's reason codes (data contract section 3), in the order a row's reasons are listed."""
+
+REASONS_SCHEMA = pa.schema([("source_row", pa.int64()), ("reason", pa.string()), ("reason_order", pa.int32())])
+
+_DATE_FLOOR = pa.scalar(dt.date(1678, 1, 1), pa.date32())
+_DATE_CEILING = pa.scalar(dt.date(2261, 12, 31), pa.date32())
+
+logger = logging.getLogger(__name__)
+
+
+@functools.cache
+def suite_definition(name: str) -> dict[str, Any]:
+    """The JSON of `expectations/<name>.json`; every expectation must carry a known `meta.reason`."""
+    definition = json.loads((EXPECTATIONS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    for expectation in definition["expectations"]:
+        reason = expectation.get("meta", {}).get("reason")
+        if reason not in REASON_CODES:
+            raise ValidationBug(f"expectations/{name}.json: {expectation['type']} has no known meta.reason ({reason!r})")
+    return definition
+
+
+@functools.cache
+def _context():
+    import great_expectations as gx
+
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    return context
+
+
+@functools.cache
+def _validator(name: str):
+    """A suite bound to a whole-dataframe batch definition, built once per process."""
+    import great_expectations as gx
+
+    context = _context()
+    definition = suite_definition(name)
+    suite = gx.ExpectationSuite(**{key: definition[key] for key in ("name", "expectations", "meta")})
+    if len(suite.expectations) != len(definition["expectations"]):
+        raise ValidationBug(
+            f"expectations/{name}.json: {len(definition['expectations'])} expectations in the file, "
+            f"{len(suite.expectations)} loaded; an expectation type is misspelled"
+        )
+    suite = context.suites.add(suite)
+    batch_definition = (
+        context.data_sources.add_pandas(f"{name}_source")
+        .add_dataframe_asset(name=f"{name}_frame")
+        .add_batch_definition_whole_dataframe("whole_frame")
+    )
+    return context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{name}_validation", data=batch_definition, suite=suite)
+    )
+
+
+def failures(name: str, frame: pd.DataFrame, index_column: str, parameters: dict[str, Any]) -> dict[str, set]:
+    """Run suite `name` on `frame`: for each reason code, the `index_column` values that fail it."""
+    result = _validator(name).run(
+        batch_parameters={"dataframe": frame},
+        expectation_parameters=parameters,
+        result_format={
+            "result_format": "COMPLETE",
+            "unexpected_index_column_names": [index_column],
+            "return_unexpected_index_query": False,
+            "partial_unexpected_count": 0,
+        },
+    )
+    failed: dict[str, set] = {}
+    for outcome in result.results:
+        config = outcome.expectation_config
+        if outcome.exception_info and any(
+            info.get("raised_exception") for info in _exception_infos(outcome.exception_info)
+        ):
+            raise ValidationBug(f"expectations/{name}.json: {config.type} on {config.kwargs} raised: {outcome.exception_info}")
+        if outcome.success:
+            continue
+        indices = outcome.result.get("unexpected_index_list")
+        if indices is None:
+            raise ValidationBug(f"expectations/{name}.json: {config.type} failed without row indices: {outcome.result}")
+        failed.setdefault(config.meta["reason"], set()).update(row[index_column] for row in indices)
+    return failed
+
+
+def _exception_infos(info: dict) -> Iterable[dict]:
+    if "raised_exception" in info:
+        return [info]
+    return [value for value in info.values() if isinstance(value, dict)]
+
+
+def recency_window(connection: duckdb.DuckDBPyConnection, survey: SurveyConfig) -> tuple[dt.date, dt.date]:
+    """(first, last) day of the recency window; months are subtracted as SQL does (day clamped)."""
+    [(start,)] = sql.rows(
+        connection,
+        "select cast($close::date - to_months($months) as date)",
+        {"close": survey.survey_close, "months": survey.recency_months},
+    )
+    return start, survey.survey_close
+
+
+def _evaluations_frame(connection: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    table = sql.arrow(
+        connection,
+        "select source_row, respondent_id, rd_spend_musd_text, cro_text, cro_key, cro, "
+        "last_engaged_text, last_engaged_on, n_answered from stg_evaluations",
+    )
+    # GX compares dates fast only as datetime64[ns]; dates beyond its range are clamped to its ends,
+    # which are outside every recency window, so no verdict changes.
+    dates = pc.min_element_wise(
+        pc.max_element_wise(table["last_engaged_on"], _DATE_FLOOR, skip_nulls=False), _DATE_CEILING, skip_nulls=False
+    )
+    table = table.set_column(
+        table.schema.get_field_index("last_engaged_on"), "last_engaged_on", pc.cast(dates, pa.timestamp("ns"))
+    )
+    return table.to_pandas()
+
+
+def rejection_reasons(
+    connection: duckdb.DuckDBPyConnection, survey: SurveyConfig, malformed_rows: Iterable[int]
+) -> pa.Table:
+    """Validate the staged tables on `connection`; see the module contract."""
+    start, end = recency_window(connection, survey)
+    cro_keys = [key for (key,) in sql.rows(connection, "select cro_key from cro_aliases order by cro_key")]
+    evaluation_failures = failures(
+        "evaluations",
+        _evaluations_frame(connection),
+        "source_row",
+        {
+            "cro_keys": cro_keys,
+            "window_start": pd.Timestamp(start),
+            "window_end": pd.Timestamp(end),
+        },
+    )
+    values = sql.arrow(
+        connection, "select distinct rating_text, rating_value from stg_ratings order by rating_text"
+    ).to_pandas()
+    rating_failures = failures(
+        "rating_values",
+        values,
+        "rating_text",
+        {"scale_min": survey.rating_scale.min, "scale_max": survey.rating_scale.max},
+    )
+    pairs: list[tuple[int, str]] = [(row, "malformed_row") for row in malformed_rows]
+    for reason, rows in evaluation_failures.items():
+        pairs.extend((int(row), reason) for row in rows)
+    invalid_texts = sorted(set().union(*rating_failures.values())) if rating_failures else []
+    if invalid_texts:
+        connection.register("invalid_rating_texts", pa.table({"rating_text": pa.array(invalid_texts, pa.string())}))
+        rows = sql.rows(
+            connection, "select distinct source_row from stg_ratings semi join invalid_rating_texts using (rating_text)"
+        )
+        connection.unregister("invalid_rating_texts")
+        pairs.extend((row, "invalid_rating") for (row,) in rows)
+    order = {code: index for index, code in enumerate(REASON_CODES)}
+    pairs.sort(key=lambda pair: (pair[0], order[pair[1]]))
+    return pa.table(
+        {
+            "source_row": pa.array([row for row, _ in pairs], pa.int64()),
+            "reason": pa.array([reason for _, reason in pairs], pa.string()),
+            "reason_order": pa.array([order[reason] for _, reason in pairs], pa.int32()),
+        },
+        schema=REASONS_SCHEMA,
+    )
