@@ -4,6 +4,8 @@
 (no traceback) and exits non-zero. Anything else escaping the pipeline is a bug.
 """
 
+import logging
+
 
 class CroAwardsError(Exception):
     """Base of the errors a user can act on; `exit_code` is what the command line returns."""
@@ -37,3 +39,21 @@ class PublishError(CroAwardsError):
 
 class ValidationBug(RuntimeError):
     """Great Expectations raised instead of judging data: a bug in the suite or the pipeline, never bad data."""
+
+
+class _UserErrorFilter(logging.Filter):
+    """Log a `CroAwardsError` as its message alone: its traceback helps no user."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], CroAwardsError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def quiet_user_error_tracebacks(*logger_names: str) -> None:
+    """Install the filter on the named loggers (Prefect's flow and task run loggers)."""
+    for name in logger_names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _UserErrorFilter) for f in logger.filters):
+            logger.addFilter(_UserErrorFilter())

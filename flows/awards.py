@@ -1,0 +1,232 @@
+"""The `cro-awards` Prefect flow: one survey year from export to published awards.
+
+Stages, one task each: load the configuration, extract, stage, validate, transform, check, write the
+quarantine, publish. Tasks that read or write files are thin; what decides a number lives in
+`tasks.transform` (SQL) and `tasks.validate` (expectations) and runs without Prefect.
+
+Task results are never persisted or cached (they hold confidential ratings) and stay in process.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import duckdb
+import pyarrow as pa
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+from pydantic import Field
+
+import cro_awards
+from cro_awards.config import LoadedConfig, load_config
+from cro_awards.errors import ExportError, RejectedShareError, quiet_user_error_tracebacks
+from cro_awards.settings import PROJECT_ROOT, load_settings
+from tasks import checks, publish as publishing, sql, transform, validate
+from tasks.extract import Export, read_export
+
+_TASK = {"cache_policy": NO_CACHE, "persist_result": False}
+
+quiet_user_error_tracebacks("prefect.flow_runs", "prefect.task_runs")
+
+
+@task(name="load-config", **_TASK)
+def load_config_task(config: Path, overrides: dict[str, Any]) -> LoadedConfig:
+    loaded = load_config(config, overrides)
+    get_run_logger().info(
+        "Survey %s: %d CROs, %d attributes in %d categories (config %s, overrides %s)",
+        loaded.survey.survey_year, len(loaded.survey.cros), len(loaded.survey.attributes),
+        len(loaded.survey.categories), loaded.path.name, loaded.overrides or "none",
+    )
+    return loaded
+
+
+@task(name="extract", **_TASK)
+def extract_task(export: Path, config: LoadedConfig) -> Export:
+    exported = read_export(export, config)
+    logger = get_run_logger()
+    logger.info("Read %s: %d rows (%d malformed), sha256 %s", export.name, exported.n_read,
+                exported.malformed.num_rows, exported.sha256[:12])
+    if exported.renamed:
+        logger.info("Renamed columns: %s", ", ".join(f"{k!r} -> {v}" for k, v in exported.renamed.items()))
+    if exported.ignored_columns:
+        logger.info("Ignored columns (not in the contract): %s", ", ".join(exported.ignored_columns))
+    return exported
+
+
+@task(name="stage", **_TASK)
+def stage_task(exported: Export, config: LoadedConfig) -> duckdb.DuckDBPyConnection:
+    workspace = transform.open_workspace()
+    transform.stage(workspace, exported.table, exported.malformed, config.survey)
+    return workspace
+
+
+@task(name="validate", **_TASK)
+def validate_task(workspace: duckdb.DuckDBPyConnection, config: LoadedConfig, exported: Export) -> pa.Table:
+    reasons = validate.rejection_reasons(workspace, config.survey, exported.malformed["source_row"].to_pylist())
+    by_reason = reasons.group_by("reason").aggregate([([], "count_all")]).to_pylist()
+    summary = ", ".join(f"{row['reason']} {row['count_all']}" for row in sorted(by_reason, key=lambda r: r["reason"]))
+    get_run_logger().info("Validation: %s", summary or "every row valid")
+    return reasons
+
+
+@task(name="transform", **_TASK)
+def transform_task(workspace: duckdb.DuckDBPyConnection, config: LoadedConfig, reasons: pa.Table) -> dict[str, pa.Table]:
+    transform.transform(workspace, config.survey, reasons)
+    tables = transform.published_tables(workspace)
+    get_run_logger().info("Scored: %s", ", ".join(f"{name} {t.num_rows} rows" for name, t in tables.items()))
+    return tables
+
+
+@task(name="check-outputs", **_TASK)
+def check_task(tables: dict[str, pa.Table], counts: dict[str, int]) -> None:
+    checks.check_outputs(tables, counts)
+
+
+@task(name="write-quarantine", **_TASK)
+def quarantine_task(workspace: duckdb.DuckDBPyConnection, quarantine: Path, survey_year: int) -> Path:
+    path = publishing.write_quarantine(workspace.table("rejected_evaluations").to_arrow_table(), quarantine, survey_year)
+    get_run_logger().info("Quarantine written to %s", path)
+    return path
+
+
+@task(name="publish", **_TASK)
+def publish_task(tables: dict[str, pa.Table], manifest: dict[str, Any], output: Path, survey_year: int,
+                 run_id: str, keep: int) -> Path:
+    folder = publishing.publish(tables, manifest, output, survey_year, run_id, keep)
+    get_run_logger().info("Published survey year %s to %s", survey_year, folder)
+    return folder
+
+
+def code_version() -> str:
+    """The package version, and the git commit when run from a checkout (`+dirty` if modified)."""
+    try:
+        commit = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short=12", "HEAD"],
+                                capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return cro_awards.__version__
+    return f"{cro_awards.__version__}+g{commit}{'.dirty' if dirty else ''}"
+
+
+def package_versions() -> dict[str, str]:
+    names = ("prefect", "great-expectations", "duckdb", "pandas", "pyarrow", "openpyxl", "pydantic")
+    return {"python": platform.python_version(), **{n: importlib.metadata.version(n) for n in names}}
+
+
+def _run_name() -> str:
+    parameters = flow_run.parameters or {}
+    stem = Path(str(parameters.get("config") or "surveys/2024.yaml")).stem
+    return f"awards-{stem}-{uuid.uuid4().hex[:6]}"
+
+
+@flow(name="cro-awards", flow_run_name=_run_name, persist_result=False, log_prints=False)
+def cro_awards_flow(
+    config: str | None = None,
+    export: str | None = None,
+    output: str | None = None,
+    quarantine: str | None = None,
+    min_evaluations: Annotated[int | None, Field(ge=1)] = None,
+    min_cros_for_awards: Annotated[int | None, Field(ge=1)] = None,
+    champion_sd_multiplier: Annotated[float | None, Field(ge=0)] = None,
+    min_cell_size: Annotated[int | None, Field(ge=1)] = None,
+    max_rejected_share: Annotated[float | None, Field(ge=0, le=1)] = None,
+    big_pharma_min_rd_spend_musd: Annotated[float | None, Field(ge=0)] = None,
+    recency_months: Annotated[int | None, Field(ge=0)] = None,
+) -> dict[str, Any]:
+    """Score one survey year and publish its awards.
+
+    Args:
+        config: The survey year's YAML (default: surveys/2024.yaml).
+        export: The survey export (.csv, .xlsx or .parquet); default: the YAML's sample_export.
+        output: Folder of the published tables (default: data/output).
+        quarantine: Folder of rejected evaluations, outside output (default: data/quarantine).
+        min_evaluations: Override: evaluations a CRO needs in a cell to be eligible.
+        min_cros_for_awards: Override: eligible CROs a cell needs for awards.
+        champion_sd_multiplier: Override: champions are at least this many SDs above the weighted mean.
+        min_cell_size: Override: scores on fewer ratings or evaluations are not published.
+        max_rejected_share: Override: a larger share of rejected evaluations fails the run.
+        big_pharma_min_rd_spend_musd: Override: R&D spend (USD millions) from which a sponsor is Big Pharma.
+        recency_months: Override: months before survey_close that an evaluation may rest on.
+    """
+    settings = load_settings()
+    overrides = {
+        "min_evaluations": min_evaluations,
+        "min_cros_for_awards": min_cros_for_awards,
+        "champion_sd_multiplier": champion_sd_multiplier,
+        "min_cell_size": min_cell_size,
+        "max_rejected_share": max_rejected_share,
+        "big_pharma_min_rd_spend_musd": big_pharma_min_rd_spend_musd,
+        "recency_months": recency_months,
+    }
+    loaded = load_config_task(Path(config) if config else settings.default_config, overrides)
+    survey = loaded.survey
+    output_path, quarantine_path = publishing.check_locations(
+        Path(output) if output else settings.output, Path(quarantine) if quarantine else settings.quarantine
+    )
+    if export:
+        export_path = Path(export)
+    elif survey.sample_export:
+        export_path = loaded.resolve(survey.sample_export)
+    else:
+        raise ExportError(f"{loaded.path}: no export given and the YAML names no sample_export; pass --export.")
+    run_id = str(flow_run.id or uuid.uuid4())
+
+    exported = extract_task(export_path, loaded)
+    workspace = stage_task(exported, loaded)
+    reasons = validate_task(workspace, loaded, exported)
+    tables = transform_task(workspace, loaded, reasons)
+    counts = transform.counts(workspace)
+    by_reason = {
+        reason: count for reason, count in sql.rows(
+            workspace, "select reason, count(*) from rejection_reasons group by reason order by reason"
+        )
+    }
+    check_task(tables, counts)
+    quarantine_file = quarantine_task(workspace, quarantine_path, survey.survey_year)
+    rejected_share = counts["quarantined"] / counts["read"]
+    if rejected_share > survey.max_rejected_share:
+        raise RejectedShareError(
+            f"{export_path}: {counts['quarantined']} of {counts['read']} evaluations were rejected "
+            f"({rejected_share:.1%}), more than max_rejected_share {survey.max_rejected_share:.1%}; nothing was "
+            f"published. Inspect the quarantine at {quarantine_file}, fix the export, and run again."
+        )
+    manifest = {
+        "run_id": run_id,
+        "survey_year": survey.survey_year,
+        "published_at": publishing.utc_now(),
+        "export": {"file_name": export_path.name, "sha256": exported.sha256},
+        "config": {
+            "file_name": loaded.path.name,
+            "sha256": loaded.sha256,
+            "overrides": loaded.overrides,
+            "effective": survey.model_dump(mode="json", include=set(
+                ("survey_close", "recency_months", "rating_scale", "big_pharma_min_rd_spend_musd", "min_evaluations",
+                 "min_cros_for_awards", "champion_sd_multiplier", "min_cell_size", "max_rejected_share")
+            )),
+        },
+        "counts": {**counts, "quarantined_by_reason": by_reason},
+        "versions": {"code": code_version(), **package_versions()},
+    }
+    folder = publish_task(tables, manifest, output_path, survey.survey_year, run_id, settings.keep_publications)
+    workspace.close()
+    return {
+        "survey_year": survey.survey_year,
+        "run_id": run_id,
+        "counts": counts,
+        "quarantined_by_reason": by_reason,
+        "published": str(folder),
+        "output": str(publishing.year_folder(output_path, survey.survey_year)),
+        "quarantine": str(quarantine_file),
+        "awards": tables["awards"].to_pylist(),
+    }
+
+
+if __name__ == "__main__":
+    cro_awards_flow()
