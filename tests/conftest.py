@@ -1,0 +1,27 @@
+"""Shared fixtures. Tests that run the real flow share one temporary Prefect server (session scope),
+with Prefect's state in a temporary PREFECT_HOME; everything else runs without Prefect."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_CONFIG = PROJECT_ROOT / "surveys" / "2024.yaml"
+
+# Before anything imports prefect: its state goes to a throwaway folder, never the user's ~/.prefect.
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="cro-awards-prefect-")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """A temporary Prefect server and database for the tests that run real flows."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

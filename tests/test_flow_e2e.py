@@ -1,0 +1,180 @@
+"""End to end: the real Prefect flow on the bundled sample, read back as the contract says readers do."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import PROJECT_ROOT, SAMPLE_CONFIG
+
+pytestmark = pytest.mark.e2e
+
+SAMPLE_EXPORT = PROJECT_ROOT / "data" / "sample" / "export_2024.csv"
+
+
+@pytest.fixture(scope="module")
+def first_run(prefect_server, tmp_path_factory):
+    from flows.awards import cro_awards_flow
+
+    root = tmp_path_factory.mktemp("e2e")
+    output, quarantine = root / "output", root / "quarantine"
+    summary = cro_awards_flow(config=str(SAMPLE_CONFIG), output=str(output), quarantine=str(quarantine))
+    return summary, output, quarantine
+
+
+def _read(output: Path, table: str) -> list[tuple]:
+    connection = duckdb.connect()
+    return connection.execute(
+        f"select * from read_parquet('{output}/*/{table}.parquet', hive_partitioning = true)"
+    ).fetchall()
+
+
+def _columns(output: Path, table: str) -> list[str]:
+    connection = duckdb.connect()
+    return [
+        row[0]
+        for row in connection.execute(
+            f"describe select * from read_parquet('{output}/*/{table}.parquet', hive_partitioning = true)"
+        ).fetchall()
+    ]
+
+
+def test_published_tables_read_back_with_hive_partitioning(first_run):
+    _, output, _ = first_run
+    assert _columns(output, "attribute_scores") == ["segment", "cro", "attribute", "n_ratings", "score", "survey_year"]
+    assert _columns(output, "composite_scores") == [
+        "segment", "cro", "category", "n_evaluations", "composite", "is_eligible", "rank", "survey_year",
+    ]
+    assert _columns(output, "awards") == [
+        "segment", "category", "cro", "award", "composite", "weighted_mean", "weighted_sd", "threshold", "survey_year",
+    ]
+    awards = _read(output, "awards")
+    assert awards, "the sample must produce awards"
+    assert {row[0] for row in awards} == {"big_pharma", "small_pharma", "overall"}
+    assert {row[3] for row in awards} == {"leader", "champion"}
+    assert {row[-1] for row in awards} == {2024}
+
+
+def test_manifest_accounts_for_every_row(first_run):
+    summary, output, quarantine = first_run
+    manifest = json.loads((output / "survey_year=2024" / "_manifest.json").read_text())
+    counts = manifest["counts"]
+    assert counts["read"] == counts["accepted"] + counts["quarantined"]
+    with SAMPLE_EXPORT.open(newline="", encoding="utf-8") as stream:
+        import csv
+
+        data_rows = sum(1 for _ in csv.reader(stream)) - 1
+    assert counts["read"] == data_rows
+    assert manifest["export"]["file_name"] == "export_2024.csv"
+    assert len(manifest["export"]["sha256"]) == 64
+    assert manifest["config"]["file_name"] == "2024.yaml"
+    assert manifest["config"]["overrides"] == {}
+    assert {name: entry["rows"] for name, entry in manifest["tables"].items()} == {
+        name: len(_read(output, name)) for name in ("attribute_scores", "composite_scores", "awards")
+    }
+    assert manifest["run_id"] == summary["run_id"]
+    assert {"code", "duckdb", "prefect", "great-expectations", "pyarrow"} <= set(manifest["versions"])
+
+
+def test_quarantine_lives_outside_output_with_every_rejected_row(first_run):
+    summary, output, quarantine = first_run
+    rows = duckdb.connect().execute(
+        f"select source_row, reasons from read_parquet('{quarantine}/survey_year=2024/rejected_evaluations.parquet')"
+    ).fetchall()
+    assert len(rows) == summary["counts"]["quarantined"] > 0
+    reasons = {reason for _, row_reasons in rows for reason in row_reasons}
+    assert reasons == {
+        "missing_respondent_id", "invalid_rd_spend", "unknown_cro", "invalid_last_engaged",
+        "outside_recency_window", "invalid_rating", "no_ratings", "duplicate_evaluation",
+    }
+    published = [p for p in output.rglob("*") if p.is_file()]
+    assert not any("rejected" in p.name for p in published)
+
+
+def test_rerun_publishes_the_same_rows_and_switches_the_link(first_run):
+    from flows.awards import cro_awards_flow
+
+    summary, output, quarantine = first_run
+    before = {table: _read(output, table) for table in ("attribute_scores", "composite_scores", "awards")}
+    first_target = os.readlink(output / "survey_year=2024")
+    second = cro_awards_flow(config=str(SAMPLE_CONFIG), output=str(output), quarantine=str(quarantine))
+    assert second["run_id"] != summary["run_id"]
+    assert os.readlink(output / "survey_year=2024") != first_target
+    assert {table: _read(output, table) for table in before} == before
+    quarantined = duckdb.connect().execute(
+        f"select count(*) from read_parquet('{quarantine}/survey_year=2024/rejected_evaluations.parquet')"
+    ).fetchone()[0]
+    assert quarantined == summary["counts"]["quarantined"]
+
+
+def test_overrides_are_applied_and_recorded(prefect_server, tmp_path):
+    from flows.awards import cro_awards_flow
+
+    summary = cro_awards_flow(
+        config=str(SAMPLE_CONFIG), output=str(tmp_path / "out"), quarantine=str(tmp_path / "q"),
+        min_evaluations=10_000,
+    )
+    assert summary["awards"] == []
+    manifest = json.loads((tmp_path / "out" / "survey_year=2024" / "_manifest.json").read_text())
+    assert manifest["config"]["overrides"] == {"min_evaluations": 10_000}
+    assert manifest["config"]["effective"]["min_evaluations"] == 10_000
+
+
+def test_command_line_prints_winners(prefect_server, tmp_path, capsys):
+    from cro_awards.cli import main
+
+    code = main(["run", "--output", str(tmp_path / "out"), "--quarantine", str(tmp_path / "q")])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "CRO Leadership Awards 2024" in printed
+    assert "leader" in printed and "champion" in printed
+    assert "Rows read" in printed
+
+
+def test_command_line_file_error_exits_non_zero_without_traceback(prefect_server, tmp_path, capsys):
+    from cro_awards.cli import main
+
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    code = main(["run", "--export", str(empty), "--output", str(tmp_path / "out"), "--quarantine", str(tmp_path / "q")])
+    error = capsys.readouterr().err
+    assert code == 3
+    assert "empty.csv" in error and "empty" in error
+    assert "Traceback" not in error
+    assert not (tmp_path / "out" / "survey_year=2024").exists()
+
+
+def test_command_line_config_error_stops_before_reading_the_export(prefect_server, tmp_path, capsys):
+    from cro_awards.cli import main
+
+    config = tmp_path / "2024.yaml"
+    config.write_text(SAMPLE_CONFIG.read_text().replace("min_cell_size: 3", "min_cell_size: 3\nmin_cel_size: 4"))
+    code = main(["run", "--config", str(config), "--export", str(tmp_path / "missing.csv"),
+                 "--output", str(tmp_path / "out"), "--quarantine", str(tmp_path / "q")])
+    error = capsys.readouterr().err
+    assert code == 2
+    assert "2024.yaml" in error and "min_cel_size" in error and "unknown key" in error
+    assert "missing.csv" not in error
+
+
+def test_too_many_rejected_rows_fail_but_write_the_quarantine(prefect_server, tmp_path):
+    from cro_awards.errors import RejectedShareError
+    from flows.awards import cro_awards_flow
+
+    with pytest.raises(RejectedShareError, match="max_rejected_share"):
+        cro_awards_flow(config=str(SAMPLE_CONFIG), output=str(tmp_path / "out"), quarantine=str(tmp_path / "q"),
+                        max_rejected_share=0.0)
+    assert (tmp_path / "q" / "survey_year=2024" / "rejected_evaluations.parquet").is_file()
+    assert not (tmp_path / "out" / "survey_year=2024").exists()
+
+
+def test_quarantine_inside_output_is_refused(prefect_server, tmp_path):
+    from cro_awards.errors import PublishError
+    from flows.awards import cro_awards_flow
+
+    with pytest.raises(PublishError, match="inside the output"):
+        cro_awards_flow(config=str(SAMPLE_CONFIG), output=str(tmp_path / "out"), quarantine=str(tmp_path / "out" / "q"))
