@@ -1,0 +1,141 @@
+"""Configuration errors (data contract section 1): each stops the run, naming the file and the key."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cro_awards.config import load_config
+from cro_awards.errors import ConfigError
+from tests.conftest import SAMPLE_CONFIG
+
+MINIMAL = {
+    "survey_year": 2024,
+    "survey_close": dt.date(2024, 2, 29),
+    "cros": [{"name": "Northwind Clinical", "aliases": ["Northwind"]}, {"name": "Aldercrest Research"}],
+    "attributes": {"data_quality": "Data quality", "operational_excellence": "Operational excellence",
+                   "staff_turnover": "Staff turnover"},
+    "categories": {"quality": ["data_quality"], "reliability": ["operational_excellence", "staff_turnover"],
+                   "expertise": ["operational_excellence"]},
+}
+
+
+def _write(tmp_path: Path, **changes) -> Path:
+    document = {**MINIMAL, **changes}
+    path = tmp_path / "2024.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def test_bundled_2024_survey_loads_with_its_questionnaire():
+    survey = load_config(SAMPLE_CONFIG).survey
+    assert survey.survey_year == 2024 and survey.survey_close == dt.date(2024, 2, 29)
+    assert len(survey.cros) == 42
+    assert list(survey.categories) == ["capabilities", "compatibility", "expertise", "quality", "reliability"]
+    assert [len(ids) for ids in survey.categories.values()] == [11, 3, 5, 2, 3]
+    assert "operational_excellence" in survey.categories["expertise"]
+    assert "operational_excellence" in survey.categories["reliability"]
+    assert len(survey.attributes) == 23
+
+
+def test_defaults_apply_where_keys_are_absent(tmp_path):
+    survey = load_config(_write(tmp_path)).survey
+    assert (survey.recency_months, survey.rating_scale.min, survey.rating_scale.max) == (18, 1, 5)
+    assert (survey.big_pharma_min_rd_spend_musd, survey.min_evaluations, survey.min_cros_for_awards) == (1000, 10, 3)
+    assert (survey.champion_sd_multiplier, survey.min_cell_size, survey.max_rejected_share) == (1.0, 3, 0.2)
+
+
+@pytest.mark.parametrize(
+    ("changes", "names"),
+    [
+        ({"min_evaluatons": 5}, ["min_evaluatons", "unknown key"]),
+        ({"categories": {"quality": ["data_quality", "data_qualty"]}}, ["categories.quality", "data_qualty"]),
+        ({"cros": [{"name": "Northwind Clinical", "aliases": ["NW"]}, {"name": "Other", "aliases": [" nw "]}]},
+         ["cros", "' nw '", "Northwind Clinical"]),
+        ({"cros": [{"name": "Northwind"}, {"name": "NORTHWIND "}]}, ["cros", "NORTHWIND"]),
+        ({"min_evaluations": 2, "min_cell_size": 3}, ["min_evaluations", "min_cell_size"]),
+        ({"rating_scale": {"min": 5, "max": 1}}, ["rating_scale"]),
+        ({"survey_close": "29/02/2024"}, ["survey_close"]),
+        ({"recency_months": -1}, ["recency_months"]),
+        ({"max_rejected_share": 1.5}, ["max_rejected_share"]),
+        ({"min_evaluations": "ten"}, ["min_evaluations"]),
+        ({"champion_sd_multiplier": -1}, ["champion_sd_multiplier"]),
+        ({"attributes": {"Data Quality": "x"}}, ["attributes", "Data Quality"]),
+        ({"attributes": {"cro": "x"}, "categories": {"k": ["cro"]}}, ["attributes", "contract column"]),
+        ({"categories": {"quality": []}}, ["categories.quality"]),
+        ({"cros": []}, ["cros"]),
+        ({"columns": {"Resp ID": "respondent_id", "ID": "respondent_id"}}, ["columns"]),
+    ],
+    ids=[
+        "unknown-key", "category-names-undefined-attribute", "alias-stands-for-two-cros", "name-case-collision",
+        "min-evaluations-below-min-cell-size", "scale-reversed", "survey-close-not-iso", "negative-recency",
+        "share-above-one", "non-integer", "negative-multiplier", "attribute-id-not-snake-case",
+        "attribute-id-is-contract-column", "empty-category", "no-cros", "two-headers-onto-one-column",
+    ],
+)
+def test_configuration_error_names_file_and_key(tmp_path, changes, names):
+    path = _write(tmp_path, **changes)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    message = str(raised.value)
+    assert message.startswith(str(path))
+    for name in names:
+        assert name in message
+
+
+def test_missing_required_key(tmp_path):
+    document = {key: value for key, value in MINIMAL.items() if key != "survey_close"}
+    path = tmp_path / "2024.yaml"
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(ConfigError, match="survey_close.*required key is missing"):
+        load_config(path)
+
+
+def test_not_yaml_and_not_a_mapping(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("survey_year: [2024\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(broken)
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- 2024\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(listing)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    path = tmp_path / "evil.yaml"
+    path.write_text("survey_year: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(path)
+
+
+def test_overrides_replace_knobs_and_are_validated_like_the_yaml(tmp_path):
+    path = _write(tmp_path)
+    loaded = load_config(path, {"min_evaluations": 20, "champion_sd_multiplier": 0.5, "min_cell_size": None})
+    assert loaded.survey.min_evaluations == 20 and loaded.survey.champion_sd_multiplier == 0.5
+    assert loaded.overrides == {"min_evaluations": 20, "champion_sd_multiplier": 0.5}
+    with pytest.raises(ConfigError, match="override `min_evaluations`"):
+        load_config(path, {"min_evaluations": 0})
+    with pytest.raises(ConfigError, match="cannot be overridden"):
+        load_config(path, {"cros": []})
+
+
+def test_sha256_identifies_the_file(tmp_path):
+    import hashlib
+
+    path = _write(tmp_path)
+    assert load_config(path).sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_attribute_in_two_categories_is_listed_for_both(tmp_path):
+    survey = load_config(_write(tmp_path)).survey
+    assert ("expertise", "operational_excellence") in survey.category_rows()
+    assert ("reliability", "operational_excellence") in survey.category_rows()
