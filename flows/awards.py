@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,11 +27,17 @@ from pydantic import Field
 import cro_awards
 from cro_awards.config import LoadedConfig, load_config
 from cro_awards.errors import ExportError, RejectedShareError, quiet_user_error_tracebacks
+from cro_awards.faults import kill_point
+from cro_awards.locks import year_lock
 from cro_awards.settings import PROJECT_ROOT, load_settings
 from tasks import checks, publish as publishing, sql, transform, validate
 from tasks.extract import Export, read_export
 
 _TASK = {"cache_policy": NO_CACHE, "persist_result": False}
+_EFFECTIVE_KEYS = (
+    "survey_close", "recency_months", "rating_scale", "big_pharma_min_rd_spend_musd", "min_evaluations",
+    "min_cros_for_awards", "champion_sd_multiplier", "min_cell_size", "max_rejected_share",
+)
 
 quiet_user_error_tracebacks("prefect.flow_runs", "prefect.task_runs")
 
@@ -177,10 +184,29 @@ def cro_awards_flow(
     else:
         raise ExportError(f"{loaded.path}: no export given and the YAML names no sample_export; pass --export.")
     run_id = str(flow_run.id or uuid.uuid4())
+    with year_lock(output_path, survey.survey_year, run_id):
+        return _score_and_publish(loaded, export_path, output_path, quarantine_path, run_id, settings.keep_publications)
+
+
+def _score_and_publish(loaded: LoadedConfig, export_path: Path, output_path: Path, quarantine_path: Path,
+                       run_id: str, keep: int) -> dict[str, Any]:
+    survey = loaded.survey
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = timings.get(stage, 0.0) + now - clock
+        clock = now
+        kill_point(f"after_{stage}")
 
     exported = extract_task(export_path, loaded)
+    lap("extract")
     workspace = stage_task(exported, loaded)
+    lap("stage")
     reasons = validate_task(workspace, loaded, exported)
+    lap("validate")
     tables = transform_task(workspace, loaded, reasons)
     counts = transform.counts(workspace)
     by_reason = {
@@ -189,7 +215,9 @@ def cro_awards_flow(
         )
     }
     check_task(tables, counts)
+    lap("transform")
     quarantine_file = quarantine_task(workspace, quarantine_path, survey.survey_year)
+    lap("quarantine")
     rejected_share = counts["quarantined"] / counts["read"]
     if rejected_share > survey.max_rejected_share:
         raise RejectedShareError(
@@ -206,16 +234,14 @@ def cro_awards_flow(
             "file_name": loaded.path.name,
             "sha256": loaded.sha256,
             "overrides": loaded.overrides,
-            "effective": survey.model_dump(mode="json", include=set(
-                ("survey_close", "recency_months", "rating_scale", "big_pharma_min_rd_spend_musd", "min_evaluations",
-                 "min_cros_for_awards", "champion_sd_multiplier", "min_cell_size", "max_rejected_share")
-            )),
+            "effective": survey.model_dump(mode="json", include=set(_EFFECTIVE_KEYS)),
         },
         "counts": {**counts, "quarantined_by_reason": by_reason},
         "versions": {"code": code_version(), **package_versions()},
     }
-    folder = publish_task(tables, manifest, output_path, survey.survey_year, run_id, settings.keep_publications)
+    folder = publish_task(tables, manifest, output_path, survey.survey_year, run_id, keep)
     workspace.close()
+    lap("publish")
     return {
         "survey_year": survey.survey_year,
         "run_id": run_id,
@@ -225,6 +251,7 @@ def cro_awards_flow(
         "output": str(publishing.year_folder(output_path, survey.survey_year)),
         "quarantine": str(quarantine_file),
         "awards": tables["awards"].to_pylist(),
+        "timings": timings,
     }
 
 

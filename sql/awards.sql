@@ -2,6 +2,7 @@
 -- (composite equal to the cell's maximum) and the champions (composite at least the threshold
 -- weighted_mean + champion_sd_multiplier * weighted_sd, and above the weighted mean), weights being
 -- n_evaluations and the standard deviation the population form. Comparisons carry $tolerance.
+-- Sums run over lists in a fixed order (by cro), so reruns give identical bits.
 -- grain: one row per (segment, category, cro, award)
 -- key: segment, category, cro, award
 -- reads: int_composite_scores
@@ -23,7 +24,7 @@ cells as (
     select
         segment,
         category,
-        sum(n_evaluations * composite) / sum(n_evaluations) as weighted_mean,
+        list_sum(list(n_evaluations * composite order by cro)) / sum(n_evaluations) as weighted_mean,
         sum(n_evaluations) as total_weight,
         max(composite) as max_composite,
     from eligible
@@ -38,7 +39,9 @@ spreads as (
         cells.weighted_mean,
         cells.max_composite,
         sqrt(
-            sum(eligible.n_evaluations * (eligible.composite - cells.weighted_mean) ** 2) / cells.total_weight
+            list_sum(
+                list(eligible.n_evaluations * (eligible.composite - cells.weighted_mean) ** 2 order by eligible.cro)
+            ) / cells.total_weight
         ) as weighted_sd,
     from cells
     inner join eligible on cells.segment = eligible.segment and cells.category = eligible.category

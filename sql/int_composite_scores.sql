@@ -1,6 +1,7 @@
 -- Composite scores before suppression: per segment, CRO and core category, the unweighted mean of the
 -- category's attribute scores that exist; eligibility; and rank among the eligible with a tolerance.
 -- An attribute in two categories counts in both (category_attributes lists it twice).
+-- Means are taken over lists in a fixed order, so parallel aggregation cannot change the last bits.
 -- grain: one row per (segment, cro, category) with at least one rating in the category
 -- key: segment, cro, category
 -- reads: int_attribute_scores, int_segment_ratings, category_attributes (category, attribute)
@@ -12,7 +13,7 @@ category_scores as (
         int_attribute_scores.segment,
         int_attribute_scores.cro,
         category_attributes.category,
-        avg(int_attribute_scores.score) as composite,
+        list_avg(list(int_attribute_scores.score order by int_attribute_scores.attribute)) as composite,
     from int_attribute_scores
     inner join category_attributes on int_attribute_scores.attribute = category_attributes.attribute
     group by int_attribute_scores.segment, int_attribute_scores.cro, category_attributes.category

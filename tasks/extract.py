@@ -34,6 +34,7 @@ from cro_awards.errors import ConfigError, ExportError
 
 SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".parquet")
 _CHUNK = 1 << 20
+_WHITESPACE = " \t\r\n\u00a0"
 _SEPARATORS = ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes"))
 
 
@@ -176,21 +177,29 @@ def _guess_encoding(sample: bytes) -> str:
         return "a single-byte encoding such as Latin-1"
 
 
+def _is_blank_line(text: str) -> bool:
+    return not text.strip(_WHITESPACE)
+
+
 def _read_csv(path: Path) -> tuple[str, list[str], pa.Table, list[tuple[int, str]]]:
     digest = _check_utf8(path)
     with path.open(encoding="utf-8-sig", newline="") as stream:
         try:
-            header = next(csv.reader(stream), None)
+            header = next((record for record in csv.reader(stream) if not _is_blank_line("".join(record))), None)
         except csv.Error as error:
             raise ExportError(f"{path}: the header row cannot be parsed as CSV ({error}).") from None
-    if not header or not any(name.strip() for name in header):
+    if not header:
         raise ExportError(f"{path}: the file is empty (no header row); export the survey responses again.")
-    header = [name.strip() for name in header]
+    header = [name.strip(_WHITESPACE) for name in header]
     positional = [f"f{i}" for i in range(len(header))]
     malformed: list[tuple[int, str]] = []
+    blank_lines: list[int] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
-        malformed.append((row.number - 1, row.text))
+        if _is_blank_line(row.text):
+            blank_lines.append(row.number)
+        else:
+            malformed.append((row.number, row.text))
         return "skip"
 
     try:
@@ -206,11 +215,15 @@ def _read_csv(path: Path) -> tuple[str, list[str], pa.Table, list[tuple[int, str
         )
     except pa.ArrowInvalid as error:
         raise ExportError(f"{path}: cannot be parsed as CSV ({error}).") from None
-    table = table.slice(1)
-    n_rows = table.num_rows + len(malformed)
-    bad = np.fromiter((number for number, _ in malformed), dtype=np.int64, count=len(malformed))
-    good = np.setdiff1d(np.arange(1, n_rows + 1, dtype=np.int64), bad, assume_unique=True)
-    table = table.add_column(0, "source_row", pa.array(good, pa.int64()))
+    # The reader numbers every record it parses (1 = the header), blank-looking lines included:
+    # number the data rows 1, 2, ... skipping the header and lines holding only whitespace.
+    blank = np.asarray(blank_lines, dtype=np.int64)
+    bad = np.asarray([number for number, _ in malformed], dtype=np.int64)
+    numbers = np.setdiff1d(np.arange(1, table.num_rows + len(bad) + len(blank) + 1, dtype=np.int64), blank)
+    data_numbers = numbers[1:]
+    good = np.setdiff1d(data_numbers, bad, assume_unique=True)
+    table = table.slice(1).add_column(0, "source_row", pa.array(np.searchsorted(data_numbers, good) + 1, pa.int64()))
+    malformed = [(int(np.searchsorted(data_numbers, number)) + 1, text) for number, text in malformed]
     return digest, header, table, malformed
 
 
@@ -248,9 +261,13 @@ def cell_text(value: object) -> str | None:
     if isinstance(value, float):
         if value.is_integer():
             return str(int(value))
-        return repr(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            return repr(value)
+        return format(decimal.Decimal(repr(value)), "f")
     if isinstance(value, decimal.Decimal):
-        return str(int(value)) if value == value.to_integral_value() else str(value)
+        if not value.is_finite():
+            return str(value)
+        return str(int(value)) if value == value.to_integral_value() else format(value, "f")
     return str(value)
 
 
@@ -263,6 +280,7 @@ def _read_xlsx(path: Path) -> tuple[list[str], pa.Table, list]:
         raise ExportError(f"{path}: cannot be opened as an Excel workbook ({type(error).__name__}: {error}).") from None
     try:
         sheet = workbook.worksheets[0]
+        sheet.reset_dimensions()  # some writers declare a used range too small; read every cell there is
         rows = sheet.iter_rows(values_only=True)
         header_cells = next(rows, None)
         if header_cells is None or all(cell is None for cell in header_cells):
@@ -306,6 +324,13 @@ def _read_parquet(path: Path) -> tuple[list[str], pa.Table, list]:
     import pyarrow.parquet as pq
 
     try:
+        names = pq.read_schema(path).names
+        duplicated = next((name for name in names if names.count(name) > 1), None)
+        if duplicated is not None:
+            raise ExportError(
+                f"{path}: the file names column {duplicated!r} twice; every column needs its own name. "
+                "Rename or remove one of them in the export."
+            )
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as error:
         raise ExportError(f"{path}: cannot be read as Parquet ({error}); the file may be truncated or not Parquet.") from None

@@ -1,0 +1,414 @@
+"""Row rules: every reason code of the quarantine, through read_export -> stage -> rejection_reasons.
+
+Most cases share one CSV export (one row per case, read and validated once per module); each test
+looks up its own rows' reasons. The survey is `helpers_exports.CONFIG_YAML`: CROs Northwind Clinical
+(aliases Northwind, NWC), Aldercrest Research (Aldercrest), Bluefen Biometrics (Bluefen); attributes
+quality, speed, cost; scale 1..5; survey_close 2024-02-29, recency_months 18 -> window
+2022-08-29 .. 2024-02-29.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from helpers_exports import GOOD, HEADER, row, run_rules, write_config
+
+# --- the shared export: one row per case -----------------------------------------------------------
+
+CASES: list[tuple[tuple, dict | str]] = []
+"""(key, row): a dict of fields (missing fields from GOOD, respondent_id made unique) or a raw CSV line."""
+
+
+def case(key: tuple, **fields: str) -> tuple:
+    if "respondent_id" not in fields:
+        fields["respondent_id"] = f"U{len(CASES) + 1:03d}"
+    CASES.append((key, row(**fields)))
+    return key
+
+
+def raw_case(key: tuple, line: str) -> tuple:
+    CASES.append((key, line))
+    return key
+
+
+RATING_VALID = ["4", "04", "4.0", "4.", "1", "5", "5.000", " 4 ", "\u00a04\u00a0", "\t3\r\n"]
+RATING_INVALID = ["3.5", "4,0", "+4", "1e0", "four", "nan", "inf", "6", "0", "None", "NULL", "#N/A", "-", "-1", "4.5.0"]
+RATING_NONE = ["", "   ", "n/a", "N/A", "na", "NA", "N/a", "nA", " n/a\u00a0"]
+for value in RATING_VALID + RATING_INVALID + RATING_NONE:
+    case(("rating", value), quality=value)
+
+SPEND_VALID = ["1200", "87.5", "0", "0087.50", " 87.5 ", "\u00a01200\t", "12\n"]
+SPEND_INVALID = ["", "   ", "-5", "1,200", "$900", "1e3", "inf", "87.", ".5", "NaN"]
+for value in SPEND_VALID + SPEND_INVALID:
+    case(("rd_spend", value), rd_spend_musd=value)
+
+DATE_VALID = ["2023-06-01", " 2023-06-01 ", "\u00a02023-06-01\r\n", "2024-02-29"]
+DATE_INVALID = ["", "  ", "2024-2-3", "2024-02-30", "2023-02-29", "31/12/2023", "2024-02-03 10:00", "20230601", "2023-13-01"]
+for value in DATE_VALID + DATE_INVALID:
+    case(("last_engaged", value), last_engaged=value)
+
+# survey_close 2024-02-29, 18 months -> first day 2022-08-29; both ends inside.
+WINDOW = {"2022-08-28": False, "2022-08-29": True, "2024-02-29": True, "2024-03-01": False, "2019-01-01": False}
+for value in WINDOW:
+    case(("window", value), last_engaged=value)
+
+ID_MISSING = ["", "   ", "\t", "\u00a0"]
+for value in ID_MISSING:
+    case(("respondent_id", value), respondent_id=value)
+
+CRO_KNOWN = ["Northwind Clinical", "  northwind ", "NORTHWIND CLINICAL", "nwc", "\u00a0Bluefen\t", "aldercrest research"]
+CRO_UNKNOWN = ["", "   ", "Nobody Research", "Northwind Clinical Inc", "North wind", "Blue-fen"]
+for value in CRO_KNOWN + CRO_UNKNOWN:
+    case(("cro", value), cro=value)
+
+NO_RATINGS = {
+    "all blank": ("", "", ""),
+    "all n/a": ("n/a", "NA", "N/A"),
+    "blank and n/a": ("", " na ", "   "),
+}
+for label, (q, s, c) in NO_RATINGS.items():
+    case(("no_ratings", label), quality=q, speed=s, cost=c)
+case(("no_ratings", "one answered"), quality="n/a", speed="", cost="2")
+case(("no_ratings", "all invalid"), quality="x", speed="9", cost="3.5")
+
+# Duplicates: same respondent_id and same canonical CRO.
+case(("dup", "alias A"), respondent_id="D1", cro="Northwind Clinical")
+case(("dup", "alias B"), respondent_id="D1", cro=" northwind ")  # alias of the same CRO
+case(("dup", "three A"), respondent_id="D2", cro="Bluefen")
+case(("dup", "three B"), respondent_id="D2", cro="Bluefen Biometrics", quality="9")  # also invalid_rating
+case(("dup", "three C"), respondent_id="D2", cro="BLUEFEN", last_engaged="2020-01-01")  # also outside window
+case(("dup", "other cro A"), respondent_id="D3", cro="Northwind")
+case(("dup", "other cro B"), respondent_id="D3", cro="Aldercrest")
+case(("dup", "case A"), respondent_id="R1", cro="Aldercrest")
+case(("dup", "case B"), respondent_id="r1", cro="Aldercrest")
+case(("dup", "zeros A"), respondent_id="00123", cro="Aldercrest")
+case(("dup", "zeros B"), respondent_id="123", cro="Aldercrest")
+case(("dup", "spaces A"), respondent_id="D4", cro="Bluefen")
+case(("dup", "spaces B"), respondent_id="  D4\t", cro="Bluefen")  # same id once whitespace is removed
+case(("dup", "unknown cro A"), respondent_id="D5", cro="Nobody")
+case(("dup", "unknown cro B"), respondent_id="D5", cro="Nobody")
+case(("dup", "blank cro A"), respondent_id="D6", cro="")
+case(("dup", "blank cro B"), respondent_id="D6", cro="")
+case(("dup", "blank id A"), respondent_id="", cro="Northwind")
+case(("dup", "blank id B"), respondent_id=" ", cro="Northwind")
+case(("dup", "invalid only A"), respondent_id="D7", cro="Aldercrest", rd_spend_musd="-1")
+case(("dup", "invalid only B"), respondent_id="D7", cro="Aldercrest", rd_spend_musd="-1")
+
+# Several reasons on one row, listed in the contract's order.
+case(("many", "five"), respondent_id="", rd_spend_musd="$900", cro="Nobody", last_engaged="2024-02-30",
+     quality="3.5", speed="", cost="n/a")
+case(("many", "dup A"), respondent_id="M1", rd_spend_musd="1e3", cro="NWC", last_engaged="2021-01-01",
+     quality="", speed="n/a", cost="")
+case(("many", "dup B"), respondent_id="M1", rd_spend_musd="12", cro="Northwind", last_engaged="2024-03-01",
+     quality="0", speed="", cost="")
+
+# Malformed rows: more or fewer fields than the header; only malformed_row, whatever else is wrong.
+raw_case(("malformed", "fewer"), "X1,1200,Northwind,2023-06-01,4,3")
+raw_case(("malformed", "more"), "X2,1200,Northwind,2023-06-01,4,3,5,extra")
+raw_case(("malformed", "fewer and bad"), ",-5,Nobody,2024-02-30,9")
+raw_case(("malformed", "more and bad"), ",$1,,31/12/2023,nan,four,0,,")
+raw_case(("malformed", "one field"), "just one field")
+
+# Quoted fields holding commas, quotes and line breaks are one field.
+case(("quoted", "cro with comma"), cro='"Northwind", Clinical')  # not a name -> unknown_cro
+case(("quoted", "rating with line break"), quality="4\n")
+case(("quoted", "id with quote and comma"), respondent_id='Q"1,\n2')
+
+case(("good",), )
+
+
+def export_text() -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HEADER)
+    for _, item in CASES:
+        if isinstance(item, str):
+            out.write(item + "\n")
+        else:
+            writer.writerow([item[name] for name in HEADER])
+    return out.getvalue()
+
+
+ROW_OF = {key: index for index, (key, _) in enumerate(CASES, start=1)}
+assert len(ROW_OF) == len(CASES), "case keys must be unique"
+
+
+@pytest.fixture(scope="module")
+def reasons(tmp_path_factory) -> dict[int, list[str]]:
+    folder = tmp_path_factory.mktemp("rules")
+    config = write_config(folder)
+    export = folder / "export.csv"
+    export.write_text(export_text(), encoding="utf-8", newline="")
+    return run_rules(config, export)
+
+
+def reasons_of(reasons: dict[int, list[str]], key: tuple) -> list[str]:
+    return reasons.get(ROW_OF[key], [])
+
+
+# --- the reference row --------------------------------------------------------------------------
+
+
+def test_reference_row_has_no_reason(reasons):
+    assert GOOD["last_engaged"] == "2023-06-01"
+    assert reasons_of(reasons, ("good",)) == []
+
+
+def test_every_row_is_judged_once_per_reason(reasons):
+    assert set(reasons) <= set(range(1, len(CASES) + 1))
+    for source_row, found in reasons.items():
+        assert len(found) == len(set(found)), (source_row, found)
+
+
+# --- rating -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", RATING_VALID)
+def test_rating_valid(reasons, value):
+    assert reasons_of(reasons, ("rating", value)) == []
+
+
+@pytest.mark.parametrize("value", RATING_INVALID)
+def test_invalid_rating(reasons, value):
+    assert reasons_of(reasons, ("rating", value)) == ["invalid_rating"]
+
+
+@pytest.mark.parametrize("value", RATING_NONE)
+def test_rating_blank_or_na_is_no_rating_not_an_error(reasons, value):
+    assert reasons_of(reasons, ("rating", value)) == []
+
+
+# --- rd_spend_musd ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", SPEND_VALID)
+def test_rd_spend_valid(reasons, value):
+    assert reasons_of(reasons, ("rd_spend", value)) == []
+
+
+@pytest.mark.parametrize("value", SPEND_INVALID)
+def test_invalid_rd_spend(reasons, value):
+    assert reasons_of(reasons, ("rd_spend", value)) == ["invalid_rd_spend"]
+
+
+# --- last_engaged -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", DATE_VALID)
+def test_last_engaged_valid(reasons, value):
+    assert reasons_of(reasons, ("last_engaged", value)) == []
+
+
+@pytest.mark.parametrize("value", DATE_INVALID)
+def test_invalid_last_engaged(reasons, value):
+    assert reasons_of(reasons, ("last_engaged", value)) == ["invalid_last_engaged"]
+
+
+# --- outside_recency_window ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2022-08-28", ["outside_recency_window"]),  # a day before the first day
+        ("2022-08-29", []),  # first day: survey_close minus 18 months
+        ("2024-02-29", []),  # survey_close
+        ("2024-03-01", ["outside_recency_window"]),  # a day after survey_close
+        ("2019-01-01", ["outside_recency_window"]),
+    ],
+)
+def test_outside_recency_window(reasons, value, expected):
+    assert reasons_of(reasons, ("window", value)) == expected
+
+
+@pytest.mark.parametrize(
+    ("survey_close", "months", "dates"),
+    [
+        # 2024-03-31 minus 1 month: day clamped to the end of February 2024 -> 2024-02-29.
+        ("2024-03-31", 1, {"2024-02-28": False, "2024-02-29": True, "2024-03-31": True, "2024-04-01": False}),
+        # 2024-05-31 minus 15 months: February 2023 has 28 days -> 2023-02-28.
+        ("2024-05-31", 15, {"2023-02-27": False, "2023-02-28": True, "2023-03-01": True, "2024-06-01": False}),
+        # 0 months: the window is survey_close alone.
+        ("2024-02-29", 0, {"2024-02-28": False, "2024-02-29": True, "2024-03-01": False}),
+    ],
+)
+def test_recency_window_months_are_calendar_months_clamped(tmp_path, survey_close, months, dates):
+    from helpers_exports import CONFIG_YAML, write_csv
+
+    text = CONFIG_YAML.replace("survey_close: 2024-02-29", f"survey_close: {survey_close}").replace(
+        "recency_months: 18", f"recency_months: {months}"
+    )
+    config = write_config(tmp_path, text)
+    rows = [row(respondent_id=f"W{i}", last_engaged=day) for i, day in enumerate(dates)]
+    found = run_rules(config, write_csv(tmp_path / "window.csv", rows))
+    got = {day: found.get(index, []) for index, day in enumerate(dates, start=1)}
+    assert got == {day: [] if inside else ["outside_recency_window"] for day, inside in dates.items()}
+
+
+# --- missing_respondent_id ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ID_MISSING)
+def test_missing_respondent_id(reasons, value):
+    assert reasons_of(reasons, ("respondent_id", value)) == ["missing_respondent_id"]
+
+
+# --- unknown_cro --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", CRO_KNOWN)
+def test_cro_name_or_alias_matched_ignoring_case_and_spaces(reasons, value):
+    assert reasons_of(reasons, ("cro", value)) == []
+
+
+@pytest.mark.parametrize("value", CRO_UNKNOWN)
+def test_unknown_cro(reasons, value):
+    assert reasons_of(reasons, ("cro", value)) == ["unknown_cro"]
+
+
+# --- no_ratings ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("label", list(NO_RATINGS))
+def test_no_ratings(reasons, label):
+    assert reasons_of(reasons, ("no_ratings", label)) == ["no_ratings"]
+
+
+def test_one_rating_answered_is_enough(reasons):
+    assert reasons_of(reasons, ("no_ratings", "one answered")) == []
+
+
+def test_invalid_ratings_are_answers_not_no_ratings(reasons):
+    assert reasons_of(reasons, ("no_ratings", "all invalid")) == ["invalid_rating"]
+
+
+# --- duplicate_evaluation -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [
+        ("alias A", ["duplicate_evaluation"]),
+        ("alias B", ["duplicate_evaluation"]),
+        ("three A", ["duplicate_evaluation"]),
+        ("three B", ["invalid_rating", "duplicate_evaluation"]),
+        ("three C", ["outside_recency_window", "duplicate_evaluation"]),
+        ("spaces A", ["duplicate_evaluation"]),
+        ("spaces B", ["duplicate_evaluation"]),
+        ("invalid only A", ["invalid_rd_spend", "duplicate_evaluation"]),
+        ("invalid only B", ["invalid_rd_spend", "duplicate_evaluation"]),
+    ],
+)
+def test_duplicate_evaluation_marks_every_copy(reasons, label, expected):
+    assert reasons_of(reasons, ("dup", label)) == expected
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [
+        ("other cro A", []),
+        ("other cro B", []),
+        ("case A", []),  # R1 and r1 are different respondents
+        ("case B", []),
+        ("zeros A", []),  # 00123 and 123 are different respondents
+        ("zeros B", []),
+        ("unknown cro A", ["unknown_cro"]),  # only rows with a known CRO are compared
+        ("unknown cro B", ["unknown_cro"]),
+        ("blank cro A", ["unknown_cro"]),
+        ("blank cro B", ["unknown_cro"]),
+        ("blank id A", ["missing_respondent_id"]),  # only rows with a respondent_id are compared
+        ("blank id B", ["missing_respondent_id"]),
+    ],
+)
+def test_not_duplicates(reasons, label, expected):
+    assert reasons_of(reasons, ("dup", label)) == expected
+
+
+# --- several reasons ----------------------------------------------------------------------------
+
+
+def test_row_gets_every_reason_in_contract_order(reasons):
+    assert reasons_of(reasons, ("many", "five")) == [
+        "missing_respondent_id",
+        "invalid_rd_spend",
+        "unknown_cro",
+        "invalid_last_engaged",
+        "invalid_rating",
+    ]
+
+
+def test_duplicates_with_other_reasons_in_contract_order(reasons):
+    assert reasons_of(reasons, ("many", "dup A")) == [
+        "invalid_rd_spend",
+        "outside_recency_window",
+        "no_ratings",
+        "duplicate_evaluation",
+    ]
+    assert reasons_of(reasons, ("many", "dup B")) == [
+        "outside_recency_window",
+        "invalid_rating",
+        "duplicate_evaluation",
+    ]
+
+
+def test_reason_order_column(tmp_path):
+    from tasks.extract import read_export
+    from tasks.transform import open_workspace, stage
+    from tasks.validate import rejection_reasons
+
+    from helpers_exports import load, write_csv
+
+    config = load(write_config(tmp_path))
+    path = write_csv(tmp_path / "e.csv", [row(respondent_id="", cro="x", quality="7"), row()])
+    path.write_text(path.read_text() + "too,few\n")
+    export = read_export(path, config)
+    connection = open_workspace()
+    stage(connection, export.table, export.malformed, config.survey)
+    table = rejection_reasons(connection, config.survey, export.malformed["source_row"].to_pylist())
+    assert table.column_names == ["source_row", "reason", "reason_order"]
+    assert table.to_pylist() == [
+        {"source_row": 1, "reason": "missing_respondent_id", "reason_order": 1},
+        {"source_row": 1, "reason": "unknown_cro", "reason_order": 3},
+        {"source_row": 1, "reason": "invalid_rating", "reason_order": 6},
+        {"source_row": 3, "reason": "malformed_row", "reason_order": 0},
+    ]
+
+
+# --- malformed_row ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("label", ["fewer", "more", "fewer and bad", "more and bad", "one field"])
+def test_malformed_row_has_only_that_reason(reasons, label):
+    assert reasons_of(reasons, ("malformed", label)) == ["malformed_row"]
+
+
+# --- CSV quoting and numbering ------------------------------------------------------------------
+
+
+def test_quoted_fields_are_one_field(reasons):
+    assert reasons_of(reasons, ("quoted", "cro with comma")) == ["unknown_cro"]
+    assert reasons_of(reasons, ("quoted", "rating with line break")) == []
+    assert reasons_of(reasons, ("quoted", "id with quote and comma")) == []
+
+
+def test_source_rows_skip_blank_lines_and_count_multiline_records_once(tmp_path: Path):
+    config = write_config(tmp_path)
+    header = ",".join(HEADER)
+    text = (
+        f"{header}\n"
+        "\n"
+        "A1,1200,Northwind,2023-06-01,4,3,5\n"  # row 1
+        "\n\n"
+        'A2,1200,"Blue\nfen, ""x""",2023-06-01,4,3,5\n'  # row 2: unknown_cro, one record over 2 lines
+        "A3,1200,Northwind,2023-06-01,4\n"  # row 3: malformed
+        "\n"
+        "A4,1200,Northwind,2023-06-01,4,3,9\n"  # row 4: invalid_rating
+        "\n"
+    )
+    path = tmp_path / "numbers.csv"
+    path.write_text(text, encoding="utf-8", newline="")
+    assert run_rules(config, path) == {2: ["unknown_cro"], 3: ["malformed_row"], 4: ["invalid_rating"]}
