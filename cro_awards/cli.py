@@ -12,9 +12,11 @@ message, without a traceback, and exits non-zero (2 configuration, 3 export, 4 t
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from cro_awards.config import OVERRIDABLE_KEYS
@@ -31,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--export", help="the survey export: .csv, .xlsx or .parquet (default: the YAML's sample_export)")
     run.add_argument("--output", help="folder of the published tables (default: data/output)")
     run.add_argument("--quarantine", help="folder of rejected evaluations, outside --output (default: data/quarantine)")
+    run.add_argument("--summary-json", metavar="FILE",
+                     help="also write the run's summary (counts, stage timings, awards, paths) as JSON to FILE")
     types = {"min_evaluations": int, "min_cros_for_awards": int, "min_cell_size": int, "recency_months": int}
     for key in OVERRIDABLE_KEYS:
         run.add_argument(f"--{key.replace('_', '-')}", type=types.get(key, float), metavar="VALUE",
@@ -77,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     except CroAwardsError as error:
         print(f"cro-awards: {error}", file=sys.stderr)
         return error.exit_code
+    if arguments.summary_json:
+        Path(arguments.summary_json).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     counts = summary["counts"]
     console.print(awards_table(summary))
     console.print(
