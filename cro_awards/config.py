@@ -89,7 +89,7 @@ class SurveyConfig(_Strict):
     survey_close: dt.date
     recency_months: StrictInt = Field(18, ge=0, le=1200)
     rating_scale: RatingScale = RatingScale()
-    big_pharma_min_rd_spend_musd: StrictInt | StrictFloat = Field(1000, ge=0, allow_inf_nan=False)
+    big_pharma_min_rd_spend_musd: StrictInt | StrictFloat = Field(1000, ge=0, le=1e12, allow_inf_nan=False)
     min_evaluations: StrictInt = Field(10, ge=1)
     min_cros_for_awards: StrictInt = Field(3, ge=1)
     champion_sd_multiplier: StrictInt | StrictFloat = Field(1.0, ge=0, allow_inf_nan=False)

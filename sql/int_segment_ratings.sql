@@ -1,5 +1,7 @@
 -- The ratings that count: accepted evaluations' valid ratings, once per segment they belong to.
 -- An evaluation is big_pharma when its rd_spend_musd >= the cut, else small_pharma, and always overall.
+-- The comparison is exact (decimal), so 999.99999999999999999 is below a cut of 1000; a spend too long
+-- for a decimal (over 20 integer digits) is compared as a double, which cannot misjudge it.
 -- grain: one row per (segment, accepted evaluation, attribute answered)
 -- key: segment, source_row, attribute
 -- reads: stg_evaluations, stg_ratings, int_rejected_evaluations
@@ -11,6 +13,7 @@ accepted as (
         stg_evaluations.source_row,
         stg_evaluations.cro,
         stg_evaluations.rd_spend_musd,
+        stg_evaluations.rd_spend_musd_exact,
     from stg_evaluations
     anti join int_rejected_evaluations on stg_evaluations.source_row = int_rejected_evaluations.source_row
 ),
@@ -20,7 +23,10 @@ segmented as (
         source_row,
         cro,
         case
-            when rd_spend_musd >= $big_pharma_min_rd_spend_musd then 'big_pharma'
+            when coalesce(
+                rd_spend_musd_exact >= cast($big_pharma_min_rd_spend_musd as decimal(38, 18)),
+                rd_spend_musd >= cast($big_pharma_min_rd_spend_musd as double)
+            ) then 'big_pharma'
             else 'small_pharma'
         end as segment,
     from accepted

@@ -32,6 +32,10 @@ final as (
         raw_evaluations.respondent_id,
         raw_evaluations.rd_spend_musd_text,
         try_cast(raw_evaluations.rd_spend_musd_text as double) as rd_spend_musd,
+        -- exact for the segment cut: digits beyond the 18th decimal are cut off (truncation keeps >= exact)
+        try_cast(
+            regexp_extract(raw_evaluations.rd_spend_musd_text, '^[0-9]{1,20}(\.[0-9]{1,18})?') as decimal(38, 18)
+        ) as rd_spend_musd_exact,
         raw_evaluations.cro_text,
         lower(raw_evaluations.cro_text) as cro_key,
         cro_aliases.cro,

@@ -21,9 +21,7 @@ from tasks import sql
 
 def open_workspace() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB database holding one run's tables."""
-    connection = duckdb.connect(":memory:")
-    connection.execute("set preserve_insertion_order = false")
-    return connection
+    return duckdb.connect(":memory:")
 
 
 def method_parameters(survey: SurveyConfig) -> dict[str, Any]:
@@ -31,7 +29,7 @@ def method_parameters(survey: SurveyConfig) -> dict[str, Any]:
     return {
         "whitespace": sql.WHITESPACE,
         "tolerance": sql.TOLERANCE,
-        "big_pharma_min_rd_spend_musd": float(survey.big_pharma_min_rd_spend_musd),
+        "big_pharma_min_rd_spend_musd": str(survey.big_pharma_min_rd_spend_musd),
         "min_evaluations": survey.min_evaluations,
         "min_cros_for_awards": survey.min_cros_for_awards,
         "champion_sd_multiplier": float(survey.champion_sd_multiplier),

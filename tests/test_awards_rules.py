@@ -1,0 +1,279 @@
+"""The awards rules (sql/awards.sql), unit-tested on literal `int_composite_scores` tables.
+
+Every expected value is worked out by hand in the comments: weights are n_evaluations, the weighted
+standard deviation is the population form sqrt(sum w (x - mean)^2 / sum w), threshold = mean +
+champion_sd_multiplier * sd, and every comparison carries the 1e-9 tolerance. Expected rows are
+(segment, category, cro, award, composite, weighted_mean, weighted_sd, threshold), in published order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from cro_awards.config import SurveyConfig
+from tasks import sql
+from tasks.transform import method_parameters, open_workspace
+
+STR = pa.string()
+INT = pa.int64()
+DBL = pa.float64()
+
+AWARDS_COLUMNS = ["segment", "category", "cro", "award", "composite", "weighted_mean", "weighted_sd", "threshold"]
+COMPOSITE_SCHEMA = pa.schema([
+    ("segment", STR), ("cro", STR), ("category", STR), ("n_evaluations", INT),
+    ("composite", DBL), ("is_eligible", pa.bool_()), ("rank", INT),
+])
+
+
+def params(**knobs: Any) -> dict[str, Any]:
+    """The parameters production binds (`method_parameters`), for a survey with these method knobs."""
+    survey = SurveyConfig(
+        survey_year=2024,
+        survey_close=dt.date(2024, 2, 29),
+        cros=[{"name": "Acme"}],
+        attributes={"a1": "Attribute one"},
+        categories={"k": ("a1",)},
+        **knobs,
+    )
+    return method_parameters(survey)
+
+
+def eligible(cro: str, n_evaluations: int, composite: float, rank: int = 1,
+             segment: str = "overall", category: str = "delivery") -> tuple:
+    """One eligible int_composite_scores row (rank is not read by awards.sql)."""
+    return (segment, cro, category, n_evaluations, composite, True, rank)
+
+
+def ineligible(cro: str, n_evaluations: int, composite: float,
+               segment: str = "overall", category: str = "delivery") -> tuple:
+    return (segment, cro, category, n_evaluations, composite, False, None)
+
+
+def awards(con, composites: list[tuple], **knobs: Any) -> list[tuple]:
+    """Run awards.sql on these int_composite_scores rows; return its rows in stored (published) order."""
+    columns = {name: [row[i] for row in composites] for i, name in enumerate(COMPOSITE_SCHEMA.names)}
+    con.register("int_composite_scores", pa.table(columns, schema=COMPOSITE_SCHEMA))
+    sql.run(con, "awards", params(**knobs))
+    assert [d[0] for d in con.execute("select * from awards limit 0").description] == AWARDS_COLUMNS
+    return con.execute("select * from awards").fetchall()
+
+
+def assert_rows(actual: list[tuple], expected: list[tuple]) -> None:
+    """Whole rows equal, in order; a float in `expected` matches within 1e-9, anything else exactly."""
+    assert len(actual) == len(expected), f"{len(actual)} rows, expected {len(expected)}:\n{actual}"
+    for index, (got, want) in enumerate(zip(actual, expected)):
+        assert len(got) == len(want), f"row {index}: {got} vs {want}"
+        for value, wanted in zip(got, want):
+            if isinstance(wanted, float):
+                assert isinstance(value, float) and value == pytest.approx(wanted, abs=1e-9), (
+                    f"row {index}: {got} != {want}"
+                )
+            else:
+                assert value == wanted and type(value) is type(wanted), f"row {index}: {got} != {want}"
+
+
+@pytest.fixture
+def con():
+    connection = open_workspace()
+    yield connection
+    connection.close()
+
+
+def test_leader_and_champion_are_two_rows(con):
+    # w = 10, 30, 10; x = 4, 3, 2. mean = (40 + 90 + 20) / 50 = 3.0.
+    # sum w (x - mean)^2 = 10 + 0 + 10 = 20; sd = sqrt(20 / 50); threshold = 3 + sqrt(0.4) = 3.632...
+    rows = awards(con, [eligible("A", 10, 4.0), eligible("B", 30, 3.0, 2), eligible("C", 10, 2.0, 3)])
+    sd = math.sqrt(20 / 50)
+    assert_rows(rows, [
+        ("overall", "delivery", "A", "champion", 4.0, 3.0, sd, 3.0 + sd),
+        ("overall", "delivery", "A", "leader", 4.0, 3.0, sd, 3.0 + sd),
+    ])
+
+
+def test_weighted_sd_is_population_form(con):
+    # w = 10, 10, 20; x = 5, 3, 3. mean = (50 + 30 + 60) / 40 = 3.5.
+    # sum w (x - mean)^2 = 10 * 2.25 + 10 * 0.25 + 20 * 0.25 = 30.
+    # population: sqrt(30 / 40) = 0.8660...; not the sample form sqrt(30 / 39) = 0.8770...,
+    # nor the unweighted sd of (5, 3, 3) = sqrt(8 / 9) = 0.9428...
+    rows = awards(con, [eligible("A", 10, 5.0), eligible("B", 10, 3.0, 2), eligible("C", 20, 3.0, 2)])
+    sd = math.sqrt(30 / 40)
+    assert_rows(rows, [
+        ("overall", "delivery", "A", "champion", 5.0, 3.5, sd, 3.5 + sd),
+        ("overall", "delivery", "A", "leader", 5.0, 3.5, sd, 3.5 + sd),
+    ])
+    assert rows[0][6] == pytest.approx(0.8660254037844386, abs=1e-12)
+    assert abs(rows[0][6] - math.sqrt(30 / 39)) > 1e-3
+
+
+# w = 10, 10, 60; x = 5, 1, 3. mean = (50 + 10 + 180) / 80 = 3 and sum w (x - mean)^2 = 40 + 40 + 0 = 80,
+# so sd = sqrt(80 / 80) = 1, all exact in binary: with champion_sd_multiplier m the threshold is 3 + m.
+EXACT_CELL = [eligible("A", 10, 5.0), eligible("B", 10, 1.0, 3), eligible("C", 60, 3.0, 2)]
+
+
+def test_champion_exactly_at_threshold(con):
+    rows = awards(con, EXACT_CELL, champion_sd_multiplier=2.0)
+    assert rows[0][7] == 5.0  # precondition: the threshold is exactly A's composite
+    assert_rows(rows, [
+        ("overall", "delivery", "A", "champion", 5.0, 3.0, 1.0, 5.0),
+        ("overall", "delivery", "A", "leader", 5.0, 3.0, 1.0, 5.0),
+    ])
+
+
+def test_champion_within_1e_9_below_threshold(con):
+    rows = awards(con, EXACT_CELL, champion_sd_multiplier=2.0 + 5e-10)
+    assert rows[0][7] > 5.0  # precondition: A (5.0) is below the threshold 5 + 5e-10
+    assert_rows(rows, [
+        ("overall", "delivery", "A", "champion", 5.0, 3.0, 1.0, 5.0 + 5e-10),
+        ("overall", "delivery", "A", "leader", 5.0, 3.0, 1.0, 5.0 + 5e-10),
+    ])
+
+
+def test_more_than_1e_9_below_threshold_is_not_champion(con):
+    rows = awards(con, EXACT_CELL, champion_sd_multiplier=2.0 + 2e-9)
+    assert_rows(rows, [("overall", "delivery", "A", "leader", 5.0, 3.0, 1.0, 5.0 + 2e-9)])
+
+
+def test_tie_for_leader_both_lead(con):
+    # w = 10, 20, 10; x = 4, 4, 2. mean = (40 + 80 + 20) / 40 = 3.5;
+    # sum w (x - mean)^2 = 2.5 + 5 + 22.5 = 30; sd = sqrt(0.75) = 0.866; threshold 4.366 > 4: no champion.
+    rows = awards(con, [eligible("A", 10, 4.0), eligible("B", 20, 4.0), eligible("C", 10, 2.0, 3)])
+    sd = math.sqrt(30 / 40)
+    assert_rows(rows, [
+        ("overall", "delivery", "A", "leader", 4.0, 3.5, sd, 3.5 + sd),
+        ("overall", "delivery", "B", "leader", 4.0, 3.5, sd, 3.5 + sd),
+    ])
+
+
+def test_leader_within_1e_9_of_max_also_leads(con):
+    # x = 4, 4 - 5e-10, 4 - 2e-9, 2 (w = 10 each): B is within 1e-9 of the max, C is not.
+    # mean = 3.5 - 6.25e-10, sd = sqrt(0.75) up to ~1e-9; threshold 4.366: no champion.
+    rows = awards(con, [
+        eligible("A", 10, 4.0), eligible("B", 10, 4.0 - 5e-10), eligible("C", 10, 4.0 - 2e-9, 3),
+        eligible("D", 10, 2.0, 4),
+    ])
+    sd = math.sqrt(0.75)
+    assert_rows(rows, [
+        ("overall", "delivery", "A", "leader", 4.0, 3.5, sd, 3.5 + sd),
+        ("overall", "delivery", "B", "leader", 4.0 - 5e-10, 3.5, sd, 3.5 + sd),
+    ])
+
+
+def test_cell_below_min_cros_for_awards_gets_no_awards(con):
+    # delivery: 2 eligible CROs (< 3) and an ineligible one: no awards at all.
+    # quality: 3 eligible, w = 10 each, x = 4, 3, 2: mean 3, sd = sqrt(2 / 3), threshold 3.816.
+    rows = awards(con, [
+        eligible("A", 10, 4.0), eligible("B", 10, 3.0, 2), ineligible("C", 9, 5.0),
+        eligible("A", 10, 4.0, category="quality"), eligible("B", 10, 3.0, 2, category="quality"),
+        eligible("C", 10, 2.0, 3, category="quality"),
+    ], min_cros_for_awards=3)
+    sd = math.sqrt(2 / 3)
+    assert_rows(rows, [
+        ("overall", "quality", "A", "champion", 4.0, 3.0, sd, 3.0 + sd),
+        ("overall", "quality", "A", "leader", 4.0, 3.0, sd, 3.0 + sd),
+    ])
+
+
+def test_cell_with_exactly_min_cros_for_awards_gets_awards(con):
+    rows = awards(con, [eligible("A", 10, 4.0), eligible("B", 10, 3.0, 2)], min_cros_for_awards=2)
+    # w = 10, 10; x = 4, 3: mean 3.5, sd 0.5, threshold 4.0 = A: champion at the threshold.
+    assert_rows(rows, [
+        ("overall", "delivery", "A", "champion", 4.0, 3.5, 0.5, 4.0),
+        ("overall", "delivery", "A", "leader", 4.0, 3.5, 0.5, 4.0),
+    ])
+
+
+@pytest.mark.parametrize("multiplier", [0.0, 1.0])
+def test_all_equal_composites_give_leaders_but_no_champions(con, multiplier):
+    # 2.4000000000000004 is (1.6 + 3.2) / 2 in binary, one ulp above 2.4: equal within the tolerance.
+    # mean = 2.4, sd ~ 0: everyone reaches the threshold, but nobody is above the mean by > 1e-9.
+    rows = awards(con, [
+        eligible("A", 10, 2.4000000000000004), eligible("B", 20, 2.4), eligible("C", 30, 2.4),
+    ], champion_sd_multiplier=multiplier)
+    assert_rows(rows, [
+        ("overall", "delivery", "A", "leader", 2.4, 2.4, 0.0, 2.4),
+        ("overall", "delivery", "B", "leader", 2.4, 2.4, 0.0, 2.4),
+        ("overall", "delivery", "C", "leader", 2.4, 2.4, 0.0, 2.4),
+    ])
+
+
+def test_ineligible_cro_not_ranked_nor_awarded(con):
+    # int_composite_scores from literal inputs, then awards. min_evaluations = 3.
+    # A: 3 evaluations of 4; B: 3 of 3; C: 3 of 2; D: 2 of 5 (highest composite, but ineligible).
+    ratings = [("overall", cro, row, "a1", value) for cro, rows, value in [
+        ("A", (1, 2, 3), 4.0), ("B", (4, 5, 6), 3.0), ("C", (7, 8, 9), 2.0), ("D", (10, 11), 5.0),
+    ] for row in rows]
+    con.register("int_segment_ratings", pa.table(
+        {name: [r[i] for r in ratings] for i, name in enumerate(["segment", "cro", "source_row", "attribute",
+                                                                  "rating_value"])},
+        schema=pa.schema([("segment", STR), ("cro", STR), ("source_row", INT), ("attribute", STR),
+                          ("rating_value", DBL)]),
+    ))
+    con.register("int_attribute_scores", pa.table({
+        "segment": ["overall"] * 4, "cro": ["A", "B", "C", "D"], "attribute": ["a1"] * 4,
+        "n_ratings": pa.array([3, 3, 3, 2], INT), "score": pa.array([4.0, 3.0, 2.0, 5.0], DBL),
+    }))
+    con.register("category_attributes", pa.table({"category": ["delivery"], "attribute": ["a1"]}))
+    knobs = params(min_evaluations=3, min_cell_size=3, min_cros_for_awards=3)
+    sql.run(con, "int_composite_scores", knobs)
+    sql.run(con, "awards", knobs)
+
+    # D is not counted above anyone: A, B, C rank 1, 2, 3; D has no rank.
+    assert_rows(con.execute("select * from int_composite_scores order by cro").fetchall(), [
+        ("overall", "A", "delivery", 3, 4.0, True, 1),
+        ("overall", "B", "delivery", 3, 3.0, True, 2),
+        ("overall", "C", "delivery", 3, 2.0, True, 3),
+        ("overall", "D", "delivery", 2, 5.0, False, None),
+    ])
+    # Awards over A, B, C only: w = 3 each, mean 3, sd = sqrt((3 + 0 + 3) / 9), threshold 3.816.
+    sd = math.sqrt(6 / 9)
+    assert_rows(con.execute("select * from awards").fetchall(), [
+        ("overall", "delivery", "A", "champion", 4.0, 3.0, sd, 3.0 + sd),
+        ("overall", "delivery", "A", "leader", 4.0, 3.0, sd, 3.0 + sd),
+    ])
+
+
+def test_awards_per_cell_sorted_by_segment_category_cro_award(con):
+    # Three cells given in scrambled order; w = 10 everywhere.
+    # overall/cost: x = 4, 4, 1 -> mean 3, sum w (x - mean)^2 = 10 + 10 + 40 = 60, sd = sqrt(60 / 30),
+    #   threshold 4.414: A and B lead, no champion.
+    # overall/delivery: x = 1, 3, 2 -> mean 2, sd = sqrt(20 / 30), threshold 2.816: B leads and is champion.
+    # small_pharma/quality: x = 2, 2, 5 -> mean 3, sd = sqrt(60 / 30), threshold 4.414: C leads, champion.
+    rows = awards(con, [
+        eligible("C", 10, 5.0, segment="small_pharma", category="quality"),
+        eligible("B", 10, 3.0),
+        eligible("B", 10, 4.0, category="cost"),
+        eligible("A", 10, 2.0, segment="small_pharma", category="quality"),
+        eligible("A", 10, 1.0),
+        eligible("C", 10, 1.0, category="cost"),
+        eligible("B", 10, 2.0, segment="small_pharma", category="quality"),
+        eligible("A", 10, 4.0, category="cost"),
+        eligible("C", 10, 2.0),
+    ])
+    sd2, sd_delivery = math.sqrt(2.0), math.sqrt(20 / 30)
+    assert_rows(rows, [
+        ("overall", "cost", "A", "leader", 4.0, 3.0, sd2, 3.0 + sd2),
+        ("overall", "cost", "B", "leader", 4.0, 3.0, sd2, 3.0 + sd2),
+        ("overall", "delivery", "B", "champion", 3.0, 2.0, sd_delivery, 2.0 + sd_delivery),
+        ("overall", "delivery", "B", "leader", 3.0, 2.0, sd_delivery, 2.0 + sd_delivery),
+        ("small_pharma", "quality", "C", "champion", 5.0, 3.0, sd2, 3.0 + sd2),
+        ("small_pharma", "quality", "C", "leader", 5.0, 3.0, sd2, 3.0 + sd2),
+    ])
+
+
+def test_two_champions_one_leader_sorted_by_cro_then_award(con):
+    # w = 10 each; x = 5, 4, 1, 2: mean 3, sum w (x - mean)^2 = 40 + 10 + 40 + 10 = 100, sd = sqrt(100 / 40);
+    # multiplier 0.5: threshold 3 + 0.5 * 1.581 = 3.79. A (max) leads and is champion; B is champion only.
+    rows = awards(con, [
+        eligible("D", 10, 2.0, 3), eligible("B", 10, 4.0, 2), eligible("C", 10, 1.0, 4), eligible("A", 10, 5.0),
+    ], champion_sd_multiplier=0.5)
+    sd = math.sqrt(100 / 40)
+    assert_rows(rows, [
+        ("overall", "delivery", "A", "champion", 5.0, 3.0, sd, 3.0 + 0.5 * sd),
+        ("overall", "delivery", "A", "leader", 5.0, 3.0, sd, 3.0 + 0.5 * sd),
+        ("overall", "delivery", "B", "champion", 4.0, 3.0, sd, 3.0 + 0.5 * sd),
+    ])

@@ -1,0 +1,556 @@
+"""Unit tests of every file of `sql/`, in the dbt / jaffle-shop unit-test style.
+
+Each test registers tiny literal input tables (the file's direct inputs only) on a fresh in-memory
+DuckDB workspace, runs one file with `tasks.sql.run`, and compares the whole output (column names and
+order, every row) with a literal expected table worked out by hand. Doubles are compared with an
+absolute tolerance of 1e-9; everything else exactly. The awards rules are in test_awards_rules.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from cro_awards.config import SurveyConfig
+from tasks import sql
+from tasks.transform import method_parameters, open_workspace
+
+STR = pa.string()
+INT = pa.int64()
+DBL = pa.float64()
+REASONS = pa.list_(pa.string())
+
+RATINGS_SCHEMA = [("segment", STR), ("cro", STR), ("source_row", INT), ("attribute", STR), ("rating_value", DBL)]
+ATTRIBUTE_SCORES_SCHEMA = [("segment", STR), ("cro", STR), ("attribute", STR), ("n_ratings", INT), ("score", DBL)]
+COMPOSITE_COLUMNS = ["segment", "cro", "category", "n_evaluations", "composite", "is_eligible", "rank"]
+COMPOSITE_SCHEMA = [
+    ("segment", STR), ("cro", STR), ("category", STR), ("n_evaluations", INT),
+    ("composite", DBL), ("is_eligible", pa.bool_()), ("rank", INT),
+]
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+def params(**knobs: Any) -> dict[str, Any]:
+    """The parameters production binds (`method_parameters`), for a survey with these method knobs."""
+    survey = SurveyConfig(
+        survey_year=2024,
+        survey_close=dt.date(2024, 2, 29),
+        cros=[{"name": "Acme"}],
+        attributes={"a1": "Attribute one"},
+        categories={"k": ("a1",)},
+        **knobs,
+    )
+    return method_parameters(survey)
+
+
+def given(con, name: str, schema: list[tuple[str, pa.DataType]], rows: list[tuple]) -> None:
+    """Register a literal input table `name` with these columns and rows."""
+    names = [column for column, _ in schema]
+    columns = {column: [row[i] for row in rows] for i, column in enumerate(names)}
+    con.register(name, pa.table(columns, schema=pa.schema(schema)))
+
+
+def columns_of(con, name: str) -> list[str]:
+    return [d[0] for d in con.execute(f"select * from {name} limit 0").description]
+
+
+def rows_of(con, name: str, order_by: str | None = None) -> list[tuple]:
+    """The rows of a built table: in stored order, or sorted by `order_by` for unordered tables."""
+    query = f"select * from {name}" + (f" order by {order_by}" if order_by else "")
+    return con.execute(query).fetchall()
+
+
+def assert_rows(actual: list[tuple], expected: list[tuple]) -> None:
+    """Whole rows equal, in order; a float in `expected` matches within 1e-9, anything else exactly."""
+    assert len(actual) == len(expected), f"{len(actual)} rows, expected {len(expected)}:\n{actual}"
+    for index, (got, want) in enumerate(zip(actual, expected)):
+        assert len(got) == len(want), f"row {index}: {got} vs {want}"
+        for value, wanted in zip(got, want):
+            if isinstance(wanted, float):
+                assert isinstance(value, float) and value == pytest.approx(wanted, abs=1e-9), (
+                    f"row {index}: {got} != {want}"
+                )
+            else:
+                assert value == wanted and type(value) is type(wanted), f"row {index}: {got} != {want}"
+
+
+def segment_ratings(segment: str, cro: str, evaluations: dict[int, dict[str, float]]) -> list[tuple]:
+    """int_segment_ratings rows for one CRO in one segment: {source_row: {attribute: rating}}."""
+    return [
+        (segment, cro, source_row, attribute, float(value))
+        for source_row, answers in evaluations.items()
+        for attribute, value in answers.items()
+    ]
+
+
+@pytest.fixture
+def con():
+    connection = open_workspace()
+    yield connection
+    connection.close()
+
+
+# --- cro_aliases ------------------------------------------------------------------------------------
+
+
+def test_cro_aliases_keys_trimmed_lower_cased_and_distinct(con):
+    given(con, "ballot", [("spelling", STR), ("cro", STR)], [
+        ("Northwind Clinical", "Northwind Clinical"),
+        ("  Northwind\t", "Northwind Clinical"),
+        ("NORTHWIND", "Northwind Clinical"),
+        ("\u00a0CHT \r\n", "Cobalt Harbor Trials"),
+        ("Cobalt Harbor Trials", "Cobalt Harbor Trials"),
+    ])
+    sql.run(con, "cro_aliases", params())
+
+    assert columns_of(con, "cro_aliases") == ["cro_key", "cro"]
+    assert_rows(rows_of(con, "cro_aliases", "cro_key"), [
+        ("cht", "Cobalt Harbor Trials"),
+        ("cobalt harbor trials", "Cobalt Harbor Trials"),
+        ("northwind", "Northwind Clinical"),
+        ("northwind clinical", "Northwind Clinical"),
+    ])
+
+
+# --- stg_ratings ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staged_ratings(con):
+    given(con, "raw_ratings", [("source_row", INT), ("a1", STR), ("a2", STR), ("a3", STR)], [
+        (1, "4", " 5 ", ""),
+        (2, "n/a", "NA", "\t3\u00a0"),
+        (3, "4.0", None, "N/A"),
+        (4, " \t\u00a0", "abc", "na"),
+        (5, "\u00a0 2 \r\n", "Na", "04"),
+    ])
+    sql.run(con, "stg_ratings", params())
+    return rows_of(con, "stg_ratings", "source_row, attribute")
+
+
+def test_stg_ratings_whole_output(con, staged_ratings):
+    assert columns_of(con, "stg_ratings") == ["source_row", "attribute", "rating_text", "rating_value"]
+    assert_rows(staged_ratings, [
+        (1, "a1", "4", 4.0),
+        (1, "a2", "5", 5.0),
+        (2, "a3", "3", 3.0),
+        (3, "a1", "4.0", 4.0),
+        (4, "a2", "abc", None),
+        (5, "a1", "2", 2.0),
+        (5, "a3", "04", 4.0),
+    ])
+
+
+def test_stg_ratings_blank_na_and_null_leave_no_row(staged_ratings):
+    present = {(row[0], row[1]) for row in staged_ratings}
+    for missing in [(1, "a3"), (2, "a1"), (2, "a2"), (3, "a2"), (3, "a3"), (4, "a1"), (4, "a3"), (5, "a2")]:
+        assert missing not in present
+
+
+def test_stg_ratings_trims_spaces_tabs_and_no_break_spaces(staged_ratings):
+    by_key = {(row[0], row[1]): row[2:] for row in staged_ratings}
+    assert by_key[(1, "a2")] == ("5", 5.0)
+    assert by_key[(2, "a3")] == ("3", 3.0)
+    assert by_key[(5, "a1")] == ("2", 2.0)
+
+
+def test_stg_ratings_try_cast_of_4_point_0(staged_ratings):
+    by_key = {(row[0], row[1]): row[2:] for row in staged_ratings}
+    assert by_key[(3, "a1")] == ("4.0", 4.0)
+    assert by_key[(4, "a2")] == ("abc", None)  # lenient: kept, judged by validation
+
+
+# --- stg_evaluations --------------------------------------------------------------------------------
+
+
+def test_stg_evaluations_trims_blanks_casts_and_matches_aliases(con):
+    given(con, "raw_evaluations",
+          [("source_row", INT), ("respondent_id", STR), ("rd_spend_musd", STR), ("cro", STR), ("last_engaged", STR)], [
+              (1, " R1 ", " 1500.5\t", "\u00a0NorthWind ", "2023-05-01"),
+              (2, "", "12", "CHT", " 2024-02-30 "),
+              (3, None, "abc", "Unknown CRO", ""),
+              (4, "\tR4", "   ", "  ", "2023-13-01"),
+          ])
+    given(con, "cro_aliases", [("cro_key", STR), ("cro", STR)], [
+        ("northwind clinical", "Northwind Clinical"),
+        ("northwind", "Northwind Clinical"),
+        ("cht", "Cobalt Harbor Trials"),
+    ])
+    given(con, "stg_ratings", [("source_row", INT), ("attribute", STR), ("rating_text", STR), ("rating_value", DBL)], [
+        (1, "a1", "4", 4.0),
+        (1, "a2", "5", 5.0),
+        (2, "a1", "x", None),
+    ])
+    sql.run(con, "stg_evaluations", params())
+
+    assert columns_of(con, "stg_evaluations") == [
+        "source_row", "respondent_id", "rd_spend_musd_text", "rd_spend_musd", "rd_spend_musd_exact", "cro_text",
+        "cro_key", "cro", "last_engaged_text", "last_engaged_on", "n_answered",
+    ]
+    assert_rows(rows_of(con, "stg_evaluations", "source_row"), [
+        (1, "R1", "1500.5", 1500.5, decimal.Decimal("1500.5"), "NorthWind", "northwind", "Northwind Clinical",
+         "2023-05-01", dt.date(2023, 5, 1), 2),
+        (2, None, "12", 12.0, decimal.Decimal("12"), "CHT", "cht", "Cobalt Harbor Trials", "2024-02-30", None, 1),
+        (3, None, "abc", None, None, "Unknown CRO", "unknown cro", None, None, None, 0),
+        (4, "R4", None, None, None, None, None, None, "2023-13-01", None, 0),
+    ])
+
+
+# --- int_rejected_evaluations -----------------------------------------------------------------------
+
+
+def test_int_rejected_evaluations_reasons_ordered_by_reason_order_and_deduplicated(con):
+    given(con, "rejection_reasons", [("source_row", INT), ("reason", STR), ("reason_order", pa.int32())], [
+        (7, "no_ratings", 7),
+        (3, "unknown_cro", 3),
+        (7, "missing_respondent_id", 1),
+        (3, "invalid_rd_spend", 2),
+        (7, "no_ratings", 7),
+        (3, "unknown_cro", 3),
+        (9, "malformed_row", 0),
+        (3, "duplicate_evaluation", 8),
+    ])
+    sql.run(con, "int_rejected_evaluations", params())
+
+    assert columns_of(con, "int_rejected_evaluations") == ["source_row", "reasons"]
+    assert rows_of(con, "int_rejected_evaluations", "source_row") == [
+        (3, ["invalid_rd_spend", "unknown_cro", "duplicate_evaluation"]),
+        (7, ["missing_respondent_id", "no_ratings"]),
+        (9, ["malformed_row"]),
+    ]
+
+
+# --- int_segment_ratings ----------------------------------------------------------------------------
+
+EVALUATIONS_SCHEMA = [("source_row", INT), ("cro", STR), ("rd_spend_musd", DBL), ("rd_spend_musd_exact", pa.decimal128(38, 18))]
+STG_RATINGS_SCHEMA = [("source_row", INT), ("attribute", STR), ("rating_text", STR), ("rating_value", DBL)]
+
+
+def test_int_segment_ratings_each_evaluation_in_its_segment_and_overall_rejected_excluded(con):
+    given(con, "stg_evaluations", EVALUATIONS_SCHEMA, [
+        (1, "A", 1000.0, decimal.Decimal("1000")),
+        (2, "A", 999.99, decimal.Decimal("999.99")),
+        (3, "B", 2500.0, decimal.Decimal("2500")),
+        (4, "B", 10.0, decimal.Decimal("10")),
+    ])
+    given(con, "stg_ratings", STG_RATINGS_SCHEMA, [
+        (1, "a1", "4", 4.0),
+        (1, "a2", "5", 5.0),
+        (2, "a1", "3", 3.0),
+        (3, "a2", "2", 2.0),
+        (4, "a1", "1", 1.0),
+    ])
+    given(con, "int_rejected_evaluations", [("source_row", INT), ("reasons", REASONS)], [(4, ["no_ratings"])])
+    sql.run(con, "int_segment_ratings", params(big_pharma_min_rd_spend_musd=1000))
+
+    assert columns_of(con, "int_segment_ratings") == ["segment", "cro", "source_row", "attribute", "rating_value"]
+    assert_rows(rows_of(con, "int_segment_ratings", "segment, cro, source_row, attribute"), [
+        ("big_pharma", "A", 1, "a1", 4.0),
+        ("big_pharma", "A", 1, "a2", 5.0),
+        ("big_pharma", "B", 3, "a2", 2.0),
+        ("overall", "A", 1, "a1", 4.0),
+        ("overall", "A", 1, "a2", 5.0),
+        ("overall", "A", 2, "a1", 3.0),
+        ("overall", "B", 3, "a2", 2.0),
+        ("small_pharma", "A", 2, "a1", 3.0),
+    ])
+
+
+def test_segment_cut_exactly_at_threshold_is_big_pharma(con):
+    given(con, "stg_evaluations", EVALUATIONS_SCHEMA, [(1, "A", 1000.5, decimal.Decimal("1000.5")), (2, "A", 1000.4999, decimal.Decimal("1000.4999"))])
+    given(con, "stg_ratings", STG_RATINGS_SCHEMA, [(1, "a1", "4", 4.0), (2, "a1", "2", 2.0)])
+    given(con, "int_rejected_evaluations", [("source_row", INT), ("reasons", REASONS)], [])
+    sql.run(con, "int_segment_ratings", params(big_pharma_min_rd_spend_musd=1000.5))
+
+    assert_rows(rows_of(con, "int_segment_ratings", "segment, source_row"), [
+        ("big_pharma", "A", 1, "a1", 4.0),
+        ("overall", "A", 1, "a1", 4.0),
+        ("overall", "A", 2, "a1", 2.0),
+        ("small_pharma", "A", 2, "a1", 2.0),
+    ])
+
+
+def test_spend_written_just_below_cut_is_small_pharma(con):
+    given(con, "raw_evaluations",
+          [("source_row", INT), ("respondent_id", STR), ("rd_spend_musd", STR), ("cro", STR), ("last_engaged", STR)],
+          [(1, "R1", "999.99999999999999999", "Acme", "2023-05-01")])
+    given(con, "cro_aliases", [("cro_key", STR), ("cro", STR)], [("acme", "Acme")])
+    given(con, "stg_ratings", STG_RATINGS_SCHEMA, [(1, "a1", "4", 4.0)])
+    given(con, "int_rejected_evaluations", [("source_row", INT), ("reasons", REASONS)], [])
+    sql.run(con, "stg_evaluations", params())
+    sql.run(con, "int_segment_ratings", params(big_pharma_min_rd_spend_musd=1000))
+
+    assert rows_of(con, "int_segment_ratings", "segment") == [
+        ("overall", "Acme", 1, "a1", 4.0),
+        ("small_pharma", "Acme", 1, "a1", 4.0),
+    ]
+
+
+# --- int_attribute_scores ---------------------------------------------------------------------------
+
+
+def test_int_attribute_scores_mean_and_count_without_zero_rating_rows(con):
+    given(con, "int_segment_ratings", RATINGS_SCHEMA, [
+        ("overall", "A", 1, "a1", 4.0),
+        ("overall", "A", 2, "a1", 5.0),
+        ("overall", "A", 3, "a1", 5.0),
+        ("overall", "A", 1, "a2", 2.0),
+        ("big_pharma", "A", 1, "a1", 4.0),
+        ("big_pharma", "A", 1, "a2", 2.0),
+        ("overall", "B", 4, "a1", 1.0),
+        ("overall", "B", 5, "a1", 2.0),
+    ])
+    sql.run(con, "int_attribute_scores", params())
+
+    assert columns_of(con, "int_attribute_scores") == ["segment", "cro", "attribute", "n_ratings", "score"]
+    assert_rows(rows_of(con, "int_attribute_scores", "segment, cro, attribute"), [
+        ("big_pharma", "A", "a1", 1, 4.0),
+        ("big_pharma", "A", "a2", 1, 2.0),
+        ("overall", "A", "a1", 3, 14 / 3),
+        ("overall", "A", "a2", 1, 2.0),
+        ("overall", "B", "a1", 2, 1.5),
+    ])
+
+
+# --- int_composite_scores ---------------------------------------------------------------------------
+
+CATEGORY_SCHEMA = [("category", STR), ("attribute", STR)]
+
+
+def build_composites(con, categories, ratings, attribute_scores, **knobs) -> list[tuple]:
+    given(con, "category_attributes", CATEGORY_SCHEMA, categories)
+    given(con, "int_segment_ratings", RATINGS_SCHEMA, ratings)
+    given(con, "int_attribute_scores", ATTRIBUTE_SCORES_SCHEMA, attribute_scores)
+    sql.run(con, "int_composite_scores", params(**knobs))
+    assert columns_of(con, "int_composite_scores") == COMPOSITE_COLUMNS
+    return rows_of(con, "int_composite_scores", "segment, cro, category")
+
+
+def test_int_composite_scores_eligibility_and_rank_ties_skip(con):
+    ratings = (
+        segment_ratings("overall", "A", {1: {"a1": 4}, 2: {"a1": 4}, 3: {"a1": 4}})
+        + segment_ratings("overall", "B", {4: {"a1": 3}, 5: {"a1": 5}, 6: {"a1": 4}})
+        + segment_ratings("overall", "C", {7: {"a1": 3}, 8: {"a1": 3}, 9: {"a1": 3}, 10: {"a1": 3}})
+        + segment_ratings("overall", "D", {11: {"a1": 5}, 12: {"a1": 5}})
+    )
+    scores = [
+        ("overall", "A", "a1", 3, 4.0),
+        ("overall", "B", "a1", 3, 4.0),
+        ("overall", "C", "a1", 4, 3.0),
+        ("overall", "D", "a1", 2, 5.0),
+    ]
+    result = build_composites(con, [("k", "a1")], ratings, scores, min_evaluations=3, min_cell_size=3)
+    assert_rows(result, [
+        ("overall", "A", "k", 3, 4.0, True, 1),
+        ("overall", "B", "k", 3, 4.0, True, 1),
+        ("overall", "C", "k", 4, 3.0, True, 3),
+        ("overall", "D", "k", 2, 5.0, False, None),
+    ])
+
+
+def test_rank_distinguishes_composites_more_than_1e_9_apart(con):
+    ratings = (
+        segment_ratings("overall", "A", {1: {"a1": 3}})
+        + segment_ratings("overall", "B", {2: {"a1": 3}})
+        + segment_ratings("overall", "C", {3: {"a1": 3}})
+    )
+    scores = [
+        ("overall", "A", "a1", 1, 3.0 + 2e-9),
+        ("overall", "B", "a1", 1, 3.0),
+        ("overall", "C", "a1", 1, 3.0 + 5e-10),
+    ]
+    result = build_composites(con, [("k", "a1")], ratings, scores, min_evaluations=1, min_cell_size=1)
+    # A beats B by 2e-9 (> 1e-9) and C by 1.5e-9; C beats B by only 5e-10: B and C both rank 2.
+    assert [(row[1], row[6]) for row in result] == [("A", 1), ("B", 2), ("C", 2)]
+
+
+def test_equal_composites_computed_two_ways_share_rank(con):
+    ratings = (
+        segment_ratings("overall", "A", {
+            1: {"a1": 1, "a2": 3}, 2: {"a1": 1, "a2": 3}, 3: {"a1": 2, "a2": 3}, 4: {"a1": 2, "a2": 3},
+            5: {"a1": 2, "a2": 4},
+        })
+        + segment_ratings("overall", "B", {
+            6: {"a1": 2, "a2": 2}, 7: {"a1": 2, "a2": 2}, 8: {"a1": 2, "a2": 2}, 9: {"a1": 3, "a2": 3},
+            10: {"a1": 3, "a2": 3},
+        })
+        + segment_ratings("overall", "C", {11: {"a1": 2, "a2": 2}, 12: {"a1": 2, "a2": 2}, 13: {"a1": 2, "a2": 2}})
+    )
+    scores = [
+        ("overall", "A", "a1", 5, 1.6),   # 8/5
+        ("overall", "A", "a2", 5, 3.2),   # 16/5
+        ("overall", "B", "a1", 5, 2.4),   # 12/5
+        ("overall", "B", "a2", 5, 2.4),
+        ("overall", "C", "a1", 3, 2.0),
+        ("overall", "C", "a2", 3, 2.0),
+    ]
+    result = build_composites(con, [("k", "a1"), ("k", "a2")], ratings, scores, min_evaluations=3)
+    # Precondition: in binary, (1.6 + 3.2) / 2 is one ulp above 2.4, so only the tolerance makes them tie.
+    assert result[0][4] == 2.4000000000000004 and result[1][4] == 2.4
+    assert_rows(result, [
+        ("overall", "A", "k", 5, 2.4, True, 1),
+        ("overall", "B", "k", 5, 2.4, True, 1),
+        ("overall", "C", "k", 3, 2.0, True, 3),
+    ])
+
+
+def test_attribute_in_two_categories_counts_in_both(con):
+    categories = [("delivery", "a1"), ("delivery", "a2"), ("quality", "a2"), ("quality", "a3")]
+    ratings = segment_ratings("overall", "A", {1: {"a1": 4, "a2": 2}, 2: {"a2": 2}, 3: {"a3": 5}})
+    scores = [
+        ("overall", "A", "a1", 1, 4.0),
+        ("overall", "A", "a2", 2, 2.0),
+        ("overall", "A", "a3", 1, 5.0),
+    ]
+    result = build_composites(con, categories, ratings, scores, min_evaluations=3, min_cell_size=1)
+    # delivery = (4 + 2) / 2 over evaluations {1, 2}; quality = (2 + 5) / 2 over evaluations {1, 2, 3}.
+    assert_rows(result, [
+        ("overall", "A", "delivery", 2, 3.0, False, None),
+        ("overall", "A", "quality", 3, 3.5, True, 1),
+    ])
+
+
+def test_attribute_with_no_ratings_is_left_out_of_composite(con):
+    categories = [("k", "a1"), ("k", "a2"), ("k", "a3")]
+    ratings = segment_ratings("overall", "A", {1: {"a1": 4}, 2: {"a2": 2}, 3: {"a1": 4, "a2": 2}})
+    scores = [("overall", "A", "a1", 2, 4.0), ("overall", "A", "a2", 2, 2.0)]
+    result = build_composites(con, categories, ratings, scores, min_evaluations=3)
+    # (4 + 2) / 2 = 3.0, not (4 + 2 + 0) / 3 = 2.0; evaluation 3 (two ratings in k) counts once.
+    assert_rows(result, [("overall", "A", "k", 3, 3.0, True, 1)])
+
+
+def test_composites_are_per_segment(con):
+    ratings = (
+        segment_ratings("big_pharma", "A", {1: {"a1": 5}})
+        + segment_ratings("small_pharma", "A", {2: {"a1": 1}, 3: {"a1": 2}})
+        + segment_ratings("overall", "A", {1: {"a1": 5}, 2: {"a1": 1}, 3: {"a1": 2}})
+    )
+    scores = [
+        ("big_pharma", "A", "a1", 1, 5.0),
+        ("overall", "A", "a1", 3, 8 / 3),
+        ("small_pharma", "A", "a1", 2, 1.5),
+    ]
+    result = build_composites(con, [("k", "a1")], ratings, scores, min_evaluations=2, min_cell_size=1)
+    assert_rows(result, [
+        ("big_pharma", "A", "k", 1, 5.0, False, None),
+        ("overall", "A", "k", 3, 8 / 3, True, 1),
+        ("small_pharma", "A", "k", 2, 1.5, True, 1),
+    ])
+
+
+# --- attribute_scores / composite_scores (published) ------------------------------------------------
+
+
+def test_attribute_scores_drops_small_cells_sorted_contract_columns(con):
+    given(con, "int_attribute_scores", ATTRIBUTE_SCORES_SCHEMA, [
+        ("overall", "B", "a1", 3, 2.0),
+        ("big_pharma", "B", "a2", 2, 5.0),
+        ("overall", "A", "a2", 4, 3.25),
+        ("big_pharma", "A", "a1", 3, 4.0),
+        ("overall", "A", "a1", 1, 1.0),
+        ("big_pharma", "A", "a2", 5, 2.2),
+        ("big_pharma", "B", "a1", 3, 1.0),
+    ])
+    sql.run(con, "attribute_scores", params(min_cell_size=3))
+
+    assert columns_of(con, "attribute_scores") == ["segment", "cro", "attribute", "n_ratings", "score"]
+    assert_rows(rows_of(con, "attribute_scores"), [
+        ("big_pharma", "A", "a1", 3, 4.0),
+        ("big_pharma", "A", "a2", 5, 2.2),
+        ("big_pharma", "B", "a1", 3, 1.0),
+        ("overall", "A", "a2", 4, 3.25),
+        ("overall", "B", "a1", 3, 2.0),
+    ])
+
+
+def test_composite_scores_drops_small_cells_sorted_contract_columns(con):
+    given(con, "int_composite_scores", COMPOSITE_SCHEMA, [
+        ("overall", "B", "quality", 12, 3.5, True, 2),
+        ("overall", "A", "quality", 10, 4.0, True, 1),
+        ("overall", "A", "delivery", 2, 5.0, False, None),
+        ("big_pharma", "C", "delivery", 3, 1.0, False, None),
+        ("overall", "A", "cost", 11, 2.5, True, 1),
+        ("overall", "B", "cost", 10, 2.0, True, 2),
+    ])
+    sql.run(con, "composite_scores", params(min_cell_size=3, min_evaluations=10))
+
+    assert columns_of(con, "composite_scores") == COMPOSITE_COLUMNS
+    assert_rows(rows_of(con, "composite_scores"), [
+        ("big_pharma", "C", "delivery", 3, 1.0, False, None),
+        ("overall", "A", "cost", 11, 2.5, True, 1),
+        ("overall", "A", "quality", 10, 4.0, True, 1),
+        ("overall", "B", "cost", 10, 2.0, True, 2),
+        ("overall", "B", "quality", 12, 3.5, True, 2),
+    ])
+
+
+def test_small_cell_suppressed_but_counts_in_composite(con):
+    given(con, "category_attributes", CATEGORY_SCHEMA, [("k", "a1"), ("k", "a2")])
+    given(con, "int_segment_ratings", RATINGS_SCHEMA,
+          segment_ratings("overall", "A", {1: {"a1": 3, "a2": 5}, 2: {"a1": 3, "a2": 5}, 3: {"a1": 3}})
+          + segment_ratings("overall", "B", {4: {"a1": 2}, 5: {"a1": 4}}))
+    knobs = params(min_cell_size=3, min_evaluations=3)
+    for name in ("int_attribute_scores", "int_composite_scores", "attribute_scores", "composite_scores"):
+        sql.run(con, name, knobs)
+
+    # A's a2 has 2 ratings < 3: not published, yet its 5.0 is in A's composite (3 + 5) / 2.
+    assert_rows(rows_of(con, "attribute_scores"), [("overall", "A", "a1", 3, 3.0)])
+    assert_rows(rows_of(con, "int_composite_scores", "cro"), [
+        ("overall", "A", "k", 3, 4.0, True, 1),
+        ("overall", "B", "k", 2, 3.0, False, None),
+    ])
+    assert_rows(rows_of(con, "composite_scores"), [("overall", "A", "k", 3, 4.0, True, 1)])
+
+
+# --- rejected_evaluations ---------------------------------------------------------------------------
+
+
+def test_rejected_evaluations_joins_well_formed_and_malformed_rows_sorted(con):
+    export_schema = [("source_row", INT), ("respondent_id", STR), ("rd_spend_musd", STR), ("cro", STR),
+                     ("last_engaged", STR), ("a1", STR)]
+    given(con, "int_rejected_evaluations", [("source_row", INT), ("reasons", REASONS)], [
+        (4, ["malformed_row"]),
+        (3, ["invalid_rd_spend", "unknown_cro"]),
+        (1, ["no_ratings"]),
+    ])
+    given(con, "raw_export", export_schema, [
+        (1, "R1", "10", "Acme", "2023-05-01", " "),
+        (2, "R2", "20", "Acme", "2023-05-02", "4"),
+        (3, "R3", "lots", "Nobody", "2023-05-03", "5"),
+    ])
+    given(con, "malformed_rows", [*export_schema, ("raw_text", STR)], [
+        (4, "R4", "30", None, None, None, "R4,30"),
+    ])
+    sql.run(con, "rejected_evaluations", params())
+
+    assert columns_of(con, "rejected_evaluations") == [
+        "source_row", "reasons", "respondent_id", "rd_spend_musd", "cro", "last_engaged", "a1", "raw_text",
+    ]
+    assert rows_of(con, "rejected_evaluations") == [
+        (1, ["no_ratings"], "R1", "10", "Acme", "2023-05-01", " ", None),
+        (3, ["invalid_rd_spend", "unknown_cro"], "R3", "lots", "Nobody", "2023-05-03", "5", None),
+        (4, ["malformed_row"], "R4", "30", None, None, None, "R4,30"),
+    ]
+
+
+def test_parameters_bound_as_production_binds_them():
+    bound = params()
+    assert bound["tolerance"] == 1e-9
+    assert bound["whitespace"] == " \t\r\n\u00a0"
+
+
+def test_spend_too_long_for_a_decimal_is_compared_as_a_double(con):
+    given(con, "stg_evaluations", EVALUATIONS_SCHEMA, [(1, "A", 1e25, None)])
+    given(con, "stg_ratings", STG_RATINGS_SCHEMA, [(1, "a1", "4", 4.0)])
+    given(con, "int_rejected_evaluations", [("source_row", INT), ("reasons", REASONS)], [])
+    sql.run(con, "int_segment_ratings", params(big_pharma_min_rd_spend_musd=1000))
+    assert rows_of(con, "int_segment_ratings", "segment") == [
+        ("big_pharma", "A", 1, "a1", 4.0),
+        ("overall", "A", 1, "a1", 4.0),
+    ]
