@@ -47,9 +47,25 @@ _ID = re.compile(r"[a-z][a-z0-9_]*")
 _WHITESPACE = " \t\r\n\u00a0"
 
 
-def cro_key(text: str) -> str:
-    """How an export's CRO text is matched: surrounding whitespace removed, lower case."""
-    return text.strip(_WHITESPACE).lower()
+def cro_keys(spellings: list[str]) -> list[str]:
+    """How an export's CRO text is matched: surrounding whitespace removed, lower case.
+
+    Computed by DuckDB, whose `lower` is what matches export rows (sql/cro_aliases.sql): Python's
+    `str.lower` differs on a few characters (`İ`), and the two must never disagree.
+    """
+    import duckdb
+
+    connection = duckdb.connect()
+    try:
+        return [
+            key for (key,) in connection.execute(
+                "select lower(trim(spelling, $whitespace)) from unnest($spellings) with ordinality as t(spelling, i) "
+                "order by i",
+                {"spellings": spellings, "whitespace": _WHITESPACE},
+            ).fetchall()
+        ]
+    finally:
+        connection.close()
 
 
 class _Strict(BaseModel):
@@ -134,14 +150,13 @@ class SurveyConfig(_Strict):
             if len(set(attribute_ids)) != len(attribute_ids):
                 raise ValueError(f"categories.{category} lists an attribute twice")
         owner: dict[str, str] = {}
-        for cro in self.cros:
-            for spelling in (cro.name, *cro.aliases):
-                key = cro_key(spelling)
-                if owner.setdefault(key, cro.name) != cro.name:
-                    raise ValueError(
-                        f"cros: {spelling!r} stands for both {owner[key]!r} and {cro.name!r} "
-                        "(names and aliases are matched ignoring case and surrounding spaces)"
-                    )
+        spellings = [(spelling, cro.name) for cro in self.cros for spelling in (cro.name, *cro.aliases)]
+        for key, (spelling, name) in zip(cro_keys([s for s, _ in spellings]), spellings):
+            if owner.setdefault(key, name) != name:
+                raise ValueError(
+                    f"cros: {spelling!r} stands for both {owner[key]!r} and {name!r} "
+                    "(names and aliases are matched ignoring case and surrounding spaces)"
+                )
         names = [cro.name for cro in self.cros]
         if len(set(names)) != len(names):
             raise ValueError("cros: a CRO is listed twice")
@@ -158,10 +173,6 @@ class SurveyConfig(_Strict):
     @property
     def window_months(self) -> int:
         return self.recency_months
-
-    def alias_rows(self) -> list[tuple[str, str]]:
-        """(cro_key, canonical name) for every name and alias, sorted: the matching table."""
-        return sorted({(cro_key(s), cro.name) for cro in self.cros for s in (cro.name, *cro.aliases)})
 
     def category_rows(self) -> list[tuple[str, str]]:
         """(category, attribute) pairs: an attribute in two categories appears twice."""
