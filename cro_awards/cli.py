@@ -15,15 +15,11 @@ import argparse
 import json
 import os
 import sys
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from cro_awards.config import OVERRIDABLE_KEYS
 from cro_awards.settings import PROJECT_ROOT
-
-_SEGMENTS = ("overall", "big_pharma", "small_pharma")
-
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cro-awards", description="CRO Leadership Awards pipeline.")
@@ -53,16 +49,14 @@ def awards_table(summary: dict[str, Any]):
     """A rich table: per segment and category, the leaders and the champions (composites to 2 decimals)."""
     from rich.table import Table
 
-    cells: dict[tuple[str, str], dict[str, list[str]]] = defaultdict(lambda: {"leader": [], "champion": []})
-    for row in summary["awards"]:
-        cells[(row["segment"], row["category"])][row["award"]].append(f"{row['cro']} ({row['composite']:.2f})")
-    table = Table(title=f"CRO Leadership Awards {summary['survey_year']}", show_lines=False)
+    from tasks.summary import award_cells
+
+    table = Table(title=f"CRO Leadership Awards {summary['survey_year']}")
     for column in ("segment", "category", "leader(s)", "champion(s)"):
         table.add_column(column)
-    order = {segment: index for index, segment in enumerate(_SEGMENTS)}
-    for segment, category in sorted(cells, key=lambda key: (order.get(key[0], 9), key[1])):
-        cell = cells[(segment, category)]
-        table.add_row(segment, category, "\n".join(cell["leader"]), "\n".join(cell["champion"]) or "-")
+    for segment, category, leaders, champions in award_cells(summary["awards"]):
+        names = ["\n".join(f"{row['cro']} ({row['composite']:.2f})" for row in rows) or "-" for rows in (leaders, champions)]
+        table.add_row(segment, category, *names)
     return table
 
 

@@ -1,10 +1,14 @@
 """The `cro-awards` Prefect flow: one survey year from export to published awards.
 
 Stages, one task each: load the configuration, extract, stage, validate, transform, check, write the
-quarantine, publish. Tasks that read or write files are thin; what decides a number lives in
-`tasks.transform` (SQL) and `tasks.validate` (expectations) and runs without Prefect.
+quarantine, publish, report (artifacts). Tasks that read or write files are thin and the only ones
+retried; what decides a number lives in `tasks.transform` (SQL) and `tasks.validate` (expectations)
+and runs without Prefect. Task results are never persisted or cached (they hold confidential
+ratings) and stay in process.
 
-Task results are never persisted or cached (they hold confidential ratings) and stay in process.
+One run per survey year at a time: under Prefect a global concurrency limit `cro-awards-year-<year>`
+(1 slot, created on first use) queues a second run however it was started; outside Prefect's queue,
+a file lock per year makes a second process fail fast (`cro_awards.locks`).
 """
 
 from __future__ import annotations
@@ -20,17 +24,21 @@ from typing import Annotated, Any
 import duckdb
 import pyarrow as pa
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.runtime import flow_run
+from prefect.client.orchestration import get_client
+from prefect.concurrency.sync import concurrency
+from prefect.runtime import deployment, flow_run
 from pydantic import Field
 
 import cro_awards
 from cro_awards.config import LoadedConfig, load_config
-from cro_awards.errors import ExportError, RejectedShareError, quiet_user_error_tracebacks
+from cro_awards.errors import ConfigError, ExportError, RejectedShareError, quiet_user_error_tracebacks
 from cro_awards.faults import kill_point
 from cro_awards.locks import year_lock
-from cro_awards.settings import PROJECT_ROOT, load_settings
-from tasks import checks, publish as publishing, sql, transform, validate
+from cro_awards.paths import confine
+from cro_awards.settings import PROJECT_ROOT, Settings, load_settings
+from tasks import checks, publish as publishing, sql, summary as summaries, transform, validate
 from tasks.extract import Export, read_export
 
 _TASK = {"cache_policy": NO_CACHE, "persist_result": False}
@@ -40,6 +48,20 @@ _EFFECTIVE_KEYS = (
 )
 
 quiet_user_error_tracebacks("prefect.flow_runs", "prefect.task_runs")
+
+
+def _worth_retrying(task, task_run, state) -> bool:
+    """I/O may fail for passing reasons; a bad export or configuration will not fix itself."""
+    try:
+        state.result()
+    except (ConfigError, ExportError):
+        return False
+    except Exception:  # noqa: BLE001 - anything else (a full disk, a flaky mount) may pass
+        return True
+    return False
+
+
+_IO = {**_TASK, "retries": 2, "retry_delay_seconds": 2, "retry_condition_fn": _worth_retrying}
 
 
 @task(name="load-config", **_TASK)
@@ -53,7 +75,7 @@ def load_config_task(config: Path, overrides: dict[str, Any]) -> LoadedConfig:
     return loaded
 
 
-@task(name="extract", **_TASK)
+@task(name="extract", **_IO)
 def extract_task(export: Path, config: LoadedConfig) -> Export:
     exported = read_export(export, config)
     logger = get_run_logger()
@@ -70,6 +92,7 @@ def extract_task(export: Path, config: LoadedConfig) -> Export:
 def stage_task(exported: Export, config: LoadedConfig) -> duckdb.DuckDBPyConnection:
     workspace = transform.open_workspace()
     transform.stage(workspace, exported.table, exported.malformed, config.survey)
+    get_run_logger().info("Staged %d rows in DuckDB", exported.table.num_rows)
     return workspace
 
 
@@ -77,8 +100,8 @@ def stage_task(exported: Export, config: LoadedConfig) -> duckdb.DuckDBPyConnect
 def validate_task(workspace: duckdb.DuckDBPyConnection, config: LoadedConfig, exported: Export) -> pa.Table:
     reasons = validate.rejection_reasons(workspace, config.survey, exported.malformed["source_row"].to_pylist())
     by_reason = reasons.group_by("reason").aggregate([([], "count_all")]).to_pylist()
-    summary = ", ".join(f"{row['reason']} {row['count_all']}" for row in sorted(by_reason, key=lambda r: r["reason"]))
-    get_run_logger().info("Validation: %s", summary or "every row valid")
+    described = ", ".join(f"{row['reason']} {row['count_all']}" for row in sorted(by_reason, key=lambda r: r["reason"]))
+    get_run_logger().info("Validated with Great Expectations: %s", described or "every row valid")
     return reasons
 
 
@@ -86,23 +109,24 @@ def validate_task(workspace: duckdb.DuckDBPyConnection, config: LoadedConfig, ex
 def transform_task(workspace: duckdb.DuckDBPyConnection, config: LoadedConfig, reasons: pa.Table) -> dict[str, pa.Table]:
     transform.transform(workspace, config.survey, reasons)
     tables = transform.published_tables(workspace)
-    get_run_logger().info("Scored: %s", ", ".join(f"{name} {t.num_rows} rows" for name, t in tables.items()))
+    get_run_logger().info("Scored in DuckDB: %s", ", ".join(f"{name} {t.num_rows} rows" for name, t in tables.items()))
     return tables
 
 
 @task(name="check-outputs", **_TASK)
 def check_task(tables: dict[str, pa.Table], counts: dict[str, int]) -> None:
     checks.check_outputs(tables, counts)
+    get_run_logger().info("Output checks passed: keys unique, awards eligible, read = accepted + quarantined")
 
 
-@task(name="write-quarantine", **_TASK)
-def quarantine_task(workspace: duckdb.DuckDBPyConnection, quarantine: Path, survey_year: int) -> Path:
-    path = publishing.write_quarantine(workspace.table("rejected_evaluations").to_arrow_table(), quarantine, survey_year)
-    get_run_logger().info("Quarantine written to %s", path)
+@task(name="write-quarantine", **_IO)
+def quarantine_task(rejected: pa.Table, quarantine: Path, survey_year: int) -> Path:
+    path = publishing.write_quarantine(rejected, quarantine, survey_year)
+    get_run_logger().info("Quarantine (%d rows) written to %s", rejected.num_rows, path)
     return path
 
 
-@task(name="publish", **_TASK)
+@task(name="publish", **_IO)
 def publish_task(tables: dict[str, pa.Table], manifest: dict[str, Any], output: Path, survey_year: int,
                  run_id: str, keep: int) -> Path:
     folder = publishing.publish(tables, manifest, output, survey_year, run_id, keep)
@@ -110,8 +134,19 @@ def publish_task(tables: dict[str, pa.Table], manifest: dict[str, Any], output: 
     return folder
 
 
+@task(name="report", **_TASK)
+def report_task(summary: dict[str, Any]) -> None:
+    key = f"cro-awards-{summary['survey_year']}"
+    create_markdown_artifact(summaries.awards_markdown(summary), key=key,
+                             description=f"Leaders and champions, survey year {summary['survey_year']}")
+    create_table_artifact(summaries.awards_table_rows(summary["awards"]), key=f"{key}-awards",
+                          description=f"Awards table, survey year {summary['survey_year']}")
+    create_markdown_artifact(summaries.validation_markdown(summary), key=f"{key}-validation",
+                             description=f"Rows read, accepted, quarantined; where outputs went ({summary['survey_year']})")
+
+
 def code_version() -> str:
-    """The package version, and the git commit when run from a checkout (`+dirty` if modified)."""
+    """The package version, and the git commit when run from a checkout (`.dirty` if modified)."""
     try:
         commit = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short=12", "HEAD"],
                                 capture_output=True, text=True, timeout=5, check=True).stdout.strip()
@@ -130,7 +165,27 @@ def package_versions() -> dict[str, str]:
 def _run_name() -> str:
     parameters = flow_run.parameters or {}
     stem = Path(str(parameters.get("config") or "surveys/2024.yaml")).stem
-    return f"awards-{stem}-{uuid.uuid4().hex[:6]}"
+    return f"awards-{stem}-{uuid.uuid4().hex[:8]}"
+
+
+def _locations(settings: Settings, config: str | None, export: str | None, output: str | None,
+               quarantine: str | None) -> tuple[Path | None, Path | None, Path, Path, Path]:
+    """(config, export, output, quarantine) with defaults; confined to their roots in deployment runs."""
+    paths = (
+        Path(config) if config else settings.default_config,
+        Path(export) if export else None,
+        Path(output) if output else settings.output,
+        Path(quarantine) if quarantine else settings.quarantine,
+    )
+    if deployment.id is None:
+        return paths
+    config_path, export_path, output_path, quarantine_path = paths
+    return (
+        confine(config_path, [settings.surveys, settings.data_root], "config"),
+        confine(export_path, [settings.data_root], "export") if export_path else None,
+        confine(output_path, [settings.data_root], "output"),
+        confine(quarantine_path, [settings.data_root], "quarantine"),
+    )
 
 
 @flow(name="cro-awards", flow_run_name=_run_name, persist_result=False, log_prints=False)
@@ -139,30 +194,31 @@ def cro_awards_flow(
     export: str | None = None,
     output: str | None = None,
     quarantine: str | None = None,
-    min_evaluations: Annotated[int | None, Field(ge=1)] = None,
-    min_cros_for_awards: Annotated[int | None, Field(ge=1)] = None,
-    champion_sd_multiplier: Annotated[float | None, Field(ge=0)] = None,
-    min_cell_size: Annotated[int | None, Field(ge=1)] = None,
+    min_evaluations: Annotated[int | None, Field(ge=1, le=1_000_000)] = None,
+    min_cros_for_awards: Annotated[int | None, Field(ge=1, le=10_000)] = None,
+    champion_sd_multiplier: Annotated[float | None, Field(ge=0, le=10)] = None,
+    min_cell_size: Annotated[int | None, Field(ge=1, le=1_000_000)] = None,
     max_rejected_share: Annotated[float | None, Field(ge=0, le=1)] = None,
-    big_pharma_min_rd_spend_musd: Annotated[float | None, Field(ge=0)] = None,
-    recency_months: Annotated[int | None, Field(ge=0)] = None,
+    big_pharma_min_rd_spend_musd: Annotated[float | None, Field(ge=0, le=1e12)] = None,
+    recency_months: Annotated[int | None, Field(ge=0, le=1200)] = None,
 ) -> dict[str, Any]:
     """Score one survey year and publish its awards.
 
     Args:
-        config: The survey year's YAML (default: surveys/2024.yaml).
-        export: The survey export (.csv, .xlsx or .parquet); default: the YAML's sample_export.
-        output: Folder of the published tables (default: data/output).
-        quarantine: Folder of rejected evaluations, outside output (default: data/quarantine).
-        min_evaluations: Override: evaluations a CRO needs in a cell to be eligible.
-        min_cros_for_awards: Override: eligible CROs a cell needs for awards.
-        champion_sd_multiplier: Override: champions are at least this many SDs above the weighted mean.
-        min_cell_size: Override: scores on fewer ratings or evaluations are not published.
-        max_rejected_share: Override: a larger share of rejected evaluations fails the run.
-        big_pharma_min_rd_spend_musd: Override: R&D spend (USD millions) from which a sponsor is Big Pharma.
-        recency_months: Override: months before survey_close that an evaluation may rest on.
+        config: The survey year's YAML, e.g. surveys/2024.yaml (the default).
+        export: The survey export (.csv, .xlsx or .parquet); empty for the YAML's sample_export.
+        output: Folder of the published tables; empty for the default (data/output).
+        quarantine: Folder of rejected evaluations, outside output; empty for the default (data/quarantine).
+        min_evaluations: Override of the YAML: evaluations a CRO needs in a cell to be eligible.
+        min_cros_for_awards: Override of the YAML: eligible CROs a cell needs for awards.
+        champion_sd_multiplier: Override of the YAML: champions score at least this many weighted SDs above the weighted mean.
+        min_cell_size: Override of the YAML: scores resting on fewer ratings or evaluations are not published.
+        max_rejected_share: Override of the YAML: a larger share of rejected evaluations fails the run.
+        big_pharma_min_rd_spend_musd: Override of the YAML: R&D spend (USD millions) from which a sponsor is Big Pharma.
+        recency_months: Override of the YAML: months before survey_close an evaluation may rest on.
     """
     settings = load_settings()
+    config_path, export_path, output_path, quarantine_path = _locations(settings, config, export, output, quarantine)
     overrides = {
         "min_evaluations": min_evaluations,
         "min_cros_for_awards": min_cros_for_awards,
@@ -172,20 +228,22 @@ def cro_awards_flow(
         "big_pharma_min_rd_spend_musd": big_pharma_min_rd_spend_musd,
         "recency_months": recency_months,
     }
-    loaded = load_config_task(Path(config) if config else settings.default_config, overrides)
+    loaded = load_config_task(config_path, overrides)
     survey = loaded.survey
-    output_path, quarantine_path = publishing.check_locations(
-        Path(output) if output else settings.output, Path(quarantine) if quarantine else settings.quarantine
-    )
-    if export:
-        export_path = Path(export)
-    elif survey.sample_export:
+    output_path, quarantine_path = publishing.check_locations(output_path, quarantine_path)
+    if export_path is None:
+        if not survey.sample_export:
+            raise ExportError(f"{loaded.path}: no export given and the YAML names no sample_export; pass --export.")
         export_path = loaded.resolve(survey.sample_export)
-    else:
-        raise ExportError(f"{loaded.path}: no export given and the YAML names no sample_export; pass --export.")
     run_id = str(flow_run.id or uuid.uuid4())
-    with year_lock(output_path, survey.survey_year, run_id):
-        return _score_and_publish(loaded, export_path, output_path, quarantine_path, run_id, settings.keep_publications)
+    limit = f"cro-awards-year-{survey.survey_year}"
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(limit, 1)
+    with concurrency(limit, occupy=1, strict=True), year_lock(output_path, survey.survey_year, run_id):
+        summary = _score_and_publish(loaded, export_path, output_path, quarantine_path, run_id,
+                                     settings.keep_publications)
+    report_task(summary)
+    return summary
 
 
 def _score_and_publish(loaded: LoadedConfig, export_path: Path, output_path: Path, quarantine_path: Path,
@@ -209,14 +267,12 @@ def _score_and_publish(loaded: LoadedConfig, export_path: Path, output_path: Pat
     lap("validate")
     tables = transform_task(workspace, loaded, reasons)
     counts = transform.counts(workspace)
-    by_reason = {
-        reason: count for reason, count in sql.rows(
-            workspace, "select reason, count(*) from rejection_reasons group by reason order by reason"
-        )
-    }
+    by_reason = dict(sql.rows(workspace, "select reason, count(*) from rejection_reasons group by reason order by reason"))
     check_task(tables, counts)
     lap("transform")
-    quarantine_file = quarantine_task(workspace, quarantine_path, survey.survey_year)
+    quarantine_file = quarantine_task(workspace.table("rejected_evaluations").to_arrow_table(), quarantine_path,
+                                      survey.survey_year)
+    workspace.close()
     lap("quarantine")
     rejected_share = counts["quarantined"] / counts["read"]
     if rejected_share > survey.max_rejected_share:
@@ -240,11 +296,12 @@ def _score_and_publish(loaded: LoadedConfig, export_path: Path, output_path: Pat
         "versions": {"code": code_version(), **package_versions()},
     }
     folder = publish_task(tables, manifest, output_path, survey.survey_year, run_id, keep)
-    workspace.close()
     lap("publish")
     return {
         "survey_year": survey.survey_year,
         "run_id": run_id,
+        "export": str(export_path),
+        "export_sha256": exported.sha256,
         "counts": counts,
         "quarantined_by_reason": by_reason,
         "published": str(folder),
