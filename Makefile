@@ -5,13 +5,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lock clean
+.PHONY: run test serve setup lock clean
 
 run: $(STAMP)
 	$(BIN)/cro-awards run
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# A local Prefect server and UI on http://127.0.0.1:4200, serving the deployments; Ctrl-C stops all.
+serve: $(STAMP)
+	exec $(BIN)/python -m deployments.serve
 
 setup: $(STAMP)
 

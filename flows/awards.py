@@ -11,7 +11,6 @@ One run per survey year at a time: under Prefect a global concurrency limit `cro
 a file lock per year makes a second process fail fast (`cro_awards.locks`).
 """
 
-from __future__ import annotations
 
 import importlib.metadata
 import platform

@@ -33,6 +33,7 @@ from cro_awards.faults import kill_point
 
 MANIFEST = "_manifest.json"
 PUBLICATIONS = ".publications"
+LEDGER = "published_exports.jsonl"
 _TMP_PREFIX = ".tmp-"
 
 
@@ -142,6 +143,10 @@ def publish(
         shutil.rmtree(temporary, ignore_errors=True)
         raise _explain(error, "publish", output) from None
     _collect_garbage(store, live=final, keep=keep)
+    try:
+        record_published_export(output, manifest)
+    except OSError as error:
+        raise _explain(error, "record the published export", output) from None
     return final
 
 
@@ -169,6 +174,38 @@ def _collect_garbage(store: Path, live: Path, keep: int) -> None:
     for stray in store.parent.parent.glob(f"{_TMP_PREFIX}survey_year=*"):
         if stray.is_symlink():
             stray.unlink(missing_ok=True)
+
+
+def record_published_export(output: Path, manifest: dict[str, Any]) -> None:
+    """Append the export just published to the ledger of every export ever published (one JSON line)."""
+    entry = {
+        "sha256": manifest["export"]["sha256"],
+        "file_name": manifest["export"]["file_name"],
+        "survey_year": manifest["survey_year"],
+        "run_id": manifest["run_id"],
+        "published_at": manifest["published_at"],
+    }
+    path = output / PUBLICATIONS / LEDGER
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(descriptor, (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"))
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def published_exports(output: Path) -> set[str]:
+    """SHA-256 of every export ever published under `output` (a torn last line is ignored)."""
+    path = output / PUBLICATIONS / LEDGER
+    if not path.exists():
+        return set()
+    hashes = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            hashes.add(json.loads(line)["sha256"])
+        except (ValueError, KeyError):
+            continue
+    return hashes
 
 
 def utc_now() -> str:

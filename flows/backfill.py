@@ -1,0 +1,53 @@
+"""The backfill: run the awards for every configured survey year (or the given ones), in parallel.
+
+Each year runs the `cro-awards` flow as its own subflow run, inside a task submitted to the task
+runner that the settings choose (`flows.runners`): threads by default, Dask when configured. A year's
+export is the newest file for it in the inbox, else its YAML's `sample_export`.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from cro_awards.errors import ConfigError
+from cro_awards.settings import load_settings
+from flows.awards import cro_awards_flow
+from flows.inbox import exports_by_year
+from flows.runners import task_runner
+
+
+@task(name="backfill-year", cache_policy=NO_CACHE, persist_result=False)
+def backfill_year(year: int, export: str | None, output: str | None, quarantine: str | None) -> dict[str, Any]:
+    summary = cro_awards_flow(config=str(load_settings().survey_config(year)), export=export, output=output,
+                              quarantine=quarantine)
+    return {key: summary[key] for key in ("survey_year", "run_id", "counts", "output")}
+
+
+@flow(name="cro-awards", flow_run_name="backfill", persist_result=False, task_runner=task_runner(load_settings()))
+def backfill_flow(years: list[int] | None = None, output: str | None = None,
+                  quarantine: str | None = None) -> list[dict[str, Any]]:
+    """Run the awards for each survey year, each as its own subflow run, in parallel.
+
+    Args:
+        years: Survey years to run; empty for every year configured in surveys/.
+        output: Folder of the published tables; empty for the default (data/output).
+        quarantine: Folder of rejected evaluations; empty for the default (data/quarantine).
+    """
+    settings = load_settings()
+    configured = settings.configured_years()
+    chosen = sorted(set(years)) if years else configured
+    unknown = [year for year in chosen if year not in configured]
+    if unknown:
+        raise ConfigError(f"no configuration for survey year(s) {unknown} in {settings.surveys}; "
+                          f"configured: {configured}")
+    newest: dict[int, Path] = {}
+    for year, path in exports_by_year(settings.inbox, chosen)[0]:
+        newest[year] = path
+    get_run_logger().info("Backfilling survey years %s", chosen)
+    futures = [
+        backfill_year.submit(year, str(newest[year]) if year in newest else None, output, quarantine)
+        for year in chosen
+    ]
+    return [future.result() for future in futures]

@@ -1,0 +1,81 @@
+"""The inbox: publish every export dropped in the inbox folder that was never published before.
+
+An export belongs to the survey year whose number its file name contains (`export_2025.csv`,
+`2025-final.xlsx`) among the configured years (`surveys/<year>.yaml`); others are named in the log and
+left alone. An export is new when its SHA-256 is not in the output's ledger of every export ever
+published, so a republished old export never takes turns with a newer one of the same year. Each new
+export runs the `cro-awards` flow as a subflow, oldest file first; one failing export does not stop
+the others, but fails the inbox run at the end.
+"""
+
+import re
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.runtime import deployment
+
+from cro_awards.errors import CroAwardsError
+from cro_awards.paths import confine
+from cro_awards.settings import load_settings
+from flows.awards import cro_awards_flow
+from tasks.extract import SUPPORTED_SUFFIXES, sha256_of
+from tasks.publish import published_exports
+
+_YEAR = re.compile(r"(?<![0-9])(19[0-9]{2}|2[0-9]{3})(?![0-9])")
+
+
+def exports_by_year(inbox: Path, years: list[int]) -> tuple[list[tuple[int, Path]], list[Path]]:
+    """(year, export) pairs for the inbox's exports of configured years, oldest first; and the others."""
+    matched, unmatched = [], []
+    files = [p for p in inbox.iterdir() if p.is_file() and not p.name.startswith(".")] if inbox.is_dir() else []
+    for path in sorted(files, key=lambda p: (p.stat().st_mtime, p.name)):
+        year = next((int(y) for y in _YEAR.findall(path.stem) if int(y) in years), None)
+        if path.suffix.lower() in SUPPORTED_SUFFIXES and year is not None:
+            matched.append((year, path))
+        else:
+            unmatched.append(path)
+    return matched, unmatched
+
+
+@flow(name="cro-awards", flow_run_name="inbox", persist_result=False)
+def inbox_flow(inbox: str | None = None, output: str | None = None, quarantine: str | None = None) -> list[dict[str, Any]]:
+    """Publish each export in the inbox not published before (by SHA-256).
+
+    Args:
+        inbox: Folder to look in; empty for the default (data/inbox).
+        output: Folder of the published tables; empty for the default (data/output).
+        quarantine: Folder of rejected evaluations; empty for the default (data/quarantine).
+    """
+    settings = load_settings()
+    logger = get_run_logger()
+    inbox_path = Path(inbox) if inbox else settings.inbox
+    output_path = Path(output) if output else settings.output
+    if deployment.id is not None:
+        inbox_path = confine(inbox_path, [settings.data_root], "inbox")
+        output_path = confine(output_path, [settings.data_root], "output")
+    matched, unmatched = exports_by_year(inbox_path, settings.configured_years())
+    for path in unmatched:
+        logger.warning("Ignoring %s: not a .csv/.xlsx/.parquet named after a configured survey year", path.name)
+    published = published_exports(output_path)
+    results, failures = [], []
+    for year, path in matched:
+        digest = sha256_of(path)
+        if digest in published:
+            logger.info("Skipping %s (survey %s): already published (sha256 %s)", path.name, year, digest[:12])
+            continue
+        logger.info("New export %s for survey %s: running the awards", path.name, year)
+        try:
+            summary = cro_awards_flow(config=str(settings.survey_config(year)), export=str(path),
+                                      output=str(output_path), quarantine=quarantine)
+        except CroAwardsError as error:
+            logger.error("%s was not published: %s", path.name, error)
+            failures.append(path.name)
+            continue
+        published.add(digest)
+        results.append({"survey_year": year, "export": path.name, "run_id": summary["run_id"]})
+    if not matched:
+        logger.info("Nothing to do: no export of a configured survey year in %s", inbox_path)
+    if failures:
+        raise CroAwardsError(f"{len(failures)} export(s) in {inbox_path} could not be published: {', '.join(failures)}")
+    return results
