@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PORT ?= 4200
 
 .PHONY: run test serve setup lock clean
 
@@ -15,7 +16,7 @@ test: $(STAMP)
 
 # A local Prefect server and UI on http://127.0.0.1:4200, serving the deployments; Ctrl-C stops all.
 serve: $(STAMP)
-	exec $(BIN)/python -m deployments.serve
+	exec $(BIN)/python -m deployments.serve --port $(PORT)
 
 setup: $(STAMP)
 
