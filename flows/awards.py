@@ -12,12 +12,14 @@ a file lock per year makes a second process fail fast (`cro_awards.locks`).
 """
 
 
+import contextlib
 import importlib.metadata
 import platform
 import subprocess
 import time
 import uuid
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import duckdb
@@ -28,6 +30,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import concurrency
 from prefect.runtime import deployment, flow_run
+from prefect.settings import PREFECT_API_URL
 from pydantic import Field
 
 import cro_awards
@@ -167,6 +170,27 @@ def _run_name() -> str:
     return f"awards-{stem}-{uuid.uuid4().hex[:8]}"
 
 
+YEAR_SLOT_LEASE_SECONDS = 60
+"""A killed run's slot is freed when its lease lapses; a live run renews its lease."""
+
+
+@contextlib.contextmanager
+def _year_slot(survey_year: int) -> Iterator[None]:
+    """Hold the year's one-slot concurrency limit on a Prefect server, queueing any other run of the year.
+
+    In ephemeral mode (no PREFECT_API_URL) each process has a private temporary server, so a limit there
+    would queue nothing: the year's file lock alone keeps runs apart.
+    """
+    if not PREFECT_API_URL.value():
+        yield
+        return
+    limit = f"cro-awards-year-{survey_year}"
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(limit, 1)
+    with concurrency(limit, occupy=1, strict=True, lease_duration=YEAR_SLOT_LEASE_SECONDS):
+        yield
+
+
 def _locations(settings: Settings, config: str | None, export: str | None, output: str | None,
                quarantine: str | None) -> tuple[Path | None, Path | None, Path, Path, Path]:
     """(config, export, output, quarantine) with defaults; confined to their roots in deployment runs."""
@@ -235,10 +259,7 @@ def cro_awards_flow(
             raise ExportError(f"{loaded.path}: no export given and the YAML names no sample_export; pass --export.")
         export_path = loaded.resolve(survey.sample_export)
     run_id = str(flow_run.id or uuid.uuid4())
-    limit = f"cro-awards-year-{survey.survey_year}"
-    with get_client(sync_client=True) as client:
-        client.upsert_global_concurrency_limit_by_name(limit, 1)
-    with concurrency(limit, occupy=1, strict=True), year_lock(output_path, survey.survey_year, run_id):
+    with _year_slot(survey.survey_year), year_lock(output_path, survey.survey_year, run_id):
         summary = _score_and_publish(loaded, export_path, output_path, quarantine_path, run_id,
                                      settings.keep_publications)
     report_task(summary)

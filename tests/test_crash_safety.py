@@ -1,0 +1,94 @@
+"""Crash safety: SIGKILL the whole run (its process group: the CLI and its temporary Prefect server) at
+every named kill point, and check each time that the year's output is the previous complete publication
+or the new one, never a mix or a partial file; then that the next run recovers by itself.
+
+The kills are chained in one output folder: each killed run meets the leftovers of the ones before, and
+the final, unkilled run must publish and leave no temporary file behind.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from cro_awards.faults import KILL_POINT_VARIABLE, KILL_POINTS
+from tests.conftest import PROJECT_ROOT, SAMPLE_CONFIG
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+TABLES = ("attribute_scores", "composite_scores", "awards")
+CLI = [sys.executable, "-c", "import sys; from cro_awards.cli import main; sys.exit(main())"]
+
+
+def _run(home: Path, output: Path, quarantine: Path, kill_point: str | None, multiplier: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env.pop("PREFECT_API_URL", None)
+    env.pop(KILL_POINT_VARIABLE, None)
+    if kill_point:
+        env[KILL_POINT_VARIABLE] = kill_point
+    return subprocess.run(
+        [*CLI, "run", "--config", str(SAMPLE_CONFIG), "--output", str(output), "--quarantine", str(quarantine),
+         "--champion-sd-multiplier", multiplier],
+        env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, start_new_session=True,
+    )
+
+
+def _live_publication(output: Path) -> dict:
+    """The live publication, checked whole: every table present and as long as its manifest says."""
+    link = output / "survey_year=2024"
+    assert link.is_symlink(), "the year is reached through its link"
+    folder = link.resolve()
+    assert not folder.name.startswith(".tmp-"), "a temporary folder is never live"
+    manifest = json.loads((link / "_manifest.json").read_text())
+    for table in TABLES:
+        parquet = pq.read_table(link / f"{table}.parquet")
+        assert parquet.num_rows == manifest["tables"][table]["rows"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*(f"{t}.parquet" for t in TABLES), "_manifest.json"])
+    return manifest
+
+
+def _quarantine_readable(quarantine: Path) -> int:
+    return pq.read_table(quarantine / "survey_year=2024" / "rejected_evaluations.parquet").num_rows
+
+
+def _kill_chain(root: Path, points: tuple[str, ...]) -> None:
+    home, output, quarantine = root / "prefect-home", root / "output", root / "quarantine"
+    first = _run(home, output, quarantine, None, "1.0")
+    assert first.returncode == 0, first.stderr
+    previous = _live_publication(output)
+    n_quarantined = _quarantine_readable(quarantine)
+    for number, point in enumerate(points):
+        multiplier = f"{0.5 + number / 100:.2f}"
+        killed = _run(home, output, quarantine, point, multiplier)
+        assert killed.returncode == -9, f"{point}: expected SIGKILL, got {killed.returncode}: {killed.stderr[-2000:]}"
+        live = _live_publication(output)
+        if live["run_id"] != previous["run_id"]:
+            assert live["config"]["overrides"] == {"champion_sd_multiplier": float(multiplier)}, point
+            assert KILL_POINTS.index(point) >= KILL_POINTS.index("link_switched"), f"{point}: published too early"
+        else:
+            assert KILL_POINTS.index(point) < KILL_POINTS.index("link_switched"), f"{point}: new publication lost"
+        assert _quarantine_readable(quarantine) == n_quarantined
+        previous = live
+    final = _run(home, output, quarantine, None, "2.0")
+    assert final.returncode == 0, final.stderr
+    live = _live_publication(output)
+    assert live["config"]["overrides"] == {"champion_sd_multiplier": 2.0}
+    leftovers = [*output.rglob(".tmp-*"), *quarantine.rglob(".tmp-*")]
+    assert leftovers == [], f"temporary files left behind: {leftovers}"
+    store = output / ".publications" / "survey_year=2024"
+    assert len([p for p in store.iterdir() if p.is_dir()]) <= 2, "old publications are collected"
+
+
+def test_kill_at_every_point_leaves_old_or_new_publication_and_next_run_recovers(tmp_path):
+    """Two chains run side by side (two cores), each through half of the kill points in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    chains = (KILL_POINTS[0::2], KILL_POINTS[1::2])
+    with ThreadPoolExecutor(max_workers=len(chains)) as pool:
+        futures = [pool.submit(_kill_chain, tmp_path / f"chain-{index}", points) for index, points in enumerate(chains)]
+        for future in futures:
+            future.result()
