@@ -24,7 +24,8 @@ def _tables(score: float) -> dict[str, pa.Table]:
 
 
 def _publish(output: Path, score: float, run_id: str, keep: int = 2) -> Path:
-    manifest = {"run_id": run_id, "published_at": publishing.utc_now()}
+    manifest = {"run_id": run_id, "published_at": publishing.utc_now(), "survey_year": 2024,
+                "export": {"file_name": "export.csv", "sha256": run_id}}
     return publishing.publish(_tables(score), manifest, output, 2024, run_id, keep)
 
 
@@ -124,3 +125,43 @@ def test_quarantine_inside_or_equal_to_output_is_refused(tmp_path, inside):
 def test_quarantine_beside_output_is_fine(tmp_path):
     output, quarantine = publishing.check_locations(tmp_path / "out", tmp_path / "quarantine")
     assert output == (tmp_path / "out").resolve() and quarantine == (tmp_path / "quarantine").resolve()
+
+
+def test_full_disk_while_writing_the_quarantine_keeps_the_previous_one(tmp_path, monkeypatch):
+    first = pa.table({"source_row": [1], "reasons": [["no_ratings"]]})
+    path = publishing.write_quarantine(first, tmp_path, 2024)
+
+    def full_disk(table, target):
+        target.write_bytes(b"PAR1 partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(publishing, "_write_parquet", full_disk)
+    with pytest.raises(PublishError, match="disk is full"):
+        publishing.write_quarantine(pa.table({"source_row": [2], "reasons": [["unknown_cro"]]}), tmp_path, 2024)
+    assert pq.read_table(path).to_pylist() == [{"source_row": 1, "reasons": ["no_ratings"]}]
+    assert [p.name for p in path.parent.iterdir()] == ["rejected_evaluations.parquet"]
+
+
+def test_read_only_output_fails_clearly_and_keeps_the_previous_publication(tmp_path, monkeypatch):
+    _publish(tmp_path, 1.0, "run-a")
+    real_mkdir = Path.mkdir
+
+    def read_only(self, *args, **kwargs):
+        if self.name.startswith(".tmp-"):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(PublishError, match="read-only.*previous publication"):
+        _publish(tmp_path, 2.0, "run-b")
+    monkeypatch.undo()
+    assert _live_score(tmp_path) == 1.0
+
+
+def test_ledger_records_every_published_export(tmp_path):
+    manifest = {"run_id": "r1", "published_at": publishing.utc_now(), "survey_year": 2024,
+                "export": {"file_name": "export_2024.csv", "sha256": "ab" * 32}}
+    publishing.publish(_tables(1.0), manifest, tmp_path, 2024, "r1")
+    assert publishing.published_exports(tmp_path) == {"ab" * 32}
+    (tmp_path / ".publications" / publishing.LEDGER).open("a").write('{"torn')
+    assert publishing.published_exports(tmp_path) == {"ab" * 32}
