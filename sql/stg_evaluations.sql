@@ -1,6 +1,7 @@
 -- Staging: one export row as the contract reads it: fields trimmed, blanks null, values cast leniently.
--- Casting here is lenient on purpose (TRY_CAST); the strict parsing rules are expectations in
--- expectations/evaluations.json, which judge the `_text` columns.
+-- Casting here is lenient (TRY_CAST); the parsing rules are expectations in expectations/evaluations.json,
+-- which judge the `_text` columns. A date is cast only from well-formed text, so that no date is read
+-- from a text the rules reject.
 -- grain: one row per well-formed export row
 -- key: source_row
 -- reads: raw_evaluations (source_row, respondent_id, rd_spend_musd, cro, last_engaged as text),
@@ -32,15 +33,28 @@ final as (
         raw_evaluations.respondent_id,
         raw_evaluations.rd_spend_musd_text,
         try_cast(raw_evaluations.rd_spend_musd_text as double) as rd_spend_musd,
-        -- exact for the segment cut: digits beyond the 18th decimal are cut off (truncation keeps >= exact)
-        try_cast(
-            regexp_extract(raw_evaluations.rd_spend_musd_text, '^[0-9]{1,20}(\.[0-9]{1,18})?') as decimal(38, 18)
-        ) as rd_spend_musd_exact,
+        -- exact, for the segment cut: leading zeros dropped, decimals beyond the 18th cut off (truncation
+        -- keeps >= exact); null when the integer part has more than 20 digits (the double then decides)
+        case
+            when length(ltrim(split_part(raw_evaluations.rd_spend_musd_text, '.', 1), '0')) <= 20
+                then try_cast(
+                    coalesce(nullif(ltrim(split_part(raw_evaluations.rd_spend_musd_text, '.', 1), '0'), ''), '0')
+                    || '.'
+                    || coalesce(nullif(left(split_part(raw_evaluations.rd_spend_musd_text, '.', 2), 18), ''), '0')
+                    as decimal(38, 18)
+                )
+        end as rd_spend_musd_exact,
         raw_evaluations.cro_text,
         lower(raw_evaluations.cro_text) as cro_key,
         cro_aliases.cro,
         raw_evaluations.last_engaged_text,
-        try_cast(raw_evaluations.last_engaged_text as date) as last_engaged_on,
+        -- a date only where the text is written YYYY-MM-DD and names a year after 0 (DuckDB's cast would
+        -- read 2024-2-3, 2023/01/05 and 0000-01-01 too), so the window is judged on real dates alone
+        case
+            when regexp_full_match(raw_evaluations.last_engaged_text, '[0-9]{4}-[0-9]{2}-[0-9]{2}')
+                and not starts_with(raw_evaluations.last_engaged_text, '0000')
+                then try_cast(raw_evaluations.last_engaged_text as date)
+        end as last_engaged_on,
         coalesce(answers.n_answered, 0) as n_answered,
     from raw_evaluations
     left join cro_aliases on lower(raw_evaluations.cro_text) = cro_aliases.cro_key

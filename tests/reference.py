@@ -1,0 +1,301 @@
+"""An independent, plain-Python reference implementation of the awards rules (data contract
+sections 2-4), for differential tests against the DuckDB / Great Expectations pipeline.
+
+Standard library only. `reference(config, csv_path)` takes the survey configuration as a dict (from
+`yaml.safe_load`) and a CSV export, and returns `(quarantine, tables)`:
+
+- `quarantine`: {source_row: [reason codes, in contract order]} for every quarantined row;
+- `tables`: {"attribute_scores": [...], "composite_scores": [...], "awards": [...]}, each a list of
+  dicts with the contract's columns, sorted as published (plain code-point order on strings).
+
+Nothing here imports the project: the point is to restate the rules, not to reuse the code.
+
+Readings chosen where the rules are terse: a "blank line" is a CSV record whose raw text holds nothing
+but spaces, tabs, line breaks and no-break spaces (so `\u00a0` alone on a line is not a row, but `" "`
+quoted is); the segment cut compares the decimal text exactly (`Decimal(rd_spend) >= cut`), as the method
+states it; "lower-cased" is Python's str.lower.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import datetime as dt
+import math
+import re
+from decimal import Decimal
+from collections import defaultdict
+
+WHITESPACE = " \t\r\n\u00a0"
+TOLERANCE = 1e-9
+OVERALL = "overall"
+
+REASON_CODES = (
+    "malformed_row",
+    "missing_respondent_id",
+    "invalid_rd_spend",
+    "unknown_cro",
+    "invalid_last_engaged",
+    "outside_recency_window",
+    "invalid_rating",
+    "no_ratings",
+    "duplicate_evaluation",
+)
+
+CONTRACT_COLUMNS = ("respondent_id", "rd_spend_musd", "cro", "last_engaged")
+
+_SPEND = re.compile(r"[0-9]+(\.[0-9]+)?")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_RATING = re.compile(r"[0-9]+(\.0*)?")
+_NO_RATING = ("", "n/a", "na")
+
+DEFAULTS = {
+    "recency_months": 18,
+    "rating_scale": {"min": 1, "max": 5},
+    "big_pharma_min_rd_spend_musd": 1000,
+    "min_evaluations": 10,
+    "min_cros_for_awards": 3,
+    "champion_sd_multiplier": 1.0,
+    "min_cell_size": 3,
+}
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+def clean(text: str) -> str:
+    return text.strip(WHITESPACE)
+
+
+def as_date(value) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    year, month, day = (int(part) for part in str(value).split("-"))
+    return dt.date(year, month, day)
+
+
+def months_before(day: dt.date, months: int) -> dt.date:
+    """`day` minus `months` calendar months, the day clamped to the target month's last day."""
+    index = day.year * 12 + (day.month - 1) - months
+    year, month = divmod(index, 12)
+    month += 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def parse_date(text: str) -> dt.date | None:
+    """A real calendar date written YYYY-MM-DD, else None."""
+    if not _DATE.fullmatch(text):
+        return None
+    try:
+        return dt.date(int(text[0:4]), int(text[5:7]), int(text[8:10]))
+    except ValueError:
+        return None
+
+
+def is_no_rating(text: str) -> bool:
+    return text.lower() in _NO_RATING
+
+
+def rating_value(text: str, low: int, high: int) -> float | None:
+    """The value of a valid (non-blank, non-n/a) rating text, or None if the text is invalid."""
+    if not _RATING.fullmatch(text):
+        return None
+    value = float(text)
+    if not (low <= value <= high):
+        return None
+    return value
+
+
+def _records(text: str):
+    """(raw text, fields) of every CSV record: RFC 4180 quoting, a quoted field may span lines."""
+    lines = [line for line in re.split(r"(?<=\r\n)|(?<=\n)|(?<=\r)(?!\n)", text) if line]
+    consumed: list[str] = []
+
+    def feed():
+        for line in lines:
+            consumed.append(line)
+            yield line
+
+    for fields in csv.reader(feed()):
+        raw = "".join(consumed)
+        consumed.clear()
+        yield raw, fields
+
+
+def is_blank_line(raw: str) -> bool:
+    """A blank line is not a row: nothing on it but spaces, tabs, line breaks and no-break spaces."""
+    return not raw.strip(WHITESPACE)
+
+
+def read_rows(csv_path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """(header, [(source_row, fields)]): blank lines are not rows; source_row 1 is the first data row."""
+    with open(csv_path, encoding="utf-8-sig", newline="") as stream:
+        text = stream.read()
+    rows = [fields for raw, fields in _records(text) if not is_blank_line(raw)]
+    header = [name.strip(WHITESPACE) for name in rows[0]]
+    return header, list(enumerate(rows[1:], start=1))
+
+
+# --- the rules -----------------------------------------------------------------------------------------
+
+def reference(config: dict, csv_path) -> tuple[dict[int, list[str]], dict[str, list[dict]]]:
+    knobs = {**DEFAULTS, **config}
+    scale = {**DEFAULTS["rating_scale"], **(config.get("rating_scale") or {})}
+    low, high = scale["min"], scale["max"]
+    close = as_date(knobs["survey_close"])
+    window_start = months_before(close, knobs["recency_months"])
+    cut = float(knobs["big_pharma_min_rd_spend_musd"])
+    min_evaluations = knobs["min_evaluations"]
+    min_cros = knobs["min_cros_for_awards"]
+    multiplier = float(knobs["champion_sd_multiplier"])
+    min_cell = knobs["min_cell_size"]
+    attributes = list(config["attributes"])
+    categories = {category: list(ids) for category, ids in config["categories"].items()}
+
+    canonical: dict[str, str] = {}
+    for cro in config["cros"]:
+        for spelling in (cro["name"], *(cro.get("aliases") or ())):
+            canonical[clean(spelling).lower()] = cro["name"]
+
+    header, rows = read_rows(csv_path)
+    position = {name: index for index, name in enumerate(header)}
+
+    reasons: dict[int, set[str]] = defaultdict(set)
+    evaluations: dict[int, dict] = {}
+    for source_row, fields in rows:
+        if len(fields) != len(header):
+            reasons[source_row].add("malformed_row")
+            continue
+        field = {name: clean(fields[position[name]]) for name in (*CONTRACT_COLUMNS, *attributes)}
+        found = reasons[source_row]
+        respondent = field["respondent_id"]
+        if not respondent:
+            found.add("missing_respondent_id")
+        spend = field["rd_spend_musd"]
+        if not _SPEND.fullmatch(spend):
+            found.add("invalid_rd_spend")
+        cro = canonical.get(field["cro"].lower()) if field["cro"] else None
+        if cro is None:
+            found.add("unknown_cro")
+        engaged = parse_date(field["last_engaged"])
+        if engaged is None:
+            found.add("invalid_last_engaged")
+        elif not (window_start <= engaged <= close):
+            found.add("outside_recency_window")
+        ratings: dict[str, float] = {}
+        for attribute in attributes:
+            text = field[attribute]
+            if is_no_rating(text):
+                continue
+            value = rating_value(text, low, high)
+            if value is None:
+                found.add("invalid_rating")
+            else:
+                ratings[attribute] = value
+        if all(is_no_rating(field[attribute]) for attribute in attributes):
+            found.add("no_ratings")
+        evaluations[source_row] = {
+            "respondent_id": respondent,
+            "cro": cro,
+            "spend": spend,
+            "ratings": ratings,
+        }
+
+    copies: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for source_row, evaluation in evaluations.items():
+        if evaluation["respondent_id"] and evaluation["cro"] is not None:
+            copies[(evaluation["respondent_id"], evaluation["cro"])].append(source_row)
+    for source_rows in copies.values():
+        if len(source_rows) > 1:
+            for source_row in source_rows:
+                reasons[source_row].add("duplicate_evaluation")
+
+    order = {code: index for index, code in enumerate(REASON_CODES)}
+    quarantine = {
+        source_row: sorted(found, key=order.__getitem__) for source_row, found in reasons.items() if found
+    }
+
+    # Ratings per (segment, cro, attribute) and evaluations per (segment, cro).
+    cell_ratings: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    segment_evaluations: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for source_row, evaluation in evaluations.items():
+        if source_row in quarantine:
+            continue
+        by_spend = "big_pharma" if Decimal(evaluation["spend"]) >= Decimal(repr(cut)) else "small_pharma"
+        for segment in (by_spend, OVERALL):
+            segment_evaluations[(segment, evaluation["cro"])].append(evaluation)
+            for attribute, value in evaluation["ratings"].items():
+                cell_ratings[(segment, evaluation["cro"], attribute)].append(value)
+
+    scores = {key: (len(values), math.fsum(values) / len(values)) for key, values in cell_ratings.items()}
+    attribute_scores = [
+        {"segment": s, "cro": c, "attribute": a, "n_ratings": n, "score": score}
+        for (s, c, a), (n, score) in scores.items()
+        if n >= min_cell
+    ]
+    attribute_scores.sort(key=lambda row: (row["segment"], row["cro"], row["attribute"]))
+
+    composites: list[dict] = []
+    for (segment, cro), evaluations_here in segment_evaluations.items():
+        for category, ids in categories.items():
+            values = [scores[(segment, cro, a)][1] for a in ids if (segment, cro, a) in scores]
+            if not values:
+                continue
+            n_evaluations = sum(1 for e in evaluations_here if any(a in e["ratings"] for a in ids))
+            composites.append(
+                {
+                    "segment": segment,
+                    "cro": cro,
+                    "category": category,
+                    "n_evaluations": n_evaluations,
+                    "composite": math.fsum(values) / len(values),
+                    "is_eligible": n_evaluations >= min_evaluations,
+                    "rank": None,
+                }
+            )
+    cells: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for row in composites:
+        if row["is_eligible"]:
+            cells[(row["segment"], row["category"])].append(row)
+    for eligible in cells.values():
+        for row in eligible:
+            row["rank"] = 1 + sum(1 for rival in eligible if rival["composite"] > row["composite"] + TOLERANCE)
+    composite_scores = [row for row in composites if row["n_evaluations"] >= min_cell]
+    composite_scores.sort(key=lambda row: (row["segment"], row["cro"], row["category"]))
+
+    awards: list[dict] = []
+    for (segment, category), eligible in cells.items():
+        if len(eligible) < min_cros:
+            continue
+        total = sum(row["n_evaluations"] for row in eligible)
+        mean = math.fsum(row["n_evaluations"] * row["composite"] for row in eligible) / total
+        sd = math.sqrt(math.fsum(row["n_evaluations"] * (row["composite"] - mean) ** 2 for row in eligible) / total)
+        threshold = mean + multiplier * sd
+        best = max(row["composite"] for row in eligible)
+        for row in eligible:
+            won = []
+            if row["composite"] >= best - TOLERANCE:
+                won.append("leader")
+            if row["composite"] >= threshold - TOLERANCE and row["composite"] > mean + TOLERANCE:
+                won.append("champion")
+            for award in won:
+                awards.append(
+                    {
+                        "segment": segment,
+                        "category": category,
+                        "cro": row["cro"],
+                        "award": award,
+                        "composite": row["composite"],
+                        "weighted_mean": mean,
+                        "weighted_sd": sd,
+                        "threshold": threshold,
+                    }
+                )
+    awards.sort(key=lambda row: (row["segment"], row["category"], row["cro"], row["award"]))
+
+    return quarantine, {
+        "attribute_scores": attribute_scores,
+        "composite_scores": composite_scores,
+        "awards": awards,
+    }
