@@ -111,6 +111,8 @@ class SurveyConfig(_Strict):
     champion_sd_multiplier: StrictInt | StrictFloat = Field(1.0, ge=0, allow_inf_nan=False)
     min_cell_size: StrictInt = Field(3, ge=1)
     max_rejected_share: StrictInt | StrictFloat = Field(0.2, ge=0, le=1, allow_inf_nan=False)
+    bootstrap_replicates: StrictInt = Field(1000, ge=0, le=100_000)
+    bootstrap_seed: StrictInt = Field(20240229, ge=0)
     sample_export: str | None = None
     cros: tuple[Cro, ...] = Field(min_length=1)
     attributes: dict[str, str] = Field(min_length=1)

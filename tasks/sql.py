@@ -19,17 +19,22 @@ from cro_awards.settings import SQL_DIR
 STAGING = ("cro_aliases", "stg_ratings", "stg_evaluations")
 """Run before validation. Inputs: ballot, raw_ratings, raw_evaluations."""
 
-TRANSFORM = (
+SCORING = (
     "int_rejected_evaluations",
     "int_segment_ratings",
     "int_attribute_scores",
     "int_composite_scores",
+    "int_bootstrap_ratings",
+)
+"""Run after validation, in this order. Inputs: the staging tables, rejection_reasons."""
+
+PUBLISHING = (
     "attribute_scores",
     "composite_scores",
     "awards",
     "rejected_evaluations",
 )
-"""Run after validation, in this order. Inputs: the staging tables, rejection_reasons, raw_export, malformed_rows."""
+"""Run after `tasks.bootstrap` has registered composite_intervals. Inputs also: raw_export, malformed_rows."""
 
 PUBLISHED = ("attribute_scores", "composite_scores", "awards")
 """The tables published for each survey year (data contract section 4), in manifest order."""

@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from cro_awards.config import CONTRACT_COLUMNS, SurveyConfig
-from tasks import sql
+from tasks import bootstrap, sql
 
 
 def open_workspace() -> duckdb.DuckDBPyConnection:
@@ -67,7 +67,16 @@ def stage(connection: duckdb.DuckDBPyConnection, raw_export: pa.Table, malformed
 def transform(connection: duckdb.DuckDBPyConnection, survey: SurveyConfig, reasons: pa.Table) -> None:
     """Build every table after validation, through to the published ones and the quarantine."""
     connection.register("rejection_reasons", reasons)
-    sql.run_all(connection, sql.TRANSFORM, method_parameters(survey))
+    parameters = method_parameters(survey)
+    sql.run_all(connection, sql.SCORING, parameters)
+    intervals = bootstrap.composite_intervals(
+        connection.table("int_bootstrap_ratings").to_arrow_table(),
+        survey.category_rows(),
+        survey.bootstrap_replicates,
+        survey.bootstrap_seed,
+    )
+    connection.register("composite_intervals", intervals)
+    sql.run_all(connection, sql.PUBLISHING, parameters)
 
 
 def published_tables(connection: duckdb.DuckDBPyConnection) -> dict[str, pa.Table]:

@@ -47,7 +47,8 @@ def test_published_tables_read_back_with_hive_partitioning(first_run):
     _, output, _ = first_run
     assert _columns(output, "attribute_scores") == ["segment", "cro", "attribute", "n_ratings", "score", "survey_year"]
     assert _columns(output, "composite_scores") == [
-        "segment", "cro", "category", "n_evaluations", "composite", "is_eligible", "rank", "survey_year",
+        "segment", "cro", "category", "n_evaluations", "composite", "is_eligible", "rank", "ci_low", "ci_high",
+        "survey_year",
     ]
     assert _columns(output, "awards") == [
         "segment", "category", "cro", "award", "composite", "weighted_mean", "weighted_sd", "threshold", "survey_year",

@@ -46,7 +46,10 @@ def run_pipeline(yaml_path: Path, csv_path: Path) -> tuple[dict[int, list[str]],
         transform.stage(con, exported.table, exported.malformed, loaded.survey)
         reasons = validate.rejection_reasons(con, loaded.survey, exported.malformed["source_row"].to_pylist())
         transform.transform(con, loaded.survey, reasons)
-        tables = {name: table.to_pylist() for name, table in transform.published_tables(con).items()}
+        tables = {
+            name: table.drop_columns([c for c in ("ci_low", "ci_high") if c in table.column_names]).to_pylist()
+            for name, table in transform.published_tables(con).items()
+        }
         rejected = con.table("rejected_evaluations").to_arrow_table().select(["source_row", "reasons"]).to_pylist()
     finally:
         con.close()

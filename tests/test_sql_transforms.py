@@ -26,7 +26,9 @@ REASONS = pa.list_(pa.string())
 
 RATINGS_SCHEMA = [("segment", STR), ("cro", STR), ("source_row", INT), ("attribute", STR), ("rating_value", DBL)]
 ATTRIBUTE_SCORES_SCHEMA = [("segment", STR), ("cro", STR), ("attribute", STR), ("n_ratings", INT), ("score", DBL)]
-COMPOSITE_COLUMNS = ["segment", "cro", "category", "n_evaluations", "composite", "is_eligible", "rank"]
+COMPOSITE_COLUMNS = ["segment", "cro", "category", "n_evaluations", "composite", "is_eligible", "rank", "ci_low",
+                     "ci_high"]
+INTERVAL_SCHEMA = [("segment", STR), ("cro", STR), ("category", STR), ("ci_low", DBL), ("ci_high", DBL)]
 COMPOSITE_SCHEMA = [
     ("segment", STR), ("cro", STR), ("category", STR), ("n_evaluations", INT),
     ("composite", DBL), ("is_eligible", pa.bool_()), ("rank", INT),
@@ -328,7 +330,7 @@ def build_composites(con, categories, ratings, attribute_scores, **knobs) -> lis
     given(con, "int_segment_ratings", RATINGS_SCHEMA, ratings)
     given(con, "int_attribute_scores", ATTRIBUTE_SCORES_SCHEMA, attribute_scores)
     sql.run(con, "int_composite_scores", params(**knobs))
-    assert columns_of(con, "int_composite_scores") == COMPOSITE_COLUMNS
+    assert columns_of(con, "int_composite_scores") == COMPOSITE_COLUMNS[:7]
     return rows_of(con, "int_composite_scores", "segment, cro, category")
 
 
@@ -478,15 +480,19 @@ def test_composite_scores_drops_small_cells_sorted_contract_columns(con):
         ("overall", "A", "cost", 11, 2.5, True, 1),
         ("overall", "B", "cost", 10, 2.0, True, 2),
     ])
+    given(con, "composite_intervals", INTERVAL_SCHEMA, [
+        ("overall", "A", "cost", 2.0, 3.0),
+        ("overall", "A", "delivery", 4.0, 5.0),
+    ])
     sql.run(con, "composite_scores", params(min_cell_size=3, min_evaluations=10))
 
     assert columns_of(con, "composite_scores") == COMPOSITE_COLUMNS
     assert_rows(rows_of(con, "composite_scores"), [
-        ("big_pharma", "C", "delivery", 3, 1.0, False, None),
-        ("overall", "A", "cost", 11, 2.5, True, 1),
-        ("overall", "A", "quality", 10, 4.0, True, 1),
-        ("overall", "B", "cost", 10, 2.0, True, 2),
-        ("overall", "B", "quality", 12, 3.5, True, 2),
+        ("big_pharma", "C", "delivery", 3, 1.0, False, None, None, None),
+        ("overall", "A", "cost", 11, 2.5, True, 1, 2.0, 3.0),
+        ("overall", "A", "quality", 10, 4.0, True, 1, None, None),
+        ("overall", "B", "cost", 10, 2.0, True, 2, None, None),
+        ("overall", "B", "quality", 12, 3.5, True, 2, None, None),
     ])
 
 
@@ -495,6 +501,7 @@ def test_small_cell_suppressed_but_counts_in_composite(con):
     given(con, "int_segment_ratings", RATINGS_SCHEMA,
           segment_ratings("overall", "A", {1: {"a1": 3, "a2": 5}, 2: {"a1": 3, "a2": 5}, 3: {"a1": 3}})
           + segment_ratings("overall", "B", {4: {"a1": 2}, 5: {"a1": 4}}))
+    given(con, "composite_intervals", INTERVAL_SCHEMA, [])
     knobs = params(min_cell_size=3, min_evaluations=3)
     for name in ("int_attribute_scores", "int_composite_scores", "attribute_scores", "composite_scores"):
         sql.run(con, name, knobs)
@@ -505,7 +512,7 @@ def test_small_cell_suppressed_but_counts_in_composite(con):
         ("overall", "A", "k", 3, 4.0, True, 1),
         ("overall", "B", "k", 2, 3.0, False, None),
     ])
-    assert_rows(rows_of(con, "composite_scores"), [("overall", "A", "k", 3, 4.0, True, 1)])
+    assert_rows(rows_of(con, "composite_scores"), [("overall", "A", "k", 3, 4.0, True, 1, None, None)])
 
 
 # --- rejected_evaluations ---------------------------------------------------------------------------

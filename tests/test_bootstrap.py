@@ -1,0 +1,87 @@
+"""The bootstrap interval of a composite: deterministic, order-free, and as wide as the data warrant."""
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from tasks.bootstrap import INTERVALS_SCHEMA, cell_interval, composite_intervals
+
+CATEGORIES = [("quality", "a1"), ("quality", "a2"), ("speed", "a2"), ("speed", "a3")]
+
+
+def _ratings(rows):
+    return pa.table({
+        "segment": [r[0] for r in rows], "cro": [r[1] for r in rows], "respondent_id": [r[2] for r in rows],
+        "attribute": [r[3] for r in rows], "rating_value": [float(r[4]) for r in rows],
+    })
+
+
+def _evaluations(n, rng, cro="A", segment="overall"):
+    rows = []
+    for index in range(n):
+        respondent = f"R{index:04d}"
+        for attribute in ("a1", "a2", "a3"):
+            if rng.random() < 0.85:
+                rows.append((segment, cro, respondent, attribute, int(rng.integers(1, 6))))
+    return rows
+
+
+def test_constant_ratings_give_a_point_interval():
+    rows = [("overall", "A", f"R{i}", "a1", 4) for i in range(6)]
+    result = composite_intervals(_ratings(rows), CATEGORIES, 200, seed=1).to_pylist()
+    assert result == [{"segment": "overall", "cro": "A", "category": "quality", "ci_low": 4.0, "ci_high": 4.0}]
+
+
+def test_two_evaluations_span_their_extremes():
+    # resamples of {3, 5}: composite 3, 4 or 5 with chances 1/4, 1/2, 1/4; 2.5th and 97.5th percentiles: 3 and 5
+    rows = [("overall", "A", "R1", "a1", 3), ("overall", "A", "R2", "a1", 5)]
+    [cell] = composite_intervals(_ratings(rows), CATEGORIES, 1000, seed=7).to_pylist()
+    assert (cell["ci_low"], cell["ci_high"]) == (3.0, 5.0)
+
+
+def test_an_attribute_in_two_categories_counts_in_both_and_missing_ones_are_skipped():
+    rows = [("overall", "A", "R1", "a2", 2), ("overall", "A", "R2", "a2", 2)]
+    result = composite_intervals(_ratings(rows), CATEGORIES, 100, seed=1).to_pylist()
+    assert [(r["category"], r["ci_low"], r["ci_high"]) for r in result] == [("quality", 2.0, 2.0), ("speed", 2.0, 2.0)]
+
+
+def test_identical_for_a_seed_and_for_shuffled_rows():
+    rows = _evaluations(40, np.random.default_rng(3)) + _evaluations(30, np.random.default_rng(4), cro="B")
+    first = composite_intervals(_ratings(rows), CATEGORIES, 500, seed=11)
+    shuffled = [rows[i] for i in np.random.default_rng(5).permutation(len(rows))]
+    assert composite_intervals(_ratings(shuffled), CATEGORIES, 500, seed=11).equals(first)
+    assert not composite_intervals(_ratings(rows), CATEGORIES, 500, seed=12).equals(first)
+
+
+def test_one_cro_s_interval_does_not_depend_on_the_others():
+    a_only = _evaluations(40, np.random.default_rng(3))
+    with_b = a_only + _evaluations(30, np.random.default_rng(4), cro="B")
+    alone = composite_intervals(_ratings(a_only), CATEGORIES, 300, seed=2).to_pylist()
+    together = [r for r in composite_intervals(_ratings(with_b), CATEGORIES, 300, seed=2).to_pylist() if r["cro"] == "A"]
+    assert alone == together
+
+
+def test_far_wider_for_5_evaluations_than_for_500():
+    narrow = composite_intervals(_ratings(_evaluations(500, np.random.default_rng(8))), CATEGORIES, 1000, seed=3)
+    wide = composite_intervals(_ratings(_evaluations(5, np.random.default_rng(8))), CATEGORIES, 1000, seed=3)
+    for n, w in zip(narrow.to_pylist(), wide.to_pylist()):
+        assert (w["ci_high"] - w["ci_low"]) > 4 * (n["ci_high"] - n["ci_low"])
+
+
+def test_the_interval_contains_the_composite_of_the_data():
+    matrix = np.array([[3.0, np.nan], [4.0, 5.0], [2.0, 4.0], [5.0, np.nan], [4.0, 3.0]])
+    composite = np.mean([np.nanmean(matrix[:, 0]), np.nanmean(matrix[:, 1])])
+    low, high = cell_interval(matrix, 2000, np.random.default_rng(0))
+    assert low < composite < high
+
+
+def test_no_replicates_no_intervals():
+    rows = [("overall", "A", "R1", "a1", 3)]
+    assert composite_intervals(_ratings(rows), CATEGORIES, 0, seed=1).equals(INTERVALS_SCHEMA.empty_table())
+
+
+@pytest.mark.parametrize("replicates", [1, 251, 1000])
+def test_any_number_of_replicates(replicates):
+    rows = [("overall", "A", "R1", "a1", 3), ("overall", "A", "R2", "a1", 5)]
+    [cell] = composite_intervals(_ratings(rows), CATEGORIES, replicates, seed=1).to_pylist()
+    assert 3.0 <= cell["ci_low"] <= cell["ci_high"] <= 5.0
