@@ -20,6 +20,7 @@ KILL_POINTS = (
     "after_transform",
     "quarantine_temporary_written",
     "after_quarantine",
+    "after_report",
     "publication_table_written",
     "publication_complete",
     "publication_renamed",

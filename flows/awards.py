@@ -40,7 +40,7 @@ from cro_awards.faults import kill_point
 from cro_awards.locks import year_lock
 from cro_awards.paths import confine
 from cro_awards.settings import PROJECT_ROOT, Settings, load_settings
-from tasks import checks, publish as publishing, sql, summary as summaries, transform, validate
+from tasks import checks, publish as publishing, report as reporting, sql, summary as summaries, transform, validate
 from tasks.extract import Export, read_export
 
 _TASK = {"cache_policy": NO_CACHE, "persist_result": False}
@@ -128,10 +128,21 @@ def quarantine_task(rejected: pa.Table, quarantine: Path, survey_year: int) -> P
     return path
 
 
+@task(name="render-report", **_TASK)
+def render_report_task(tables: dict[str, pa.Table], manifest: dict[str, Any], config: LoadedConfig,
+                       output: Path) -> str:
+    previous_year = config.survey.survey_year - 1
+    previous = publishing.read_publication(output, previous_year, sql.PUBLISHED)
+    html = reporting.render_report(tables, manifest, config.survey, previous)
+    get_run_logger().info("Rendered report.html (%d KB)%s", len(html) // 1024,
+                          f", with changes since {previous_year}" if previous else "")
+    return html
+
+
 @task(name="publish", **_IO)
 def publish_task(tables: dict[str, pa.Table], manifest: dict[str, Any], output: Path, survey_year: int,
-                 run_id: str, keep: int) -> Path:
-    folder = publishing.publish(tables, manifest, output, survey_year, run_id, keep)
+                 run_id: str, keep: int, report_html: str) -> Path:
+    folder = publishing.publish(tables, manifest, output, survey_year, run_id, keep, {"report.html": report_html})
     get_run_logger().info("Published survey year %s to %s", survey_year, folder)
     return folder
 
@@ -288,7 +299,6 @@ def _score_and_publish(loaded: LoadedConfig, export_path: Path, output_path: Pat
     tables = transform_task(workspace, loaded, reasons)
     counts = transform.counts(workspace)
     by_reason = dict(sql.rows(workspace, "select reason, count(*) from rejection_reasons group by reason order by reason"))
-    check_task(tables, counts)
     lap("transform")
     quarantine_file = quarantine_task(workspace.table("rejected_evaluations").to_arrow_table(), quarantine_path,
                                       survey.survey_year)
@@ -301,6 +311,7 @@ def _score_and_publish(loaded: LoadedConfig, export_path: Path, output_path: Pat
             f"({rejected_share:.1%}), more than max_rejected_share {survey.max_rejected_share:.1%}; nothing was "
             f"published. Inspect the quarantine at {quarantine_file}, fix the export, and run again."
         )
+    check_task(tables, counts)
     manifest = {
         "run_id": run_id,
         "survey_year": survey.survey_year,
@@ -315,7 +326,9 @@ def _score_and_publish(loaded: LoadedConfig, export_path: Path, output_path: Pat
         "counts": {**counts, "quarantined_by_reason": by_reason},
         "versions": {"code": code_version(), **package_versions()},
     }
-    folder = publish_task(tables, manifest, output_path, survey.survey_year, run_id, keep)
+    report_html = render_report_task(tables, manifest, loaded, output_path)
+    lap("report")
+    folder = publish_task(tables, manifest, output_path, survey.survey_year, run_id, keep, report_html)
     lap("publish")
     return {
         "survey_year": survey.survey_year,

@@ -42,7 +42,7 @@ def check_outputs(tables: dict[str, pa.Table], counts: dict[str, int]) -> None:
     composites = tables["composite_scores"]
     eligible = pc.fill_null(composites["is_eligible"], False)
     ranked = pc.is_valid(composites["rank"])
-    if not pc.all(pc.equal(eligible, ranked)).as_py():
+    if composites.num_rows and not pc.all(pc.equal(eligible, ranked)).as_py():
         raise OutputCheckError("composite_scores: a rank is missing for an eligible CRO, or given to an ineligible one")
     eligible_cells = {
         (row["segment"], row["category"], row["cro"])

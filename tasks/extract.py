@@ -21,6 +21,7 @@ import datetime as dt
 import decimal
 import hashlib
 import io
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def read_export(path: str | Path, config: LoadedConfig) -> Export:
         elif suffix == ".xlsx":
             digest, header, body, malformed = sha256_of(path), *_read_xlsx(path)
         else:
-            digest, header, body, malformed = sha256_of(path), *_read_parquet(path)
+            digest, header, body, malformed = sha256_of(path), *_read_parquet(path, config)
     except OSError as error:
         raise ExportError(f"{path}: cannot be read ({error.strerror or error}).") from None
     names, renamed, ignored = _check_header(path, header, config)
@@ -320,7 +321,7 @@ def _csv_field(text: str) -> str:
     return text
 
 
-def _read_parquet(path: Path) -> tuple[list[str], pa.Table, list]:
+def _read_parquet(path: Path, config: LoadedConfig) -> tuple[list[str], pa.Table, list]:
     import pyarrow.parquet as pq
 
     try:
@@ -335,12 +336,13 @@ def _read_parquet(path: Path) -> tuple[list[str], pa.Table, list]:
     except (pa.ArrowInvalid, OSError) as error:
         raise ExportError(f"{path}: cannot be read as Parquet ({error}); the file may be truncated or not Parquet.") from None
     header = [name.strip() for name in table.column_names]
-    texts = [_column_text(path, name, column) for name, column in zip(header, table.columns)]
+    required = {*CONTRACT_COLUMNS, *config.survey.attributes, *config.survey.columns}
+    texts = [_column_text(path, name, column, name in required) for name, column in zip(header, table.columns)]
     source_rows = pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64))
     return header, pa.table([source_rows, *texts], names=["source_row", *header]), []
 
 
-def _column_text(path: Path, name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
+def _column_text(path: Path, name: str, column: pa.ChunkedArray, required: bool) -> pa.ChunkedArray:
     kind = column.type
     if pa.types.is_dictionary(kind):
         column = column.cast(kind.value_type)
@@ -355,6 +357,9 @@ def _column_text(path: Path, name: str, column: pa.ChunkedArray) -> pa.ChunkedAr
         return pc.strftime(pc.cast(column, pa.timestamp("s")) if pa.types.is_date(kind) else column, format="%Y-%m-%d")
     if pa.types.is_floating(kind) or pa.types.is_decimal(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
         return pa.chunked_array([pa.array([cell_text(_binary_text(v)) for v in column.to_pylist()], pa.string())])
+    if not required:  # an ignored column of nested values: kept as JSON text for the quarantine
+        return pa.chunked_array([pa.array([None if v is None else json.dumps(v, default=str) for v in column.to_pylist()],
+                                          pa.string())])
     raise ExportError(
         f"{path}: column {name!r} has type {kind}, which is not a field of an export; "
         "write it as text, a number or a date."

@@ -4,7 +4,7 @@ Layout (data contract section 4):
 
     <output>/survey_year=<year>                 a symbolic link to the live publication
     <output>/.publications/survey_year=<year>/<published_at>-<run_id>/
-        attribute_scores.parquet, composite_scores.parquet, awards.parquet, _manifest.json
+        attribute_scores.parquet, composite_scores.parquet, awards.parquet, report.html, _manifest.json
     <quarantine>/survey_year=<year>/rejected_evaluations.parquet
 
 Contract: each publication is written once into a fresh folder (under a temporary name, renamed when
@@ -107,8 +107,10 @@ def publish(
     survey_year: int,
     run_id: str,
     keep: int = 2,
+    documents: dict[str, str] | None = None,
 ) -> Path:
-    """Publish `tables` and `manifest` for `survey_year` under `output` (see module contract)."""
+    """Publish `tables`, `documents` (file name -> text, e.g. report.html) and `manifest` for `survey_year`
+    under `output`, all in one publication (see module contract)."""
     link = year_folder(output, survey_year)
     store = output / PUBLICATIONS / link.name
     published_at = manifest["published_at"]
@@ -128,7 +130,12 @@ def publish(
             _write_parquet(table, path)
             files[table_name] = {"file": path.name, "rows": table.num_rows}
             kill_point("publication_table_written")
-        manifest = {**manifest, "tables": files}
+        for file_name, text in (documents or {}).items():
+            path = temporary / file_name
+            path.write_text(text, encoding="utf-8")
+            with path.open("rb") as stream:
+                os.fsync(stream.fileno())
+        manifest = {**manifest, "tables": files, "documents": sorted(documents or {})}
         manifest_path = temporary / MANIFEST
         manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
         with manifest_path.open("rb") as stream:
@@ -206,6 +213,14 @@ def published_exports(output: Path) -> set[str]:
         except (ValueError, KeyError):
             continue
     return hashes
+
+
+def read_publication(output: Path, survey_year: int, names: tuple[str, ...]) -> dict[str, pa.Table] | None:
+    """A year's live published tables, or None when the year was never published there."""
+    folder = year_folder(output, survey_year)
+    if not (folder / MANIFEST).is_file():
+        return None
+    return {name: pq.read_table(folder / f"{name}.parquet") for name in names}
 
 
 def utc_now() -> str:

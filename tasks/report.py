@@ -1,0 +1,617 @@
+"""The awards report: one self-contained, offline HTML page from a survey year's published tables.
+
+`render_report(tables, manifest, survey, previous=None) -> str` is a pure function: no file, network
+or clock is read. Data is prepared here, in small pure functions (`chart_rows`, `statistical_ties`,
+`year_over_year`, `chart_layout`, `cro_profiles`, `report_context`); the markup, the SVG charts
+included, is in `templates/report.html.j2`, rendered by jinja2 with autoescape on, so every CRO name,
+label and id is escaped wherever it lands (text, attribute or SVG).
+
+What people read is rounded to two decimals (docs/method.md, "Rounding"); the stored scores are not.
+Nothing respondent-level is shown: the tables are the published ones, small cells already suppressed.
+
+The page has no script, no external stylesheet, font or image: inline CSS and inline SVG, with a
+system font stack. It prints (no dark backgrounds, charts kept whole, details shown).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pyarrow as pa
+
+SEGMENT_ORDER = ("overall", "big_pharma", "small_pharma")
+SEGMENT_LABELS = {"overall": "Overall", "big_pharma": "Big Pharma", "small_pharma": "Small Pharma"}
+
+REASON_ORDER = (
+    "malformed_row",
+    "missing_respondent_id",
+    "invalid_rd_spend",
+    "unknown_cro",
+    "invalid_last_engaged",
+    "outside_recency_window",
+    "invalid_rating",
+    "no_ratings",
+    "duplicate_evaluation",
+)
+"""Quarantine reason codes in the data contract's order (docs/contract.md, section 3)."""
+
+KNOBS = ("min_evaluations", "min_cros_for_awards", "champion_sd_multiplier", "min_cell_size",
+         "big_pharma_min_rd_spend_musd")
+
+# Okabe-Ito colours: distinguishable with the common colour-vision deficiencies, and in print.
+STATUS_COLORS = {
+    "leader_champion": "#D55E00",
+    "leader": "#E69F00",
+    "champion": "#0072B2",
+    "other": "#8C96A3",
+}
+STATUS_LABELS = {
+    "leader_champion": "Leader + champion",
+    "leader": "Leader",
+    "champion": "Champion",
+    "other": "Other eligible",
+}
+MEAN_COLOR = "#3E4C59"
+THRESHOLD_COLOR = "#0072B2"
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATE = "report.html.j2"
+
+# Chart geometry (SVG user units; the SVG scales to its container's width).
+_WIDTH = 900
+_LABEL_RIGHT = 238   # CRO names end here (text-anchor end)
+_PLOT_LEFT = 250
+_PLOT_RIGHT = 770
+_VALUE_X = 782       # the composite, as text
+_DELTA_X = 830       # the change since the previous survey, as text
+_ROW_HEIGHT = 18
+_NAME_CHARS = 36     # longer names are shortened with an ellipsis (the full name is in the row's title)
+
+
+# --- formatting --------------------------------------------------------------------------------
+
+def fmt2(value: float | None) -> str:
+    """A score as people read it: two decimals; "–" when there is none. Never "-0.00"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    text = f"{value:.2f}"
+    return "0.00" if text == "-0.00" else text
+
+
+def format_delta(delta: float | None) -> str:
+    """A change of composite: "+0.12", "-0.30", "0.00"; "new" when there was no previous score."""
+    if delta is None:
+        return "new"
+    text = f"{delta:+.2f}"
+    return "0.00" if text in ("+0.00", "-0.00") else text
+
+
+def format_knob(value: Any) -> str:
+    """A method knob: an integer as is, a number with at most two decimals (1.0 -> "1", 0.5 -> "0.5")."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def format_timestamp(value: Any) -> str | None:
+    """An ISO 8601 UTC time as people read it: "2024-03-01T09:30:12.5Z" -> "2024-03-01 09:30 UTC"."""
+    if not value:
+        return None
+    text = str(value)
+    date, sep, time = text.partition("T")
+    if not sep or len(time) < 5 or not (time.endswith("Z") or time.endswith("+00:00")):
+        return text
+    return f"{date} {time[:5]} UTC"
+
+
+def category_label(category: str) -> str:
+    """A category id as a heading: "capabilities" -> "Capabilities"."""
+    return category.replace("_", " ").capitalize()
+
+
+def segment_label(segment: str) -> str:
+    return SEGMENT_LABELS.get(segment, segment.replace("_", " ").title())
+
+
+# --- table access ------------------------------------------------------------------------------
+
+def table_rows(table: pa.Table | Iterable[Mapping[str, Any]] | None,
+               columns: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Rows as dicts, selecting `columns` by name where present (columns may be appended later)."""
+    if table is None:
+        return []
+    if isinstance(table, pa.Table):
+        if columns is not None:
+            table = table.select([name for name in columns if name in table.column_names])
+        return table.to_pylist()
+    return [dict(row) for row in table]
+
+
+def has_intervals(table: pa.Table | Iterable[Mapping[str, Any]] | None) -> bool:
+    """Whether the composite table has the (optional) bootstrap interval columns ci_low and ci_high."""
+    if table is None:
+        return False
+    if isinstance(table, pa.Table):
+        return {"ci_low", "ci_high"} <= set(table.column_names)
+    rows = list(table)
+    return bool(rows) and all({"ci_low", "ci_high"} <= set(row) for row in rows)
+
+
+def _ordered(values: Iterable[str], first: Iterable[str]) -> list[str]:
+    """`first`'s values that occur in `values`, in its order, then the others sorted."""
+    present = set(values)
+    ordered = [value for value in first if value in present]
+    return ordered + sorted(present - set(ordered))
+
+
+def method_knobs(manifest: Mapping[str, Any], survey: Any) -> dict[str, Any]:
+    """The method knobs the run used: the manifest's effective ones (overrides included), else the survey's."""
+    effective = (manifest.get("config") or {}).get("effective") or {}
+    return {knob: effective.get(knob, getattr(survey, knob, None)) for knob in KNOBS}
+
+
+# --- per cell ----------------------------------------------------------------------------------
+
+def chart_rows(composites: Iterable[Mapping[str, Any]], segment: str, category: str) -> list[dict[str, Any]]:
+    """The eligible CROs of (segment, category), composite descending (ties by name)."""
+    rows = [
+        dict(row) for row in composites
+        if row["segment"] == segment and row["category"] == category and row.get("is_eligible")
+    ]
+    return sorted(rows, key=lambda row: (-row["composite"], row["cro"].casefold(), row["cro"]))
+
+
+def winners_of(awards: Iterable[Mapping[str, Any]], segment: str, category: str) -> dict[str, set[str]]:
+    """CRO -> its awards ({"leader", "champion"}) in (segment, category)."""
+    winners: dict[str, set[str]] = defaultdict(set)
+    for row in awards:
+        if row["segment"] == segment and row["category"] == category:
+            winners[row["cro"]].add(row["award"])
+    return dict(winners)
+
+
+def status_of(awards: set[str] | None) -> str:
+    awards = awards or set()
+    if {"leader", "champion"} <= awards:
+        return "leader_champion"
+    if "leader" in awards:
+        return "leader"
+    if "champion" in awards:
+        return "champion"
+    return "other"
+
+
+def intervals_overlap(a_low: float | None, a_high: float | None, b_low: float | None, b_high: float | None) -> bool:
+    """Whether [a_low, a_high] and [b_low, b_high] share a point; False when a bound is unknown."""
+    if any(bound is None or math.isnan(bound) for bound in (a_low, a_high, b_low, b_high)):
+        return False
+    return a_low <= b_high and b_low <= a_high
+
+
+def statistical_ties(rows: list[Mapping[str, Any]], leaders: Iterable[str]) -> dict[str, str]:
+    """Leader -> runner-up, for each leader whose bootstrap interval overlaps the runner-up's.
+
+    `rows` are a cell's eligible CROs (with ci_low / ci_high), composite descending; the runner-up is
+    the best eligible CRO that is not a leader. No runner-up or an unknown bound: no tie.
+    """
+    leaders = set(leaders)
+    runner_up = next((row for row in rows if row["cro"] not in leaders), None)
+    if runner_up is None:
+        return {}
+    ties = {}
+    for row in rows:
+        if row["cro"] in leaders and intervals_overlap(row.get("ci_low"), row.get("ci_high"),
+                                                       runner_up.get("ci_low"), runner_up.get("ci_high")):
+            ties[row["cro"]] = runner_up["cro"]
+    return ties
+
+
+def year_over_year(current: pa.Table | Mapping[str, Any] | Iterable[Mapping[str, Any]],
+                   previous: pa.Table | Mapping[str, Any] | Iterable[Mapping[str, Any]] | None,
+                   ) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(segment, category, cro) -> {"delta": float | None, "text": "+0.12" | "-0.30" | "0.00" | "new"}.
+
+    Each current composite against the previous survey's published composite of the same CRO, segment
+    and category (eligible or not: both are published scores); "new" when there is none. `current`
+    and `previous` are composite_scores tables (or the dicts of published tables holding them).
+    `previous` None: no comparison, an empty dict.
+    """
+    if previous is None:
+        return {}
+
+    def composites(source: Any) -> dict[tuple[str, str, str], float]:
+        if isinstance(source, Mapping):
+            source = source.get("composite_scores")
+        return {
+            (row["segment"], row["category"], row["cro"]): row["composite"]
+            for row in table_rows(source, ("segment", "category", "cro", "composite"))
+            if row["composite"] is not None
+        }
+
+    before = composites(previous)
+    changes = {}
+    for key, composite in composites(current).items():
+        delta = composite - before[key] if key in before else None
+        changes[key] = {"delta": delta, "text": format_delta(delta)}
+    return changes
+
+
+# --- the chart ---------------------------------------------------------------------------------
+
+def _tick_step(span: float) -> float:
+    for step in (0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0):
+        if span / step <= 8:
+            return step
+    return 10.0 ** math.ceil(math.log10(span / 8))
+
+
+def chart_domain(values: Iterable[float]) -> tuple[float, float, list[float]]:
+    """The x range (low, high) of a chart showing `values`, on round ticks, and the ticks."""
+    values = [value for value in values if value is not None and not math.isnan(value)]
+    if not values:
+        return 0.0, 1.0, [0.0, 0.5, 1.0]
+    low, high = min(values), max(values)
+    if high - low < 1e-9:
+        low, high = low - 0.5, high + 0.5
+    padding = (high - low) * 0.04
+    low, high = low - padding, high + padding
+    step = _tick_step(high - low)
+    low = math.floor(low / step + 1e-9) * step
+    high = math.ceil(high / step - 1e-9) * step
+    ticks = [round(low + i * step, 10) for i in range(int(round((high - low) / step)) + 1)]
+    return low, high, ticks
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= _NAME_CHARS else name[: _NAME_CHARS - 1].rstrip() + "…"
+
+
+def _legend(items: list[dict[str, Any]], y: float) -> tuple[list[dict[str, Any]], float]:
+    """Legend items laid out left to right, wrapping to a new line (widths estimated); the last line's y."""
+    x = 8.0
+    for item in items:
+        width = 22 + 6.2 * len(item["label"]) + 16
+        if x > 8.0 and x + width > _WIDTH:
+            x, y = 8.0, y + 16
+        item["x"], item["y"] = round(x, 1), y
+        x += width
+    return items, y
+
+
+def chart_layout(rows: list[Mapping[str, Any]], mean: float | None, threshold: float | None,
+                 winners: Mapping[str, set[str]], *, chart_id: str = "", title: str = "",
+                 show_intervals: bool | None = None, ties: Mapping[str, str] | None = None,
+                 changes: Mapping[str, str] | None = None, change_label: str = "since the previous survey",
+                 ) -> dict[str, Any]:
+    """Everything the chart macro draws, positions computed and numbers formatted (a pure function).
+
+    `rows`: the eligible CROs (cro, composite, optional n_evaluations, ci_low, ci_high), drawn in the
+    given order; `mean` / `threshold`: the cell's weighted mean and champion threshold (None: no lines);
+    `winners`: CRO -> {"leader", "champion"}; `show_intervals`: draw ci_low..ci_high whiskers (default:
+    when any row has both); `ties`: leader -> runner-up in a statistical tie; `changes`: CRO -> the
+    change of composite since the previous survey, as text ("+0.12", "new").
+    """
+    rows = [dict(row) for row in rows]
+    ties = ties or {}
+    changes = changes or {}
+    if show_intervals is None:
+        show_intervals = any(row.get("ci_low") is not None and row.get("ci_high") is not None for row in rows)
+    lines = mean is not None and threshold is not None
+
+    values = [row["composite"] for row in rows]
+    if show_intervals:
+        values += [row.get(bound) for row in rows for bound in ("ci_low", "ci_high")]
+    if lines:
+        values += [mean, threshold]
+    low, high, ticks = chart_domain(values)
+
+    def x_of(value: float) -> float:
+        return round(_PLOT_LEFT + (value - low) / (high - low) * (_PLOT_RIGHT - _PLOT_LEFT), 1)
+
+    statuses = [status_of(winners.get(row["cro"])) for row in rows]
+    legend = [
+        {"kind": "dot", "label": STATUS_LABELS[status], "color": STATUS_COLORS[status]}
+        for status in STATUS_COLORS if status in statuses
+    ]
+    if show_intervals:
+        legend.append({"kind": "whisker", "label": "95% interval", "color": MEAN_COLOR})
+    if lines:
+        legend.append({"kind": "mean", "label": "weighted mean", "color": MEAN_COLOR})
+        legend.append({"kind": "threshold", "label": "champion threshold", "color": THRESHOLD_COLOR})
+    legend, legend_bottom = _legend(legend, 14)
+    plot_top = legend_bottom + (50 if lines else 26)
+    plot_bottom = plot_top + max(len(rows), 1) * _ROW_HEIGHT
+    height = plot_bottom + 44
+
+    drawn = []
+    for index, (row, status) in enumerate(zip(rows, statuses)):
+        y = plot_top + index * _ROW_HEIGHT + _ROW_HEIGHT / 2
+        awards = sorted(winners.get(row["cro"], ()), key=("leader", "champion").index)
+        ci_low, ci_high = row.get("ci_low"), row.get("ci_high")
+        whisker = show_intervals and ci_low is not None and ci_high is not None
+        tooltip = [f"{row['cro']}: composite {fmt2(row['composite'])}"]
+        if whisker:
+            tooltip.append(f"95% interval {fmt2(ci_low)} to {fmt2(ci_high)}")
+        if row.get("n_evaluations") is not None:
+            tooltip.append(f"{row['n_evaluations']} evaluations")
+        if awards:
+            tooltip.append(" and ".join(awards))
+        if row["cro"] in ties:
+            tooltip.append(f"statistical tie with {ties[row['cro']]}")
+        if row["cro"] in changes:
+            tooltip.append(f"{changes[row['cro']]} {change_label}")
+        change = changes.get(row["cro"])
+        drawn.append({
+            "cro": row["cro"],
+            "name": _short(row["cro"]),
+            "tooltip": "; ".join(tooltip),
+            "y": y,
+            "text_y": y + 4,
+            "stripe": index % 2 == 1,
+            "stripe_y": y - _ROW_HEIGHT / 2,
+            "x": x_of(row["composite"]),
+            "value": fmt2(row["composite"]),
+            "status": status,
+            "color": STATUS_COLORS[status],
+            "winner": status != "other",
+            "whisker": whisker,
+            "ci_x1": x_of(ci_low) if whisker else None,
+            "ci_x2": x_of(ci_high) if whisker else None,
+            "change": change,
+            "change_class": ("up" if change.startswith("+") else "down" if change.startswith("-") else "flat")
+            if change else None,
+        })
+
+    def line_label(value: float, y: float, name: str) -> dict[str, Any]:
+        x = x_of(value)
+        anchor = "start" if x < _PLOT_LEFT + 60 else "end" if x > _PLOT_RIGHT - 60 else "middle"
+        return {"x": x, "y": y, "anchor": anchor, "text": f"{name} {fmt2(value)}", "value": fmt2(value)}
+
+    return {
+        "chart_id": chart_id,
+        "title": title or f"Composites of {len(rows)} eligible CROs",
+        "width": _WIDTH,
+        "height": height,
+        "legend": legend,
+        "rows": drawn,
+        "plot_left": _PLOT_LEFT,
+        "plot_right": _PLOT_RIGHT,
+        "plot_top": plot_top,
+        "plot_bottom": plot_bottom,
+        "label_right": _LABEL_RIGHT,
+        "value_x": _VALUE_X,
+        "delta_x": _DELTA_X,
+        "has_changes": bool(changes),
+        "ticks": [{"x": x_of(tick), "label": fmt2(tick)} for tick in ticks],
+        "axis_label_y": plot_bottom + 36,
+        "tick_label_y": plot_bottom + 16,
+        "mean": line_label(mean, legend_bottom + 22, "weighted mean") if lines else None,
+        "threshold": line_label(threshold, legend_bottom + 38, "threshold") if lines else None,
+        "line_top": plot_top - 8,
+    }
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def chart_svg(rows: list[Mapping[str, Any]], mean: float | None, threshold: float | None,
+              winners: Mapping[str, set[str]], **options: Any) -> str:
+    """One chart as an inline `<svg>` element (see `chart_layout` for the arguments and `options`)."""
+    macro = _environment().get_template(TEMPLATE).module.chart  # type: ignore[attr-defined]
+    return str(macro(chart_layout(rows, mean, threshold, winners, **options)))
+
+
+# --- CRO profiles ------------------------------------------------------------------------------
+
+def cro_profiles(attribute_scores: Iterable[Mapping[str, Any]], composites: Iterable[Mapping[str, Any]],
+                 awards: Iterable[Mapping[str, Any]], survey: Any,
+                 changes: Mapping[tuple[str, str, str], Mapping[str, Any]] | None = None,
+                 segments: Iterable[str] = SEGMENT_ORDER, categories: Iterable[str] | None = None,
+                 ) -> list[dict[str, Any]]:
+    """Per CRO (by name): its published attribute scores (attribute rows x segment columns), its
+    composites per category and segment with the change since the previous survey, and its awards."""
+    segments = list(segments)
+    labels = dict(getattr(survey, "attributes", {}) or {})
+    categories = list(categories if categories is not None else getattr(survey, "categories", {}))
+    changes = changes or {}
+    scores: dict[str, dict[tuple[str, str], dict]] = defaultdict(dict)
+    for row in attribute_scores:
+        scores[row["cro"]][(row["attribute"], row["segment"])] = row
+    composite: dict[str, dict[tuple[str, str], dict]] = defaultdict(dict)
+    for row in composites:
+        composite[row["cro"]][(row["category"], row["segment"])] = row
+    won: dict[str, list[dict]] = defaultdict(list)
+    order = {segment: index for index, segment in enumerate(segments)}
+    for row in awards:
+        won[row["cro"]].append(row)
+
+    profiles = []
+    for cro in sorted(set(scores) | set(composite), key=lambda name: (name.casefold(), name)):
+        attributes = _ordered({attribute for attribute, _ in scores[cro]}, labels)
+        attribute_rows = [
+            {
+                "label": labels.get(attribute, attribute),
+                "cells": [
+                    {"value": fmt2(scores[cro][(attribute, segment)]["score"]),
+                     "n": scores[cro][(attribute, segment)]["n_ratings"]}
+                    if (attribute, segment) in scores[cro] else None
+                    for segment in segments
+                ],
+            }
+            for attribute in attributes
+        ]
+        category_ids = _ordered({category for category, _ in composite[cro]}, categories)
+        composite_rows = []
+        for category in category_ids:
+            cells = []
+            for segment in segments:
+                row = composite[cro].get((category, segment))
+                if row is None:
+                    cells.append(None)
+                    continue
+                change = changes.get((segment, category, cro))
+                cells.append({
+                    "value": fmt2(row["composite"]),
+                    "n": row.get("n_evaluations"),
+                    "eligible": bool(row.get("is_eligible")),
+                    "rank": row.get("rank"),
+                    "change": change["text"] if change else None,
+                })
+            composite_rows.append({"label": category_label(category), "cells": cells})
+        awards_won = [
+            f"{row['award'].capitalize()}, {segment_label(row['segment'])} · {category_label(row['category'])}"
+            f" ({fmt2(row['composite'])})"
+            for row in sorted(won.get(cro, []), key=lambda r: (
+                order.get(r["segment"], len(order)), categories.index(r["category"])
+                if r["category"] in categories else len(categories), r["category"], r["award"] != "leader"))
+        ]
+        profiles.append({
+            "cro": cro,
+            "attribute_rows": attribute_rows,
+            "composite_rows": composite_rows,
+            "awards": awards_won,
+            "n_leader": sum(1 for row in won.get(cro, []) if row["award"] == "leader"),
+            "n_champion": sum(1 for row in won.get(cro, []) if row["award"] == "champion"),
+        })
+    return profiles
+
+
+# --- the whole report --------------------------------------------------------------------------
+
+def _by_reason(counts: Mapping[str, int]) -> list[dict[str, Any]]:
+    return [{"reason": reason, "n": counts[reason]} for reason in _ordered(counts, REASON_ORDER)]
+
+
+def _previous_year(previous: Mapping[str, pa.Table] | None) -> Any:
+    """The previous survey's year, when its tables carry a survey_year column (hive-partitioned read)."""
+    table = (previous or {}).get("composite_scores")
+    if isinstance(table, pa.Table) and "survey_year" in table.column_names and table.num_rows:
+        years = set(table.column("survey_year").to_pylist())
+        if len(years) == 1:
+            return years.pop()
+    return None
+
+
+def report_context(tables: Mapping[str, pa.Table], manifest: Mapping[str, Any], survey: Any,
+                   previous: Mapping[str, pa.Table] | None = None) -> dict[str, Any]:
+    """Everything the template shows, prepared and formatted (a pure function of its arguments)."""
+    composite_table = tables["composite_scores"]
+    intervals = has_intervals(composite_table)
+    composites = table_rows(composite_table, ("segment", "cro", "category", "n_evaluations", "composite",
+                                              "is_eligible", "rank", "ci_low", "ci_high"))
+    attribute_scores = table_rows(tables["attribute_scores"], ("segment", "cro", "attribute", "n_ratings", "score"))
+    awards = table_rows(tables["awards"], ("segment", "category", "cro", "award", "composite", "weighted_mean",
+                                           "weighted_sd", "threshold"))
+    knobs = method_knobs(manifest, survey)
+    year = manifest.get("survey_year", getattr(survey, "survey_year", None))
+    previous_year = _previous_year(previous)
+    change_label = f"since {previous_year}" if previous_year is not None else "since the previous survey"
+    changes = year_over_year(composite_table, previous) if previous is not None else {}
+
+    segments = _ordered({row["segment"] for row in composites + awards} | set(SEGMENT_ORDER), SEGMENT_ORDER)
+    categories = _ordered({row["category"] for row in composites + awards} | set(getattr(survey, "categories", {})),
+                          getattr(survey, "categories", {}))
+
+    sections = []
+    glance = {category: {} for category in categories}
+    for segment in segments:
+        cells = []
+        for category in categories:
+            rows = chart_rows(composites, segment, category)
+            winners = winners_of(awards, segment, category)
+            cell_awards = [row for row in awards if row["segment"] == segment and row["category"] == category]
+            leaders = sorted((row for row in cell_awards if row["award"] == "leader"),
+                             key=lambda row: (-row["composite"], row["cro"]))
+            champions = sorted((row for row in cell_awards if row["award"] == "champion"),
+                               key=lambda row: (-row["composite"], row["cro"]))
+            reference = cell_awards[0] if cell_awards else None
+            mean = reference["weighted_mean"] if reference else None
+            threshold = reference["threshold"] if reference else None
+            ties = statistical_ties(rows, [row["cro"] for row in leaders]) if intervals else {}
+            cell_changes = {cro: change["text"] for (s, c, cro), change in changes.items()
+                            if s == segment and c == category}
+            chart_id = f"{segment}/{category}"
+            title = (f"{segment_label(segment)} · {category_label(category)}: composites of the "
+                     f"{len(rows)} eligible CROs, highest first")
+            chart = chart_layout(rows, mean, threshold, winners, chart_id=chart_id, title=title,
+                                 show_intervals=intervals, ties=ties, changes=cell_changes,
+                                 change_label=change_label) if rows else None
+            cell = {
+                "segment": segment,
+                "category": category,
+                "anchor": f"{segment}-{category}",
+                "label": category_label(category),
+                "n_eligible": len(rows),
+                "has_awards": bool(cell_awards),
+                "leaders": [{"cro": row["cro"], "composite": fmt2(row["composite"]),
+                             "tie_with": ties.get(row["cro"])} for row in leaders],
+                "champions": [{"cro": row["cro"], "composite": fmt2(row["composite"])} for row in champions],
+                "weighted_mean": fmt2(mean) if reference else None,
+                "weighted_sd": fmt2(reference["weighted_sd"]) if reference else None,
+                "threshold": fmt2(threshold) if reference else None,
+                "chart": chart,
+            }
+            cells.append(cell)
+            glance[category][segment] = cell
+        sections.append({"segment": segment, "label": segment_label(segment), "cells": cells})
+
+    counts = manifest.get("counts") or {}
+    read = counts.get("read")
+    quarantined = counts.get("quarantined")
+    return {
+        "report": True,
+        "year": year,
+        "title": f"CRO Leadership Awards {year}",
+        "published_at": format_timestamp(manifest.get("published_at")),
+        "run_id": manifest.get("run_id"),
+        "export_file": (manifest.get("export") or {}).get("file_name"),
+        "config_file": (manifest.get("config") or {}).get("file_name"),
+        "overrides": (manifest.get("config") or {}).get("overrides") or {},
+        "counts": {
+            "read": read,
+            "accepted": counts.get("accepted"),
+            "quarantined": quarantined,
+            "quarantined_share": f"{100 * quarantined / read:.2f}%" if read and quarantined is not None else None,
+            "by_reason": _by_reason(counts.get("quarantined_by_reason") or {}),
+        },
+        "knobs": {knob: format_knob(value) for knob, value in knobs.items() if value is not None},
+        "rating_scale": getattr(survey, "rating_scale", None),
+        "intervals": intervals,
+        "has_previous": previous is not None,
+        "change_label": change_label,
+        "segments": [{"segment": s, "label": segment_label(s)} for s in segments],
+        "categories": [{"category": c, "label": category_label(c)} for c in categories],
+        "glance": glance,
+        "sections": sections,
+        "profiles": cro_profiles(attribute_scores, composites, awards, survey, changes, segments, categories),
+        "status_colors": STATUS_COLORS,
+    }
+
+
+def render_report(tables: dict[str, pa.Table], manifest: dict, survey: Any,
+                  previous: dict[str, pa.Table] | None = None) -> str:
+    """The awards report of one survey year as a self-contained HTML5 document.
+
+    `tables`: the year's published attribute_scores, composite_scores (ci_low / ci_high optional) and
+    awards; `manifest`: its `_manifest.json`; `survey`: its `SurveyConfig` (attribute labels, category
+    order, method knobs where the manifest has none); `previous`: the previous survey's published
+    tables, for the change of each composite, or None.
+    """
+    context = report_context(tables, manifest, survey, previous)
+    return _environment().get_template(TEMPLATE).render(**context).strip() + "\n"
