@@ -6,13 +6,21 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 4200
 
-.PHONY: run test serve setup lock clean
+.PHONY: run test serve setup browser lock clean
 
 run: $(STAMP)
 	$(BIN)/cro-awards run
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# Debian's Chromium, for the report's browser test; where it cannot be installed (not root, no apt),
+# that one test is skipped and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "note: chromium is not installed; the report's browser test will be skipped"; fi; }
 
 # A local Prefect server and UI on http://127.0.0.1:4200, serving the deployments; Ctrl-C stops all.
 serve: $(STAMP)
