@@ -1,0 +1,351 @@
+"""Onboarding a survey year (`cro_awards.onboarding`) and the 2023 survey year (`surveys/2023.yaml`).
+
+- `new_year_text` on literal YAML: survey_close moved by whole years (29 February -> 28 February in a
+  year without one), comments, quoting and line ends kept, sample_export commented out, result valid.
+- `new_year`: writes the file, refuses an existing target and a missing source.
+- `check_export`: a dry run without Prefect that counts, gives example source rows, fails on the
+  rejected share, writes nothing, and never shows a field's value.
+- 2023: six categories, headers mapped only through `columns`, and the sample scores phase_iv.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cro_awards.config import CONTRACT_COLUMNS, SurveyConfig, load_config
+from cro_awards.errors import ConfigError, ExportError
+from cro_awards.onboarding import CheckReport, check_export, new_year, new_year_text
+from helpers_exports import CONFIG_YAML, HEADER, row, write_config, write_csv
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SURVEYS = PROJECT_ROOT / "surveys"
+CONFIG_2023 = SURVEYS / "2023.yaml"
+CONFIG_2024 = SURVEYS / "2024.yaml"
+EXPORT_2023 = PROJECT_ROOT / "data" / "sample" / "export_2023.csv"
+
+SNIPPET = """\
+# The 2024 survey.
+survey_year: 2024   # the award year
+survey_close: 2024-02-29
+min_evaluations: 3
+min_cell_size: 3
+sample_export: ../data/sample/export_2024.csv  # bundled
+cros:
+  - {name: Northwind Clinical, aliases: [Northwind]}
+  - {name: Aldercrest Research, aliases: [Aldercrest]}
+attributes:
+  quality: Quality   # survey_year: 1999 in a comment is not a key
+  speed: Speed
+categories:
+  delivery: [quality, speed]
+"""
+
+
+def _valid(text: str) -> SurveyConfig:
+    return SurveyConfig.model_validate(yaml.safe_load(text))
+
+
+def _changed_lines(before: str, after: str) -> list[tuple[str, str]]:
+    """("-", line) for every line removed, then ("+", line) for every line added, each in file order."""
+    import difflib
+
+    diff = [line for line in difflib.ndiff(before.splitlines(), after.splitlines()) if line[:1] in "+-"]
+    return [(line[0], line[2:]) for line in diff if line[0] == "-"] + [(line[0], line[2:]) for line in diff if line[0] == "+"]
+
+
+# --- new_year_text ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("year", "close"),
+    [(2025, "2025-02-28"), (2026, "2026-02-28"), (2028, "2028-02-29"), (2023, "2023-02-28"), (2020, "2020-02-29")],
+)
+def test_leap_day_moves_to_28_february_in_a_common_year(year: int, close: str) -> None:
+    text = new_year_text(SNIPPET, year)
+    assert f"survey_year: {year}   # the award year\n" in text
+    assert f"\nsurvey_close: {close}\n" in text
+    survey = _valid(text)
+    assert survey.survey_year == year
+    assert survey.survey_close == dt.date.fromisoformat(close)
+
+
+@pytest.mark.parametrize(("year", "close"), [(2025, "2023-12-15"), (2027, "2025-12-15"), (2022, "2020-12-15")])
+def test_ordinary_close_moves_by_the_same_number_of_years(year: int, close: str) -> None:
+    # A survey year may close in the calendar year before: the date moves by (year - survey_year).
+    snippet = SNIPPET.replace("survey_close: 2024-02-29", "survey_close: 2022-12-15")
+    assert _valid(new_year_text(snippet, year)).survey_close == dt.date.fromisoformat(close)
+
+
+def test_comments_formatting_and_everything_else_are_kept() -> None:
+    text = new_year_text(SNIPPET, 2025)
+    assert _changed_lines(SNIPPET, text) == [
+        ("-", "survey_year: 2024   # the award year"),
+        ("-", "survey_close: 2024-02-29"),
+        ("-", "sample_export: ../data/sample/export_2024.csv  # bundled"),
+        ("+", "survey_year: 2025   # the award year"),
+        ("+", "survey_close: 2025-02-28"),
+        ("+", "# No bundled sample export for 2025 yet (give --export); 2024's was:"),
+        ("+", "# sample_export: ../data/sample/export_2024.csv  # bundled"),
+    ]
+    assert text.startswith("# The 2024 survey.\n")  # comments are kept, even stale ones
+    assert "  quality: Quality   # survey_year: 1999 in a comment is not a key\n" in text
+    before, after = yaml.safe_load(SNIPPET), yaml.safe_load(text)
+    for key in ("survey_year", "survey_close", "sample_export"):
+        before.pop(key), after.pop(key, None)
+    assert after == before
+    assert list(yaml.safe_load(text)) == ["survey_year", "survey_close", "min_evaluations", "min_cell_size", "cros",
+                                          "attributes", "categories"]
+
+
+def test_quoting_line_ends_and_byte_order_mark_are_kept() -> None:
+    snippet = SNIPPET.replace("survey_close: 2024-02-29", "'survey_close' : \"2024-02-29\"  # closes").replace("\n", "\r\n")
+    text = new_year_text("\ufeff" + snippet, 2025)
+    assert text.startswith("\ufeff# The 2024 survey.\r\n")
+    assert "\r\n'survey_close' : \"2025-02-28\"  # closes\r\n" in text
+    assert "\n" not in text.replace("\r\n", "")
+    assert _valid(text.removeprefix("\ufeff")).survey_close == dt.date(2025, 2, 28)
+
+
+def test_sample_export_is_commented_out_and_absent_one_needs_no_note() -> None:
+    text = new_year_text(SNIPPET, 2025)
+    assert "sample_export" not in yaml.safe_load(text)
+    assert _valid(text).sample_export is None
+    without = "".join(line for line in SNIPPET.splitlines(keepends=True) if not line.startswith("sample_export"))
+    text = new_year_text(without, 2025)
+    assert "sample_export" not in text
+    assert _changed_lines(without, text) == [
+        ("-", "survey_year: 2024   # the award year"),
+        ("-", "survey_close: 2024-02-29"),
+        ("+", "survey_year: 2025   # the award year"),
+        ("+", "survey_close: 2025-02-28"),
+    ]
+
+
+def test_last_line_sample_export_without_line_end() -> None:
+    snippet = SNIPPET.replace("sample_export: ../data/sample/export_2024.csv  # bundled\n", "") + "sample_export: s.csv"
+    text = new_year_text(snippet, 2025)
+    assert text.endswith("# No bundled sample export for 2025 yet (give --export); 2024's was:\n# sample_export: s.csv\n")
+    assert _valid(text).sample_export is None
+
+
+@pytest.mark.parametrize(
+    ("snippet", "message"),
+    [
+        (SNIPPET.replace("cros:", "crows:"), "crows"),  # the previous file must be valid itself
+        (SNIPPET.replace("survey_close: 2024-02-29", "survey_close:\n  2024-02-29"), "survey_close"),
+        (SNIPPET.replace("survey_year: 2024   # the award year", "survey_year: !!int 2024"), "survey_year"),
+        ("{survey_year: 2024, survey_close: 2024-02-29, cros: [{name: A}], attributes: {q: Q}, "
+         "categories: {c: [q]}}", "survey_year"),
+        ("- not a mapping\n", "mapping"),
+        ("survey_year: [\n", "not valid YAML"),
+    ],
+)
+def test_files_that_cannot_be_edited_line_by_line_are_refused(snippet: str, message: str) -> None:
+    with pytest.raises(ConfigError, match="^the previous year's YAML") as raised:
+        new_year_text(snippet, 2025)
+    assert message in str(raised.value)
+
+
+# --- new_year -------------------------------------------------------------------------------------------
+
+
+def test_new_year_writes_the_file_and_lists_review_items(tmp_path: Path) -> None:
+    source = tmp_path / "2024.yaml"
+    source.write_bytes(CONFIG_2024.read_bytes())
+    path, items = new_year(tmp_path, 2025, 2024)
+    assert path == tmp_path / "2025.yaml"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2024.yaml", "2025.yaml"]  # no temporary file left
+    loaded = load_config(path)
+    assert (loaded.survey.survey_year, loaded.survey.survey_close) == (2025, dt.date(2025, 2, 28))
+    assert loaded.survey.sample_export is None
+    previous = load_config(source).survey
+    assert loaded.survey.cros == previous.cros and loaded.survey.categories == previous.categories
+    assert len(_changed_lines(source.read_text(), path.read_text())) == 7  # 2 keys changed, sample_export + note
+    text = "\n".join(items)
+    assert "survey_close is now 2025-02-28 (was 2024-02-29" in text
+    assert "42 CROs carried over" in text
+    assert "against the 2025 questionnaire" in text
+    assert "`columns`" in text
+    assert "comments still mention 2024 (line 1)" in text
+    assert items[-1] == f"drop the export in and run `cro-awards check --config {path} --export <file>`"
+
+
+def test_new_year_refuses_an_existing_target(tmp_path: Path) -> None:
+    (tmp_path / "2024.yaml").write_bytes(CONFIG_2024.read_bytes())
+    (tmp_path / "2025.yaml").write_text("# mine\n")
+    with pytest.raises(ConfigError, match=r"2025\.yaml: already exists"):
+        new_year(tmp_path, 2025, 2024)
+    assert (tmp_path / "2025.yaml").read_text() == "# mine\n"
+    with pytest.raises(ConfigError, match=r"2024\.yaml: already exists"):
+        new_year(tmp_path, 2024, 2024)
+
+
+def test_new_year_refuses_a_missing_source(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"2023\.yaml: no such survey configuration to start 2025\.yaml"):
+        new_year(tmp_path, 2025, 2023)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_new_year_refuses_a_source_of_another_year(tmp_path: Path) -> None:
+    (tmp_path / "2024.yaml").write_text(SNIPPET.replace("survey_year: 2024", "survey_year: 2022"))
+    with pytest.raises(ConfigError, match=r"2024\.yaml: its survey_year is 2022, not 2024"):
+        new_year(tmp_path, 2025, 2024)
+    assert not (tmp_path / "2025.yaml").exists()
+
+
+# --- check_export -----------------------------------------------------------------------------------------
+
+SECRET = "SECRET-RESPONDENT-"
+
+
+def _tiny_export(folder: Path) -> Path:
+    """20 rows: rows 3, 7 and 8 are bad (unknown CRO; blank spend; duplicate of each other), the rest good."""
+    rows = [row(respondent_id=f"{SECRET}{n:02d}", cro=["Northwind", "Aldercrest", "Bluefen"][n % 3]) for n in range(1, 21)]
+    rows[2] = {**rows[2], "cro": "Nobody Research"}
+    rows[6] = {**rows[6], "rd_spend_musd": "", "respondent_id": f"{SECRET}DUP", "cro": "Bluefen"}
+    rows[7] = {**rows[7], "respondent_id": f"{SECRET}DUP", "cro": " bluefen biometrics "}
+    return write_csv(folder / "export.csv", rows)
+
+
+def test_check_export_counts_reasons_and_source_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # anything written relative to the working folder would show up too
+    config = write_config(tmp_path)
+    export = _tiny_export(tmp_path)
+    report = check_export(config, export)
+    assert isinstance(report, CheckReport)
+    assert (report.read, report.accepted, report.quarantined) == (20, 17, 3)
+    assert report.quarantined_by_reason == {"invalid_rd_spend": 1, "unknown_cro": 1, "duplicate_evaluation": 2}
+    assert list(report.quarantined_by_reason) == ["invalid_rd_spend", "unknown_cro", "duplicate_evaluation"]
+    assert report.examples == {"invalid_rd_spend": [7], "unknown_cro": [3], "duplicate_evaluation": [7, 8]}
+    assert report.passed and report.survey_year == 2024 and report.max_rejected_share == 0.2
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["export.csv", "survey.yaml"]
+    rendered = report.render()
+    assert "PASSED" in rendered and "quarantined 3" in rendered and "rows 7, 8" in rendered
+    assert SECRET not in rendered and SECRET not in repr(report)
+    assert "Nobody" not in rendered and "bluefen" not in rendered.lower()
+
+
+def test_check_export_fails_when_the_rejected_share_is_exceeded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tmp_path, extra="max_rejected_share: 0.1\n")
+    export = _tiny_export(tmp_path)
+    report = check_export(config, export)  # 3 of 20 = 15% > 10%
+    assert not report.passed and report.quarantined == 3
+    rendered = report.render()
+    assert "FAILED" in rendered and "A run would fail" in rendered and SECRET not in rendered
+    assert check_export(config, export, overrides={"max_rejected_share": 0.15}).passed  # 15% is within 15%
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["export.csv", "survey.yaml"]
+
+
+def test_check_export_examples_are_the_first_five_rows(tmp_path: Path) -> None:
+    rows = [row(respondent_id=f"R{n}", rd_spend_musd="-1" if n % 2 else "1200") for n in range(1, 31)]
+    report = check_export(write_config(tmp_path), write_csv(tmp_path / "e.csv", rows))
+    assert report.quarantined_by_reason == {"invalid_rd_spend": 15}
+    assert report.examples == {"invalid_rd_spend": [1, 3, 5, 7, 9]}
+    assert not report.passed
+    assert "rows 1, 3, 5, 7, 9, ..." in report.render()
+
+
+def test_check_export_agrees_with_the_planted_rows_of_a_synthetic_export(tmp_path: Path) -> None:
+    from cro_awards.synthetic import generate_export, planted_rows, write_export
+
+    table = generate_export(yaml.safe_load(CONFIG_YAML), n_evaluations=300, seed=7)
+    write_export(table, tmp_path / "synthetic.csv")
+    report = check_export(write_config(tmp_path), tmp_path / "synthetic.csv")
+    planted: dict[str, set[int]] = {}
+    for item in planted_rows(table):
+        for kind in item["kinds"]:
+            planted.setdefault(kind, set()).add(item["row"])
+    assert set(report.quarantined_by_reason) == set(planted)
+    for code, rows in planted.items():
+        if code != "duplicate_evaluation":  # every copy is quarantined, only the later one is planted
+            assert report.quarantined_by_reason[code] == len(rows)
+            assert report.examples[code] == sorted(rows)[:5]
+    assert report.read == 300 and report.passed
+    assert not any(value in report.render() for value in table.column("respondent_id").to_pylist() if value.strip())
+
+
+def test_check_export_lets_configuration_and_file_errors_through(tmp_path: Path) -> None:
+    export = _tiny_export(tmp_path)
+    with pytest.raises(ConfigError, match=r"bad\.yaml"):
+        check_export(write_config(tmp_path, extra="colour: blue\n", name="bad.yaml"), export)
+    missing = write_csv(tmp_path / "missing.csv", [row()], header=[h for h in HEADER if h != "speed"])
+    with pytest.raises(ExportError, match=r"missing\.csv: missing column\(s\) speed"):
+        check_export(write_config(tmp_path), missing)
+    with pytest.raises(ExportError, match="no such file"):
+        check_export(write_config(tmp_path), tmp_path / "absent.csv")
+
+
+def test_onboarding_runs_without_prefect() -> None:
+    code = (
+        "import sys, cro_awards.onboarding, tasks.extract, tasks.transform, tasks.validate; "
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('prefect', 'flows')], 'prefect imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, check=True, timeout=120)
+
+
+# --- the 2023 survey year ---------------------------------------------------------------------------------
+
+
+def test_2023_yaml_has_six_categories_and_maps_every_column() -> None:
+    survey = load_config(CONFIG_2023).survey
+    previous = load_config(CONFIG_2024).survey
+    assert survey.survey_year == 2023 and survey.survey_close == dt.date(2023, 2, 28)
+    assert list(survey.categories) == [*previous.categories, "phase_iv"]
+    assert set(survey.categories["phase_iv"]) == {
+        "post_marketing_surveillance", "real_world_evidence_generation", "pharmacovigilance",
+    }
+    assert survey.cros == previous.cros and len(survey.cros) == 42
+    assert survey.attributes["easy_to_work_with"] != previous.attributes["easy_to_work_with"]
+    assert sorted(survey.columns.values()) == sorted([*CONTRACT_COLUMNS, *survey.attributes])
+    assert not set(survey.columns) & {*CONTRACT_COLUMNS, *survey.attributes}  # every header differs
+    assert survey.columns["Respondent ID"] == "respondent_id"
+    assert load_config(CONFIG_2023).resolve(survey.sample_export) == EXPORT_2023.resolve()
+
+
+def test_2023_sample_export_uses_the_platform_headers_and_is_reproducible(tmp_path: Path) -> None:
+    import csv
+
+    from cro_awards.synthetic import generate_export, write_export
+
+    with EXPORT_2023.open(encoding="utf-8", newline="") as stream:
+        header = next(csv.reader(stream))
+    survey = load_config(CONFIG_2023).survey
+    assert header == [*survey.columns, "comments"]
+    # The command in surveys/2023.yaml's comment, in process.
+    config = yaml.safe_load(CONFIG_2023.read_text(encoding="utf-8"))
+    write_export(generate_export(config, n_evaluations=1200, seed=2023), tmp_path / "export_2023.csv")
+    assert (tmp_path / "export_2023.csv").read_bytes() == EXPORT_2023.read_bytes()
+    assert "--evaluations 1200 --seed 2023 --out data/sample/export_2023.csv" in CONFIG_2023.read_text()
+
+
+def test_2023_sample_scores_phase_iv_in_process() -> None:
+    from tasks.extract import read_export
+    from tasks.transform import counts, open_workspace, published_tables, stage, transform
+    from tasks.validate import rejection_reasons
+
+    loaded = load_config(CONFIG_2023)
+    export = read_export(EXPORT_2023, loaded)
+    assert export.renamed == {header: column for header, column in loaded.survey.columns.items()}
+    workspace = open_workspace()
+    try:
+        stage(workspace, export.table, export.malformed, loaded.survey)
+        reasons = rejection_reasons(workspace, loaded.survey, export.malformed["source_row"].to_pylist())
+        transform(workspace, loaded.survey, reasons)
+        tables = published_tables(workspace)
+        numbers = counts(workspace)
+    finally:
+        workspace.close()
+    assert numbers["read"] == 1200 and 0 < numbers["quarantined"] <= 0.05 * 1200
+    composite = [r for r in tables["composite_scores"].to_pylist() if r["category"] == "phase_iv"]
+    assert {r["segment"] for r in composite} == {"big_pharma", "small_pharma", "overall"}
+    assert len({r["cro"] for r in composite}) >= 30
+    assert {r["category"] for r in tables["composite_scores"].to_pylist()} == set(loaded.survey.categories)
+    awards = [r for r in tables["awards"].to_pylist() if r["category"] == "phase_iv"]
+    assert {(r["segment"], r["award"]) for r in awards} >= {("overall", "leader"), ("overall", "champion")}
