@@ -1,8 +1,9 @@
 """Run the files of `sql/`: each makes the table it is named after, in the order stated here.
 
 Contract: `run(connection, name, params)` executes `sql/<name>.sql` as
-`create or replace table <name> as ...`, binding only the `$parameters` the file uses (values are
-never formatted into SQL text). Input tables are registered on the connection beforehand.
+`create or replace table <name> as ...` (or `view`, where the file's header says
+`-- materialized: view`; a view takes no parameters), binding only the `$parameters` the file uses
+(values are never formatted into SQL text). Input tables are registered on the connection beforehand.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ STAGING = ("cro_aliases", "stg_ratings", "stg_evaluations")
 
 SCORING = (
     "int_rejected_evaluations",
+    "int_accepted_evaluations",
     "int_segment_ratings",
     "int_attribute_scores",
     "int_composite_scores",
@@ -61,14 +63,23 @@ def parameters_of(name: str) -> frozenset[str]:
     return frozenset(_PARAMETER.findall(code))
 
 
+@functools.cache
+def materialization(name: str) -> str:
+    """`table` unless the file's header says `-- materialized: view`."""
+    return "view" if "-- materialized: view" in sql_text(name) else "table"
+
+
 def run(connection: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any]) -> None:
-    """Create table `name` from `sql/<name>.sql`, binding the parameters it uses from `params`."""
+    """Create table (or view) `name` from `sql/<name>.sql`, binding the parameters it uses from `params`."""
     wanted = parameters_of(name)
     missing = wanted - params.keys()
     if missing:
         raise KeyError(f"sql/{name}.sql needs parameter(s) {sorted(missing)}")
+    kind = materialization(name)
+    if kind == "view" and wanted:
+        raise ValueError(f"sql/{name}.sql is a view and cannot take parameters {sorted(wanted)}")
     connection.execute(
-        f"create or replace table {name} as\n{sql_text(name)}",
+        f"create or replace {kind} {name} as\n{sql_text(name)}",
         {key: params[key] for key in wanted},
     ).fetchall()
 

@@ -25,3 +25,19 @@ def prefect_server():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(autouse=True)
+def prefect_console_to_current_stderr(monkeypatch):
+    """Prefect's console log handler keeps the stream it was created with; under pytest that may be an
+    earlier test's (closed) capture. Point it at this test's sys.stderr, as a real process's would be."""
+    import logging
+    import sys
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger(), *(lg for lg in logging.root.manager.loggerDict.values()
+                                      if isinstance(lg, logging.Logger))]
+    for handler in {h for logger in loggers for h in logger.handlers if isinstance(h, PrefectConsoleHandler)}:
+        monkeypatch.setattr(handler, "stream", sys.stderr)
+        monkeypatch.setattr(handler.console, "file", sys.stderr)

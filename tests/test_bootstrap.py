@@ -10,8 +10,14 @@ CATEGORIES = [("quality", "a1"), ("quality", "a2"), ("speed", "a2"), ("speed", "
 
 
 def _ratings(rows):
+    """As sql/int_bootstrap_ratings.sql gives them: evaluations numbered in respondent_id order per cell."""
+    respondents = {}
+    for segment, cro, respondent, *_ in rows:
+        respondents.setdefault((segment, cro), set()).add(respondent)
+    index = {key: {r: i for i, r in enumerate(sorted(ids))} for key, ids in respondents.items()}
     return pa.table({
-        "segment": [r[0] for r in rows], "cro": [r[1] for r in rows], "respondent_id": [r[2] for r in rows],
+        "segment": [r[0] for r in rows], "cro": [r[1] for r in rows],
+        "evaluation_index": pa.array([index[(r[0], r[1])][r[2]] for r in rows], pa.int64()),
         "attribute": [r[3] for r in rows], "rating_value": [float(r[4]) for r in rows],
     })
 
@@ -85,3 +91,21 @@ def test_any_number_of_replicates(replicates):
     rows = [("overall", "A", "R1", "a1", 3), ("overall", "A", "R2", "a1", 5)]
     [cell] = composite_intervals(_ratings(rows), CATEGORIES, replicates, seed=1).to_pylist()
     assert 3.0 <= cell["ci_low"] <= cell["ci_high"] <= 5.0
+
+
+def test_large_cells_use_the_normal_approximation_close_to_exact_resampling():
+    rng = np.random.default_rng(21)
+    n = 2500
+    matrix = rng.integers(1, 6, size=(n, 3)).astype(float)
+    matrix[rng.random((n, 3)) < 0.2] = np.nan
+    matrix = matrix[~np.all(np.isnan(matrix), axis=1)]
+    from tasks import bootstrap
+
+    approximate = cell_interval(matrix, 2000, np.random.default_rng(1))
+    exact_limit, bootstrap.EXACT_UP_TO = bootstrap.EXACT_UP_TO, 10**9
+    try:
+        exact = cell_interval(matrix, 2000, np.random.default_rng(1))
+    finally:
+        bootstrap.EXACT_UP_TO = exact_limit
+    assert approximate[0] == pytest.approx(exact[0], abs=0.01)
+    assert approximate[1] == pytest.approx(exact[1], abs=0.01)

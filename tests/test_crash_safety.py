@@ -56,6 +56,7 @@ def _quarantine_readable(quarantine: Path) -> int:
 
 
 def _kill_chain(root: Path, points: tuple[str, ...]) -> None:
+    root.mkdir(parents=True, exist_ok=True)
     home, output, quarantine = root / "prefect-home", root / "output", root / "quarantine"
     first = _run(home, output, quarantine, None, "1.0")
     assert first.returncode == 0, first.stderr

@@ -102,25 +102,10 @@ def test_file_level_error_in_process(files, lenient, case):
     _one_paragraph(message)
 
 
-def _prefect_console_to_current_stderr(monkeypatch) -> None:
-    """Prefect's console log handler keeps the stream it was created with; under pytest that may be an
-    earlier test's (closed) capture. Point it at this test's sys.stderr, as a real process's would be."""
-    import logging
-
-    from prefect.logging.handlers import PrefectConsoleHandler
-
-    loggers = [logging.getLogger(), *(lg for lg in logging.root.manager.loggerDict.values() if isinstance(lg, logging.Logger))]
-    for handler in {h for logger in loggers for h in logger.handlers if isinstance(h, PrefectConsoleHandler)}:
-        monkeypatch.setattr(handler, "stream", sys.stderr)
-        monkeypatch.setattr(handler.console, "file", sys.stderr)
-
-
 def _cli(capsys, monkeypatch, config: Path, export: Path, root: Path) -> tuple[int, str, str, Path, Path]:
-    import flows.awards  # noqa: F401  (configures Prefect's logging)
     from cro_awards.cli import main
 
     output, quarantine = root / "output", root / "quarantine"
-    _prefect_console_to_current_stderr(monkeypatch)
     capsys.readouterr()
     code = main(["run", "--config", str(config), "--export", str(export), "--output", str(output),
                  "--quarantine", str(quarantine)])

@@ -1,0 +1,37 @@
+-- The accepted evaluations, each with the segment its R&D spend puts it in (big_pharma when
+-- rd_spend_musd >= the cut, else small_pharma). The comparison is exact (decimal), so
+-- 999.99999999999999999 is below a cut of 1000; a spend too long for a decimal (over 20 integer
+-- digits) is compared as a double, which cannot misjudge it.
+-- grain: one row per accepted export row
+-- key: source_row
+-- reads: stg_evaluations, int_rejected_evaluations
+-- params: $big_pharma_min_rd_spend_musd
+with
+
+accepted as (
+    select
+        stg_evaluations.source_row,
+        stg_evaluations.respondent_id,
+        stg_evaluations.cro,
+        stg_evaluations.rd_spend_musd,
+        stg_evaluations.rd_spend_musd_exact,
+    from stg_evaluations
+    anti join int_rejected_evaluations on stg_evaluations.source_row = int_rejected_evaluations.source_row
+),
+
+final as (
+    select
+        source_row,
+        respondent_id,
+        cro,
+        case
+            when coalesce(
+                rd_spend_musd_exact >= cast($big_pharma_min_rd_spend_musd as decimal(38, 18)),
+                rd_spend_musd >= cast($big_pharma_min_rd_spend_musd as double)
+            ) then 'big_pharma'
+            else 'small_pharma'
+        end as segment,
+    from accepted
+)
+
+select * from final

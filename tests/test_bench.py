@@ -1,0 +1,166 @@
+"""The benchmark's own checks (bench/): the baseline computes what the pipeline computes, and the
+results table renders. Quick: no timing is asserted, no Prefect flow is run."""
+
+from __future__ import annotations
+
+import math
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from bench import baseline, data as bench_data, run as bench_run
+from cro_awards.synthetic import generate_export, write_export
+from tests.conftest import SAMPLE_CONFIG
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A 300-row export with planted bad rows, the bench YAML, and both programs' outputs."""
+    from cro_awards.config import load_config
+    from tasks import transform, validate
+    from tasks.extract import read_export
+
+    root = tmp_path_factory.mktemp("bench")
+    config = yaml.safe_load(SAMPLE_CONFIG.read_text(encoding="utf-8"))
+    export = root / "export.csv"
+    write_export(generate_export(config, n_evaluations=300, seed=7, bad_rows=True), export)
+    # A small sample: lower the bar so that cells are eligible and awards exist (min_cell_size stays 3).
+    yaml_path = bench_data.bench_config(root, SAMPLE_CONFIG)
+    bench_yaml = yaml.safe_load(yaml_path.read_text(encoding="utf-8"))
+    bench_yaml.update(min_evaluations=4, min_cros_for_awards=3)
+    yaml_path.write_text(yaml.safe_dump(bench_yaml, sort_keys=False), encoding="utf-8")
+
+    loaded = load_config(yaml_path)
+    exported = read_export(export, loaded)
+    con = transform.open_workspace()
+    transform.stage(con, exported.table, exported.malformed, loaded.survey)
+    reasons = validate.rejection_reasons(con, loaded.survey, exported.malformed["source_row"].to_pylist())
+    transform.transform(con, loaded.survey, reasons)
+    tables = transform.published_tables(con)
+    rejected = con.table("int_rejected_evaluations").to_arrow_table()
+    counts = transform.counts(con)
+    con.close()
+
+    summary = baseline.run(yaml_path, export, root / "out", root / "quarantine")
+    ours = {name: pq.read_table(root / "out" / "survey_year=2024" / f"{name}.parquet")
+            for name in ("attribute_scores", "composite_scores", "awards")}
+    quarantined = pq.read_table(root / "quarantine" / "survey_year=2024" / "rejected_evaluations.parquet")
+    return {"pipeline": tables, "pipeline_rejected": rejected, "pipeline_counts": counts,
+            "baseline": ours, "baseline_rejected": quarantined, "baseline_summary": summary}
+
+
+def _rows(table, key):
+    return {tuple(row[k] for k in key): row for row in table.to_pylist()}
+
+
+def test_baseline_awards_equal_the_pipelines(tiny):
+    key = ("segment", "category", "cro", "award")
+    pipeline, ours = _rows(tiny["pipeline"]["awards"], key), _rows(tiny["baseline"]["awards"], key)
+    assert pipeline, "the tiny export must produce awards for the comparison to mean something"
+    assert set(ours) == set(pipeline)
+    for cell, row in pipeline.items():
+        for column in ("composite", "weighted_mean", "weighted_sd", "threshold"):
+            assert math.isclose(ours[cell][column], row[column], rel_tol=0, abs_tol=1e-9), (cell, column)
+
+
+def test_baseline_attribute_scores_equal_the_pipelines(tiny):
+    key = ("segment", "cro", "attribute")
+    pipeline, ours = _rows(tiny["pipeline"]["attribute_scores"], key), _rows(tiny["baseline"]["attribute_scores"], key)
+    assert pipeline and set(ours) == set(pipeline)  # the same small cells suppressed (n_ratings < 3)
+    for cell, row in pipeline.items():
+        assert ours[cell]["n_ratings"] == row["n_ratings"], cell
+        assert math.isclose(ours[cell]["score"], row["score"], rel_tol=0, abs_tol=1e-9), cell
+
+
+def test_baseline_composite_scores_equal_the_pipelines(tiny):
+    key = ("segment", "cro", "category")
+    pipeline, ours = _rows(tiny["pipeline"]["composite_scores"], key), _rows(tiny["baseline"]["composite_scores"], key)
+    assert pipeline and set(ours) == set(pipeline)  # the same small cells suppressed (n_evaluations < 3)
+    for cell, row in pipeline.items():
+        for column in ("n_evaluations", "is_eligible", "rank"):
+            assert ours[cell][column] == row[column], (cell, column)
+        assert math.isclose(ours[cell]["composite"], row["composite"], rel_tol=0, abs_tol=1e-9), cell
+
+
+def test_baseline_quarantines_the_same_rows_for_the_same_reasons(tiny):
+    pipeline = {row["source_row"]: row["reasons"] for row in tiny["pipeline_rejected"].to_pylist()}
+    ours = {row["source_row"]: row["reasons"] for row in tiny["baseline_rejected"].to_pylist()}
+    assert pipeline and ours == pipeline
+    assert tiny["baseline_summary"]["counts"] == tiny["pipeline_counts"]
+
+
+def _fake_results() -> dict:
+    def run(seconds, rss, stages=None):
+        result = {"wall_seconds": seconds, "peak_rss_mb": rss, "exit_code": 0}
+        if stages:
+            result["stages"] = stages
+        return result
+
+    stages = dict.fromkeys(bench_run.STAGES, 0.1)
+    results = {
+        "machine": {"nproc": 2, "cpu_model": "Test CPU", "mem_total_mb": 24000, "platform": "Linux",
+                    "python": "3.11.7", "packages": {"prefect": "3.9.1", "duckdb": "2.0.1"}, "commit": "abc"},
+        "floor": {"warm": run(8.0, 300), "cold": run(20.0, 400)},
+        "sizes": [
+            {"multiplier": 1, "evaluations": 1500, "ratings": 29000,
+             "pipeline": run(10.0, 420, stages), "pipeline_cold": run(22.0, 450), "baseline": run(0.6, 170),
+             "awards_check": {"equal": True}},
+            {"multiplier": 100, "evaluations": 150000, "ratings": 2900000,
+             "pipeline": run(20.0, 1200, stages), "baseline": run(4.0, 600), "awards_check": {"equal": False}},
+        ],
+    }
+    return bench_run.derive(results)
+
+
+def test_results_table_renders():
+    results = _fake_results()
+    text = bench_run.render_table(results)
+    assert "Test CPU" in text and "100x" in text and "150,000" in text
+    assert "DIFFER" in text and "same" in text
+    by_name = {target["name"]: target["status"] for target in results["targets"]}
+    # pipeline +10 s vs baseline +3.4 s: within 3x; 1200 MiB < 1.5 GiB; warm gap 2 s (<= 2), cold gap 2 s.
+    assert by_name["100x pipeline marginal cost <= 3x baseline marginal cost"] == "PASS"
+    assert by_name["1000x pipeline marginal cost <= 3x baseline marginal cost"] == "SKIP"
+    assert by_name["100x pipeline peak RSS < 1.5 GiB"] == "PASS"
+    assert by_name["1x pipeline within 2 s of the floor (warm)"] == "PASS"
+    for target in results["targets"]:
+        assert f"{target['status']:4}  {target['name']}" in text
+
+
+def test_a_failed_run_fails_its_targets_and_shows_in_the_table():
+    results = _fake_results()
+    results["sizes"][1]["pipeline"]["exit_code"] = 1
+    results = bench_run.derive(results)
+    text = bench_run.render_table(results)
+    assert "FAILED(1)" in text
+    by_name = {target["name"]: target["status"] for target in results["targets"]}
+    assert by_name["100x pipeline marginal cost <= 3x baseline marginal cost"] == "FAIL"
+    assert by_name["100x pipeline peak RSS < 1.5 GiB"] == "FAIL"
+    assert results["sizes"][1]["derived"]["pipeline_marginal_seconds"] is None
+
+
+def test_bench_config_never_fails_on_the_share_of_rejected_rows(tmp_path):
+    path = bench_data.bench_config(tmp_path, SAMPLE_CONFIG)
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert config["max_rejected_share"] == 1.0 and "sample_export" not in config
+    assert config["cros"] == yaml.safe_load(SAMPLE_CONFIG.read_text(encoding="utf-8"))["cros"]
+
+
+def test_measure_reports_wall_time_peak_rss_and_exit_code(tmp_path):
+    import sys
+
+    result = bench_run.measure([sys.executable, "-c", "x = bytearray(64 << 20); raise SystemExit(3)"],
+                               {"PATH": "/usr/bin:/bin"}, tmp_path / "log")
+    assert result["exit_code"] == 3 and result["wall_seconds"] > 0
+    assert result["peak_rss_mb"] >= 64 and not result["left_processes"]
+
+
+def test_a_run_over_the_memory_cap_is_killed_and_says_so(tmp_path):
+    import sys
+
+    result = bench_run.measure([sys.executable, "-c", "import time; x = bytearray(400 << 20); time.sleep(30)"],
+                               {"PATH": "/usr/bin:/bin"}, tmp_path / "log", max_rss_mb=200, timeout=20)
+    assert result["killed"] == "memory" and result["exit_code"] == -9 and result["wall_seconds"] < 15
+    entry = {"pipeline": result}
+    assert bench_run._seconds(entry, "pipeline") == "KILLED(memory)"
