@@ -268,10 +268,8 @@ def flow_run(prefect_server, tmp_path_factory, files, lenient):
             root = tmp_path_factory.mktemp(f"flow-{case}")
             output, quarantine = root / "output", root / "quarantine"
             before, start = _peak_rss_mb(), time.perf_counter()
-            with pytest.MonkeyPatch.context() as patch:
-                _prefect_console_to_current_stderr(patch)
-                summary = cro_awards_flow(config=str(lenient), export=str(files[case]), output=str(output),
-                                          quarantine=str(quarantine))
+            summary = cro_awards_flow(config=str(lenient), export=str(files[case]), output=str(output),
+                                      quarantine=str(quarantine))
             runs[case] = Run(summary, output, quarantine, time.perf_counter() - start, _peak_rss_mb() - before)
         return runs[case]
 
