@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 4200
 
-.PHONY: run test serve setup browser lock clean
+.PHONY: run test serve bench setup browser lock clean
 
 run: $(STAMP)
 	$(BIN)/cro-awards run
@@ -25,6 +25,10 @@ browser:
 # A local Prefect server and UI on http://127.0.0.1:4200, serving the deployments; Ctrl-C stops all.
 serve: $(STAMP)
 	exec $(BIN)/python -m deployments.serve --port $(PORT)
+
+# The benchmark: 1x, 10x, 100x and 1000x the sample, pipeline vs baseline vs floor (bench/README.md).
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
 
 setup: $(STAMP)
 

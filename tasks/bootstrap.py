@@ -100,10 +100,13 @@ def composite_intervals(ratings: pa.Table, category_attributes: list[tuple[str, 
     ordered = ratings.sort_by([("segment", "ascending"), ("cro", "ascending")])
     rows: dict[str, list] = {name: [] for name in INTERVALS_SCHEMA.names}
     for (segment, cro), cell in _groups(ordered, ["segment", "cro"]):
-        evaluation = cell["evaluation_index"].to_numpy()
-        column = pc.index_in(cell["attribute"], value_set=pa.array(attribute_ids)).to_numpy(zero_copy_only=False)
+        column = pc.index_in(cell["attribute"], value_set=pa.array(attribute_ids))
+        in_a_category = pc.is_valid(column)  # an attribute in no category has no composite
+        evaluation = cell["evaluation_index"].filter(in_a_category).to_numpy()
+        if len(evaluation) == 0:
+            continue
         matrix = np.full((int(evaluation.max()) + 1, len(attribute_ids)), np.nan)
-        matrix[evaluation, column] = cell["rating_value"].to_numpy()
+        matrix[evaluation, column.filter(in_a_category).to_numpy()] = cell["rating_value"].filter(in_a_category).to_numpy()
         for category in sorted(members):
             part = matrix[:, members[category]]
             part = part[~np.all(np.isnan(part), axis=1)]

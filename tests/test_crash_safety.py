@@ -47,7 +47,7 @@ def _live_publication(output: Path) -> dict:
     for table in TABLES:
         parquet = pq.read_table(link / f"{table}.parquet")
         assert parquet.num_rows == manifest["tables"][table]["rows"]
-    assert sorted(p.name for p in folder.iterdir()) == sorted([*(f"{t}.parquet" for t in TABLES), "_manifest.json"])
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*(f"{t}.parquet" for t in TABLES), "_manifest.json", "report.html"])
     return manifest
 
 

@@ -228,18 +228,25 @@ def test_int_rejected_evaluations_reasons_ordered_by_reason_order_and_deduplicat
     ]
 
 
+def run_segment_ratings(con, knobs) -> None:
+    """int_segment_ratings is a view over int_accepted_evaluations, which the cut decides."""
+    sql.run(con, "int_accepted_evaluations", knobs)
+    sql.run(con, "int_segment_ratings", knobs)
+
+
 # --- int_segment_ratings ----------------------------------------------------------------------------
 
-EVALUATIONS_SCHEMA = [("source_row", INT), ("cro", STR), ("rd_spend_musd", DBL), ("rd_spend_musd_exact", pa.decimal128(38, 18))]
+EVALUATIONS_SCHEMA = [("source_row", INT), ("respondent_id", STR), ("cro", STR), ("rd_spend_musd", DBL),
+                      ("rd_spend_musd_exact", pa.decimal128(38, 18))]
 STG_RATINGS_SCHEMA = [("source_row", INT), ("attribute", STR), ("rating_text", STR), ("rating_value", DBL)]
 
 
 def test_int_segment_ratings_each_evaluation_in_its_segment_and_overall_rejected_excluded(con):
     given(con, "stg_evaluations", EVALUATIONS_SCHEMA, [
-        (1, "A", 1000.0, decimal.Decimal("1000")),
-        (2, "A", 999.99, decimal.Decimal("999.99")),
-        (3, "B", 2500.0, decimal.Decimal("2500")),
-        (4, "B", 10.0, decimal.Decimal("10")),
+        (1, "R1", "A", 1000.0, decimal.Decimal("1000")),
+        (2, "R2", "A", 999.99, decimal.Decimal("999.99")),
+        (3, "R3", "B", 2500.0, decimal.Decimal("2500")),
+        (4, "R4", "B", 10.0, decimal.Decimal("10")),
     ])
     given(con, "stg_ratings", STG_RATINGS_SCHEMA, [
         (1, "a1", "4", 4.0),
@@ -249,7 +256,7 @@ def test_int_segment_ratings_each_evaluation_in_its_segment_and_overall_rejected
         (4, "a1", "1", 1.0),
     ])
     given(con, "int_rejected_evaluations", [("source_row", INT), ("reasons", REASONS)], [(4, ["no_ratings"])])
-    sql.run(con, "int_segment_ratings", params(big_pharma_min_rd_spend_musd=1000))
+    run_segment_ratings(con, params(big_pharma_min_rd_spend_musd=1000))
 
     assert columns_of(con, "int_segment_ratings") == ["segment", "cro", "source_row", "attribute", "rating_value"]
     assert_rows(rows_of(con, "int_segment_ratings", "segment, cro, source_row, attribute"), [
@@ -265,10 +272,10 @@ def test_int_segment_ratings_each_evaluation_in_its_segment_and_overall_rejected
 
 
 def test_segment_cut_exactly_at_threshold_is_big_pharma(con):
-    given(con, "stg_evaluations", EVALUATIONS_SCHEMA, [(1, "A", 1000.5, decimal.Decimal("1000.5")), (2, "A", 1000.4999, decimal.Decimal("1000.4999"))])
+    given(con, "stg_evaluations", EVALUATIONS_SCHEMA, [(1, "R1", "A", 1000.5, decimal.Decimal("1000.5")), (2, "R2", "A", 1000.4999, decimal.Decimal("1000.4999"))])
     given(con, "stg_ratings", STG_RATINGS_SCHEMA, [(1, "a1", "4", 4.0), (2, "a1", "2", 2.0)])
     given(con, "int_rejected_evaluations", [("source_row", INT), ("reasons", REASONS)], [])
-    sql.run(con, "int_segment_ratings", params(big_pharma_min_rd_spend_musd=1000.5))
+    run_segment_ratings(con, params(big_pharma_min_rd_spend_musd=1000.5))
 
     assert_rows(rows_of(con, "int_segment_ratings", "segment, source_row"), [
         ("big_pharma", "A", 1, "a1", 4.0),
@@ -286,7 +293,7 @@ def test_spend_written_just_below_cut_is_small_pharma(con):
     given(con, "stg_ratings", STG_RATINGS_SCHEMA, [(1, "a1", "4", 4.0)])
     given(con, "int_rejected_evaluations", [("source_row", INT), ("reasons", REASONS)], [])
     sql.run(con, "stg_evaluations", params())
-    sql.run(con, "int_segment_ratings", params(big_pharma_min_rd_spend_musd=1000))
+    run_segment_ratings(con, params(big_pharma_min_rd_spend_musd=1000))
 
     assert rows_of(con, "int_segment_ratings", "segment") == [
         ("overall", "Acme", 1, "a1", 4.0),
@@ -553,10 +560,10 @@ def test_parameters_bound_as_production_binds_them():
 
 
 def test_spend_too_long_for_a_decimal_is_compared_as_a_double(con):
-    given(con, "stg_evaluations", EVALUATIONS_SCHEMA, [(1, "A", 1e25, None)])
+    given(con, "stg_evaluations", EVALUATIONS_SCHEMA, [(1, "R1", "A", 1e25, None)])
     given(con, "stg_ratings", STG_RATINGS_SCHEMA, [(1, "a1", "4", 4.0)])
     given(con, "int_rejected_evaluations", [("source_row", INT), ("reasons", REASONS)], [])
-    sql.run(con, "int_segment_ratings", params(big_pharma_min_rd_spend_musd=1000))
+    run_segment_ratings(con, params(big_pharma_min_rd_spend_musd=1000))
     assert rows_of(con, "int_segment_ratings", "segment") == [
         ("big_pharma", "A", 1, "a1", 4.0),
         ("overall", "A", 1, "a1", 4.0),
