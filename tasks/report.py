@@ -25,21 +25,8 @@ from typing import Any
 import jinja2
 import pyarrow as pa
 
-SEGMENT_ORDER = ("overall", "big_pharma", "small_pharma")
-SEGMENT_LABELS = {"overall": "Overall", "big_pharma": "Big Pharma", "small_pharma": "Small Pharma"}
-
-REASON_ORDER = (
-    "malformed_row",
-    "missing_respondent_id",
-    "invalid_rd_spend",
-    "unknown_cro",
-    "invalid_last_engaged",
-    "outside_recency_window",
-    "invalid_rating",
-    "no_ratings",
-    "duplicate_evaluation",
-)
-"""Quarantine reason codes in the data contract's order (docs/contract.md, section 3)."""
+from tasks.summary import SEGMENT_LABELS, SEGMENT_ORDER
+from tasks.validate import REASON_CODES as REASON_ORDER
 
 KNOBS = ("min_evaluations", "min_cros_for_awards", "champion_sd_multiplier", "min_cell_size",
          "big_pharma_min_rd_spend_musd")
