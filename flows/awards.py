@@ -300,7 +300,7 @@ def _score_and_publish(loaded: LoadedConfig, export_path: Path, output_path: Pat
     counts = transform.counts(workspace)
     by_reason = dict(sql.rows(workspace, "select reason, count(*) from rejection_reasons group by reason order by reason"))
     lap("transform")
-    quarantine_file = quarantine_task(workspace.table("rejected_evaluations").to_arrow_table(), quarantine_path,
+    quarantine_file = quarantine_task(sql.arrow(workspace, sql.sorted_query("rejected_evaluations")), quarantine_path,
                                       survey.survey_year)
     workspace.close()
     lap("quarantine")

@@ -21,6 +21,7 @@ neither the export's row order nor the order cells are computed in changes a bit
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -87,19 +88,24 @@ def _approximate_totals(values: np.ndarray, rated: np.ndarray, replicates: int,
     return totals[:, :attributes], totals[:, attributes:]
 
 
-def composite_intervals(ratings: pa.Table, category_attributes: list[tuple[str, str]], replicates: int,
-                        seed: int) -> pa.Table:
-    """See the module contract. `ratings`: segment, cro, evaluation_index, attribute, rating_value."""
-    if replicates == 0 or ratings.num_rows == 0:
+def composite_intervals(ratings: pa.Table | Iterable[pa.RecordBatch], category_attributes: list[tuple[str, str]],
+                        replicates: int, seed: int) -> pa.Table:
+    """See the module contract. `ratings`: segment, cro, evaluation_index, attribute, rating_value; a table,
+    or record batches sorted by (segment, cro), which are read one cell at a time (memory stays that of
+    the largest cell)."""
+    if replicates == 0:
         return INTERVALS_SCHEMA.empty_table()
+    if isinstance(ratings, pa.Table):
+        cells = _groups(ratings.sort_by([("segment", "ascending"), ("cro", "ascending")]), ["segment", "cro"])
+    else:
+        cells = _cells_of_batches(ratings)
     attribute_ids = sorted({attribute for _, attribute in category_attributes})
     members: dict[str, np.ndarray] = {}
     for category, attribute in category_attributes:
         members.setdefault(category, [])
         members[category].append(attribute_ids.index(attribute))
-    ordered = ratings.sort_by([("segment", "ascending"), ("cro", "ascending")])
     rows: dict[str, list] = {name: [] for name in INTERVALS_SCHEMA.names}
-    for (segment, cro), cell in _groups(ordered, ["segment", "cro"]):
+    for (segment, cro), cell in cells:
         column = pc.index_in(cell["attribute"], value_set=pa.array(attribute_ids))
         in_a_category = pc.is_valid(column)  # an attribute in no category has no composite
         evaluation = cell["evaluation_index"].filter(in_a_category).to_numpy()
@@ -116,6 +122,25 @@ def composite_intervals(ratings: pa.Table, category_attributes: list[tuple[str, 
             for name, value in zip(INTERVALS_SCHEMA.names, (segment, cro, category, low, high)):
                 rows[name].append(value)
     return pa.table(rows, schema=INTERVALS_SCHEMA)
+
+
+def _cells_of_batches(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[tuple, pa.Table]]:
+    """(segment, cro) cells from record batches sorted by them; a cell may span batches."""
+    pending: list[pa.Table] = []
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        for key, part in _groups(pa.Table.from_batches([batch]), ["segment", "cro"]):
+            if pending and _key(pending[0]) != key:
+                yield _key(pending[0]), pa.concat_tables(pending)
+                pending = []
+            pending.append(part)
+    if pending:
+        yield _key(pending[0]), pa.concat_tables(pending)
+
+
+def _key(table: pa.Table) -> tuple:
+    return table["segment"][0].as_py(), table["cro"][0].as_py()
 
 
 def _groups(table: pa.Table, keys: list[str]):

@@ -10,12 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-KEYS = {
-    "attribute_scores": ("segment", "cro", "attribute"),
-    "composite_scores": ("segment", "cro", "category"),
-    "awards": ("segment", "category", "cro", "award"),
-}
-"""The key of each published table (its grain, as stated in its SQL file)."""
+from tasks.sql import KEYS
 
 
 class OutputCheckError(AssertionError):

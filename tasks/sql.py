@@ -41,6 +41,14 @@ PUBLISHING = (
 PUBLISHED = ("attribute_scores", "composite_scores", "awards")
 """The tables published for each survey year (data contract section 4), in manifest order."""
 
+KEYS = {
+    "attribute_scores": ("segment", "cro", "attribute"),
+    "composite_scores": ("segment", "cro", "category"),
+    "awards": ("segment", "category", "cro", "award"),
+    "rejected_evaluations": ("source_row",),
+}
+"""The key of each table read back by Python (its grain, as stated in its SQL file); rows are read in key order."""
+
 TOLERANCE = 1e-9
 """Absolute tolerance of every comparison between scores (awards method: ranks, leaders, champions)."""
 
@@ -92,6 +100,11 @@ def rows(connection: duckdb.DuckDBPyConnection, query: str, params: dict[str, An
 def arrow(connection: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any] | None = None) -> pa.Table:
     """A query's result as an Arrow table, without the extra copy a DB-API result makes."""
     return connection.sql(query, params=params or None).to_arrow_table()
+
+
+def sorted_query(name: str) -> str:
+    """`select *` from table `name` in the order of its key (names from KEYS, never from input)."""
+    return f"select * from {name} order by {', '.join(KEYS[name])}"
 
 
 def run_all(connection: duckdb.DuckDBPyConnection, names: tuple[str, ...], params: dict[str, Any]) -> None:

@@ -10,6 +10,8 @@ Nothing here reads or writes files; a test can drive it with literal Arrow table
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -19,9 +21,20 @@ from cro_awards.config import CONTRACT_COLUMNS, SurveyConfig
 from tasks import bootstrap, sql
 
 
+MEMORY_LIMIT = "2GB"
+"""DuckDB's working memory for one run: beyond it, sorts, joins and aggregates spill to disk."""
+
+
 def open_workspace() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB database holding one run's tables."""
-    return duckdb.connect(":memory:")
+    """An in-memory DuckDB database holding one run's tables, its memory bounded (spilling to a temporary
+    folder beyond MEMORY_LIMIT). Insertion order is not kept: every published table is read back sorted."""
+    spill = Path(tempfile.gettempdir()) / "cro-awards-duckdb"
+    spill.mkdir(exist_ok=True)
+    return duckdb.connect(":memory:", config={
+        "memory_limit": MEMORY_LIMIT,
+        "temp_directory": str(spill),
+        "preserve_insertion_order": False,
+    })
 
 
 def method_parameters(survey: SurveyConfig) -> dict[str, Any]:
@@ -69,8 +82,9 @@ def transform(connection: duckdb.DuckDBPyConnection, survey: SurveyConfig, reaso
     connection.register("rejection_reasons", reasons)
     parameters = method_parameters(survey)
     sql.run_all(connection, sql.SCORING, parameters)
+    cells = connection.sql("select * from int_bootstrap_ratings order by segment, cro").to_arrow_reader(1 << 18)
     intervals = bootstrap.composite_intervals(
-        connection.table("int_bootstrap_ratings").to_arrow_table(),
+        cells,
         survey.category_rows(),
         survey.bootstrap_replicates,
         survey.bootstrap_seed,
@@ -81,7 +95,7 @@ def transform(connection: duckdb.DuckDBPyConnection, survey: SurveyConfig, reaso
 
 def published_tables(connection: duckdb.DuckDBPyConnection) -> dict[str, pa.Table]:
     """The published tables, as built (sorted, columns in contract order)."""
-    return {name: connection.table(name).to_arrow_table() for name in sql.PUBLISHED}
+    return {name: sql.arrow(connection, sql.sorted_query(name)) for name in sql.PUBLISHED}
 
 
 def counts(connection: duckdb.DuckDBPyConnection) -> dict[str, int]:
