@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     from cro_awards.errors import CroAwardsError
     from flows.awards import cro_awards_flow
 
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 120)
     parameters = {key: getattr(arguments, key) for key in ("config", "export", "output", "quarantine", *OVERRIDABLE_KEYS)}
     try:
         summary = cro_awards_flow(**parameters)
