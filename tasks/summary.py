@@ -14,13 +14,17 @@ SEGMENT_LABELS = {"overall": "Overall", "big_pharma": "Big Pharma", "small_pharm
 
 
 def award_cells(awards: list[dict[str, Any]]) -> list[tuple[str, str, list[dict], list[dict]]]:
-    """(segment, category, leaders, champions), segments in reading order, categories by id."""
+    """(segment, category, leaders, champions), segments in reading order, categories by id, CROs from the
+    highest composite down (ties by name)."""
     cells: dict[tuple[str, str], dict[str, list[dict]]] = defaultdict(lambda: {"leader": [], "champion": []})
     for row in awards:
         cells[(row["segment"], row["category"])][row["award"]].append(row)
     order = {segment: index for index, segment in enumerate(SEGMENT_ORDER)}
+    def ranked(rows: list[dict]) -> list[dict]:
+        return sorted(rows, key=lambda row: (-row["composite"], row["cro"]))
+
     return [
-        (segment, category, cells[(segment, category)]["leader"], cells[(segment, category)]["champion"])
+        (segment, category, ranked(cells[(segment, category)]["leader"]), ranked(cells[(segment, category)]["champion"]))
         for segment, category in sorted(cells, key=lambda key: (order.get(key[0], len(order)), key[1]))
     ]
 
