@@ -1,7 +1,8 @@
 -- The accepted evaluations, each with the segment its R&D spend puts it in (big_pharma when
 -- rd_spend_musd >= the cut, else small_pharma). The comparison is exact (decimal), so
 -- 999.99999999999999999 is below a cut of 1000; a spend too long for a decimal (over 20 integer
--- digits) is compared as a double, which cannot misjudge it.
+-- digits) is compared as a double, which cannot misjudge it. respondent_rank numbers the respondents in
+-- respondent_id order (for the bootstrap: an order that the export's row order cannot change).
 -- grain: one row per accepted export row
 -- key: source_row
 -- reads: stg_evaluations, int_rejected_evaluations
@@ -31,6 +32,7 @@ final as (
             ) then 'big_pharma'
             else 'small_pharma'
         end as segment,
+        dense_rank() over (order by respondent_id) as respondent_rank,
     from accepted
 )
 

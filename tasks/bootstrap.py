@@ -1,7 +1,7 @@
 """Bootstrap intervals of the composite scores: how sure each published composite is.
 
 Contract: `composite_intervals(ratings, category_attributes, replicates, seed)` takes the ratings that
-count (one row per segment, cro, evaluation_index, attribute, rating_value: `int_bootstrap_ratings`) and
+count (one row per cro, segment, respondent_rank, attribute, rating_value: `int_bootstrap_ratings`) and
 returns one row per (segment, cro, category) with `ci_low`, `ci_high`: the 2.5th and 97.5th
 percentiles (numpy's linear interpolation) of the composite recomputed on `replicates` resamples, with
 replacement, of the CRO's evaluations in the segment that rate the category (its n_evaluations).
@@ -12,7 +12,7 @@ normal approximation instead (mean n·z̄, covariance n·Σ of the per-evaluatio
 multinomial's own moments): exact resampling costs replicates × evaluations, which at millions of
 evaluations is minutes, while the approximation is already within a hair of it at a thousand.
 
-Determinism: evaluations are numbered in respondent_id order (unique per CRO among accepted
+Determinism: a cell's evaluations are taken in respondent_id order (unique per CRO among accepted
 evaluations) before resampling, and each cell draws from its own generator seeded by (seed, the cell's SHA-256), so
 neither the export's row order nor the order cells are computed in changes a bit. With `replicates`
 0, every interval is null.
@@ -90,47 +90,53 @@ def _approximate_totals(values: np.ndarray, rated: np.ndarray, replicates: int,
 
 def composite_intervals(ratings: pa.Table | Iterable[pa.RecordBatch], category_attributes: list[tuple[str, str]],
                         replicates: int, seed: int) -> pa.Table:
-    """See the module contract. `ratings`: segment, cro, evaluation_index, attribute, rating_value; a table,
-    or record batches sorted by (segment, cro), which are read one cell at a time (memory stays that of
-    the largest cell)."""
+    """See the module contract. `ratings`: cro, segment (big_pharma / small_pharma), respondent_rank,
+    attribute, rating_value; a table, or record batches sorted by cro, read one CRO at a time (memory
+    stays that of the largest CRO). Each CRO gives its segments' cells and its overall cell."""
     if replicates == 0:
         return INTERVALS_SCHEMA.empty_table()
     if isinstance(ratings, pa.Table):
-        cells = _groups(ratings.sort_by([("segment", "ascending"), ("cro", "ascending")]), ["segment", "cro"])
+        cros = _groups(ratings.sort_by([("cro", "ascending")]), ["cro"])
     else:
-        cells = _cells_of_batches(ratings)
+        cros = _cells_of_batches(ratings)
     attribute_ids = sorted({attribute for _, attribute in category_attributes})
-    members: dict[str, np.ndarray] = {}
+    members: dict[str, list[int]] = {}
     for category, attribute in category_attributes:
-        members.setdefault(category, [])
-        members[category].append(attribute_ids.index(attribute))
+        members.setdefault(category, []).append(attribute_ids.index(attribute))
     rows: dict[str, list] = {name: [] for name in INTERVALS_SCHEMA.names}
-    for (segment, cro), cell in cells:
+    for (cro,), cell in cros:
         column = pc.index_in(cell["attribute"], value_set=pa.array(attribute_ids))
         in_a_category = pc.is_valid(column)  # an attribute in no category has no composite
-        evaluation = cell["evaluation_index"].filter(in_a_category).to_numpy()
-        if len(evaluation) == 0:
+        cell = cell.filter(in_a_category)
+        if cell.num_rows == 0:
             continue
-        matrix = np.full((int(evaluation.max()) + 1, len(attribute_ids)), np.nan)
-        matrix[evaluation, column.filter(in_a_category).to_numpy()] = cell["rating_value"].filter(in_a_category).to_numpy()
-        for category in sorted(members):
-            part = matrix[:, members[category]]
-            part = part[~np.all(np.isnan(part), axis=1)]
-            if part.shape[0] == 0:
-                continue
-            low, high = cell_interval(part, replicates, _generator(seed, segment, cro, category))
-            for name, value in zip(INTERVALS_SCHEMA.names, (segment, cro, category, low, high)):
-                rows[name].append(value)
+        columns = column.filter(in_a_category).to_numpy()
+        segments = cell["segment"].to_numpy(zero_copy_only=False)
+        ranks = cell["respondent_rank"].to_numpy()
+        values = cell["rating_value"].to_numpy()
+        for segment in [*sorted(set(segments)), "overall"]:
+            chosen = np.ones(len(segments), bool) if segment == "overall" else segments == segment
+            respondents, evaluation = np.unique(ranks[chosen], return_inverse=True)
+            matrix = np.full((len(respondents), len(attribute_ids)), np.nan)
+            matrix[evaluation, columns[chosen]] = values[chosen]
+            for category in sorted(members):
+                part = matrix[:, members[category]]
+                part = part[~np.all(np.isnan(part), axis=1)]
+                if part.shape[0] == 0:
+                    continue
+                low, high = cell_interval(part, replicates, _generator(seed, segment, cro, category))
+                for name, value in zip(INTERVALS_SCHEMA.names, (segment, cro, category, low, high)):
+                    rows[name].append(value)
     return pa.table(rows, schema=INTERVALS_SCHEMA)
 
 
 def _cells_of_batches(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[tuple, pa.Table]]:
-    """(segment, cro) cells from record batches sorted by them; a cell may span batches."""
+    """(cro,) groups from record batches sorted by cro; a group may span batches."""
     pending: list[pa.Table] = []
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        for key, part in _groups(pa.Table.from_batches([batch]), ["segment", "cro"]):
+        for key, part in _groups(pa.Table.from_batches([batch]), ["cro"]):
             if pending and _key(pending[0]) != key:
                 yield _key(pending[0]), pa.concat_tables(pending)
                 pending = []
@@ -140,7 +146,7 @@ def _cells_of_batches(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[tuple
 
 
 def _key(table: pa.Table) -> tuple:
-    return table["segment"][0].as_py(), table["cro"][0].as_py()
+    return (table["cro"][0].as_py(),)
 
 
 def _groups(table: pa.Table, keys: list[str]):

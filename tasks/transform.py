@@ -82,7 +82,7 @@ def transform(connection: duckdb.DuckDBPyConnection, survey: SurveyConfig, reaso
     connection.register("rejection_reasons", reasons)
     parameters = method_parameters(survey)
     sql.run_all(connection, sql.SCORING, parameters)
-    cells = connection.sql("select * from int_bootstrap_ratings order by segment, cro").to_arrow_reader(1 << 18)
+    cells = connection.sql("select * from int_bootstrap_ratings order by cro").to_arrow_reader(1 << 18)
     intervals = bootstrap.composite_intervals(
         cells,
         survey.category_rows(),

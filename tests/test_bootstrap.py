@@ -2,6 +2,7 @@
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from tasks.bootstrap import INTERVALS_SCHEMA, cell_interval, composite_intervals
@@ -10,16 +11,21 @@ CATEGORIES = [("quality", "a1"), ("quality", "a2"), ("speed", "a2"), ("speed", "
 
 
 def _ratings(rows):
-    """As sql/int_bootstrap_ratings.sql gives them: evaluations numbered in respondent_id order per cell."""
-    respondents = {}
-    for segment, cro, respondent, *_ in rows:
-        respondents.setdefault((segment, cro), set()).add(respondent)
-    index = {key: {r: i for i, r in enumerate(sorted(ids))} for key, ids in respondents.items()}
+    """As sql/int_bootstrap_ratings.sql gives them: each evaluation's ratings once, in its row segment (the
+    bootstrap derives overall), respondents ranked in respondent_id order. Rows given as "overall" are
+    read as a small_pharma sponsor's, so their overall cell is the same evaluations."""
+    ranks = {respondent: rank for rank, respondent in enumerate(sorted({row[2] for row in rows}), start=1)}
     return pa.table({
-        "segment": [r[0] for r in rows], "cro": [r[1] for r in rows],
-        "evaluation_index": pa.array([index[(r[0], r[1])][r[2]] for r in rows], pa.int64()),
-        "attribute": [r[3] for r in rows], "rating_value": [float(r[4]) for r in rows],
+        "cro": [r[1] for r in rows],
+        "segment": ["small_pharma" if r[0] == "overall" else r[0] for r in rows],
+        "respondent_rank": pa.array([ranks[r[2]] for r in rows], pa.int64()),
+        "attribute": [r[3] for r in rows],
+        "rating_value": [float(r[4]) for r in rows],
     })
+
+
+def _overall(table):
+    return table.filter(pc.equal(table["segment"], "overall"))
 
 
 def _evaluations(n, rng, cro="A", segment="overall"):
@@ -34,20 +40,20 @@ def _evaluations(n, rng, cro="A", segment="overall"):
 
 def test_constant_ratings_give_a_point_interval():
     rows = [("overall", "A", f"R{i}", "a1", 4) for i in range(6)]
-    result = composite_intervals(_ratings(rows), CATEGORIES, 200, seed=1).to_pylist()
+    result = _overall(composite_intervals(_ratings(rows), CATEGORIES, 200, seed=1)).to_pylist()
     assert result == [{"segment": "overall", "cro": "A", "category": "quality", "ci_low": 4.0, "ci_high": 4.0}]
 
 
 def test_two_evaluations_span_their_extremes():
     # resamples of {3, 5}: composite 3, 4 or 5 with chances 1/4, 1/2, 1/4; 2.5th and 97.5th percentiles: 3 and 5
     rows = [("overall", "A", "R1", "a1", 3), ("overall", "A", "R2", "a1", 5)]
-    [cell] = composite_intervals(_ratings(rows), CATEGORIES, 1000, seed=7).to_pylist()
+    [cell] = _overall(composite_intervals(_ratings(rows), CATEGORIES, 1000, seed=7)).to_pylist()
     assert (cell["ci_low"], cell["ci_high"]) == (3.0, 5.0)
 
 
 def test_an_attribute_in_two_categories_counts_in_both_and_missing_ones_are_skipped():
     rows = [("overall", "A", "R1", "a2", 2), ("overall", "A", "R2", "a2", 2)]
-    result = composite_intervals(_ratings(rows), CATEGORIES, 100, seed=1).to_pylist()
+    result = _overall(composite_intervals(_ratings(rows), CATEGORIES, 100, seed=1)).to_pylist()
     assert [(r["category"], r["ci_low"], r["ci_high"]) for r in result] == [("quality", 2.0, 2.0), ("speed", 2.0, 2.0)]
 
 
@@ -89,7 +95,7 @@ def test_no_replicates_no_intervals():
 @pytest.mark.parametrize("replicates", [1, 251, 1000])
 def test_any_number_of_replicates(replicates):
     rows = [("overall", "A", "R1", "a1", 3), ("overall", "A", "R2", "a1", 5)]
-    [cell] = composite_intervals(_ratings(rows), CATEGORIES, replicates, seed=1).to_pylist()
+    [cell] = _overall(composite_intervals(_ratings(rows), CATEGORIES, replicates, seed=1)).to_pylist()
     assert 3.0 <= cell["ci_low"] <= cell["ci_high"] <= 5.0
 
 
@@ -109,3 +115,11 @@ def test_large_cells_use_the_normal_approximation_close_to_exact_resampling():
         bootstrap.EXACT_UP_TO = exact_limit
     assert approximate[0] == pytest.approx(exact[0], abs=0.01)
     assert approximate[1] == pytest.approx(exact[1], abs=0.01)
+
+
+def test_overall_pools_both_segments_and_each_segment_has_its_own_cell():
+    rows = [("big_pharma", "A", "R1", "a1", 5), ("big_pharma", "A", "R2", "a1", 5),
+            ("small_pharma", "A", "R3", "a1", 1), ("small_pharma", "A", "R4", "a1", 1)]
+    result = {r["segment"]: (r["ci_low"], r["ci_high"]) for r in composite_intervals(_ratings(rows), CATEGORIES, 1000, seed=3).to_pylist()}
+    assert result["big_pharma"] == (5.0, 5.0) and result["small_pharma"] == (1.0, 1.0)
+    assert result["overall"][0] < 3.0 < result["overall"][1]
