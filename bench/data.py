@@ -21,12 +21,13 @@ from typing import Any
 
 import yaml
 
+from cro_awards.config import WHITESPACE
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SOURCE_CONFIG = PROJECT_ROOT / "surveys" / "2024.yaml"
 BASE_EVALUATIONS = 1500
 DEFAULT_SEED = 2024
-_WHITESPACE = " \t\r\n\u00a0"
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -69,7 +70,7 @@ def count_ratings(path: Path, attributes: list[str]) -> int:
         [(total,)] = con.execute(
             f"select {terms} from read_csv($path, all_varchar = true, header = true, delim = ',', "
             "quote = '\"', escape = '\"')",
-            {"path": str(path), "ws": _WHITESPACE},
+            {"path": str(path), "ws": WHITESPACE},
         ).fetchall()
     finally:
         con.close()

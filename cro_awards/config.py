@@ -43,8 +43,23 @@ OVERRIDABLE_KEYS = (
 )
 """Method knobs a run may override without editing the YAML; overrides are recorded in the manifest."""
 
+REASON_CODES = (
+    "malformed_row",
+    "missing_respondent_id",
+    "invalid_rd_spend",
+    "unknown_cro",
+    "invalid_last_engaged",
+    "outside_recency_window",
+    "invalid_rating",
+    "no_ratings",
+    "duplicate_evaluation",
+)
+"""The quarantine's reason codes (data contract section 3), in the order a row's reasons are listed."""
+
+WHITESPACE = " \t\r\n\u00a0"
+"""What surrounds a field and is removed before it is read: spaces, tabs, line breaks, no-break spaces."""
+
 _ID = re.compile(r"[a-z][a-z0-9_]*")
-_WHITESPACE = " \t\r\n\u00a0"
 
 
 def cro_keys(spellings: list[str]) -> list[str]:
@@ -61,7 +76,7 @@ def cro_keys(spellings: list[str]) -> list[str]:
             key for (key,) in connection.execute(
                 "select lower(trim(spelling, $whitespace)) from unnest($spellings) with ordinality as t(spelling, i) "
                 "order by i",
-                {"spellings": spellings, "whitespace": _WHITESPACE},
+                {"spellings": spellings, "whitespace": WHITESPACE},
             ).fetchall()
         ]
     finally:
@@ -93,7 +108,7 @@ class Cro(_Strict):
     @classmethod
     def _not_blank(cls, value: Any) -> Any:
         for text in (value,) if isinstance(value, str) else value:
-            if not text.strip(_WHITESPACE):
+            if not text.strip(WHITESPACE):
                 raise ValueError("a CRO name or alias must not be blank")
         return value
 

@@ -356,7 +356,8 @@ def check_export(config_path: str | Path, export_path: str | Path, *,
     """
     from tasks.extract import read_export
     from tasks.transform import open_workspace, stage
-    from tasks.validate import REASON_CODES, rejection_reasons
+    from cro_awards.config import REASON_CODES
+    from tasks.validate import rejection_reasons
 
     loaded = load_config(config_path, overrides)
     survey = loaded.survey

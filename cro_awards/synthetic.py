@@ -53,22 +53,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-CONTRACT_COLUMNS = ("respondent_id", "rd_spend_musd", "cro", "last_engaged")
-"""The leading export columns; one column per attribute id and `comments` follow."""
+from cro_awards.config import CONTRACT_COLUMNS, REASON_CODES
 
 COMMENTS_COLUMN = "comments"
 
-DEFECT_KINDS = (
-    "missing_respondent_id",
-    "invalid_rd_spend",
-    "unknown_cro",
-    "invalid_last_engaged",
-    "outside_recency_window",
-    "invalid_rating",
-    "no_ratings",
-    "duplicate_evaluation",
-)
-"""The reason codes the pipeline gives the planted bad rows."""
+DEFECT_KINDS = tuple(code for code in REASON_CODES if code != "malformed_row")
+"""The reason codes the pipeline gives the planted bad rows (a table of fields cannot hold a ragged CSV row)."""
 
 METADATA_KEY = b"cro_awards.synthetic"
 """Schema metadata key holding the JSON list of planted and tricky rows."""

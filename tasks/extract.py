@@ -30,12 +30,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from cro_awards.config import CONTRACT_COLUMNS, LoadedConfig
+from cro_awards.config import CONTRACT_COLUMNS, WHITESPACE, LoadedConfig
 from cro_awards.errors import ConfigError, ExportError
 
 SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".parquet")
 _CHUNK = 1 << 20
-_WHITESPACE = " \t\r\n\u00a0"
 _SEPARATORS = ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes"))
 
 
@@ -179,7 +178,7 @@ def _guess_encoding(sample: bytes) -> str:
 
 
 def _is_blank_line(text: str) -> bool:
-    return not text.strip(_WHITESPACE)
+    return not text.strip(WHITESPACE)
 
 
 def _read_csv(path: Path) -> tuple[str, list[str], pa.Table, list[tuple[int, str]]]:
@@ -191,7 +190,7 @@ def _read_csv(path: Path) -> tuple[str, list[str], pa.Table, list[tuple[int, str
             raise ExportError(f"{path}: the header row cannot be parsed as CSV ({error}).") from None
     if not header:
         raise ExportError(f"{path}: the file is empty (no header row); export the survey responses again.")
-    header = [name.strip(_WHITESPACE) for name in header]
+    header = [name.strip(WHITESPACE) for name in header]
     positional = [f"f{i}" for i in range(len(header))]
     malformed: list[tuple[int, str]] = []
     blank_lines: list[int] = []

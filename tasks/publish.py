@@ -60,10 +60,19 @@ def _fsync_dir(path: Path) -> None:
         os.close(descriptor)
 
 
-def _write_parquet(table: pa.Table, path: Path) -> None:
-    pq.write_table(table, path, compression="zstd")
+def _sync(path: Path) -> None:
     with path.open("rb") as stream:
         os.fsync(stream.fileno())
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    pq.write_table(table, path, compression="zstd")
+    _sync(path)
+
+
+def _write_text(text: str, path: Path) -> None:
+    path.write_text(text, encoding="utf-8")
+    _sync(path)
 
 
 def _explain(error: OSError, what: str, where: Path) -> PublishError:
@@ -131,15 +140,9 @@ def publish(
             files[table_name] = {"file": path.name, "rows": table.num_rows}
             kill_point("publication_table_written")
         for file_name, text in (documents or {}).items():
-            path = temporary / file_name
-            path.write_text(text, encoding="utf-8")
-            with path.open("rb") as stream:
-                os.fsync(stream.fileno())
+            _write_text(text, temporary / file_name)
         manifest = {**manifest, "tables": files, "documents": sorted(documents or {})}
-        manifest_path = temporary / MANIFEST
-        manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-        with manifest_path.open("rb") as stream:
-            os.fsync(stream.fileno())
+        _write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", temporary / MANIFEST)
         _fsync_dir(temporary)
         kill_point("publication_complete")
         os.rename(temporary, final)

@@ -26,7 +26,7 @@ import jinja2
 import pyarrow as pa
 
 from tasks.summary import SEGMENT_LABELS, SEGMENT_ORDER
-from tasks.validate import REASON_CODES as REASON_ORDER
+from cro_awards.config import REASON_CODES as REASON_ORDER
 
 KNOBS = ("min_evaluations", "min_cros_for_awards", "champion_sd_multiplier", "min_cell_size",
          "big_pharma_min_rd_spend_musd")

@@ -52,8 +52,6 @@ KEYS = {
 TOLERANCE = 1e-9
 """Absolute tolerance of every comparison between scores (awards method: ranks, leaders, champions)."""
 
-WHITESPACE = " \t\r\n\u00a0"
-"""What surrounds a field and is removed before it is read: spaces, tabs, line breaks, no-break spaces."""
 
 _PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
 

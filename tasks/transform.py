@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from cro_awards.config import CONTRACT_COLUMNS, SurveyConfig
+from cro_awards.config import CONTRACT_COLUMNS, WHITESPACE, SurveyConfig
 from tasks import bootstrap, sql
 
 
@@ -40,7 +40,7 @@ def open_workspace() -> duckdb.DuckDBPyConnection:
 def method_parameters(survey: SurveyConfig) -> dict[str, Any]:
     """Every value the SQL binds, by `$name`."""
     return {
-        "whitespace": sql.WHITESPACE,
+        "whitespace": WHITESPACE,
         "tolerance": sql.TOLERANCE,
         "big_pharma_min_rd_spend_musd": str(survey.big_pharma_min_rd_spend_musd),
         "min_evaluations": survey.min_evaluations,

@@ -23,23 +23,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cro_awards.config import SurveyConfig
+from cro_awards.config import REASON_CODES, SurveyConfig
 from cro_awards.errors import ValidationBug
 from cro_awards.settings import EXPECTATIONS_DIR
 from tasks import sql
-
-REASON_CODES = (
-    "malformed_row",
-    "missing_respondent_id",
-    "invalid_rd_spend",
-    "unknown_cro",
-    "invalid_last_engaged",
-    "outside_recency_window",
-    "invalid_rating",
-    "no_ratings",
-    "duplicate_evaluation",
-)
-"""The quarantine's reason codes (data contract section 3), in the order a row's reasons are listed."""
 
 REASONS_SCHEMA = pa.schema([("source_row", pa.int64()), ("reason", pa.string()), ("reason_order", pa.int32())])
 
