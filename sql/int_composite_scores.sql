@@ -1,10 +1,12 @@
 -- Composite scores before suppression: per segment, CRO and core category, the unweighted mean of the
 -- category's attribute scores that exist; eligibility; and rank among the eligible with a tolerance.
--- An attribute in two categories counts in both (category_attributes lists it twice).
+-- An attribute in two categories counts in both (category_attributes lists it twice). n_evaluations
+-- counts each segment's evaluations rating the category once; overall adds the two segments (an
+-- evaluation is in exactly one).
 -- Means are taken over lists in a fixed order, so parallel aggregation cannot change the last bits.
 -- grain: one row per (segment, cro, category) with at least one rating in the category
 -- key: segment, cro, category
--- reads: int_attribute_scores, int_segment_ratings, category_attributes (category, attribute)
+-- reads: int_attribute_scores, int_accepted_ratings, category_attributes (category, attribute)
 -- params: $min_evaluations, $tolerance
 with
 
@@ -19,15 +21,36 @@ category_scores as (
     group by int_attribute_scores.segment, int_attribute_scores.cro, category_attributes.category
 ),
 
-category_evaluations as (
-    select
-        int_segment_ratings.segment,
-        int_segment_ratings.cro,
+rated_categories as (
+    select distinct
+        int_accepted_ratings.segment,
+        int_accepted_ratings.cro,
+        int_accepted_ratings.source_row,
         category_attributes.category,
-        count(distinct int_segment_ratings.source_row) as n_evaluations,
-    from int_segment_ratings
-    inner join category_attributes on int_segment_ratings.attribute = category_attributes.attribute
-    group by int_segment_ratings.segment, int_segment_ratings.cro, category_attributes.category
+    from int_accepted_ratings
+    inner join category_attributes on int_accepted_ratings.attribute = category_attributes.attribute
+),
+
+segment_evaluations as (
+    select
+        segment,
+        cro,
+        category,
+        count(*) as n_evaluations,
+    from rated_categories
+    group by segment, cro, category
+),
+
+category_evaluations as (
+    select * from segment_evaluations
+    union all
+    select
+        'overall' as segment,
+        cro,
+        category,
+        sum(n_evaluations)::bigint as n_evaluations,
+    from segment_evaluations
+    group by cro, category
 ),
 
 scored as (

@@ -1,9 +1,8 @@
--- Staging: every answered rating field of the export, in long form, trimmed and cast leniently.
--- Blank, `n/a` and `na` (any case) are no rating and leave no row; validation judges the text.
--- grain: one row per (export row, attribute) with a non-blank answer
+-- Staging: every answered rating field of the export, in long form, with its text trimmed and cast
+-- leniently (by stg_rating_texts). Blank, `n/a` and `na` (any case) are no rating and leave no row.
+-- grain: one row per (export row, attribute) with an answered field
 -- key: source_row, attribute
--- reads: raw_ratings (source_row + one text column per attribute id)
--- params: $whitespace (the characters trimmed around a field)
+-- reads: raw_ratings (source_row + one text column per attribute id), stg_rating_texts
 with
 
 unpivoted as (
@@ -12,22 +11,15 @@ unpivoted as (
     into name attribute value rating_field
 ),
 
-trimmed as (
-    select
-        source_row,
-        attribute,
-        trim(rating_field, $whitespace) as rating_text,
-    from unpivoted
-),
-
 final as (
     select
-        source_row,
-        attribute,
-        rating_text,
-        try_cast(rating_text as double) as rating_value,
-    from trimmed
-    where rating_text <> '' and lower(rating_text) not in ('n/a', 'na')
+        unpivoted.source_row,
+        unpivoted.attribute,
+        stg_rating_texts.rating_text,
+        stg_rating_texts.rating_value,
+    from unpivoted
+    inner join stg_rating_texts on unpivoted.rating_field = stg_rating_texts.rating_field
+    where stg_rating_texts.is_answered
 )
 
 select * from final

@@ -1,7 +1,7 @@
 """Bootstrap intervals of the composite scores: how sure each published composite is.
 
-Contract: `composite_intervals(ratings, category_attributes, replicates, seed)` takes the ratings that
-count (one row per cro, segment, respondent_rank, attribute, rating_value: `int_bootstrap_ratings`) and
+Contract: `composite_intervals(evaluations, ratings, category_attributes, replicates, seed)` takes the
+accepted evaluations (`int_accepted_evaluations`) and their ratings (`int_accepted_ratings`) and
 returns one row per (segment, cro, category) with `ci_low`, `ci_high`: the 2.5th and 97.5th
 percentiles (numpy's linear interpolation) of the composite recomputed on `replicates` resamples, with
 replacement, of the CRO's evaluations in the segment that rate the category (its n_evaluations).
@@ -88,39 +88,34 @@ def _approximate_totals(values: np.ndarray, rated: np.ndarray, replicates: int,
     return totals[:, :attributes], totals[:, attributes:]
 
 
-def composite_intervals(ratings: pa.Table | Iterable[pa.RecordBatch], category_attributes: list[tuple[str, str]],
-                        replicates: int, seed: int) -> pa.Table:
-    """See the module contract. `ratings`: cro, segment (big_pharma / small_pharma), respondent_rank,
-    attribute, rating_value; a table, or record batches sorted by cro, read one CRO at a time (memory
-    stays that of the largest CRO). Each CRO gives its segments' cells and its overall cell."""
+def composite_intervals(evaluations: pa.Table, ratings: pa.Table | Iterable[pa.RecordBatch],
+                        category_attributes: list[tuple[str, str]], replicates: int, seed: int) -> pa.Table:
+    """See the module contract.
+
+    `evaluations`: the accepted evaluations, one row each: source_row, cro, segment (big_pharma /
+    small_pharma), respondent_rank. `ratings`: their valid ratings, source_row, attribute,
+    rating_value, in any order: a table or record batches, read once (memory holds one float per
+    evaluation and attribute, never the ratings in long form). Each CRO gives its segments' cells and its
+    overall cell. A rating of a source_row that is not in `evaluations` is a caller's bug (ValueError).
+    """
     if replicates == 0:
         return INTERVALS_SCHEMA.empty_table()
-    if isinstance(ratings, pa.Table):
-        cros = _groups(ratings.sort_by([("cro", "ascending")]), ["cro"])
-    else:
-        cros = _cells_of_batches(ratings)
     attribute_ids = sorted({attribute for _, attribute in category_attributes})
     members: dict[str, list[int]] = {}
     for category, attribute in category_attributes:
         members.setdefault(category, []).append(attribute_ids.index(attribute))
+    evaluations = evaluations.sort_by([("cro", "ascending"), ("respondent_rank", "ascending")])
+    matrix = _rating_matrix(evaluations["source_row"].to_numpy(), ratings, attribute_ids)
+    cros = evaluations["cro"].to_numpy(zero_copy_only=False)
+    segments = evaluations["segment"].to_numpy(zero_copy_only=False)
     rows: dict[str, list] = {name: [] for name in INTERVALS_SCHEMA.names}
-    for (cro,), cell in cros:
-        column = pc.index_in(cell["attribute"], value_set=pa.array(attribute_ids))
-        in_a_category = pc.is_valid(column)  # an attribute in no category has no composite
-        cell = cell.filter(in_a_category)
-        if cell.num_rows == 0:
-            continue
-        columns = column.filter(in_a_category).to_numpy()
-        segments = cell["segment"].to_numpy(zero_copy_only=False)
-        ranks = cell["respondent_rank"].to_numpy()
-        values = cell["rating_value"].to_numpy()
-        for segment in [*sorted(set(segments)), "overall"]:
-            chosen = np.ones(len(segments), bool) if segment == "overall" else segments == segment
-            respondents, evaluation = np.unique(ranks[chosen], return_inverse=True)
-            matrix = np.full((len(respondents), len(attribute_ids)), np.nan)
-            matrix[evaluation, columns[chosen]] = values[chosen]
+    for start, end in _runs(cros):
+        cro = cros[start]
+        for segment in [*sorted(set(segments[start:end])), "overall"]:
+            chosen = slice(start, end) if segment == "overall" else start + np.flatnonzero(segments[start:end] == segment)
+            cell = matrix[chosen]
             for category in sorted(members):
-                part = matrix[:, members[category]]
+                part = cell[:, members[category]]
                 part = part[~np.all(np.isnan(part), axis=1)]
                 if part.shape[0] == 0:
                     continue
@@ -130,36 +125,34 @@ def composite_intervals(ratings: pa.Table | Iterable[pa.RecordBatch], category_a
     return pa.table(rows, schema=INTERVALS_SCHEMA)
 
 
-def _cells_of_batches(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[tuple, pa.Table]]:
-    """(cro,) groups from record batches sorted by cro; a group may span batches."""
-    pending: list[pa.Table] = []
+def _rating_matrix(source_rows: np.ndarray, ratings: pa.Table | Iterable[pa.RecordBatch],
+                   attribute_ids: list[str]) -> np.ndarray:
+    """Evaluations (in the order of `source_rows`) x attributes (in `attribute_ids` order): the rating,
+    NaN where there is none. Ratings of attributes in no category are skipped (they have no composite)."""
+    matrix = np.full((len(source_rows), len(attribute_ids)), np.nan)
+    if len(source_rows) == 0:
+        return matrix
+    position = np.full(int(source_rows.max()) + 1, -1, dtype=np.int64)
+    position[source_rows] = np.arange(len(source_rows))
+    value_set = pa.array(attribute_ids, pa.string())
+    batches = ratings.to_batches() if isinstance(ratings, pa.Table) else ratings
     for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        for key, part in _groups(pa.Table.from_batches([batch]), ["cro"]):
-            if pending and _key(pending[0]) != key:
-                yield _key(pending[0]), pa.concat_tables(pending)
-                pending = []
-            pending.append(part)
-    if pending:
-        yield _key(pending[0]), pa.concat_tables(pending)
+        column = pc.index_in(batch.column("attribute"), value_set=value_set)
+        in_a_category = pc.is_valid(column)
+        rows = pc.filter(batch.column("source_row"), in_a_category).to_numpy()
+        found = rows < len(position)
+        found[found] = position[rows[found]] >= 0
+        if not found.all():
+            raise ValueError(f"a rating of source_row {int(rows[~found][0])}, which is not an accepted evaluation")
+        matrix[position[rows], pc.filter(column, in_a_category).to_numpy()] = (
+            pc.filter(batch.column("rating_value"), in_a_category).to_numpy(zero_copy_only=False)
+        )
+    return matrix
 
 
-def _key(table: pa.Table) -> tuple:
-    return (table["cro"][0].as_py(),)
-
-
-def _groups(table: pa.Table, keys: list[str]):
-    """(key values, sub-table) for each run of equal keys in a table sorted by them."""
-    if table.num_rows == 0:
+def _runs(values: np.ndarray) -> Iterator[tuple[int, int]]:
+    """(start, end) of each run of equal values in a sorted array."""
+    if len(values) == 0:
         return
-    boundaries = np.zeros(table.num_rows, dtype=bool)
-    boundaries[0] = True
-    for key in keys:
-        column = table[key]
-        boundaries[1:] |= ~pc.equal(column.slice(1), column.slice(0, table.num_rows - 1)).to_numpy(zero_copy_only=False)
-    starts = np.flatnonzero(boundaries)
-    ends = np.append(starts[1:], table.num_rows)
-    for start, end in zip(starts, ends):
-        part = table.slice(start, end - start)
-        yield tuple(part[key][0].as_py() for key in keys), part
+    starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+    yield from zip(starts.tolist(), [*starts[1:].tolist(), len(values)])

@@ -17,16 +17,15 @@ import pyarrow as pa
 
 from cro_awards.settings import SQL_DIR
 
-STAGING = ("cro_aliases", "stg_ratings", "stg_evaluations")
+STAGING = ("cro_aliases", "stg_rating_texts", "stg_ratings", "stg_evaluations")
 """Run before validation. Inputs: ballot, raw_ratings, raw_evaluations."""
 
 SCORING = (
     "int_rejected_evaluations",
     "int_accepted_evaluations",
-    "int_segment_ratings",
+    "int_accepted_ratings",
     "int_attribute_scores",
     "int_composite_scores",
-    "int_bootstrap_ratings",
 )
 """Run after validation, in this order. Inputs: the staging tables, rejection_reasons."""
 

@@ -25,6 +25,13 @@ MEMORY_LIMIT = "2GB"
 """DuckDB's working memory for one run: beyond it, sorts, joins and aggregates spill to disk."""
 
 
+DISABLED_OPTIMIZERS = "partial_aggregate_pushdown"
+"""DuckDB 2.0 pushes a partial aggregate below a join on the join's key: summing the ratings per
+(segment, CRO, attribute) over ratings joined to their evaluations then first groups the ratings by
+(source_row, attribute), which is their key: nothing is reduced, the hash table holds every rating and
+spills (9 s instead of 1 s at 30 million ratings; bench/README.md)."""
+
+
 def open_workspace() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB database holding one run's tables, its memory bounded (spilling to a temporary
     folder beyond MEMORY_LIMIT). Insertion order is not kept: every published table is read back sorted."""
@@ -34,6 +41,7 @@ def open_workspace() -> duckdb.DuckDBPyConnection:
         "memory_limit": MEMORY_LIMIT,
         "temp_directory": str(spill),
         "preserve_insertion_order": False,
+        "disabled_optimizers": DISABLED_OPTIMIZERS,
     })
 
 
@@ -82,9 +90,9 @@ def transform(connection: duckdb.DuckDBPyConnection, survey: SurveyConfig, reaso
     connection.register("rejection_reasons", reasons)
     parameters = method_parameters(survey)
     sql.run_all(connection, sql.SCORING, parameters)
-    cells = connection.sql("select * from int_bootstrap_ratings order by cro").to_arrow_reader(1 << 18)
     intervals = bootstrap.composite_intervals(
-        cells,
+        sql.arrow(connection, "select source_row, cro, segment, respondent_rank from int_accepted_evaluations"),
+        connection.sql("select source_row, attribute, rating_value from int_accepted_ratings").to_arrow_reader(1 << 20),
         survey.category_rows(),
         survey.bootstrap_replicates,
         survey.bootstrap_seed,

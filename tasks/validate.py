@@ -167,7 +167,7 @@ def rejection_reasons(
         },
     )
     values = sql.arrow(
-        connection, "select distinct rating_text, rating_value from stg_ratings order by rating_text"
+        connection, "select distinct rating_text, rating_value from stg_rating_texts where is_answered order by rating_text"
     ).to_pandas()
     rating_failures = failures(
         "rating_values",

@@ -204,10 +204,10 @@ def test_all_equal_composites_give_leaders_but_no_champions(con, multiplier):
 def test_ineligible_cro_not_ranked_nor_awarded(con):
     # int_composite_scores from literal inputs, then awards. min_evaluations = 3.
     # A: 3 evaluations of 4; B: 3 of 3; C: 3 of 2; D: 2 of 5 (highest composite, but ineligible).
-    ratings = [("overall", cro, row, "a1", value) for cro, rows, value in [
+    ratings = [("small_pharma", cro, row, "a1", value) for cro, rows, value in [
         ("A", (1, 2, 3), 4.0), ("B", (4, 5, 6), 3.0), ("C", (7, 8, 9), 2.0), ("D", (10, 11), 5.0),
     ] for row in rows]
-    con.register("int_segment_ratings", pa.table(
+    con.register("int_accepted_ratings", pa.table(
         {name: [r[i] for r in ratings] for i, name in enumerate(["segment", "cro", "source_row", "attribute",
                                                                   "rating_value"])},
         schema=pa.schema([("segment", STR), ("cro", STR), ("source_row", INT), ("attribute", STR),

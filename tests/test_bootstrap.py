@@ -11,17 +11,29 @@ CATEGORIES = [("quality", "a1"), ("quality", "a2"), ("speed", "a2"), ("speed", "
 
 
 def _ratings(rows):
-    """As sql/int_bootstrap_ratings.sql gives them: each evaluation's ratings once, in its row segment (the
-    bootstrap derives overall), respondents ranked in respondent_id order. Rows given as "overall" are
-    read as a small_pharma sponsor's, so their overall cell is the same evaluations."""
+    """(evaluations, ratings) as sql/int_accepted_evaluations.sql and int_accepted_ratings.sql give them,
+    from rows (segment, cro, respondent, attribute, rating): one evaluation per (cro, respondent), in
+    its segment (the bootstrap derives overall), respondents ranked in respondent_id order, source rows
+    numbered in the order the evaluations first appear. Rows given as "overall" are read as a
+    small_pharma sponsor's, so their overall cell is the same evaluations."""
     ranks = {respondent: rank for rank, respondent in enumerate(sorted({row[2] for row in rows}), start=1)}
-    return pa.table({
-        "cro": [r[1] for r in rows],
-        "segment": ["small_pharma" if r[0] == "overall" else r[0] for r in rows],
-        "respondent_rank": pa.array([ranks[r[2]] for r in rows], pa.int64()),
+    source_rows: dict[tuple[str, str], int] = {}
+    segments: dict[tuple[str, str], str] = {}
+    for segment, cro, respondent, _, _ in rows:
+        source_rows.setdefault((cro, respondent), len(source_rows) + 1)
+        segments[(cro, respondent)] = "small_pharma" if segment == "overall" else segment
+    evaluations = pa.table({
+        "source_row": pa.array(list(source_rows.values()), pa.int64()),
+        "cro": [cro for cro, _ in source_rows],
+        "segment": [segments[key] for key in source_rows],
+        "respondent_rank": pa.array([ranks[respondent] for _, respondent in source_rows], pa.int64()),
+    })
+    ratings = pa.table({
+        "source_row": pa.array([source_rows[(r[1], r[2])] for r in rows], pa.int64()),
         "attribute": [r[3] for r in rows],
         "rating_value": [float(r[4]) for r in rows],
     })
+    return evaluations, ratings
 
 
 def _overall(table):
@@ -40,42 +52,42 @@ def _evaluations(n, rng, cro="A", segment="overall"):
 
 def test_constant_ratings_give_a_point_interval():
     rows = [("overall", "A", f"R{i}", "a1", 4) for i in range(6)]
-    result = _overall(composite_intervals(_ratings(rows), CATEGORIES, 200, seed=1)).to_pylist()
+    result = _overall(composite_intervals(*_ratings(rows), CATEGORIES, 200, seed=1)).to_pylist()
     assert result == [{"segment": "overall", "cro": "A", "category": "quality", "ci_low": 4.0, "ci_high": 4.0}]
 
 
 def test_two_evaluations_span_their_extremes():
     # resamples of {3, 5}: composite 3, 4 or 5 with chances 1/4, 1/2, 1/4; 2.5th and 97.5th percentiles: 3 and 5
     rows = [("overall", "A", "R1", "a1", 3), ("overall", "A", "R2", "a1", 5)]
-    [cell] = _overall(composite_intervals(_ratings(rows), CATEGORIES, 1000, seed=7)).to_pylist()
+    [cell] = _overall(composite_intervals(*_ratings(rows), CATEGORIES, 1000, seed=7)).to_pylist()
     assert (cell["ci_low"], cell["ci_high"]) == (3.0, 5.0)
 
 
 def test_an_attribute_in_two_categories_counts_in_both_and_missing_ones_are_skipped():
     rows = [("overall", "A", "R1", "a2", 2), ("overall", "A", "R2", "a2", 2)]
-    result = _overall(composite_intervals(_ratings(rows), CATEGORIES, 100, seed=1)).to_pylist()
+    result = _overall(composite_intervals(*_ratings(rows), CATEGORIES, 100, seed=1)).to_pylist()
     assert [(r["category"], r["ci_low"], r["ci_high"]) for r in result] == [("quality", 2.0, 2.0), ("speed", 2.0, 2.0)]
 
 
 def test_identical_for_a_seed_and_for_shuffled_rows():
     rows = _evaluations(40, np.random.default_rng(3)) + _evaluations(30, np.random.default_rng(4), cro="B")
-    first = composite_intervals(_ratings(rows), CATEGORIES, 500, seed=11)
+    first = composite_intervals(*_ratings(rows), CATEGORIES, 500, seed=11)
     shuffled = [rows[i] for i in np.random.default_rng(5).permutation(len(rows))]
-    assert composite_intervals(_ratings(shuffled), CATEGORIES, 500, seed=11).equals(first)
-    assert not composite_intervals(_ratings(rows), CATEGORIES, 500, seed=12).equals(first)
+    assert composite_intervals(*_ratings(shuffled), CATEGORIES, 500, seed=11).equals(first)
+    assert not composite_intervals(*_ratings(rows), CATEGORIES, 500, seed=12).equals(first)
 
 
 def test_one_cro_s_interval_does_not_depend_on_the_others():
     a_only = _evaluations(40, np.random.default_rng(3))
     with_b = a_only + _evaluations(30, np.random.default_rng(4), cro="B")
-    alone = composite_intervals(_ratings(a_only), CATEGORIES, 300, seed=2).to_pylist()
-    together = [r for r in composite_intervals(_ratings(with_b), CATEGORIES, 300, seed=2).to_pylist() if r["cro"] == "A"]
+    alone = composite_intervals(*_ratings(a_only), CATEGORIES, 300, seed=2).to_pylist()
+    together = [r for r in composite_intervals(*_ratings(with_b), CATEGORIES, 300, seed=2).to_pylist() if r["cro"] == "A"]
     assert alone == together
 
 
 def test_far_wider_for_5_evaluations_than_for_500():
-    narrow = composite_intervals(_ratings(_evaluations(500, np.random.default_rng(8))), CATEGORIES, 1000, seed=3)
-    wide = composite_intervals(_ratings(_evaluations(5, np.random.default_rng(8))), CATEGORIES, 1000, seed=3)
+    narrow = composite_intervals(*_ratings(_evaluations(500, np.random.default_rng(8))), CATEGORIES, 1000, seed=3)
+    wide = composite_intervals(*_ratings(_evaluations(5, np.random.default_rng(8))), CATEGORIES, 1000, seed=3)
     for n, w in zip(narrow.to_pylist(), wide.to_pylist()):
         assert (w["ci_high"] - w["ci_low"]) > 4 * (n["ci_high"] - n["ci_low"])
 
@@ -89,13 +101,13 @@ def test_the_interval_contains_the_composite_of_the_data():
 
 def test_no_replicates_no_intervals():
     rows = [("overall", "A", "R1", "a1", 3)]
-    assert composite_intervals(_ratings(rows), CATEGORIES, 0, seed=1).equals(INTERVALS_SCHEMA.empty_table())
+    assert composite_intervals(*_ratings(rows), CATEGORIES, 0, seed=1).equals(INTERVALS_SCHEMA.empty_table())
 
 
 @pytest.mark.parametrize("replicates", [1, 251, 1000])
 def test_any_number_of_replicates(replicates):
     rows = [("overall", "A", "R1", "a1", 3), ("overall", "A", "R2", "a1", 5)]
-    [cell] = _overall(composite_intervals(_ratings(rows), CATEGORIES, replicates, seed=1)).to_pylist()
+    [cell] = _overall(composite_intervals(*_ratings(rows), CATEGORIES, replicates, seed=1)).to_pylist()
     assert 3.0 <= cell["ci_low"] <= cell["ci_high"] <= 5.0
 
 
@@ -120,6 +132,6 @@ def test_large_cells_use_the_normal_approximation_close_to_exact_resampling():
 def test_overall_pools_both_segments_and_each_segment_has_its_own_cell():
     rows = [("big_pharma", "A", "R1", "a1", 5), ("big_pharma", "A", "R2", "a1", 5),
             ("small_pharma", "A", "R3", "a1", 1), ("small_pharma", "A", "R4", "a1", 1)]
-    result = {r["segment"]: (r["ci_low"], r["ci_high"]) for r in composite_intervals(_ratings(rows), CATEGORIES, 1000, seed=3).to_pylist()}
+    result = {r["segment"]: (r["ci_low"], r["ci_high"]) for r in composite_intervals(*_ratings(rows), CATEGORIES, 1000, seed=3).to_pylist()}
     assert result["big_pharma"] == (5.0, 5.0) and result["small_pharma"] == (1.0, 1.0)
     assert result["overall"][0] < 3.0 < result["overall"][1]

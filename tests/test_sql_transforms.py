@@ -83,7 +83,7 @@ def assert_rows(actual: list[tuple], expected: list[tuple]) -> None:
 
 
 def segment_ratings(segment: str, cro: str, evaluations: dict[int, dict[str, float]]) -> list[tuple]:
-    """int_segment_ratings rows for one CRO in one segment: {source_row: {attribute: rating}}."""
+    """int_accepted_ratings rows for one CRO in one segment: {source_row: {attribute: rating}}."""
     return [
         (segment, cro, source_row, attribute, float(value))
         for source_row, answers in evaluations.items()
@@ -132,8 +132,29 @@ def staged_ratings(con):
         (4, " \t\u00a0", "abc", "na"),
         (5, "\u00a0 2 \r\n", "Na", "04"),
     ])
+    sql.run(con, "stg_rating_texts", params())
     sql.run(con, "stg_ratings", params())
     return rows_of(con, "stg_ratings", "source_row, attribute")
+
+
+def test_stg_rating_texts_each_distinct_field_once_trimmed_judged_answered_or_not(con, staged_ratings):
+    assert columns_of(con, "stg_rating_texts") == ["rating_field", "rating_text", "is_answered", "rating_value"]
+    assert_rows(rows_of(con, "stg_rating_texts", "rating_field"), [
+        ("", "", False, None),
+        ("\t3\u00a0", "3", True, 3.0),
+        (" \t\u00a0", "", False, None),
+        (" 5 ", "5", True, 5.0),
+        ("04", "04", True, 4.0),
+        ("4", "4", True, 4.0),
+        ("4.0", "4.0", True, 4.0),
+        ("N/A", "N/A", False, None),
+        ("NA", "NA", False, None),
+        ("Na", "Na", False, None),
+        ("abc", "abc", True, None),
+        ("n/a", "n/a", False, None),
+        ("na", "na", False, None),
+        ("\u00a0 2 \r\n", "2", True, 2.0),
+    ])
 
 
 def test_stg_ratings_whole_output(con, staged_ratings):
@@ -228,20 +249,20 @@ def test_int_rejected_evaluations_reasons_ordered_by_reason_order_and_deduplicat
     ]
 
 
-def run_segment_ratings(con, knobs) -> None:
-    """int_segment_ratings is a view over int_accepted_evaluations, which the cut decides."""
+def run_accepted_ratings(con, knobs) -> None:
+    """int_accepted_ratings is a view over int_accepted_evaluations, which the cut decides."""
     sql.run(con, "int_accepted_evaluations", knobs)
-    sql.run(con, "int_segment_ratings", knobs)
+    sql.run(con, "int_accepted_ratings", knobs)
 
 
-# --- int_segment_ratings ----------------------------------------------------------------------------
+# --- int_accepted_ratings ---------------------------------------------------------------------------
 
 EVALUATIONS_SCHEMA = [("source_row", INT), ("respondent_id", STR), ("cro", STR), ("rd_spend_musd", DBL),
                       ("rd_spend_musd_exact", pa.decimal128(38, 18))]
 STG_RATINGS_SCHEMA = [("source_row", INT), ("attribute", STR), ("rating_text", STR), ("rating_value", DBL)]
 
 
-def test_int_segment_ratings_each_evaluation_in_its_segment_and_overall_rejected_excluded(con):
+def test_int_accepted_ratings_each_rating_once_in_its_segment_rejected_excluded(con):
     given(con, "stg_evaluations", EVALUATIONS_SCHEMA, [
         (1, "R1", "A", 1000.0, decimal.Decimal("1000")),
         (2, "R2", "A", 999.99, decimal.Decimal("999.99")),
@@ -256,17 +277,13 @@ def test_int_segment_ratings_each_evaluation_in_its_segment_and_overall_rejected
         (4, "a1", "1", 1.0),
     ])
     given(con, "int_rejected_evaluations", [("source_row", INT), ("reasons", REASONS)], [(4, ["no_ratings"])])
-    run_segment_ratings(con, params(big_pharma_min_rd_spend_musd=1000))
+    run_accepted_ratings(con, params(big_pharma_min_rd_spend_musd=1000))
 
-    assert columns_of(con, "int_segment_ratings") == ["segment", "cro", "source_row", "attribute", "rating_value"]
-    assert_rows(rows_of(con, "int_segment_ratings", "segment, cro, source_row, attribute"), [
+    assert columns_of(con, "int_accepted_ratings") == ["segment", "cro", "source_row", "attribute", "rating_value"]
+    assert_rows(rows_of(con, "int_accepted_ratings", "segment, cro, source_row, attribute"), [
         ("big_pharma", "A", 1, "a1", 4.0),
         ("big_pharma", "A", 1, "a2", 5.0),
         ("big_pharma", "B", 3, "a2", 2.0),
-        ("overall", "A", 1, "a1", 4.0),
-        ("overall", "A", 1, "a2", 5.0),
-        ("overall", "A", 2, "a1", 3.0),
-        ("overall", "B", 3, "a2", 2.0),
         ("small_pharma", "A", 2, "a1", 3.0),
     ])
 
@@ -275,12 +292,10 @@ def test_segment_cut_exactly_at_threshold_is_big_pharma(con):
     given(con, "stg_evaluations", EVALUATIONS_SCHEMA, [(1, "R1", "A", 1000.5, decimal.Decimal("1000.5")), (2, "R2", "A", 1000.4999, decimal.Decimal("1000.4999"))])
     given(con, "stg_ratings", STG_RATINGS_SCHEMA, [(1, "a1", "4", 4.0), (2, "a1", "2", 2.0)])
     given(con, "int_rejected_evaluations", [("source_row", INT), ("reasons", REASONS)], [])
-    run_segment_ratings(con, params(big_pharma_min_rd_spend_musd=1000.5))
+    run_accepted_ratings(con, params(big_pharma_min_rd_spend_musd=1000.5))
 
-    assert_rows(rows_of(con, "int_segment_ratings", "segment, source_row"), [
+    assert_rows(rows_of(con, "int_accepted_ratings", "segment, source_row"), [
         ("big_pharma", "A", 1, "a1", 4.0),
-        ("overall", "A", 1, "a1", 4.0),
-        ("overall", "A", 2, "a1", 2.0),
         ("small_pharma", "A", 2, "a1", 2.0),
     ])
 
@@ -293,38 +308,49 @@ def test_spend_written_just_below_cut_is_small_pharma(con):
     given(con, "stg_ratings", STG_RATINGS_SCHEMA, [(1, "a1", "4", 4.0)])
     given(con, "int_rejected_evaluations", [("source_row", INT), ("reasons", REASONS)], [])
     sql.run(con, "stg_evaluations", params())
-    run_segment_ratings(con, params(big_pharma_min_rd_spend_musd=1000))
+    run_accepted_ratings(con, params(big_pharma_min_rd_spend_musd=1000))
 
-    assert rows_of(con, "int_segment_ratings", "segment") == [
-        ("overall", "Acme", 1, "a1", 4.0),
-        ("small_pharma", "Acme", 1, "a1", 4.0),
-    ]
+    assert rows_of(con, "int_accepted_ratings", "segment") == [("small_pharma", "Acme", 1, "a1", 4.0)]
 
 
 # --- int_attribute_scores ---------------------------------------------------------------------------
 
 
-def test_int_attribute_scores_mean_and_count_without_zero_rating_rows(con):
-    given(con, "int_segment_ratings", RATINGS_SCHEMA, [
-        ("overall", "A", 1, "a1", 4.0),
-        ("overall", "A", 2, "a1", 5.0),
-        ("overall", "A", 3, "a1", 5.0),
-        ("overall", "A", 1, "a2", 2.0),
+def test_int_attribute_scores_mean_and_count_per_segment_and_overall_without_zero_rating_rows(con):
+    given(con, "int_accepted_ratings", RATINGS_SCHEMA, [
         ("big_pharma", "A", 1, "a1", 4.0),
         ("big_pharma", "A", 1, "a2", 2.0),
-        ("overall", "B", 4, "a1", 1.0),
-        ("overall", "B", 5, "a1", 2.0),
+        ("small_pharma", "A", 2, "a1", 5.0),
+        ("small_pharma", "A", 3, "a1", 5.0),
+        ("small_pharma", "B", 4, "a1", 1.0),
+        ("small_pharma", "B", 5, "a1", 2.0),
     ])
     sql.run(con, "int_attribute_scores", params())
 
     assert columns_of(con, "int_attribute_scores") == ["segment", "cro", "attribute", "n_ratings", "score"]
+    # overall pools both segments: A/a1 is (4 + 5 + 5) / 3; no small_pharma row for A/a2 (no rating).
     assert_rows(rows_of(con, "int_attribute_scores", "segment, cro, attribute"), [
         ("big_pharma", "A", "a1", 1, 4.0),
         ("big_pharma", "A", "a2", 1, 2.0),
         ("overall", "A", "a1", 3, 14 / 3),
         ("overall", "A", "a2", 1, 2.0),
         ("overall", "B", "a1", 2, 1.5),
+        ("small_pharma", "A", "a1", 2, 5.0),
+        ("small_pharma", "B", "a1", 2, 1.5),
     ])
+
+
+def test_int_attribute_scores_overall_is_the_pooled_mean_bit_for_bit(con):
+    # Ratings whose pooled mean is not the mean of the segment means: overall = 17 / 6, not (3.5 + 8/3) / 2.
+    ratings = [("big_pharma", "A", 1, "a1", 5.0), ("big_pharma", "A", 2, "a1", 2.0)] + [
+        ("small_pharma", "A", row, "a1", value) for row, value in [(3, 1.0), (4, 4.0), (5, 3.0), (6, 2.0)]
+    ]
+    given(con, "int_accepted_ratings", RATINGS_SCHEMA, ratings)
+    sql.run(con, "int_attribute_scores", params())
+    [(n_ratings, score)] = con.execute(
+        "select n_ratings, score from int_attribute_scores where segment = 'overall'"
+    ).fetchall()
+    assert (n_ratings, score) == (6, 17 / 6)
 
 
 # --- int_composite_scores ---------------------------------------------------------------------------
@@ -334,7 +360,7 @@ CATEGORY_SCHEMA = [("category", STR), ("attribute", STR)]
 
 def build_composites(con, categories, ratings, attribute_scores, **knobs) -> list[tuple]:
     given(con, "category_attributes", CATEGORY_SCHEMA, categories)
-    given(con, "int_segment_ratings", RATINGS_SCHEMA, ratings)
+    given(con, "int_accepted_ratings", RATINGS_SCHEMA, ratings)
     given(con, "int_attribute_scores", ATTRIBUTE_SCORES_SCHEMA, attribute_scores)
     sql.run(con, "int_composite_scores", params(**knobs))
     assert columns_of(con, "int_composite_scores") == COMPOSITE_COLUMNS[:7]
@@ -343,10 +369,10 @@ def build_composites(con, categories, ratings, attribute_scores, **knobs) -> lis
 
 def test_int_composite_scores_eligibility_and_rank_ties_skip(con):
     ratings = (
-        segment_ratings("overall", "A", {1: {"a1": 4}, 2: {"a1": 4}, 3: {"a1": 4}})
-        + segment_ratings("overall", "B", {4: {"a1": 3}, 5: {"a1": 5}, 6: {"a1": 4}})
-        + segment_ratings("overall", "C", {7: {"a1": 3}, 8: {"a1": 3}, 9: {"a1": 3}, 10: {"a1": 3}})
-        + segment_ratings("overall", "D", {11: {"a1": 5}, 12: {"a1": 5}})
+        segment_ratings("small_pharma", "A", {1: {"a1": 4}, 2: {"a1": 4}, 3: {"a1": 4}})
+        + segment_ratings("small_pharma", "B", {4: {"a1": 3}, 5: {"a1": 5}, 6: {"a1": 4}})
+        + segment_ratings("small_pharma", "C", {7: {"a1": 3}, 8: {"a1": 3}, 9: {"a1": 3}, 10: {"a1": 3}})
+        + segment_ratings("small_pharma", "D", {11: {"a1": 5}, 12: {"a1": 5}})
     )
     scores = [
         ("overall", "A", "a1", 3, 4.0),
@@ -365,9 +391,9 @@ def test_int_composite_scores_eligibility_and_rank_ties_skip(con):
 
 def test_rank_distinguishes_composites_more_than_1e_9_apart(con):
     ratings = (
-        segment_ratings("overall", "A", {1: {"a1": 3}})
-        + segment_ratings("overall", "B", {2: {"a1": 3}})
-        + segment_ratings("overall", "C", {3: {"a1": 3}})
+        segment_ratings("small_pharma", "A", {1: {"a1": 3}})
+        + segment_ratings("small_pharma", "B", {2: {"a1": 3}})
+        + segment_ratings("small_pharma", "C", {3: {"a1": 3}})
     )
     scores = [
         ("overall", "A", "a1", 1, 3.0 + 2e-9),
@@ -381,15 +407,15 @@ def test_rank_distinguishes_composites_more_than_1e_9_apart(con):
 
 def test_equal_composites_computed_two_ways_share_rank(con):
     ratings = (
-        segment_ratings("overall", "A", {
+        segment_ratings("small_pharma", "A", {
             1: {"a1": 1, "a2": 3}, 2: {"a1": 1, "a2": 3}, 3: {"a1": 2, "a2": 3}, 4: {"a1": 2, "a2": 3},
             5: {"a1": 2, "a2": 4},
         })
-        + segment_ratings("overall", "B", {
+        + segment_ratings("small_pharma", "B", {
             6: {"a1": 2, "a2": 2}, 7: {"a1": 2, "a2": 2}, 8: {"a1": 2, "a2": 2}, 9: {"a1": 3, "a2": 3},
             10: {"a1": 3, "a2": 3},
         })
-        + segment_ratings("overall", "C", {11: {"a1": 2, "a2": 2}, 12: {"a1": 2, "a2": 2}, 13: {"a1": 2, "a2": 2}})
+        + segment_ratings("small_pharma", "C", {11: {"a1": 2, "a2": 2}, 12: {"a1": 2, "a2": 2}, 13: {"a1": 2, "a2": 2}})
     )
     scores = [
         ("overall", "A", "a1", 5, 1.6),   # 8/5
@@ -411,7 +437,7 @@ def test_equal_composites_computed_two_ways_share_rank(con):
 
 def test_attribute_in_two_categories_counts_in_both(con):
     categories = [("delivery", "a1"), ("delivery", "a2"), ("quality", "a2"), ("quality", "a3")]
-    ratings = segment_ratings("overall", "A", {1: {"a1": 4, "a2": 2}, 2: {"a2": 2}, 3: {"a3": 5}})
+    ratings = segment_ratings("small_pharma", "A", {1: {"a1": 4, "a2": 2}, 2: {"a2": 2}, 3: {"a3": 5}})
     scores = [
         ("overall", "A", "a1", 1, 4.0),
         ("overall", "A", "a2", 2, 2.0),
@@ -427,7 +453,7 @@ def test_attribute_in_two_categories_counts_in_both(con):
 
 def test_attribute_with_no_ratings_is_left_out_of_composite(con):
     categories = [("k", "a1"), ("k", "a2"), ("k", "a3")]
-    ratings = segment_ratings("overall", "A", {1: {"a1": 4}, 2: {"a2": 2}, 3: {"a1": 4, "a2": 2}})
+    ratings = segment_ratings("small_pharma", "A", {1: {"a1": 4}, 2: {"a2": 2}, 3: {"a1": 4, "a2": 2}})
     scores = [("overall", "A", "a1", 2, 4.0), ("overall", "A", "a2", 2, 2.0)]
     result = build_composites(con, categories, ratings, scores, min_evaluations=3)
     # (4 + 2) / 2 = 3.0, not (4 + 2 + 0) / 3 = 2.0; evaluation 3 (two ratings in k) counts once.
@@ -438,7 +464,6 @@ def test_composites_are_per_segment(con):
     ratings = (
         segment_ratings("big_pharma", "A", {1: {"a1": 5}})
         + segment_ratings("small_pharma", "A", {2: {"a1": 1}, 3: {"a1": 2}})
-        + segment_ratings("overall", "A", {1: {"a1": 5}, 2: {"a1": 1}, 3: {"a1": 2}})
     )
     scores = [
         ("big_pharma", "A", "a1", 1, 5.0),
@@ -505,21 +530,24 @@ def test_composite_scores_drops_small_cells_sorted_contract_columns(con):
 
 def test_small_cell_suppressed_but_counts_in_composite(con):
     given(con, "category_attributes", CATEGORY_SCHEMA, [("k", "a1"), ("k", "a2")])
-    given(con, "int_segment_ratings", RATINGS_SCHEMA,
-          segment_ratings("overall", "A", {1: {"a1": 3, "a2": 5}, 2: {"a1": 3, "a2": 5}, 3: {"a1": 3}})
-          + segment_ratings("overall", "B", {4: {"a1": 2}, 5: {"a1": 4}}))
+    given(con, "int_accepted_ratings", RATINGS_SCHEMA,
+          segment_ratings("small_pharma", "A", {1: {"a1": 3, "a2": 5}, 2: {"a1": 3, "a2": 5}, 3: {"a1": 3}})
+          + segment_ratings("small_pharma", "B", {4: {"a1": 2}, 5: {"a1": 4}}))
     given(con, "composite_intervals", INTERVAL_SCHEMA, [])
     knobs = params(min_cell_size=3, min_evaluations=3)
     for name in ("int_attribute_scores", "int_composite_scores", "attribute_scores", "composite_scores"):
         sql.run(con, name, knobs)
 
-    # A's a2 has 2 ratings < 3: not published, yet its 5.0 is in A's composite (3 + 5) / 2.
-    assert_rows(rows_of(con, "attribute_scores"), [("overall", "A", "a1", 3, 3.0)])
-    assert_rows(rows_of(con, "int_composite_scores", "cro"), [
-        ("overall", "A", "k", 3, 4.0, True, 1),
-        ("overall", "B", "k", 2, 3.0, False, None),
-    ])
-    assert_rows(rows_of(con, "composite_scores"), [("overall", "A", "k", 3, 4.0, True, 1, None, None)])
+    # A's a2 has 2 ratings < 3: not published, yet its 5.0 is in A's composite (3 + 5) / 2. Every
+    # evaluation is small_pharma, so overall repeats that segment row for row.
+    for segment in ("overall", "small_pharma"):
+        assert_rows(rows_of(con, f"attribute_scores where segment = '{segment}'"), [(segment, "A", "a1", 3, 3.0)])
+        assert_rows(rows_of(con, f"int_composite_scores where segment = '{segment}'", "cro"), [
+            (segment, "A", "k", 3, 4.0, True, 1),
+            (segment, "B", "k", 2, 3.0, False, None),
+        ])
+        assert_rows(rows_of(con, f"composite_scores where segment = '{segment}'"),
+                    [(segment, "A", "k", 3, 4.0, True, 1, None, None)])
 
 
 # --- rejected_evaluations ---------------------------------------------------------------------------
@@ -563,8 +591,5 @@ def test_spend_too_long_for_a_decimal_is_compared_as_a_double(con):
     given(con, "stg_evaluations", EVALUATIONS_SCHEMA, [(1, "R1", "A", 1e25, None)])
     given(con, "stg_ratings", STG_RATINGS_SCHEMA, [(1, "a1", "4", 4.0)])
     given(con, "int_rejected_evaluations", [("source_row", INT), ("reasons", REASONS)], [])
-    run_segment_ratings(con, params(big_pharma_min_rd_spend_musd=1000))
-    assert rows_of(con, "int_segment_ratings", "segment") == [
-        ("big_pharma", "A", 1, "a1", 4.0),
-        ("overall", "A", 1, "a1", 4.0),
-    ]
+    run_accepted_ratings(con, params(big_pharma_min_rd_spend_musd=1000))
+    assert rows_of(con, "int_accepted_ratings", "segment") == [("big_pharma", "A", 1, "a1", 4.0)]
