@@ -47,13 +47,25 @@ def cell_interval(matrix: np.ndarray, replicates: int, rng: np.random.Generator)
     attribute; every row rates at least one. A replicate's composite is the mean over attributes of
     the attribute means, over the attributes that the resample rates at all.
     """
-    n = matrix.shape[0]
-    rated = (~np.isnan(matrix)).astype(np.float64)
-    values = np.where(rated > 0, matrix, 0.0)
+    n, attributes = matrix.shape
+    vectors = _vectors(matrix)
     if n <= EXACT_UP_TO:
-        sums, counts = _resampled_totals(values, rated, replicates, rng)
+        totals = _resampled_totals(vectors, replicates, rng)
     else:
-        sums, counts = _approximate_totals(values, rated, replicates, rng)
+        totals = _approximate_totals(n, vectors.sum(axis=0), vectors.T @ vectors, replicates, rng)
+    return _percentiles(totals, attributes)
+
+
+def _vectors(matrix: np.ndarray) -> np.ndarray:
+    """Each evaluation's vector [ratings (0 where none), rated (1 or 0)]: its contribution to the
+    per-attribute rating sums and counts."""
+    rated = ~np.isnan(matrix)
+    return np.hstack([np.where(rated, matrix, 0.0), rated.astype(np.float64)])
+
+
+def _percentiles(totals: np.ndarray, attributes: int) -> tuple[float, float]:
+    """(2.5th, 97.5th) percentiles of the replicates' composites, from their [sums, counts] totals."""
+    sums, counts = totals[:, :attributes], totals[:, attributes:]
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(counts > 0.5, sums / counts, np.nan)
         composites = np.nanmean(means, axis=1)
@@ -61,31 +73,26 @@ def cell_interval(matrix: np.ndarray, replicates: int, rng: np.random.Generator)
     return float(low), float(high)
 
 
-def _resampled_totals(values: np.ndarray, rated: np.ndarray, replicates: int,
-                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Per replicate and attribute, the rating sum and count of n rows drawn with replacement."""
-    n = values.shape[0]
+def _resampled_totals(vectors: np.ndarray, replicates: int, rng: np.random.Generator) -> np.ndarray:
+    """Per replicate, the sum of the vectors of n rows drawn with replacement."""
+    n = vectors.shape[0]
     chunk = max(1, _DRAWS_PER_CHUNK // n)
-    sums, counts = [], []
+    totals = []
     for start in range(0, replicates, chunk):
         size = min(chunk, replicates - start)
         draws = rng.integers(0, n, size=(size, n))
         multiplicity = np.bincount((draws + n * np.arange(size)[:, None]).ravel(), minlength=size * n)
-        multiplicity = multiplicity.reshape(size, n).astype(np.float64)
-        sums.append(multiplicity @ values)
-        counts.append(multiplicity @ rated)
-    return np.vstack(sums), np.vstack(counts)
+        totals.append(multiplicity.reshape(size, n).astype(np.float64) @ vectors)
+    return np.vstack(totals)
 
 
-def _approximate_totals(values: np.ndarray, rated: np.ndarray, replicates: int,
-                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """The same totals drawn from their normal approximation (see the module contract)."""
-    n, attributes = values.shape
-    vectors = np.hstack([values, rated])
-    mean = vectors.mean(axis=0)
-    covariance = np.cov(vectors, rowvar=False, bias=True)
-    totals = rng.multivariate_normal(n * mean, n * covariance, size=replicates, method="eigh")
-    return totals[:, :attributes], totals[:, attributes:]
+def _approximate_totals(n: int, first: np.ndarray, second: np.ndarray, replicates: int,
+                        rng: np.random.Generator) -> np.ndarray:
+    """The same totals drawn from their normal approximation (see the module contract), from the n
+    vectors' sum `first` and sum of outer products `second` (exact: the entries are whole numbers)."""
+    mean = first / n
+    covariance = second / n - np.outer(mean, mean)
+    return rng.multivariate_normal(n * mean, n * covariance, size=replicates, method="eigh")
 
 
 def composite_intervals(evaluations: pa.Table, ratings: pa.Table | Iterable[pa.RecordBatch],
@@ -101,28 +108,56 @@ def composite_intervals(evaluations: pa.Table, ratings: pa.Table | Iterable[pa.R
     if replicates == 0:
         return INTERVALS_SCHEMA.empty_table()
     attribute_ids = sorted({attribute for _, attribute in category_attributes})
-    members: dict[str, list[int]] = {}
+    members: dict[str, np.ndarray] = {}
     for category, attribute in category_attributes:
         members.setdefault(category, []).append(attribute_ids.index(attribute))
+    columns = {category: np.array(found) for category, found in sorted(members.items())}
     evaluations = evaluations.sort_by([("cro", "ascending"), ("respondent_rank", "ascending")])
     matrix = _rating_matrix(evaluations["source_row"].to_numpy(), ratings, attribute_ids)
-    cros = evaluations["cro"].to_numpy(zero_copy_only=False)
-    segments = evaluations["segment"].to_numpy(zero_copy_only=False)
+    cros = pc.dictionary_encode(evaluations["cro"]).combine_chunks()
+    segments = pc.dictionary_encode(evaluations["segment"]).combine_chunks()
+    cro_codes, segment_codes = cros.indices.to_numpy(), segments.indices.to_numpy()
+    segment_names = segments.dictionary.to_pylist()
     rows: dict[str, list] = {name: [] for name in INTERVALS_SCHEMA.names}
-    for start, end in _runs(cros):
-        cro = cros[start]
-        for segment in [*sorted(set(segments[start:end])), "overall"]:
-            chosen = slice(start, end) if segment == "overall" else start + np.flatnonzero(segments[start:end] == segment)
-            cell = matrix[chosen]
-            for category in sorted(members):
-                part = cell[:, members[category]]
-                part = part[~np.all(np.isnan(part), axis=1)]
-                if part.shape[0] == 0:
+    for start, end in _runs(cro_codes):
+        cro = cros.dictionary[int(cro_codes[start])].as_py()
+        block, codes = matrix[start:end], segment_codes[start:end]
+        cells = {segment_names[code]: block[codes == code] for code in np.unique(codes)}
+        cells["overall"] = block  # all of the CRO's evaluations, in respondent order
+        moments: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for segment in [*sorted(cells.keys() - {"overall"}), "overall"]:
+            cell = cells[segment]
+            rated = ~np.isnan(cell)
+            for category, chosen in columns.items():
+                in_cell = rated[:, chosen].any(axis=1)
+                n = int(in_cell.sum())
+                if n == 0:
                     continue
-                low, high = cell_interval(part, replicates, _generator(seed, segment, cro, category))
+                rng = _generator(seed, segment, cro, category)
+                if n <= EXACT_UP_TO:
+                    low, high = cell_interval(cell[in_cell][:, chosen], replicates, rng)
+                else:
+                    # An evaluation that rates none of the category's attributes adds zeros to these
+                    # sums, so one pass over the cell serves every category.
+                    if segment not in moments:
+                        moments[segment] = _moments(cells, moments, segment)
+                    first, second = moments[segment]
+                    pick = np.concatenate([chosen, chosen + len(attribute_ids)])
+                    totals = _approximate_totals(n, first[pick], second[np.ix_(pick, pick)], replicates, rng)
+                    low, high = _percentiles(totals, len(chosen))
                 for name, value in zip(INTERVALS_SCHEMA.names, (segment, cro, category, low, high)):
                     rows[name].append(value)
     return pa.table(rows, schema=INTERVALS_SCHEMA)
+
+
+def _moments(cells: dict[str, np.ndarray], known: dict[str, tuple[np.ndarray, np.ndarray]],
+             segment: str) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and sum of outer products of a cell's evaluation vectors; overall's are its segments' added."""
+    if segment != "overall":
+        vectors = _vectors(cells[segment])
+        return vectors.sum(axis=0), vectors.T @ vectors
+    parts = [known.get(name) or _moments(cells, known, name) for name in sorted(cells.keys() - {"overall"})]
+    return sum(part[0] for part in parts), sum(part[1] for part in parts)
 
 
 def _rating_matrix(source_rows: np.ndarray, ratings: pa.Table | Iterable[pa.RecordBatch],

@@ -135,3 +135,32 @@ def test_overall_pools_both_segments_and_each_segment_has_its_own_cell():
     result = {r["segment"]: (r["ci_low"], r["ci_high"]) for r in composite_intervals(*_ratings(rows), CATEGORIES, 1000, seed=3).to_pylist()}
     assert result["big_pharma"] == (5.0, 5.0) and result["small_pharma"] == (1.0, 1.0)
     assert result["overall"][0] < 3.0 < result["overall"][1]
+
+
+def test_large_cells_drawn_from_the_cell_s_own_moments(monkeypatch):
+    # Above EXACT_UP_TO the moments come from one pass over each segment (evaluations that rate none of
+    # a category's attributes add zeros) and overall adds the segments': the same draws as
+    # cell_interval on the cell's own matrix (its evaluations rating the category, in respondent order).
+    from tasks import bootstrap
+
+    monkeypatch.setattr(bootstrap, "EXACT_UP_TO", 5)
+    rng = np.random.default_rng(31)
+    rows = []
+    for index in range(60):
+        segment = "big_pharma" if index % 3 else "small_pharma"
+        rated = ("a1",) if index % 4 == 0 else ("a1", "a2", "a3") if index % 4 == 1 else ("a3",)
+        rows.extend((segment, "A", f"R{index:03d}", attribute, int(rng.integers(1, 6))) for attribute in rated)
+    result = composite_intervals(*_ratings(rows), CATEGORIES, 400, seed=5).to_pylist()
+
+    attributes = {"quality": ("a1", "a2"), "speed": ("a2", "a3")}
+    for cell in result:
+        chosen = [r for r in rows if cell["segment"] in ("overall", r[0]) and r[3] in attributes[cell["category"]]]
+        respondents = sorted({r[2] for r in chosen})
+        matrix = np.full((len(respondents), 2), np.nan)
+        for _, _, respondent, attribute, value in chosen:
+            matrix[respondents.index(respondent), attributes[cell["category"]].index(attribute)] = value
+        expected = cell_interval(matrix, 400, bootstrap._generator(5, cell["segment"], "A", cell["category"]))
+        assert (cell["ci_low"], cell["ci_high"]) == expected, cell
+    assert {(c["segment"], c["category"]) for c in result} == {
+        (s, k) for s in ("big_pharma", "small_pharma", "overall") for k in ("quality", "speed")
+    }
