@@ -111,20 +111,22 @@ def test_any_number_of_replicates(replicates):
     assert 3.0 <= cell["ci_low"] <= cell["ci_high"] <= 5.0
 
 
-def test_large_cells_use_the_normal_approximation_close_to_exact_resampling():
-    rng = np.random.default_rng(21)
-    n = 2500
-    matrix = rng.integers(1, 6, size=(n, 3)).astype(float)
-    matrix[rng.random((n, 3)) < 0.2] = np.nan
-    matrix = matrix[~np.all(np.isnan(matrix), axis=1)]
+@pytest.mark.parametrize("n", [2500, 501])
+def test_large_cells_use_the_normal_approximation_close_to_exact_resampling(n):
     from tasks import bootstrap
 
+    assert bootstrap.EXACT_UP_TO < n  # 501: the smallest cell that takes the approximation
+    rng = np.random.default_rng(21)
+    matrix = rng.integers(1, 6, size=(n, 3)).astype(float)
+    matrix[rng.random((n, 3)) < 0.2] = np.nan
+    matrix[np.all(np.isnan(matrix), axis=1), 0] = 3.0  # every evaluation rates the category
     approximate = cell_interval(matrix, 2000, np.random.default_rng(1))
     exact_limit, bootstrap.EXACT_UP_TO = bootstrap.EXACT_UP_TO, 10**9
     try:
         exact = cell_interval(matrix, 2000, np.random.default_rng(1))
     finally:
         bootstrap.EXACT_UP_TO = exact_limit
+    assert approximate != exact  # two methods, not one
     assert approximate[0] == pytest.approx(exact[0], abs=0.01)
     assert approximate[1] == pytest.approx(exact[1], abs=0.01)
 
