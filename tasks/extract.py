@@ -192,21 +192,49 @@ def _read_csv(path: Path) -> tuple[str, list[str], pa.Table, list[tuple[int, str
         raise ExportError(f"{path}: the file is empty (no header row); export the survey responses again.")
     header = [name.strip(WHITESPACE) for name in header]
     positional = [f"f{i}" for i in range(len(header))]
+    # Fast path: every core parses, which numbers no record. Where a record is not a well-formed row
+    # (ragged, or a line holding only whitespace), read again on one thread, which numbers them.
+    table, irregular = _parse_csv(path, positional, lambda row: None, use_threads=True)
+    if not irregular:
+        source_rows = np.arange(1, table.num_rows, dtype=np.int64)
+        return digest, header, table.slice(1).add_column(0, "source_row", pa.array(source_rows, pa.int64())), []
     malformed: list[tuple[int, str]] = []
     blank_lines: list[int] = []
 
-    def on_invalid(row: pacsv.InvalidRow) -> str:
-        if _is_blank_line(row.text):
-            blank_lines.append(row.number)
-        else:
-            malformed.append((row.number, row.text))
+    def on_invalid(row: pacsv.InvalidRow) -> None:
+        (blank_lines if _is_blank_line(row.text) else malformed).append((row.number, row.text))
+
+    table, _ = _parse_csv(path, positional, on_invalid, use_threads=False)
+    # The reader numbers every record it parses (1 = the header), blank-looking lines included:
+    # number the data rows 1, 2, ... skipping the header and lines holding only whitespace.
+    records = table.num_rows + len(malformed) + len(blank_lines)
+    kind = np.zeros(records + 1, dtype=np.int8)  # by record number: 0 row, 1 blank line, 2 malformed
+    kind[[number for number, _ in blank_lines]] = 1
+    kind[[number for number, _ in malformed]] = 2
+    kind[0] = 1
+    kind[np.flatnonzero(kind == 0)[0]] = 1  # the header: the first record that is not a blank line
+    data_row = np.cumsum(kind != 1)  # a record's data row number (1-based) if it is not a blank line
+    good = data_row[kind == 0]
+    malformed = [(int(data_row[number]), text) for number, text in malformed]
+    return digest, header, table.slice(1).add_column(0, "source_row", pa.array(good, pa.int64())), malformed
+
+
+def _parse_csv(path: Path, positional: list[str], on_invalid, use_threads: bool) -> tuple[pa.Table, bool]:
+    """Every record as text (the header too, as the first row); and whether any record was skipped as
+    not a well-formed row (each is passed to `on_invalid` first)."""
+    skipped = False
+
+    def handler(row: pacsv.InvalidRow) -> str:
+        nonlocal skipped
+        skipped = True
+        on_invalid(row)
         return "skip"
 
     try:
         table = pacsv.read_csv(
             path,
-            read_options=pacsv.ReadOptions(use_threads=False, column_names=positional, block_size=16 << 20),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
+            read_options=pacsv.ReadOptions(use_threads=use_threads, column_names=positional, block_size=16 << 20),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=handler),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in positional},
                 strings_can_be_null=False,
@@ -215,16 +243,7 @@ def _read_csv(path: Path) -> tuple[str, list[str], pa.Table, list[tuple[int, str
         )
     except pa.ArrowInvalid as error:
         raise ExportError(f"{path}: cannot be parsed as CSV ({error}).") from None
-    # The reader numbers every record it parses (1 = the header), blank-looking lines included:
-    # number the data rows 1, 2, ... skipping the header and lines holding only whitespace.
-    blank = np.asarray(blank_lines, dtype=np.int64)
-    bad = np.asarray([number for number, _ in malformed], dtype=np.int64)
-    numbers = np.setdiff1d(np.arange(1, table.num_rows + len(bad) + len(blank) + 1, dtype=np.int64), blank)
-    data_numbers = numbers[1:]
-    good = np.setdiff1d(data_numbers, bad, assume_unique=True)
-    table = table.slice(1).add_column(0, "source_row", pa.array(np.searchsorted(data_numbers, good) + 1, pa.int64()))
-    malformed = [(int(np.searchsorted(data_numbers, number)) + 1, text) for number, text in malformed]
-    return digest, header, table, malformed
+    return table, skipped
 
 
 def _malformed_table(malformed: list[tuple[int, str]], names: list[str]) -> pa.Table:
