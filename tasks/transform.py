@@ -25,6 +25,9 @@ MEMORY_LIMIT = "2GB"
 """DuckDB's working memory for one run: beyond it, sorts, joins and aggregates spill to disk."""
 
 
+SCAN_ROWS = 65_536
+"""Rows per chunk of the export as registered (see `stage`)."""
+
 DISABLED_OPTIMIZERS = "partial_aggregate_pushdown"
 """DuckDB 2.0 pushes a partial aggregate below a join on the join's key: summing the ratings per
 (segment, CRO, attribute) over ratings joined to their evaluations then first groups the ratings by
@@ -78,6 +81,9 @@ def stage(connection: duckdb.DuckDBPyConnection, raw_export: pa.Table, malformed
           survey: SurveyConfig) -> None:
     """Register the export's text and build the staging tables (see module contract)."""
     register_survey(connection, survey)
+    # In slices of SCAN_ROWS rows (no copy): DuckDB scans a registered table's chunks in parallel, and
+    # the CSV reader makes one chunk per 16 MB block.
+    raw_export = pa.Table.from_batches(raw_export.to_batches(max_chunksize=SCAN_ROWS), schema=raw_export.schema)
     connection.register("raw_export", raw_export)
     connection.register("malformed_rows", malformed_rows)
     connection.register("raw_evaluations", raw_export.select(["source_row", *CONTRACT_COLUMNS]))
