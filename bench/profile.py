@@ -1,10 +1,11 @@
 """Where a run's time goes, statement by statement, without Prefect (the flow's stages called directly).
 
-    python -m bench.profile --size 1000 [--bootstrap-replicates N]
+    python -m bench.profile --size 1000 [--bootstrap-replicates N] [--data-dir bench/data]
 
-Uses the benchmark's cached exports (bench/data, made by `python -m bench.data` or `bench.run`). Prints
-the seconds of extract, each staging SQL file, validation (GX), each scoring SQL file, the bootstrap
-and each publishing SQL file, and the process's peak RSS.
+Uses the benchmark's seeded exports (cached in bench/data; generated when missing). Prints the
+seconds of loading the configuration, extract, each SQL file (as `tasks.sql.run` runs it), validation
+(GX), the bootstrap, and the process's peak RSS. The flow's own stage timings, with Prefect, are in
+`cro-awards run --summary-json` and in `python -m bench.run`.
 """
 
 from __future__ import annotations
@@ -12,63 +13,85 @@ from __future__ import annotations
 import argparse
 import resource
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from bench import data
 from cro_awards.config import load_config
 from tasks import bootstrap, sql, transform, validate
 from tasks.extract import read_export
 
-_timings: list[tuple[str, float]] = []
+
+class Timings(list):
+    """(label, seconds) in the order they ended."""
+
+    @contextmanager
+    def timed(self, label: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.append((label, time.perf_counter() - start))
 
 
 @contextmanager
-def timed(label: str):
-    start = time.perf_counter()
-    yield
-    _timings.append((label, time.perf_counter() - start))
+def _timing_sql_and_bootstrap(timings: Timings) -> Iterator[None]:
+    """Time every `sql.run` (each SQL file) and the bootstrap, while the block runs."""
+    run, intervals = sql.run, bootstrap.composite_intervals
+
+    def timed_run(connection, name, params):
+        with timings.timed(f"sql {name}"):
+            run(connection, name, params)
+
+    def timed_intervals(*args, **kwargs):
+        with timings.timed("bootstrap"):
+            return intervals(*args, **kwargs)
+
+    sql.run, bootstrap.composite_intervals = timed_run, timed_intervals
+    try:
+        yield
+    finally:
+        sql.run, bootstrap.composite_intervals = run, intervals
+
+
+def profile(config_path: Path, export_path: Path) -> Timings:
+    """Run the flow's stages on one export, timed."""
+    timings = Timings()
+    with _timing_sql_and_bootstrap(timings):
+        with timings.timed("load config"):
+            loaded = load_config(config_path)
+        with timings.timed("extract"):
+            exported = read_export(export_path, loaded)
+        workspace = transform.open_workspace()
+        try:
+            with timings.timed("stage (total)"):
+                transform.stage(workspace, exported.table, exported.malformed, loaded.survey)
+            with timings.timed("validate (total)"):
+                malformed = exported.malformed["source_row"].to_pylist()
+                reasons = validate.rejection_reasons(workspace, loaded.survey, malformed)
+            with timings.timed("transform (total)"):
+                transform.transform(workspace, loaded.survey, reasons)
+                transform.published_tables(workspace)
+            with timings.timed("quarantine read"):
+                sql.arrow(workspace, sql.sorted_query("rejected_evaluations"))
+        finally:
+            workspace.close()
+    return timings
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=1000)
-    parser.add_argument("--bootstrap-replicates", type=int)
+    parser.add_argument("--size", type=int, default=1000, help="multiple of 1,500 evaluations (default 1000)")
+    parser.add_argument("--bootstrap-replicates", type=int, help="override of the YAML's bootstrap_replicates")
+    parser.add_argument("--data-dir", type=Path, default=data.DATA_DIR, help="cache of exports (bench/data)")
     args = parser.parse_args(argv)
     extra = {} if args.bootstrap_replicates is None else {"bootstrap_replicates": args.bootstrap_replicates}
-    config_path = data.bench_config(extra=extra)
-    export_path = data.export_for(args.size)["path"]
-
-    original_run = sql.run
-
-    def run(connection, name, params):
-        with timed(f"sql {name}"):
-            original_run(connection, name, params)
-
-    sql.run = run
-    original_intervals = bootstrap.composite_intervals
-
-    def intervals(*a, **k):
-        with timed("bootstrap"):
-            return original_intervals(*a, **k)
-
-    bootstrap.composite_intervals = intervals
-
-    with timed("load config"):
-        loaded = load_config(config_path)
-    with timed("extract"):
-        exported = read_export(export_path, loaded)
-    workspace = transform.open_workspace()
-    with timed("stage (total)"):
-        transform.stage(workspace, exported.table, exported.malformed, loaded.survey)
-    with timed("validate (total)"):
-        reasons = validate.rejection_reasons(workspace, loaded.survey, exported.malformed["source_row"].to_pylist())
-    with timed("transform (total)"):
-        transform.transform(workspace, loaded.survey, reasons)
-        transform.published_tables(workspace)
-    with timed("quarantine read"):
-        sql.arrow(workspace, sql.sorted_query("rejected_evaluations"))
-    width = max(len(label) for label, _ in _timings)
-    for label, seconds in _timings:
+    config_path = data.bench_config(args.data_dir, extra=extra)
+    export_path = Path(data.export_for(args.size, data_dir=args.data_dir)["path"])
+    timings = profile(config_path, export_path)
+    width = max(len(label) for label, _ in timings)
+    for label, seconds in timings:
         print(f"{label:<{width}}  {seconds:8.3f} s")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     return 0

@@ -439,6 +439,10 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         results["server"] = {"api_url": bench.server.api_url, "ready_seconds": bench.server.start_seconds}
         warmup = bench.run_floor("warm")
         print(f"warm-up floor run (not recorded): {warmup['wall_seconds']:.2f} s", flush=True)
+        # The server's first run of the pipeline registers its flow, tasks and the year's concurrency
+        # limit: one-off work that a running server has already done, so it is left out like the floor's.
+        warmup = bench.run_pipeline(config, exports[min(sizes)], "warm")
+        print(f"warm-up pipeline run, x{min(sizes)} (not recorded): {warmup['wall_seconds']:.2f} s", flush=True)
         results["floor"] = {"warm": bench.repeated(bench.run_floor, "warm"),
                             "cold": bench.repeated(bench.run_floor, "cold", times=cold_times)}
         print(f"floor: warm {results['floor']['warm']['wall_seconds']:.2f} s, "

@@ -30,6 +30,9 @@ from tasks import sql
 
 REASONS_SCHEMA = pa.schema([("source_row", pa.int64()), ("reason", pa.string()), ("reason_order", pa.int32())])
 
+_CATEGORICAL = ("respondent_id", "cro_key", "cro")
+"""Columns of the evaluations frame passed to GX as pandas categoricals (see `_evaluations_frame`)."""
+
 _DATE_FLOOR = pa.scalar(dt.date(1678, 1, 1), pa.date32())
 _DATE_CEILING = pa.scalar(dt.date(2261, 12, 31), pa.date32())
 
@@ -136,7 +139,7 @@ def recency_window(connection: duckdb.DuckDBPyConnection, survey: SurveyConfig) 
 def _evaluations_frame(connection: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     table = sql.arrow(
         connection,
-        "select source_row, respondent_id, rd_spend_musd_text, cro_text, cro_key, cro, "
+        "select source_row, respondent_id, rd_spend_musd_text, cro_key, cro, "
         "last_engaged_text, last_engaged_on, n_answered from stg_evaluations",
     )
     # GX compares dates fast only as datetime64[ns]; dates beyond its range are clamped to its ends,
@@ -147,6 +150,11 @@ def _evaluations_frame(connection: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     table = table.set_column(
         table.schema.get_field_index("last_engaged_on"), "last_engaged_on", pc.cast(dates, pa.timestamp("ns"))
     )
+    # GX filters the whole frame once per expectation: a categorical column is filtered as its integer
+    # codes, a string column string by string. Columns that no regex reads (a regex reads the column
+    # as text) go as categoricals: validation takes half the time at 1000x.
+    for name in _CATEGORICAL:
+        table = table.set_column(table.schema.get_field_index(name), name, pc.dictionary_encode(table[name]))
     return table.to_pandas()
 
 

@@ -164,3 +164,16 @@ def test_a_run_over_the_memory_cap_is_killed_and_says_so(tmp_path):
     assert result["killed"] == "memory" and result["exit_code"] == -9 and result["wall_seconds"] < 15
     entry = {"pipeline": result}
     assert bench_run._seconds(entry, "pipeline") == "KILLED(memory)"
+
+
+def test_profile_times_every_sql_file_validation_and_the_bootstrap(tmp_path, capsys):
+    from bench import profile
+    from tasks import bootstrap as bootstrap_module, sql as sql_module
+
+    run, intervals = sql_module.run, bootstrap_module.composite_intervals
+    assert profile.main(["--size", "1", "--data-dir", str(tmp_path), "--bootstrap-replicates", "20"]) == 0
+    assert (sql_module.run, bootstrap_module.composite_intervals) == (run, intervals)  # patches undone
+    labels = [line.rsplit(None, 2)[0] for line in capsys.readouterr().out.splitlines() if line.endswith(" s")]
+    expected = [f"sql {name}" for name in (*sql_module.STAGING, *sql_module.SCORING, *sql_module.PUBLISHING)]
+    assert [label for label in labels if label.startswith("sql ")] == expected
+    assert {"extract", "validate (total)", "bootstrap", "transform (total)"} <= set(labels)
