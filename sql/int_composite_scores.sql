@@ -6,7 +6,8 @@
 -- Means are taken over lists in a fixed order, so parallel aggregation cannot change the last bits.
 -- grain: one row per (segment, cro, category) with at least one rating in the category
 -- key: segment, cro, category
--- reads: int_attribute_scores, int_accepted_ratings, category_attributes (category, attribute)
+-- reads: int_attribute_scores, int_accepted_ratings, int_accepted_evaluations,
+--        category_attributes (category, attribute)
 -- params: $min_evaluations, $tolerance
 with
 
@@ -22,9 +23,8 @@ category_scores as (
 ),
 
 rated_categories as (
+    -- keyed by number alone: the segment and CRO join on afterwards (grouping by their text is slower)
     select distinct
-        int_accepted_ratings.segment,
-        int_accepted_ratings.cro,
         int_accepted_ratings.source_row,
         category_attributes.category,
     from int_accepted_ratings
@@ -33,12 +33,13 @@ rated_categories as (
 
 segment_evaluations as (
     select
-        segment,
-        cro,
-        category,
+        int_accepted_evaluations.segment,
+        int_accepted_evaluations.cro,
+        rated_categories.category,
         count(*) as n_evaluations,
     from rated_categories
-    group by segment, cro, category
+    inner join int_accepted_evaluations on rated_categories.source_row = int_accepted_evaluations.source_row
+    group by int_accepted_evaluations.segment, int_accepted_evaluations.cro, rated_categories.category
 ),
 
 category_evaluations as (

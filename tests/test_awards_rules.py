@@ -213,6 +213,10 @@ def test_ineligible_cro_not_ranked_nor_awarded(con):
         schema=pa.schema([("segment", STR), ("cro", STR), ("source_row", INT), ("attribute", STR),
                           ("rating_value", DBL)]),
     ))
+    con.register("int_accepted_evaluations", pa.table({
+        "source_row": pa.array([r[2] for r in ratings], INT), "cro": [r[1] for r in ratings],
+        "segment": [r[0] for r in ratings],
+    }))
     con.register("int_attribute_scores", pa.table({
         "segment": ["overall"] * 4, "cro": ["A", "B", "C", "D"], "attribute": ["a1"] * 4,
         "n_ratings": pa.array([3, 3, 3, 2], INT), "score": pa.array([4.0, 3.0, 2.0, 5.0], DBL),

@@ -91,6 +91,16 @@ def segment_ratings(segment: str, cro: str, evaluations: dict[int, dict[str, flo
     ]
 
 
+def given_accepted(con, ratings: list[tuple]) -> None:
+    """int_accepted_ratings rows (segment, cro, source_row, attribute, rating_value) and the
+    int_accepted_evaluations they imply (one per source_row; respondent R<source_row>)."""
+    given(con, "int_accepted_ratings", RATINGS_SCHEMA, ratings)
+    evaluations = sorted({(source_row, f"R{source_row}", cro, segment) for segment, cro, source_row, _, _ in ratings})
+    given(con, "int_accepted_evaluations",
+          [("source_row", INT), ("respondent_id", STR), ("cro", STR), ("segment", STR), ("respondent_rank", INT)],
+          [(*row, rank) for rank, row in enumerate(evaluations, start=1)])
+
+
 @pytest.fixture
 def con():
     connection = open_workspace()
@@ -360,7 +370,7 @@ CATEGORY_SCHEMA = [("category", STR), ("attribute", STR)]
 
 def build_composites(con, categories, ratings, attribute_scores, **knobs) -> list[tuple]:
     given(con, "category_attributes", CATEGORY_SCHEMA, categories)
-    given(con, "int_accepted_ratings", RATINGS_SCHEMA, ratings)
+    given_accepted(con, ratings)
     given(con, "int_attribute_scores", ATTRIBUTE_SCORES_SCHEMA, attribute_scores)
     sql.run(con, "int_composite_scores", params(**knobs))
     assert columns_of(con, "int_composite_scores") == COMPOSITE_COLUMNS[:7]
@@ -530,7 +540,7 @@ def test_composite_scores_drops_small_cells_sorted_contract_columns(con):
 
 def test_small_cell_suppressed_but_counts_in_composite(con):
     given(con, "category_attributes", CATEGORY_SCHEMA, [("k", "a1"), ("k", "a2")])
-    given(con, "int_accepted_ratings", RATINGS_SCHEMA,
+    given_accepted(con,
           segment_ratings("small_pharma", "A", {1: {"a1": 3, "a2": 5}, 2: {"a1": 3, "a2": 5}, 3: {"a1": 3}})
           + segment_ratings("small_pharma", "B", {4: {"a1": 2}, 5: {"a1": 4}}))
     given(con, "composite_intervals", INTERVAL_SCHEMA, [])
