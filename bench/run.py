@@ -339,16 +339,7 @@ class Bench:
 
     def repeated(self, runner, *arguments, times: int | None = None, **keywords) -> dict[str, Any]:
         """Run a measurement `times` (default `--repeat`) times: the median run's figures, every run's kept."""
-        runs = [runner(*arguments, **keywords) for _ in range(times or self.args.repeat)]
-        ordered = sorted(runs, key=lambda run: run["wall_seconds"])
-        chosen = dict(ordered[(len(ordered) - 1) // 2])
-        chosen["peak_rss_mb"] = max(run["peak_rss_mb"] for run in runs)
-        chosen["exit_code"] = max((run["exit_code"] for run in runs), key=abs)
-        if len(runs) > 1:
-            chosen["runs"] = [{k: v for k, v in run.items() if k in ("wall_seconds", "peak_rss_mb", "exit_code")}
-                              for run in runs]
-            chosen["wall_seconds_median"] = statistics.median(run["wall_seconds"] for run in runs)
-        return chosen
+        return median_run([runner(*arguments, **keywords) for _ in range(times or self.args.repeat)])
 
     def close(self) -> None:
         if self.server is not None:
@@ -356,6 +347,20 @@ class Bench:
         _kill_live_groups()
         if not self.args.keep_logs:
             shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median run (by wall seconds) of repeated runs, with the largest peak RSS and the worst exit
+    code among them; every run's figures are kept under `runs`."""
+    ordered = sorted(runs, key=lambda run: run["wall_seconds"])
+    chosen = dict(ordered[(len(ordered) - 1) // 2])
+    chosen["peak_rss_mb"] = max(run["peak_rss_mb"] for run in runs)
+    chosen["exit_code"] = max((run["exit_code"] for run in runs), key=abs)
+    if len(runs) > 1:
+        chosen["runs"] = [{k: v for k, v in run.items() if k in ("wall_seconds", "peak_rss_mb", "exit_code")}
+                          for run in runs]
+        chosen["wall_seconds_median"] = statistics.median(run["wall_seconds"] for run in runs)
+    return chosen
 
 
 def compare_awards(pipeline_output: Path, baseline_output: Path) -> dict[str, Any]:
@@ -447,6 +452,14 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                             "cold": bench.repeated(bench.run_floor, "cold", times=cold_times)}
         print(f"floor: warm {results['floor']['warm']['wall_seconds']:.2f} s, "
               f"cold {results['floor']['cold']['wall_seconds']:.2f} s", flush=True)
+        # Repeats go in rounds over every size (not all repeats of one size in a row), so that drift in
+        # the machine's other work or the server's background services weighs on every size alike.
+        measured: dict[int, dict[str, list]] = {m: {"baseline": [], "pipeline": []} for m in sizes}
+        for _ in range(args.repeat):
+            for multiplier in sizes:
+                measured[multiplier]["baseline"].append(bench.run_baseline(config, exports[multiplier]))
+                measured[multiplier]["pipeline"].append(
+                    bench.run_pipeline(config, exports[multiplier], "warm", keep_output=True))
         results["sizes"] = []
         for multiplier in sizes:
             export = exports[multiplier]
@@ -457,15 +470,17 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 "export_mb": export["bytes"] / 1e6,
                 "export": export["path"],
             }
-            entry["baseline"] = bench.repeated(bench.run_baseline, config, export)
-            entry["pipeline"] = bench.repeated(bench.run_pipeline, config, export, "warm", keep_output=True)
+            for kind in ("baseline", "pipeline"):
+                entry[kind] = median_run(measured[multiplier][kind])
             if _failed(entry, "pipeline") is None and _failed(entry, "baseline") is None:
                 entry["awards_check"] = compare_awards(Path(entry["pipeline"]["work"]) / "out",
                                                        Path(entry["baseline"]["work"]) / "out")
             else:
                 entry["awards_check"] = {"equal": None, "detail": "not compared: a run failed"}
             for kind in ("pipeline", "baseline"):
-                shutil.rmtree(entry[kind].pop("work"), ignore_errors=True)
+                for run in measured[multiplier][kind]:
+                    shutil.rmtree(run.pop("work"), ignore_errors=True)
+                entry[kind].pop("work", None)
             if multiplier == 1 or args.cold_all:
                 entry["pipeline_cold"] = bench.repeated(bench.run_pipeline, config, export, "cold", times=cold_times)
                 entry["pipeline_cold"].pop("work", None)

@@ -177,3 +177,15 @@ def test_profile_times_every_sql_file_validation_and_the_bootstrap(tmp_path, cap
     expected = [f"sql {name}" for name in (*sql_module.STAGING, *sql_module.SCORING, *sql_module.PUBLISHING)]
     assert [label for label in labels if label.startswith("sql ")] == expected
     assert {"extract", "validate (total)", "bootstrap", "transform (total)"} <= set(labels)
+
+
+def test_median_run_keeps_the_median_wall_time_the_largest_rss_and_the_worst_exit_code():
+    from bench.run import median_run
+
+    runs = [{"wall_seconds": 3.0, "peak_rss_mb": 10.0, "exit_code": 0},
+            {"wall_seconds": 1.0, "peak_rss_mb": 30.0, "exit_code": 0},
+            {"wall_seconds": 2.0, "peak_rss_mb": 20.0, "exit_code": -9}]
+    chosen = median_run(runs)
+    assert (chosen["wall_seconds"], chosen["peak_rss_mb"], chosen["exit_code"]) == (2.0, 30.0, -9)
+    assert [run["wall_seconds"] for run in chosen["runs"]] == [3.0, 1.0, 2.0]
+    assert median_run(runs[:1]) == runs[0]
