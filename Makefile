@@ -28,7 +28,7 @@ serve: $(STAMP)
 
 # The benchmark: 1x, 10x, 100x and 1000x the sample, pipeline vs baseline vs floor (bench/README.md).
 bench: $(STAMP)
-	$(BIN)/python -m bench.run --repeat 3
+	$(BIN)/python -m bench.run --repeat 3 --cold-repeat 5
 
 setup: $(STAMP)
 
