@@ -290,6 +290,7 @@ def _score_and_publish(loaded: LoadedConfig, export_path: Path, output_path: Pat
         clock = now
         kill_point(f"after_{stage}")
 
+    validate.prepare_in_background()  # GX's import and set-up overlap extract and stage
     exported = extract_task(export_path, loaded)
     lap("extract")
     workspace = stage_task(exported, loaded)

@@ -6,7 +6,9 @@ Contract: `rejection_reasons(workspace, survey, malformed_rows)` returns an Arro
 suites take the year's values (scale, CRO spellings, recency window) as parameters. An expectation
 that raises instead of judging is a bug: `ValidationBug` is raised, never a quarantine.
 
-`great_expectations` is imported on first use (it costs seconds), not at module import.
+`great_expectations` is imported on first use (it costs seconds), not at module import; a flow calls
+`prepare_in_background()` first, so that the import and the suites' set-up overlap its extract and
+staging (which run in Arrow and DuckDB, outside the GIL).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -48,6 +51,42 @@ def suite_definition(name: str) -> dict[str, Any]:
         if reason not in REASON_CODES:
             raise ValidationBug(f"expectations/{name}.json: {expectation['type']} has no known meta.reason ({reason!r})")
     return definition
+
+
+SUITES = ("evaluations", "rating_values")
+"""The suites of `expectations/` that validation runs."""
+
+_preparing: threading.Thread | None = None
+_prepare_lock = threading.Lock()
+
+
+def prepare_in_background() -> None:
+    """Import GX and build every suite's validator on a background thread (once per process).
+
+    Validation waits for it before its first use of GX. Should the preparation fail, nothing is
+    cached, and validation builds the validators itself and meets the same error where it can be
+    reported.
+    """
+    global _preparing
+    with _prepare_lock:
+        if _preparing is None:
+            _preparing = threading.Thread(target=_prepare, name="cro-awards-gx-prepare")
+            _preparing.start()
+
+
+def _prepare() -> None:
+    try:
+        for name in SUITES:
+            _validator(name)
+    except Exception:  # noqa: BLE001 - reported where validation meets it again (see prepare_in_background)
+        logger.debug("Preparing Great Expectations in the background failed", exc_info=True)
+
+
+def _wait_for_preparation() -> None:
+    with _prepare_lock:
+        preparing = _preparing
+    if preparing is not None and preparing is not threading.current_thread():
+        preparing.join()
 
 
 @functools.cache
@@ -94,6 +133,7 @@ def _validator(name: str):
 
 def failures(name: str, frame: pd.DataFrame, index_column: str, parameters: dict[str, Any]) -> dict[str, set]:
     """Run suite `name` on `frame`: for each reason code, the `index_column` values that fail it."""
+    _wait_for_preparation()
     result = _validator(name).run(
         batch_parameters={"dataframe": frame},
         expectation_parameters=parameters,

@@ -412,3 +412,37 @@ def test_source_rows_skip_blank_lines_and_count_multiline_records_once(tmp_path:
     path = tmp_path / "numbers.csv"
     path.write_text(text, encoding="utf-8", newline="")
     assert run_rules(config, path) == {2: ["unknown_cro"], 3: ["malformed_row"], 4: ["invalid_rating"]}
+
+
+def test_prepare_in_background_starts_one_thread_and_validation_waits_for_it(monkeypatch):
+    import threading
+    import time
+
+    from tasks import validate as validation
+
+    done = threading.Event()
+
+    def slow_prepare():
+        time.sleep(0.2)
+        done.set()
+
+    monkeypatch.setattr(validation, "_preparing", None)
+    monkeypatch.setattr(validation, "_prepare", slow_prepare)
+    validation.prepare_in_background()
+    thread = validation._preparing
+    validation.prepare_in_background()
+    assert validation._preparing is thread  # once per process
+    validation._wait_for_preparation()
+    assert done.is_set() and not thread.is_alive()
+
+
+def test_a_failed_background_preparation_is_left_for_validation_to_report(monkeypatch, caplog):
+    from tasks import validate as validation
+
+    def broken(name):
+        raise RuntimeError(f"expectations/{name}.json: broken")
+
+    monkeypatch.setattr(validation, "_validator", broken)
+    with caplog.at_level("DEBUG", logger=validation.logger.name):
+        validation._prepare()  # must not raise: the thread has no one to report to
+    assert "failed" in caplog.text
