@@ -23,12 +23,13 @@ import codecs
 import csv
 import datetime as dt
 import io
-import re
 import sys
-import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/, when run as a script
+from helpers_exports import set_saved_value, write_xlsx  # noqa: E402
 
 HEADER = ("respondent_id", "rd_spend_musd", "cro", "last_engaged", "quality", "speed", "cost")
 CANONICAL = ("Northwind Clinical", "Aldercrest Research", "Bluefen Biometrics")
@@ -116,36 +117,6 @@ def csv_text(rows: Iterable[dict[str, Any] | Sequence[Any] | str], header: Seque
 
 def _text(path: Path, text: str, encoding: str = "utf-8") -> None:
     path.write_bytes(text.encode(encoding))
-
-
-def _xlsx(path: Path, rows: Iterable[Sequence[Any]], header: Sequence[Any] = HEADER) -> None:
-    """First sheet: header then rows; cells keep their Python types; a str starting with '=' is a
-    formula, which openpyxl saves without a value."""
-    from openpyxl import Workbook
-
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.append(list(header))
-    for cells in rows:
-        sheet.append(list(cells))
-    workbook.save(path)
-
-
-def _set_saved_value(path: Path, cell: str, value: str, kind: str = "n") -> None:
-    """Give `cell` of the first sheet the saved value Excel writes (`<v>`); a formula there stays.
-    (As helpers_exports.set_saved_value; kept here so the script runs on its own.)"""
-    with zipfile.ZipFile(path) as source:
-        members = {info.filename: source.read(info.filename) for info in source.infolist()}
-    name = "xl/worksheets/sheet1.xml"
-    xml = members[name].decode("utf-8")
-    match = re.search(rf'<c r="{cell}"[^>]*?(/>|>.*?</c>)', xml)
-    assert match, f"no cell {cell} in {name}"
-    formula = re.search(r"<f>.*?</f>", match.group(0))
-    element = f'<c r="{cell}" t="{kind}">{formula.group(0) if formula else ""}<v>{value}</v></c>'
-    members[name] = (xml[: match.start()] + element + xml[match.end():]).encode("utf-8")
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
-        for member, data in members.items():
-            target.writestr(member, data)
 
 
 def _parquet(path: Path, columns: dict[str, Any]) -> None:
@@ -297,10 +268,10 @@ def _xlsx_typed(path: Path) -> None:
         ["X6", 1200, "Northwind", "2023-06-01", "=10-4", 3, 5],             # 6 E7 saved 6: invalid_rating
         *([r[name] for name in HEADER] for r in filler()),
     ]
-    _xlsx(path, rows)
-    _set_saved_value(path, "E4", "4")
-    _set_saved_value(path, "C5", "Bluefen", kind="str")
-    _set_saved_value(path, "E7", "6")
+    write_xlsx(path, rows, HEADER)
+    set_saved_value(path, "E4", "4")
+    set_saved_value(path, "C5", "Bluefen", kind="str")
+    set_saved_value(path, "E7", "6")
 
 
 def _parquet_float_ratings(path: Path) -> None:
