@@ -111,7 +111,7 @@ def composite_intervals(evaluations: pa.Table, ratings: pa.Table | Iterable[pa.R
     if replicates == 0:
         return INTERVALS_SCHEMA.empty_table()
     attribute_ids = sorted({attribute for _, attribute in category_attributes})
-    members: dict[str, np.ndarray] = {}
+    members: dict[str, list[int]] = {}
     for category, attribute in category_attributes:
         members.setdefault(category, []).append(attribute_ids.index(attribute))
     columns = {category: np.array(found) for category, found in sorted(members.items())}
@@ -142,9 +142,7 @@ def composite_intervals(evaluations: pa.Table, ratings: pa.Table | Iterable[pa.R
                 else:
                     # An evaluation that rates none of the category's attributes adds zeros to these
                     # sums, so one pass over the cell serves every category.
-                    if segment not in moments:
-                        moments[segment] = _moments(cells, moments, segment)
-                    first, second = moments[segment]
+                    first, second = _moments(cells, moments, segment)
                     pick = np.concatenate([chosen, chosen + len(attribute_ids)])
                     totals = _approximate_totals(n, first[pick], second[np.ix_(pick, pick)], replicates, rng)
                     low, high = _percentiles(totals, len(chosen))
@@ -155,12 +153,16 @@ def composite_intervals(evaluations: pa.Table, ratings: pa.Table | Iterable[pa.R
 
 def _moments(cells: dict[str, np.ndarray], known: dict[str, tuple[np.ndarray, np.ndarray]],
              segment: str) -> tuple[np.ndarray, np.ndarray]:
-    """Sum and sum of outer products of a cell's evaluation vectors; overall's are its segments' added."""
-    if segment != "overall":
-        vectors = _vectors(cells[segment])
-        return vectors.sum(axis=0), vectors.T @ vectors
-    parts = [known.get(name) or _moments(cells, known, name) for name in sorted(cells.keys() - {"overall"})]
-    return sum(part[0] for part in parts), sum(part[1] for part in parts)
+    """Sum and sum of outer products of a cell's evaluation vectors, computed once into `known`;
+    overall's are its segments' added (exact: whole numbers)."""
+    if segment not in known:
+        if segment == "overall":
+            parts = [_moments(cells, known, name) for name in sorted(cells.keys() - {"overall"})]
+            known[segment] = (sum(part[0] for part in parts), sum(part[1] for part in parts))
+        else:
+            vectors = _vectors(cells[segment])
+            known[segment] = (vectors.sum(axis=0), vectors.T @ vectors)
+    return known[segment]
 
 
 def _rating_matrix(source_rows: np.ndarray, ratings: pa.Table | Iterable[pa.RecordBatch],
