@@ -63,9 +63,8 @@ _prepare_lock = threading.Lock()
 def prepare_in_background() -> None:
     """Import GX and build every suite's validator on a background thread (once per process).
 
-    Validation waits for it before its first use of GX. Should the preparation fail, nothing is
-    cached, and validation builds the validators itself and meets the same error where it can be
-    reported.
+    Validation waits for it before its first use of GX. Should the preparation fail, the validator that
+    failed is not cached: validation builds it again and meets the error where it can be reported.
     """
     global _preparing
     with _prepare_lock:
@@ -85,7 +84,7 @@ def _prepare() -> None:
 def _wait_for_preparation() -> None:
     with _prepare_lock:
         preparing = _preparing
-    if preparing is not None and preparing is not threading.current_thread():
+    if preparing is not None:
         preparing.join()
 
 
