@@ -7,8 +7,8 @@ percentiles (numpy's linear interpolation) of the composite recomputed on `repli
 replacement, of the CRO's evaluations in the segment that rate the category (its n_evaluations).
 
 Resampling is exact for a cell of at most `EXACT_UP_TO` (500) evaluations (a real survey year has about
-1,500 evaluations over some 40 CROs). A larger cell (pooled benchmarking programs) draws the resampled per-attribute rating sums and counts from their
-normal approximation instead (mean n·z̄, covariance n·Σ of the per-evaluation vectors, the
+1,500 evaluations over some 40 CROs). A larger cell (pooled benchmarking programs) draws the resampled
+per-attribute rating sums and counts from their normal approximation instead (mean n·z̄, covariance n·Σ of the per-evaluation vectors, the
 multinomial's own moments): exact resampling costs replicates × evaluations, which at millions of
 evaluations is minutes, while the approximation is already within a hair of it at five hundred.
 
