@@ -8,9 +8,10 @@ replacement, of the CRO's evaluations in the segment that rate the category (its
 
 Resampling is exact for a cell of at most `EXACT_UP_TO` (500) evaluations (a real survey year has about
 1,500 evaluations over some 40 CROs). A larger cell (pooled benchmarking programs) draws the resampled
-per-attribute rating sums and counts from their normal approximation instead (mean n·z̄, covariance n·Σ of the per-evaluation vectors, the
-multinomial's own moments): exact resampling costs replicates × evaluations, which at millions of
-evaluations is minutes, while the approximation is already within a hair of it at five hundred.
+per-attribute rating sums and counts from their normal approximation instead (mean n·z̄, covariance
+n·Σ of the per-evaluation vectors, the multinomial's own moments): exact resampling costs replicates ×
+evaluations, which at millions of evaluations is minutes, while the approximation is already within a
+hair of it at five hundred.
 
 Determinism: a cell's evaluations are taken in respondent_id order (unique per CRO among accepted
 evaluations) before resampling, and each cell draws from its own generator seeded by (seed, the cell's SHA-256), so
