@@ -3,7 +3,7 @@
     python -m bench.profile --size 1000 [--bootstrap-replicates N] [--data-dir bench/data]
 
 Uses the benchmark's seeded exports (cached in bench/data; generated when missing). Prints the
-seconds of loading the configuration, extract, each SQL file (as `tasks.sql.run` runs it), validation
+seconds of loading the configuration, extract, each SQL file (as `cro_awards.sql.run` runs it), validation
 (GX), the bootstrap, and the process's peak RSS. The flow's own stage timings, with Prefect, are in
 `cro-awards run --summary-json` and in `python -m bench.run`.
 """
@@ -19,8 +19,8 @@ from pathlib import Path
 
 from bench import data
 from cro_awards.config import load_config
-from tasks import bootstrap, sql, transform, validate
-from tasks.extract import read_export
+from cro_awards import bootstrap, sql, transform, validate
+from cro_awards.extract import read_export
 
 
 class Timings(list):

@@ -20,28 +20,20 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StrictFloat,
     StrictInt,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from cro_awards.errors import ConfigError
+from cro_awards.errors import ConfigError, ExportError
+from cro_awards.knobs import KNOBS, MethodKnobs
 
 CONTRACT_COLUMNS = ("respondent_id", "rd_spend_musd", "cro", "last_engaged")
 """Export columns every survey year has, besides one column per attribute id."""
 
-OVERRIDABLE_KEYS = (
-    "recency_months",
-    "big_pharma_min_rd_spend_musd",
-    "min_evaluations",
-    "min_cros_for_awards",
-    "champion_sd_multiplier",
-    "min_cell_size",
-    "max_rejected_share",
-)
-"""Method knobs a run may override without editing the YAML; overrides are recorded in the manifest."""
+OVERRIDABLE_KEYS = KNOBS
+"""Method knobs a run may override without editing the YAML (all of them); recorded in the manifest."""
 
 REASON_CODES = (
     "malformed_row",
@@ -113,21 +105,12 @@ class Cro(_Strict):
         return value
 
 
-class SurveyConfig(_Strict):
-    """One survey year: questionnaire, ballot and method knobs (awards-method in README)."""
+class SurveyConfig(MethodKnobs):
+    """One survey year: questionnaire, ballot and the method knobs (`cro_awards.knobs`, docs/method.md)."""
 
     survey_year: StrictInt = Field(ge=1900, le=2999)
     survey_close: dt.date
-    recency_months: StrictInt = Field(18, ge=0, le=1200)
     rating_scale: RatingScale = RatingScale()
-    big_pharma_min_rd_spend_musd: StrictInt | StrictFloat = Field(1000, ge=0, le=1e12, allow_inf_nan=False)
-    min_evaluations: StrictInt = Field(10, ge=1)
-    min_cros_for_awards: StrictInt = Field(3, ge=1)
-    champion_sd_multiplier: StrictInt | StrictFloat = Field(1.0, ge=0, allow_inf_nan=False)
-    min_cell_size: StrictInt = Field(3, ge=1)
-    max_rejected_share: StrictInt | StrictFloat = Field(0.2, ge=0, le=1, allow_inf_nan=False)
-    bootstrap_replicates: StrictInt = Field(1000, ge=0, le=100_000)
-    bootstrap_seed: StrictInt = Field(20240229, ge=0)
     sample_export: str | None = None
     cros: tuple[Cro, ...] = Field(min_length=1)
     attributes: dict[str, str] = Field(min_length=1)
@@ -209,6 +192,14 @@ class LoadedConfig(BaseModel):
     def resolve(self, relative: str) -> Path:
         """A path from the YAML (e.g. `sample_export`), relative to the YAML's own folder."""
         return (self.path.parent / relative).resolve()
+
+    def export_path(self, given: str | Path | None) -> Path:
+        """The export to read: `given`, else the YAML's `sample_export`; `ExportError` when neither is set."""
+        if given:
+            return Path(given)
+        if not self.survey.sample_export:
+            raise ExportError(f"{self.path}: no export given and the YAML names no sample_export; pass --export.")
+        return self.resolve(self.survey.sample_export)
 
 
 def _describe(error: dict, overrides: dict[str, Any]) -> str:

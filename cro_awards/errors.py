@@ -57,3 +57,7 @@ def quiet_user_error_tracebacks(*logger_names: str) -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _UserErrorFilter) for f in logger.filters):
             logger.addFilter(_UserErrorFilter())
+
+
+class OutputCheckError(AssertionError):
+    """An identity of the outputs does not hold (sql/tests/): a bug in the pipeline. Nothing is published."""

@@ -16,8 +16,7 @@ Contract:
   `ConfigError` naming the file. The file appears complete or not at all.
 - `check_export(config_path, export_path)` is a dry run of a year's configuration and an export,
   without Prefect: the configuration is loaded and validated, the export read and its rows judged by
-  the same code as a run (`tasks.extract.read_export`, `tasks.transform.stage`,
-  `tasks.validate.rejection_reasons`), all in memory. Nothing is published, quarantined or written. It
+  the same code as a run (`cro_awards.pipeline.run_pipeline`, through validation), all in memory. Nothing is published, quarantined or written. It
   returns a `CheckReport`: rows read / accepted / quarantined, the count per reason code, the first
   source rows per reason, and `passed` (the rejected share is within `max_rejected_share`). A
   configuration error (`ConfigError`) or a file-level export error (`ExportError`) propagates, for the
@@ -41,6 +40,7 @@ from pydantic import ValidationError
 
 from cro_awards.config import SurveyConfig, load_config
 from cro_awards.errors import ConfigError
+from cro_awards.pipeline import gate_failure, run_pipeline
 
 EXAMPLES_PER_REASON = 5
 """How many source rows `CheckReport.examples` keeps per reason code (the first ones)."""
@@ -347,46 +347,32 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def check_export(config_path: str | Path, export_path: str | Path, *,
+def check_export(config_path: str | Path, export_path: str | Path | None = None, *,
                  overrides: dict[str, Any] | None = None) -> CheckReport:
-    """Dry-run `export_path` against the survey year `config_path` (see the module contract).
+    """Dry-run `export_path` (default: the YAML's sample_export) against the survey year `config_path`
+    (see the module contract).
 
     `overrides` are method knobs as for a run (e.g. `{"max_rejected_share": 0.3}`). Raises `ConfigError`
     for an invalid configuration and `ExportError` for a file-level problem with the export.
     """
-    from tasks.extract import read_export
-    from tasks.transform import open_workspace, stage
-    from cro_awards.config import REASON_CODES
-    from tasks.validate import rejection_reasons
-
     loaded = load_config(config_path, overrides)
-    survey = loaded.survey
-    export = read_export(export_path, loaded)
-    workspace = open_workspace()
-    try:
-        stage(workspace, export.table, export.malformed, survey)
-        reasons = rejection_reasons(workspace, survey, export.malformed["source_row"].to_pylist())
-    finally:
-        workspace.close()
-
-    rows_by_reason: dict[str, set[int]] = {}
-    for source_row, reason in zip(reasons["source_row"].to_pylist(), reasons["reason"].to_pylist()):
-        rows_by_reason.setdefault(reason, set()).add(source_row)
-    quarantined = len(set().union(*rows_by_reason.values())) if rows_by_reason else 0
-    ordered = [code for code in REASON_CODES if code in rows_by_reason]
-    read = export.n_read
+    export = loaded.export_path(export_path)
+    result = run_pipeline(loaded, export, through="validate")
+    validation = result.validation
+    rows_by_reason = validation.rows_by_reason()
+    counts = validation.counts
     return CheckReport(
         config_file=Path(config_path).name,
-        export_file=Path(export_path).name,
-        survey_year=survey.survey_year,
-        read=read,
-        accepted=read - quarantined,
-        quarantined=quarantined,
-        quarantined_by_reason={code: len(rows_by_reason[code]) for code in ordered},
-        examples={code: sorted(rows_by_reason[code])[:EXAMPLES_PER_REASON] for code in ordered},
-        max_rejected_share=float(survey.max_rejected_share),
-        passed=quarantined / read <= survey.max_rejected_share,
-        renamed_columns=len(export.renamed),
-        ignored_columns=len(export.ignored_columns),
+        export_file=export.name,
+        survey_year=loaded.survey.survey_year,
+        read=counts["read"],
+        accepted=counts["accepted"],
+        quarantined=counts["quarantined"],
+        quarantined_by_reason={code: len(rows) for code, rows in rows_by_reason.items()},
+        examples={code: rows[:EXAMPLES_PER_REASON] for code, rows in rows_by_reason.items()},
+        max_rejected_share=float(loaded.survey.max_rejected_share),
+        passed=gate_failure(validation, loaded, export) is None,
+        renamed_columns=len(result.export.renamed),
+        ignored_columns=len(result.export.ignored_columns),
         overrides=dict(loaded.overrides),
     )

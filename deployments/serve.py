@@ -5,8 +5,8 @@
 Starts `prefect server start` (state under the project's `.prefect/` unless PREFECT_HOME says
 otherwise, analytics off), waits for it to answer, then serves, in this process:
 - `cro-awards/on-demand`: no schedule; every flow parameter in the UI's Custom run form;
-- `cro-awards/inbox`: daily (cron, default 06:00 UTC), publishes new exports from the inbox;
-- `cro-awards/backfill`: every configured survey year (or a list), in parallel.
+- `cro-awards-inbox/inbox`: daily (cron, default 06:00 UTC), publishes new exports from the inbox;
+- `cro-awards-backfill/backfill`: every configured survey year (or a list), in parallel.
 Ctrl-C or SIGTERM stops serving first, then the server (stopping the server first makes serve hang).
 """
 
@@ -27,7 +27,8 @@ DEFAULT_CRON = "0 6 * * *"
 
 
 def deployments(cron: str = DEFAULT_CRON) -> list:
-    """The three deployments, as code."""
+    """The three deployments, as code. Imported here, not at the top: Prefect reads its settings
+    (PREFECT_API_URL, set by `main`) when it is first imported."""
     from flows.awards import cro_awards_flow
     from flows.backfill import backfill_flow
     from flows.inbox import inbox_flow
@@ -37,6 +38,7 @@ def deployments(cron: str = DEFAULT_CRON) -> list:
             name="on-demand",
             description="Score one survey year and publish its awards; every parameter can be changed in Custom run.",
             tags=["cro-awards"],
+            enforce_parameter_schema=True,
         ),
         inbox_flow.to_deployment(
             name="inbox",

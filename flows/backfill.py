@@ -1,20 +1,20 @@
 """The backfill: run the awards for every configured survey year (or the given ones), in parallel.
 
 Each year runs the `cro-awards` flow as its own subflow run, inside a task submitted to the task
-runner that the settings choose (`flows.runners`): threads by default, Dask when configured. A year's
-export is the newest file for it in the inbox, else its YAML's `sample_export`.
+runner that the settings choose (`flows.runners`), built when the backfill starts (so a changed
+setting applies to the next run, not the next process): threads by default, Dask when configured. A
+year's export is the newest file for it in the inbox, else its YAML's `sample_export`.
 """
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from cro_awards.errors import ConfigError
+from cro_awards.inbox import exports_by_year
 from cro_awards.settings import load_settings
 from flows.awards import cro_awards_flow
-from flows.inbox import exports_by_year
 from flows.runners import task_runner
 
 
@@ -25,7 +25,7 @@ def backfill_year(year: int, export: str | None, output: str | None, quarantine:
     return {key: summary[key] for key in ("survey_year", "run_id", "counts", "output")}
 
 
-@flow(name="cro-awards", flow_run_name="backfill", persist_result=False, task_runner=task_runner(load_settings()))
+@flow(name="cro-awards-backfill", flow_run_name="backfill", persist_result=False)
 def backfill_flow(years: list[int] | None = None, output: str | None = None,
                   quarantine: str | None = None) -> list[dict[str, Any]]:
     """Run the awards for each survey year, each as its own subflow run, in parallel.
@@ -42,12 +42,15 @@ def backfill_flow(years: list[int] | None = None, output: str | None = None,
     if unknown:
         raise ConfigError(f"no configuration for survey year(s) {unknown} in {settings.surveys}; "
                           f"configured: {configured}")
-    newest: dict[int, Path] = {}
-    for year, path in exports_by_year(settings.inbox, chosen)[0]:
-        newest[year] = path
-    get_run_logger().info("Backfilling survey years %s", chosen)
-    futures = [
-        backfill_year.submit(year, str(newest[year]) if year in newest else None, output, quarantine)
-        for year in chosen
-    ]
-    return [future.result() for future in futures]
+    newest = dict(exports_by_year(settings.inbox, chosen)[0])
+    get_run_logger().info("Backfilling survey years %s (task runner: %s, %d workers)", chosen,
+                          settings.task_runner, settings.max_workers)
+    with task_runner(settings) as runner:
+        futures = [
+            runner.submit(backfill_year, parameters={
+                "year": year, "export": str(newest[year]) if year in newest else None,
+                "output": output, "quarantine": quarantine,
+            })
+            for year in chosen
+        ]
+        return [future.result() for future in futures]

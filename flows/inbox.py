@@ -8,7 +8,6 @@ export runs the `cro-awards` flow as a subflow, oldest file first; one failing e
 the others, but fails the inbox run at the end.
 """
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -19,26 +18,11 @@ from cro_awards.errors import CroAwardsError
 from cro_awards.paths import confine
 from cro_awards.settings import load_settings
 from flows.awards import cro_awards_flow
-from tasks.extract import SUPPORTED_SUFFIXES, sha256_of
-from tasks.publish import published_exports
+from cro_awards.extract import sha256_of
+from cro_awards.inbox import exports_by_year
+from cro_awards.publish import published_exports
 
-_YEAR = re.compile(r"(?<![0-9])(19[0-9]{2}|2[0-9]{3})(?![0-9])")
-
-
-def exports_by_year(inbox: Path, years: list[int]) -> tuple[list[tuple[int, Path]], list[Path]]:
-    """(year, export) pairs for the inbox's exports of configured years, oldest first; and the others."""
-    matched, unmatched = [], []
-    files = [p for p in inbox.iterdir() if p.is_file() and not p.name.startswith(".")] if inbox.is_dir() else []
-    for path in sorted(files, key=lambda p: (p.stat().st_mtime, p.name)):
-        year = next((int(y) for y in _YEAR.findall(path.stem) if int(y) in years), None)
-        if path.suffix.lower() in SUPPORTED_SUFFIXES and year is not None:
-            matched.append((year, path))
-        else:
-            unmatched.append(path)
-    return matched, unmatched
-
-
-@flow(name="cro-awards", flow_run_name="inbox", persist_result=False)
+@flow(name="cro-awards-inbox", flow_run_name="inbox", persist_result=False)
 def inbox_flow(inbox: str | None = None, output: str | None = None, quarantine: str | None = None) -> list[dict[str, Any]]:
     """Publish each export in the inbox not published before (by SHA-256).
 

@@ -1,4 +1,4 @@
-"""The task runner, chosen by configuration (CRO_AWARDS_TASK_RUNNER), never by code.
+"""The task runner, chosen by configuration (CRO_AWARDS_TASK_RUNNER), never by code, built when a flow starts.
 
 - `threads` (default): `ThreadPoolTaskRunner(max_workers=CRO_AWARDS_MAX_WORKERS)`.
 - `dask`: `prefect_dask.DaskTaskRunner`, on the scheduler at CRO_AWARDS_DASK_ADDRESS, or else on a

@@ -97,4 +97,3 @@ final as (
 )
 
 select * from final
-order by segment, category, cro, award

@@ -2,7 +2,7 @@
 -- ci_low and ci_high are the composite's bootstrap 95% interval (null when bootstrap_replicates is 0).
 -- grain: one row per (segment, cro, category) with at least min_cell_size evaluations
 -- key: segment, cro, category
--- reads: int_composite_scores, composite_intervals (from tasks/bootstrap.py)
+-- reads: int_composite_scores, composite_intervals (from cro_awards/bootstrap.py)
 -- params: $min_cell_size
 with
 
@@ -26,4 +26,3 @@ final as (
 )
 
 select * from final
-order by segment, cro, category

@@ -5,19 +5,19 @@
 -- respondent_id order (for the bootstrap: an order that the export's row order cannot change).
 -- grain: one row per accepted export row
 -- key: source_row
--- reads: stg_evaluations, int_rejected_evaluations
+-- reads: int_evaluations, int_rejected_evaluations
 -- params: $big_pharma_min_rd_spend_musd
 with
 
 accepted as (
     select
-        stg_evaluations.source_row,
-        stg_evaluations.respondent_id,
-        stg_evaluations.cro,
-        stg_evaluations.rd_spend_musd,
-        stg_evaluations.rd_spend_musd_exact,
-    from stg_evaluations
-    anti join int_rejected_evaluations on stg_evaluations.source_row = int_rejected_evaluations.source_row
+        int_evaluations.source_row,
+        int_evaluations.respondent_id,
+        int_evaluations.cro,
+        int_evaluations.rd_spend_musd,
+        int_evaluations.rd_spend_musd_exact,
+    from int_evaluations
+    anti join int_rejected_evaluations on int_evaluations.source_row = int_rejected_evaluations.source_row
 ),
 
 final as (

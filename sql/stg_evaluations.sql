@@ -1,11 +1,10 @@
--- Staging: one export row as the contract reads it: fields trimmed, blanks null, values cast leniently.
+-- Staging: one export row's contract fields, renamed and cast: trimmed, blanks null, values cast leniently.
 -- Casting here is lenient (TRY_CAST); the parsing rules are expectations in expectations/evaluations.json,
--- which judge the `_text` columns. A date is cast only from well-formed text, so that no date is read
--- from a text the rules reject.
+-- which judge the `_text` columns (on int_evaluations). A date is cast only from well-formed text, so that
+-- no date is read from a text the rules reject. cro_key is the text as the ballot is matched (lower case).
 -- grain: one row per well-formed export row
 -- key: source_row
--- reads: raw_evaluations (source_row, respondent_id, rd_spend_musd, cro, last_engaged as text),
---        cro_aliases (cro_key, cro), stg_ratings
+-- reads: raw_evaluations (source_row, respondent_id, rd_spend_musd, cro, last_engaged as text)
 -- params: $whitespace (the characters trimmed around a field)
 with
 
@@ -17,14 +16,6 @@ raw_evaluations as (
         nullif(trim(cro, $whitespace), '') as cro_text,
         nullif(trim(last_engaged, $whitespace), '') as last_engaged_text,
     from raw_evaluations
-),
-
-answers as (
-    select
-        source_row,
-        count(*) as n_answered,
-    from stg_ratings
-    group by source_row
 ),
 
 final as (
@@ -46,7 +37,6 @@ final as (
         end as rd_spend_musd_exact,
         raw_evaluations.cro_text,
         lower(raw_evaluations.cro_text) as cro_key,
-        cro_aliases.cro,
         raw_evaluations.last_engaged_text,
         -- a date only where the text is written YYYY-MM-DD and names a year after 0 (DuckDB's cast would
         -- read 2024-2-3, 2023/01/05 and 0000-01-01 too), so the window is judged on real dates alone
@@ -55,10 +45,7 @@ final as (
                 and not starts_with(raw_evaluations.last_engaged_text, '0000')
                 then try_cast(raw_evaluations.last_engaged_text as date)
         end as last_engaged_on,
-        coalesce(answers.n_answered, 0) as n_answered,
     from raw_evaluations
-    left join cro_aliases on lower(raw_evaluations.cro_text) = cro_aliases.cro_key
-    left join answers on raw_evaluations.source_row = answers.source_row
 )
 
 select * from final

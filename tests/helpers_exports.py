@@ -146,9 +146,9 @@ def write_parquet(path: Path, columns: dict[str, Any]) -> Path:
 def run_rules(config_path: Path, export_path: Path) -> dict[int, list[str]]:
     """read_export, stage, rejection_reasons: each source_row's reasons, in the order listed.
     Rows without a reason are absent."""
-    from tasks.extract import read_export
-    from tasks.transform import open_workspace, stage
-    from tasks.validate import rejection_reasons
+    from cro_awards.extract import read_export
+    from cro_awards.transform import open_workspace, stage
+    from cro_awards.validate import rejection_reasons
 
     config = load(config_path)
     export = read_export(export_path, config)

@@ -16,8 +16,8 @@ import pyarrow as pa
 import pytest
 
 from cro_awards.config import SurveyConfig
-from tasks import sql
-from tasks.transform import method_parameters, open_workspace
+from cro_awards import sql
+from cro_awards.transform import method_parameters, open_workspace
 
 STR = pa.string()
 INT = pa.int64()

@@ -18,8 +18,8 @@ from tests.conftest import SAMPLE_CONFIG
 def tiny(tmp_path_factory):
     """A 300-row export with planted bad rows, the bench YAML, and both programs' outputs."""
     from cro_awards.config import load_config
-    from tasks import transform, validate
-    from tasks.extract import read_export
+    from cro_awards import transform, validate
+    from cro_awards.extract import read_export
 
     root = tmp_path_factory.mktemp("bench")
     config = yaml.safe_load(SAMPLE_CONFIG.read_text(encoding="utf-8"))
@@ -168,7 +168,7 @@ def test_a_run_over_the_memory_cap_is_killed_and_says_so(tmp_path):
 
 def test_profile_times_every_sql_file_validation_and_the_bootstrap(tmp_path, capsys):
     from bench import profile
-    from tasks import bootstrap as bootstrap_module, sql as sql_module
+    from cro_awards import bootstrap as bootstrap_module, sql as sql_module
 
     run, intervals = sql_module.run, bootstrap_module.composite_intervals
     assert profile.main(["--size", "1", "--data-dir", str(tmp_path), "--bootstrap-replicates", "20"]) == 0

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from tasks.bootstrap import INTERVALS_SCHEMA, cell_interval, composite_intervals
+from cro_awards.bootstrap import INTERVALS_SCHEMA, cell_interval, composite_intervals
 
 CATEGORIES = [("quality", "a1"), ("quality", "a2"), ("speed", "a2"), ("speed", "a3")]
 
@@ -113,7 +113,7 @@ def test_any_number_of_replicates(replicates):
 
 @pytest.mark.parametrize("n", [2500, 501])
 def test_large_cells_use_the_normal_approximation_close_to_exact_resampling(n):
-    from tasks import bootstrap
+    from cro_awards import bootstrap
 
     assert bootstrap.EXACT_UP_TO < n  # 501: the smallest cell that takes the approximation
     rng = np.random.default_rng(21)
@@ -143,7 +143,7 @@ def test_large_cells_drawn_from_the_cell_s_own_moments(monkeypatch):
     # Above EXACT_UP_TO the moments come from one pass over each segment (evaluations that rate none of
     # a category's attributes add zeros) and overall adds the segments': the same draws as
     # cell_interval on the cell's own matrix (its evaluations rating the category, in respondent order).
-    from tasks import bootstrap
+    from cro_awards import bootstrap
 
     monkeypatch.setattr(bootstrap, "EXACT_UP_TO", 5)
     rng = np.random.default_rng(31)

@@ -2,7 +2,7 @@
 
 import shutil
 
-from cro_awards.cli import main
+from cli.main import main
 from tests.conftest import PROJECT_ROOT, SAMPLE_CONFIG
 
 

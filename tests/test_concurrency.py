@@ -61,7 +61,7 @@ def test_a_killed_holder_releases_the_year(held_year):
 
 
 def test_the_flow_refuses_a_held_year_and_publishes_nothing(prefect_server, held_year, tmp_path, capsys):
-    from cro_awards.cli import main
+    from cli.main import main
 
     output, _ = held_year
     code = main(["run", "--config", str(SAMPLE_CONFIG), "--output", str(output), "--quarantine", str(tmp_path / "q")])

@@ -37,7 +37,7 @@ def test_no_respondent_level_value_leaves_the_quarantine(tmp_path):
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_LOGGING_LEVEL": "DEBUG"}
     env.pop("PREFECT_API_URL", None)
     run = subprocess.run(
-        [sys.executable, "-c", "import sys; from cro_awards.cli import main; sys.exit(main())", "run",
+        [sys.executable, "-c", "import sys; from cli.main import main; sys.exit(main())", "run",
          "--config", str(SAMPLE_CONFIG), "--export", str(export), "--output", str(output),
          "--quarantine", str(quarantine)],
         env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=240,

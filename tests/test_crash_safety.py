@@ -15,17 +15,20 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from cro_awards.faults import KILL_POINT_VARIABLE, KILL_POINTS
+from cro_awards.checkpoints import CHECKPOINTS as KILL_POINTS
 from tests.conftest import PROJECT_ROOT, SAMPLE_CONFIG
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 TABLES = ("attribute_scores", "composite_scores", "awards")
-CLI = [sys.executable, "-c", "import sys; from cro_awards.cli import main; sys.exit(main())"]
+FAULTS = PROJECT_ROOT / "tests" / "faults"
+KILL_POINT_VARIABLE = "CRO_AWARDS_KILL_POINT"
+CLI = [sys.executable, "-c", "import sys; from cli.main import main; sys.exit(main())"]
 
 
 def _run(home: Path, output: Path, quarantine: Path, kill_point: str | None, multiplier: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_LOGGING_LEVEL": "WARNING",
+           "PYTHONPATH": os.pathsep.join([str(FAULTS), os.environ.get("PYTHONPATH", "")])}
     env.pop("PREFECT_API_URL", None)
     env.pop(KILL_POINT_VARIABLE, None)
     if kill_point:

@@ -169,12 +169,12 @@ def test_inbox_publishes_a_new_export_once_then_skips_it(served):
     shutil.copy(PROJECT_ROOT / "data" / "sample" / "export_2024.csv", inbox / "export_2024.csv")
     (inbox / "notes.txt").write_text("not an export")
     output = served["data"] / "output"
-    first = _run("cro-awards/inbox", {})
+    first = _run("cro-awards-inbox/inbox", {})
     assert first.state.is_completed(), first.state
     ledger = (output / ".publications" / "published_exports.jsonl").read_text().splitlines()
     assert len(ledger) == 1 and json.loads(ledger[0])["file_name"] == "export_2024.csv"
     live = os.readlink(output / "survey_year=2024")
-    second = _run("cro-awards/inbox", {})
+    second = _run("cro-awards-inbox/inbox", {})
     assert second.state.is_completed()
     assert os.readlink(output / "survey_year=2024") == live, "an already published export is not published again"
     assert len((output / ".publications" / "published_exports.jsonl").read_text().splitlines()) == 1
@@ -185,7 +185,7 @@ def test_backfill_runs_two_years_in_parallel_with_dask(served):
     from prefect.client.schemas.filters import FlowRunFilter
 
     output = served["data"] / "backfill-out"
-    flow_run = _run("cro-awards/backfill", {"years": [2023, 2024], "output": str(output),
+    flow_run = _run("cro-awards-backfill/backfill", {"years": [2023, 2024], "output": str(output),
                                              "quarantine": str(served["data"] / "backfill-q")})
     assert flow_run.state.is_completed(), flow_run.state
     years = duckdb.connect().execute(

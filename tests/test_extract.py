@@ -27,7 +27,7 @@ from helpers_exports import (
     write_parquet,
     write_xlsx,
 )
-from tasks.extract import read_export
+from cro_awards.extract import read_export
 
 GOOD_LINE = "R1,1200,Northwind,2023-06-01,4,3,5"
 HEADER_LINE = ",".join(HEADER)

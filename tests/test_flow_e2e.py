@@ -126,7 +126,7 @@ def test_overrides_are_applied_and_recorded(prefect_server, tmp_path):
 
 
 def test_command_line_prints_winners(prefect_server, tmp_path, capsys):
-    from cro_awards.cli import main
+    from cli.main import main
 
     code = main(["run", "--output", str(tmp_path / "out"), "--quarantine", str(tmp_path / "q")])
     printed = capsys.readouterr().out
@@ -137,7 +137,7 @@ def test_command_line_prints_winners(prefect_server, tmp_path, capsys):
 
 
 def test_command_line_file_error_exits_non_zero_without_traceback(prefect_server, tmp_path, capsys):
-    from cro_awards.cli import main
+    from cli.main import main
 
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
@@ -150,7 +150,7 @@ def test_command_line_file_error_exits_non_zero_without_traceback(prefect_server
 
 
 def test_command_line_config_error_stops_before_reading_the_export(prefect_server, tmp_path, capsys):
-    from cro_awards.cli import main
+    from cli.main import main
 
     config = tmp_path / "2024.yaml"
     config.write_text(SAMPLE_CONFIG.read_text().replace("min_cell_size: 3", "min_cell_size: 3\nmin_cel_size: 4"))

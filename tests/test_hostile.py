@@ -32,7 +32,7 @@ import pytest
 from cro_awards.config import load_config
 from cro_awards.errors import ExportError
 from helpers_exports import run_rules
-from tasks.extract import read_export
+from cro_awards.extract import read_export
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "hostile"))
 import make_corpus as corpus  # noqa: E402
@@ -103,7 +103,7 @@ def test_file_level_error_in_process(files, lenient, case):
 
 
 def _cli(capsys, monkeypatch, config: Path, export: Path, root: Path) -> tuple[int, str, str, Path, Path]:
-    from cro_awards.cli import main
+    from cli.main import main
 
     output, quarantine = root / "output", root / "quarantine"
     capsys.readouterr()
@@ -453,7 +453,7 @@ def test_nested_values_in_an_ignored_parquet_column_are_kept_as_json_text(tmp_pa
     import pyarrow.parquet as pq
 
     from cro_awards.config import load_config
-    from tasks.extract import read_export
+    from cro_awards.extract import read_export
 
     source = pq.read_table(files["parquet_float_ratings"])
     path = tmp_path / "nested.parquet"

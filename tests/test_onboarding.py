@@ -284,7 +284,7 @@ def test_check_export_lets_configuration_and_file_errors_through(tmp_path: Path)
 
 def test_onboarding_runs_without_prefect() -> None:
     code = (
-        "import sys, cro_awards.onboarding, tasks.extract, tasks.transform, tasks.validate; "
+        "import sys, cro_awards.onboarding, cro_awards.extract, cro_awards.transform, cro_awards.validate; "
         "assert not [m for m in sys.modules if m.split('.')[0] in ('prefect', 'flows')], 'prefect imported'"
     )
     subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, check=True, timeout=120)
@@ -326,9 +326,9 @@ def test_2023_sample_export_uses_the_platform_headers_and_is_reproducible(tmp_pa
 
 
 def test_2023_sample_scores_phase_iv_in_process() -> None:
-    from tasks.extract import read_export
-    from tasks.transform import counts, open_workspace, published_tables, stage, transform
-    from tasks.validate import rejection_reasons
+    from cro_awards.extract import read_export
+    from cro_awards.transform import counts, open_workspace, published_tables, stage, transform
+    from cro_awards.validate import rejection_reasons
 
     loaded = load_config(CONFIG_2023)
     export = read_export(EXPORT_2023, loaded)

@@ -9,8 +9,8 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from cro_awards.config import load_config
-from tasks import transform, validate
-from tasks.extract import read_export
+from cro_awards import transform, validate
+from cro_awards.extract import read_export
 from tests.conftest import PROJECT_ROOT, SAMPLE_CONFIG
 
 SAMPLE = PROJECT_ROOT / "data" / "sample" / "export_2024.csv"

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cro_awards.errors import PublishError
-from tasks import publish as publishing
+from cro_awards import publish as publishing
 
 
 def _tables(score: float) -> dict[str, pa.Table]:

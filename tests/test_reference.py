@@ -36,8 +36,8 @@ ABS_TOLERANCE = 1e-9
 # --- running both sides --------------------------------------------------------------------------
 
 def run_pipeline(yaml_path: Path, csv_path: Path) -> tuple[dict[int, list[str]], dict[str, list[dict]]]:
-    from tasks import transform, validate
-    from tasks.extract import read_export
+    from cro_awards import transform, validate
+    from cro_awards.extract import read_export
 
     loaded = load_config(yaml_path)
     exported = read_export(csv_path, loaded)

@@ -1,4 +1,4 @@
-"""The HTML awards report (tasks/report.py): content, escaping, offline-ness, and a headless-browser render.
+"""The HTML awards report (cro_awards/report.py): content, escaping, offline-ness, and a headless-browser render.
 
 The tables are tiny literals: five CROs (one named `<Acme & "Co">`), two categories of two attributes,
 the three segments. Awards rows carry the weighted mean, SD and threshold worked out by `_awards` with
@@ -21,7 +21,7 @@ import pyarrow as pa
 import pytest
 
 from cro_awards.config import SurveyConfig
-from tasks import report
+from cro_awards import report
 
 ACME = '<Acme & "Co">'
 CHROMIUM = Path("/usr/bin/chromium")

@@ -1,7 +1,7 @@
 """Unit tests of every file of `sql/`, in the dbt / jaffle-shop unit-test style.
 
 Each test registers tiny literal input tables (the file's direct inputs only) on a fresh in-memory
-DuckDB workspace, runs one file with `tasks.sql.run`, and compares the whole output (column names and
+DuckDB workspace, runs one file with `cro_awards.sql.run`, and compares the whole output (column names and
 order, every row) with a literal expected table worked out by hand. Doubles are compared with an
 absolute tolerance of 1e-9; everything else exactly. The awards rules are in test_awards_rules.py.
 """
@@ -16,8 +16,8 @@ import pyarrow as pa
 import pytest
 
 from cro_awards.config import SurveyConfig
-from tasks import sql
-from tasks.transform import method_parameters, open_workspace
+from cro_awards import sql
+from cro_awards.transform import method_parameters, open_workspace
 
 STR = pa.string()
 INT = pa.int64()

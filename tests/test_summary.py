@@ -1,6 +1,6 @@
 """The readable summaries (command line table, Prefect artifacts)."""
 
-from tasks.summary import award_cells, awards_markdown, awards_table_rows
+from cro_awards.summary import award_cells, awards_markdown, awards_table_rows
 
 
 def _award(segment, category, cro, award, composite):

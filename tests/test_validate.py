@@ -356,9 +356,9 @@ def test_duplicates_with_other_reasons_in_contract_order(reasons):
 
 
 def test_reason_order_column(tmp_path):
-    from tasks.extract import read_export
-    from tasks.transform import open_workspace, stage
-    from tasks.validate import rejection_reasons
+    from cro_awards.extract import read_export
+    from cro_awards.transform import open_workspace, stage
+    from cro_awards.validate import rejection_reasons
 
     from helpers_exports import load, write_csv
 
@@ -418,7 +418,7 @@ def test_prepare_in_background_starts_one_thread_and_validation_waits_for_it(mon
     import threading
     import time
 
-    from tasks import validate as validation
+    from cro_awards import validate as validation
 
     done = threading.Event()
 
@@ -437,7 +437,7 @@ def test_prepare_in_background_starts_one_thread_and_validation_waits_for_it(mon
 
 
 def test_a_failed_background_preparation_is_left_for_validation_to_report(monkeypatch, caplog):
-    from tasks import validate as validation
+    from cro_awards import validate as validation
 
     def broken(name):
         raise RuntimeError(f"expectations/{name}.json: broken")

@@ -25,7 +25,7 @@ from typing import Any
 import jinja2
 import pyarrow as pa
 
-from tasks.summary import SEGMENT_LABELS, SEGMENT_ORDER
+from cro_awards.summary import SEGMENT_LABELS, SEGMENT_ORDER
 from cro_awards.config import REASON_CODES as REASON_ORDER
 
 KNOBS = ("min_evaluations", "min_cros_for_awards", "champion_sd_multiplier", "min_cell_size",

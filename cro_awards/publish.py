@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cro_awards.errors import PublishError
-from cro_awards.faults import kill_point
+from cro_awards.checkpoints import checkpoint
 
 MANIFEST = "_manifest.json"
 PUBLICATIONS = ".publications"
@@ -100,7 +100,7 @@ def write_quarantine(rejected: pa.Table, quarantine: Path, survey_year: int) -> 
         for leftover in folder.glob(f"{_TMP_PREFIX}*"):
             leftover.unlink(missing_ok=True)
         _write_parquet(rejected, temporary)
-        kill_point("quarantine_temporary_written")
+        checkpoint("quarantine_temporary_written")
         os.replace(temporary, target)
         _fsync_dir(folder)
     except OSError as error:
@@ -138,16 +138,16 @@ def publish(
             path = temporary / f"{table_name}.parquet"
             _write_parquet(table, path)
             files[table_name] = {"file": path.name, "rows": table.num_rows}
-            kill_point("publication_table_written")
+            checkpoint("publication_table_written")
         for file_name, text in (documents or {}).items():
             _write_text(text, temporary / file_name)
         manifest = {**manifest, "tables": files, "documents": sorted(documents or {})}
         _write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", temporary / MANIFEST)
         _fsync_dir(temporary)
-        kill_point("publication_complete")
+        checkpoint("publication_complete")
         os.rename(temporary, final)
         _fsync_dir(store)
-        kill_point("publication_renamed")
+        checkpoint("publication_renamed")
         _switch_link(link, Path(os.path.relpath(final, link.parent)))
     except OSError as error:
         shutil.rmtree(temporary, ignore_errors=True)
@@ -164,14 +164,14 @@ def _switch_link(link: Path, target: Path) -> None:
     """Point `link` at `target` with one atomic rename of a fresh link over it."""
     fresh = link.with_name(f"{_TMP_PREFIX}{link.name}-{uuid.uuid4().hex}")
     os.symlink(target, fresh, target_is_directory=True)
-    kill_point("link_created")
+    checkpoint("link_created")
     try:
         os.replace(fresh, link)
     except OSError:
         fresh.unlink(missing_ok=True)
         raise
     _fsync_dir(link.parent)
-    kill_point("link_switched")
+    checkpoint("link_switched")
 
 
 def _collect_garbage(store: Path, live: Path, keep: int) -> None:

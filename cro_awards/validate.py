@@ -1,14 +1,15 @@
 """Validate: judge every staged row with the Great Expectations suites of `expectations/`.
 
-Contract: `rejection_reasons(workspace, survey, malformed_rows)` returns an Arrow table
+Contract: `rejection_reasons(connection, survey, malformed_rows, suites)` returns an Arrow table
 (source_row, reason, reason_order), one row per (quarantined export row, reason). Every reason but
 `malformed_row` (found by the reader) comes from an expectation whose `meta.reason` names it; the
 suites take the year's values (scale, CRO spellings, recency window) as parameters. An expectation
 that raises instead of judging is a bug: `ValidationBug` is raised, never a quarantine.
 
-`great_expectations` is imported on first use (it costs seconds), not at module import; a flow calls
-`prepare_in_background()` first, so that the import and the suites' set-up overlap its extract and
-staging (which run in Arrow and DuckDB, outside the GIL).
+It reads the staged relations `int_evaluations`, `cro_aliases`, `stg_rating_texts` and `stg_ratings`.
+`great_expectations` is imported on first use (it costs seconds), not at module import; a run calls
+`Suites.prepare()` first, so that the import and the suites' set-up overlap its extract and staging
+(which run in Arrow and DuckDB, outside the GIL). `Suites` belong to one run: nothing is cached across runs.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import pyarrow.compute as pc
 from cro_awards.config import REASON_CODES, SurveyConfig
 from cro_awards.errors import ValidationBug
 from cro_awards.settings import EXPECTATIONS_DIR
-from tasks import sql
+from cro_awards import sql
 
 REASONS_SCHEMA = pa.schema([("source_row", pa.int64()), ("reason", pa.string()), ("reason_order", pa.int32())])
 
@@ -56,42 +57,75 @@ def suite_definition(name: str) -> dict[str, Any]:
 SUITES = ("evaluations", "rating_values")
 """The suites of `expectations/` that validation runs."""
 
-_preparing: threading.Thread | None = None
-_prepare_lock = threading.Lock()
+class Suites:
+    """One run's Great Expectations context and validators (one per suite of `SUITES`).
 
-
-def prepare_in_background() -> None:
-    """Import GX and build every suite's validator on a background thread (once per process).
-
-    Validation waits for it before its first use of GX. Should the preparation fail, the validator that
-    failed is not cached: validation builds it again and meets the error where it can be reported.
+    Nothing is shared between runs: two runs in threads (the backfill) each hold their own.
+    `Suites.prepare()` starts building them on a background thread (GX's import and set-up overlap the
+    run's extract and staging); `failures` waits for it. Should the preparation fail, the error is
+    raised where validation meets it, on the run's own thread.
     """
-    global _preparing
-    with _prepare_lock:
-        if _preparing is None:
-            _preparing = threading.Thread(target=_prepare, name="cro-awards-gx-prepare")
-            _preparing.start()
+
+    def __init__(self) -> None:
+        self._validators: dict[str, Any] = {}
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def prepare(cls) -> Suites:
+        suites = cls()
+        suites._thread = threading.Thread(target=suites._build, name="cro-awards-gx-prepare", daemon=True)
+        suites._thread.start()
+        return suites
+
+    def _build(self) -> None:
+        try:
+            context = _new_context()
+            for name in SUITES:
+                self._validators[name] = _validator(context, name)
+        except BaseException as error:  # noqa: BLE001 - re-raised on the run's thread by `validator`
+            self._error = error
+
+    def validator(self, name: str):
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._build, name="cro-awards-gx-prepare", daemon=True)
+            self._thread.start()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._validators[name]
+
+    def failures(self, name: str, frame: pd.DataFrame, index_column: str, parameters: dict[str, Any]) -> dict[str, set]:
+        """Run suite `name` on `frame`: for each reason code, the `index_column` values that fail it."""
+        result = self.validator(name).run(
+            batch_parameters={"dataframe": frame},
+            expectation_parameters=parameters,
+            result_format={
+                "result_format": "COMPLETE",
+                "unexpected_index_column_names": [index_column],
+                "return_unexpected_index_query": False,
+                "partial_unexpected_count": 0,
+            },
+        )
+        failed: dict[str, set] = {}
+        for outcome in result.results:
+            config = outcome.expectation_config
+            if outcome.exception_info and any(
+                info.get("raised_exception") for info in _exception_infos(outcome.exception_info)
+            ):
+                raise ValidationBug(f"expectations/{name}.json: {config.type} on {config.kwargs} raised: {outcome.exception_info}")
+            if outcome.success:
+                continue
+            indices = outcome.result.get("unexpected_index_list")
+            if indices is None:
+                raise ValidationBug(f"expectations/{name}.json: {config.type} failed without row indices")
+            failed.setdefault(config.meta["reason"], set()).update(row[index_column] for row in indices)
+        return failed
 
 
-def _prepare() -> None:
-    try:
-        for name in SUITES:
-            _validator(name)
-    except Exception:  # noqa: BLE001 - reported where validation meets it again (see prepare_in_background)
-        logger.debug("Preparing Great Expectations in the background failed", exc_info=True)
-
-
-def _wait_for_preparation() -> None:
-    with _prepare_lock:
-        preparing = _preparing
-    if preparing is not None:
-        preparing.join()
-
-
-@functools.cache
-def _context():
+def _new_context():
+    """An ephemeral GX context, in memory only, with no Data Docs site: results are never written anywhere."""
     import great_expectations as gx
-
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,
@@ -99,19 +133,16 @@ def _context():
     )
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    # In memory only, and no Data Docs site: validation results are never written anywhere.
     project = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False))
     context = gx.get_context(project_config=project, mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     return context
 
 
-@functools.cache
-def _validator(name: str):
-    """A suite bound to a whole-dataframe batch definition, built once per process."""
+def _validator(context, name: str):
+    """Suite `name` bound to a whole-dataframe batch definition of `context`."""
     import great_expectations as gx
 
-    context = _context()
     definition = suite_definition(name)
     suite = gx.ExpectationSuite(**{key: definition[key] for key in ("name", "expectations", "meta")})
     if len(suite.expectations) != len(definition["expectations"]):
@@ -128,35 +159,6 @@ def _validator(name: str):
     return context.validation_definitions.add(
         gx.ValidationDefinition(name=f"{name}_validation", data=batch_definition, suite=suite)
     )
-
-
-def failures(name: str, frame: pd.DataFrame, index_column: str, parameters: dict[str, Any]) -> dict[str, set]:
-    """Run suite `name` on `frame`: for each reason code, the `index_column` values that fail it."""
-    _wait_for_preparation()
-    result = _validator(name).run(
-        batch_parameters={"dataframe": frame},
-        expectation_parameters=parameters,
-        result_format={
-            "result_format": "COMPLETE",
-            "unexpected_index_column_names": [index_column],
-            "return_unexpected_index_query": False,
-            "partial_unexpected_count": 0,
-        },
-    )
-    failed: dict[str, set] = {}
-    for outcome in result.results:
-        config = outcome.expectation_config
-        if outcome.exception_info and any(
-            info.get("raised_exception") for info in _exception_infos(outcome.exception_info)
-        ):
-            raise ValidationBug(f"expectations/{name}.json: {config.type} on {config.kwargs} raised: {outcome.exception_info}")
-        if outcome.success:
-            continue
-        indices = outcome.result.get("unexpected_index_list")
-        if indices is None:
-            raise ValidationBug(f"expectations/{name}.json: {config.type} failed without row indices: {outcome.result}")
-        failed.setdefault(config.meta["reason"], set()).update(row[index_column] for row in indices)
-    return failed
 
 
 def _exception_infos(info: dict) -> Iterable[dict]:
@@ -179,7 +181,7 @@ def _evaluations_frame(connection: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     table = sql.arrow(
         connection,
         "select source_row, respondent_id, rd_spend_musd_text, cro_key, cro, "
-        "last_engaged_text, last_engaged_on, n_answered from stg_evaluations",
+        "last_engaged_text, last_engaged_on, n_answered from int_evaluations",
     )
     # GX compares dates fast only as datetime64[ns]; dates beyond its range are clamped to its ends,
     # which are outside every recency window, so no verdict changes.
@@ -198,12 +200,14 @@ def _evaluations_frame(connection: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def rejection_reasons(
-    connection: duckdb.DuckDBPyConnection, survey: SurveyConfig, malformed_rows: Iterable[int]
+    connection: duckdb.DuckDBPyConnection, survey: SurveyConfig, malformed_rows: Iterable[int],
+    suites: Suites | None = None,
 ) -> pa.Table:
     """Validate the staged tables on `connection`; see the module contract."""
+    suites = suites or Suites()
     start, end = recency_window(connection, survey)
     cro_keys = [key for (key,) in sql.rows(connection, "select cro_key from cro_aliases order by cro_key")]
-    evaluation_failures = failures(
+    evaluation_failures = suites.failures(
         "evaluations",
         _evaluations_frame(connection),
         "source_row",
@@ -216,7 +220,7 @@ def rejection_reasons(
     values = sql.arrow(
         connection, "select distinct rating_text, rating_value from stg_rating_texts where is_answered order by rating_text"
     ).to_pandas()
-    rating_failures = failures(
+    rating_failures = suites.failures(
         "rating_values",
         values,
         "rating_text",

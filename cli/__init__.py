@@ -1,0 +1,1 @@
+"""The command line: `cro-awards` (cli.main). The top layer: nothing imports it."""

@@ -1,0 +1,189 @@
+"""The command line (docs/contract.md, "Command line").
+
+    cro-awards run [--config surveys/<year>.yaml] [--export FILE] [--output DIR] [--quarantine DIR]
+                   [--min-evaluations N] [--champion-sd-multiplier X] ... [--summary-json FILE]
+    cro-awards check [--config surveys/<year>.yaml] [--export FILE] [overrides]   (dry run, no Prefect)
+    cro-awards new-year 2025 --from 2024                                       (writes surveys/2025.yaml)
+    cro-awards --version
+
+`run` runs the `cro-awards` flow (in Prefect's ephemeral mode unless PREFECT_API_URL names a server),
+prints each segment's and category's leaders and champions, and exits 0. The default configuration is
+the latest `surveys/<year>.yaml`. One `--flag` per method knob of `cro_awards.knobs`, for `run` and
+`check` alike, checked by the same code as the YAML before anything runs. A user-facing error prints
+one paragraph, without a traceback, and exits with the code `EXIT_CODES` lists (also in `--help`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import cro_awards
+from cro_awards import knobs
+from cro_awards.config import LoadedConfig, load_config
+from cro_awards.errors import CroAwardsError
+from cro_awards.settings import PROJECT_ROOT, load_settings
+
+EXIT_CODES = {
+    0: "success (check: a run would pass)",
+    1: "an unexpected error (a bug: please report it with the traceback)",
+    2: "invalid configuration, override or runtime setting",
+    3: "the export cannot be read or does not fit the contract",
+    4: "too many rejected rows (more than max_rejected_share); nothing published",
+    5: "publishing failed (disk full, read-only folder); the previous publication stays live",
+    6: "another run of the same survey year holds its lock",
+    7: "a deployment run named a path outside the data root",
+    8: "Prefect's temporary server did not start in time",
+}
+"""Every exit code of `cro-awards`, the same for the same failure in `check` and `run`."""
+
+SERVER_TIMEOUT_VARIABLE = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+_SERVER_TIMED_OUT = "Timed out while attempting to connect to ephemeral Prefect API server"
+
+
+def _add_run_arguments(command: argparse.ArgumentParser, verb: str) -> None:
+    command.add_argument("--config", help="the survey year's YAML (default: the latest surveys/<year>.yaml)")
+    command.add_argument("--export", help=f"the export to {verb}: .csv, .xlsx or .parquet "
+                                          "(default: the YAML's sample_export)")
+    for name in knobs.KNOBS:
+        command.add_argument(
+            f"--{name.replace('_', '-')}", type=knobs.python_type(name), metavar="N",
+            help=f"override the YAML's {name}: {knobs.description(name)} ({knobs.describe_bounds(name)})",
+        )
+
+
+def parser() -> argparse.ArgumentParser:
+    codes = "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items())
+    parser = argparse.ArgumentParser(
+        prog="cro-awards", description="CRO Leadership Awards pipeline.",
+        epilog=f"exit codes:\n{codes}", formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {cro_awards.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="score one survey year and publish its awards",
+                              epilog=f"exit codes:\n{codes}", formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_run_arguments(run, "score")
+    run.add_argument("--output", help="folder of the published tables (default: data/output)")
+    run.add_argument("--quarantine", help="folder of rejected evaluations, outside --output (default: data/quarantine)")
+    run.add_argument("--summary-json", metavar="FILE",
+                     help="also write the run's summary (counts, stage timings, awards, paths) as JSON to FILE")
+    check = commands.add_parser("check", help="dry run: validate the configuration and an export, publish nothing",
+                                epilog=f"exit codes:\n{codes}", formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_run_arguments(check, "check")
+    new_year = commands.add_parser("new-year", help="write surveys/<year>.yaml from a previous year's")
+    new_year.add_argument("year", type=int, help="the new survey year, e.g. 2025")
+    new_year.add_argument("--from", dest="from_year", type=int, required=True, help="the year to start from")
+    new_year.add_argument("--surveys", help="the folder of survey YAML files (default: surveys/)")
+    return parser
+
+
+def _overrides(arguments: argparse.Namespace) -> dict[str, Any]:
+    return {name: getattr(arguments, name) for name in knobs.KNOBS if getattr(arguments, name) is not None}
+
+
+def _loaded(arguments: argparse.Namespace) -> LoadedConfig:
+    """The configuration with the overrides, checked the same way for `run` and `check`."""
+    config = Path(arguments.config) if arguments.config else load_settings().default_config
+    return load_config(config, _overrides(arguments))
+
+
+def _new_year(arguments: argparse.Namespace) -> int:
+    from cro_awards.onboarding import new_year
+
+    surveys = Path(arguments.surveys) if arguments.surveys else load_settings().surveys
+    path, review = new_year(surveys, arguments.year, arguments.from_year)
+    print(f"Wrote {path}. Review before the first run:")
+    for item in review:
+        print(f"  - {item}")
+    return 0
+
+
+def _check(arguments: argparse.Namespace) -> int:
+    from cro_awards.errors import RejectedShareError
+    from cro_awards.onboarding import check_export
+
+    loaded = _loaded(arguments)
+    report = check_export(loaded.path, arguments.export, overrides=loaded.overrides)
+    print(report.render())
+    return 0 if report.passed else RejectedShareError.exit_code
+
+
+def prepare_environment() -> None:
+    """Before Prefect is imported: its state under the project (unless PREFECT_HOME says otherwise), no
+    telemetry, INFO logs, and time enough for its temporary server's first start on a busy machine."""
+    os.environ.setdefault("PREFECT_HOME", str(PROJECT_ROOT / ".prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    os.environ.setdefault(SERVER_TIMEOUT_VARIABLE, f"{load_settings().server_startup_timeout:g}")
+
+
+def awards_table(summary: dict[str, Any]):
+    """A rich table: per segment and category, the leaders and the champions (composites to 2 decimals)."""
+    from rich.table import Table
+
+    from cro_awards.summary import award_cells
+
+    table = Table(title=f"CRO Leadership Awards {summary['survey_year']}")
+    for column in ("segment", "category", "leader(s)", "champion(s)"):
+        table.add_column(column)
+    for segment, category, leaders, champions in award_cells(summary["awards"]):
+        names = ["\n".join(f"{row['cro']} ({row['composite']:.2f})" for row in rows) or "-" for rows in (leaders, champions)]
+        table.add_row(segment, category, *names)
+    return table
+
+
+def _server_timed_out(error: BaseException) -> bool:
+    return isinstance(error, RuntimeError) and _SERVER_TIMED_OUT in str(error)
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    loaded = _loaded(arguments)  # an invalid configuration or override fails here, as in `check`
+    prepare_environment()
+    from rich.console import Console
+
+    from flows.awards import cro_awards_flow  # after prepare_environment: Prefect reads it at import
+
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    parameters = {key: getattr(arguments, key) for key in ("export", "output", "quarantine")}
+    try:
+        summary = cro_awards_flow(config=str(loaded.path), **parameters, **loaded.overrides)
+    except RuntimeError as error:
+        if not _server_timed_out(error):
+            raise
+        print(
+            f"cro-awards: Prefect's temporary server did not start within {os.environ[SERVER_TIMEOUT_VARIABLE]} s "
+            "(a first start also builds its database, which takes longer on a busy machine). Nothing was run. "
+            f"Run again, or allow it more time with {SERVER_TIMEOUT_VARIABLE}=600 (seconds), or start a server "
+            "once (`make serve`, or `prefect server start`) and point PREFECT_API_URL at it.",
+            file=sys.stderr,
+        )
+        return 8
+    if arguments.summary_json:
+        Path(arguments.summary_json).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    counts = summary["counts"]
+    console.print(awards_table(summary))
+    reasons = ", ".join(f"{k} {v}" for k, v in summary["quarantined_by_reason"].items())
+    console.print(f"Rows read {counts['read']}, accepted {counts['accepted']}, quarantined {counts['quarantined']}"
+                  + (f" ({reasons})" if reasons else ""))
+    console.print(f"Published to {summary['output']} (quarantine: {summary['quarantine']})")
+    return 0
+
+
+COMMANDS = {"run": _run, "check": _check, "new-year": _new_year}
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parser().parse_args(argv)
+    try:
+        return COMMANDS[arguments.command](arguments)
+    except CroAwardsError as error:
+        print(f"cro-awards: {error}", file=sys.stderr)
+        return error.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The method knobs: each defined once, here, with its type, bounds, default and description.
+
+Everything else derives from `MethodKnobs`: the YAML's checks (`SurveyConfig` extends it), the overrides
+a run accepts (`validate_overrides`), the flow's parameters and their bounds in the Prefect UI's Custom
+run form (`flows.awards`), the command line's `--flags` (`cli.main`), the manifest's `effective`
+configuration and the report's list of knobs. Adding a knob means adding a field here and the code that
+uses it, nothing else.
+
+Every knob can be set in the year's YAML and overridden by a run; an override goes through the same
+checks as the YAML (the same bounds, the same message), whoever passes it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
+from pydantic.fields import FieldInfo
+
+Number = StrictInt | StrictFloat
+"""A knob that takes any number: YAML's `1000` and `1000.0` both; text such as `"1000"` is refused."""
+
+
+class MethodKnobs(BaseModel):
+    """The method's knobs (docs/method.md): what a year's YAML sets and a run may override."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    recency_months: Annotated[StrictInt, Field(
+        ge=0, le=1200, description="months before survey_close that an evaluation's last engagement may lie",
+    )] = 18
+    big_pharma_min_rd_spend_musd: Annotated[Number, Field(
+        ge=0, le=1e12, allow_inf_nan=False,
+        description="R&D spend (USD millions) from which a sponsor is Big Pharma",
+    )] = 1000
+    min_evaluations: Annotated[StrictInt, Field(
+        ge=1, le=1_000_000, description="evaluations a CRO needs in a cell to be eligible for awards",
+    )] = 10
+    min_cros_for_awards: Annotated[StrictInt, Field(
+        ge=1, le=10_000, description="eligible CROs a cell needs for any award",
+    )] = 3
+    champion_sd_multiplier: Annotated[Number, Field(
+        ge=0, le=10, allow_inf_nan=False,
+        description="champions score at least this many weighted SDs above the weighted mean",
+    )] = 1.0
+    min_cell_size: Annotated[StrictInt, Field(
+        ge=1, le=1_000_000, description="scores resting on fewer ratings or evaluations are not published",
+    )] = 3
+    max_rejected_share: Annotated[Number, Field(
+        ge=0, le=1, allow_inf_nan=False,
+        description="a larger share of rejected evaluations fails the run (0.2 = 20%)",
+    )] = 0.2
+    bootstrap_replicates: Annotated[StrictInt, Field(
+        ge=0, le=100_000, description="bootstrap replicates of each composite's 95% interval (0: no intervals)",
+    )] = 1000
+    bootstrap_seed: Annotated[StrictInt, Field(
+        ge=0, le=2**63 - 1, description="seed of the bootstrap (a rerun draws the same replicates)",
+    )] = 20240229
+
+
+KNOBS: tuple[str, ...] = tuple(MethodKnobs.model_fields)
+"""Every knob's name, in the model's order (the order of the command line, the UI and the report)."""
+
+
+def field(name: str) -> FieldInfo:
+    return MethodKnobs.model_fields[name]
+
+
+def description(name: str) -> str:
+    return field(name).description or name
+
+
+def python_type(name: str) -> type:
+    """`int` for a whole-number knob, `float` for one that takes any number (the command line's type)."""
+    return int if field(name).annotation is int else float
+
+
+def bounds(name: str) -> dict[str, Any]:
+    """The knob's bounds as pydantic `Field` keywords (`ge`, `le`, ...)."""
+    found: dict[str, Any] = {}
+    for item in field(name).metadata:
+        for key in ("ge", "gt", "le", "lt"):
+            value = getattr(item, key, None)
+            if value is not None:
+                found[key] = value
+    return found
+
+
+def describe_bounds(name: str) -> str:
+    """E.g. `from 0 to 10`, for help texts."""
+    limits = bounds(name)
+    low, high = limits.get("ge", limits.get("gt")), limits.get("le", limits.get("lt"))
+    return f"{low:g} to {high:g}"

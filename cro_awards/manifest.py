@@ -1,0 +1,83 @@
+"""What a run records about itself: the publication's manifest and the run's summary.
+
+Contract: `manifest(result, loaded, run_id, published_at)` is `_manifest.json`'s content (the table
+files are added by `cro_awards.publish`): the run, the export's name and SHA-256, the configuration's
+name, SHA-256, overrides and effective values (every method knob of `cro_awards.knobs`, with
+survey_close and rating_scale), the counts and the code's and libraries' versions. `summary(...)` is
+what the flow returns and the command line prints. Neither holds anything respondent-level.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import cro_awards
+from cro_awards.config import LoadedConfig
+from cro_awards.knobs import KNOBS
+from cro_awards.pipeline import PipelineResult
+from cro_awards.settings import PROJECT_ROOT
+
+EFFECTIVE_KEYS = ("survey_close", "rating_scale", *KNOBS)
+"""The configuration values a manifest records as the run used them (overrides applied)."""
+
+LIBRARIES = ("prefect", "great-expectations", "duckdb", "pandas", "pyarrow", "openpyxl", "pydantic")
+
+
+def code_version() -> str:
+    """The package version, and the git commit when run from a checkout (`.dirty` if modified)."""
+    try:
+        commit = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short=12", "HEAD"],
+                                capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return cro_awards.__version__
+    return f"{cro_awards.__version__}+g{commit}{'.dirty' if dirty else ''}"
+
+
+def package_versions() -> dict[str, str]:
+    return {"python": platform.python_version(), **{n: importlib.metadata.version(n) for n in LIBRARIES}}
+
+
+def effective_configuration(loaded: LoadedConfig) -> dict[str, Any]:
+    return loaded.survey.model_dump(mode="json", include=set(EFFECTIVE_KEYS))
+
+
+def manifest(result: PipelineResult, loaded: LoadedConfig, run_id: str, published_at: str) -> dict[str, Any]:
+    """See the module contract."""
+    return {
+        "run_id": run_id,
+        "survey_year": loaded.survey.survey_year,
+        "published_at": published_at,
+        "export": {"file_name": result.export.path.name, "sha256": result.export.sha256},
+        "config": {
+            "file_name": loaded.path.name,
+            "sha256": loaded.sha256,
+            "overrides": loaded.overrides,
+            "effective": {key: effective_configuration(loaded)[key] for key in EFFECTIVE_KEYS},
+        },
+        "counts": {**result.counts, "quarantined_by_reason": result.quarantined_by_reason},
+        "versions": {"code": code_version(), **package_versions()},
+    }
+
+
+def summary(result: PipelineResult, loaded: LoadedConfig, run_id: str, *, published: Path, output: Path,
+            quarantine: str, timings: dict[str, float]) -> dict[str, Any]:
+    """The run's summary: counts, reasons, where things went, the awards and each stage's seconds."""
+    return {
+        "survey_year": loaded.survey.survey_year,
+        "run_id": run_id,
+        "export": str(result.export.path),
+        "export_sha256": result.export.sha256,
+        "counts": result.counts,
+        "quarantined_by_reason": result.quarantined_by_reason,
+        "published": str(published),
+        "output": str(output),
+        "quarantine": quarantine,
+        "awards": result.tables["awards"].to_pylist(),
+        "timings": timings,
+    }

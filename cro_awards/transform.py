@@ -1,0 +1,101 @@
+"""Stage and score in DuckDB: the sources the SQL graph reads, registered here and nowhere else.
+
+Contract (each function takes a `cro_awards.sql.Workspace`; nothing here reads or writes files, so a
+test can drive it with literal Arrow tables):
+- `stage(workspace, export, malformed, survey)` registers the export's text (raw_export, raw_evaluations,
+  raw_ratings, malformed_rows) and the year's ballot and categories, and builds what validation reads.
+- `quarantine(workspace, reasons)` registers validation's reasons and builds the quarantine table
+  (`rejected_evaluations`) and the counts: rows read, accepted and quarantined.
+- `score(workspace, survey)` builds every published table (the bootstrap's intervals registered on the
+  way) and returns them as Arrow, in key order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from cro_awards import bootstrap, sql
+from cro_awards.config import CONTRACT_COLUMNS, WHITESPACE, SurveyConfig
+
+SCAN_ROWS = 65_536
+"""Rows per chunk of the export as registered (see `stage`)."""
+
+VALIDATION_INPUTS = ("int_evaluations", "cro_aliases", "stg_rating_texts", "stg_ratings")
+"""The staged relations validation reads (`cro_awards.validate`)."""
+
+
+def method_parameters(survey: SurveyConfig) -> dict[str, Any]:
+    """Every value the SQL binds, by `$name`."""
+    return {
+        "whitespace": WHITESPACE,
+        "tolerance": sql.TOLERANCE,
+        "big_pharma_min_rd_spend_musd": str(survey.big_pharma_min_rd_spend_musd),
+        "min_evaluations": survey.min_evaluations,
+        "min_cros_for_awards": survey.min_cros_for_awards,
+        "champion_sd_multiplier": float(survey.champion_sd_multiplier),
+        "min_cell_size": survey.min_cell_size,
+    }
+
+
+def survey_tables(survey: SurveyConfig) -> dict[str, pa.Table]:
+    """The year's ballot (spelling -> CRO) and category membership, as the sources `ballot` and
+    `category_attributes`."""
+    spellings = [(spelling, cro.name) for cro in survey.cros for spelling in (cro.name, *cro.aliases)]
+    pairs = survey.category_rows()
+    return {
+        "ballot": pa.table(
+            {"spelling": [s for s, _ in spellings], "cro": [c for _, c in spellings]},
+            schema=pa.schema([("spelling", pa.string()), ("cro", pa.string())]),
+        ),
+        "category_attributes": pa.table(
+            {"category": [c for c, _ in pairs], "attribute": [a for _, a in pairs]},
+            schema=pa.schema([("category", pa.string()), ("attribute", pa.string())]),
+        ),
+    }
+
+
+def stage(workspace: sql.Workspace, raw_export: pa.Table, malformed_rows: pa.Table, survey: SurveyConfig) -> None:
+    """Register the export's text and the year's tables; build what validation reads (module contract)."""
+    for name, table in survey_tables(survey).items():
+        workspace.register(name, table)
+    # In slices of SCAN_ROWS rows (no copy): DuckDB scans a registered table's chunks in parallel, and
+    # the CSV reader makes one chunk per 16 MB block.
+    raw_export = pa.Table.from_batches(raw_export.to_batches(max_chunksize=SCAN_ROWS), schema=raw_export.schema)
+    workspace.register("raw_export", raw_export)
+    workspace.register("malformed_rows", malformed_rows)
+    workspace.register("raw_evaluations", raw_export.select(["source_row", *CONTRACT_COLUMNS]))
+    workspace.register("raw_ratings", raw_export.select(["source_row", *survey.attributes]))
+    workspace.build(*VALIDATION_INPUTS, params=method_parameters(survey))
+
+
+def quarantine(workspace: sql.Workspace, reasons: pa.Table, survey: SurveyConfig) -> tuple[pa.Table, dict[str, int]]:
+    """(the quarantine's rows in key order, {read, accepted, quarantined}) once validation has judged."""
+    workspace.register("rejection_reasons", reasons)
+    workspace.build(sql.QUARANTINE, params=method_parameters(survey))
+    [(quarantined, read)] = sql.rows(
+        workspace.connection,
+        "select (select count(*) from int_rejected_evaluations), "
+        "(select count(*) from raw_export) + (select count(*) from malformed_rows)",
+    )
+    return workspace.table(sql.QUARANTINE), {"read": read, "accepted": read - quarantined, "quarantined": quarantined}
+
+
+def score(workspace: sql.Workspace, survey: SurveyConfig) -> dict[str, pa.Table]:
+    """Build the published tables (module contract); the bootstrap runs between the scores and them."""
+    parameters = method_parameters(survey)
+    workspace.build("int_composite_scores", params=parameters)
+    intervals = bootstrap.composite_intervals(
+        sql.arrow(workspace.connection,
+                  "select source_row, cro, segment, respondent_rank from int_accepted_evaluations"),
+        workspace.connection.sql(
+            "select source_row, attribute, rating_value from int_accepted_ratings"
+        ).to_arrow_reader(1 << 20),
+        survey.category_rows(),
+        survey.bootstrap_replicates,
+        survey.bootstrap_seed,
+    )
+    workspace.register("composite_intervals", intervals)
+    workspace.build(*sql.PUBLISHED, params=parameters)
+    return {name: workspace.table(name) for name in sql.PUBLISHED}

@@ -1,0 +1,34 @@
+-- The export rows as validation judges them: each staged evaluation with the configured CRO its text
+-- names (null when no name or alias matches) and how many attributes it answered.
+-- grain: one row per well-formed export row
+-- key: source_row
+-- reads: stg_evaluations, cro_aliases (cro_key, cro), stg_ratings
+with
+
+answers as (
+    select
+        source_row,
+        count(*) as n_answered,
+    from stg_ratings
+    group by source_row
+),
+
+final as (
+    select
+        stg_evaluations.source_row,
+        stg_evaluations.respondent_id,
+        stg_evaluations.rd_spend_musd_text,
+        stg_evaluations.rd_spend_musd,
+        stg_evaluations.rd_spend_musd_exact,
+        stg_evaluations.cro_text,
+        stg_evaluations.cro_key,
+        cro_aliases.cro,
+        stg_evaluations.last_engaged_text,
+        stg_evaluations.last_engaged_on,
+        coalesce(answers.n_answered, 0) as n_answered,
+    from stg_evaluations
+    left join cro_aliases on stg_evaluations.cro_key = cro_aliases.cro_key
+    left join answers on stg_evaluations.source_row = answers.source_row
+)
+
+select * from final

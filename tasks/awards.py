@@ -1,0 +1,100 @@
+"""The awards flow's Prefect tasks: each a thin wrapper over one function of the pure core.
+
+Task results are never persisted or cached (they hold confidential ratings) and stay in process. Only
+the tasks that read or write files are retried, and only for failures that may pass (a full disk, a
+flaky mount): a bad export or configuration will not fix itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from prefect import Task, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from cro_awards import pipeline, publish as publishing, report as reporting, summary as summaries
+from cro_awards.config import LoadedConfig, load_config
+from cro_awards.errors import ConfigError, ExportError
+
+_TASK = {"cache_policy": NO_CACHE, "persist_result": False}
+
+
+def _worth_retrying(task, task_run, state) -> bool:  # noqa: ARG001 - Prefect's retry_condition_fn signature
+    """I/O may fail for passing reasons; a bad export or configuration will not fix itself."""
+    try:
+        state.result()
+    except (ConfigError, ExportError):
+        return False
+    except Exception:  # noqa: BLE001 - anything else (a full disk, a flaky mount) may pass
+        return True
+    return False
+
+
+_IO = {**_TASK, "retries": 2, "retry_delay_seconds": 2, "retry_condition_fn": _worth_retrying}
+
+
+def _call(function, *args):
+    return function(*args)
+
+
+STAGE_TASKS: dict[str, Task] = {
+    name: task(name=name, **(_IO if name in pipeline.IO_STAGES else _TASK))(_call) for name in pipeline.STAGES
+}
+"""One task per stage of `cro_awards.pipeline`, named after it."""
+
+
+def run_stage(name: str, function, *args):
+    """`cro_awards.pipeline.run_pipeline`'s `run_stage`: the stage as its Prefect task."""
+    return STAGE_TASKS[name](function, *args)
+
+
+@task(name="load-config", **_TASK)
+def load_config_task(config: Path, overrides: dict[str, Any]) -> LoadedConfig:
+    loaded = load_config(config, overrides)
+    get_run_logger().info(
+        "Survey %s: %d CROs, %d attributes in %d categories (config %s, overrides %s)",
+        loaded.survey.survey_year, len(loaded.survey.cros), len(loaded.survey.attributes),
+        len(loaded.survey.categories), loaded.path.name, loaded.overrides or "none",
+    )
+    return loaded
+
+
+@task(name="write-quarantine", **_IO)
+def quarantine_task(rejected: pa.Table, quarantine: Path, survey_year: int) -> Path:
+    path = publishing.write_quarantine(rejected, quarantine, survey_year)
+    get_run_logger().info("Quarantine (%d rows) written to %s", rejected.num_rows, path)
+    return path
+
+
+@task(name="render-report", **_TASK)
+def render_report_task(tables: dict[str, pa.Table], manifest: dict[str, Any], config: LoadedConfig,
+                       output: Path) -> str:
+    previous_year = config.survey.survey_year - 1
+    previous = publishing.read_publication(output, previous_year, tuple(tables))
+    html = reporting.render_report(tables, manifest, config.survey, previous)
+    get_run_logger().info("Rendered report.html (%d KB)%s", len(html) // 1024,
+                          f", with changes since {previous_year}" if previous else "")
+    return html
+
+
+@task(name="publish", **_IO)
+def publish_task(tables: dict[str, pa.Table], manifest: dict[str, Any], output: Path, survey_year: int,
+                 run_id: str, keep: int, report_html: str) -> Path:
+    folder = publishing.publish(tables, manifest, output, survey_year, run_id, keep, {"report.html": report_html})
+    get_run_logger().info("Published survey year %s to %s", survey_year, folder)
+    return folder
+
+
+@task(name="artifacts", **_TASK)
+def artifacts_task(summary: dict[str, Any]) -> None:
+    """The run's Prefect artifacts: the awards (markdown and table) and the validation's counts."""
+    key = f"cro-awards-{summary['survey_year']}"
+    create_markdown_artifact(summaries.awards_markdown(summary), key=key,
+                             description=f"Leaders and champions, survey year {summary['survey_year']}")
+    create_table_artifact(summaries.awards_table_rows(summary["awards"]), key=f"{key}-awards",
+                          description=f"Awards table, survey year {summary['survey_year']}")
+    create_markdown_artifact(summaries.validation_markdown(summary), key=f"{key}-validation",
+                             description=f"Rows read, accepted, quarantined; where outputs went ({summary['survey_year']})")

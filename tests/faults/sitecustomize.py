@@ -1,0 +1,27 @@
+"""Fault injection for the crash tests, loaded by the process under test and never by production code.
+
+A test puts this folder first on PYTHONPATH and names a checkpoint in CRO_AWARDS_KILL_POINT; the
+interpreter imports this module at start-up, and at that checkpoint the whole process group is killed
+with SIGKILL, as a power cut or an OOM kill would (no `finally`, no atexit, no Prefect hooks run).
+"""
+
+import os
+import signal
+
+KILL_POINT_VARIABLE = "CRO_AWARDS_KILL_POINT"
+
+
+def _kill_at(point: str):
+    def observer(name: str) -> None:
+        if name == point:
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    return observer
+
+
+if os.environ.get(KILL_POINT_VARIABLE):
+    from cro_awards.checkpoints import CHECKPOINTS, observe
+
+    if os.environ[KILL_POINT_VARIABLE] not in CHECKPOINTS:
+        raise SystemExit(f"{KILL_POINT_VARIABLE}={os.environ[KILL_POINT_VARIABLE]!r} names no checkpoint")
+    observe(_kill_at(os.environ[KILL_POINT_VARIABLE]))
