@@ -1,4 +1,4 @@
-"""Where a run's time goes, statement by statement, without Prefect (the flow's stages called directly).
+"""Where a run's time goes, statement by statement, without Prefect (the pipeline called directly).
 
     python -m bench.profile --size 1000 [--bootstrap-replicates N] [--data-dir bench/data]
 
@@ -19,8 +19,8 @@ from pathlib import Path
 
 from bench import data
 from cro_awards.config import load_config
-from cro_awards import bootstrap, sql, transform, validate
-from cro_awards.extract import read_export
+from cro_awards import bootstrap, sql
+from cro_awards.pipeline import run_pipeline
 
 
 class Timings(list):
@@ -56,27 +56,17 @@ def _timing_sql_and_bootstrap(timings: Timings) -> Iterator[None]:
 
 
 def profile(config_path: Path, export_path: Path) -> Timings:
-    """Run the flow's stages on one export, timed."""
+    """Run the pipeline (`cro_awards.pipeline.run_pipeline`, no Prefect) on one export, timed."""
     timings = Timings()
+
+    def timed_stage(name, function, *args):
+        with timings.timed(f"{name} (total)"):
+            return function(*args)
+
     with _timing_sql_and_bootstrap(timings):
         with timings.timed("load config"):
-            loaded = load_config(config_path)
-        with timings.timed("extract"):
-            exported = read_export(export_path, loaded)
-        workspace = transform.open_workspace()
-        try:
-            with timings.timed("stage (total)"):
-                transform.stage(workspace, exported.table, exported.malformed, loaded.survey)
-            with timings.timed("validate (total)"):
-                malformed = exported.malformed["source_row"].to_pylist()
-                reasons = validate.rejection_reasons(workspace, loaded.survey, malformed)
-            with timings.timed("transform (total)"):
-                transform.transform(workspace, loaded.survey, reasons)
-                transform.published_tables(workspace)
-            with timings.timed("quarantine read"):
-                sql.arrow(workspace, sql.sorted_query("rejected_evaluations"))
-        finally:
-            workspace.close()
+            loaded = load_config(config_path, {"max_rejected_share": 1})
+        run_pipeline(loaded, export_path, run_stage=timed_stage)
     return timings
 
 

@@ -146,18 +146,9 @@ def write_parquet(path: Path, columns: dict[str, Any]) -> Path:
 def run_rules(config_path: Path, export_path: Path) -> dict[int, list[str]]:
     """read_export, stage, rejection_reasons: each source_row's reasons, in the order listed.
     Rows without a reason are absent."""
-    from cro_awards.extract import read_export
-    from cro_awards.transform import open_workspace, stage
-    from cro_awards.validate import rejection_reasons
+    from cro_awards.pipeline import run_pipeline
 
-    config = load(config_path)
-    export = read_export(export_path, config)
-    connection = open_workspace()
-    try:
-        stage(connection, export.table, export.malformed, config.survey)
-        table = rejection_reasons(connection, config.survey, export.malformed["source_row"].to_pylist())
-    finally:
-        connection.close()
+    table = run_pipeline(load(config_path), export_path, through="validate").validation.reasons
     reasons: dict[int, list[str]] = {}
     for source_row, reason in zip(table["source_row"].to_pylist(), table["reason"].to_pylist()):
         reasons.setdefault(source_row, []).append(reason)

@@ -18,8 +18,7 @@ from tests.conftest import SAMPLE_CONFIG
 def tiny(tmp_path_factory):
     """A 300-row export with planted bad rows, the bench YAML, and both programs' outputs."""
     from cro_awards.config import load_config
-    from cro_awards import transform, validate
-    from cro_awards.extract import read_export
+    from cro_awards.pipeline import run_pipeline
 
     root = tmp_path_factory.mktemp("bench")
     config = yaml.safe_load(SAMPLE_CONFIG.read_text(encoding="utf-8"))
@@ -32,15 +31,8 @@ def tiny(tmp_path_factory):
     yaml_path.write_text(yaml.safe_dump(bench_yaml, sort_keys=False), encoding="utf-8")
 
     loaded = load_config(yaml_path)
-    exported = read_export(export, loaded)
-    con = transform.open_workspace()
-    transform.stage(con, exported.table, exported.malformed, loaded.survey)
-    reasons = validate.rejection_reasons(con, loaded.survey, exported.malformed["source_row"].to_pylist())
-    transform.transform(con, loaded.survey, reasons)
-    tables = transform.published_tables(con)
-    rejected = con.table("int_rejected_evaluations").to_arrow_table()
-    counts = transform.counts(con)
-    con.close()
+    result = run_pipeline(loaded, export)
+    tables, rejected, counts = result.tables, result.validation.rejected, result.counts
 
     summary = baseline.run(yaml_path, export, root / "out", root / "quarantine")
     ours = {name: pq.read_table(root / "out" / "survey_year=2024" / f"{name}.parquet")

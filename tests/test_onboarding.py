@@ -326,22 +326,12 @@ def test_2023_sample_export_uses_the_platform_headers_and_is_reproducible(tmp_pa
 
 
 def test_2023_sample_scores_phase_iv_in_process() -> None:
-    from cro_awards.extract import read_export
-    from cro_awards.transform import counts, open_workspace, published_tables, stage, transform
-    from cro_awards.validate import rejection_reasons
+    from cro_awards.pipeline import run_pipeline
 
     loaded = load_config(CONFIG_2023)
-    export = read_export(EXPORT_2023, loaded)
-    assert export.renamed == {header: column for header, column in loaded.survey.columns.items()}
-    workspace = open_workspace()
-    try:
-        stage(workspace, export.table, export.malformed, loaded.survey)
-        reasons = rejection_reasons(workspace, loaded.survey, export.malformed["source_row"].to_pylist())
-        transform(workspace, loaded.survey, reasons)
-        tables = published_tables(workspace)
-        numbers = counts(workspace)
-    finally:
-        workspace.close()
+    result = run_pipeline(loaded, EXPORT_2023)
+    assert result.export.renamed == {header: column for header, column in loaded.survey.columns.items()}
+    tables, numbers = result.tables, result.counts
     assert numbers["read"] == 1200 and 0 < numbers["quarantined"] <= 0.05 * 1200
     composite = [r for r in tables["composite_scores"].to_pylist() if r["category"] == "phase_iv"]
     assert {r["segment"] for r in composite} == {"big_pharma", "small_pharma", "overall"}

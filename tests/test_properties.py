@@ -9,8 +9,7 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from cro_awards.config import load_config
-from cro_awards import transform, validate
-from cro_awards.extract import read_export
+from cro_awards.pipeline import run_pipeline
 from tests.conftest import PROJECT_ROOT, SAMPLE_CONFIG
 
 SAMPLE = PROJECT_ROOT / "data" / "sample" / "export_2024.csv"
@@ -18,12 +17,8 @@ LOADED = load_config(SAMPLE_CONFIG)
 
 
 def _publish_in_process(export: Path) -> tuple[dict[str, pa.Table], int]:
-    exported = read_export(export, LOADED)
-    connection = transform.open_workspace()
-    transform.stage(connection, exported.table, exported.malformed, LOADED.survey)
-    reasons = validate.rejection_reasons(connection, LOADED.survey, exported.malformed["source_row"].to_pylist())
-    transform.transform(connection, LOADED.survey, reasons)
-    return transform.published_tables(connection), transform.counts(connection)["quarantined"]
+    result = run_pipeline(LOADED, export)
+    return result.tables, result.counts["quarantined"]
 
 
 BASELINE = None

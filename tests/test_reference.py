@@ -36,23 +36,15 @@ ABS_TOLERANCE = 1e-9
 # --- running both sides --------------------------------------------------------------------------
 
 def run_pipeline(yaml_path: Path, csv_path: Path) -> tuple[dict[int, list[str]], dict[str, list[dict]]]:
-    from cro_awards import transform, validate
-    from cro_awards.extract import read_export
+    from cro_awards.pipeline import run_pipeline
 
-    loaded = load_config(yaml_path)
-    exported = read_export(csv_path, loaded)
-    con = transform.open_workspace()
-    try:
-        transform.stage(con, exported.table, exported.malformed, loaded.survey)
-        reasons = validate.rejection_reasons(con, loaded.survey, exported.malformed["source_row"].to_pylist())
-        transform.transform(con, loaded.survey, reasons)
-        tables = {
-            name: table.drop_columns([c for c in ("ci_low", "ci_high") if c in table.column_names]).to_pylist()
-            for name, table in transform.published_tables(con).items()
-        }
-        rejected = con.table("rejected_evaluations").to_arrow_table().select(["source_row", "reasons"]).to_pylist()
-    finally:
-        con.close()
+    loaded = load_config(yaml_path, {"max_rejected_share": 1})  # the numbers, whatever share is rejected
+    result = run_pipeline(loaded, csv_path)
+    tables = {
+        name: table.drop_columns([c for c in ("ci_low", "ci_high") if c in table.column_names]).to_pylist()
+        for name, table in result.tables.items()
+    }
+    rejected = result.validation.rejected.select(["source_row", "reasons"]).to_pylist()
     quarantine: dict[int, list[str]] = {}
     for row in rejected:
         assert row["source_row"] not in quarantine, f"source_row {row['source_row']} quarantined twice"
