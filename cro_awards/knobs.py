@@ -51,7 +51,7 @@ class MethodKnobs(BaseModel):
         description="a larger share of rejected evaluations fails the run (0.2 = 20%)",
     )] = 0.2
     bootstrap_replicates: Annotated[StrictInt, Field(
-        ge=0, le=100_000, description="bootstrap replicates of each composite's 95% interval (0: no intervals)",
+        ge=0, le=100_000, description="bootstrap replicates behind each composite's interval (0: none)",
     )] = 1000
     bootstrap_seed: Annotated[StrictInt, Field(
         ge=0, le=2**63 - 1, description="seed of the bootstrap (a rerun draws the same replicates)",

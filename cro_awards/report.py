@@ -26,10 +26,11 @@ import jinja2
 import pyarrow as pa
 
 from cro_awards.summary import SEGMENT_LABELS, SEGMENT_ORDER
+from cro_awards import knobs as knobs_model
 from cro_awards.config import REASON_CODES as REASON_ORDER
 
-KNOBS = ("min_evaluations", "min_cros_for_awards", "champion_sd_multiplier", "min_cell_size",
-         "big_pharma_min_rd_spend_musd")
+KNOBS = knobs_model.KNOBS
+"""The knobs the report lists with their values: every method knob (`cro_awards.knobs`)."""
 
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies, and in print.
 STATUS_COLORS = {
@@ -508,6 +509,8 @@ def report_context(tables: Mapping[str, pa.Table], manifest: Mapping[str, Any], 
     knobs = method_knobs(manifest, survey)
     year = manifest.get("survey_year", getattr(survey, "survey_year", None))
     previous_year = _previous_year(previous)
+    if previous is not None and previous_year is None and isinstance(year, int):
+        previous_year = year - 1  # the flow reads the previous survey year's publication
     change_label = f"since {previous_year}" if previous_year is not None else "since the previous survey"
     changes = year_over_year(composite_table, previous) if previous is not None else {}
 
@@ -578,6 +581,9 @@ def report_context(tables: Mapping[str, pa.Table], manifest: Mapping[str, Any], 
             "by_reason": _by_reason(counts.get("quarantined_by_reason") or {}),
         },
         "knobs": {knob: format_knob(value) for knob, value in knobs.items() if value is not None},
+        "knob_rows": [{"name": knob, "value": format_knob(value), "description": knobs_model.description(knob)}
+                      for knob, value in knobs.items() if value is not None],
+        "previous_year": previous_year,
         "rating_scale": getattr(survey, "rating_scale", None),
         "intervals": intervals,
         "has_previous": previous is not None,

@@ -1,0 +1,76 @@
+"""Each method knob is defined once (cro_awards.knobs); the YAML's checks, the overrides, the command
+line, the manifest and the report derive from that definition and agree with it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from cli.main import parser
+from cro_awards import knobs, report
+from cro_awards.config import SurveyConfig, load_config
+from cro_awards.errors import ConfigError
+from cro_awards.manifest import EFFECTIVE_KEYS
+from tests.conftest import SAMPLE_CONFIG
+
+
+def _above_maximum(name: str):
+    high = knobs.bounds(name)["le"]
+    return knobs.python_type(name)(high * 2 + 1)
+
+
+def test_every_knob_has_a_description_bounds_and_a_default_within_them():
+    for name in knobs.KNOBS:
+        field = knobs.field(name)
+        limits = knobs.bounds(name)
+        assert field.description and {"ge", "le"} <= limits.keys(), name
+        assert limits["ge"] <= field.default <= limits["le"], name
+
+
+def test_the_survey_configuration_is_the_knobs_and_more():
+    assert set(knobs.KNOBS) <= set(SurveyConfig.model_fields)
+    for name in knobs.KNOBS:
+        assert SurveyConfig.model_fields[name].default == knobs.field(name).default
+
+
+@pytest.mark.parametrize("name", knobs.KNOBS)
+def test_a_value_out_of_bounds_is_refused_alike_in_the_yaml_and_as_an_override(name, tmp_path):
+    value = _above_maximum(name)
+    yaml_path = tmp_path / "2024.yaml"
+    text = "\n".join(line for line in SAMPLE_CONFIG.read_text(encoding="utf-8").splitlines()
+                     if not line.startswith(f"{name}:"))
+    yaml_path.write_text(text + f"\n{name}: {value}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as in_yaml:
+        load_config(yaml_path)
+    with pytest.raises(ConfigError) as as_override:
+        load_config(SAMPLE_CONFIG, {name: value})
+    assert f"key `{name}`" in str(in_yaml.value) and f"override `{name}`" in str(as_override.value)
+    reason = str(as_override.value).split(f"override `{name}`: ")[1]
+    assert reason in str(in_yaml.value), "the same reason, whoever sets the value"
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_the_command_line_has_one_flag_per_knob_typed_as_the_knob(command):
+    sub = next(a for a in parser()._subparsers._group_actions[0].choices.items() if a[0] == command)[1]
+    flags = {action.dest: action for action in sub._actions}
+    for name in knobs.KNOBS:
+        assert name in flags, f"{command} lacks --{name.replace('_', '-')}"
+        assert flags[name].type is knobs.python_type(name)
+        assert knobs.description(name) in flags[name].help
+
+
+def test_the_manifest_records_every_knob_and_the_report_lists_every_knob():
+    assert set(knobs.KNOBS) <= set(EFFECTIVE_KEYS)
+    assert report.KNOBS == knobs.KNOBS
+
+
+def test_whole_number_knobs_refuse_fractions_and_text():
+    base = {"survey_year": 2024, "survey_close": dt.date(2024, 2, 29), "cros": [{"name": "A"}],
+            "attributes": {"a": "A"}, "categories": {"k": ["a"]}}
+    for name in knobs.KNOBS:
+        with pytest.raises(ValueError):
+            SurveyConfig(**base, **{name: "3"})
+        if knobs.python_type(name) is int:
+            with pytest.raises(ValueError):
+                SurveyConfig(**base, **{name: 3.5})

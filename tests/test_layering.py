@@ -1,0 +1,107 @@
+"""The package graph points one way, read from the imports themselves (no Prefect needed):
+
+    cli/, deployments/  ->  flows/  ->  tasks/ (Prefect tasks)  ->  cro_awards/ (the pure core)
+
+No package imports one above it; the core never imports Prefect; nothing imports the command line;
+an import inside a function (to defer a heavy library, or to let `cli` set Prefect's environment
+first) never reaches a project package above the importer's; the core's modules form no cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+import graphlib
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+LAYERS = {"cro_awards": 0, "tasks": 1, "flows": 2, "cli": 3, "deployments": 3}
+PACKAGES = tuple(LAYERS)
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
+            parts = path.relative_to(PROJECT_ROOT).with_suffix("").parts
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _imports(path: Path) -> list[tuple[str, bool, int]]:
+    """(imported module, imported inside a function?, line) for every import of the file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: list[tuple[str, bool, int]] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            inside = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+            if isinstance(child, ast.Import):
+                found.extend((alias.name, inside, child.lineno) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
+                found.append((child.module, inside, child.lineno))
+                # `from cro_awards import sql` imports the module cro_awards.sql
+                found.extend((f"{child.module}.{alias.name}", inside, child.lineno) for alias in child.names
+                             if f"{child.module}.{alias.name}" in MODULES)
+            visit(child, inside)
+
+    visit(tree, False)
+    return found
+
+
+def _package(module: str) -> str | None:
+    top = module.split(".")[0]
+    return top if top in LAYERS else None
+
+
+def test_the_packages_are_where_the_layers_say():
+    assert {"cro_awards.pipeline", "cro_awards.sql", "tasks.awards", "flows.awards", "cli.main",
+            "deployments.serve"} <= set(MODULES)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_module_imports_a_layer_above_its_own(module):
+    layer = LAYERS[_package(module)]
+    for imported, in_function, line in _imports(MODULES[module]):
+        package = _package(imported)
+        if package is None:
+            continue
+        where = f"{MODULES[module].relative_to(PROJECT_ROOT)}:{line} imports {imported}"
+        assert LAYERS[package] <= layer, f"{where}: a layer above its own"
+        assert package != "cli" or _package(module) == "cli", f"{where}: nothing imports the command line"
+        assert not (package == "deployments" and _package(module) == "cli"), f"{where}: the command line and the deployments are peers"
+        if in_function:
+            assert layer == 3 and LAYERS[package] < layer, (
+                f"{where} inside a function: only the top layer defers project imports, and only downward"
+            )
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _package(m) == "cro_awards"))
+def test_the_core_runs_without_prefect(module):
+    for imported, _, line in _imports(MODULES[module]):
+        assert imported.split(".")[0] not in ("prefect", "prefect_dask"), (
+            f"{MODULES[module].relative_to(PROJECT_ROOT)}:{line}: the pure core imports {imported}"
+        )
+
+
+def test_prefect_tasks_live_in_tasks_and_flows_in_flows():
+    for module, path in MODULES.items():
+        text = path.read_text(encoding="utf-8")
+        if "@task" in text:
+            assert _package(module) in ("tasks", "flows"), f"{module} defines a Prefect task"
+        if "@flow" in text:
+            assert _package(module) == "flows", f"{module} defines a Prefect flow"
+
+
+def test_the_core_modules_import_each_other_without_a_cycle():
+    graph = {
+        module: {imported for imported, in_function, _ in _imports(path)
+                 if imported in MODULES and imported != module and imported != "cro_awards" and not in_function}
+        for module, path in MODULES.items() if _package(module) == "cro_awards"
+    }
+    graphlib.TopologicalSorter(graph).prepare()  # raises CycleError naming the cycle
