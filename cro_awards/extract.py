@@ -73,16 +73,17 @@ def read_export(path: str | Path, config: LoadedConfig) -> Export:
         )
     if not path.is_file():
         raise ExportError(f"{path}: no such file; check the --export path.")
+    sheets = None
     try:
         if suffix == ".csv":
             digest, header, body, malformed = _read_csv(path)
         elif suffix == ".xlsx":
-            digest, header, body, malformed = sha256_of(path), *_read_xlsx(path)
+            digest, (header, body, malformed, sheets) = sha256_of(path), _read_xlsx(path)
         else:
             digest, header, body, malformed = sha256_of(path), *_read_parquet(path, config)
     except OSError as error:
         raise ExportError(f"{path}: cannot be read ({error.strerror or error}).") from None
-    names, renamed, ignored = _check_header(path, header, config)
+    names, renamed, ignored = _check_header(path, header, config, sheets)
     if body.num_rows + len(malformed) == 0:
         raise ExportError(f"{path}: the export has a header but no data rows; export the survey responses again.")
     table = body.rename_columns(["source_row", *names])
@@ -96,7 +97,10 @@ def read_export(path: str | Path, config: LoadedConfig) -> Export:
     )
 
 
-def _check_header(path: Path, header: list[str], config: LoadedConfig) -> tuple[list[str], dict, tuple]:
+def _check_header(path: Path, header: list[str], config: LoadedConfig,
+                  sheets: list[str] | None = None) -> tuple[list[str], dict, tuple]:
+    """The header's names after `columns`, the renamings and the ignored columns; `ExportError` when a
+    contract column is missing. `sheets`: an .xlsx workbook's sheet names (the advice is the spreadsheet's)."""
     survey = config.survey
     seen: set[str] = set()
     for name in header:
@@ -116,6 +120,15 @@ def _check_header(path: Path, header: list[str], config: LoadedConfig) -> tuple[
     names = [renamed.get(name, name) for name in header]
     required = [*CONTRACT_COLUMNS, *survey.attributes]
     missing = [column for column in required if column not in names]
+    if missing and sheets is not None:
+        others = f" (the workbook's other sheets: {', '.join(repr(s) for s in sheets[1:])})" if sheets[1:] else ""
+        raise ExportError(
+            f"{path}: the first row of the first sheet ({sheets[0]!r}) is not the export's header: missing "
+            f"column(s) {', '.join(missing)}. The header must be the sheet's first row and the responses the "
+            f"workbook's first sheet: delete any title or note rows above the header, and move the sheet of "
+            f"responses to the front{others}; or map differently named headers with `columns` in "
+            f"{config.path.name}."
+        )
     if missing:
         if len(header) == 1:
             separator = next((label for char, label in _SEPARATORS if char in header[0]), None)
@@ -290,7 +303,7 @@ def cell_text(value: object) -> str | None:
     return str(value)
 
 
-def _read_xlsx(path: Path) -> tuple[list[str], pa.Table, list]:
+def _read_xlsx(path: Path) -> tuple[list[str], pa.Table, list, list[str]]:
     from openpyxl import load_workbook
 
     try:
@@ -298,12 +311,17 @@ def _read_xlsx(path: Path) -> tuple[list[str], pa.Table, list]:
     except Exception as error:  # openpyxl raises many types for a damaged or foreign file
         raise ExportError(f"{path}: cannot be opened as an Excel workbook ({type(error).__name__}: {error}).") from None
     try:
+        sheets = list(workbook.sheetnames)
         sheet = workbook.worksheets[0]
         sheet.reset_dimensions()  # some writers declare a used range too small; read every cell there is
         rows = sheet.iter_rows(values_only=True)
         header_cells = next(rows, None)
         if header_cells is None or all(cell is None for cell in header_cells):
-            raise ExportError(f"{path}: the first sheet is empty (no header row).")
+            raise ExportError(
+                f"{path}: the first row of the first sheet ({sheets[0]!r}) is empty: the header must be the sheet's "
+                "first row and the responses the workbook's first sheet (delete rows above the header; move the "
+                "sheet of responses to the front)."
+            )
         header = [(cell_text(cell) or "").strip() for cell in header_cells]
         while header and header[-1] == "":
             header.pop()
@@ -330,7 +348,7 @@ def _read_xlsx(path: Path) -> tuple[list[str], pa.Table, list]:
     malformed = [
         (n, ",".join(_csv_field(cell_text(cell) or "") for cell in cells)) for n, cells in overflow
     ]
-    return header, table, malformed
+    return header, table, malformed, sheets
 
 
 def _csv_field(text: str) -> str:

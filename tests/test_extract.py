@@ -197,6 +197,21 @@ def _truncated_parquet(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
+def _notes_first(path):
+    """A workbook whose first sheet holds notes and whose second holds the responses."""
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    notes = workbook.active
+    notes.title = "Notes"
+    notes.append(["Exported from the survey platform"])
+    notes.append(["Questions: see the questionnaire"])
+    responses = workbook.create_sheet("Responses")
+    responses.append(list(HEADER))
+    responses.append(["R1", 1, "Northwind", "2023-06-01", 4, 3, 5])
+    workbook.save(path)
+
+
 FILE_ERRORS = {
     # name: (file name, writer, fragments the message must hold)
     "unsupported suffix": ("export.txt", lambda p: p.write_text(f"{HEADER_LINE}\n{GOOD_LINE}\n"), ["unsupported", ".txt"]),
@@ -231,6 +246,13 @@ FILE_ERRORS = {
         lambda p: write_xlsx(p, [["R1", 1, "Northwind", "2023-06-01", 4, 3]], HEADER[:-1]),
         ["missing column", "cost"],
     ),
+    "workbook opening with a title row": (
+        "titled.xlsx",
+        lambda p: write_xlsx(p, [HEADER, ["R1", 1, "Northwind", "2023-06-01", 4, 3, 5]], ["CRO survey 2024 export"]),
+        ["first row of the first sheet", "delete any title or note rows above the header"],
+    ),
+    "workbook whose first sheet is notes": ("notes.xlsx", _notes_first, ["first sheet ('Notes')", "'Responses'",
+                                                                        "move the sheet of responses to the front"]),
     "parquet no rows": ("zero.parquet", lambda p: write_parquet(p, {n: pa.array([], pa.string()) for n in HEADER}), ["no data rows"]),
     "parquet missing contract column": (
         "noid.parquet",
