@@ -6,13 +6,22 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 4200
 
-.PHONY: run test serve bench setup browser lock clean
+.PHONY: run test lint serve bench setup browser lock clean
 
 run: $(STAMP)
 	$(BIN)/cro-awards run
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# The linters, configured in pyproject.toml ([tool.ruff]) and .sqlfluff: they report, they never rewrite.
+# All three run even when one fails; the target fails if any did.
+lint: $(STAMP)
+	@status=0; \
+	echo "$(BIN)/ruff check ."; $(BIN)/ruff check . || status=1; \
+	echo "$(BIN)/ruff format --check ."; $(BIN)/ruff format --check . || status=1; \
+	echo "$(BIN)/sqlfluff lint sql/"; $(BIN)/sqlfluff lint sql/ || status=1; \
+	exit $$status
 
 # Debian's Chromium, for the report's browser test; where it cannot be installed (not root, no apt),
 # that one test is skipped and says why.

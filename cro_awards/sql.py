@@ -11,7 +11,7 @@ Contract:
   `view`), binding only the `$parameters` the file uses (values are never formatted into SQL text).
 - `Workspace` is one run's in-memory DuckDB database: `register(source, table)` for the sources,
   `build(*targets, params=...)` for every model the targets need that is not built yet, in graph order,
-  and `check(params)` for the output checks of `sql/tests/` (each a query returning the rows that break
+  and `failed_checks(params)` for the output checks of `sql/tests/` (each a query returning the rows that break
   a rule; a published table's key is checked from its header). A workspace owns a spill folder of its
   own, removed when it is closed.
 """

@@ -9,7 +9,7 @@ well_formed as (
     select
         int_rejected_evaluations.source_row,
         int_rejected_evaluations.reasons,
-        raw_export.* exclude (source_row),
+        raw_export.* exclude (raw_export.source_row),
     from int_rejected_evaluations
     inner join raw_export on int_rejected_evaluations.source_row = raw_export.source_row
 ),
@@ -18,7 +18,7 @@ malformed as (
     select
         int_rejected_evaluations.source_row,
         int_rejected_evaluations.reasons,
-        malformed_rows.* exclude (source_row),
+        malformed_rows.* exclude (malformed_rows.source_row),
     from int_rejected_evaluations
     inner join malformed_rows on int_rejected_evaluations.source_row = malformed_rows.source_row
 ),

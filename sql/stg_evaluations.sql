@@ -41,7 +41,8 @@ final as (
         -- a date only where the text is written YYYY-MM-DD and names a year after 0 (DuckDB's cast would
         -- read 2024-2-3, 2023/01/05 and 0000-01-01 too), so the window is judged on real dates alone
         case
-            when regexp_full_match(raw_evaluations.last_engaged_text, '[0-9]{4}-[0-9]{2}-[0-9]{2}')
+            when
+                regexp_full_match(raw_evaluations.last_engaged_text, '[0-9]{4}-[0-9]{2}-[0-9]{2}')
                 and not starts_with(raw_evaluations.last_engaged_text, '0000')
                 then try_cast(raw_evaluations.last_engaged_text as date)
         end as last_engaged_on,

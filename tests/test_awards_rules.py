@@ -3,7 +3,9 @@
 Every expected value is worked out by hand in the comments: weights are n_evaluations, the weighted
 standard deviation is the population form sqrt(sum w (x - mean)^2 / sum w), threshold = mean +
 champion_sd_multiplier * sd, and every comparison carries the 1e-9 tolerance. Expected rows are
-(segment, category, cro, award, composite, weighted_mean, weighted_sd, threshold), in published order.
+(segment, category, cro, award, composite, weighted_mean, weighted_sd, threshold), in published order:
+the order of the key in awards.sql's header (segment, category, cro, award), which is how production
+reads the table back (`sql.sorted_query`; the file itself does not sort).
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from cro_awards.config import SurveyConfig
 from cro_awards import sql
-from cro_awards.transform import method_parameters, open_workspace
+from cro_awards.config import SurveyConfig
+from cro_awards.transform import method_parameters
 
 STR = pa.string()
 INT = pa.int64()
@@ -55,20 +57,26 @@ def ineligible(cro: str, n_evaluations: int, composite: float,
 
 
 def awards(con, composites: list[tuple], **knobs: Any) -> list[tuple]:
-    """Run awards.sql on these int_composite_scores rows; return its rows in stored (published) order."""
+    """Run awards.sql on these int_composite_scores rows; return its rows in published (key) order."""
     columns = {name: [row[i] for row in composites] for i, name in enumerate(COMPOSITE_SCHEMA.names)}
     con.register("int_composite_scores", pa.table(columns, schema=COMPOSITE_SCHEMA))
     sql.run(con, "awards", params(**knobs))
     assert [d[0] for d in con.execute("select * from awards limit 0").description] == AWARDS_COLUMNS
-    return con.execute("select * from awards").fetchall()
+    return published(con)
+
+
+def published(con) -> list[tuple]:
+    """The awards table as production reads it back: sorted by the key of its header."""
+    assert sql.key("awards") == ("segment", "category", "cro", "award")
+    return con.execute(sql.sorted_query("awards")).fetchall()
 
 
 def assert_rows(actual: list[tuple], expected: list[tuple]) -> None:
     """Whole rows equal, in order; a float in `expected` matches within 1e-9, anything else exactly."""
     assert len(actual) == len(expected), f"{len(actual)} rows, expected {len(expected)}:\n{actual}"
-    for index, (got, want) in enumerate(zip(actual, expected)):
+    for index, (got, want) in enumerate(zip(actual, expected, strict=True)):
         assert len(got) == len(want), f"row {index}: {got} vs {want}"
-        for value, wanted in zip(got, want):
+        for value, wanted in zip(got, want, strict=True):
             if isinstance(wanted, float):
                 assert isinstance(value, float) and value == pytest.approx(wanted, abs=1e-9), (
                     f"row {index}: {got} != {want}"
@@ -79,9 +87,10 @@ def assert_rows(actual: list[tuple], expected: list[tuple]) -> None:
 
 @pytest.fixture
 def con():
-    connection = open_workspace()
-    yield connection
-    connection.close()
+    """A fresh workspace's connection (memory-bounded, its own spill folder, removed afterwards)."""
+    workspace = sql.Workspace.open()
+    yield workspace.connection
+    workspace.close()
 
 
 def test_leader_and_champion_are_two_rows(con):
@@ -235,7 +244,7 @@ def test_ineligible_cro_not_ranked_nor_awarded(con):
     ])
     # Awards over A, B, C only: w = 3 each, mean 3, sd = sqrt((3 + 0 + 3) / 9), threshold 3.816.
     sd = math.sqrt(6 / 9)
-    assert_rows(con.execute("select * from awards").fetchall(), [
+    assert_rows(published(con), [
         ("overall", "delivery", "A", "champion", 4.0, 3.0, sd, 3.0 + sd),
         ("overall", "delivery", "A", "leader", 4.0, 3.0, sd, 3.0 + sd),
     ])

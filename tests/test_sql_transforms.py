@@ -1,9 +1,12 @@
 """Unit tests of every file of `sql/`, in the dbt / jaffle-shop unit-test style.
 
 Each test registers tiny literal input tables (the file's direct inputs only) on a fresh in-memory
-DuckDB workspace, runs one file with `cro_awards.sql.run`, and compares the whole output (column names and
-order, every row) with a literal expected table worked out by hand. Doubles are compared with an
-absolute tolerance of 1e-9; everything else exactly. The awards rules are in test_awards_rules.py.
+DuckDB workspace (`cro_awards.sql.Workspace`), runs one file with `cro_awards.sql.run`, and compares the
+whole output (column names and order, every row) with a literal expected table worked out by hand. The
+published tables are read back as production reads them: sorted by the key their header states
+(`sql.sorted_query`); no file sorts its own rows. Doubles are compared with an absolute tolerance of 1e-9;
+everything else exactly. The awards rules are in test_awards_rules.py; the graph itself (headers, run
+order, the workspace, the output checks) in test_sql_graph.py.
 """
 
 from __future__ import annotations
@@ -15,15 +18,16 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from cro_awards.config import SurveyConfig
 from cro_awards import sql
-from cro_awards.transform import method_parameters, open_workspace
+from cro_awards.config import SurveyConfig
+from cro_awards.transform import method_parameters
 
 STR = pa.string()
 INT = pa.int64()
 DBL = pa.float64()
 REASONS = pa.list_(pa.string())
 
+STG_RATINGS_SCHEMA = [("source_row", INT), ("attribute", STR), ("rating_text", STR), ("rating_value", DBL)]
 RATINGS_SCHEMA = [("segment", STR), ("cro", STR), ("source_row", INT), ("attribute", STR), ("rating_value", DBL)]
 ATTRIBUTE_SCORES_SCHEMA = [("segment", STR), ("cro", STR), ("attribute", STR), ("n_ratings", INT), ("score", DBL)]
 COMPOSITE_COLUMNS = ["segment", "cro", "category", "n_evaluations", "composite", "is_eligible", "rank", "ci_low",
@@ -62,18 +66,22 @@ def columns_of(con, name: str) -> list[str]:
     return [d[0] for d in con.execute(f"select * from {name} limit 0").description]
 
 
-def rows_of(con, name: str, order_by: str | None = None) -> list[tuple]:
-    """The rows of a built table: in stored order, or sorted by `order_by` for unordered tables."""
-    query = f"select * from {name}" + (f" order by {order_by}" if order_by else "")
-    return con.execute(query).fetchall()
+def rows_of(con, name: str, order_by: str) -> list[tuple]:
+    """The rows of a built table (or of `name` with a `where` clause), sorted by `order_by`."""
+    return con.execute(f"select * from {name} order by {order_by}").fetchall()
+
+
+def published_rows(con, name: str) -> list[tuple]:
+    """A published table's rows as production reads them back: in the order of its header's key."""
+    return con.execute(sql.sorted_query(name)).fetchall()
 
 
 def assert_rows(actual: list[tuple], expected: list[tuple]) -> None:
     """Whole rows equal, in order; a float in `expected` matches within 1e-9, anything else exactly."""
     assert len(actual) == len(expected), f"{len(actual)} rows, expected {len(expected)}:\n{actual}"
-    for index, (got, want) in enumerate(zip(actual, expected)):
+    for index, (got, want) in enumerate(zip(actual, expected, strict=True)):
         assert len(got) == len(want), f"row {index}: {got} vs {want}"
-        for value, wanted in zip(got, want):
+        for value, wanted in zip(got, want, strict=True):
             if isinstance(wanted, float):
                 assert isinstance(value, float) and value == pytest.approx(wanted, abs=1e-9), (
                     f"row {index}: {got} != {want}"
@@ -103,9 +111,10 @@ def given_accepted(con, ratings: list[tuple]) -> None:
 
 @pytest.fixture
 def con():
-    connection = open_workspace()
-    yield connection
-    connection.close()
+    """A fresh workspace's connection (memory-bounded, its own spill folder, removed afterwards)."""
+    workspace = sql.Workspace.open()
+    yield workspace.connection
+    workspace.close()
 
 
 # --- cro_aliases ------------------------------------------------------------------------------------
@@ -202,36 +211,100 @@ def test_stg_ratings_try_cast_of_4_point_0(staged_ratings):
 # --- stg_evaluations --------------------------------------------------------------------------------
 
 
-def test_stg_evaluations_trims_blanks_casts_and_matches_aliases(con):
-    given(con, "raw_evaluations",
-          [("source_row", INT), ("respondent_id", STR), ("rd_spend_musd", STR), ("cro", STR), ("last_engaged", STR)], [
-              (1, " R1 ", " 1500.5\t", "\u00a0NorthWind ", "2023-05-01"),
-              (2, "", "12", "CHT", " 2024-02-30 "),
-              (3, None, "abc", "Unknown CRO", ""),
-              (4, "\tR4", "   ", "  ", "2023-13-01"),
-          ])
+RAW_EVALUATIONS_SCHEMA = [("source_row", INT), ("respondent_id", STR), ("rd_spend_musd", STR), ("cro", STR),
+                          ("last_engaged", STR)]
+STG_EVALUATIONS_COLUMNS = [
+    "source_row", "respondent_id", "rd_spend_musd_text", "rd_spend_musd", "rd_spend_musd_exact", "cro_text",
+    "cro_key", "last_engaged_text", "last_engaged_on",
+]
+STG_EVALUATIONS_SCHEMA = [
+    ("source_row", INT), ("respondent_id", STR), ("rd_spend_musd_text", STR), ("rd_spend_musd", DBL),
+    ("rd_spend_musd_exact", pa.decimal128(38, 18)), ("cro_text", STR), ("cro_key", STR),
+    ("last_engaged_text", STR), ("last_engaged_on", pa.date32()),
+]
+
+
+def test_stg_evaluations_trims_blanks_and_casts_without_matching(con):
+    given(con, "raw_evaluations", RAW_EVALUATIONS_SCHEMA, [
+        (1, " R1 ", " 1500.5\t", "\u00a0NorthWind ", "2023-05-01"),
+        (2, "", "12", "CHT", " 2024-02-30 "),
+        (3, None, "abc", "Unknown CRO", ""),
+        (4, "\tR4", "   ", "  ", "2023-13-01"),
+    ])
+    sql.run(con, "stg_evaluations", params())
+
+    # Staging only trims and casts: no configured CRO (that is int_evaluations), no count of answers.
+    # Blank and whitespace-only fields are null; 2024-02-30 and 2023-13-01 are kept as text, not dates.
+    assert columns_of(con, "stg_evaluations") == STG_EVALUATIONS_COLUMNS
+    assert_rows(rows_of(con, "stg_evaluations", "source_row"), [
+        (1, "R1", "1500.5", 1500.5, decimal.Decimal("1500.5"), "NorthWind", "northwind", "2023-05-01",
+         dt.date(2023, 5, 1)),
+        (2, None, "12", 12.0, decimal.Decimal("12"), "CHT", "cht", "2024-02-30", None),
+        (3, None, "abc", None, None, "Unknown CRO", "unknown cro", None, None),
+        (4, "R4", None, None, None, None, None, "2023-13-01", None),
+    ])
+
+
+def test_stg_evaluations_exact_spend_and_dates_only_from_well_formed_text(con):
+    given(con, "raw_evaluations", RAW_EVALUATIONS_SCHEMA, [
+        (1, "R1", "007.50", "Acme", "2024-02-29"),
+        (2, "R2", "0.1234567890123456789", "Acme", "2024-2-3"),
+        (3, "R3", "123456789012345678901", "Acme", "2023/01/05"),
+        (4, "R4", "12345678901234567890", "Acme", "0000-01-01"),
+    ])
+    sql.run(con, "stg_evaluations", params())
+
+    by_row = {row[0]: (row[3], row[4], row[8]) for row in rows_of(con, "stg_evaluations", "source_row")}
+    # Leading zeros dropped: 007.50 is exactly 7.5; 2024-02-29 is a leap day, a real date.
+    assert by_row[1] == (7.5, decimal.Decimal("7.5"), dt.date(2024, 2, 29))
+    # The 19th decimal is cut off (truncation keeps >= exact); 2024-2-3 is not YYYY-MM-DD: no date.
+    assert by_row[2] == (0.1234567890123456789, decimal.Decimal("0.123456789012345678"), None)
+    # 21 integer digits: too long for decimal(38, 18), so no exact value (the double decides); a slash date.
+    assert by_row[3] == (123456789012345678901.0, None, None)
+    # 20 integer digits still fit; year 0000 is refused although DuckDB would cast it.
+    assert by_row[4] == (12345678901234567890.0, decimal.Decimal("12345678901234567890"), None)
+
+
+# --- int_evaluations --------------------------------------------------------------------------------
+
+
+def test_int_evaluations_matches_aliases_and_counts_answered_ratings(con):
+    given(con, "stg_evaluations", STG_EVALUATIONS_SCHEMA, [
+        (1, "R1", "1500.5", 1500.5, decimal.Decimal("1500.5"), "NorthWind", "northwind", "2023-05-01",
+         dt.date(2023, 5, 1)),
+        (2, None, "12", 12.0, decimal.Decimal("12"), "CHT", "cht", "2024-02-30", None),
+        (3, None, "abc", None, None, "Unknown CRO", "unknown cro", None, None),
+        (4, "R4", None, None, None, None, None, "2023-13-01", None),
+        (5, "R5", "7", 7.0, decimal.Decimal("7"), "NORTHWIND CLINICAL", "northwind clinical", "2023-06-01",
+         dt.date(2023, 6, 1)),
+    ])
     given(con, "cro_aliases", [("cro_key", STR), ("cro", STR)], [
         ("northwind clinical", "Northwind Clinical"),
         ("northwind", "Northwind Clinical"),
         ("cht", "Cobalt Harbor Trials"),
     ])
-    given(con, "stg_ratings", [("source_row", INT), ("attribute", STR), ("rating_text", STR), ("rating_value", DBL)], [
+    given(con, "stg_ratings", STG_RATINGS_SCHEMA, [
         (1, "a1", "4", 4.0),
         (1, "a2", "5", 5.0),
         (2, "a1", "x", None),
+        (5, "a3", "3", 3.0),
     ])
-    sql.run(con, "stg_evaluations", params())
+    sql.run(con, "int_evaluations", params())
 
-    assert columns_of(con, "stg_evaluations") == [
-        "source_row", "respondent_id", "rd_spend_musd_text", "rd_spend_musd", "rd_spend_musd_exact", "cro_text",
-        "cro_key", "cro", "last_engaged_text", "last_engaged_on", "n_answered",
-    ]
-    assert_rows(rows_of(con, "stg_evaluations", "source_row"), [
+    assert columns_of(con, "int_evaluations") == [*STG_EVALUATIONS_COLUMNS[:7], "cro", *STG_EVALUATIONS_COLUMNS[7:],
+                                                  "n_answered"]
+    # Matched on cro_key, whatever the case written: NorthWind is the alias `northwind`, NORTHWIND CLINICAL
+    # the name. Unknown CRO and a blank CRO (null key) match nothing: null cro, the row kept.
+    # n_answered counts stg_ratings rows (answered fields): row 2's `x` counts (validation judges it);
+    # rows 3 and 4 have none: 0, not null.
+    assert_rows(rows_of(con, "int_evaluations", "source_row"), [
         (1, "R1", "1500.5", 1500.5, decimal.Decimal("1500.5"), "NorthWind", "northwind", "Northwind Clinical",
          "2023-05-01", dt.date(2023, 5, 1), 2),
         (2, None, "12", 12.0, decimal.Decimal("12"), "CHT", "cht", "Cobalt Harbor Trials", "2024-02-30", None, 1),
         (3, None, "abc", None, None, "Unknown CRO", "unknown cro", None, None, None, 0),
         (4, "R4", None, None, None, None, None, None, "2023-13-01", None, 0),
+        (5, "R5", "7", 7.0, decimal.Decimal("7"), "NORTHWIND CLINICAL", "northwind clinical", "Northwind Clinical",
+         "2023-06-01", dt.date(2023, 6, 1), 1),
     ])
 
 
@@ -267,13 +340,13 @@ def run_accepted_ratings(con, knobs) -> None:
 
 # --- int_accepted_ratings ---------------------------------------------------------------------------
 
-EVALUATIONS_SCHEMA = [("source_row", INT), ("respondent_id", STR), ("cro", STR), ("rd_spend_musd", DBL),
-                      ("rd_spend_musd_exact", pa.decimal128(38, 18))]
-STG_RATINGS_SCHEMA = [("source_row", INT), ("attribute", STR), ("rating_text", STR), ("rating_value", DBL)]
+INT_EVALUATIONS_SCHEMA = [("source_row", INT), ("respondent_id", STR), ("cro", STR), ("rd_spend_musd", DBL),
+                          ("rd_spend_musd_exact", pa.decimal128(38, 18))]
+"""The columns of int_evaluations that int_accepted_evaluations reads."""
 
 
 def test_int_accepted_ratings_each_rating_once_in_its_segment_rejected_excluded(con):
-    given(con, "stg_evaluations", EVALUATIONS_SCHEMA, [
+    given(con, "int_evaluations", INT_EVALUATIONS_SCHEMA, [
         (1, "R1", "A", 1000.0, decimal.Decimal("1000")),
         (2, "R2", "A", 999.99, decimal.Decimal("999.99")),
         (3, "R3", "B", 2500.0, decimal.Decimal("2500")),
@@ -299,7 +372,10 @@ def test_int_accepted_ratings_each_rating_once_in_its_segment_rejected_excluded(
 
 
 def test_segment_cut_exactly_at_threshold_is_big_pharma(con):
-    given(con, "stg_evaluations", EVALUATIONS_SCHEMA, [(1, "R1", "A", 1000.5, decimal.Decimal("1000.5")), (2, "R2", "A", 1000.4999, decimal.Decimal("1000.4999"))])
+    given(con, "int_evaluations", INT_EVALUATIONS_SCHEMA, [
+        (1, "R1", "A", 1000.5, decimal.Decimal("1000.5")),
+        (2, "R2", "A", 1000.4999, decimal.Decimal("1000.4999")),
+    ])
     given(con, "stg_ratings", STG_RATINGS_SCHEMA, [(1, "a1", "4", 4.0), (2, "a1", "2", 2.0)])
     given(con, "int_rejected_evaluations", [("source_row", INT), ("reasons", REASONS)], [])
     run_accepted_ratings(con, params(big_pharma_min_rd_spend_musd=1000.5))
@@ -311,13 +387,13 @@ def test_segment_cut_exactly_at_threshold_is_big_pharma(con):
 
 
 def test_spend_written_just_below_cut_is_small_pharma(con):
-    given(con, "raw_evaluations",
-          [("source_row", INT), ("respondent_id", STR), ("rd_spend_musd", STR), ("cro", STR), ("last_engaged", STR)],
-          [(1, "R1", "999.99999999999999999", "Acme", "2023-05-01")])
+    # Through staging and int_evaluations: the text, not a double (1000.0 once parsed), decides the segment.
+    given(con, "raw_evaluations", RAW_EVALUATIONS_SCHEMA, [(1, "R1", "999.99999999999999999", "Acme", "2023-05-01")])
     given(con, "cro_aliases", [("cro_key", STR), ("cro", STR)], [("acme", "Acme")])
     given(con, "stg_ratings", STG_RATINGS_SCHEMA, [(1, "a1", "4", 4.0)])
     given(con, "int_rejected_evaluations", [("source_row", INT), ("reasons", REASONS)], [])
     sql.run(con, "stg_evaluations", params())
+    sql.run(con, "int_evaluations", params())
     run_accepted_ratings(con, params(big_pharma_min_rd_spend_musd=1000))
 
     assert rows_of(con, "int_accepted_ratings", "segment") == [("small_pharma", "Acme", 1, "a1", 4.0)]
@@ -504,7 +580,8 @@ def test_attribute_scores_drops_small_cells_sorted_contract_columns(con):
     sql.run(con, "attribute_scores", params(min_cell_size=3))
 
     assert columns_of(con, "attribute_scores") == ["segment", "cro", "attribute", "n_ratings", "score"]
-    assert_rows(rows_of(con, "attribute_scores"), [
+    assert sql.key("attribute_scores") == ("segment", "cro", "attribute")
+    assert_rows(published_rows(con, "attribute_scores"), [
         ("big_pharma", "A", "a1", 3, 4.0),
         ("big_pharma", "A", "a2", 5, 2.2),
         ("big_pharma", "B", "a1", 3, 1.0),
@@ -529,7 +606,8 @@ def test_composite_scores_drops_small_cells_sorted_contract_columns(con):
     sql.run(con, "composite_scores", params(min_cell_size=3, min_evaluations=10))
 
     assert columns_of(con, "composite_scores") == COMPOSITE_COLUMNS
-    assert_rows(rows_of(con, "composite_scores"), [
+    assert sql.key("composite_scores") == ("segment", "cro", "category")
+    assert_rows(published_rows(con, "composite_scores"), [
         ("big_pharma", "C", "delivery", 3, 1.0, False, None, None, None),
         ("overall", "A", "cost", 11, 2.5, True, 1, 2.0, 3.0),
         ("overall", "A", "quality", 10, 4.0, True, 1, None, None),
@@ -551,12 +629,13 @@ def test_small_cell_suppressed_but_counts_in_composite(con):
     # A's a2 has 2 ratings < 3: not published, yet its 5.0 is in A's composite (3 + 5) / 2. Every
     # evaluation is small_pharma, so overall repeats that segment row for row.
     for segment in ("overall", "small_pharma"):
-        assert_rows(rows_of(con, f"attribute_scores where segment = '{segment}'"), [(segment, "A", "a1", 3, 3.0)])
+        assert_rows(rows_of(con, f"attribute_scores where segment = '{segment}'", "cro, attribute"),
+                    [(segment, "A", "a1", 3, 3.0)])
         assert_rows(rows_of(con, f"int_composite_scores where segment = '{segment}'", "cro"), [
             (segment, "A", "k", 3, 4.0, True, 1),
             (segment, "B", "k", 2, 3.0, False, None),
         ])
-        assert_rows(rows_of(con, f"composite_scores where segment = '{segment}'"),
+        assert_rows(rows_of(con, f"composite_scores where segment = '{segment}'", "cro, category"),
                     [(segment, "A", "k", 3, 4.0, True, 1, None, None)])
 
 
@@ -584,7 +663,8 @@ def test_rejected_evaluations_joins_well_formed_and_malformed_rows_sorted(con):
     assert columns_of(con, "rejected_evaluations") == [
         "source_row", "reasons", "respondent_id", "rd_spend_musd", "cro", "last_engaged", "a1", "raw_text",
     ]
-    assert rows_of(con, "rejected_evaluations") == [
+    assert sql.key("rejected_evaluations") == ("source_row",)
+    assert published_rows(con, "rejected_evaluations") == [
         (1, ["no_ratings"], "R1", "10", "Acme", "2023-05-01", " ", None),
         (3, ["invalid_rd_spend", "unknown_cro"], "R3", "lots", "Nobody", "2023-05-03", "5", None),
         (4, ["malformed_row"], "R4", "30", None, None, None, "R4,30"),
@@ -598,7 +678,7 @@ def test_parameters_bound_as_production_binds_them():
 
 
 def test_spend_too_long_for_a_decimal_is_compared_as_a_double(con):
-    given(con, "stg_evaluations", EVALUATIONS_SCHEMA, [(1, "R1", "A", 1e25, None)])
+    given(con, "int_evaluations", INT_EVALUATIONS_SCHEMA, [(1, "R1", "A", 1e25, None)])
     given(con, "stg_ratings", STG_RATINGS_SCHEMA, [(1, "a1", "4", 4.0)])
     given(con, "int_rejected_evaluations", [("source_row", INT), ("reasons", REASONS)], [])
     run_accepted_ratings(con, params(big_pharma_min_rd_spend_musd=1000))

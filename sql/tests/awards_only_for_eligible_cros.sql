@@ -4,8 +4,7 @@
 select awards.*
 from awards
 left join int_composite_scores
-    on
-        awards.segment = int_composite_scores.segment
-        and awards.category = int_composite_scores.category
-        and awards.cro = int_composite_scores.cro
+    on awards.segment = int_composite_scores.segment
+    and awards.category = int_composite_scores.category
+    and awards.cro = int_composite_scores.cro
 where not coalesce(int_composite_scores.is_eligible, false)
