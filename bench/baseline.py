@@ -92,7 +92,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def run(config: str | Path, export: str | Path, output: str | Path, quarantine: str | Path | None = None) -> dict[str, Any]:
+def run(
+    config: str | Path, export: str | Path, output: str | Path, quarantine: str | Path | None = None
+) -> dict[str, Any]:
     """Score `export` for the survey `config` and write the tables; return a summary (counts, timings)."""
     clock = time.perf_counter()
     timings: dict[str, float] = {}
@@ -140,27 +142,40 @@ def run(config: str | Path, export: str | Path, output: str | Path, quarantine: 
     if len(categories) > 63:
         raise SystemExit(f"{config}: the baseline handles at most 63 categories")
     con.execute("create table ballot (spelling varchar, cro varchar)")
-    con.executemany("insert into ballot values (?, ?)",
-                    [(s, str(c["name"])) for c in survey["cros"] for s in (c["name"], *(c.get("aliases") or []))])
+    con.executemany(
+        "insert into ballot values (?, ?)",
+        [(s, str(c["name"])) for c in survey["cros"] for s in (c["name"], *(c.get("aliases") or []))],
+    )
     sql("create table ballot_keys as select distinct lower(trim(spelling, $ws)) as cro_key, cro from ballot")
     con.execute("create table attributes (attribute_id utinyint, attribute varchar, mask ubigint)")
-    con.executemany("insert into attributes values (?, ?, ?)", [
-        (i, a, sum(1 << b for b, k in enumerate(categories) if a in survey["categories"][k]))
-        for i, a in enumerate(attributes, start=1)
-    ])
+    con.executemany(
+        "insert into attributes values (?, ?, ?)",
+        [
+            (i, a, sum(1 << b for b, k in enumerate(categories) if a in survey["categories"][k]))
+            for i, a in enumerate(attributes, start=1)
+        ],
+    )
     con.execute("create table categories (category varchar, bit utinyint)")
     con.executemany("insert into categories values (?, ?)", [(k, b) for b, k in enumerate(categories)])
     con.execute("create table category_attributes (category varchar, attribute varchar)")
-    con.executemany("insert into category_attributes values (?, ?)",
-                    [(k, a) for k, ids in survey["categories"].items() for a in ids])
+    con.executemany(
+        "insert into category_attributes values (?, ?)",
+        [(k, a) for k, ids in survey["categories"].items() for a in ids],
+    )
     digest = _sha256(export)
 
     # Every field as text. Ragged rows make DuckDB's reader stop (see the module docstring).
     # Insertion order is kept (DuckDB's default), so rowid + 1 is the 1-based data row (source_row).
-    sql("create table raw_export as select * from read_csv($path, all_varchar = true, header = true, "
-        "delim = ',', quote = '\"', escape = '\"')", path=str(export))
-    missing = [c for c in ("respondent_id", "rd_spend_musd", "cro", "last_engaged", *attributes)
-               if c not in {row[0] for row in con.execute("describe raw_export").fetchall()}]
+    sql(
+        "create table raw_export as select * from read_csv($path, all_varchar = true, header = true, "
+        "delim = ',', quote = '\"', escape = '\"')",
+        path=str(export),
+    )
+    missing = [
+        c
+        for c in ("respondent_id", "rd_spend_musd", "cro", "last_engaged", *attributes)
+        if c not in {row[0] for row in con.execute("describe raw_export").fetchall()}
+    ]
     if missing:
         raise SystemExit(f"{export}: missing column(s) {', '.join(missing)}")
     lap("read")
@@ -197,7 +212,8 @@ def run(config: str | Path, export: str | Path, output: str | Path, quarantine: 
         select
             field,
             try_cast(text as double) as value,
-            coalesce(regexp_full_match(text, '[0-9]+(\\.0*)?') and try_cast(text as double) between $scale_min and $scale_max,
+            coalesce(regexp_full_match(text, '[0-9]+(\\.0*)?')
+                and try_cast(text as double) between $scale_min and $scale_max,
                      false) as is_valid,
         from trimmed
         where text <> '' and lower(text) not in ('n/a', 'na')
@@ -350,9 +366,9 @@ def run(config: str | Path, export: str | Path, output: str | Path, quarantine: 
     quarantine_folder.mkdir(parents=True, exist_ok=True)
     published = {
         "attribute_scores": "select segment, cro, attribute, n_ratings, score from attribute_all "
-                            "where n_ratings >= $min_cell order by segment, cro, attribute",
+        "where n_ratings >= $min_cell order by segment, cro, attribute",
         "composite_scores": "select segment, cro, category, n_evaluations, composite, is_eligible, rank "
-                            "from composite_all where n_evaluations >= $min_cell order by segment, cro, category",
+        "from composite_all where n_evaluations >= $min_cell order by segment, cro, category",
         "awards": "select * from awards order by segment, category, cro, award",
     }
     rows: dict[str, int] = {}
@@ -370,13 +386,16 @@ def run(config: str | Path, export: str | Path, output: str | Path, quarantine: 
         ) to {_literal(str(rejected))} (format parquet, compression zstd)
     """)
     [(read, quarantined)] = sql("select count(*), count(*) filter (where len(reasons) > 0) from checked")
-    by_reason = dict(sql(
-        "select reason, count(*) from (select unnest(reasons) as reason from checked) group by reason order by reason"
-    ))
+    by_reason = dict(
+        sql(
+            "select reason, count(*) from (select unnest(reasons) as reason from checked) "
+            "group by reason order by reason"
+        )
+    )
     counts = {"read": read, "accepted": read - quarantined, "quarantined": quarantined}
     manifest = {
         "survey_year": year,
-        "published_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "published_at": dt.datetime.now(dt.UTC).isoformat(),
         "export": {"file_name": export.name, "sha256": digest},
         "counts": {**counts, "quarantined_by_reason": by_reason},
         "tables": rows,
@@ -385,9 +404,16 @@ def run(config: str | Path, export: str | Path, output: str | Path, quarantine: 
     (folder / "_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     con.close()
     lap("publish")
-    return {"survey_year": year, "counts": counts, "quarantined_by_reason": by_reason, "tables": rows,
-            "output": str(folder), "quarantine": str(rejected), "timings": timings,
-            "statements": [{"sql": text, "seconds": seconds} for text, seconds in statements]}
+    return {
+        "survey_year": year,
+        "counts": counts,
+        "quarantined_by_reason": by_reason,
+        "tables": rows,
+        "output": str(folder),
+        "quarantine": str(rejected),
+        "timings": timings,
+        "statements": [{"sql": text, "seconds": seconds} for text, seconds in statements],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -402,8 +428,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.summary_json:
         Path(args.summary_json).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     counts = summary["counts"]
-    print(f"baseline: read {counts['read']}, accepted {counts['accepted']}, quarantined {counts['quarantined']}; "
-          f"published to {summary['output']}")
+    print(
+        f"baseline: read {counts['read']}, accepted {counts['accepted']}, quarantined {counts['quarantined']}; "
+        f"published to {summary['output']}"
+    )
     return 0
 
 

@@ -77,8 +77,9 @@ def count_ratings(path: Path, attributes: list[str]) -> int:
     return int(total)
 
 
-def export_for(multiplier: int, seed: int = DEFAULT_SEED, data_dir: Path = DATA_DIR,
-               source: Path = SOURCE_CONFIG) -> dict[str, Any]:
+def export_for(
+    multiplier: int, seed: int = DEFAULT_SEED, data_dir: Path = DATA_DIR, source: Path = SOURCE_CONFIG
+) -> dict[str, Any]:
     """The cached export of `BASE_EVALUATIONS * multiplier` rows for `seed`, generated when missing.
 
     Returns its record: path, multiplier, seed, evaluations, ratings (answered rating cells), bytes,

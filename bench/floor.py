@@ -20,16 +20,16 @@ import sys
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
 
-import duckdb  # noqa: E402,F401
-import great_expectations  # noqa: E402,F401
-import openpyxl  # noqa: E402,F401
-import pandas  # noqa: E402,F401
-import pyarrow  # noqa: E402,F401
-import pydantic  # noqa: E402,F401
-import rich.console  # noqa: E402
-import yaml  # noqa: E402,F401
-from prefect import flow, task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
+import duckdb  # noqa: F401
+import great_expectations  # noqa: F401
+import openpyxl  # noqa: F401
+import pandas  # noqa: F401
+import pyarrow  # noqa: F401
+import pydantic  # noqa: F401
+import rich.console
+import yaml  # noqa: F401
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
 
 @task(name="no-op", cache_policy=NO_CACHE, persist_result=False)

@@ -17,6 +17,7 @@ MAX_RSS_MB resident together (0: no limit), or the command runs longer than TIME
 limit), they are killed with SIGKILL and the result says `killed: "memory"` or `"timeout"`.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -66,10 +67,8 @@ def _guard(max_rss_mb: float, timeout: float, start: float, done: threading.Even
         if reason:
             verdict["killed"] = reason
             for pid in members:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             return
 
 
@@ -87,14 +86,17 @@ def main() -> int:
     guard.join(timeout=5)
     process.returncode = os.waitstatus_to_exitcode(status)
     with open(result_path, "w", encoding="utf-8") as stream:
-        json.dump({
-            "wall_seconds": wall,
-            "peak_rss_mb": usage.ru_maxrss / 1024,
-            "user_seconds": usage.ru_utime,
-            "sys_seconds": usage.ru_stime,
-            "exit_code": process.returncode,
-            **verdict,
-        }, stream)
+        json.dump(
+            {
+                "wall_seconds": wall,
+                "peak_rss_mb": usage.ru_maxrss / 1024,
+                "user_seconds": usage.ru_utime,
+                "sys_seconds": usage.ru_stime,
+                "exit_code": process.returncode,
+                **verdict,
+            },
+            stream,
+        )
     return 0
 
 

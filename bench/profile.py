@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench import data
-from cro_awards.config import load_config
 from cro_awards import bootstrap, sql
+from cro_awards.config import load_config
 from cro_awards.pipeline import run_pipeline
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import datetime as dt
 import importlib.metadata
 import json
@@ -86,11 +87,34 @@ def machine_info() -> dict[str, Any]:
             versions[name] = None
     commit, modified = None, None
     try:  # read-only git commands: the commit, and whether the pipeline's code differs from it
-        commit = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short=12", "HEAD"],
-                                capture_output=True, text=True, timeout=5).stdout.strip() or None
-        diff = subprocess.run(["git", "-C", str(PROJECT_ROOT), "diff", "--quiet", "HEAD", "--",
-                               "cro_awards", "flows", "tasks", "sql", "expectations", "pyproject.toml"],
-                              capture_output=True, timeout=10)
+        commit = (
+            subprocess.run(
+                ["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short=12", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            ).stdout.strip()
+            or None
+        )
+        diff = subprocess.run(
+            [
+                "git",
+                "-C",
+                str(PROJECT_ROOT),
+                "diff",
+                "--quiet",
+                "HEAD",
+                "--",
+                "cro_awards",
+                "flows",
+                "tasks",
+                "sql",
+                "expectations",
+                "pyproject.toml",
+            ],
+            capture_output=True,
+            timeout=10,
+        )
         modified = {0: False, 1: True}.get(diff.returncode)
     except (OSError, subprocess.SubprocessError):
         pass
@@ -128,10 +152,8 @@ def _kill_group(pgid: int, grace: float = 10.0) -> None:
             break
         time.sleep(0.1)
     else:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     _LIVE_GROUPS.discard(pgid)
 
 
@@ -158,8 +180,9 @@ def _kill_live_groups() -> None:
 LAUNCHER = Path(__file__).resolve().parent / "launch.py"
 
 
-def measure(command: list[str], env: dict[str, str], log: Path, max_rss_mb: float = 0,
-            timeout: float = 0) -> dict[str, Any]:
+def measure(
+    command: list[str], env: dict[str, str], log: Path, max_rss_mb: float = 0, timeout: float = 0
+) -> dict[str, Any]:
     """Run `command` in a fresh process and its own process group: wall seconds, peak RSS, exit code.
 
     The command is started by bench/launch.py (a bare interpreter), which times it around
@@ -172,10 +195,15 @@ def measure(command: list[str], env: dict[str, str], log: Path, max_rss_mb: floa
     result_file.unlink(missing_ok=True)
     with log.open("wb") as stream:
         start = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-S", str(LAUNCHER), str(result_file), str(max_rss_mb),
-                                    str(timeout), *command], env=env,
-                                   cwd=PROJECT_ROOT, stdout=stream, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-S", str(LAUNCHER), str(result_file), str(max_rss_mb), str(timeout), *command],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         _LIVE_GROUPS.add(process.pid)
         try:
             process.wait()
@@ -192,8 +220,12 @@ def measure(command: list[str], env: dict[str, str], log: Path, max_rss_mb: floa
     try:
         result = json.loads(result_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        result = {"wall_seconds": outer, "peak_rss_mb": None, "exit_code": process.returncode or -1,
-                  "launcher_failed": True}
+        result = {
+            "wall_seconds": outer,
+            "peak_rss_mb": None,
+            "exit_code": process.returncode or -1,
+            "launcher_failed": True,
+        }
     result["outer_wall_seconds"] = outer
     result["left_processes"] = stray
     if result["exit_code"] != 0:
@@ -223,13 +255,18 @@ class PrefectServer:
     def start(self, timeout: float = 180.0) -> None:
         self.port = _free_port()
         env = _base_env()
-        env.update({"PREFECT_HOME": str(self.home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                    "PREFECT_UI_ENABLED": "false"})
+        env.update(
+            {"PREFECT_HOME": str(self.home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false"}
+        )
         begin = time.perf_counter()
         with self.log.open("wb") as stream:
             self.process = subprocess.Popen(
                 [str(self.bin_dir / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
-                env=env, cwd=PROJECT_ROOT, stdout=stream, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=PROJECT_ROOT,
+                stdout=stream,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
         _LIVE_GROUPS.add(self.process.pid)
@@ -303,11 +340,23 @@ class Bench:
 
     def run_pipeline(self, config: Path, export: dict, mode: str, keep_output: bool = False) -> dict[str, Any]:
         work = Path(tempfile.mkdtemp(prefix=f"pipeline-{mode}-", dir=self.scratch))
-        command = [str(self.bin_dir / "cro-awards"), "run", "--config", str(config), "--export", export["path"],
-                   "--output", str(work / "out"), "--quarantine", str(work / "q"),
-                   "--summary-json", str(work / "summary.json")]
-        result = measure(command, self.env(mode), self._label(f"pipeline-{mode}-x{export['multiplier']}"),
-                         **self.limits)
+        command = [
+            str(self.bin_dir / "cro-awards"),
+            "run",
+            "--config",
+            str(config),
+            "--export",
+            export["path"],
+            "--output",
+            str(work / "out"),
+            "--quarantine",
+            str(work / "q"),
+            "--summary-json",
+            str(work / "summary.json"),
+        ]
+        result = measure(
+            command, self.env(mode), self._label(f"pipeline-{mode}-x{export['multiplier']}"), **self.limits
+        )
         summary_path = work / "summary.json"
         if summary_path.exists():
             summary = json.loads(summary_path.read_text(encoding="utf-8"))
@@ -321,9 +370,21 @@ class Bench:
 
     def run_baseline(self, config: Path, export: dict) -> dict[str, Any]:
         work = Path(tempfile.mkdtemp(prefix="baseline-", dir=self.scratch))
-        command = [sys.executable, "-m", "bench.baseline", "--config", str(config), "--export", export["path"],
-                   "--output", str(work / "out"), "--quarantine", str(work / "q"),
-                   "--summary-json", str(work / "summary.json")]
+        command = [
+            sys.executable,
+            "-m",
+            "bench.baseline",
+            "--config",
+            str(config),
+            "--export",
+            export["path"],
+            "--output",
+            str(work / "out"),
+            "--quarantine",
+            str(work / "q"),
+            "--summary-json",
+            str(work / "summary.json"),
+        ]
         result = measure(command, self.env("cold"), self._label(f"baseline-x{export['multiplier']}"), **self.limits)
         summary_path = work / "summary.json"
         if summary_path.exists():
@@ -334,8 +395,9 @@ class Bench:
         return result
 
     def run_floor(self, mode: str) -> dict[str, Any]:
-        return measure([sys.executable, "-m", "bench.floor"], self.env(mode), self._label(f"floor-{mode}"),
-                       **self.limits)
+        return measure(
+            [sys.executable, "-m", "bench.floor"], self.env(mode), self._label(f"floor-{mode}"), **self.limits
+        )
 
     def repeated(self, runner, *arguments, times: int | None = None, **keywords) -> dict[str, Any]:
         """Run a measurement `times` (default `--repeat`) times: the median run's figures, every run's kept."""
@@ -357,8 +419,9 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     chosen["peak_rss_mb"] = max(run["peak_rss_mb"] for run in runs)
     chosen["exit_code"] = max((run["exit_code"] for run in runs), key=abs)
     if len(runs) > 1:
-        chosen["runs"] = [{k: v for k, v in run.items() if k in ("wall_seconds", "peak_rss_mb", "exit_code")}
-                          for run in runs]
+        chosen["runs"] = [
+            {k: v for k, v in run.items() if k in ("wall_seconds", "peak_rss_mb", "exit_code")} for run in runs
+        ]
         chosen["wall_seconds_median"] = statistics.median(run["wall_seconds"] for run in runs)
     return chosen
 
@@ -373,8 +436,9 @@ def compare_awards(pipeline_output: Path, baseline_output: Path) -> dict[str, An
             return set()
         con = duckdb.connect(":memory:")
         try:
-            return set(con.execute("select segment, category, cro, award from read_parquet($p)",
-                                   {"p": str(path)}).fetchall())
+            return set(
+                con.execute("select segment, category, cro, award from read_parquet($p)", {"p": str(path)}).fetchall()
+            )
         finally:
             con.close()
 
@@ -401,12 +465,18 @@ def _bootstrap_replicates(config: Path) -> int | None:
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     sizes = args.sizes
     results: dict[str, Any] = {
-        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
-        "settings": {"sizes": sizes, "seed": args.seed, "repeat": args.repeat, "cold_all": args.cold_all,
-                     "cold_repeat": max(args.repeat, args.cold_repeat),
-                     "base_evaluations": bench_data.BASE_EVALUATIONS, "max_rss_gb": args.max_rss_gb,
-                     "timeout_seconds": args.timeout},
+        "settings": {
+            "sizes": sizes,
+            "seed": args.seed,
+            "repeat": args.repeat,
+            "cold_all": args.cold_all,
+            "cold_repeat": max(args.repeat, args.cold_repeat),
+            "base_evaluations": bench_data.BASE_EVALUATIONS,
+            "max_rss_gb": args.max_rss_gb,
+            "timeout_seconds": args.timeout,
+        },
         "notes": [
             "wall_seconds: around the whole process (interpreter start to exit)",
             "peak_rss_mb: ru_maxrss from os.wait4 in bench/launch.py, the largest single process among the run "
@@ -422,15 +492,21 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     replicates = _bootstrap_replicates(config)
     results["settings"]["bootstrap_replicates"] = replicates
     if replicates:
-        print(f"Note: the pipeline computes bootstrap intervals ({replicates} replicates per composite); the "
-              "baseline computes none. --bootstrap-replicates 0 compares like for like.", flush=True)
+        print(
+            f"Note: the pipeline computes bootstrap intervals ({replicates} replicates per composite); the "
+            "baseline computes none. --bootstrap-replicates 0 compares like for like.",
+            flush=True,
+        )
     exports = {}
     for multiplier in sizes:
         record = bench_data.export_for(multiplier, args.seed, args.data_dir)
         exports[multiplier] = record
         how = "reused" if record["cached"] else f"generated in {record['generate_seconds']:.1f} s"
-        print(f"data x{multiplier}: {record['evaluations']} evaluations, {record['ratings']} ratings, "
-              f"{record['bytes'] / 1e6:.1f} MB ({how})", flush=True)
+        print(
+            f"data x{multiplier}: {record['evaluations']} evaluations, {record['ratings']} ratings, "
+            f"{record['bytes'] / 1e6:.1f} MB ({how})",
+            flush=True,
+        )
     results["config"] = str(config)
 
     bench = Bench(args)
@@ -448,10 +524,15 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         # limit: one-off work that a running server has already done, so it is left out like the floor's.
         warmup = bench.run_pipeline(config, exports[min(sizes)], "warm")
         print(f"warm-up pipeline run, x{min(sizes)} (not recorded): {warmup['wall_seconds']:.2f} s", flush=True)
-        results["floor"] = {"warm": bench.repeated(bench.run_floor, "warm"),
-                            "cold": bench.repeated(bench.run_floor, "cold", times=cold_times)}
-        print(f"floor: warm {results['floor']['warm']['wall_seconds']:.2f} s, "
-              f"cold {results['floor']['cold']['wall_seconds']:.2f} s", flush=True)
+        results["floor"] = {
+            "warm": bench.repeated(bench.run_floor, "warm"),
+            "cold": bench.repeated(bench.run_floor, "cold", times=cold_times),
+        }
+        print(
+            f"floor: warm {results['floor']['warm']['wall_seconds']:.2f} s, "
+            f"cold {results['floor']['cold']['wall_seconds']:.2f} s",
+            flush=True,
+        )
         # Repeats go in rounds over every size (not all repeats of one size in a row), so that drift in
         # the machine's other work or the server's background services weighs on every size alike.
         measured: dict[int, dict[str, list]] = {m: {"baseline": [], "pipeline": []} for m in sizes}
@@ -459,7 +540,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             for multiplier in sizes:
                 measured[multiplier]["baseline"].append(bench.run_baseline(config, exports[multiplier]))
                 measured[multiplier]["pipeline"].append(
-                    bench.run_pipeline(config, exports[multiplier], "warm", keep_output=True))
+                    bench.run_pipeline(config, exports[multiplier], "warm", keep_output=True)
+                )
         results["sizes"] = []
         for multiplier in sizes:
             export = exports[multiplier]
@@ -473,8 +555,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             for kind in ("baseline", "pipeline"):
                 entry[kind] = median_run(measured[multiplier][kind])
             if _failed(entry, "pipeline") is None and _failed(entry, "baseline") is None:
-                entry["awards_check"] = compare_awards(Path(entry["pipeline"]["work"]) / "out",
-                                                       Path(entry["baseline"]["work"]) / "out")
+                entry["awards_check"] = compare_awards(
+                    Path(entry["pipeline"]["work"]) / "out", Path(entry["baseline"]["work"]) / "out"
+                )
             else:
                 entry["awards_check"] = {"equal": None, "detail": "not compared: a run failed"}
             for kind in ("pipeline", "baseline"):
@@ -485,23 +568,31 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 entry["pipeline_cold"] = bench.repeated(bench.run_pipeline, config, export, "cold", times=cold_times)
                 entry["pipeline_cold"].pop("work", None)
             results["sizes"].append(entry)
-            print(f"x{multiplier}: pipeline warm {_seconds(entry, 'pipeline')} s "
-                  f"({entry['pipeline']['peak_rss_mb']:.0f} MB)"
-                  + (f", cold {_seconds(entry, 'pipeline_cold')} s" if "pipeline_cold" in entry else "")
-                  + f"; baseline {_seconds(entry, 'baseline')} s ({entry['baseline']['peak_rss_mb']:.0f} MB)",
-                  flush=True)
+            print(
+                f"x{multiplier}: pipeline warm {_seconds(entry, 'pipeline')} s "
+                f"({entry['pipeline']['peak_rss_mb']:.0f} MB)"
+                + (f", cold {_seconds(entry, 'pipeline_cold')} s" if "pipeline_cold" in entry else "")
+                + f"; baseline {_seconds(entry, 'baseline')} s ({entry['baseline']['peak_rss_mb']:.0f} MB)",
+                flush=True,
+            )
             if entry["awards_check"]["equal"] is False:
-                print(f"WARNING: x{multiplier}: the baseline's awards differ from the pipeline's: "
-                      f"{entry['awards_check']}", flush=True)
+                print(
+                    f"WARNING: x{multiplier}: the baseline's awards differ from the pipeline's: "
+                    f"{entry['awards_check']}",
+                    flush=True,
+                )
             for kind in ("pipeline", "baseline", "pipeline_cold"):
                 if kind in entry and _failed(entry, kind) is not None:
-                    print(f"WARNING: x{multiplier}: {kind} {_failure(entry, kind)}:\n  "
-                          + "\n  ".join(entry[kind].get("log_tail", [])), flush=True)
+                    print(
+                        f"WARNING: x{multiplier}: {kind} {_failure(entry, kind)}:\n  "
+                        + "\n  ".join(entry[kind].get("log_tail", [])),
+                        flush=True,
+                    )
     finally:
         bench.close()
         signal.signal(signal.SIGTERM, previous)
     results["logs"] = str(bench.logs) if args.keep_logs else None
-    results["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    results["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     results["machine"]["load_average_end"] = os.getloadavg()
     derive(results)
     return results
@@ -577,8 +668,9 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
         pcm = pipe_cpu - pipe_cpu_1x if pipe_cpu is not None and pipe_cpu_1x is not None else None
         bcm = base_cpu - base_cpu_1x if base_cpu is not None and base_cpu_1x is not None else None
         derived["pipeline_cpu_marginal_seconds"], derived["baseline_cpu_marginal_seconds"] = pcm, bcm
-        derived["cpu_marginal_ratio"] = (pcm / bcm if entry["multiplier"] != 1 and pcm is not None and bcm and bcm > 0
-                                         else None)
+        derived["cpu_marginal_ratio"] = (
+            pcm / bcm if entry["multiplier"] != 1 and pcm is not None and bcm and bcm > 0 else None
+        )
         entry["derived"] = derived
     fixed = {
         "pipeline_1x_warm_seconds": pipe_1x,
@@ -604,17 +696,29 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         entry = by_size.get(multiplier)
         pm = _get(entry, "derived", "pipeline_marginal_seconds")
         bm = _get(entry, "derived", "baseline_marginal_seconds")
-        failed = [f"{kind} at {m}x {_failure(e, kind)}" for m, e in ((multiplier, entry), (1, by_size.get(1)))
-                  for kind in ("pipeline", "baseline") if _failed(e, kind) is not None]
+        failed = [
+            f"{kind} at {m}x {_failure(e, kind)}"
+            for m, e in ((multiplier, entry), (1, by_size.get(1)))
+            for kind in ("pipeline", "baseline")
+            if _failed(e, kind) is not None
+        ]
         if failed:
             targets.append({"name": name, "status": "FAIL", "detail": "; ".join(failed)})
         elif pm is None or bm is None:
             targets.append({"name": name, "status": "SKIP", "detail": "size not measured (or no 1x run)"})
         else:
             ok = pm <= limit * max(bm, 0.0)
-            targets.append({"name": name, "status": "PASS" if ok else "FAIL", "value": pm, "limit": limit * bm,
-                            "detail": f"pipeline +{pm:.2f} s vs baseline +{bm:.2f} s "
-                                      f"(ratio {pm / bm:.2f})" if bm > 0 else f"pipeline +{pm:.2f} s, baseline +{bm:.2f} s"})
+            targets.append(
+                {
+                    "name": name,
+                    "status": "PASS" if ok else "FAIL",
+                    "value": pm,
+                    "limit": limit * bm,
+                    "detail": f"pipeline +{pm:.2f} s vs baseline +{bm:.2f} s (ratio {pm / bm:.2f})"
+                    if bm > 0
+                    else f"pipeline +{pm:.2f} s, baseline +{bm:.2f} s",
+                }
+            )
     for multiplier, gib in TARGETS["rss_gb_max"].items():
         name = f"{multiplier}x pipeline peak RSS < {gib:g} GiB"
         rss = _get(by_size.get(multiplier), "pipeline", "peak_rss_mb")
@@ -626,25 +730,43 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         elif rss is None:
             targets.append({"name": name, "status": "SKIP", "detail": "size not measured"})
         else:
-            targets.append({"name": name, "status": "PASS" if rss < gib * GIB_MB else "FAIL", "value": rss,
-                            "limit": gib * GIB_MB, "detail": f"{rss:.0f} MiB (limit {gib * GIB_MB:.0f} MiB)"})
+            targets.append(
+                {
+                    "name": name,
+                    "status": "PASS" if rss < gib * GIB_MB else "FAIL",
+                    "value": rss,
+                    "limit": gib * GIB_MB,
+                    "detail": f"{rss:.0f} MiB (limit {gib * GIB_MB:.0f} MiB)",
+                }
+            )
     seconds = TARGETS["fixed_cost_seconds_max"]
     fixed = results.get("fixed_cost", {})
     for mode in ("cold", "warm"):
         name = f"1x pipeline within {seconds:g} s of the floor ({mode})"
         gap = fixed.get(f"pipeline_minus_floor_{mode}_seconds")
-        failed = [f"{label} {_failure(entry, kind)}" for label, entry, kind in (
-            (f"pipeline ({mode})", by_size.get(1), "pipeline" if mode == "warm" else "pipeline_cold"),
-            (f"floor ({mode})", results.get("floor"), mode)) if _failed(entry, kind) is not None]
+        failed = [
+            f"{label} {_failure(entry, kind)}"
+            for label, entry, kind in (
+                (f"pipeline ({mode})", by_size.get(1), "pipeline" if mode == "warm" else "pipeline_cold"),
+                (f"floor ({mode})", results.get("floor"), mode),
+            )
+            if _failed(entry, kind) is not None
+        ]
         if failed:
             targets.append({"name": name, "status": "FAIL", "detail": "; ".join(failed)})
         elif gap is None:
             targets.append({"name": name, "status": "SKIP", "detail": "not measured"})
         else:
-            targets.append({"name": name, "status": "PASS" if gap <= seconds else "FAIL", "value": gap,
-                            "limit": seconds,
-                            "detail": f"pipeline {fixed[f'pipeline_1x_{mode}_seconds']:.2f} s - floor "
-                                      f"{fixed[f'floor_{mode}_seconds']:.2f} s = {gap:+.2f} s"})
+            targets.append(
+                {
+                    "name": name,
+                    "status": "PASS" if gap <= seconds else "FAIL",
+                    "value": gap,
+                    "limit": seconds,
+                    "detail": f"pipeline {fixed[f'pipeline_1x_{mode}_seconds']:.2f} s - floor "
+                    f"{fixed[f'floor_{mode}_seconds']:.2f} s = {gap:+.2f} s",
+                }
+            )
     return targets
 
 
@@ -670,9 +792,9 @@ def _seconds(entry: dict | None, kind: str) -> str:
 
 def _grid(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = "  ".join(h.rjust(w) for h, w in zip(headers, widths))
+    line = "  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))
     rule = "  ".join("-" * w for w in widths)
-    body = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]
+    body = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join([line, rule, *body])
 
 
@@ -680,13 +802,16 @@ def _machine_text(machine: dict[str, Any]) -> str:
     packages = ", ".join(f"{k} {v}" for k, v in (machine.get("packages") or {}).items() if v)
     return (
         f"Machine: {machine.get('nproc')} CPUs ({machine.get('cpu_model') or 'unknown CPU'}), "
-        f"{_fmt(machine.get('mem_total_mb', None) and machine['mem_total_mb'] / 1024, '.1f')} GiB RAM, "
+        f"{_fmt(machine.get('mem_total_mb') and machine['mem_total_mb'] / 1024, '.1f')} GiB RAM, "
         f"{machine.get('platform', '')}\n"
         f"Python {machine.get('python')}; {packages}"
         + (f"; commit {machine['commit']}" if machine.get("commit") else "")
         + (" (pipeline code modified since)" if machine.get("code_modified") else "")
-        + "".join(f"\nLoad average at {when}: " + " ".join(f"{x:.2f}" for x in machine[f"load_average_{when}"])
-                  for when in ("start", "end") if machine.get(f"load_average_{when}"))
+        + "".join(
+            f"\nLoad average at {when}: " + " ".join(f"{x:.2f}" for x in machine[f"load_average_{when}"])
+            for when in ("start", "end")
+            if machine.get(f"load_average_{when}")
+        )
     )
 
 
@@ -696,59 +821,85 @@ def render_table(results: dict[str, Any]) -> str:
     out = [_machine_text(results.get("machine", {}))]
     replicates = _get(results, "settings", "bootstrap_replicates")
     if replicates is not None:
-        out.append(f"Pipeline bootstrap_replicates: {replicates}"
-                   + (" (the baseline computes no intervals: not the same work)" if replicates else ""))
+        out.append(
+            f"Pipeline bootstrap_replicates: {replicates}"
+            + (" (the baseline computes no intervals: not the same work)" if replicates else "")
+        )
     out.append("")
     stage_rows = []
     for entry in sizes:
         pipe = entry.get("pipeline", {})
         stages = pipe.get("stages") or {}
-        stage_rows.append([
-            f"{entry['multiplier']}x",
-            _fmt(entry.get("evaluations"), ","),
-            _fmt(entry.get("ratings"), ","),
-            _seconds(entry, "pipeline"),
-            _fmt(_get(entry, "derived", "pipeline_cpu_seconds")),
-            *(_fmt(stages.get(stage)) for stage in STAGES),
-            _fmt(_get(entry, "derived", "pipeline_other_seconds")),
-            _fmt(pipe.get("peak_rss_mb"), ".0f"),
-            _fmt(_get(entry, "derived", "ratings_per_second"), ",.0f"),
-        ])
+        stage_rows.append(
+            [
+                f"{entry['multiplier']}x",
+                _fmt(entry.get("evaluations"), ","),
+                _fmt(entry.get("ratings"), ","),
+                _seconds(entry, "pipeline"),
+                _fmt(_get(entry, "derived", "pipeline_cpu_seconds")),
+                *(_fmt(stages.get(stage)) for stage in STAGES),
+                _fmt(_get(entry, "derived", "pipeline_other_seconds")),
+                _fmt(pipe.get("peak_rss_mb"), ".0f"),
+                _fmt(_get(entry, "derived", "ratings_per_second"), ",.0f"),
+            ]
+        )
     out.append("Pipeline (cro-awards run, warm Prefect server), wall seconds unless stated; cpu = user + sys")
-    out.append(_grid(["size", "evaluations", "ratings", "total", "cpu", *STAGES, "other", "RSS MB", "ratings/s"],
-                     stage_rows))
+    out.append(
+        _grid(["size", "evaluations", "ratings", "total", "cpu", *STAGES, "other", "RSS MB", "ratings/s"], stage_rows)
+    )
     out.append("")
     compare_rows = []
     floor_warm = _seconds(results.get("floor"), "warm")
     for entry in sizes:
         derived = entry.get("derived", {})
-        compare_rows.append([
-            f"{entry['multiplier']}x",
-            _seconds(entry, "pipeline"),
-            _seconds(entry, "pipeline_cold"),
-            _seconds(entry, "baseline"),
-            _fmt(derived.get("baseline_cpu_seconds")),
-            _fmt(_get(entry, "baseline", "peak_rss_mb"), ".0f"),
-            floor_warm,
-            _fmt(derived.get("pipeline_over_baseline"), ".1f", "x"),
-            _fmt(derived.get("pipeline_marginal_seconds"), "+.2f"),
-            _fmt(derived.get("baseline_marginal_seconds"), "+.2f"),
-            _fmt(derived.get("marginal_ratio"), ".1f", "x"),
-            _fmt(derived.get("cpu_marginal_ratio"), ".1f", "x"),
-            {True: "same", False: "DIFFER", None: "-"}[_get(entry, "awards_check", "equal")],
-        ])
+        compare_rows.append(
+            [
+                f"{entry['multiplier']}x",
+                _seconds(entry, "pipeline"),
+                _seconds(entry, "pipeline_cold"),
+                _seconds(entry, "baseline"),
+                _fmt(derived.get("baseline_cpu_seconds")),
+                _fmt(_get(entry, "baseline", "peak_rss_mb"), ".0f"),
+                floor_warm,
+                _fmt(derived.get("pipeline_over_baseline"), ".1f", "x"),
+                _fmt(derived.get("pipeline_marginal_seconds"), "+.2f"),
+                _fmt(derived.get("baseline_marginal_seconds"), "+.2f"),
+                _fmt(derived.get("marginal_ratio"), ".1f", "x"),
+                _fmt(derived.get("cpu_marginal_ratio"), ".1f", "x"),
+                {True: "same", False: "DIFFER", None: "-"}[_get(entry, "awards_check", "equal")],
+            ]
+        )
     out.append("Pipeline vs baseline (DuckDB SQL only) and floor (empty flow), seconds")
-    out.append(_grid(["size", "pipe warm", "pipe cold", "baseline", "base cpu", "base RSS MB", "floor warm",
-                      "pipe/base", "pipe marg.", "base marg.", "marg. ratio", "cpu marg. ratio", "awards"],
-                     compare_rows))
+    out.append(
+        _grid(
+            [
+                "size",
+                "pipe warm",
+                "pipe cold",
+                "baseline",
+                "base cpu",
+                "base RSS MB",
+                "floor warm",
+                "pipe/base",
+                "pipe marg.",
+                "base marg.",
+                "marg. ratio",
+                "cpu marg. ratio",
+                "awards",
+            ],
+            compare_rows,
+        )
+    )
     out.append("")
     fixed = results.get("fixed_cost", {})
     out.append(
         "Fixed cost at 1x: pipeline warm {pw} s - floor warm {fw} s = {dw} s; pipeline cold {pc} s - floor cold "
         "{fc} s = {dc} s; baseline {b} s".format(
-            pw=_fmt(fixed.get("pipeline_1x_warm_seconds")), fw=_fmt(fixed.get("floor_warm_seconds")),
+            pw=_fmt(fixed.get("pipeline_1x_warm_seconds")),
+            fw=_fmt(fixed.get("floor_warm_seconds")),
             dw=_fmt(fixed.get("pipeline_minus_floor_warm_seconds"), "+.2f"),
-            pc=_fmt(fixed.get("pipeline_1x_cold_seconds")), fc=_fmt(fixed.get("floor_cold_seconds")),
+            pc=_fmt(fixed.get("pipeline_1x_cold_seconds")),
+            fc=_fmt(fixed.get("floor_cold_seconds")),
             dc=_fmt(fixed.get("pipeline_minus_floor_cold_seconds"), "+.2f"),
             b=_fmt(fixed.get("baseline_1x_seconds")),
         )
@@ -772,26 +923,48 @@ def _sizes(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=_sizes, default=[1, 10, 100, 1000],
-                        help="size multipliers of 1500 evaluations (default 1,10,100,1000); 1 is always added")
+    parser.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=[1, 10, 100, 1000],
+        help="size multipliers of 1500 evaluations (default 1,10,100,1000); 1 is always added",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
     parser.add_argument("--seed", type=int, default=bench_data.DEFAULT_SEED)
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement (the median run is kept)")
     parser.add_argument("--cold-all", action="store_true", help="also measure cold (ephemeral) runs at every size")
-    parser.add_argument("--cold-repeat", type=int, default=3,
-                        help="runs per cold measurement, the median kept (default 3: the temporary server's "
-                             "start varies by seconds from run to run)")
+    parser.add_argument(
+        "--cold-repeat",
+        type=int,
+        default=3,
+        help="runs per cold measurement, the median kept (default 3: the temporary server's "
+        "start varies by seconds from run to run)",
+    )
     parser.add_argument("--data-dir", type=Path, default=bench_data.DATA_DIR)
     parser.add_argument("--keep-logs", action="store_true", help="keep the runs' logs (their folder is printed)")
-    parser.add_argument("--bootstrap-replicates", type=int, metavar="N",
-                        help="write N into the bench YAML (0: no bootstrap intervals, the baseline's work); "
-                             "default: the survey YAML's own value")
-    total_gib = (os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) / 1024 ** 3
-    parser.add_argument("--max-rss-gb", type=float, default=round(0.6 * total_gib, 1), metavar="GIB",
-                        help="kill a run whose processes hold more than this resident together "
-                             "(default: 60%% of this machine's memory; 0: no limit)")
-    parser.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS",
-                        help="kill a run that takes longer (default 1800; 0: no limit)")
+    parser.add_argument(
+        "--bootstrap-replicates",
+        type=int,
+        metavar="N",
+        help="write N into the bench YAML (0: no bootstrap intervals, the baseline's work); "
+        "default: the survey YAML's own value",
+    )
+    total_gib = (os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) / 1024**3
+    parser.add_argument(
+        "--max-rss-gb",
+        type=float,
+        default=round(0.6 * total_gib, 1),
+        metavar="GIB",
+        help="kill a run whose processes hold more than this resident together "
+        "(default: 60%% of this machine's memory; 0: no limit)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="kill a run that takes longer (default 1800; 0: no limit)",
+    )
     args = parser.parse_args(argv)
     if 1 not in args.sizes:
         args.sizes = [1, *args.sizes]  # marginal costs and the fixed cost are relative to 1x

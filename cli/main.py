@@ -47,11 +47,14 @@ _SERVER_TIMED_OUT = "Timed out while attempting to connect to ephemeral Prefect 
 
 def _add_run_arguments(command: argparse.ArgumentParser, verb: str) -> None:
     command.add_argument("--config", help="the survey year's YAML (default: the latest surveys/<year>.yaml)")
-    command.add_argument("--export", help=f"the export to {verb}: .csv, .xlsx or .parquet "
-                                          "(default: the YAML's sample_export)")
+    command.add_argument(
+        "--export", help=f"the export to {verb}: .csv, .xlsx or .parquet (default: the YAML's sample_export)"
+    )
     for name in knobs.KNOBS:
         command.add_argument(
-            f"--{name.replace('_', '-')}", type=knobs.python_type(name), metavar="N",
+            f"--{name.replace('_', '-')}",
+            type=knobs.python_type(name),
+            metavar="N",
             help=f"override the YAML's {name}: {knobs.description(name)} ({knobs.describe_bounds(name)})",
         )
 
@@ -59,20 +62,33 @@ def _add_run_arguments(command: argparse.ArgumentParser, verb: str) -> None:
 def parser() -> argparse.ArgumentParser:
     codes = "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items())
     parser = argparse.ArgumentParser(
-        prog="cro-awards", description="CRO Leadership Awards pipeline.",
-        epilog=f"exit codes:\n{codes}", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="cro-awards",
+        description="CRO Leadership Awards pipeline.",
+        epilog=f"exit codes:\n{codes}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {cro_awards.__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="score one survey year and publish its awards",
-                              epilog=f"exit codes:\n{codes}", formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = commands.add_parser(
+        "run",
+        help="score one survey year and publish its awards",
+        epilog=f"exit codes:\n{codes}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_run_arguments(run, "score")
     run.add_argument("--output", help="folder of the published tables (default: data/output)")
     run.add_argument("--quarantine", help="folder of rejected evaluations, outside --output (default: data/quarantine)")
-    run.add_argument("--summary-json", metavar="FILE",
-                     help="also write the run's summary (counts, stage timings, awards, paths) as JSON to FILE")
-    check = commands.add_parser("check", help="dry run: validate the configuration and an export, publish nothing",
-                                epilog=f"exit codes:\n{codes}", formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument(
+        "--summary-json",
+        metavar="FILE",
+        help="also write the run's summary (counts, stage timings, awards, paths) as JSON to FILE",
+    )
+    check = commands.add_parser(
+        "check",
+        help="dry run: validate the configuration and an export, publish nothing",
+        epilog=f"exit codes:\n{codes}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_run_arguments(check, "check")
     new_year = commands.add_parser("new-year", help="write surveys/<year>.yaml from a previous year's")
     new_year.add_argument("year", type=int, help="the new survey year, e.g. 2025")
@@ -131,7 +147,9 @@ def awards_table(summary: dict[str, Any]):
     for column in ("segment", "category", "leader(s)", "champion(s)"):
         table.add_column(column)
     for segment, category, leaders, champions in award_cells(summary["awards"]):
-        names = ["\n".join(f"{row['cro']} ({row['composite']:.2f})" for row in rows) or "-" for rows in (leaders, champions)]
+        names = [
+            "\n".join(f"{row['cro']} ({row['composite']:.2f})" for row in rows) or "-" for rows in (leaders, champions)
+        ]
         table.add_row(segment, category, *names)
     return table
 
@@ -167,8 +185,10 @@ def _run(arguments: argparse.Namespace) -> int:
     counts = summary["counts"]
     console.print(awards_table(summary))
     reasons = ", ".join(f"{k} {v}" for k, v in summary["quarantined_by_reason"].items())
-    console.print(f"Rows read {counts['read']}, accepted {counts['accepted']}, quarantined {counts['quarantined']}"
-                  + (f" ({reasons})" if reasons else ""))
+    console.print(
+        f"Rows read {counts['read']}, accepted {counts['accepted']}, quarantined {counts['quarantined']}"
+        + (f" ({reasons})" if reasons else "")
+    )
     console.print(f"Published to {summary['output']} (quarantine: {summary['quarantine']})")
     return 0
 

@@ -28,10 +28,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-INTERVALS_SCHEMA = pa.schema([
-    ("segment", pa.string()), ("cro", pa.string()), ("category", pa.string()),
-    ("ci_low", pa.float64()), ("ci_high", pa.float64()),
-])
+INTERVALS_SCHEMA = pa.schema(
+    [
+        ("segment", pa.string()),
+        ("cro", pa.string()),
+        ("category", pa.string()),
+        ("ci_low", pa.float64()),
+        ("ci_high", pa.float64()),
+    ]
+)
 _DRAWS_PER_CHUNK = 4_000_000
 EXACT_UP_TO = 500
 """Cells of up to this many evaluations are resampled exactly. At 500 the normal approximation's
@@ -90,8 +95,9 @@ def _resampled_totals(vectors: np.ndarray, replicates: int, rng: np.random.Gener
     return np.vstack(totals)
 
 
-def _approximate_totals(n: int, first: np.ndarray, second: np.ndarray, replicates: int,
-                        rng: np.random.Generator) -> np.ndarray:
+def _approximate_totals(
+    n: int, first: np.ndarray, second: np.ndarray, replicates: int, rng: np.random.Generator
+) -> np.ndarray:
     """The same totals drawn from their normal approximation (see the module contract), from the n
     vectors' sum `first` and sum of outer products `second` (exact: the entries are whole numbers)."""
     mean = first / n
@@ -99,8 +105,13 @@ def _approximate_totals(n: int, first: np.ndarray, second: np.ndarray, replicate
     return rng.multivariate_normal(n * mean, n * covariance, size=replicates, method="eigh")
 
 
-def composite_intervals(evaluations: pa.Table, ratings: pa.Table | Iterable[pa.RecordBatch],
-                        category_attributes: list[tuple[str, str]], replicates: int, seed: int) -> pa.Table:
+def composite_intervals(
+    evaluations: pa.Table,
+    ratings: pa.Table | Iterable[pa.RecordBatch],
+    category_attributes: list[tuple[str, str]],
+    replicates: int,
+    seed: int,
+) -> pa.Table:
     """See the module contract.
 
     `evaluations`: the accepted evaluations, one row each: source_row, cro, segment (big_pharma /
@@ -147,13 +158,14 @@ def composite_intervals(evaluations: pa.Table, ratings: pa.Table | Iterable[pa.R
                     pick = np.concatenate([chosen, chosen + len(attribute_ids)])
                     totals = _approximate_totals(n, first[pick], second[np.ix_(pick, pick)], replicates, rng)
                     low, high = _percentiles(totals, len(chosen))
-                for name, value in zip(INTERVALS_SCHEMA.names, (segment, cro, category, low, high)):
+                for name, value in zip(INTERVALS_SCHEMA.names, (segment, cro, category, low, high), strict=True):
                     rows[name].append(value)
     return pa.table(rows, schema=INTERVALS_SCHEMA)
 
 
-def _moments(cells: dict[str, np.ndarray], known: dict[str, tuple[np.ndarray, np.ndarray]],
-             segment: str) -> tuple[np.ndarray, np.ndarray]:
+def _moments(
+    cells: dict[str, np.ndarray], known: dict[str, tuple[np.ndarray, np.ndarray]], segment: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Sum and sum of outer products of a cell's evaluation vectors, computed once into `known`;
     overall's are its segments' added (exact: whole numbers)."""
     if segment not in known:
@@ -166,8 +178,9 @@ def _moments(cells: dict[str, np.ndarray], known: dict[str, tuple[np.ndarray, np
     return known[segment]
 
 
-def _rating_matrix(source_rows: np.ndarray, ratings: pa.Table | Iterable[pa.RecordBatch],
-                   attribute_ids: list[str]) -> np.ndarray:
+def _rating_matrix(
+    source_rows: np.ndarray, ratings: pa.Table | Iterable[pa.RecordBatch], attribute_ids: list[str]
+) -> np.ndarray:
     """Evaluations (in the order of `source_rows`) x attributes (in `attribute_ids` order): the rating,
     NaN where there is none. Ratings of attributes in no category are skipped (they have no composite)."""
     matrix = np.full((len(source_rows), len(attribute_ids)), np.nan)
@@ -185,9 +198,9 @@ def _rating_matrix(source_rows: np.ndarray, ratings: pa.Table | Iterable[pa.Reco
         found[found] = position[rows[found]] >= 0
         if not found.all():
             raise ValueError(f"a rating of source_row {int(rows[~found][0])}, which is not an accepted evaluation")
-        matrix[position[rows], pc.filter(column, in_a_category).to_numpy()] = (
-            pc.filter(batch.column("rating_value"), in_a_category).to_numpy(zero_copy_only=False)
-        )
+        matrix[position[rows], pc.filter(column, in_a_category).to_numpy()] = pc.filter(
+            batch.column("rating_value"), in_a_category
+        ).to_numpy(zero_copy_only=False)
     return matrix
 
 
@@ -196,4 +209,4 @@ def _runs(values: np.ndarray) -> Iterator[tuple[int, int]]:
     if len(values) == 0:
         return
     starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
-    yield from zip(starts.tolist(), [*starts[1:].tolist(), len(values)])
+    yield from zip(starts.tolist(), [*starts[1:].tolist(), len(values)], strict=True)

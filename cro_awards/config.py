@@ -65,7 +65,8 @@ def cro_keys(spellings: list[str]) -> list[str]:
     connection = duckdb.connect()
     try:
         return [
-            key for (key,) in connection.execute(
+            key
+            for (key,) in connection.execute(
                 "select lower(trim(spelling, $whitespace)) from unnest($spellings) with ordinality as t(spelling, i) "
                 "order by i",
                 {"spellings": spellings, "whitespace": WHITESPACE},
@@ -151,7 +152,7 @@ class SurveyConfig(MethodKnobs):
                 raise ValueError(f"categories.{category} lists an attribute twice")
         owner: dict[str, str] = {}
         spellings = [(spelling, cro.name) for cro in self.cros for spelling in (cro.name, *cro.aliases)]
-        for key, (spelling, name) in zip(cro_keys([s for s, _ in spellings]), spellings):
+        for key, (spelling, name) in zip(cro_keys([s for s, _ in spellings]), spellings, strict=True):
             if owner.setdefault(key, name) != name:
                 raise ValueError(
                     f"cros: {spelling!r} stands for both {owner[key]!r} and {name!r} "

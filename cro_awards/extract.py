@@ -97,8 +97,9 @@ def read_export(path: str | Path, config: LoadedConfig) -> Export:
     )
 
 
-def _check_header(path: Path, header: list[str], config: LoadedConfig,
-                  sheets: list[str] | None = None) -> tuple[list[str], dict, tuple]:
+def _check_header(
+    path: Path, header: list[str], config: LoadedConfig, sheets: list[str] | None = None
+) -> tuple[list[str], dict, tuple]:
     """The header's names after `columns`, the renamings and the ignored columns; `ExportError` when a
     contract column is missing. `sheets`: an .xlsx workbook's sheet names (the advice is the spreadsheet's)."""
     survey = config.survey
@@ -147,6 +148,7 @@ def _check_header(path: Path, header: list[str], config: LoadedConfig,
 
 # --- CSV -------------------------------------------------------------------------------------------
 
+
 def _check_utf8(path: Path) -> str:
     """SHA-256 of the file; raise `ExportError` if it is not UTF-8, saying what it looks like."""
     digest = hashlib.sha256()
@@ -168,7 +170,7 @@ def _check_utf8(path: Path) -> str:
                 where = offset + error.start
                 raise ExportError(
                     f"{path}: the file is not valid UTF-8 (first bad byte at offset {where}, "
-                    f"{chunk[max(error.start - 20, 0):error.start + 1]!r}); it looks like {_guess_encoding(chunk)}. "
+                    f"{chunk[max(error.start - 20, 0) : error.start + 1]!r}); it looks like {_guess_encoding(chunk)}. "
                     "Re-export it as UTF-8 CSV (in Excel: Save As, 'CSV UTF-8') or convert it, e.g. "
                     f"`iconv -f latin1 -t utf-8 {path.name}`."
                 ) from None
@@ -276,6 +278,7 @@ def _malformed_table(malformed: list[tuple[int, str]], names: list[str]) -> pa.T
 
 # --- typed files (.xlsx, Parquet): a cell is read by its value ---------------------------------------
 
+
 def cell_text(value: object) -> str | None:
     """The text of a typed cell: dates as YYYY-MM-DD, whole numbers as digits, None for an empty cell."""
     if value is None:
@@ -345,9 +348,7 @@ def _read_xlsx(path: Path) -> tuple[list[str], pa.Table, list, list[str]]:
     bad_numbers = {n for n, _ in overflow}
     source_rows = pa.array([n for n in good if n not in bad_numbers], pa.int64())
     table = pa.table([source_rows, *(pa.array(c, pa.string()) for c in columns)], names=["source_row", *header])
-    malformed = [
-        (n, ",".join(_csv_field(cell_text(cell) or "") for cell in cells)) for n, cells in overflow
-    ]
+    malformed = [(n, ",".join(_csv_field(cell_text(cell) or "") for cell in cells)) for n, cells in overflow]
     return header, table, malformed, sheets
 
 
@@ -370,10 +371,14 @@ def _read_parquet(path: Path, config: LoadedConfig) -> tuple[list[str], pa.Table
             )
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as error:
-        raise ExportError(f"{path}: cannot be read as Parquet ({error}); the file may be truncated or not Parquet.") from None
+        raise ExportError(
+            f"{path}: cannot be read as Parquet ({error}); the file may be truncated or not Parquet."
+        ) from None
     header = [name.strip() for name in table.column_names]
     required = {*CONTRACT_COLUMNS, *config.survey.attributes, *config.survey.columns}
-    texts = [_column_text(path, name, column, name in required) for name, column in zip(header, table.columns)]
+    texts = [
+        _column_text(path, name, column, name in required) for name, column in zip(header, table.columns, strict=True)
+    ]
     source_rows = pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64))
     return header, pa.table([source_rows, *texts], names=["source_row", *header]), []
 
@@ -391,11 +396,17 @@ def _column_text(path: Path, name: str, column: pa.ChunkedArray, required: bool)
         return pc.cast(column, pa.string())
     if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
         return pc.strftime(pc.cast(column, pa.timestamp("s")) if pa.types.is_date(kind) else column, format="%Y-%m-%d")
-    if pa.types.is_floating(kind) or pa.types.is_decimal(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+    if (
+        pa.types.is_floating(kind)
+        or pa.types.is_decimal(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+    ):
         return pa.chunked_array([pa.array([cell_text(_binary_text(v)) for v in column.to_pylist()], pa.string())])
     if not required:  # an ignored column of nested values: kept as JSON text for the quarantine
-        return pa.chunked_array([pa.array([None if v is None else json.dumps(v, default=str) for v in column.to_pylist()],
-                                          pa.string())])
+        return pa.chunked_array(
+            [pa.array([None if v is None else json.dumps(v, default=str) for v in column.to_pylist()], pa.string())]
+        )
     raise ExportError(
         f"{path}: column {name!r} has type {kind}, which is not a field of an export; "
         "write it as text, a number or a date."

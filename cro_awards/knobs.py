@@ -26,36 +26,81 @@ class MethodKnobs(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    recency_months: Annotated[StrictInt, Field(
-        ge=0, le=1200, description="months before survey_close that an evaluation's last engagement may lie",
-    )] = 18
-    big_pharma_min_rd_spend_musd: Annotated[Number, Field(
-        ge=0, le=1e12, allow_inf_nan=False,
-        description="R&D spend (USD millions) from which a sponsor is Big Pharma",
-    )] = 1000
-    min_evaluations: Annotated[StrictInt, Field(
-        ge=1, le=1_000_000, description="evaluations a CRO needs in a cell to be eligible for awards",
-    )] = 10
-    min_cros_for_awards: Annotated[StrictInt, Field(
-        ge=1, le=10_000, description="eligible CROs a cell needs for any award",
-    )] = 3
-    champion_sd_multiplier: Annotated[Number, Field(
-        ge=0, le=10, allow_inf_nan=False,
-        description="champions score at least this many weighted SDs above the weighted mean",
-    )] = 1.0
-    min_cell_size: Annotated[StrictInt, Field(
-        ge=1, le=1_000_000, description="scores resting on fewer ratings or evaluations are not published",
-    )] = 3
-    max_rejected_share: Annotated[Number, Field(
-        ge=0, le=1, allow_inf_nan=False,
-        description="a larger share of rejected evaluations fails the run (0.2 = 20%)",
-    )] = 0.2
-    bootstrap_replicates: Annotated[StrictInt, Field(
-        ge=0, le=100_000, description="bootstrap replicates behind each composite's interval (0: none)",
-    )] = 1000
-    bootstrap_seed: Annotated[StrictInt, Field(
-        ge=0, le=2**63 - 1, description="seed of the bootstrap (a rerun draws the same replicates)",
-    )] = 20240229
+    recency_months: Annotated[
+        StrictInt,
+        Field(
+            ge=0,
+            le=1200,
+            description="months before survey_close that an evaluation's last engagement may lie",
+        ),
+    ] = 18
+    big_pharma_min_rd_spend_musd: Annotated[
+        Number,
+        Field(
+            ge=0,
+            le=1e12,
+            allow_inf_nan=False,
+            description="R&D spend (USD millions) from which a sponsor is Big Pharma",
+        ),
+    ] = 1000
+    min_evaluations: Annotated[
+        StrictInt,
+        Field(
+            ge=1,
+            le=1_000_000,
+            description="evaluations a CRO needs in a cell to be eligible for awards",
+        ),
+    ] = 10
+    min_cros_for_awards: Annotated[
+        StrictInt,
+        Field(
+            ge=1,
+            le=10_000,
+            description="eligible CROs a cell needs for any award",
+        ),
+    ] = 3
+    champion_sd_multiplier: Annotated[
+        Number,
+        Field(
+            ge=0,
+            le=10,
+            allow_inf_nan=False,
+            description="champions score at least this many weighted SDs above the weighted mean",
+        ),
+    ] = 1.0
+    min_cell_size: Annotated[
+        StrictInt,
+        Field(
+            ge=1,
+            le=1_000_000,
+            description="scores resting on fewer ratings or evaluations are not published",
+        ),
+    ] = 3
+    max_rejected_share: Annotated[
+        Number,
+        Field(
+            ge=0,
+            le=1,
+            allow_inf_nan=False,
+            description="a larger share of rejected evaluations fails the run (0.2 = 20%)",
+        ),
+    ] = 0.2
+    bootstrap_replicates: Annotated[
+        StrictInt,
+        Field(
+            ge=0,
+            le=100_000,
+            description="bootstrap replicates behind each composite's interval (0: none)",
+        ),
+    ] = 1000
+    bootstrap_seed: Annotated[
+        StrictInt,
+        Field(
+            ge=0,
+            le=2**63 - 1,
+            description="seed of the bootstrap (a rerun draws the same replicates)",
+        ),
+    ] = 20240229
 
 
 KNOBS: tuple[str, ...] = tuple(MethodKnobs.model_fields)

@@ -39,21 +39,24 @@ def year_lock(output: Path, survey_year: int, run_id: str) -> Iterator[None]:
     except Timeout:
         try:
             holder = json.loads(holder_path.read_text(encoding="utf-8"))
-            who = (f"run {holder['run_id']} (pid {holder['pid']} on {holder['host']}, "
-                   f"started {holder['started_at']})")
+            who = f"run {holder['run_id']} (pid {holder['pid']} on {holder['host']}, started {holder['started_at']})"
         except (OSError, ValueError, KeyError):
             who = "another run"
         raise YearLockedError(
-            f"survey year {survey_year} in {output} is being processed by {who}; "
-            "wait for it to finish, then run again."
+            f"survey year {survey_year} in {output} is being processed by {who}; wait for it to finish, then run again."
         ) from None
     try:
-        holder_path.write_text(json.dumps({
-            "run_id": run_id,
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        }), encoding="utf-8")
+        holder_path.write_text(
+            json.dumps(
+                {
+                    "run_id": run_id,
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                }
+            ),
+            encoding="utf-8",
+        )
         yield
     finally:
         lock.release()

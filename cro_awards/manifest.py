@@ -30,10 +30,20 @@ LIBRARIES = ("prefect", "great-expectations", "duckdb", "pandas", "pyarrow", "op
 def code_version() -> str:
     """The package version, and the git commit when run from a checkout (`.dirty` if modified)."""
     try:
-        commit = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short=12", "HEAD"],
-                                capture_output=True, text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return cro_awards.__version__
     return f"{cro_awards.__version__}+g{commit}{'.dirty' if dirty else ''}"
@@ -65,8 +75,16 @@ def manifest(result: PipelineResult, loaded: LoadedConfig, run_id: str, publishe
     }
 
 
-def summary(result: PipelineResult, loaded: LoadedConfig, run_id: str, *, published: Path, output: Path,
-            quarantine: str, timings: dict[str, float]) -> dict[str, Any]:
+def summary(
+    result: PipelineResult,
+    loaded: LoadedConfig,
+    run_id: str,
+    *,
+    published: Path,
+    output: Path,
+    quarantine: str,
+    timings: dict[str, float],
+) -> dict[str, Any]:
     """The run's summary: counts, reasons, where things went, the awards and each stage's seconds."""
     return {
         "survey_year": loaded.survey.survey_year,

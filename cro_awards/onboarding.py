@@ -16,7 +16,8 @@ Contract:
   `ConfigError` naming the file. The file appears complete or not at all.
 - `check_export(config_path, export_path)` is a dry run of a year's configuration and an export,
   without Prefect: the configuration is loaded and validated, the export read and its rows judged by
-  the same code as a run (`cro_awards.pipeline.run_pipeline`, through validation), all in memory. Nothing is published, quarantined or written. It
+  the same code as a run (`cro_awards.pipeline.run_pipeline`, through validation), all in memory.
+  Nothing is published, quarantined or written. It
   returns a `CheckReport`: rows read / accepted / quarantined, the count per reason code, the first
   source rows per reason, and `passed` (the rejected share is within `max_rejected_share`). A
   configuration error (`ConfigError`) or a file-level export error (`ExportError`) propagates, for the
@@ -90,7 +91,8 @@ def _parse(text: str, source: str) -> tuple[dict[str, Any], SurveyConfig]:
         survey = SurveyConfig.model_validate(raw)
     except ValidationError as error:
         details = "; ".join(
-            f"`{'.'.join(str(p) for p in e['loc'])}`: {e['msg'].removeprefix('Value error, ')}" if e["loc"]
+            f"`{'.'.join(str(p) for p in e['loc'])}`: {e['msg'].removeprefix('Value error, ')}"
+            if e["loc"]
             else e["msg"].removeprefix("Value error, ")
             for e in error.errors()
         )
@@ -163,7 +165,7 @@ def _make_new_year(previous_yaml_text: str, year: int, source: str) -> _NewYear:
     if isinstance(year, bool) or not isinstance(year, int):
         raise ConfigError(f"the new survey year must be a whole number, not {year!r}.")
     bom = "\ufeff" if previous_yaml_text.startswith("\ufeff") else ""
-    body = previous_yaml_text[len(bom):]
+    body = previous_yaml_text[len(bom) :]
     previous_raw, previous = _parse(body, source)
     close = _shift_years(previous.survey_close, year - previous.survey_year)
 
@@ -174,18 +176,22 @@ def _make_new_year(previous_yaml_text: str, year: int, source: str) -> _NewYear:
         found = _DATE.search(value)
         if not found or found.group(0) != previous.survey_close.isoformat():
             raise ConfigError(f"{source}: `survey_close` {value} is not written as YYYY-MM-DD; fix it first.")
-        return value[: found.start()] + close.isoformat() + value[found.end():]
+        return value[: found.start()] + close.isoformat() + value[found.end() :]
 
     _edit_value(lines, "survey_close", source, new_close)
     commented = _comment_out_sample_export(lines, year, previous.survey_year)
-    notes = {number for number, (content, _) in enumerate(lines, 1) if content.startswith("# No bundled sample export for ")}
+    notes = {
+        number for number, (content, _) in enumerate(lines, 1) if content.startswith("# No bundled sample export for ")
+    }
     commented_lines = {number + 1 for number in notes}
     stale = _stale_comment_lines(lines, previous.survey_year, notes | commented_lines)
     text = bom + "".join(content + ending for content, ending in lines)
 
     # The edit was by line: check it changed exactly what it meant to, and that the result is valid.
-    new_raw, survey = _parse(text[len(bom):], f"the {year} YAML made from {source}")
-    expected = {key: value for key, value in previous_raw.items() if key not in ("survey_year", "survey_close", "sample_export")}
+    new_raw, survey = _parse(text[len(bom) :], f"the {year} YAML made from {source}")
+    expected = {
+        key: value for key, value in previous_raw.items() if key not in ("survey_year", "survey_close", "sample_export")
+    }
     got = {key: value for key, value in new_raw.items() if key not in ("survey_year", "survey_close")}
     if got != expected or survey.survey_year != year or survey.survey_close != close or "sample_export" in new_raw:
         raise ConfigError(
@@ -222,7 +228,9 @@ def new_year(surveys_dir: Path, year: int, from_year: int) -> tuple[Path, list[s
     source = surveys_dir / f"{from_year}.yaml"
     target = surveys_dir / f"{year}.yaml"
     if target.exists() or target.is_symlink():
-        raise ConfigError(f"{target}: already exists; edit it, or remove it first to start it again from {source.name}.")
+        raise ConfigError(
+            f"{target}: already exists; edit it, or remove it first to start it again from {source.name}."
+        )
     if not source.is_file():
         raise ConfigError(f"{source}: no such survey configuration to start {target.name} from; check --from.")
     try:
@@ -262,7 +270,8 @@ def _review_items(made: _NewYear, source: Path, target: Path) -> list[str]:
     survey, year = made.survey, made.survey.survey_year
     leap_note = (
         f"; 29 February does not exist in {made.close.year}"
-        if (made.previous_close.month, made.previous_close.day) == (2, 29) and made.close.day == 28 else ""
+        if (made.previous_close.month, made.previous_close.day) == (2, 29) and made.close.day == 28
+        else ""
     )
     items = [
         f"survey_close is now {made.close.isoformat()} (was {made.previous_close.isoformat()}{leap_note}): "
@@ -283,8 +292,10 @@ def _review_items(made: _NewYear, source: Path, target: Path) -> list[str]:
         items.append(f"sample_export was commented out: {year} has no bundled sample, so give --export when running")
     if made.stale_comment_lines:
         lines = ", ".join(str(n) for n in made.stale_comment_lines)
-        items.append(f"comments still mention {made.previous_year} (line{'s' if len(made.stale_comment_lines) > 1 else ''} "
-                     f"{lines}): update them")
+        items.append(
+            f"comments still mention {made.previous_year} (line{'s' if len(made.stale_comment_lines) > 1 else ''} "
+            f"{lines}): update them"
+        )
     items.append(f"drop the export in and run `cro-awards check --config {target} --export <file>`")
     return items
 
@@ -347,8 +358,9 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def check_export(config_path: str | Path, export_path: str | Path | None = None, *,
-                 overrides: dict[str, Any] | None = None) -> CheckReport:
+def check_export(
+    config_path: str | Path, export_path: str | Path | None = None, *, overrides: dict[str, Any] | None = None
+) -> CheckReport:
     """Dry-run `export_path` (default: the YAML's sample_export) against the survey year `config_path`
     (see the module contract).
 

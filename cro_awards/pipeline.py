@@ -69,7 +69,7 @@ class Validation:
     def rows_by_reason(self) -> dict[str, list[int]]:
         """Reason code -> the source rows quarantined for it, ascending, codes in the contract's order."""
         found: dict[str, set[int]] = {}
-        for row, reason in zip(self.reasons["source_row"].to_pylist(), self.reasons["reason"].to_pylist()):
+        for row, reason in zip(self.reasons["source_row"].to_pylist(), self.reasons["reason"].to_pylist(), strict=True):
             found.setdefault(reason, set()).add(row)
         return {code: sorted(found[code]) for code in REASON_CODES if code in found}
 
@@ -106,8 +106,13 @@ def gate_failure(validation: Validation, loaded: LoadedConfig, export_path: Path
 
 def _extract(loaded: LoadedConfig, export_path: Path) -> Export:
     exported = read_export(export_path, loaded)
-    logger.info("Read %s: %d rows (%d malformed), sha256 %s", export_path.name, exported.n_read,
-                exported.malformed.num_rows, exported.sha256[:12])
+    logger.info(
+        "Read %s: %d rows (%d malformed), sha256 %s",
+        export_path.name,
+        exported.n_read,
+        exported.malformed.num_rows,
+        exported.sha256[:12],
+    )
     if exported.renamed:
         logger.info("Renamed columns: %s", ", ".join(f"{k!r} -> {v}" for k, v in exported.renamed.items()))
     if exported.ignored_columns:
@@ -120,18 +125,22 @@ def _stage(workspace: sql.Workspace, exported: Export, loaded: LoadedConfig) -> 
     logger.info("Staged %d rows in DuckDB", exported.table.num_rows)
 
 
-def _validate(workspace: sql.Workspace, exported: Export, loaded: LoadedConfig,
-              suites: validate.Suites) -> Validation:
+def _validate(workspace: sql.Workspace, exported: Export, loaded: LoadedConfig, suites: validate.Suites) -> Validation:
     reasons = validate.rejection_reasons(
         workspace.connection, loaded.survey, exported.malformed["source_row"].to_pylist(), suites
     )
     rejected, counts = transform.quarantine(workspace, reasons, loaded.survey)
-    by_reason = dict(sql.rows(
-        workspace.connection, "select reason, count(*) from rejection_reasons group by reason order by reason"
-    ))
+    by_reason = dict(
+        sql.rows(workspace.connection, "select reason, count(*) from rejection_reasons group by reason order by reason")
+    )
     described = ", ".join(f"{reason} {count}" for reason, count in by_reason.items())
-    logger.info("Validated with Great Expectations: read %d, accepted %d, quarantined %d (%s)",
-                counts["read"], counts["accepted"], counts["quarantined"], described or "every row valid")
+    logger.info(
+        "Validated with Great Expectations: read %d, accepted %d, quarantined %d (%s)",
+        counts["read"],
+        counts["accepted"],
+        counts["quarantined"],
+        described or "every row valid",
+    )
     return Validation(reasons=reasons, rejected=rejected, counts=counts, quarantined_by_reason=by_reason)
 
 
@@ -144,8 +153,9 @@ def _score(workspace: sql.Workspace, loaded: LoadedConfig) -> dict[str, pa.Table
 def _check(workspace: sql.Workspace, loaded: LoadedConfig) -> None:
     failed = workspace.failed_checks(transform.method_parameters(loaded.survey))
     if failed:
-        raise OutputCheckError("Output checks failed (a bug in the pipeline; nothing was published): "
-                               + "; ".join(failed))
+        raise OutputCheckError(
+            "Output checks failed (a bug in the pipeline; nothing was published): " + "; ".join(failed)
+        )
     logger.info("Output checks passed: keys unique, awards only for eligible CROs, read = accepted + quarantined")
 
 
@@ -182,8 +192,11 @@ def run_pipeline(
         where = on_rejected(validation.rejected) if on_rejected else None
         failure = gate_failure(validation, loaded, export_path)
         if failure:
-            advice = f" Inspect the quarantine at {where}, fix the export, and run again." if where else (
-                " Fix the export (run `cro-awards check` to see the reasons) and run again.")
+            advice = (
+                f" Inspect the quarantine at {where}, fix the export, and run again."
+                if where
+                else (" Fix the export (run `cro-awards check` to see the reasons) and run again.")
+            )
             raise RejectedShareError(failure + advice)
         tables = timed("transform", _score, workspace, loaded)
         timed("check", _check, workspace, loaded)

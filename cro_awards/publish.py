@@ -28,8 +28,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cro_awards.errors import PublishError
 from cro_awards.checkpoints import checkpoint
+from cro_awards.errors import PublishError
 
 MANIFEST = "_manifest.json"
 PUBLICATIONS = ".publications"
@@ -227,4 +227,4 @@ def read_publication(output: Path, survey_year: int, names: tuple[str, ...]) -> 
 
 
 def utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -25,9 +25,9 @@ from typing import Any
 import jinja2
 import pyarrow as pa
 
-from cro_awards.summary import SEGMENT_LABELS, SEGMENT_ORDER
 from cro_awards import knobs as knobs_model
 from cro_awards.config import REASON_CODES as REASON_ORDER
+from cro_awards.summary import SEGMENT_LABELS, SEGMENT_ORDER
 
 KNOBS = knobs_model.KNOBS
 """The knobs the report lists with their values: every method knob (`cro_awards.knobs`)."""
@@ -53,16 +53,17 @@ TEMPLATE = "report.html.j2"
 
 # Chart geometry (SVG user units; the SVG scales to its container's width).
 _WIDTH = 900
-_LABEL_RIGHT = 238   # CRO names end here (text-anchor end)
+_LABEL_RIGHT = 238  # CRO names end here (text-anchor end)
 _PLOT_LEFT = 250
 _PLOT_RIGHT = 770
-_VALUE_X = 782       # the composite, as text
-_DELTA_X = 830       # the change since the previous survey, as text
+_VALUE_X = 782  # the composite, as text
+_DELTA_X = 830  # the change since the previous survey, as text
 _ROW_HEIGHT = 18
-_NAME_CHARS = 36     # longer names are shortened with an ellipsis (the full name is in the row's title)
+_NAME_CHARS = 36  # longer names are shortened with an ellipsis (the full name is in the row's title)
 
 
 # --- formatting --------------------------------------------------------------------------------
+
 
 def fmt2(value: float | None) -> str:
     """A score as people read it: two decimals; "–" when there is none. Never "-0.00"."""
@@ -111,8 +112,10 @@ def segment_label(segment: str) -> str:
 
 # --- table access ------------------------------------------------------------------------------
 
-def table_rows(table: pa.Table | Iterable[Mapping[str, Any]] | None,
-               columns: Iterable[str] | None = None) -> list[dict[str, Any]]:
+
+def table_rows(
+    table: pa.Table | Iterable[Mapping[str, Any]] | None, columns: Iterable[str] | None = None
+) -> list[dict[str, Any]]:
     """Rows as dicts, selecting `columns` by name where present (columns may be appended later)."""
     if table is None:
         return []
@@ -148,10 +151,12 @@ def method_knobs(manifest: Mapping[str, Any], survey: Any) -> dict[str, Any]:
 
 # --- per cell ----------------------------------------------------------------------------------
 
+
 def chart_rows(composites: Iterable[Mapping[str, Any]], segment: str, category: str) -> list[dict[str, Any]]:
     """The eligible CROs of (segment, category), composite descending (ties by name)."""
     rows = [
-        dict(row) for row in composites
+        dict(row)
+        for row in composites
         if row["segment"] == segment and row["category"] == category and row.get("is_eligible")
     ]
     return sorted(rows, key=lambda row: (-row["composite"], row["cro"].casefold(), row["cro"]))
@@ -196,15 +201,17 @@ def statistical_ties(rows: list[Mapping[str, Any]], leaders: Iterable[str]) -> d
         return {}
     ties = {}
     for row in rows:
-        if row["cro"] in leaders and intervals_overlap(row.get("ci_low"), row.get("ci_high"),
-                                                       runner_up.get("ci_low"), runner_up.get("ci_high")):
+        if row["cro"] in leaders and intervals_overlap(
+            row.get("ci_low"), row.get("ci_high"), runner_up.get("ci_low"), runner_up.get("ci_high")
+        ):
             ties[row["cro"]] = runner_up["cro"]
     return ties
 
 
-def year_over_year(current: pa.Table | Mapping[str, Any] | Iterable[Mapping[str, Any]],
-                   previous: pa.Table | Mapping[str, Any] | Iterable[Mapping[str, Any]] | None,
-                   ) -> dict[tuple[str, str, str], dict[str, Any]]:
+def year_over_year(
+    current: pa.Table | Mapping[str, Any] | Iterable[Mapping[str, Any]],
+    previous: pa.Table | Mapping[str, Any] | Iterable[Mapping[str, Any]] | None,
+) -> dict[tuple[str, str, str], dict[str, Any]]:
     """(segment, category, cro) -> {"delta": float | None, "text": "+0.12" | "-0.30" | "0.00" | "new"}.
 
     Each current composite against the previous survey's published composite of the same CRO, segment
@@ -234,6 +241,7 @@ def year_over_year(current: pa.Table | Mapping[str, Any] | Iterable[Mapping[str,
 
 # --- the chart ---------------------------------------------------------------------------------
 
+
 def _tick_step(span: float) -> float:
     for step in (0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0):
         if span / step <= 8:
@@ -254,7 +262,7 @@ def chart_domain(values: Iterable[float]) -> tuple[float, float, list[float]]:
     step = _tick_step(high - low)
     low = math.floor(low / step + 1e-9) * step
     high = math.ceil(high / step - 1e-9) * step
-    ticks = [round(low + i * step, 10) for i in range(int(round((high - low) / step)) + 1)]
+    ticks = [round(low + i * step, 10) for i in range(round((high - low) / step) + 1)]
     return low, high, ticks
 
 
@@ -274,11 +282,19 @@ def _legend(items: list[dict[str, Any]], y: float) -> tuple[list[dict[str, Any]]
     return items, y
 
 
-def chart_layout(rows: list[Mapping[str, Any]], mean: float | None, threshold: float | None,
-                 winners: Mapping[str, set[str]], *, chart_id: str = "", title: str = "",
-                 show_intervals: bool | None = None, ties: Mapping[str, str] | None = None,
-                 changes: Mapping[str, str] | None = None, change_label: str = "since the previous survey",
-                 ) -> dict[str, Any]:
+def chart_layout(
+    rows: list[Mapping[str, Any]],
+    mean: float | None,
+    threshold: float | None,
+    winners: Mapping[str, set[str]],
+    *,
+    chart_id: str = "",
+    title: str = "",
+    show_intervals: bool | None = None,
+    ties: Mapping[str, str] | None = None,
+    changes: Mapping[str, str] | None = None,
+    change_label: str = "since the previous survey",
+) -> dict[str, Any]:
     """Everything the chart macro draws, positions computed and numbers formatted (a pure function).
 
     `rows`: the eligible CROs (cro, composite, optional n_evaluations, ci_low, ci_high), drawn in the
@@ -307,7 +323,8 @@ def chart_layout(rows: list[Mapping[str, Any]], mean: float | None, threshold: f
     statuses = [status_of(winners.get(row["cro"])) for row in rows]
     legend = [
         {"kind": "dot", "label": STATUS_LABELS[status], "color": STATUS_COLORS[status]}
-        for status in STATUS_COLORS if status in statuses
+        for status in STATUS_COLORS
+        if status in statuses
     ]
     if show_intervals:
         legend.append({"kind": "whisker", "label": "95% interval", "color": MEAN_COLOR})
@@ -320,7 +337,7 @@ def chart_layout(rows: list[Mapping[str, Any]], mean: float | None, threshold: f
     height = plot_bottom + 44
 
     drawn = []
-    for index, (row, status) in enumerate(zip(rows, statuses)):
+    for index, (row, status) in enumerate(zip(rows, statuses, strict=True)):
         y = plot_top + index * _ROW_HEIGHT + _ROW_HEIGHT / 2
         awards = sorted(winners.get(row["cro"], ()), key=("leader", "champion").index)
         ci_low, ci_high = row.get("ci_low"), row.get("ci_high")
@@ -337,26 +354,29 @@ def chart_layout(rows: list[Mapping[str, Any]], mean: float | None, threshold: f
         if row["cro"] in changes:
             tooltip.append(f"{changes[row['cro']]} {change_label}")
         change = changes.get(row["cro"])
-        drawn.append({
-            "cro": row["cro"],
-            "name": _short(row["cro"]),
-            "tooltip": "; ".join(tooltip),
-            "y": y,
-            "text_y": y + 4,
-            "stripe": index % 2 == 1,
-            "stripe_y": y - _ROW_HEIGHT / 2,
-            "x": x_of(row["composite"]),
-            "value": fmt2(row["composite"]),
-            "status": status,
-            "color": STATUS_COLORS[status],
-            "winner": status != "other",
-            "whisker": whisker,
-            "ci_x1": x_of(ci_low) if whisker else None,
-            "ci_x2": x_of(ci_high) if whisker else None,
-            "change": change,
-            "change_class": ("up" if change.startswith("+") else "down" if change.startswith("-") else "flat")
-            if change else None,
-        })
+        drawn.append(
+            {
+                "cro": row["cro"],
+                "name": _short(row["cro"]),
+                "tooltip": "; ".join(tooltip),
+                "y": y,
+                "text_y": y + 4,
+                "stripe": index % 2 == 1,
+                "stripe_y": y - _ROW_HEIGHT / 2,
+                "x": x_of(row["composite"]),
+                "value": fmt2(row["composite"]),
+                "status": status,
+                "color": STATUS_COLORS[status],
+                "winner": status != "other",
+                "whisker": whisker,
+                "ci_x1": x_of(ci_low) if whisker else None,
+                "ci_x2": x_of(ci_high) if whisker else None,
+                "change": change,
+                "change_class": ("up" if change.startswith("+") else "down" if change.startswith("-") else "flat")
+                if change
+                else None,
+            }
+        )
 
     def line_label(value: float, y: float, name: str) -> dict[str, Any]:
         x = x_of(value)
@@ -398,8 +418,13 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def chart_svg(rows: list[Mapping[str, Any]], mean: float | None, threshold: float | None,
-              winners: Mapping[str, set[str]], **options: Any) -> str:
+def chart_svg(
+    rows: list[Mapping[str, Any]],
+    mean: float | None,
+    threshold: float | None,
+    winners: Mapping[str, set[str]],
+    **options: Any,
+) -> str:
     """One chart as an inline `<svg>` element (see `chart_layout` for the arguments and `options`)."""
     macro = _environment().get_template(TEMPLATE).module.chart  # type: ignore[attr-defined]
     return str(macro(chart_layout(rows, mean, threshold, winners, **options)))
@@ -407,11 +432,16 @@ def chart_svg(rows: list[Mapping[str, Any]], mean: float | None, threshold: floa
 
 # --- CRO profiles ------------------------------------------------------------------------------
 
-def cro_profiles(attribute_scores: Iterable[Mapping[str, Any]], composites: Iterable[Mapping[str, Any]],
-                 awards: Iterable[Mapping[str, Any]], survey: Any,
-                 changes: Mapping[tuple[str, str, str], Mapping[str, Any]] | None = None,
-                 segments: Iterable[str] = SEGMENT_ORDER, categories: Iterable[str] | None = None,
-                 ) -> list[dict[str, Any]]:
+
+def cro_profiles(
+    attribute_scores: Iterable[Mapping[str, Any]],
+    composites: Iterable[Mapping[str, Any]],
+    awards: Iterable[Mapping[str, Any]],
+    survey: Any,
+    changes: Mapping[tuple[str, str, str], Mapping[str, Any]] | None = None,
+    segments: Iterable[str] = SEGMENT_ORDER,
+    categories: Iterable[str] | None = None,
+) -> list[dict[str, Any]]:
     """Per CRO (by name): its published attribute scores (attribute rows x segment columns), its
     composites per category and segment with the change since the previous survey, and its awards."""
     segments = list(segments)
@@ -436,9 +466,12 @@ def cro_profiles(attribute_scores: Iterable[Mapping[str, Any]], composites: Iter
             {
                 "label": labels.get(attribute, attribute),
                 "cells": [
-                    {"value": fmt2(scores[cro][(attribute, segment)]["score"]),
-                     "n": scores[cro][(attribute, segment)]["n_ratings"]}
-                    if (attribute, segment) in scores[cro] else None
+                    {
+                        "value": fmt2(scores[cro][(attribute, segment)]["score"]),
+                        "n": scores[cro][(attribute, segment)]["n_ratings"],
+                    }
+                    if (attribute, segment) in scores[cro]
+                    else None
                     for segment in segments
                 ],
             }
@@ -454,33 +487,44 @@ def cro_profiles(attribute_scores: Iterable[Mapping[str, Any]], composites: Iter
                     cells.append(None)
                     continue
                 change = changes.get((segment, category, cro))
-                cells.append({
-                    "value": fmt2(row["composite"]),
-                    "n": row.get("n_evaluations"),
-                    "eligible": bool(row.get("is_eligible")),
-                    "rank": row.get("rank"),
-                    "change": change["text"] if change else None,
-                })
+                cells.append(
+                    {
+                        "value": fmt2(row["composite"]),
+                        "n": row.get("n_evaluations"),
+                        "eligible": bool(row.get("is_eligible")),
+                        "rank": row.get("rank"),
+                        "change": change["text"] if change else None,
+                    }
+                )
             composite_rows.append({"label": category_label(category), "cells": cells})
         awards_won = [
             f"{row['award'].capitalize()}, {segment_label(row['segment'])} · {category_label(row['category'])}"
             f" ({fmt2(row['composite'])})"
-            for row in sorted(won.get(cro, []), key=lambda r: (
-                order.get(r["segment"], len(order)), categories.index(r["category"])
-                if r["category"] in categories else len(categories), r["category"], r["award"] != "leader"))
+            for row in sorted(
+                won.get(cro, []),
+                key=lambda r: (
+                    order.get(r["segment"], len(order)),
+                    categories.index(r["category"]) if r["category"] in categories else len(categories),
+                    r["category"],
+                    r["award"] != "leader",
+                ),
+            )
         ]
-        profiles.append({
-            "cro": cro,
-            "attribute_rows": attribute_rows,
-            "composite_rows": composite_rows,
-            "awards": awards_won,
-            "n_leader": sum(1 for row in won.get(cro, []) if row["award"] == "leader"),
-            "n_champion": sum(1 for row in won.get(cro, []) if row["award"] == "champion"),
-        })
+        profiles.append(
+            {
+                "cro": cro,
+                "attribute_rows": attribute_rows,
+                "composite_rows": composite_rows,
+                "awards": awards_won,
+                "n_leader": sum(1 for row in won.get(cro, []) if row["award"] == "leader"),
+                "n_champion": sum(1 for row in won.get(cro, []) if row["award"] == "champion"),
+            }
+        )
     return profiles
 
 
 # --- the whole report --------------------------------------------------------------------------
+
 
 def _by_reason(counts: Mapping[str, int]) -> list[dict[str, Any]]:
     return [{"reason": reason, "n": counts[reason]} for reason in _ordered(counts, REASON_ORDER)]
@@ -496,16 +540,24 @@ def _previous_year(previous: Mapping[str, pa.Table] | None) -> Any:
     return None
 
 
-def report_context(tables: Mapping[str, pa.Table], manifest: Mapping[str, Any], survey: Any,
-                   previous: Mapping[str, pa.Table] | None = None) -> dict[str, Any]:
+def report_context(
+    tables: Mapping[str, pa.Table],
+    manifest: Mapping[str, Any],
+    survey: Any,
+    previous: Mapping[str, pa.Table] | None = None,
+) -> dict[str, Any]:
     """Everything the template shows, prepared and formatted (a pure function of its arguments)."""
     composite_table = tables["composite_scores"]
     intervals = has_intervals(composite_table)
-    composites = table_rows(composite_table, ("segment", "cro", "category", "n_evaluations", "composite",
-                                              "is_eligible", "rank", "ci_low", "ci_high"))
+    composites = table_rows(
+        composite_table,
+        ("segment", "cro", "category", "n_evaluations", "composite", "is_eligible", "rank", "ci_low", "ci_high"),
+    )
     attribute_scores = table_rows(tables["attribute_scores"], ("segment", "cro", "attribute", "n_ratings", "score"))
-    awards = table_rows(tables["awards"], ("segment", "category", "cro", "award", "composite", "weighted_mean",
-                                           "weighted_sd", "threshold"))
+    awards = table_rows(
+        tables["awards"],
+        ("segment", "category", "cro", "award", "composite", "weighted_mean", "weighted_sd", "threshold"),
+    )
     knobs = method_knobs(manifest, survey)
     year = manifest.get("survey_year", getattr(survey, "survey_year", None))
     previous_year = _previous_year(previous)
@@ -515,8 +567,10 @@ def report_context(tables: Mapping[str, pa.Table], manifest: Mapping[str, Any], 
     changes = year_over_year(composite_table, previous) if previous is not None else {}
 
     segments = _ordered({row["segment"] for row in composites + awards} | set(SEGMENT_ORDER), SEGMENT_ORDER)
-    categories = _ordered({row["category"] for row in composites + awards} | set(getattr(survey, "categories", {})),
-                          getattr(survey, "categories", {}))
+    categories = _ordered(
+        {row["category"] for row in composites + awards} | set(getattr(survey, "categories", {})),
+        getattr(survey, "categories", {}),
+    )
 
     sections = []
     glance = {category: {} for category in categories}
@@ -526,22 +580,42 @@ def report_context(tables: Mapping[str, pa.Table], manifest: Mapping[str, Any], 
             rows = chart_rows(composites, segment, category)
             winners = winners_of(awards, segment, category)
             cell_awards = [row for row in awards if row["segment"] == segment and row["category"] == category]
-            leaders = sorted((row for row in cell_awards if row["award"] == "leader"),
-                             key=lambda row: (-row["composite"], row["cro"]))
-            champions = sorted((row for row in cell_awards if row["award"] == "champion"),
-                               key=lambda row: (-row["composite"], row["cro"]))
+            leaders = sorted(
+                (row for row in cell_awards if row["award"] == "leader"),
+                key=lambda row: (-row["composite"], row["cro"]),
+            )
+            champions = sorted(
+                (row for row in cell_awards if row["award"] == "champion"),
+                key=lambda row: (-row["composite"], row["cro"]),
+            )
             reference = cell_awards[0] if cell_awards else None
             mean = reference["weighted_mean"] if reference else None
             threshold = reference["threshold"] if reference else None
             ties = statistical_ties(rows, [row["cro"] for row in leaders]) if intervals else {}
-            cell_changes = {cro: change["text"] for (s, c, cro), change in changes.items()
-                            if s == segment and c == category}
+            cell_changes = {
+                cro: change["text"] for (s, c, cro), change in changes.items() if s == segment and c == category
+            }
             chart_id = f"{segment}/{category}"
-            title = (f"{segment_label(segment)} · {category_label(category)}: composites of the "
-                     f"{len(rows)} eligible CROs, highest first")
-            chart = chart_layout(rows, mean, threshold, winners, chart_id=chart_id, title=title,
-                                 show_intervals=intervals, ties=ties, changes=cell_changes,
-                                 change_label=change_label) if rows else None
+            title = (
+                f"{segment_label(segment)} · {category_label(category)}: composites of the "
+                f"{len(rows)} eligible CROs, highest first"
+            )
+            chart = (
+                chart_layout(
+                    rows,
+                    mean,
+                    threshold,
+                    winners,
+                    chart_id=chart_id,
+                    title=title,
+                    show_intervals=intervals,
+                    ties=ties,
+                    changes=cell_changes,
+                    change_label=change_label,
+                )
+                if rows
+                else None
+            )
             cell = {
                 "segment": segment,
                 "category": category,
@@ -549,8 +623,10 @@ def report_context(tables: Mapping[str, pa.Table], manifest: Mapping[str, Any], 
                 "label": category_label(category),
                 "n_eligible": len(rows),
                 "has_awards": bool(cell_awards),
-                "leaders": [{"cro": row["cro"], "composite": fmt2(row["composite"]),
-                             "tie_with": ties.get(row["cro"])} for row in leaders],
+                "leaders": [
+                    {"cro": row["cro"], "composite": fmt2(row["composite"]), "tie_with": ties.get(row["cro"])}
+                    for row in leaders
+                ],
                 "champions": [{"cro": row["cro"], "composite": fmt2(row["composite"])} for row in champions],
                 "weighted_mean": fmt2(mean) if reference else None,
                 "weighted_sd": fmt2(reference["weighted_sd"]) if reference else None,
@@ -581,8 +657,11 @@ def report_context(tables: Mapping[str, pa.Table], manifest: Mapping[str, Any], 
             "by_reason": _by_reason(counts.get("quarantined_by_reason") or {}),
         },
         "knobs": {knob: format_knob(value) for knob, value in knobs.items() if value is not None},
-        "knob_rows": [{"name": knob, "value": format_knob(value), "description": knobs_model.description(knob)}
-                      for knob, value in knobs.items() if value is not None],
+        "knob_rows": [
+            {"name": knob, "value": format_knob(value), "description": knobs_model.description(knob)}
+            for knob, value in knobs.items()
+            if value is not None
+        ],
         "previous_year": previous_year,
         "rating_scale": getattr(survey, "rating_scale", None),
         "intervals": intervals,
@@ -597,8 +676,9 @@ def report_context(tables: Mapping[str, pa.Table], manifest: Mapping[str, Any], 
     }
 
 
-def render_report(tables: dict[str, pa.Table], manifest: dict, survey: Any,
-                  previous: dict[str, pa.Table] | None = None) -> str:
+def render_report(
+    tables: dict[str, pa.Table], manifest: dict, survey: Any, previous: dict[str, pa.Table] | None = None
+) -> str:
     """The awards report of one survey year as a self-contained HTML5 document.
 
     `tables`: the year's published attribute_scores, composite_scores (ci_low / ci_high optional) and

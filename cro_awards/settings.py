@@ -12,7 +12,7 @@
 | `CRO_AWARDS_TASK_RUNNER` | `threads` | `threads` or `dask`: how the backfill runs survey years in parallel |
 | `CRO_AWARDS_MAX_WORKERS` | `2` | threads, or Dask workers of a local cluster |
 | `CRO_AWARDS_DASK_ADDRESS` | none | an existing Dask scheduler (`tcp://host:8786`) instead of a local cluster |
-| `CRO_AWARDS_SERVER_STARTUP_TIMEOUT` | `300` | seconds `cro-awards` lets Prefect's temporary server start (a first start migrates its database) |
+| `CRO_AWARDS_SERVER_STARTUP_TIMEOUT` | `300` | seconds `cro-awards` lets Prefect's temporary server start |
 
 Contract: `load_settings(environ=None)` reads `environ` (default `os.environ`) and returns a frozen
 `Settings`, or raises `SettingsError` (one paragraph naming the variable) for a value it cannot use.
@@ -78,9 +78,14 @@ class Settings(BaseSettings):
         }
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource):
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ):
         return (init_settings,)  # the environment is read by load_settings, from the mapping it is given
 
     @property
@@ -123,5 +128,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"{PREFIX}{'_'.join(str(part) for part in e['loc']).upper()}={e.get('input')!r}: {e['msg']}"
             for e in error.errors()
         )
-        raise SettingsError(f"Invalid runtime setting(s): {problems}. Fix the environment variable(s) "
-                            "(cro_awards/settings.py lists them) and run again.") from None
+        raise SettingsError(
+            f"Invalid runtime setting(s): {problems}. Fix the environment variable(s) "
+            "(cro_awards/settings.py lists them) and run again."
+        ) from None

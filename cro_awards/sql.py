@@ -226,12 +226,15 @@ class Workspace:
         """Memory bounded (spilling to the workspace's own folder beyond MEMORY_LIMIT); insertion order
         is not kept: every table is read back sorted by its key."""
         spill = Path(tempfile.mkdtemp(prefix="cro-awards-duckdb-"))
-        connection = duckdb.connect(":memory:", config={
-            "memory_limit": MEMORY_LIMIT,
-            "temp_directory": str(spill),
-            "preserve_insertion_order": False,
-            "disabled_optimizers": DISABLED_OPTIMIZERS,
-        })
+        connection = duckdb.connect(
+            ":memory:",
+            config={
+                "memory_limit": MEMORY_LIMIT,
+                "temp_directory": str(spill),
+                "preserve_insertion_order": False,
+                "disabled_optimizers": DISABLED_OPTIMIZERS,
+            },
+        )
         return cls(connection, spill)
 
     def __enter__(self) -> Workspace:

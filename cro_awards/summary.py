@@ -20,11 +20,17 @@ def award_cells(awards: list[dict[str, Any]]) -> list[tuple[str, str, list[dict]
     for row in awards:
         cells[(row["segment"], row["category"])][row["award"]].append(row)
     order = {segment: index for index, segment in enumerate(SEGMENT_ORDER)}
+
     def ranked(rows: list[dict]) -> list[dict]:
         return sorted(rows, key=lambda row: (-row["composite"], row["cro"]))
 
     return [
-        (segment, category, ranked(cells[(segment, category)]["leader"]), ranked(cells[(segment, category)]["champion"]))
+        (
+            segment,
+            category,
+            ranked(cells[(segment, category)]["leader"]),
+            ranked(cells[(segment, category)]["champion"]),
+        )
         for segment, category in sorted(cells, key=lambda key: (order.get(key[0], len(order)), key[1]))
     ]
 
@@ -39,9 +45,13 @@ def awards_markdown(summary: dict[str, Any]) -> str:
     current = None
     for segment, category, leaders, champions in award_cells(summary["awards"]):
         if segment != current:
-            lines += ["", f"## {SEGMENT_LABELS.get(segment, segment)}", "",
-                      "| category | leader(s) | champion(s) | weighted mean | threshold |",
-                      "| --- | --- | --- | --- | --- |"]
+            lines += [
+                "",
+                f"## {SEGMENT_LABELS.get(segment, segment)}",
+                "",
+                "| category | leader(s) | champion(s) | weighted mean | threshold |",
+                "| --- | --- | --- | --- | --- |",
+            ]
             current = segment
         reference = (leaders or champions)[0]
         lines.append(

@@ -186,7 +186,9 @@ class _Spec:
         self.cro_aliases = [[str(alias) for alias in (cro.get("aliases") or [])] for cro in config["cros"]]
         self.attributes = [str(attribute) for attribute in config["attributes"]]
         self.phase_1 = np.array(["phase_1" in attribute for attribute in self.attributes])
-        known = {_key(s) for name, aliases in zip(self.cro_names, self.cro_aliases) for s in (name, *aliases)}
+        known = {
+            _key(s) for name, aliases in zip(self.cro_names, self.cro_aliases, strict=True) for s in (name, *aliases)
+        }
         self.unknown_cros = [name for name in UNKNOWN_CROS if _key(name) not in known]
         renaming = config.get("columns") or {}
         header_for: dict[str, str] = {}
@@ -199,7 +201,7 @@ class _Spec:
         variants: list[str] = []
         self.cro_base = []
         self.cro_n_aliases = []
-        for name, aliases in zip(self.cro_names, self.cro_aliases):
+        for name, aliases in zip(self.cro_names, self.cro_aliases, strict=True):
             self.cro_base.append(len(variants))
             self.cro_n_aliases.append(len(aliases))
             shortest = min(aliases, key=len) if aliases else name
@@ -306,7 +308,7 @@ def _spend_vocab(spec: _Spec, big: np.ndarray, rng: np.random.Generator) -> pa.A
     decimals = rng.random(n) < 0.3
     small_tenths = np.where(decimals, np.round(small * 10), np.round(small) * 10)
     tenths = np.where(big, big_tenths, np.clip(small_tenths, 10, (threshold - 1) * 10)).astype(np.int64)
-    threshold_tenths = int(round(spec.big_pharma * 10))
+    threshold_tenths = round(spec.big_pharma * 10)
     if n >= 4:
         picks = rng.choice(n, 2, replace=False)
         tenths[picks[0]] = threshold_tenths
@@ -472,7 +474,7 @@ class _Planter:
         cycle += [("rating", form) for form in range(2, spec.n_tricky_forms)]
         tasks = cycle * _scale(self.n)
         tasks = tasks[: min(len(tasks), int(self.free.sum()))]
-        for (what, how), row in zip(tasks, self._take_rows(rng, len(tasks))):
+        for (what, how), row in zip(tasks, self._take_rows(rng, len(tasks)), strict=False):
             if what == "date":
                 self.c["date_code"][row] = spec.date_code(how)
                 self._record(row, [], "last_engaged", how.isoformat())
@@ -682,7 +684,7 @@ def _write_xlsx(table: pa.Table, path: Path) -> None:
     sheet.append([text(name) for name in table.column_names])
     for batch in table.to_batches(max_chunksize=1 << 14):
         columns = [_texts(batch.column(i)) for i in range(batch.num_columns)]
-        for row in zip(*columns):
+        for row in zip(*columns, strict=True):
             sheet.append([text(value) for value in row])
     workbook.save(path)
 

@@ -87,8 +87,9 @@ def score(workspace: sql.Workspace, survey: SurveyConfig) -> dict[str, pa.Table]
     parameters = method_parameters(survey)
     workspace.build("int_composite_scores", params=parameters)
     intervals = bootstrap.composite_intervals(
-        sql.arrow(workspace.connection,
-                  "select source_row, cro, segment, respondent_rank from int_accepted_evaluations"),
+        sql.arrow(
+            workspace.connection, "select source_row, cro, segment, respondent_rank from int_accepted_evaluations"
+        ),
         workspace.connection.sql(
             "select source_row, attribute, rating_value from int_accepted_ratings"
         ).to_arrow_reader(1 << 20),

@@ -27,10 +27,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cro_awards import sql
 from cro_awards.config import REASON_CODES, SurveyConfig
 from cro_awards.errors import ValidationBug
 from cro_awards.settings import EXPECTATIONS_DIR
-from cro_awards import sql
 
 REASONS_SCHEMA = pa.schema([("source_row", pa.int64()), ("reason", pa.string()), ("reason_order", pa.int32())])
 
@@ -50,12 +50,15 @@ def suite_definition(name: str) -> dict[str, Any]:
     for expectation in definition["expectations"]:
         reason = expectation.get("meta", {}).get("reason")
         if reason not in REASON_CODES:
-            raise ValidationBug(f"expectations/{name}.json: {expectation['type']} has no known meta.reason ({reason!r})")
+            raise ValidationBug(
+                f"expectations/{name}.json: {expectation['type']} has no known meta.reason ({reason!r})"
+            )
     return definition
 
 
 SUITES = ("evaluations", "rating_values")
 """The suites of `expectations/` that validation runs."""
+
 
 class Suites:
     """One run's Great Expectations context and validators (one per suite of `SUITES`).
@@ -113,7 +116,9 @@ class Suites:
             if outcome.exception_info and any(
                 info.get("raised_exception") for info in _exception_infos(outcome.exception_info)
             ):
-                raise ValidationBug(f"expectations/{name}.json: {config.type} on {config.kwargs} raised: {outcome.exception_info}")
+                raise ValidationBug(
+                    f"expectations/{name}.json: {config.type} on {config.kwargs} raised: {outcome.exception_info}"
+                )
             if outcome.success:
                 continue
             indices = outcome.result.get("unexpected_index_list")
@@ -200,7 +205,9 @@ def _evaluations_frame(connection: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def rejection_reasons(
-    connection: duckdb.DuckDBPyConnection, survey: SurveyConfig, malformed_rows: Iterable[int],
+    connection: duckdb.DuckDBPyConnection,
+    survey: SurveyConfig,
+    malformed_rows: Iterable[int],
     suites: Suites | None = None,
 ) -> pa.Table:
     """Validate the staged tables on `connection`; see the module contract."""
@@ -218,7 +225,8 @@ def rejection_reasons(
         },
     )
     values = sql.arrow(
-        connection, "select distinct rating_text, rating_value from stg_rating_texts where is_answered order by rating_text"
+        connection,
+        "select distinct rating_text, rating_value from stg_rating_texts where is_answered order by rating_text",
     ).to_pandas()
     rating_failures = suites.failures(
         "rating_values",

@@ -48,7 +48,8 @@ def deployments(cron: str = DEFAULT_CRON) -> list:
         ),
         backfill_flow.to_deployment(
             name="backfill",
-            description="Run every configured survey year (or the given ones), each as its own subflow run, in parallel.",
+            description="Run every configured survey year (or the given ones), each as its own subflow run, "
+            "in parallel.",
             tags=["cro-awards"],
         ),
     ]
@@ -99,8 +100,15 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _interrupt)
     server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("prefect")), "server", "start",
-         "--host", arguments.host, "--port", str(arguments.port)],
+        [
+            str(Path(sys.executable).with_name("prefect")),
+            "server",
+            "start",
+            "--host",
+            arguments.host,
+            "--port",
+            str(arguments.port),
+        ],
         start_new_session=True,
     )
     try:

@@ -90,8 +90,9 @@ def _year_slot(survey_year: int) -> Iterator[None]:
         yield
 
 
-def _locations(settings: Settings, config: str | None, export: str | None, output: str | None,
-               quarantine: str | None) -> tuple[Path, Path | None, Path, Path]:
+def _locations(
+    settings: Settings, config: str | None, export: str | None, output: str | None, quarantine: str | None
+) -> tuple[Path, Path | None, Path, Path]:
     """(config, export, output, quarantine) with defaults; confined to their roots in deployment runs."""
     paths = (
         Path(config) if config else settings.default_config,
@@ -117,14 +118,18 @@ def _with_knob_parameters(function):
     fixed = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
     added = [
         inspect.Parameter(
-            name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+            name,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            default=None,
             annotation=Annotated[knobs.python_type(name) | None, Field(**knobs.bounds(name))],
         )
         for name in knobs.KNOBS
     ]
     function.__signature__ = signature.replace(parameters=[*fixed, *added])
-    lines = [f"        {name}: Override of the YAML: {knobs.description(name)} ({knobs.describe_bounds(name)})."
-             for name in knobs.KNOBS]
+    lines = [
+        f"        {name}: Override of the YAML: {knobs.description(name)} ({knobs.describe_bounds(name)})."
+        for name in knobs.KNOBS
+    ]
     function.__doc__ = function.__doc__.rstrip() + "\n" + "\n".join(lines) + "\n"
     return function
 
@@ -154,14 +159,16 @@ def cro_awards_flow(
     export_path = loaded.export_path(export_path)
     run_id = str(flow_run.id or uuid.uuid4())
     with _year_slot(survey.survey_year), year_lock(output_path, survey.survey_year, run_id):
-        summary = _score_and_publish(loaded, export_path, output_path, quarantine_path, run_id,
-                                     settings.keep_publications)
+        summary = _score_and_publish(
+            loaded, export_path, output_path, quarantine_path, run_id, settings.keep_publications
+        )
     artifacts_task(summary)
     return summary
 
 
-def _score_and_publish(loaded: LoadedConfig, export_path: Path, output_path: Path, quarantine_path: Path,
-                       run_id: str, keep: int) -> dict[str, Any]:
+def _score_and_publish(
+    loaded: LoadedConfig, export_path: Path, output_path: Path, quarantine_path: Path, run_id: str, keep: int
+) -> dict[str, Any]:
     survey = loaded.survey
     written: dict[str, Any] = {}
 
@@ -185,7 +192,11 @@ def _score_and_publish(loaded: LoadedConfig, export_path: Path, output_path: Pat
     checkpoint("after_publish")
     get_run_logger().info("Stage seconds: %s", ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
     return manifests.summary(
-        result, loaded, run_id, published=folder, output=publishing.year_folder(output_path, survey.survey_year),
+        result,
+        loaded,
+        run_id,
+        published=folder,
+        output=publishing.year_folder(output_path, survey.survey_year),
         quarantine=written["path"],
         timings=timings,
     )

@@ -20,14 +20,16 @@ from flows.runners import task_runner
 
 @task(name="backfill-year", cache_policy=NO_CACHE, persist_result=False)
 def backfill_year(year: int, export: str | None, output: str | None, quarantine: str | None) -> dict[str, Any]:
-    summary = cro_awards_flow(config=str(load_settings().survey_config(year)), export=export, output=output,
-                              quarantine=quarantine)
+    summary = cro_awards_flow(
+        config=str(load_settings().survey_config(year)), export=export, output=output, quarantine=quarantine
+    )
     return {key: summary[key] for key in ("survey_year", "run_id", "counts", "output")}
 
 
 @flow(name="cro-awards-backfill", flow_run_name="backfill", persist_result=False)
-def backfill_flow(years: list[int] | None = None, output: str | None = None,
-                  quarantine: str | None = None) -> list[dict[str, Any]]:
+def backfill_flow(
+    years: list[int] | None = None, output: str | None = None, quarantine: str | None = None
+) -> list[dict[str, Any]]:
     """Run the awards for each survey year, each as its own subflow run, in parallel.
 
     Args:
@@ -40,17 +42,24 @@ def backfill_flow(years: list[int] | None = None, output: str | None = None,
     chosen = sorted(set(years)) if years else configured
     unknown = [year for year in chosen if year not in configured]
     if unknown:
-        raise ConfigError(f"no configuration for survey year(s) {unknown} in {settings.surveys}; "
-                          f"configured: {configured}")
+        raise ConfigError(
+            f"no configuration for survey year(s) {unknown} in {settings.surveys}; configured: {configured}"
+        )
     newest = dict(exports_by_year(settings.inbox, chosen)[0])
-    get_run_logger().info("Backfilling survey years %s (task runner: %s, %d workers)", chosen,
-                          settings.task_runner, settings.max_workers)
+    get_run_logger().info(
+        "Backfilling survey years %s (task runner: %s, %d workers)", chosen, settings.task_runner, settings.max_workers
+    )
     with task_runner(settings) as runner:
         futures = [
-            runner.submit(backfill_year, parameters={
-                "year": year, "export": str(newest[year]) if year in newest else None,
-                "output": output, "quarantine": quarantine,
-            })
+            runner.submit(
+                backfill_year,
+                parameters={
+                    "year": year,
+                    "export": str(newest[year]) if year in newest else None,
+                    "output": output,
+                    "quarantine": quarantine,
+                },
+            )
             for year in chosen
         ]
         return [future.result() for future in futures]

@@ -15,15 +15,18 @@ from prefect import flow, get_run_logger
 from prefect.runtime import deployment
 
 from cro_awards.errors import CroAwardsError
-from cro_awards.paths import confine
-from cro_awards.settings import load_settings
-from flows.awards import cro_awards_flow
 from cro_awards.extract import sha256_of
 from cro_awards.inbox import exports_by_year
+from cro_awards.paths import confine
 from cro_awards.publish import published_exports
+from cro_awards.settings import load_settings
+from flows.awards import cro_awards_flow
+
 
 @flow(name="cro-awards-inbox", flow_run_name="inbox", persist_result=False)
-def inbox_flow(inbox: str | None = None, output: str | None = None, quarantine: str | None = None) -> list[dict[str, Any]]:
+def inbox_flow(
+    inbox: str | None = None, output: str | None = None, quarantine: str | None = None
+) -> list[dict[str, Any]]:
     """Publish each export in the inbox not published before (by SHA-256).
 
     Args:
@@ -50,8 +53,12 @@ def inbox_flow(inbox: str | None = None, output: str | None = None, quarantine: 
             continue
         logger.info("New export %s for survey %s: running the awards", path.name, year)
         try:
-            summary = cro_awards_flow(config=str(settings.survey_config(year)), export=str(path),
-                                      output=str(output_path), quarantine=quarantine)
+            summary = cro_awards_flow(
+                config=str(settings.survey_config(year)),
+                export=str(path),
+                output=str(output_path),
+                quarantine=quarantine,
+            )
         except CroAwardsError as error:
             logger.error("%s was not published: %s", path.name, error)
             failures.append(path.name)

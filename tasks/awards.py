@@ -56,8 +56,12 @@ def load_config_task(config: Path, overrides: dict[str, Any]) -> LoadedConfig:
     loaded = load_config(config, overrides)
     get_run_logger().info(
         "Survey %s: %d CROs, %d attributes in %d categories (config %s, overrides %s)",
-        loaded.survey.survey_year, len(loaded.survey.cros), len(loaded.survey.attributes),
-        len(loaded.survey.categories), loaded.path.name, loaded.overrides or "none",
+        loaded.survey.survey_year,
+        len(loaded.survey.cros),
+        len(loaded.survey.attributes),
+        len(loaded.survey.categories),
+        loaded.path.name,
+        loaded.overrides or "none",
     )
     return loaded
 
@@ -70,19 +74,28 @@ def quarantine_task(rejected: pa.Table, quarantine: Path, survey_year: int) -> P
 
 
 @task(name="render-report", **_TASK)
-def render_report_task(tables: dict[str, pa.Table], manifest: dict[str, Any], config: LoadedConfig,
-                       output: Path) -> str:
+def render_report_task(
+    tables: dict[str, pa.Table], manifest: dict[str, Any], config: LoadedConfig, output: Path
+) -> str:
     previous_year = config.survey.survey_year - 1
     previous = publishing.read_publication(output, previous_year, tuple(tables))
     html = reporting.render_report(tables, manifest, config.survey, previous)
-    get_run_logger().info("Rendered report.html (%d KB)%s", len(html) // 1024,
-                          f", with changes since {previous_year}" if previous else "")
+    get_run_logger().info(
+        "Rendered report.html (%d KB)%s", len(html) // 1024, f", with changes since {previous_year}" if previous else ""
+    )
     return html
 
 
 @task(name="publish", **_IO)
-def publish_task(tables: dict[str, pa.Table], manifest: dict[str, Any], output: Path, survey_year: int,
-                 run_id: str, keep: int, report_html: str) -> Path:
+def publish_task(
+    tables: dict[str, pa.Table],
+    manifest: dict[str, Any],
+    output: Path,
+    survey_year: int,
+    run_id: str,
+    keep: int,
+    report_html: str,
+) -> Path:
     folder = publishing.publish(tables, manifest, output, survey_year, run_id, keep, {"report.html": report_html})
     get_run_logger().info("Published survey year %s to %s", survey_year, folder)
     return folder
@@ -92,9 +105,18 @@ def publish_task(tables: dict[str, pa.Table], manifest: dict[str, Any], output: 
 def artifacts_task(summary: dict[str, Any]) -> None:
     """The run's Prefect artifacts: the awards (markdown and table) and the validation's counts."""
     key = f"cro-awards-{summary['survey_year']}"
-    create_markdown_artifact(summaries.awards_markdown(summary), key=key,
-                             description=f"Leaders and champions, survey year {summary['survey_year']}")
-    create_table_artifact(summaries.awards_table_rows(summary["awards"]), key=f"{key}-awards",
-                          description=f"Awards table, survey year {summary['survey_year']}")
-    create_markdown_artifact(summaries.validation_markdown(summary), key=f"{key}-validation",
-                             description=f"Rows read, accepted, quarantined; where outputs went ({summary['survey_year']})")
+    create_markdown_artifact(
+        summaries.awards_markdown(summary),
+        key=key,
+        description=f"Leaders and champions, survey year {summary['survey_year']}",
+    )
+    create_table_artifact(
+        summaries.awards_table_rows(summary["awards"]),
+        key=f"{key}-awards",
+        description=f"Awards table, survey year {summary['survey_year']}",
+    )
+    create_markdown_artifact(
+        summaries.validation_markdown(summary),
+        key=f"{key}-validation",
+        description=f"Rows read, accepted, quarantined; where outputs went ({summary['survey_year']})",
+    )
