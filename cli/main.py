@@ -134,7 +134,7 @@ def prepare_environment() -> None:
     os.environ.setdefault("PREFECT_HOME", str(PROJECT_ROOT / ".prefect"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
-    os.environ.setdefault(SERVER_TIMEOUT_VARIABLE, f"{load_settings().server_startup_timeout:g}")
+    os.environ.setdefault(SERVER_TIMEOUT_VARIABLE, str(load_settings().server_startup_timeout))
 
 
 def awards_table(summary: dict[str, Any]):
@@ -175,7 +175,8 @@ def _run(arguments: argparse.Namespace) -> int:
         print(
             f"cro-awards: Prefect's temporary server did not start within {os.environ[SERVER_TIMEOUT_VARIABLE]} s "
             "(a first start also builds its database, which takes longer on a busy machine). Nothing was run. "
-            f"Run again, or allow it more time with {SERVER_TIMEOUT_VARIABLE}=600 (seconds), or start a server "
+            f"Run again, or allow it more time with {SERVER_TIMEOUT_VARIABLE}=600 (seconds; or "
+            "CRO_AWARDS_SERVER_STARTUP_TIMEOUT=600, its default here), or start a server "
             "once (`make serve`, or `prefect server start`) and point PREFECT_API_URL at it.",
             file=sys.stderr,
         )

@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     task_runner: Literal["threads", "dask"] = "threads"
     max_workers: int = Field(2, ge=1)
     dask_address: str | None = None
-    server_startup_timeout: float = Field(300, gt=0)
+    server_startup_timeout: int = Field(300, ge=1)
 
     @model_validator(mode="before")
     @classmethod
