@@ -216,6 +216,46 @@ def _describe(error: dict, overrides: dict[str, Any]) -> str:
     return f"{source} `{location}`: {message}"
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key written twice in one mapping (YAML would keep the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is written twice (lines {seen[key]} and {key_node.start_mark.line + 1}); "
+                    "keep one", key_node.start_mark,
+                )
+            if isinstance(key, (str, int, float, bool)):
+                seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def _where(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    return f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+
+
+def _problem(error: yaml.YAMLError) -> str:
+    parts = [getattr(error, "context", None), getattr(error, "problem", None)]
+    return "; ".join(str(p) for p in parts if p) or type(error).__name__
+
+
+def load_yaml(text: str | bytes, source: str | Path) -> Any:
+    """Parse YAML safely (no Python tags; a duplicate key refused); `ConfigError` naming `source` otherwise."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{source}: not valid YAML{_where(error)}: {_problem(error)}.") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{source}: not valid YAML for a survey configuration: it is nested too deeply to read; "
+            "a survey configuration is a few levels deep (see docs/contract.md, section 1)."
+        ) from None
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> LoadedConfig:
     """Read and validate `path`, applying `overrides` (method knobs only); raise `ConfigError` if invalid."""
     path = Path(path)
@@ -224,10 +264,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Lo
         raw_bytes = path.read_bytes()
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the survey configuration ({error.strerror}).") from None
-    try:
-        raw = yaml.safe_load(raw_bytes)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    raw = load_yaml(raw_bytes, path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of keys (survey_year, cros, ...), found {type(raw).__name__}.")
     unknown = sorted(set(overrides) - set(OVERRIDABLE_KEYS))

@@ -89,10 +89,13 @@ class MethodKnobs(BaseModel):
         StrictInt,
         Field(
             ge=0,
-            le=100_000,
+            le=10_000,
             description="bootstrap replicates behind each composite's interval (0: none)",
         ),
     ] = 1000
+    """At most 10,000: the interval's ends are then within about 0.3 percentage points of their limit
+    (more changes nothing at two decimals), and a run of the sample stays seconds (20,000: 9 s of
+    bootstrap on the 1x sample; 100,000: over two minutes)."""
     bootstrap_seed: Annotated[
         StrictInt,
         Field(

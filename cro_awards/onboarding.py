@@ -39,7 +39,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from cro_awards.config import SurveyConfig, load_config
+from cro_awards.config import SurveyConfig, load_config, load_yaml
 from cro_awards.errors import ConfigError
 from cro_awards.pipeline import gate_failure, run_pipeline
 
@@ -81,10 +81,7 @@ def _shift_years(day: dt.date, years: int) -> dt.date:
 
 
 def _parse(text: str, source: str) -> tuple[dict[str, Any], SurveyConfig]:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{source}: not valid YAML: {error}") from None
+    raw = load_yaml(text, source)
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping of keys (survey_year, cros, ...), found {type(raw).__name__}.")
     try:

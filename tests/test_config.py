@@ -30,6 +30,9 @@ def _write(tmp_path: Path, **changes) -> Path:
     return path
 
 
+SAMPLE_TEXT = SAMPLE_CONFIG.read_text(encoding="utf-8")
+
+
 def test_bundled_2024_survey_loads_with_its_questionnaire():
     survey = load_config(SAMPLE_CONFIG).survey
     assert survey.survey_year == 2024 and survey.survey_close == dt.date(2024, 2, 29)
@@ -115,6 +118,30 @@ def test_yaml_is_loaded_safely(tmp_path):
     path.write_text("survey_year: !!python/object/apply:os.system ['echo pwned']\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(path)
+
+
+def test_a_key_written_twice_is_a_configuration_error_naming_both_lines(tmp_path):
+    """YAML keeps the last of two equal keys; a survey configuration refuses both (which did the author mean?)."""
+    path = tmp_path / "2024.yaml"
+    path.write_text(SAMPLE_TEXT + "min_evaluations: 5\n", encoding="utf-8")
+    first = next(i for i, line in enumerate(SAMPLE_TEXT.splitlines(), 1) if line.startswith("min_evaluations:"))
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    message = str(error.value)
+    assert str(path) in message and "'min_evaluations' is written twice" in message
+    assert f"lines {first} and {len(SAMPLE_TEXT.splitlines()) + 1}" in message and "\n" not in message
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("cros:\n  - {name: Acme, name: Apex}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="'name' is written twice"):
+        load_config(nested)
+
+
+def test_yaml_nested_beyond_reason_is_one_paragraph_not_a_recursion_error(tmp_path):
+    path = tmp_path / "deep.yaml"
+    path.write_text("survey_year: " + "[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="nested too deeply") as error:
+        load_config(path)
+    assert "\n" not in str(error.value)
 
 
 def test_overrides_replace_knobs_and_are_validated_like_the_yaml(tmp_path):
