@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import yaml
 from pydantic import (
     BaseModel,
@@ -27,6 +28,7 @@ from pydantic import (
 )
 
 from cro_awards.errors import ConfigError, ExportError
+from cro_awards.identity import identity_key, register as register_identity
 from cro_awards.knobs import KNOBS, MethodKnobs
 
 CONTRACT_COLUMNS = ("respondent_id", "rd_spend_musd", "cro", "last_engaged")
@@ -55,7 +57,7 @@ _ID = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def cro_keys(spellings: list[str]) -> list[str]:
-    """How an export's CRO text is matched: surrounding whitespace removed, lower case.
+    """How an export's CRO text is matched: `lower(identity_key(text))` (cro_awards/identity.py).
 
     Computed by DuckDB, whose `lower` is what matches export rows (sql/cro_aliases.sql): Python's
     `str.lower` differs on a few characters (`İ`), and the two must never disagree.
@@ -64,12 +66,13 @@ def cro_keys(spellings: list[str]) -> list[str]:
 
     connection = duckdb.connect()
     try:
+        register_identity(connection)
         return [
             key
             for (key,) in connection.execute(
-                "select lower(trim(spelling, $whitespace)) from unnest($spellings) with ordinality as t(spelling, i) "
+                "select lower(identity_key(spelling)) from unnest($spellings) with ordinality as t(spelling, i) "
                 "order by i",
-                {"spellings": spellings, "whitespace": WHITESPACE},
+                {"spellings": spellings},
             ).fetchall()
         ]
     finally:
@@ -100,9 +103,9 @@ class Cro(_Strict):
     @field_validator("name", "aliases")
     @classmethod
     def _not_blank(cls, value: Any) -> Any:
-        for text in (value,) if isinstance(value, str) else value:
-            if not text.strip(WHITESPACE):
-                raise ValueError("a CRO name or alias must not be blank")
+        texts = [value] if isinstance(value, str) else list(value)
+        if texts and identity_key(pa.array(texts, pa.string())).null_count:
+            raise ValueError("a CRO name or alias must not be blank (nor only spaces or invisible characters)")
         return value
 
 
@@ -156,7 +159,8 @@ class SurveyConfig(MethodKnobs):
             if owner.setdefault(key, name) != name:
                 raise ValueError(
                     f"cros: {spelling!r} stands for both {owner[key]!r} and {name!r} "
-                    "(names and aliases are matched ignoring case and surrounding spaces)"
+                    "(names and aliases are matched as identities: ignoring case, surrounding whitespace, "
+                    "invisible format characters and Unicode compatibility forms such as NFC/NFD spellings)"
                 )
         names = [cro.name for cro in self.cros]
         if len(set(names)) != len(names):

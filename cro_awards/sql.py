@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from cro_awards import identity
 from cro_awards.settings import SQL_DIR
 
 SOURCES = {
@@ -235,6 +236,7 @@ class Workspace:
                 "disabled_optimizers": DISABLED_OPTIMIZERS,
             },
         )
+        identity.register(connection)
         return cls(connection, spill)
 
     def __enter__(self) -> Workspace:

@@ -1,13 +1,13 @@
--- The ballot as a matching table: every name and alias of a configured CRO, keyed as exports are matched.
+-- The ballot as a matching table: every name and alias of a configured CRO, keyed as exports are matched
+-- (identity_key: NFKC, format characters removed, whitespace trimmed; cro_awards/identity.py; lower case).
 -- grain: one row per distinct spelling key
 -- key: cro_key
 -- reads: ballot (spelling, cro: from the survey year's `cros`)
--- params: $whitespace (the characters trimmed around a field)
 with
 
 keyed as (
     select distinct
-        lower(trim(spelling, $whitespace)) as cro_key,
+        lower(identity_key(spelling)) as cro_key,
         cro,
     from ballot
 ),

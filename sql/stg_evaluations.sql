@@ -1,7 +1,9 @@
 -- Staging: one export row's contract fields, renamed and cast: trimmed, blanks null, values cast leniently.
 -- Casting here is lenient (TRY_CAST); the parsing rules are expectations in expectations/evaluations.json,
 -- which judge the `_text` columns (on int_evaluations). A date is cast only from well-formed text, so that
--- no date is read from a text the rules reject. cro_key is the text as the ballot is matched (lower case).
+-- no date is read from a text the rules reject. Identifiers (respondent_id, cro_text) are read as identities
+-- (identity_key: NFKC, format characters removed, whitespace trimmed); cro_key is cro_text lower-cased, as
+-- the ballot is matched.
 -- grain: one row per well-formed export row
 -- key: source_row
 -- reads: raw_evaluations (source_row, respondent_id, rd_spend_musd, cro, last_engaged as text)
@@ -11,9 +13,9 @@ with
 raw_evaluations as (
     select
         source_row,
-        nullif(trim(respondent_id, $whitespace), '') as respondent_id,
+        identity_key(respondent_id) as respondent_id,
         nullif(trim(rd_spend_musd, $whitespace), '') as rd_spend_musd_text,
-        nullif(trim(cro, $whitespace), '') as cro_text,
+        identity_key(cro) as cro_text,
         nullif(trim(last_engaged, $whitespace), '') as last_engaged_text,
     from raw_evaluations
 ),

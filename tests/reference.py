@@ -23,6 +23,7 @@ import csv
 import datetime as dt
 import math
 import re
+import unicodedata
 from decimal import Decimal
 from collections import defaultdict
 
@@ -64,6 +65,19 @@ DEFAULTS = {
 
 def clean(text: str) -> str:
     return text.strip(WHITESPACE)
+
+
+def identity(text: str) -> str:
+    """An identifier or name as compared (docs/contract.md): NFKC, format characters (Cf) removed,
+    surrounding tabs, line breaks and Unicode separators (Z*) trimmed."""
+    text = "".join(ch for ch in unicodedata.normalize("NFKC", text) if unicodedata.category(ch) != "Cf")
+    edge = lambda ch: ch in "\t\n\v\f\r" or unicodedata.category(ch).startswith("Z")  # noqa: E731
+    start, end = 0, len(text)
+    while start < end and edge(text[start]):
+        start += 1
+    while end > start and edge(text[end - 1]):
+        end -= 1
+    return text[start:end]
 
 
 def as_date(value) -> dt.date:
@@ -156,7 +170,7 @@ def reference(config: dict, csv_path) -> tuple[dict[int, list[str]], dict[str, l
     canonical: dict[str, str] = {}
     for cro in config["cros"]:
         for spelling in (cro["name"], *(cro.get("aliases") or ())):
-            canonical[clean(spelling).lower()] = cro["name"]
+            canonical[identity(spelling).lower()] = cro["name"]
 
     header, rows = read_rows(csv_path)
     position = {name: index for index, name in enumerate(header)}
@@ -169,13 +183,14 @@ def reference(config: dict, csv_path) -> tuple[dict[int, list[str]], dict[str, l
             continue
         field = {name: clean(fields[position[name]]) for name in (*CONTRACT_COLUMNS, *attributes)}
         found = reasons[source_row]
-        respondent = field["respondent_id"]
+        respondent = identity(fields[position["respondent_id"]])
         if not respondent:
             found.add("missing_respondent_id")
         spend = field["rd_spend_musd"]
         if not _SPEND.fullmatch(spend):
             found.add("invalid_rd_spend")
-        cro = canonical.get(field["cro"].lower()) if field["cro"] else None
+        cro_text = identity(fields[position["cro"]])
+        cro = canonical.get(cro_text.lower()) if cro_text else None
         if cro is None:
             found.add("unknown_cro")
         engaged = parse_date(field["last_engaged"])

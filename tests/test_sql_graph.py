@@ -44,8 +44,10 @@ def file_id(case: tuple[str, str]) -> str:
 
 def parsed_relations(text: str) -> set[str]:
     """The relations DuckDB's parser finds (CTE names excluded); `$parameters` become NULL, because the
-    parser refuses prepared parameters."""
-    return set(duckdb.get_table_names(re.sub(r"\$[a-z_]+", "NULL", text)))
+    parser refuses prepared parameters. On a workspace's connection, which knows the project's functions
+    (identity_key)."""
+    with sql.Workspace.open() as workspace:
+        return set(workspace.connection.get_table_names(re.sub(r"\$[a-z_]+", "NULL", text)))
 
 
 # --- headers ----------------------------------------------------------------------------------------
