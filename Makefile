@@ -11,7 +11,8 @@ PORT ?= 4200
 run: $(STAMP)
 	$(BIN)/cro-awards run
 
-test: $(STAMP) browser
+# The linters first (a lint failure fails CI), then every test; `pytest -m "not prefect"` is the fast tier.
+test: $(STAMP) browser lint
 	$(BIN)/python -m pytest
 
 # The linters, configured in pyproject.toml ([tool.ruff]) and .sqlfluff: they report, they never rewrite.

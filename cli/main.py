@@ -55,7 +55,9 @@ def _add_run_arguments(command: argparse.ArgumentParser, verb: str) -> None:
             f"--{name.replace('_', '-')}",
             type=knobs.python_type(name),
             metavar="N",
-            help=f"override the YAML's {name}: {knobs.description(name)} ({knobs.describe_bounds(name)})",
+            help=f"override the YAML's {name}: {knobs.description(name)} ({knobs.describe_bounds(name)})".replace(
+                "%", "%%"
+            ),
         )
 
 

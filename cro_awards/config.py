@@ -229,8 +229,10 @@ class _StrictLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=True)
             if isinstance(key, (str, int, float, bool)) and key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is written twice (lines {seen[key]} and {key_node.start_mark.line + 1}); "
-                    "keep one", key_node.start_mark,
+                    None,
+                    None,
+                    f"key {key!r} is written twice (lines {seen[key]} and {key_node.start_mark.line + 1}); keep one",
+                    key_node.start_mark,
                 )
             if isinstance(key, (str, int, float, bool)):
                 seen[key] = key_node.start_mark.line + 1

@@ -31,5 +31,6 @@ def register(connection) -> None:
     """Define `identity_key(varchar) -> varchar` on a DuckDB connection."""
     from duckdb.sqltypes import VARCHAR
 
-    connection.create_function("identity_key", identity_key, [VARCHAR], VARCHAR, type="arrow",
-                               null_handling="special", side_effects=False)
+    connection.create_function(
+        "identity_key", identity_key, [VARCHAR], VARCHAR, type="arrow", null_handling="special", side_effects=False
+    )

@@ -21,7 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from cro_awards.settings import PROJECT_ROOT
+from cro_awards.settings import PROJECT_ROOT, load_settings
 
 DEFAULT_CRON = "0 6 * * *"
 
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         start_new_session=True,
     )
     try:
-        _wait_for(f"{api}/health", server, timeout=120)
+        _wait_for(f"{api}/health", server, timeout=load_settings().server_startup_timeout)
         print(f"Prefect UI: http://{arguments.host}:{arguments.port}  (Ctrl-C to stop)", flush=True)
         from prefect import serve
 

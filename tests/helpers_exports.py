@@ -112,7 +112,7 @@ def set_saved_value(path: Path, cell: str, value: str, kind: str = "n") -> None:
     assert match, f"no cell {cell} in {name}"
     formula = re.search(r"<f>.*?</f>", match.group(0))
     element = f'<c r="{cell}" t="{kind}">{formula.group(0) if formula else ""}<v>{value}</v></c>'
-    members[name] = (xml[: match.start()] + element + xml[match.end():]).encode("utf-8")
+    members[name] = (xml[: match.start()] + element + xml[match.end() :]).encode("utf-8")
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
         for member, data in members.items():
             target.writestr(member, data)
@@ -150,6 +150,6 @@ def run_rules(config_path: Path, export_path: Path) -> dict[int, list[str]]:
 
     table = run_pipeline(load(config_path), export_path, through="validate").validation.reasons
     reasons: dict[int, list[str]] = {}
-    for source_row, reason in zip(table["source_row"].to_pylist(), table["reason"].to_pylist()):
+    for source_row, reason in zip(table["source_row"].to_pylist(), table["reason"].to_pylist(), strict=False):
         reasons.setdefault(source_row, []).append(reason)
     return reasons

@@ -24,8 +24,8 @@ import datetime as dt
 import math
 import re
 import unicodedata
-from decimal import Decimal
 from collections import defaultdict
+from decimal import Decimal
 
 WHITESPACE = " \t\r\n\u00a0"
 TOLERANCE = 1e-9
@@ -62,6 +62,7 @@ DEFAULTS = {
 
 
 # --- helpers -----------------------------------------------------------------------------------------
+
 
 def clean(text: str) -> str:
     return text.strip(WHITESPACE)
@@ -153,6 +154,7 @@ def read_rows(csv_path) -> tuple[list[str], list[tuple[int, list[str]]]]:
 
 # --- the rules -----------------------------------------------------------------------------------------
 
+
 def reference(config: dict, csv_path) -> tuple[dict[int, list[str]], dict[str, list[dict]]]:
     knobs = {**DEFAULTS, **config}
     scale = {**DEFAULTS["rating_scale"], **(config.get("rating_scale") or {})}
@@ -227,9 +229,7 @@ def reference(config: dict, csv_path) -> tuple[dict[int, list[str]], dict[str, l
                 reasons[source_row].add("duplicate_evaluation")
 
     order = {code: index for index, code in enumerate(REASON_CODES)}
-    quarantine = {
-        source_row: sorted(found, key=order.__getitem__) for source_row, found in reasons.items() if found
-    }
+    quarantine = {source_row: sorted(found, key=order.__getitem__) for source_row, found in reasons.items() if found}
 
     # Ratings per (segment, cro, attribute) and evaluations per (segment, cro).
     cell_ratings: dict[tuple[str, str, str], list[float]] = defaultdict(list)

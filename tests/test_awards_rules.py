@@ -26,10 +26,17 @@ INT = pa.int64()
 DBL = pa.float64()
 
 AWARDS_COLUMNS = ["segment", "category", "cro", "award", "composite", "weighted_mean", "weighted_sd", "threshold"]
-COMPOSITE_SCHEMA = pa.schema([
-    ("segment", STR), ("cro", STR), ("category", STR), ("n_evaluations", INT),
-    ("composite", DBL), ("is_eligible", pa.bool_()), ("rank", INT),
-])
+COMPOSITE_SCHEMA = pa.schema(
+    [
+        ("segment", STR),
+        ("cro", STR),
+        ("category", STR),
+        ("n_evaluations", INT),
+        ("composite", DBL),
+        ("is_eligible", pa.bool_()),
+        ("rank", INT),
+    ]
+)
 
 
 def params(**knobs: Any) -> dict[str, Any]:
@@ -45,14 +52,16 @@ def params(**knobs: Any) -> dict[str, Any]:
     return method_parameters(survey)
 
 
-def eligible(cro: str, n_evaluations: int, composite: float, rank: int = 1,
-             segment: str = "overall", category: str = "delivery") -> tuple:
+def eligible(
+    cro: str, n_evaluations: int, composite: float, rank: int = 1, segment: str = "overall", category: str = "delivery"
+) -> tuple:
     """One eligible int_composite_scores row (rank is not read by awards.sql)."""
     return (segment, cro, category, n_evaluations, composite, True, rank)
 
 
-def ineligible(cro: str, n_evaluations: int, composite: float,
-               segment: str = "overall", category: str = "delivery") -> tuple:
+def ineligible(
+    cro: str, n_evaluations: int, composite: float, segment: str = "overall", category: str = "delivery"
+) -> tuple:
     return (segment, cro, category, n_evaluations, composite, False, None)
 
 
@@ -98,10 +107,13 @@ def test_leader_and_champion_are_two_rows(con):
     # sum w (x - mean)^2 = 10 + 0 + 10 = 20; sd = sqrt(20 / 50); threshold = 3 + sqrt(0.4) = 3.632...
     rows = awards(con, [eligible("A", 10, 4.0), eligible("B", 30, 3.0, 2), eligible("C", 10, 2.0, 3)])
     sd = math.sqrt(20 / 50)
-    assert_rows(rows, [
-        ("overall", "delivery", "A", "champion", 4.0, 3.0, sd, 3.0 + sd),
-        ("overall", "delivery", "A", "leader", 4.0, 3.0, sd, 3.0 + sd),
-    ])
+    assert_rows(
+        rows,
+        [
+            ("overall", "delivery", "A", "champion", 4.0, 3.0, sd, 3.0 + sd),
+            ("overall", "delivery", "A", "leader", 4.0, 3.0, sd, 3.0 + sd),
+        ],
+    )
 
 
 def test_weighted_sd_is_population_form(con):
@@ -111,10 +123,13 @@ def test_weighted_sd_is_population_form(con):
     # nor the unweighted sd of (5, 3, 3) = sqrt(8 / 9) = 0.9428...
     rows = awards(con, [eligible("A", 10, 5.0), eligible("B", 10, 3.0, 2), eligible("C", 20, 3.0, 2)])
     sd = math.sqrt(30 / 40)
-    assert_rows(rows, [
-        ("overall", "delivery", "A", "champion", 5.0, 3.5, sd, 3.5 + sd),
-        ("overall", "delivery", "A", "leader", 5.0, 3.5, sd, 3.5 + sd),
-    ])
+    assert_rows(
+        rows,
+        [
+            ("overall", "delivery", "A", "champion", 5.0, 3.5, sd, 3.5 + sd),
+            ("overall", "delivery", "A", "leader", 5.0, 3.5, sd, 3.5 + sd),
+        ],
+    )
     assert rows[0][6] == pytest.approx(0.8660254037844386, abs=1e-12)
     assert abs(rows[0][6] - math.sqrt(30 / 39)) > 1e-3
 
@@ -127,19 +142,25 @@ EXACT_CELL = [eligible("A", 10, 5.0), eligible("B", 10, 1.0, 3), eligible("C", 6
 def test_champion_exactly_at_threshold(con):
     rows = awards(con, EXACT_CELL, champion_sd_multiplier=2.0)
     assert rows[0][7] == 5.0  # precondition: the threshold is exactly A's composite
-    assert_rows(rows, [
-        ("overall", "delivery", "A", "champion", 5.0, 3.0, 1.0, 5.0),
-        ("overall", "delivery", "A", "leader", 5.0, 3.0, 1.0, 5.0),
-    ])
+    assert_rows(
+        rows,
+        [
+            ("overall", "delivery", "A", "champion", 5.0, 3.0, 1.0, 5.0),
+            ("overall", "delivery", "A", "leader", 5.0, 3.0, 1.0, 5.0),
+        ],
+    )
 
 
 def test_champion_within_1e_9_below_threshold(con):
     rows = awards(con, EXACT_CELL, champion_sd_multiplier=2.0 + 5e-10)
     assert rows[0][7] > 5.0  # precondition: A (5.0) is below the threshold 5 + 5e-10
-    assert_rows(rows, [
-        ("overall", "delivery", "A", "champion", 5.0, 3.0, 1.0, 5.0 + 5e-10),
-        ("overall", "delivery", "A", "leader", 5.0, 3.0, 1.0, 5.0 + 5e-10),
-    ])
+    assert_rows(
+        rows,
+        [
+            ("overall", "delivery", "A", "champion", 5.0, 3.0, 1.0, 5.0 + 5e-10),
+            ("overall", "delivery", "A", "leader", 5.0, 3.0, 1.0, 5.0 + 5e-10),
+        ],
+    )
 
 
 def test_more_than_1e_9_below_threshold_is_not_champion(con):
@@ -152,102 +173,168 @@ def test_tie_for_leader_both_lead(con):
     # sum w (x - mean)^2 = 2.5 + 5 + 22.5 = 30; sd = sqrt(0.75) = 0.866; threshold 4.366 > 4: no champion.
     rows = awards(con, [eligible("A", 10, 4.0), eligible("B", 20, 4.0), eligible("C", 10, 2.0, 3)])
     sd = math.sqrt(30 / 40)
-    assert_rows(rows, [
-        ("overall", "delivery", "A", "leader", 4.0, 3.5, sd, 3.5 + sd),
-        ("overall", "delivery", "B", "leader", 4.0, 3.5, sd, 3.5 + sd),
-    ])
+    assert_rows(
+        rows,
+        [
+            ("overall", "delivery", "A", "leader", 4.0, 3.5, sd, 3.5 + sd),
+            ("overall", "delivery", "B", "leader", 4.0, 3.5, sd, 3.5 + sd),
+        ],
+    )
 
 
 def test_leader_within_1e_9_of_max_also_leads(con):
     # x = 4, 4 - 5e-10, 4 - 2e-9, 2 (w = 10 each): B is within 1e-9 of the max, C is not.
     # mean = 3.5 - 6.25e-10, sd = sqrt(0.75) up to ~1e-9; threshold 4.366: no champion.
-    rows = awards(con, [
-        eligible("A", 10, 4.0), eligible("B", 10, 4.0 - 5e-10), eligible("C", 10, 4.0 - 2e-9, 3),
-        eligible("D", 10, 2.0, 4),
-    ])
+    rows = awards(
+        con,
+        [
+            eligible("A", 10, 4.0),
+            eligible("B", 10, 4.0 - 5e-10),
+            eligible("C", 10, 4.0 - 2e-9, 3),
+            eligible("D", 10, 2.0, 4),
+        ],
+    )
     sd = math.sqrt(0.75)
-    assert_rows(rows, [
-        ("overall", "delivery", "A", "leader", 4.0, 3.5, sd, 3.5 + sd),
-        ("overall", "delivery", "B", "leader", 4.0 - 5e-10, 3.5, sd, 3.5 + sd),
-    ])
+    assert_rows(
+        rows,
+        [
+            ("overall", "delivery", "A", "leader", 4.0, 3.5, sd, 3.5 + sd),
+            ("overall", "delivery", "B", "leader", 4.0 - 5e-10, 3.5, sd, 3.5 + sd),
+        ],
+    )
 
 
 def test_cell_below_min_cros_for_awards_gets_no_awards(con):
     # delivery: 2 eligible CROs (< 3) and an ineligible one: no awards at all.
     # quality: 3 eligible, w = 10 each, x = 4, 3, 2: mean 3, sd = sqrt(2 / 3), threshold 3.816.
-    rows = awards(con, [
-        eligible("A", 10, 4.0), eligible("B", 10, 3.0, 2), ineligible("C", 9, 5.0),
-        eligible("A", 10, 4.0, category="quality"), eligible("B", 10, 3.0, 2, category="quality"),
-        eligible("C", 10, 2.0, 3, category="quality"),
-    ], min_cros_for_awards=3)
+    rows = awards(
+        con,
+        [
+            eligible("A", 10, 4.0),
+            eligible("B", 10, 3.0, 2),
+            ineligible("C", 9, 5.0),
+            eligible("A", 10, 4.0, category="quality"),
+            eligible("B", 10, 3.0, 2, category="quality"),
+            eligible("C", 10, 2.0, 3, category="quality"),
+        ],
+        min_cros_for_awards=3,
+    )
     sd = math.sqrt(2 / 3)
-    assert_rows(rows, [
-        ("overall", "quality", "A", "champion", 4.0, 3.0, sd, 3.0 + sd),
-        ("overall", "quality", "A", "leader", 4.0, 3.0, sd, 3.0 + sd),
-    ])
+    assert_rows(
+        rows,
+        [
+            ("overall", "quality", "A", "champion", 4.0, 3.0, sd, 3.0 + sd),
+            ("overall", "quality", "A", "leader", 4.0, 3.0, sd, 3.0 + sd),
+        ],
+    )
 
 
 def test_cell_with_exactly_min_cros_for_awards_gets_awards(con):
     rows = awards(con, [eligible("A", 10, 4.0), eligible("B", 10, 3.0, 2)], min_cros_for_awards=2)
     # w = 10, 10; x = 4, 3: mean 3.5, sd 0.5, threshold 4.0 = A: champion at the threshold.
-    assert_rows(rows, [
-        ("overall", "delivery", "A", "champion", 4.0, 3.5, 0.5, 4.0),
-        ("overall", "delivery", "A", "leader", 4.0, 3.5, 0.5, 4.0),
-    ])
+    assert_rows(
+        rows,
+        [
+            ("overall", "delivery", "A", "champion", 4.0, 3.5, 0.5, 4.0),
+            ("overall", "delivery", "A", "leader", 4.0, 3.5, 0.5, 4.0),
+        ],
+    )
 
 
 @pytest.mark.parametrize("multiplier", [0.0, 1.0])
 def test_all_equal_composites_give_leaders_but_no_champions(con, multiplier):
     # 2.4000000000000004 is (1.6 + 3.2) / 2 in binary, one ulp above 2.4: equal within the tolerance.
     # mean = 2.4, sd ~ 0: everyone reaches the threshold, but nobody is above the mean by > 1e-9.
-    rows = awards(con, [
-        eligible("A", 10, 2.4000000000000004), eligible("B", 20, 2.4), eligible("C", 30, 2.4),
-    ], champion_sd_multiplier=multiplier)
-    assert_rows(rows, [
-        ("overall", "delivery", "A", "leader", 2.4, 2.4, 0.0, 2.4),
-        ("overall", "delivery", "B", "leader", 2.4, 2.4, 0.0, 2.4),
-        ("overall", "delivery", "C", "leader", 2.4, 2.4, 0.0, 2.4),
-    ])
+    rows = awards(
+        con,
+        [
+            eligible("A", 10, 2.4000000000000004),
+            eligible("B", 20, 2.4),
+            eligible("C", 30, 2.4),
+        ],
+        champion_sd_multiplier=multiplier,
+    )
+    assert_rows(
+        rows,
+        [
+            ("overall", "delivery", "A", "leader", 2.4, 2.4, 0.0, 2.4),
+            ("overall", "delivery", "B", "leader", 2.4, 2.4, 0.0, 2.4),
+            ("overall", "delivery", "C", "leader", 2.4, 2.4, 0.0, 2.4),
+        ],
+    )
 
 
 def test_ineligible_cro_not_ranked_nor_awarded(con):
     # int_composite_scores from literal inputs, then awards. min_evaluations = 3.
     # A: 3 evaluations of 4; B: 3 of 3; C: 3 of 2; D: 2 of 5 (highest composite, but ineligible).
-    ratings = [("small_pharma", cro, row, "a1", value) for cro, rows, value in [
-        ("A", (1, 2, 3), 4.0), ("B", (4, 5, 6), 3.0), ("C", (7, 8, 9), 2.0), ("D", (10, 11), 5.0),
-    ] for row in rows]
-    con.register("int_accepted_ratings", pa.table(
-        {name: [r[i] for r in ratings] for i, name in enumerate(["segment", "cro", "source_row", "attribute",
-                                                                  "rating_value"])},
-        schema=pa.schema([("segment", STR), ("cro", STR), ("source_row", INT), ("attribute", STR),
-                          ("rating_value", DBL)]),
-    ))
-    con.register("int_accepted_evaluations", pa.table({
-        "source_row": pa.array([r[2] for r in ratings], INT), "cro": [r[1] for r in ratings],
-        "segment": [r[0] for r in ratings],
-    }))
-    con.register("int_attribute_scores", pa.table({
-        "segment": ["overall"] * 4, "cro": ["A", "B", "C", "D"], "attribute": ["a1"] * 4,
-        "n_ratings": pa.array([3, 3, 3, 2], INT), "score": pa.array([4.0, 3.0, 2.0, 5.0], DBL),
-    }))
+    ratings = [
+        ("small_pharma", cro, row, "a1", value)
+        for cro, rows, value in [
+            ("A", (1, 2, 3), 4.0),
+            ("B", (4, 5, 6), 3.0),
+            ("C", (7, 8, 9), 2.0),
+            ("D", (10, 11), 5.0),
+        ]
+        for row in rows
+    ]
+    con.register(
+        "int_accepted_ratings",
+        pa.table(
+            {
+                name: [r[i] for r in ratings]
+                for i, name in enumerate(["segment", "cro", "source_row", "attribute", "rating_value"])
+            },
+            schema=pa.schema(
+                [("segment", STR), ("cro", STR), ("source_row", INT), ("attribute", STR), ("rating_value", DBL)]
+            ),
+        ),
+    )
+    con.register(
+        "int_accepted_evaluations",
+        pa.table(
+            {
+                "source_row": pa.array([r[2] for r in ratings], INT),
+                "cro": [r[1] for r in ratings],
+                "segment": [r[0] for r in ratings],
+            }
+        ),
+    )
+    con.register(
+        "int_attribute_scores",
+        pa.table(
+            {
+                "segment": ["overall"] * 4,
+                "cro": ["A", "B", "C", "D"],
+                "attribute": ["a1"] * 4,
+                "n_ratings": pa.array([3, 3, 3, 2], INT),
+                "score": pa.array([4.0, 3.0, 2.0, 5.0], DBL),
+            }
+        ),
+    )
     con.register("category_attributes", pa.table({"category": ["delivery"], "attribute": ["a1"]}))
     knobs = params(min_evaluations=3, min_cell_size=3, min_cros_for_awards=3)
     sql.run(con, "int_composite_scores", knobs)
     sql.run(con, "awards", knobs)
 
     # D is not counted above anyone: A, B, C rank 1, 2, 3; D has no rank.
-    assert_rows(con.execute("select * from int_composite_scores order by cro").fetchall(), [
-        ("overall", "A", "delivery", 3, 4.0, True, 1),
-        ("overall", "B", "delivery", 3, 3.0, True, 2),
-        ("overall", "C", "delivery", 3, 2.0, True, 3),
-        ("overall", "D", "delivery", 2, 5.0, False, None),
-    ])
+    assert_rows(
+        con.execute("select * from int_composite_scores order by cro").fetchall(),
+        [
+            ("overall", "A", "delivery", 3, 4.0, True, 1),
+            ("overall", "B", "delivery", 3, 3.0, True, 2),
+            ("overall", "C", "delivery", 3, 2.0, True, 3),
+            ("overall", "D", "delivery", 2, 5.0, False, None),
+        ],
+    )
     # Awards over A, B, C only: w = 3 each, mean 3, sd = sqrt((3 + 0 + 3) / 9), threshold 3.816.
     sd = math.sqrt(6 / 9)
-    assert_rows(published(con), [
-        ("overall", "delivery", "A", "champion", 4.0, 3.0, sd, 3.0 + sd),
-        ("overall", "delivery", "A", "leader", 4.0, 3.0, sd, 3.0 + sd),
-    ])
+    assert_rows(
+        published(con),
+        [
+            ("overall", "delivery", "A", "champion", 4.0, 3.0, sd, 3.0 + sd),
+            ("overall", "delivery", "A", "leader", 4.0, 3.0, sd, 3.0 + sd),
+        ],
+    )
 
 
 def test_awards_per_cell_sorted_by_segment_category_cro_award(con):
@@ -256,37 +343,53 @@ def test_awards_per_cell_sorted_by_segment_category_cro_award(con):
     #   threshold 4.414: A and B lead, no champion.
     # overall/delivery: x = 1, 3, 2 -> mean 2, sd = sqrt(20 / 30), threshold 2.816: B leads and is champion.
     # small_pharma/quality: x = 2, 2, 5 -> mean 3, sd = sqrt(60 / 30), threshold 4.414: C leads, champion.
-    rows = awards(con, [
-        eligible("C", 10, 5.0, segment="small_pharma", category="quality"),
-        eligible("B", 10, 3.0),
-        eligible("B", 10, 4.0, category="cost"),
-        eligible("A", 10, 2.0, segment="small_pharma", category="quality"),
-        eligible("A", 10, 1.0),
-        eligible("C", 10, 1.0, category="cost"),
-        eligible("B", 10, 2.0, segment="small_pharma", category="quality"),
-        eligible("A", 10, 4.0, category="cost"),
-        eligible("C", 10, 2.0),
-    ])
+    rows = awards(
+        con,
+        [
+            eligible("C", 10, 5.0, segment="small_pharma", category="quality"),
+            eligible("B", 10, 3.0),
+            eligible("B", 10, 4.0, category="cost"),
+            eligible("A", 10, 2.0, segment="small_pharma", category="quality"),
+            eligible("A", 10, 1.0),
+            eligible("C", 10, 1.0, category="cost"),
+            eligible("B", 10, 2.0, segment="small_pharma", category="quality"),
+            eligible("A", 10, 4.0, category="cost"),
+            eligible("C", 10, 2.0),
+        ],
+    )
     sd2, sd_delivery = math.sqrt(2.0), math.sqrt(20 / 30)
-    assert_rows(rows, [
-        ("overall", "cost", "A", "leader", 4.0, 3.0, sd2, 3.0 + sd2),
-        ("overall", "cost", "B", "leader", 4.0, 3.0, sd2, 3.0 + sd2),
-        ("overall", "delivery", "B", "champion", 3.0, 2.0, sd_delivery, 2.0 + sd_delivery),
-        ("overall", "delivery", "B", "leader", 3.0, 2.0, sd_delivery, 2.0 + sd_delivery),
-        ("small_pharma", "quality", "C", "champion", 5.0, 3.0, sd2, 3.0 + sd2),
-        ("small_pharma", "quality", "C", "leader", 5.0, 3.0, sd2, 3.0 + sd2),
-    ])
+    assert_rows(
+        rows,
+        [
+            ("overall", "cost", "A", "leader", 4.0, 3.0, sd2, 3.0 + sd2),
+            ("overall", "cost", "B", "leader", 4.0, 3.0, sd2, 3.0 + sd2),
+            ("overall", "delivery", "B", "champion", 3.0, 2.0, sd_delivery, 2.0 + sd_delivery),
+            ("overall", "delivery", "B", "leader", 3.0, 2.0, sd_delivery, 2.0 + sd_delivery),
+            ("small_pharma", "quality", "C", "champion", 5.0, 3.0, sd2, 3.0 + sd2),
+            ("small_pharma", "quality", "C", "leader", 5.0, 3.0, sd2, 3.0 + sd2),
+        ],
+    )
 
 
 def test_two_champions_one_leader_sorted_by_cro_then_award(con):
     # w = 10 each; x = 5, 4, 1, 2: mean 3, sum w (x - mean)^2 = 40 + 10 + 40 + 10 = 100, sd = sqrt(100 / 40);
     # multiplier 0.5: threshold 3 + 0.5 * 1.581 = 3.79. A (max) leads and is champion; B is champion only.
-    rows = awards(con, [
-        eligible("D", 10, 2.0, 3), eligible("B", 10, 4.0, 2), eligible("C", 10, 1.0, 4), eligible("A", 10, 5.0),
-    ], champion_sd_multiplier=0.5)
+    rows = awards(
+        con,
+        [
+            eligible("D", 10, 2.0, 3),
+            eligible("B", 10, 4.0, 2),
+            eligible("C", 10, 1.0, 4),
+            eligible("A", 10, 5.0),
+        ],
+        champion_sd_multiplier=0.5,
+    )
     sd = math.sqrt(100 / 40)
-    assert_rows(rows, [
-        ("overall", "delivery", "A", "champion", 5.0, 3.0, sd, 3.0 + 0.5 * sd),
-        ("overall", "delivery", "A", "leader", 5.0, 3.0, sd, 3.0 + 0.5 * sd),
-        ("overall", "delivery", "B", "champion", 4.0, 3.0, sd, 3.0 + 0.5 * sd),
-    ])
+    assert_rows(
+        rows,
+        [
+            ("overall", "delivery", "A", "champion", 5.0, 3.0, sd, 3.0 + 0.5 * sd),
+            ("overall", "delivery", "A", "leader", 5.0, 3.0, sd, 3.0 + 0.5 * sd),
+            ("overall", "delivery", "B", "champion", 4.0, 3.0, sd, 3.0 + 0.5 * sd),
+        ],
+    )

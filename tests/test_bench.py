@@ -35,11 +35,19 @@ def tiny(tmp_path_factory):
     tables, rejected, counts = result.tables, result.validation.rejected, result.counts
 
     summary = baseline.run(yaml_path, export, root / "out", root / "quarantine")
-    ours = {name: pq.read_table(root / "out" / "survey_year=2024" / f"{name}.parquet")
-            for name in ("attribute_scores", "composite_scores", "awards")}
+    ours = {
+        name: pq.read_table(root / "out" / "survey_year=2024" / f"{name}.parquet")
+        for name in ("attribute_scores", "composite_scores", "awards")
+    }
     quarantined = pq.read_table(root / "quarantine" / "survey_year=2024" / "rejected_evaluations.parquet")
-    return {"pipeline": tables, "pipeline_rejected": rejected, "pipeline_counts": counts,
-            "baseline": ours, "baseline_rejected": quarantined, "baseline_summary": summary}
+    return {
+        "pipeline": tables,
+        "pipeline_rejected": rejected,
+        "pipeline_counts": counts,
+        "baseline": ours,
+        "baseline_rejected": quarantined,
+        "baseline_summary": summary,
+    }
 
 
 def _rows(table, key):
@@ -91,15 +99,34 @@ def _fake_results() -> dict:
 
     stages = dict.fromkeys(bench_run.STAGES, 0.1)
     results = {
-        "machine": {"nproc": 2, "cpu_model": "Test CPU", "mem_total_mb": 24000, "platform": "Linux",
-                    "python": "3.11.7", "packages": {"prefect": "3.9.1", "duckdb": "2.0.1"}, "commit": "abc"},
+        "machine": {
+            "nproc": 2,
+            "cpu_model": "Test CPU",
+            "mem_total_mb": 24000,
+            "platform": "Linux",
+            "python": "3.11.7",
+            "packages": {"prefect": "3.9.1", "duckdb": "2.0.1"},
+            "commit": "abc",
+        },
         "floor": {"warm": run(8.0, 300), "cold": run(20.0, 400)},
         "sizes": [
-            {"multiplier": 1, "evaluations": 1500, "ratings": 29000,
-             "pipeline": run(10.0, 420, stages), "pipeline_cold": run(22.0, 450), "baseline": run(0.6, 170),
-             "awards_check": {"equal": True}},
-            {"multiplier": 100, "evaluations": 150000, "ratings": 2900000,
-             "pipeline": run(20.0, 1200, stages), "baseline": run(4.0, 600), "awards_check": {"equal": False}},
+            {
+                "multiplier": 1,
+                "evaluations": 1500,
+                "ratings": 29000,
+                "pipeline": run(10.0, 420, stages),
+                "pipeline_cold": run(22.0, 450),
+                "baseline": run(0.6, 170),
+                "awards_check": {"equal": True},
+            },
+            {
+                "multiplier": 100,
+                "evaluations": 150000,
+                "ratings": 2900000,
+                "pipeline": run(20.0, 1200, stages),
+                "baseline": run(4.0, 600),
+                "awards_check": {"equal": False},
+            },
         ],
     }
     return bench_run.derive(results)
@@ -142,8 +169,11 @@ def test_bench_config_never_fails_on_the_share_of_rejected_rows(tmp_path):
 def test_measure_reports_wall_time_peak_rss_and_exit_code(tmp_path):
     import sys
 
-    result = bench_run.measure([sys.executable, "-c", "x = bytearray(64 << 20); raise SystemExit(3)"],
-                               {"PATH": "/usr/bin:/bin"}, tmp_path / "log")
+    result = bench_run.measure(
+        [sys.executable, "-c", "x = bytearray(64 << 20); raise SystemExit(3)"],
+        {"PATH": "/usr/bin:/bin"},
+        tmp_path / "log",
+    )
     assert result["exit_code"] == 3 and result["wall_seconds"] > 0
     assert result["peak_rss_mb"] >= 64 and not result["left_processes"]
 
@@ -151,8 +181,13 @@ def test_measure_reports_wall_time_peak_rss_and_exit_code(tmp_path):
 def test_a_run_over_the_memory_cap_is_killed_and_says_so(tmp_path):
     import sys
 
-    result = bench_run.measure([sys.executable, "-c", "import time; x = bytearray(400 << 20); time.sleep(30)"],
-                               {"PATH": "/usr/bin:/bin"}, tmp_path / "log", max_rss_mb=200, timeout=20)
+    result = bench_run.measure(
+        [sys.executable, "-c", "import time; x = bytearray(400 << 20); time.sleep(30)"],
+        {"PATH": "/usr/bin:/bin"},
+        tmp_path / "log",
+        max_rss_mb=200,
+        timeout=20,
+    )
     assert result["killed"] == "memory" and result["exit_code"] == -9 and result["wall_seconds"] < 15
     entry = {"pipeline": result}
     assert bench_run._seconds(entry, "pipeline") == "KILLED(memory)"
@@ -176,9 +211,11 @@ def test_profile_times_every_sql_file_validation_and_the_bootstrap(tmp_path, cap
 def test_median_run_keeps_the_median_wall_time_the_largest_rss_and_the_worst_exit_code():
     from bench.run import median_run
 
-    runs = [{"wall_seconds": 3.0, "peak_rss_mb": 10.0, "exit_code": 0},
-            {"wall_seconds": 1.0, "peak_rss_mb": 30.0, "exit_code": 0},
-            {"wall_seconds": 2.0, "peak_rss_mb": 20.0, "exit_code": -9}]
+    runs = [
+        {"wall_seconds": 3.0, "peak_rss_mb": 10.0, "exit_code": 0},
+        {"wall_seconds": 1.0, "peak_rss_mb": 30.0, "exit_code": 0},
+        {"wall_seconds": 2.0, "peak_rss_mb": 20.0, "exit_code": -9},
+    ]
     chosen = median_run(runs)
     assert (chosen["wall_seconds"], chosen["peak_rss_mb"], chosen["exit_code"]) == (2.0, 30.0, -9)
     assert [run["wall_seconds"] for run in chosen["runs"]] == [3.0, 1.0, 2.0]

@@ -22,17 +22,21 @@ def _ratings(rows):
     for segment, cro, respondent, _, _ in rows:
         source_rows.setdefault((cro, respondent), len(source_rows) + 1)
         segments[(cro, respondent)] = "small_pharma" if segment == "overall" else segment
-    evaluations = pa.table({
-        "source_row": pa.array(list(source_rows.values()), pa.int64()),
-        "cro": [cro for cro, _ in source_rows],
-        "segment": [segments[key] for key in source_rows],
-        "respondent_rank": pa.array([ranks[respondent] for _, respondent in source_rows], pa.int64()),
-    })
-    ratings = pa.table({
-        "source_row": pa.array([source_rows[(r[1], r[2])] for r in rows], pa.int64()),
-        "attribute": [r[3] for r in rows],
-        "rating_value": [float(r[4]) for r in rows],
-    })
+    evaluations = pa.table(
+        {
+            "source_row": pa.array(list(source_rows.values()), pa.int64()),
+            "cro": [cro for cro, _ in source_rows],
+            "segment": [segments[key] for key in source_rows],
+            "respondent_rank": pa.array([ranks[respondent] for _, respondent in source_rows], pa.int64()),
+        }
+    )
+    ratings = pa.table(
+        {
+            "source_row": pa.array([source_rows[(r[1], r[2])] for r in rows], pa.int64()),
+            "attribute": [r[3] for r in rows],
+            "rating_value": [float(r[4]) for r in rows],
+        }
+    )
     return evaluations, ratings
 
 
@@ -81,14 +85,16 @@ def test_one_cro_s_interval_does_not_depend_on_the_others():
     a_only = _evaluations(40, np.random.default_rng(3))
     with_b = a_only + _evaluations(30, np.random.default_rng(4), cro="B")
     alone = composite_intervals(*_ratings(a_only), CATEGORIES, 300, seed=2).to_pylist()
-    together = [r for r in composite_intervals(*_ratings(with_b), CATEGORIES, 300, seed=2).to_pylist() if r["cro"] == "A"]
+    together = [
+        r for r in composite_intervals(*_ratings(with_b), CATEGORIES, 300, seed=2).to_pylist() if r["cro"] == "A"
+    ]
     assert alone == together
 
 
 def test_far_wider_for_5_evaluations_than_for_500():
     narrow = composite_intervals(*_ratings(_evaluations(500, np.random.default_rng(8))), CATEGORIES, 1000, seed=3)
     wide = composite_intervals(*_ratings(_evaluations(5, np.random.default_rng(8))), CATEGORIES, 1000, seed=3)
-    for n, w in zip(narrow.to_pylist(), wide.to_pylist()):
+    for n, w in zip(narrow.to_pylist(), wide.to_pylist(), strict=False):
         assert (w["ci_high"] - w["ci_low"]) > 4 * (n["ci_high"] - n["ci_low"])
 
 
@@ -115,7 +121,7 @@ def test_any_number_of_replicates(replicates):
 def test_large_cells_use_the_normal_approximation_close_to_exact_resampling(n):
     from cro_awards import bootstrap
 
-    assert bootstrap.EXACT_UP_TO < n  # 501: the smallest cell that takes the approximation
+    assert n > bootstrap.EXACT_UP_TO  # 501: the smallest cell that takes the approximation
     rng = np.random.default_rng(21)
     matrix = rng.integers(1, 6, size=(n, 3)).astype(float)
     matrix[rng.random((n, 3)) < 0.2] = np.nan
@@ -132,9 +138,16 @@ def test_large_cells_use_the_normal_approximation_close_to_exact_resampling(n):
 
 
 def test_overall_pools_both_segments_and_each_segment_has_its_own_cell():
-    rows = [("big_pharma", "A", "R1", "a1", 5), ("big_pharma", "A", "R2", "a1", 5),
-            ("small_pharma", "A", "R3", "a1", 1), ("small_pharma", "A", "R4", "a1", 1)]
-    result = {r["segment"]: (r["ci_low"], r["ci_high"]) for r in composite_intervals(*_ratings(rows), CATEGORIES, 1000, seed=3).to_pylist()}
+    rows = [
+        ("big_pharma", "A", "R1", "a1", 5),
+        ("big_pharma", "A", "R2", "a1", 5),
+        ("small_pharma", "A", "R3", "a1", 1),
+        ("small_pharma", "A", "R4", "a1", 1),
+    ]
+    result = {
+        r["segment"]: (r["ci_low"], r["ci_high"])
+        for r in composite_intervals(*_ratings(rows), CATEGORIES, 1000, seed=3).to_pylist()
+    }
     assert result["big_pharma"] == (5.0, 5.0) and result["small_pharma"] == (1.0, 1.0)
     assert result["overall"][0] < 3.0 < result["overall"][1]
 

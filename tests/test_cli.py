@@ -1,9 +1,17 @@
-"""The command line's dry run and onboarding commands (no Prefect involved)."""
+"""The command line: the dry run, onboarding, options, exit codes and messages. Only the test of the
+server-timeout path imports Prefect (marker `prefect`); `run` with an invalid override is refused before
+Prefect is imported."""
 
+import re
 import shutil
+import sys
 
-from cli.main import main
-from tests.conftest import PROJECT_ROOT, SAMPLE_CONFIG
+import pytest
+
+import cro_awards
+from cli.main import EXIT_CODES, main
+from cro_awards.errors import RejectedShareError
+from tests.conftest import PROJECT_ROOT, SAMPLE_CONFIG, SERVER_TIMEOUT_VARIABLE
 
 
 def test_check_passes_on_the_sample_and_publishes_nothing(tmp_path, capsys, monkeypatch):
@@ -14,8 +22,9 @@ def test_check_passes_on_the_sample_and_publishes_nothing(tmp_path, capsys, monk
     assert list(tmp_path.iterdir()) == []
 
 
-def test_check_fails_with_exit_1_when_a_run_would_fail(capsys):
-    assert main(["check", "--config", str(SAMPLE_CONFIG), "--max-rejected-share", "0"]) == 1
+def test_check_fails_with_exit_4_when_a_run_would_fail(capsys):
+    code = main(["check", "--config", str(SAMPLE_CONFIG), "--max-rejected-share", "0"])
+    assert code == 4 == RejectedShareError.exit_code, "the same code as `run`'s rejected-share gate"
     assert "FAILED" in capsys.readouterr().out
 
 
@@ -39,3 +48,90 @@ def test_new_year_writes_the_yaml_and_says_what_to_review(tmp_path, capsys):
     assert (tmp_path / "2025.yaml").is_file()
     assert "2025-02-28" in printed and "review" in printed.lower()
     assert main(["new-year", "2025", "--from", "2024", "--surveys", str(tmp_path)]) == 2, "never overwrites"
+
+
+def _one_paragraph(message: str) -> str:
+    assert message.strip(), "no message"
+    assert "\n" not in message.strip(), f"more than one line: {message!r}"
+    assert "Traceback" not in message
+    return message.strip()
+
+
+def test_an_out_of_range_override_is_refused_alike_by_run_and_check(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    output, quarantine = tmp_path / "out", tmp_path / "q"
+    prefect_before = "prefect" in sys.modules
+    run_arguments = ["run", "--champion-sd-multiplier", "50", "--output", str(output), "--quarantine", str(quarantine)]
+    assert main(run_arguments) == 2
+    run = capsys.readouterr()
+    assert main(["check", "--champion-sd-multiplier", "50"]) == 2
+    check = capsys.readouterr()
+    message = _one_paragraph(run.err)
+    assert run.err == check.err, "the same message from run and check"
+    assert message.startswith("cro-awards: ") and "champion_sd_multiplier" in message and "10" in message
+    assert run.out == check.out == ""
+    assert not output.exists() and not quarantine.exists() and list(tmp_path.iterdir()) == [], "nothing written"
+    if not prefect_before:
+        assert "prefect" not in sys.modules, "refused before Prefect is imported"
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"cro-awards {cro_awards.__version__}"
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["check"]])
+def test_help_lists_every_exit_code(capsys, command):
+    """The subcommands' help holds knob descriptions with "%" (e.g. "0.2 = 20%"), which argparse would
+    read as a format: it must print, not crash."""
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--help"])
+    assert exited.value.code == 0
+    printed = capsys.readouterr().out
+    assert sorted(EXIT_CODES) == list(range(9))
+    listed = printed[printed.index("exit codes:") :]
+    for code, meaning in EXIT_CODES.items():
+        assert re.search(rf"^\s+{code}\s+{re.escape(meaning)}$", listed, re.MULTILINE), (code, listed)
+
+
+@pytest.mark.prefect
+def test_a_server_that_does_not_start_in_time_exits_8_with_one_paragraph(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(SERVER_TIMEOUT_VARIABLE, raising=False)  # prepare_environment sets it from the setting
+    monkeypatch.setenv("CRO_AWARDS_SERVER_STARTUP_TIMEOUT", "42")
+    calls = []
+
+    def timed_out(**parameters):
+        calls.append(parameters)
+        raise RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server. stdout: ...")
+
+    monkeypatch.setattr("flows.awards.cro_awards_flow", timed_out)
+    output, quarantine = tmp_path / "out", tmp_path / "q"
+    code = main(["run", "--config", str(SAMPLE_CONFIG), "--output", str(output), "--quarantine", str(quarantine)])
+    printed = capsys.readouterr()
+    assert code == 8 and len(calls) == 1
+    message = _one_paragraph(printed.err)
+    assert SERVER_TIMEOUT_VARIABLE in message and "within 42 s" in message
+    assert printed.out == ""
+    assert not output.exists() and not quarantine.exists()
+
+
+@pytest.mark.prefect
+def test_any_other_runtime_error_of_the_flow_is_not_taken_for_a_timeout(tmp_path, monkeypatch):
+    def broken(**parameters):
+        raise RuntimeError("something else")
+
+    monkeypatch.setattr("flows.awards.cro_awards_flow", broken)
+    with pytest.raises(RuntimeError, match="something else"):
+        main(
+            [
+                "run",
+                "--config",
+                str(SAMPLE_CONFIG),
+                "--output",
+                str(tmp_path / "out"),
+                "--quarantine",
+                str(tmp_path / "q"),
+            ]
+        )

@@ -1,10 +1,10 @@
-"""Concurrent runs of one survey year outside Prefect's queue: the second fails fast, naming the holder."""
+"""Concurrent runs of one survey year outside Prefect's queue: the second fails fast, naming the holder.
 
-import os
+Only the last test runs the flow (through `cro-awards run`), and carries the marker `prefect`."""
+
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -26,7 +26,7 @@ def held_year(tmp_path):
     """Another process holding survey year 2024 in tmp_path/output."""
     output, ready = tmp_path / "output", tmp_path / "ready"
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(output), str(ready)], cwd=PROJECT_ROOT)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a Python start on a busy machine
     while not ready.exists():
         assert holder.poll() is None and time.monotonic() < deadline, "the holder did not take the lock"
         time.sleep(0.05)
@@ -37,11 +37,9 @@ def held_year(tmp_path):
 
 def test_second_process_fails_fast_naming_the_holder(held_year):
     output, holder = held_year
-    started = time.monotonic()
-    with pytest.raises(YearLockedError) as raised:
-        with year_lock(output, 2024, "second-run"):
-            pytest.fail("two runs held the same year")
-    assert time.monotonic() - started < 2
+    with pytest.raises(YearLockedError) as raised, year_lock(output, 2024, "second-run"):
+        pytest.fail("two runs held the same year")
+    assert holder.poll() is None, "it failed while the holder still held the year: it did not wait for it"
     message = str(raised.value)
     assert "holder-run-42" in message and f"pid {holder.pid}" in message and "2024" in message
 
@@ -60,6 +58,7 @@ def test_a_killed_holder_releases_the_year(held_year):
         pass
 
 
+@pytest.mark.prefect
 def test_the_flow_refuses_a_held_year_and_publishes_nothing(prefect_server, held_year, tmp_path, capsys):
     from cli.main import main
 

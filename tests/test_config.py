@@ -16,10 +16,16 @@ MINIMAL = {
     "survey_year": 2024,
     "survey_close": dt.date(2024, 2, 29),
     "cros": [{"name": "Northwind Clinical", "aliases": ["Northwind"]}, {"name": "Aldercrest Research"}],
-    "attributes": {"data_quality": "Data quality", "operational_excellence": "Operational excellence",
-                   "staff_turnover": "Staff turnover"},
-    "categories": {"quality": ["data_quality"], "reliability": ["operational_excellence", "staff_turnover"],
-                   "expertise": ["operational_excellence"]},
+    "attributes": {
+        "data_quality": "Data quality",
+        "operational_excellence": "Operational excellence",
+        "staff_turnover": "Staff turnover",
+    },
+    "categories": {
+        "quality": ["data_quality"],
+        "reliability": ["operational_excellence", "staff_turnover"],
+        "expertise": ["operational_excellence"],
+    },
 }
 
 
@@ -56,8 +62,10 @@ def test_defaults_apply_where_keys_are_absent(tmp_path):
     [
         ({"min_evaluatons": 5}, ["min_evaluatons", "unknown key"]),
         ({"categories": {"quality": ["data_quality", "data_qualty"]}}, ["categories.quality", "data_qualty"]),
-        ({"cros": [{"name": "Northwind Clinical", "aliases": ["NW"]}, {"name": "Other", "aliases": [" nw "]}]},
-         ["cros", "' nw '", "Northwind Clinical"]),
+        (
+            {"cros": [{"name": "Northwind Clinical", "aliases": ["NW"]}, {"name": "Other", "aliases": [" nw "]}]},
+            ["cros", "' nw '", "Northwind Clinical"],
+        ),
         ({"cros": [{"name": "Northwind"}, {"name": "NORTHWIND "}]}, ["cros", "NORTHWIND"]),
         ({"min_evaluations": 2, "min_cell_size": 3}, ["min_evaluations", "min_cell_size"]),
         ({"rating_scale": {"min": 5, "max": 1}}, ["rating_scale"]),
@@ -73,10 +81,22 @@ def test_defaults_apply_where_keys_are_absent(tmp_path):
         ({"columns": {"Resp ID": "respondent_id", "ID": "respondent_id"}}, ["columns"]),
     ],
     ids=[
-        "unknown-key", "category-names-undefined-attribute", "alias-stands-for-two-cros", "name-case-collision",
-        "min-evaluations-below-min-cell-size", "scale-reversed", "survey-close-not-iso", "negative-recency",
-        "share-above-one", "non-integer", "negative-multiplier", "attribute-id-not-snake-case",
-        "attribute-id-is-contract-column", "empty-category", "no-cros", "two-headers-onto-one-column",
+        "unknown-key",
+        "category-names-undefined-attribute",
+        "alias-stands-for-two-cros",
+        "name-case-collision",
+        "min-evaluations-below-min-cell-size",
+        "scale-reversed",
+        "survey-close-not-iso",
+        "negative-recency",
+        "share-above-one",
+        "non-integer",
+        "negative-multiplier",
+        "attribute-id-not-snake-case",
+        "attribute-id-is-contract-column",
+        "empty-category",
+        "no-cros",
+        "two-headers-onto-one-column",
     ],
 )
 def test_configuration_error_names_file_and_key(tmp_path, changes, names):

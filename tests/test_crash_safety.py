@@ -16,9 +16,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from cro_awards.checkpoints import CHECKPOINTS as KILL_POINTS
-from tests.conftest import PROJECT_ROOT, SAMPLE_CONFIG
+from tests.conftest import PROJECT_ROOT, RUN_TIMEOUT, SAMPLE_CONFIG, cli_run_env
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+RUNS_PER_CHAIN = 2 + (len(KILL_POINTS) + 1) // 2
+"""A chain's runs: the first, one killed run per kill point of its half, and the final one."""
+
+# Each run is bounded by RUN_TIMEOUT (a temporary server's start on a busy machine, then the run).
+pytestmark = [pytest.mark.e2e, pytest.mark.prefect, pytest.mark.timeout(RUNS_PER_CHAIN * RUN_TIMEOUT + 60)]
 
 TABLES = ("attribute_scores", "composite_scores", "awards")
 FAULTS = PROJECT_ROOT / "tests" / "faults"
@@ -26,17 +30,36 @@ KILL_POINT_VARIABLE = "CRO_AWARDS_KILL_POINT"
 CLI = [sys.executable, "-c", "import sys; from cli.main import main; sys.exit(main())"]
 
 
-def _run(home: Path, output: Path, quarantine: Path, kill_point: str | None, multiplier: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_LOGGING_LEVEL": "WARNING",
-           "PYTHONPATH": os.pathsep.join([str(FAULTS), os.environ.get("PYTHONPATH", "")])}
-    env.pop("PREFECT_API_URL", None)
+def _run(
+    home: Path, output: Path, quarantine: Path, kill_point: str | None, multiplier: str
+) -> subprocess.CompletedProcess:
+    env = cli_run_env(
+        home,
+        PREFECT_LOGGING_LEVEL="WARNING",
+        PYTHONPATH=os.pathsep.join([str(FAULTS), os.environ.get("PYTHONPATH", "")]),
+    )
     env.pop(KILL_POINT_VARIABLE, None)
     if kill_point:
         env[KILL_POINT_VARIABLE] = kill_point
     return subprocess.run(
-        [*CLI, "run", "--config", str(SAMPLE_CONFIG), "--output", str(output), "--quarantine", str(quarantine),
-         "--champion-sd-multiplier", multiplier],
-        env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, start_new_session=True,
+        [
+            *CLI,
+            "run",
+            "--config",
+            str(SAMPLE_CONFIG),
+            "--output",
+            str(output),
+            "--quarantine",
+            str(quarantine),
+            "--champion-sd-multiplier",
+            multiplier,
+        ],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        start_new_session=True,
     )
 
 
@@ -50,7 +73,9 @@ def _live_publication(output: Path) -> dict:
     for table in TABLES:
         parquet = pq.read_table(link / f"{table}.parquet")
         assert parquet.num_rows == manifest["tables"][table]["rows"]
-    assert sorted(p.name for p in folder.iterdir()) == sorted([*(f"{t}.parquet" for t in TABLES), "_manifest.json", "report.html"])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [*(f"{t}.parquet" for t in TABLES), "_manifest.json", "report.html"]
+    )
     return manifest
 
 

@@ -22,9 +22,17 @@ import duckdb
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_ROOT, SAMPLE_CONFIG
+from tests.conftest import PROJECT_ROOT, SAMPLE_CONFIG, SERVER_STARTUP_TIMEOUT
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+DEPLOYMENT_RUN_TIMEOUT = 300
+"""Seconds a deployment run may take, from submission to its final state."""
+
+# The first test also waits for the server to start and the deployments to be served.
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.prefect,
+    pytest.mark.timeout(SERVER_STARTUP_TIMEOUT + 2 * DEPLOYMENT_RUN_TIMEOUT + 120),
+]
 
 
 def _free_port() -> int:
@@ -73,15 +81,22 @@ def served(tmp_path_factory):
     }
     env.pop("PREFECT_API_URL", None)
     log = (root / "serve.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "deployments.serve", "--port", str(port)], env=env,
-                               cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deployments.serve", "--port", str(port)],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     api = f"http://127.0.0.1:{port}/api"
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + SERVER_STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         assert process.poll() is None, (root / "serve.log").read_text()
         try:
-            request = urllib.request.Request(f"{api}/deployments/filter", data=b"{}", method="POST",
-                                             headers={"Content-Type": "application/json"})
+            request = urllib.request.Request(
+                f"{api}/deployments/filter", data=b"{}", method="POST", headers={"Content-Type": "application/json"}
+            )
             with urllib.request.urlopen(request, timeout=2) as response:
                 if len(json.load(response)) == 3:
                     break
@@ -93,8 +108,7 @@ def served(tmp_path_factory):
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_settings(updates={PREFECT_API_URL: api}):
-        yield {"root": root, "data": data_root, "surveys": surveys, "api": api, "process": process,
-               "marker": marker}
+        yield {"root": root, "data": data_root, "surveys": surveys, "api": api, "process": process, "marker": marker}
     os.kill(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=60)
@@ -109,7 +123,7 @@ def served(tmp_path_factory):
     shutil.rmtree(root / "prefect-home", ignore_errors=True)
 
 
-def _run(name: str, parameters: dict, timeout: float = 300):
+def _run(name: str, parameters: dict, timeout: float = DEPLOYMENT_RUN_TIMEOUT):
     from prefect.deployments import run_deployment
 
     return run_deployment(name, parameters=parameters, timeout=timeout)
@@ -119,17 +133,26 @@ def test_on_demand_run_with_custom_parameters(served):
     from prefect.client.orchestration import get_client
 
     output = served["data"] / "custom-out"
-    flow_run = _run("cro-awards/on-demand", {
-        "output": str(output), "quarantine": str(served["data"] / "custom-q"),
-        "min_evaluations": 12, "champion_sd_multiplier": 0.5,
-    })
+    flow_run = _run(
+        "cro-awards/on-demand",
+        {
+            "output": str(output),
+            "quarantine": str(served["data"] / "custom-q"),
+            "min_evaluations": 12,
+            "champion_sd_multiplier": 0.5,
+        },
+    )
     assert flow_run.state.is_completed(), flow_run.state
     assert flow_run.name.startswith("awards-2024-")
     manifest = json.loads((output / "survey_year=2024" / "_manifest.json").read_text())
     assert manifest["config"]["overrides"] == {"min_evaluations": 12, "champion_sd_multiplier": 0.5}
-    eligible = duckdb.connect().execute(
-        f"select min(n_evaluations) from read_parquet('{output}/*/composite_scores.parquet') where is_eligible"
-    ).fetchone()[0]
+    eligible = (
+        duckdb.connect()
+        .execute(
+            f"select min(n_evaluations) from read_parquet('{output}/*/composite_scores.parquet') where is_eligible"
+        )
+        .fetchone()[0]
+    )
     assert eligible >= 12
     with get_client(sync_client=True) as client:
         from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
@@ -185,12 +208,18 @@ def test_backfill_runs_two_years_in_parallel_with_dask(served):
     from prefect.client.schemas.filters import FlowRunFilter
 
     output = served["data"] / "backfill-out"
-    flow_run = _run("cro-awards-backfill/backfill", {"years": [2023, 2024], "output": str(output),
-                                             "quarantine": str(served["data"] / "backfill-q")})
+    flow_run = _run(
+        "cro-awards-backfill/backfill",
+        {"years": [2023, 2024], "output": str(output), "quarantine": str(served["data"] / "backfill-q")},
+    )
     assert flow_run.state.is_completed(), flow_run.state
-    years = duckdb.connect().execute(
-        f"select distinct survey_year from read_parquet('{output}/*/awards.parquet', hive_partitioning = true) order by 1"
-    ).fetchall()
+    years = (
+        duckdb.connect()
+        .execute(
+            f"select distinct survey_year from read_parquet('{output}/*/awards.parquet', hive_partitioning = true) order by 1"
+        )
+        .fetchall()
+    )
     assert years == [(2023,), (2024,)]
     with get_client(sync_client=True) as client:
         children = client.read_flow_runs(flow_run_filter=FlowRunFilter(parent_flow_run_id={"any_": [flow_run.id]}))

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pytest
 
 from cro_awards.errors import ConfigError, ExportError
+from cro_awards.extract import read_export
 from helpers_exports import (
     HEADER,
     csv_text,
@@ -27,7 +28,6 @@ from helpers_exports import (
     write_parquet,
     write_xlsx,
 )
-from cro_awards.extract import read_export
 
 GOOD_LINE = "R1,1200,Northwind,2023-06-01,4,3,5"
 HEADER_LINE = ",".join(HEADER)
@@ -54,10 +54,26 @@ def test_csv_is_read_as_text_with_source_row(tmp_path, config):
     assert export.table.schema.field("source_row").type == pa.int64()
     assert all(export.table.schema.field(name).type == pa.string() for name in HEADER)
     assert texts(export.table) == [
-        {"source_row": 1, "respondent_id": "R1", "rd_spend_musd": "1200", "cro": "Northwind",
-         "last_engaged": "2023-06-01", "quality": "4", "speed": "3", "cost": "5"},
-        {"source_row": 2, "respondent_id": "R2", "rd_spend_musd": " 087.50 ", "cro": "  nwc ",
-         "last_engaged": "2023-01-31", "quality": "n/a", "speed": "", "cost": "04"},
+        {
+            "source_row": 1,
+            "respondent_id": "R1",
+            "rd_spend_musd": "1200",
+            "cro": "Northwind",
+            "last_engaged": "2023-06-01",
+            "quality": "4",
+            "speed": "3",
+            "cost": "5",
+        },
+        {
+            "source_row": 2,
+            "respondent_id": "R2",
+            "rd_spend_musd": " 087.50 ",
+            "cro": "  nwc ",
+            "last_engaged": "2023-01-31",
+            "quality": "n/a",
+            "speed": "",
+            "cost": "04",
+        },
     ]
     assert export.malformed.num_rows == 0
     assert export.n_read == 2
@@ -214,7 +230,11 @@ def _notes_first(path):
 
 FILE_ERRORS = {
     # name: (file name, writer, fragments the message must hold)
-    "unsupported suffix": ("export.txt", lambda p: p.write_text(f"{HEADER_LINE}\n{GOOD_LINE}\n"), ["unsupported", ".txt"]),
+    "unsupported suffix": (
+        "export.txt",
+        lambda p: p.write_text(f"{HEADER_LINE}\n{GOOD_LINE}\n"),
+        ["unsupported", ".txt"],
+    ),
     "missing file": ("absent.csv", lambda p: None, ["no such file"]),
     "latin-1": ("latin1.csv", _latin1, ["not valid UTF-8", "Latin-1"]),
     "utf-16 with BOM": ("utf16.csv", _utf16, ["not UTF-8", "UTF-16"]),
@@ -251,9 +271,16 @@ FILE_ERRORS = {
         lambda p: write_xlsx(p, [HEADER, ["R1", 1, "Northwind", "2023-06-01", 4, 3, 5]], ["CRO survey 2024 export"]),
         ["first row of the first sheet", "delete any title or note rows above the header"],
     ),
-    "workbook whose first sheet is notes": ("notes.xlsx", _notes_first, ["first sheet ('Notes')", "'Responses'",
-                                                                        "move the sheet of responses to the front"]),
-    "parquet no rows": ("zero.parquet", lambda p: write_parquet(p, {n: pa.array([], pa.string()) for n in HEADER}), ["no data rows"]),
+    "workbook whose first sheet is notes": (
+        "notes.xlsx",
+        _notes_first,
+        ["first sheet ('Notes')", "'Responses'", "move the sheet of responses to the front"],
+    ),
+    "parquet no rows": (
+        "zero.parquet",
+        lambda p: write_parquet(p, {n: pa.array([], pa.string()) for n in HEADER}),
+        ["no data rows"],
+    ),
     "parquet missing contract column": (
         "noid.parquet",
         lambda p: write_parquet(p, {n: ["x"] for n in HEADER if n != "respondent_id"}),
@@ -295,7 +322,7 @@ def workbook(tmp_path: Path) -> Path:
             # 2: a float 3.5 rating, a date cell, a decimal rd spend
             ["R2", 87.5, "Bluefen", dt.date(2023, 6, 1), 3.5, 2, 1],
             # 3: formulas: quality saved value 4 (set below), speed none saved, cro saved text, id a number
-            [123, 1200, "=\"Alder\"&\"crest\"", dt.date(2023, 6, 1), "=2+2", "=1+1", "n/a"],
+            [123, 1200, '="Alder"&"crest"', dt.date(2023, 6, 1), "=2+2", "=1+1", "n/a"],
             # 4: text cells as in a CSV
             ["R4", "1200", " nwc ", "2023-06-01", " 04 ", "N/A", ""],
             # 5: every rating a formula without a saved value -> no ratings; date a datetime at midnight
@@ -314,18 +341,66 @@ def test_xlsx_cells_are_read_by_value(workbook, config):
     export = read_export(workbook, config)
     assert export.table.column_names == ["source_row", *HEADER]
     assert texts(export.table) == [
-        {"source_row": 1, "respondent_id": "R1", "rd_spend_musd": "1200", "cro": "Northwind",
-         "last_engaged": "2024-02-03", "quality": "4", "speed": "3", "cost": "5"},
-        {"source_row": 2, "respondent_id": "R2", "rd_spend_musd": "87.5", "cro": "Bluefen",
-         "last_engaged": "2023-06-01", "quality": "3.5", "speed": "2", "cost": "1"},
-        {"source_row": 3, "respondent_id": "123", "rd_spend_musd": "1200", "cro": "Aldercrest",
-         "last_engaged": "2023-06-01", "quality": "4", "speed": "", "cost": "n/a"},
-        {"source_row": 4, "respondent_id": "R4", "rd_spend_musd": "1200", "cro": " nwc ",
-         "last_engaged": "2023-06-01", "quality": " 04 ", "speed": "N/A", "cost": ""},
-        {"source_row": 5, "respondent_id": "R5", "rd_spend_musd": "1200", "cro": "Northwind",
-         "last_engaged": "2024-02-29", "quality": "", "speed": "", "cost": ""},
-        {"source_row": 6, "respondent_id": "R6", "rd_spend_musd": "1200", "cro": "Bluefen",
-         "last_engaged": "2022-08-29", "quality": "4", "speed": "9", "cost": "4"},
+        {
+            "source_row": 1,
+            "respondent_id": "R1",
+            "rd_spend_musd": "1200",
+            "cro": "Northwind",
+            "last_engaged": "2024-02-03",
+            "quality": "4",
+            "speed": "3",
+            "cost": "5",
+        },
+        {
+            "source_row": 2,
+            "respondent_id": "R2",
+            "rd_spend_musd": "87.5",
+            "cro": "Bluefen",
+            "last_engaged": "2023-06-01",
+            "quality": "3.5",
+            "speed": "2",
+            "cost": "1",
+        },
+        {
+            "source_row": 3,
+            "respondent_id": "123",
+            "rd_spend_musd": "1200",
+            "cro": "Aldercrest",
+            "last_engaged": "2023-06-01",
+            "quality": "4",
+            "speed": "",
+            "cost": "n/a",
+        },
+        {
+            "source_row": 4,
+            "respondent_id": "R4",
+            "rd_spend_musd": "1200",
+            "cro": " nwc ",
+            "last_engaged": "2023-06-01",
+            "quality": " 04 ",
+            "speed": "N/A",
+            "cost": "",
+        },
+        {
+            "source_row": 5,
+            "respondent_id": "R5",
+            "rd_spend_musd": "1200",
+            "cro": "Northwind",
+            "last_engaged": "2024-02-29",
+            "quality": "",
+            "speed": "",
+            "cost": "",
+        },
+        {
+            "source_row": 6,
+            "respondent_id": "R6",
+            "rd_spend_musd": "1200",
+            "cro": "Bluefen",
+            "last_engaged": "2022-08-29",
+            "quality": "4",
+            "speed": "9",
+            "cost": "4",
+        },
     ]
 
 
@@ -361,8 +436,13 @@ def parquet_file(tmp_path: Path) -> Path:
             "rd_spend_musd": pa.array([1200.0, 87.5, 5.0, None, 12.0], pa.float64()),
             "cro": pa.array(["Northwind", "Bluefen", "nwc", "Aldercrest", "Nobody"]).dictionary_encode(),
             "last_engaged": pa.array(
-                [dt.datetime(2024, 2, 3, 10, 0), dt.datetime(2023, 6, 1), dt.datetime(2022, 8, 28, 23, 0),
-                 dt.datetime(2024, 2, 29, 23, 59), None],
+                [
+                    dt.datetime(2024, 2, 3, 10, 0),
+                    dt.datetime(2023, 6, 1),
+                    dt.datetime(2022, 8, 28, 23, 0),
+                    dt.datetime(2024, 2, 29, 23, 59),
+                    None,
+                ],
                 pa.timestamp("us"),
             ),
             "quality": pa.array([4.0, 3.5, None, 5.0, 1.0], pa.float64()),
@@ -378,16 +458,61 @@ def test_parquet_cells_are_read_by_value(parquet_file, config):
     assert export.table.column_names == ["source_row", *HEADER, "comments"]
     assert export.ignored_columns == ("comments",)
     assert texts(export.table) == [
-        {"source_row": 1, "respondent_id": "R1", "rd_spend_musd": "1200", "cro": "Northwind",
-         "last_engaged": "2024-02-03", "quality": "4", "speed": "3", "cost": "n/a", "comments": "1.50"},
-        {"source_row": 2, "respondent_id": "R2", "rd_spend_musd": "87.5", "cro": "Bluefen",
-         "last_engaged": "2023-06-01", "quality": "3.5", "speed": "2", "cost": "5", "comments": ""},
-        {"source_row": 3, "respondent_id": "", "rd_spend_musd": "5", "cro": "nwc",
-         "last_engaged": "2022-08-28", "quality": "", "speed": "", "cost": "", "comments": ""},
-        {"source_row": 4, "respondent_id": "R4", "rd_spend_musd": "", "cro": "Aldercrest",
-         "last_engaged": "2024-02-29", "quality": "5", "speed": "6", "cost": "4", "comments": ""},
-        {"source_row": 5, "respondent_id": "R5", "rd_spend_musd": "12", "cro": "Nobody",
-         "last_engaged": "", "quality": "1", "speed": "1", "cost": "x", "comments": ""},
+        {
+            "source_row": 1,
+            "respondent_id": "R1",
+            "rd_spend_musd": "1200",
+            "cro": "Northwind",
+            "last_engaged": "2024-02-03",
+            "quality": "4",
+            "speed": "3",
+            "cost": "n/a",
+            "comments": "1.50",
+        },
+        {
+            "source_row": 2,
+            "respondent_id": "R2",
+            "rd_spend_musd": "87.5",
+            "cro": "Bluefen",
+            "last_engaged": "2023-06-01",
+            "quality": "3.5",
+            "speed": "2",
+            "cost": "5",
+            "comments": "",
+        },
+        {
+            "source_row": 3,
+            "respondent_id": "",
+            "rd_spend_musd": "5",
+            "cro": "nwc",
+            "last_engaged": "2022-08-28",
+            "quality": "",
+            "speed": "",
+            "cost": "",
+            "comments": "",
+        },
+        {
+            "source_row": 4,
+            "respondent_id": "R4",
+            "rd_spend_musd": "",
+            "cro": "Aldercrest",
+            "last_engaged": "2024-02-29",
+            "quality": "5",
+            "speed": "6",
+            "cost": "4",
+            "comments": "",
+        },
+        {
+            "source_row": 5,
+            "respondent_id": "R5",
+            "rd_spend_musd": "12",
+            "cro": "Nobody",
+            "last_engaged": "",
+            "quality": "1",
+            "speed": "1",
+            "cost": "x",
+            "comments": "",
+        },
     ]
 
 
@@ -415,10 +540,26 @@ def test_parquet_date_and_decimal_columns(tmp_path, config):
     )
     export = read_export(path, config)
     assert texts(export.table) == [
-        {"source_row": 1, "respondent_id": "1", "rd_spend_musd": "1200", "cro": "Northwind",
-         "last_engaged": "2024-02-29", "quality": "4", "speed": "", "cost": "2"},
-        {"source_row": 2, "respondent_id": "2", "rd_spend_musd": "87.50", "cro": "Bluefen",
-         "last_engaged": "2022-08-29", "quality": "5", "speed": "", "cost": "1"},
+        {
+            "source_row": 1,
+            "respondent_id": "1",
+            "rd_spend_musd": "1200",
+            "cro": "Northwind",
+            "last_engaged": "2024-02-29",
+            "quality": "4",
+            "speed": "",
+            "cost": "2",
+        },
+        {
+            "source_row": 2,
+            "respondent_id": "2",
+            "rd_spend_musd": "87.50",
+            "cro": "Bluefen",
+            "last_engaged": "2022-08-29",
+            "quality": "5",
+            "speed": "",
+            "cost": "1",
+        },
     ]
     assert run_rules(config.path, path) == {}
 
@@ -436,8 +577,16 @@ def test_xlsx_with_understated_dimension_is_read_whole(tmp_path, config):
     set_dimension(path, "A1")
     export = read_export(path, config)
     assert texts(export.table) == [
-        {"source_row": 1, "respondent_id": "R1", "rd_spend_musd": "1200", "cro": "Northwind",
-         "last_engaged": "2023-06-01", "quality": "4", "speed": "3", "cost": "5"},
+        {
+            "source_row": 1,
+            "respondent_id": "R1",
+            "rd_spend_musd": "1200",
+            "cro": "Northwind",
+            "last_engaged": "2023-06-01",
+            "quality": "4",
+            "speed": "3",
+            "cost": "5",
+        },
     ]
 
 
@@ -453,7 +602,9 @@ def test_parquet_naming_a_column_twice(tmp_path, config):
     import pyarrow.parquet as pq
 
     path = tmp_path / "dup.parquet"
-    pq.write_table(pa.table([pa.array([row()[n]]) for n in HEADER] + [pa.array(["Bluefen"])], names=[*HEADER, "cro"]), path)
+    pq.write_table(
+        pa.table([pa.array([row()[n]]) for n in HEADER] + [pa.array(["Bluefen"])], names=[*HEADER, "cro"]), path
+    )
     with pytest.raises(ExportError) as raised:
         read_export(path, config)
     message = str(raised.value)

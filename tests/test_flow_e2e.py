@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT, SAMPLE_CONFIG
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.prefect]
 
 SAMPLE_EXPORT = PROJECT_ROOT / "data" / "sample" / "export_2024.csv"
 
@@ -47,11 +47,27 @@ def test_published_tables_read_back_with_hive_partitioning(first_run):
     _, output, _ = first_run
     assert _columns(output, "attribute_scores") == ["segment", "cro", "attribute", "n_ratings", "score", "survey_year"]
     assert _columns(output, "composite_scores") == [
-        "segment", "cro", "category", "n_evaluations", "composite", "is_eligible", "rank", "ci_low", "ci_high",
+        "segment",
+        "cro",
+        "category",
+        "n_evaluations",
+        "composite",
+        "is_eligible",
+        "rank",
+        "ci_low",
+        "ci_high",
         "survey_year",
     ]
     assert _columns(output, "awards") == [
-        "segment", "category", "cro", "award", "composite", "weighted_mean", "weighted_sd", "threshold", "survey_year",
+        "segment",
+        "category",
+        "cro",
+        "award",
+        "composite",
+        "weighted_mean",
+        "weighted_sd",
+        "threshold",
+        "survey_year",
     ]
     awards = _read(output, "awards")
     assert awards, "the sample must produce awards"
@@ -61,7 +77,7 @@ def test_published_tables_read_back_with_hive_partitioning(first_run):
 
 
 def test_manifest_accounts_for_every_row(first_run):
-    summary, output, quarantine = first_run
+    summary, output, _quarantine = first_run
     manifest = json.loads((output / "survey_year=2024" / "_manifest.json").read_text())
     counts = manifest["counts"]
     assert counts["read"] == counts["accepted"] + counts["quarantined"]
@@ -83,14 +99,24 @@ def test_manifest_accounts_for_every_row(first_run):
 
 def test_quarantine_lives_outside_output_with_every_rejected_row(first_run):
     summary, output, quarantine = first_run
-    rows = duckdb.connect().execute(
-        f"select source_row, reasons from read_parquet('{quarantine}/survey_year=2024/rejected_evaluations.parquet')"
-    ).fetchall()
+    rows = (
+        duckdb.connect()
+        .execute(
+            f"select source_row, reasons from read_parquet('{quarantine}/survey_year=2024/rejected_evaluations.parquet')"
+        )
+        .fetchall()
+    )
     assert len(rows) == summary["counts"]["quarantined"] > 0
     reasons = {reason for _, row_reasons in rows for reason in row_reasons}
     assert reasons == {
-        "missing_respondent_id", "invalid_rd_spend", "unknown_cro", "invalid_last_engaged",
-        "outside_recency_window", "invalid_rating", "no_ratings", "duplicate_evaluation",
+        "missing_respondent_id",
+        "invalid_rd_spend",
+        "unknown_cro",
+        "invalid_last_engaged",
+        "outside_recency_window",
+        "invalid_rating",
+        "no_ratings",
+        "duplicate_evaluation",
     }
     published = [p for p in output.rglob("*") if p.is_file()]
     assert not any("rejected" in p.name for p in published)
@@ -106,9 +132,11 @@ def test_rerun_publishes_the_same_rows_and_switches_the_link(first_run):
     assert second["run_id"] != summary["run_id"]
     assert os.readlink(output / "survey_year=2024") != first_target
     assert {table: _read(output, table) for table in before} == before
-    quarantined = duckdb.connect().execute(
-        f"select count(*) from read_parquet('{quarantine}/survey_year=2024/rejected_evaluations.parquet')"
-    ).fetchone()[0]
+    quarantined = (
+        duckdb.connect()
+        .execute(f"select count(*) from read_parquet('{quarantine}/survey_year=2024/rejected_evaluations.parquet')")
+        .fetchone()[0]
+    )
     assert quarantined == summary["counts"]["quarantined"]
 
 
@@ -116,7 +144,9 @@ def test_overrides_are_applied_and_recorded(prefect_server, tmp_path):
     from flows.awards import cro_awards_flow
 
     summary = cro_awards_flow(
-        config=str(SAMPLE_CONFIG), output=str(tmp_path / "out"), quarantine=str(tmp_path / "q"),
+        config=str(SAMPLE_CONFIG),
+        output=str(tmp_path / "out"),
+        quarantine=str(tmp_path / "q"),
         min_evaluations=10_000,
     )
     assert summary["awards"] == []
@@ -154,8 +184,19 @@ def test_command_line_config_error_stops_before_reading_the_export(prefect_serve
 
     config = tmp_path / "2024.yaml"
     config.write_text(SAMPLE_CONFIG.read_text().replace("min_cell_size: 3", "min_cell_size: 3\nmin_cel_size: 4"))
-    code = main(["run", "--config", str(config), "--export", str(tmp_path / "missing.csv"),
-                 "--output", str(tmp_path / "out"), "--quarantine", str(tmp_path / "q")])
+    code = main(
+        [
+            "run",
+            "--config",
+            str(config),
+            "--export",
+            str(tmp_path / "missing.csv"),
+            "--output",
+            str(tmp_path / "out"),
+            "--quarantine",
+            str(tmp_path / "q"),
+        ]
+    )
     error = capsys.readouterr().err
     assert code == 2
     assert "2024.yaml" in error and "min_cel_size" in error and "unknown key" in error
@@ -167,8 +208,12 @@ def test_too_many_rejected_rows_fail_but_write_the_quarantine(prefect_server, tm
     from flows.awards import cro_awards_flow
 
     with pytest.raises(RejectedShareError, match="max_rejected_share"):
-        cro_awards_flow(config=str(SAMPLE_CONFIG), output=str(tmp_path / "out"), quarantine=str(tmp_path / "q"),
-                        max_rejected_share=0.0)
+        cro_awards_flow(
+            config=str(SAMPLE_CONFIG),
+            output=str(tmp_path / "out"),
+            quarantine=str(tmp_path / "q"),
+            max_rejected_share=0.0,
+        )
     assert (tmp_path / "q" / "survey_year=2024" / "rejected_evaluations.parquet").is_file()
     assert not (tmp_path / "out" / "survey_year=2024").exists()
 

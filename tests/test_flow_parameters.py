@@ -35,4 +35,7 @@ def test_the_flows_have_distinct_names():
     from flows.inbox import inbox_flow
 
     assert sorted(f.name for f in (cro_awards_flow, inbox_flow, backfill_flow)) == [
-        "cro-awards", "cro-awards-backfill", "cro-awards-inbox"]
+        "cro-awards",
+        "cro-awards-backfill",
+        "cro-awards-inbox",
+    ]

@@ -38,8 +38,9 @@ def test_the_survey_configuration_is_the_knobs_and_more():
 def test_a_value_out_of_bounds_is_refused_alike_in_the_yaml_and_as_an_override(name, tmp_path):
     value = _above_maximum(name)
     yaml_path = tmp_path / "2024.yaml"
-    text = "\n".join(line for line in SAMPLE_CONFIG.read_text(encoding="utf-8").splitlines()
-                     if not line.startswith(f"{name}:"))
+    text = "\n".join(
+        line for line in SAMPLE_CONFIG.read_text(encoding="utf-8").splitlines() if not line.startswith(f"{name}:")
+    )
     yaml_path.write_text(text + f"\n{name}: {value}\n", encoding="utf-8")
     with pytest.raises(ConfigError) as in_yaml:
         load_config(yaml_path)
@@ -66,8 +67,13 @@ def test_the_manifest_records_every_knob_and_the_report_lists_every_knob():
 
 
 def test_whole_number_knobs_refuse_fractions_and_text():
-    base = {"survey_year": 2024, "survey_close": dt.date(2024, 2, 29), "cros": [{"name": "A"}],
-            "attributes": {"a": "A"}, "categories": {"k": ["a"]}}
+    base = {
+        "survey_year": 2024,
+        "survey_close": dt.date(2024, 2, 29),
+        "cros": [{"name": "A"}],
+        "attributes": {"a": "A"},
+        "categories": {"k": ["a"]},
+    }
     for name in knobs.KNOBS:
         with pytest.raises(ValueError):
             SurveyConfig(**base, **{name: "3"})

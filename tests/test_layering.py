@@ -46,8 +46,11 @@ def _imports(path: Path) -> list[tuple[str, bool, int]]:
             elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
                 found.append((child.module, inside, child.lineno))
                 # `from cro_awards import sql` imports the module cro_awards.sql
-                found.extend((f"{child.module}.{alias.name}", inside, child.lineno) for alias in child.names
-                             if f"{child.module}.{alias.name}" in MODULES)
+                found.extend(
+                    (f"{child.module}.{alias.name}", inside, child.lineno)
+                    for alias in child.names
+                    if f"{child.module}.{alias.name}" in MODULES
+                )
             visit(child, inside)
 
     visit(tree, False)
@@ -60,8 +63,14 @@ def _package(module: str) -> str | None:
 
 
 def test_the_packages_are_where_the_layers_say():
-    assert {"cro_awards.pipeline", "cro_awards.sql", "tasks.awards", "flows.awards", "cli.main",
-            "deployments.serve"} <= set(MODULES)
+    assert {
+        "cro_awards.pipeline",
+        "cro_awards.sql",
+        "tasks.awards",
+        "flows.awards",
+        "cli.main",
+        "deployments.serve",
+    } <= set(MODULES)
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
@@ -74,7 +83,9 @@ def test_no_module_imports_a_layer_above_its_own(module):
         where = f"{MODULES[module].relative_to(PROJECT_ROOT)}:{line} imports {imported}"
         assert LAYERS[package] <= layer, f"{where}: a layer above its own"
         assert package != "cli" or _package(module) == "cli", f"{where}: nothing imports the command line"
-        assert not (package == "deployments" and _package(module) == "cli"), f"{where}: the command line and the deployments are peers"
+        assert not (package == "deployments" and _package(module) == "cli"), (
+            f"{where}: the command line and the deployments are peers"
+        )
         if in_function:
             assert layer == 3 and LAYERS[package] < layer, (
                 f"{where} inside a function: only the top layer defers project imports, and only downward"
@@ -100,8 +111,12 @@ def test_prefect_tasks_live_in_tasks_and_flows_in_flows():
 
 def test_the_core_modules_import_each_other_without_a_cycle():
     graph = {
-        module: {imported for imported, in_function, _ in _imports(path)
-                 if imported in MODULES and imported != module and imported != "cro_awards" and not in_function}
-        for module, path in MODULES.items() if _package(module) == "cro_awards"
+        module: {
+            imported
+            for imported, in_function, _ in _imports(path)
+            if imported in MODULES and imported != module and imported != "cro_awards" and not in_function
+        }
+        for module, path in MODULES.items()
+        if _package(module) == "cro_awards"
     }
     graphlib.TopologicalSorter(graph).prepare()  # raises CycleError naming the cycle

@@ -56,7 +56,9 @@ def _changed_lines(before: str, after: str) -> list[tuple[str, str]]:
     import difflib
 
     diff = [line for line in difflib.ndiff(before.splitlines(), after.splitlines()) if line[:1] in "+-"]
-    return [(line[0], line[2:]) for line in diff if line[0] == "-"] + [(line[0], line[2:]) for line in diff if line[0] == "+"]
+    return [(line[0], line[2:]) for line in diff if line[0] == "-"] + [
+        (line[0], line[2:]) for line in diff if line[0] == "+"
+    ]
 
 
 # --- new_year_text ------------------------------------------------------------------------------------
@@ -99,12 +101,21 @@ def test_comments_formatting_and_everything_else_are_kept() -> None:
     for key in ("survey_year", "survey_close", "sample_export"):
         before.pop(key), after.pop(key, None)
     assert after == before
-    assert list(yaml.safe_load(text)) == ["survey_year", "survey_close", "min_evaluations", "min_cell_size", "cros",
-                                          "attributes", "categories"]
+    assert list(yaml.safe_load(text)) == [
+        "survey_year",
+        "survey_close",
+        "min_evaluations",
+        "min_cell_size",
+        "cros",
+        "attributes",
+        "categories",
+    ]
 
 
 def test_quoting_line_ends_and_byte_order_mark_are_kept() -> None:
-    snippet = SNIPPET.replace("survey_close: 2024-02-29", "'survey_close' : \"2024-02-29\"  # closes").replace("\n", "\r\n")
+    snippet = SNIPPET.replace("survey_close: 2024-02-29", "'survey_close' : \"2024-02-29\"  # closes").replace(
+        "\n", "\r\n"
+    )
     text = new_year_text("\ufeff" + snippet, 2025)
     assert text.startswith("\ufeff# The 2024 survey.\r\n")
     assert "\r\n'survey_close' : \"2025-02-28\"  # closes\r\n" in text
@@ -130,7 +141,9 @@ def test_sample_export_is_commented_out_and_absent_one_needs_no_note() -> None:
 def test_last_line_sample_export_without_line_end() -> None:
     snippet = SNIPPET.replace("sample_export: ../data/sample/export_2024.csv  # bundled\n", "") + "sample_export: s.csv"
     text = new_year_text(snippet, 2025)
-    assert text.endswith("# No bundled sample export for 2025 yet (give --export); 2024's was:\n# sample_export: s.csv\n")
+    assert text.endswith(
+        "# No bundled sample export for 2025 yet (give --export); 2024's was:\n# sample_export: s.csv\n"
+    )
     assert _valid(text).sample_export is None
 
 
@@ -140,8 +153,11 @@ def test_last_line_sample_export_without_line_end() -> None:
         (SNIPPET.replace("cros:", "crows:"), "crows"),  # the previous file must be valid itself
         (SNIPPET.replace("survey_close: 2024-02-29", "survey_close:\n  2024-02-29"), "survey_close"),
         (SNIPPET.replace("survey_year: 2024   # the award year", "survey_year: !!int 2024"), "survey_year"),
-        ("{survey_year: 2024, survey_close: 2024-02-29, cros: [{name: A}], attributes: {q: Q}, "
-         "categories: {c: [q]}}", "survey_year"),
+        (
+            "{survey_year: 2024, survey_close: 2024-02-29, cros: [{name: A}], attributes: {q: Q}, "
+            "categories: {c: [q]}}",
+            "survey_year",
+        ),
         ("- not a mapping\n", "mapping"),
         ("survey_year: [\n", "not valid YAML"),
     ],
@@ -206,7 +222,9 @@ SECRET = "SECRET-RESPONDENT-"
 
 def _tiny_export(folder: Path) -> Path:
     """20 rows: rows 3, 7 and 8 are bad (unknown CRO; blank spend; duplicate of each other), the rest good."""
-    rows = [row(respondent_id=f"{SECRET}{n:02d}", cro=["Northwind", "Aldercrest", "Bluefen"][n % 3]) for n in range(1, 21)]
+    rows = [
+        row(respondent_id=f"{SECRET}{n:02d}", cro=["Northwind", "Aldercrest", "Bluefen"][n % 3]) for n in range(1, 21)
+    ]
     rows[2] = {**rows[2], "cro": "Nobody Research"}
     rows[6] = {**rows[6], "rd_spend_musd": "", "respondent_id": f"{SECRET}DUP", "cro": "Bluefen"}
     rows[7] = {**rows[7], "respondent_id": f"{SECRET}DUP", "cro": " bluefen biometrics "}
@@ -231,7 +249,9 @@ def test_check_export_counts_reasons_and_source_rows(tmp_path: Path, monkeypatch
     assert "Nobody" not in rendered and "bluefen" not in rendered.lower()
 
 
-def test_check_export_fails_when_the_rejected_share_is_exceeded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_check_export_fails_when_the_rejected_share_is_exceeded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     config = write_config(tmp_path, extra="max_rejected_share: 0.1\n")
     export = _tiny_export(tmp_path)
@@ -299,7 +319,9 @@ def test_2023_yaml_has_six_categories_and_maps_every_column() -> None:
     assert survey.survey_year == 2023 and survey.survey_close == dt.date(2023, 2, 28)
     assert list(survey.categories) == [*previous.categories, "phase_iv"]
     assert set(survey.categories["phase_iv"]) == {
-        "post_marketing_surveillance", "real_world_evidence_generation", "pharmacovigilance",
+        "post_marketing_surveillance",
+        "real_world_evidence_generation",
+        "pharmacovigilance",
     }
     assert survey.cros == previous.cros and len(survey.cros) == 42
     assert survey.attributes["easy_to_work_with"] != previous.attributes["easy_to_work_with"]

@@ -32,7 +32,9 @@ def _baseline():
 
 
 def _respell(name: str, rng: random.Random) -> str:
-    cro = next((c for c in LOADED.survey.cros if name.strip().lower() in {s.lower() for s in (c.name, *c.aliases)}), None)
+    cro = next(
+        (c for c in LOADED.survey.cros if name.strip().lower() in {s.lower() for s in (c.name, *c.aliases)}), None
+    )
     if cro is None:
         return name
     spelling = rng.choice((cro.name, *cro.aliases))

@@ -11,21 +11,26 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cro_awards.errors import PublishError
 from cro_awards import publish as publishing
+from cro_awards.errors import PublishError
 
 
 def _tables(score: float) -> dict[str, pa.Table]:
     return {
-        "attribute_scores": pa.table({"segment": ["overall"], "cro": ["A"], "attribute": ["x"],
-                                      "n_ratings": [3], "score": [score]}),
+        "attribute_scores": pa.table(
+            {"segment": ["overall"], "cro": ["A"], "attribute": ["x"], "n_ratings": [3], "score": [score]}
+        ),
         "awards": pa.table({"segment": ["overall"], "category": ["k"], "cro": ["A"], "award": ["leader"]}),
     }
 
 
 def _publish(output: Path, score: float, run_id: str, keep: int = 2) -> Path:
-    manifest = {"run_id": run_id, "published_at": publishing.utc_now(), "survey_year": 2024,
-                "export": {"file_name": "export.csv", "sha256": run_id}}
+    manifest = {
+        "run_id": run_id,
+        "published_at": publishing.utc_now(),
+        "survey_year": 2024,
+        "export": {"file_name": "export.csv", "sha256": run_id},
+    }
     return publishing.publish(_tables(score), manifest, output, 2024, run_id, keep)
 
 
@@ -159,8 +164,12 @@ def test_read_only_output_fails_clearly_and_keeps_the_previous_publication(tmp_p
 
 
 def test_ledger_records_every_published_export(tmp_path):
-    manifest = {"run_id": "r1", "published_at": publishing.utc_now(), "survey_year": 2024,
-                "export": {"file_name": "export_2024.csv", "sha256": "ab" * 32}}
+    manifest = {
+        "run_id": "r1",
+        "published_at": publishing.utc_now(),
+        "survey_year": 2024,
+        "export": {"file_name": "export_2024.csv", "sha256": "ab" * 32},
+    }
     publishing.publish(_tables(1.0), manifest, tmp_path, 2024, "r1")
     assert publishing.published_exports(tmp_path) == {"ab" * 32}
     (tmp_path / ".publications" / publishing.LEDGER).open("a").write('{"torn')

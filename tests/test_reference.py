@@ -17,15 +17,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reference import months_before, reference  # noqa: E402
-
-from cro_awards.config import load_config  # noqa: E402
-from cro_awards.errors import ExportError  # noqa: E402
+from cro_awards.config import load_config
+from cro_awards.errors import ExportError
+from reference import months_before, reference
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CONFIG = PROJECT_ROOT / "surveys" / "2024.yaml"
@@ -34,6 +32,7 @@ ABS_TOLERANCE = 1e-9
 
 
 # --- running both sides --------------------------------------------------------------------------
+
 
 def run_pipeline(yaml_path: Path, csv_path: Path) -> tuple[dict[int, list[str]], dict[str, list[dict]]]:
     from cro_awards.pipeline import run_pipeline
@@ -75,7 +74,7 @@ def assert_same(pipeline, expected) -> None:
     assert set(got_tables) == set(want_tables)
     for name, want_rows in want_tables.items():
         got_rows = got_tables[name]
-        for index, (got, want) in enumerate(zip(got_rows, want_rows)):
+        for index, (got, want) in enumerate(zip(got_rows, want_rows, strict=False)):
             assert list(got) == list(want), f"{name} columns: {list(got)} != {list(want)}"
             bad = [column for column in want if not same_value(got[column], want[column])]
             assert not bad, f"{name} row {index} differs in {bad}:\n pipeline  {got}\n reference {want}"
@@ -83,6 +82,7 @@ def assert_same(pipeline, expected) -> None:
 
 
 # --- 1. the bundled sample -------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def sample_export() -> Path:
@@ -124,8 +124,13 @@ CRO_POOL = (
 UNKNOWN_CROS = ("Acme Clinical", "Northwind Clinicals", "Émile")
 ATTRIBUTE_POOL = ("attr_a", "data_quality", "b2", "monitoring", "zeta_z")
 CATEGORY_POOL = ("quality", "capabilities", "reliability")
-CLOSE_DATES = (dt.date(2024, 2, 29), dt.date(2024, 3, 31), dt.date(2023, 8, 31), dt.date(2024, 12, 31),
-               dt.date(2024, 5, 15))
+CLOSE_DATES = (
+    dt.date(2024, 2, 29),
+    dt.date(2024, 3, 31),
+    dt.date(2023, 8, 31),
+    dt.date(2024, 12, 31),
+    dt.date(2024, 5, 15),
+)
 PADDING = ("", "", "", " ", "  ", "\t", "\u00a0", " \u00a0")
 
 VALID_RATINGS = ("1", "2", "3", "4", "5", "4.0", " 3 ", "04", "4.", "\u00a02", "5\n", "\t1")
@@ -138,8 +143,17 @@ BAD_SPENDS = ("", "-5", "1,200", "$900", "1e3", ".5", "5.", "inf", "12 000")
 BAD_DATES = ("", "2023-02-29", "31/12/2023", "2023-13-01", "2023-00-10", "2023-04-31", "20230101", "2023-1-32")
 BLANK_LINES = ("", "", "", " ", "\t", "\u00a0", " \u00a0 ")
 
-DEFECTS = ("missing_respondent_id", "invalid_rd_spend", "unknown_cro", "invalid_last_engaged",
-           "outside_recency_window", "invalid_rating", "no_ratings", "duplicate_evaluation", "malformed_row")
+DEFECTS = (
+    "missing_respondent_id",
+    "invalid_rd_spend",
+    "unknown_cro",
+    "invalid_last_engaged",
+    "outside_recency_window",
+    "invalid_rating",
+    "no_ratings",
+    "duplicate_evaluation",
+    "malformed_row",
+)
 
 
 @st.composite
@@ -227,10 +241,17 @@ def surveys(draw):
         if "invalid_last_engaged" in defects:
             record["last_engaged"] = draw(st.sampled_from(BAD_DATES))
         if "outside_recency_window" in defects:
-            record["last_engaged"] = draw(st.sampled_from((
-                window_start - dt.timedelta(days=1), close + dt.timedelta(days=1), dt.date(1999, 1, 1),
-                window_start, close,
-            ))).isoformat()
+            record["last_engaged"] = draw(
+                st.sampled_from(
+                    (
+                        window_start - dt.timedelta(days=1),
+                        close + dt.timedelta(days=1),
+                        dt.date(1999, 1, 1),
+                        window_start,
+                        close,
+                    )
+                )
+            ).isoformat()
         if "invalid_rating" in defects:
             record[draw(st.sampled_from(attributes))] = draw(st.sampled_from(BAD_RATINGS))
         if "no_ratings" in defects:
@@ -275,9 +296,14 @@ def write_survey(folder: Path, config: dict, text: str) -> tuple[Path, Path]:
 
 # No shrinking: one pipeline run costs ~0.3 s and shrinking a 60-row export can take minutes; a failure
 # still prints the whole example (config, CSV text), which the targeted tests below can then pin down.
-@settings(max_examples=25, deadline=None, derandomize=True, database=None,
-          phases=(Phase.explicit, Phase.generate),
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=(Phase.explicit, Phase.generate),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(surveys())
 def test_random_surveys_match_reference(survey) -> None:
     config, text, n_rows = survey
@@ -286,8 +312,10 @@ def test_random_surveys_match_reference(survey) -> None:
         if n_rows == 0:
             with pytest.raises(ExportError, match="no data rows"):
                 run_pipeline(yaml_path, csv_path)
-            assert run_reference(yaml_path, csv_path) == ({}, {"attribute_scores": [], "composite_scores": [],
-                                                                "awards": []})
+            assert run_reference(yaml_path, csv_path) == (
+                {},
+                {"attribute_scores": [], "composite_scores": [], "awards": []},
+            )
             return
         assert_same(run_pipeline(yaml_path, csv_path), run_reference(yaml_path, csv_path))
 
@@ -351,11 +379,21 @@ EDGE_EXPORTS = {
     "blank_lines_before_header": "\n \n" + HEADER + "\n\u00a0\nR1,10,Alpha,2024-03-01,4,5\n",
     "quoted_blank_is_a_row": HEADER + 'R1,10,Alpha,2024-03-01,4,5\n" "\n""\nR2,10,Beta,2024-03-01,4,5\n',
     "non_ascii_digits": HEADER + "R1,10,Alpha,2024-03-01,\u0663,5\nR2,\uff11\uff10,Alpha,2024-03-01,\uff14,5\n"
-                        "R3,10,Alpha,\uff12\uff10\uff12\uff14-03-01,4,5\n",
+    "R3,10,Alpha,\uff12\uff10\uff12\uff14-03-01,4,5\n",
     "long_ratings": HEADER + "R1,10,Alpha,2024-03-01,99999999999999999999,5\nR2,10,Alpha,2024-03-01,"
-                    "5.000000000000000000001,5\nR3,10,Alpha,2024-03-01,0000000000000000000000004,5.\n",
-    "pandas_missing_looking_ids": HEADER + "".join(f"{rid},10,{cro},2024-03-01,4,5\n" for rid, cro in (
-        ("nan", "Alpha"), ("nan", "Alpha"), ("NA", "Beta"), ("NA", "B"), ("None", "Beta"), ("null", "Beta"))),
+    "5.000000000000000000001,5\nR3,10,Alpha,2024-03-01,0000000000000000000000004,5.\n",
+    "pandas_missing_looking_ids": HEADER
+    + "".join(
+        f"{rid},10,{cro},2024-03-01,4,5\n"
+        for rid, cro in (
+            ("nan", "Alpha"),
+            ("nan", "Alpha"),
+            ("NA", "Beta"),
+            ("NA", "B"),
+            ("None", "Beta"),
+            ("null", "Beta"),
+        )
+    ),
     "dates_far_away": HEADER + "R1,10,Alpha,9999-12-31,4,5\nR2,10,Alpha,1000-01-01,4,5\nR3,10,Alpha,2024-02-29,4,5\n",
     "only_malformed_rows": HEADER + "R1,10\nR2\n",
 }
@@ -369,7 +407,9 @@ def test_edge_exports_match_reference(tmp_path: Path, body: str) -> None:
 
 
 def test_ties_share_leader_and_rank(tmp_path: Path) -> None:
-    body = "R1,10,Alpha,2024-03-01,4,4\nR2,10,Beta,2024-03-01,4,4\nR3,10,Alpha,2024-03-01,2,2\nR4,10,Beta,2024-03-01,2,2\n"
+    body = (
+        "R1,10,Alpha,2024-03-01,4,4\nR2,10,Beta,2024-03-01,4,4\nR3,10,Alpha,2024-03-01,2,2\nR4,10,Beta,2024-03-01,2,2\n"
+    )
     _, tables = compare(tmp_path, body)
     assert {row["award"] for row in tables["awards"]} == {"leader"}
     assert {row["rank"] for row in tables["composite_scores"]} == {1}
@@ -402,16 +442,26 @@ IDENTITY_TRICKS = {
 
 @pytest.mark.parametrize("body", IDENTITY_TRICKS.values(), ids=IDENTITY_TRICKS.keys())
 def test_identity_tricks_match_reference(tmp_path: Path, body: str) -> None:
-    cros = [{"name": "Alpha", "aliases": []}, {"name": "Beta", "aliases": []},
-            {"name": "Caf\u00e9 Research", "aliases": []}]
+    cros = [
+        {"name": "Alpha", "aliases": []},
+        {"name": "Beta", "aliases": []},
+        {"name": "Caf\u00e9 Research", "aliases": []},
+    ]
     compare(tmp_path, body, cros=cros)
 
 
 def test_identity_tricks_are_what_the_names_say(tmp_path: Path) -> None:
-    cros = [{"name": "Alpha", "aliases": []}, {"name": "Beta", "aliases": []},
-            {"name": "Caf\u00e9 Research", "aliases": []}]
-    for name in ("zero_width_space_after_id", "ideographic_space_after_id", "byte_order_mark_before_id",
-                 "full_width_id"):
+    cros = [
+        {"name": "Alpha", "aliases": []},
+        {"name": "Beta", "aliases": []},
+        {"name": "Caf\u00e9 Research", "aliases": []},
+    ]
+    for name in (
+        "zero_width_space_after_id",
+        "ideographic_space_after_id",
+        "byte_order_mark_before_id",
+        "full_width_id",
+    ):
         (tmp_path / name).mkdir()
         quarantine, _ = compare(tmp_path / name, IDENTITY_TRICKS[name], cros=cros)
         assert quarantine == {1: ["duplicate_evaluation"], 2: ["duplicate_evaluation"]}, name
@@ -424,11 +474,17 @@ def test_identity_tricks_are_what_the_names_say(tmp_path: Path) -> None:
     assert quarantine == {1: ["missing_respondent_id"], 2: ["unknown_cro"]}
 
 
-@pytest.mark.parametrize(("cros", "collides"), [
-    ([{"name": "Caf\u00e9", "aliases": []}, {"name": "Cafe\u0301", "aliases": []}], "NFC and NFD spellings"),
-    ([{"name": "Alpha", "aliases": ["Beta\u200b"]}, {"name": "Beta", "aliases": []}], "an alias with a zero-width space"),
-    ([{"name": "Alpha", "aliases": ["\uff22eta"]}, {"name": "Beta", "aliases": []}], "a full-width alias"),
-])
+@pytest.mark.parametrize(
+    ("cros", "collides"),
+    [
+        ([{"name": "Caf\u00e9", "aliases": []}, {"name": "Cafe\u0301", "aliases": []}], "NFC and NFD spellings"),
+        (
+            [{"name": "Alpha", "aliases": ["Beta\u200b"]}, {"name": "Beta", "aliases": []}],
+            "an alias with a zero-width space",
+        ),
+        ([{"name": "Alpha", "aliases": ["\uff22eta"]}, {"name": "Beta", "aliases": []}], "a full-width alias"),
+    ],
+)
 def test_spellings_that_are_one_identity_for_two_cros_are_a_config_error(tmp_path: Path, cros, collides) -> None:
     from cro_awards.errors import ConfigError
 
@@ -453,8 +509,11 @@ def test_a_name_of_invisible_characters_only_is_blank(tmp_path: Path) -> None:
     "only, while Python's str.lower gives 'οδος trials' and matches. A casefold-style key would match both.",
 )
 def test_greek_final_sigma_matches_ignoring_case(tmp_path: Path) -> None:
-    quarantine, _ = compare(tmp_path, "R1,10,οδος trials,2024-03-01,4,5\n",
-                            cros=[{"name": "ΟΔΟΣ Trials", "aliases": []}, {"name": "Beta", "aliases": []}])
+    quarantine, _ = compare(
+        tmp_path,
+        "R1,10,οδος trials,2024-03-01,4,5\n",
+        cros=[{"name": "ΟΔΟΣ Trials", "aliases": []}, {"name": "Beta", "aliases": []}],
+    )
     assert quarantine == {}
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from cro_awards.config import SurveyConfig
 from cro_awards import report
+from cro_awards.config import SurveyConfig
 
 ACME = '<Acme & "Co">'
 CHROMIUM = Path("/usr/bin/chromium")
@@ -47,17 +47,35 @@ SURVEY = SurveyConfig(
 # (segment, category) -> [(cro, n_evaluations, composite, ci_low, ci_high)]. Delta is never eligible
 # (n < 10); big_pharma/service has two eligible CROs (no awards); small_pharma/service has none.
 CELLS = {
-    ("overall", "quality"): [("Alpha", 40, 4.5, 4.30, 4.70), ("Beta", 30, 4.2, 4.00, 4.40),
-                             ("Gamma", 20, 3.6, 3.40, 3.80), (ACME, 12, 3.9, 3.60, 4.20),
-                             ("Delta", 5, 3.0, None, None)],
-    ("overall", "service"): [("Alpha", 40, 4.0, 3.80, 4.20), ("Beta", 30, 4.4, 4.25, 4.55),
-                             ("Gamma", 20, 3.5, 3.30, 3.70), (ACME, 12, 4.1, 3.90, 4.30)],
-    ("big_pharma", "quality"): [("Alpha", 20, 4.6, 4.40, 4.80), ("Beta", 15, 4.1, 3.90, 4.30),
-                                ("Gamma", 10, 3.7, 3.50, 3.90)],
-    ("big_pharma", "service"): [("Alpha", 20, 4.1, 3.90, 4.30), ("Beta", 15, 4.3, 4.10, 4.50),
-                                ("Gamma", 4, 3.9, None, None)],
-    ("small_pharma", "quality"): [("Alpha", 20, 4.4, 4.20, 4.60), ("Beta", 15, 4.3, 4.10, 4.50),
-                                  (ACME, 12, 3.9, 3.60, 4.20), ("Gamma", 10, 3.5, 3.30, 3.70)],
+    ("overall", "quality"): [
+        ("Alpha", 40, 4.5, 4.30, 4.70),
+        ("Beta", 30, 4.2, 4.00, 4.40),
+        ("Gamma", 20, 3.6, 3.40, 3.80),
+        (ACME, 12, 3.9, 3.60, 4.20),
+        ("Delta", 5, 3.0, None, None),
+    ],
+    ("overall", "service"): [
+        ("Alpha", 40, 4.0, 3.80, 4.20),
+        ("Beta", 30, 4.4, 4.25, 4.55),
+        ("Gamma", 20, 3.5, 3.30, 3.70),
+        (ACME, 12, 4.1, 3.90, 4.30),
+    ],
+    ("big_pharma", "quality"): [
+        ("Alpha", 20, 4.6, 4.40, 4.80),
+        ("Beta", 15, 4.1, 3.90, 4.30),
+        ("Gamma", 10, 3.7, 3.50, 3.90),
+    ],
+    ("big_pharma", "service"): [
+        ("Alpha", 20, 4.1, 3.90, 4.30),
+        ("Beta", 15, 4.3, 4.10, 4.50),
+        ("Gamma", 4, 3.9, None, None),
+    ],
+    ("small_pharma", "quality"): [
+        ("Alpha", 20, 4.4, 4.20, 4.60),
+        ("Beta", 15, 4.3, 4.10, 4.50),
+        (ACME, 12, 3.9, 3.60, 4.20),
+        ("Gamma", 10, 3.5, 3.30, 3.70),
+    ],
     ("small_pharma", "service"): [("Alpha", 8, 3.9, None, None)],
 }
 AWARDED = [cell for cell in CELLS if sum(n >= 10 for _, n, *_ in CELLS[cell]) >= 3]
@@ -89,8 +107,12 @@ def _cell_stats(segment: str, category: str) -> tuple[float, float]:
 
 
 def _table(rows: list[tuple], names: list[str], types: list[pa.DataType]) -> pa.Table:
-    return pa.table({name: pa.array([row[i] for row in rows], type=t) for i, (name, t) in
-                     enumerate(zip(names, types))})
+    return pa.table(
+        {
+            name: pa.array([row[i] for row in rows], type=t)
+            for i, (name, t) in enumerate(zip(names, types, strict=False))
+        }
+    )
 
 
 def tables(cells: dict = CELLS, intervals: bool = True) -> dict[str, pa.Table]:
@@ -101,19 +123,24 @@ def tables(cells: dict = CELLS, intervals: bool = True) -> dict[str, pa.Table]:
             eligible = n >= 10
             rank = 1 + sum(other > x + 1e-9 for other in ranked) if eligible else None
             composites.append((segment, cro, category, n, x, eligible, rank, low, high))
-            for offset, attribute in zip((-0.1, 0.1), SURVEY.categories[category]):
+            for offset, attribute in zip((-0.1, 0.1), SURVEY.categories[category], strict=False):
                 attributes.append((segment, cro, attribute, n, x + offset))
     names = ["segment", "cro", "category", "n_evaluations", "composite", "is_eligible", "rank"]
     types = [pa.string(), pa.string(), pa.string(), pa.int64(), pa.float64(), pa.bool_(), pa.int64()]
     if intervals:
-        names, types = names + ["ci_low", "ci_high"], types + [pa.float64(), pa.float64()]
+        names, types = [*names, "ci_low", "ci_high"], [*types, pa.float64(), pa.float64()]
     return {
-        "attribute_scores": _table(attributes, ["segment", "cro", "attribute", "n_ratings", "score"],
-                                   [pa.string(), pa.string(), pa.string(), pa.int64(), pa.float64()]),
+        "attribute_scores": _table(
+            attributes,
+            ["segment", "cro", "attribute", "n_ratings", "score"],
+            [pa.string(), pa.string(), pa.string(), pa.int64(), pa.float64()],
+        ),
         "composite_scores": _table(composites, names, types),
-        "awards": _table(_awards(cells), ["segment", "category", "cro", "award", "composite", "weighted_mean",
-                                          "weighted_sd", "threshold"],
-                         [pa.string()] * 4 + [pa.float64()] * 4),
+        "awards": _table(
+            _awards(cells),
+            ["segment", "category", "cro", "award", "composite", "weighted_mean", "weighted_sd", "threshold"],
+            [pa.string()] * 4 + [pa.float64()] * 4,
+        ),
     }
 
 
@@ -122,18 +149,33 @@ MANIFEST = {
     "survey_year": 2024,
     "published_at": "2024-03-05T10:11:12.123456Z",
     "export": {"file_name": "export_2024.csv", "sha256": "0" * 64},
-    "config": {"file_name": "2024.yaml", "overrides": {}, "effective": {
-        "min_evaluations": 10, "min_cros_for_awards": 3, "champion_sd_multiplier": 0.5, "min_cell_size": 3}},
-    "counts": {"read": 130, "accepted": 121, "quarantined": 9,
-               "quarantined_by_reason": {"unknown_cro": 4, "invalid_rating": 3, "duplicate_evaluation": 2}},
+    "config": {
+        "file_name": "2024.yaml",
+        "overrides": {},
+        "effective": {
+            "min_evaluations": 10,
+            "min_cros_for_awards": 3,
+            "champion_sd_multiplier": 0.5,
+            "min_cell_size": 3,
+        },
+    },
+    "counts": {
+        "read": 130,
+        "accepted": 121,
+        "quarantined": 9,
+        "quarantined_by_reason": {"unknown_cro": 4, "invalid_rating": 3, "duplicate_evaluation": 2},
+    },
 }
 
 
 def previous_tables() -> dict[str, pa.Table]:
     """Last year: Alpha 4.25 in overall/quality (+0.25 now), Beta 4.5 (-0.30 now), no Gamma."""
     cells = {
-        ("overall", "quality"): [("Alpha", 30, 4.25, None, None), ("Beta", 20, 4.5, None, None),
-                                 (ACME, 12, 3.9, None, None)],
+        ("overall", "quality"): [
+            ("Alpha", 30, 4.25, None, None),
+            ("Beta", 20, 4.5, None, None),
+            (ACME, 12, 3.9, None, None),
+        ],
     }
     return tables(cells, intervals=False)
 
@@ -146,8 +188,10 @@ def html() -> str:
 class _Structure(HTMLParser):
     """Tags balanced (void elements aside), ids unique, every chart's markup collected."""
 
-    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
-    SVG_SELF_CLOSING = {"circle", "line", "path", "rect"}
+    VOID = frozenset(
+        {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+    )
+    SVG_SELF_CLOSING = frozenset({"circle", "line", "path", "rect"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -189,6 +233,7 @@ def _structure(text: str) -> _Structure:
 
 # --- the rendered report ---------------------------------------------------------------------------
 
+
 def test_title_counts_and_method(html):
     assert "<title>CRO Leadership Awards 2024</title>" in html
     assert "<h1>CRO Leadership Awards 2024</h1>" in html
@@ -198,7 +243,7 @@ def test_title_counts_and_method(html):
         assert re.search(rf"<code>{reason}</code></td><td class=\"num\">{n}</td>", html)
     # by reason in the data contract's order
     assert html.index("unknown_cro") < html.index("invalid_rating") < html.index("duplicate_evaluation")
-    method = html[html.index('<section id="method">'):]
+    method = html[html.index('<section id="method">') :]
     assert "at least 10 evaluations" in method and "at least 3 eligible CROs" in method
     assert "at least 0.5 weighted standard deviations above the weighted mean" in method
     assert "fewer than 3 ratings or evaluations are not published" in method
@@ -210,9 +255,9 @@ def test_every_leader_and_champion_is_named_with_its_composite(html):
         cell = _cell_html(html, segment, category)
         shown = report.fmt2(composite)
         if award == "leader":
-            assert f"<b>{_escaped(cro)}</b> <span class=\"num\">{shown}</span>" in cell, (segment, category, cro)
+            assert f'<b>{_escaped(cro)}</b> <span class="num">{shown}</span>' in cell, (segment, category, cro)
         else:
-            assert f"<span class=\"name\">{_escaped(cro)}</span> <span class=\"num\">{shown}</span>" in cell
+            assert f'<span class="name">{_escaped(cro)}</span> <span class="num">{shown}</span>' in cell
 
 
 def test_one_chart_per_cell_with_awards_in_reading_order(html):
@@ -221,8 +266,13 @@ def test_one_chart_per_cell_with_awards_in_reading_order(html):
         assert charts.count(f"{segment}/{category}") == 1
     # a cell without awards but with eligible CROs is still drawn; one without eligible CROs is not
     assert "big_pharma/service" in charts and "small_pharma/service" not in charts
-    assert charts == ["overall/quality", "overall/service", "big_pharma/quality", "big_pharma/service",
-                      "small_pharma/quality"]
+    assert charts == [
+        "overall/quality",
+        "overall/service",
+        "big_pharma/quality",
+        "big_pharma/service",
+        "small_pharma/quality",
+    ]
     assert html.count("<svg") == len(charts)
     for chart in re.findall(r"<svg.*?</svg>", html, flags=re.S):
         assert re.search(r"<svg[^>]*>\s*<title>[^<]+</title>", chart), "each chart has a <title> first"
@@ -243,7 +293,7 @@ def test_weighted_mean_and_threshold_rounded_to_two_decimals(html):
         cell = _cell_html(html, segment, category)
         for value, label in ((mean, "weighted mean"), (threshold, "champion threshold")):
             shown = f"{value:.2f}"
-            assert f"{label} <span class=\"num\">{shown}</span>" in cell
+            assert f'{label} <span class="num">{shown}</span>' in cell
             assert f">{label} {shown}</text>" in cell, "the chart's line is labelled with the value"
             assert repr(value) not in cell and f"{value:.3f}" not in cell
     mean, threshold = _cell_stats("overall", "quality")
@@ -278,12 +328,22 @@ def test_statistical_tie_when_the_intervals_overlap(html):
 
 
 def test_no_tie_mark_when_the_intervals_do_not_overlap():
-    cells = {("overall", "quality"): [("Alpha", 40, 4.6, 4.45, 4.75), ("Beta", 30, 4.2, 4.00, 4.40),
-                                      ("Gamma", 20, 3.6, 3.40, 3.80)]}
+    cells = {
+        ("overall", "quality"): [
+            ("Alpha", 40, 4.6, 4.45, 4.75),
+            ("Beta", 30, 4.2, 4.00, 4.40),
+            ("Gamma", 20, 3.6, 3.40, 3.80),
+        ]
+    }
     html = report.render_report(tables(cells), MANIFEST, SURVEY)
     assert "statistical tie with" not in html
-    overlapping = {("overall", "quality"): [("Alpha", 40, 4.6, 4.35, 4.75), ("Beta", 30, 4.2, 4.00, 4.40),
-                                            ("Gamma", 20, 3.6, 3.40, 3.80)]}
+    overlapping = {
+        ("overall", "quality"): [
+            ("Alpha", 40, 4.6, 4.35, 4.75),
+            ("Beta", 30, 4.2, 4.00, 4.40),
+            ("Gamma", 20, 3.6, 3.40, 3.80),
+        ]
+    }
     assert "statistical tie with Beta" in report.render_report(tables(overlapping), MANIFEST, SURVEY)
 
 
@@ -301,10 +361,10 @@ def test_intervals_are_drawn_as_whiskers(html):
 
 def test_year_over_year_changes(html):
     chart = _chart_html(html, "overall/quality")
-    assert re.search(r'class="change up"[^>]*>\+0\.25</text>', chart)      # Alpha 4.25 -> 4.50
-    assert re.search(r'class="change down"[^>]*>-0\.30</text>', chart)     # Beta 4.50 -> 4.20
-    assert re.search(r'class="change flat"[^>]*>0\.00</text>', chart)      # Acme 3.90 -> 3.90
-    assert re.search(r'class="change flat"[^>]*>new</text>', chart)        # Gamma: not published last year
+    assert re.search(r'class="change up"[^>]*>\+0\.25</text>', chart)  # Alpha 4.25 -> 4.50
+    assert re.search(r'class="change down"[^>]*>-0\.30</text>', chart)  # Beta 4.50 -> 4.20
+    assert re.search(r'class="change flat"[^>]*>0\.00</text>', chart)  # Acme 3.90 -> 3.90
+    assert re.search(r'class="change flat"[^>]*>new</text>', chart)  # Gamma: not published last year
     profile = _profile_html(html, "Alpha")
     assert '<span class="change up">+0.25</span>' in profile
 
@@ -319,12 +379,14 @@ def test_profiles_are_collapsible_with_labelled_attributes_per_segment(html):
     assert profile.startswith('<details class="profile">')
     header = re.search(r"<caption class=\"muted\">Attribute scores</caption>\s*<thead>(.*?)</thead>", profile, re.S)
     assert re.findall(r">([^<>]+)</th>", header.group(1)) == ["attribute", "Overall", "Big Pharma", "Small Pharma"]
-    assert "<th scope=\"row\">Meeting &#34;timelines&#34; &amp; &lt;milestones&gt;</th>" in profile
+    assert '<th scope="row">Meeting &#34;timelines&#34; &amp; &lt;milestones&gt;</th>' in profile
     # Gamma's overall quality composite is 3.60: its attributes 3.50 and 3.70, n = 20
-    assert "3.50 <span class=\"n\">n=20</span>" in profile and "3.70 <span class=\"n\">n=20</span>" in profile
+    assert '3.50 <span class="n">n=20</span>' in profile and '3.70 <span class="n">n=20</span>' in profile
     # only published rows: Gamma has no small_pharma/service rows, shown as –
-    assert ("Communication</th><td class=\"num\">3.60 <span class=\"n\">n=20</span></td>"
-            "<td class=\"num\">4.00 <span class=\"n\">n=4</span></td><td class=\"num\">–</td></tr>") in profile
+    assert (
+        'Communication</th><td class="num">3.60 <span class="n">n=20</span></td>'
+        '<td class="num">4.00 <span class="n">n=4</span></td><td class="num">–</td></tr>'
+    ) in profile
     names = [name.strip() for name in re.findall(r'<details class="profile">\s*<summary>([^<]+)', html)]
     assert names == [_escaped(ACME), "Alpha", "Beta", "Delta", "Gamma"]
 
@@ -344,7 +406,7 @@ def test_self_contained_and_offline(html):
 
 
 def test_valid_html5_structure(html):
-    assert html.startswith("<!DOCTYPE html>\n<html lang=\"en\">")
+    assert html.startswith('<!DOCTYPE html>\n<html lang="en">')
     parsed = _structure(html)
     assert parsed.doctype == "DOCTYPE html"
     assert parsed.errors == [] and parsed.stack == []
@@ -360,19 +422,31 @@ def test_rendering_is_pure():
 def test_appended_columns_and_manifest_overrides():
     """Columns appended to the tables are ignored; the manifest's effective knobs win over the survey's."""
     data = tables()
-    data["composite_scores"] = data["composite_scores"].append_column("extra", pa.array(["x"] * data[
-        "composite_scores"].num_rows))
-    manifest = {**MANIFEST, "config": {"overrides": {"min_evaluations": 12}, "effective": {
-        **MANIFEST["config"]["effective"], "min_evaluations": 12}}}
+    data["composite_scores"] = data["composite_scores"].append_column(
+        "extra", pa.array(["x"] * data["composite_scores"].num_rows)
+    )
+    manifest = {
+        **MANIFEST,
+        "config": {
+            "overrides": {"min_evaluations": 12},
+            "effective": {**MANIFEST["config"]["effective"], "min_evaluations": 12},
+        },
+    }
     html = report.render_report(data, manifest, SURVEY)
     assert "at least 12 evaluations" in html and "min_evaluations = 12" in html
 
 
 # --- the pure helpers -----------------------------------------------------------------------------
 
+
 def test_format_delta_and_fmt2():
-    assert [report.format_delta(d) for d in (0.25, -0.3, 0.004, -0.004, None)] == ["+0.25", "-0.30", "0.00",
-                                                                                 "0.00", "new"]
+    assert [report.format_delta(d) for d in (0.25, -0.3, 0.004, -0.004, None)] == [
+        "+0.25",
+        "-0.30",
+        "0.00",
+        "0.00",
+        "new",
+    ]
     assert [report.fmt2(v) for v in (4.166666, 3.995, -0.001, None)] == ["4.17", "4.00", "0.00", "–"]
 
 
@@ -390,24 +464,29 @@ def test_year_over_year_function():
 
 
 def test_statistical_ties_function():
-    rows = [{"cro": "A", "composite": 4.5, "ci_low": 4.3, "ci_high": 4.7},
-            {"cro": "B", "composite": 4.2, "ci_low": 4.0, "ci_high": 4.3},
-            {"cro": "C", "composite": 4.1, "ci_low": 3.9, "ci_high": 4.6}]
-    assert report.statistical_ties(rows, ["A"]) == {"A": "B"}          # touching bounds overlap
+    rows = [
+        {"cro": "A", "composite": 4.5, "ci_low": 4.3, "ci_high": 4.7},
+        {"cro": "B", "composite": 4.2, "ci_low": 4.0, "ci_high": 4.3},
+        {"cro": "C", "composite": 4.1, "ci_low": 3.9, "ci_high": 4.6},
+    ]
+    assert report.statistical_ties(rows, ["A"]) == {"A": "B"}  # touching bounds overlap
     rows[1]["ci_high"] = 4.29
-    assert report.statistical_ties(rows, ["A"]) == {}                  # only the runner-up counts
+    assert report.statistical_ties(rows, ["A"]) == {}  # only the runner-up counts
     rows[1]["ci_high"] = None
-    assert report.statistical_ties(rows, ["A"]) == {}                  # unknown bound: no tie claimed
-    assert report.statistical_ties(rows[:1], ["A"]) == {}              # no runner-up
+    assert report.statistical_ties(rows, ["A"]) == {}  # unknown bound: no tie claimed
+    assert report.statistical_ties(rows[:1], ["A"]) == {}  # no runner-up
     shared = [{**rows[0]}, {**rows[0], "cro": "A2"}, {"cro": "B", "composite": 4.4, "ci_low": 4.2, "ci_high": 4.6}]
     assert report.statistical_ties(shared, ["A", "A2"]) == {"A": "B", "A2": "B"}
 
 
 def test_chart_svg_function():
-    rows = [{"cro": "Beta & Co", "composite": 4.25, "n_evaluations": 12},
-            {"cro": "Alpha", "composite": 3.75, "n_evaluations": 30}]
-    svg = report.chart_svg(rows, 3.9, 4.1234, {"Beta & Co": {"leader", "champion"}},
-                           chart_id="overall/quality", title="Overall · Quality")
+    rows = [
+        {"cro": "Beta & Co", "composite": 4.25, "n_evaluations": 12},
+        {"cro": "Alpha", "composite": 3.75, "n_evaluations": 30},
+    ]
+    svg = report.chart_svg(
+        rows, 3.9, 4.1234, {"Beta & Co": {"leader", "champion"}}, chart_id="overall/quality", title="Overall · Quality"
+    )
     assert svg.startswith('<svg class="chart" data-chart="overall/quality"') and svg.rstrip().endswith("</svg>")
     assert "<title>Overall · Quality</title>" in svg
     assert ">weighted mean 3.90</text>" in svg and ">champion threshold 4.12</text>" in svg
@@ -419,8 +498,10 @@ def test_chart_svg_function():
 
 
 def test_chart_layout_positions_follow_the_values():
-    rows = [{"cro": c, "composite": x, "ci_low": x - 0.1, "ci_high": x + 0.1} for c, x in
-            (("A", 4.5), ("B", 4.0), ("C", 3.5))]
+    rows = [
+        {"cro": c, "composite": x, "ci_low": x - 0.1, "ci_high": x + 0.1}
+        for c, x in (("A", 4.5), ("B", 4.0), ("C", 3.5))
+    ]
     layout = report.chart_layout(rows, 4.0, 4.3, {"A": {"leader"}})
     xs = [row["x"] for row in layout["rows"]]
     assert xs[0] > xs[1] > xs[2]
@@ -435,13 +516,28 @@ def test_chart_layout_positions_follow_the_values():
 
 # --- in a real browser ----------------------------------------------------------------------------
 
+
 def _chromium(tmp_path: Path, html_file: Path, *arguments: str) -> subprocess.CompletedProcess:
     profile = tmp_path / f"chromium-profile-{len(list(tmp_path.iterdir()))}"
     return subprocess.run(
-        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync",
-         f"--user-data-dir={profile}", *arguments, html_file.as_uri()],
-        capture_output=True, text=True, timeout=180, check=False,
+        [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            *arguments,
+            html_file.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
 
 
@@ -450,9 +546,9 @@ def png_rows(data: bytes) -> tuple[int, int, list[bytes]]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     position, idat, header = 8, b"", None
     while position < len(data):
-        (length,) = struct.unpack(">I", data[position:position + 4])
-        kind = data[position + 4:position + 8]
-        body = data[position + 8:position + 8 + length]
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kind = data[position + 4 : position + 8]
+        body = data[position + 8 : position + 8 + length]
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
@@ -463,11 +559,14 @@ def png_rows(data: bytes) -> tuple[int, int, list[bytes]]:
     stride = 1 + width * (3 if color == 2 else 4)
     raw = zlib.decompress(idat)
     assert len(raw) == stride * height
-    return width, height, [raw[i:i + stride] for i in range(0, len(raw), stride)]
+    return width, height, [raw[i : i + stride] for i in range(0, len(raw), stride)]
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium "
-                    "(apt-get install chromium); the browser rendering test needs it")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Chromium is not installed at /usr/bin/chromium "
+    "(apt-get install chromium); the browser rendering test needs it",
+)
 def test_report_renders_in_headless_chromium(tmp_path):
     html_file = tmp_path / "report.html"
     html_file.write_text(report.render_report(tables(), MANIFEST, SURVEY, previous_tables()), encoding="utf-8")
@@ -475,14 +574,18 @@ def test_report_renders_in_headless_chromium(tmp_path):
     dom = _chromium(tmp_path, html_file, "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     charts = re.findall(r'<svg[^>]*data-chart="([^"]+)"', dom.stdout)
-    assert charts == ["overall/quality", "overall/service", "big_pharma/quality", "big_pharma/service",
-                      "small_pharma/quality"]
+    assert charts == [
+        "overall/quality",
+        "overall/service",
+        "big_pharma/quality",
+        "big_pharma/service",
+        "small_pharma/quality",
+    ]
     assert dom.stdout.count("<circle") >= 15 and "CRO Leadership Awards 2024" in dom.stdout
-    assert "&lt;Acme &amp; \"Co\"&gt;" in dom.stdout or "&lt;Acme &amp; &quot;Co&quot;&gt;" in dom.stdout
+    assert '&lt;Acme &amp; "Co"&gt;' in dom.stdout or "&lt;Acme &amp; &quot;Co&quot;&gt;" in dom.stdout
 
     png = tmp_path / "report.png"
-    shot = _chromium(tmp_path, html_file, f"--screenshot={png}", "--window-size=1280,2000",
-                     "--hide-scrollbars")
+    shot = _chromium(tmp_path, html_file, f"--screenshot={png}", "--window-size=1280,2000", "--hide-scrollbars")
     assert shot.returncode == 0 and png.exists(), shot.stderr[-2000:]
     width, height, rows = png_rows(png.read_bytes())
     assert (width, height) == (1280, 2000)
@@ -493,6 +596,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
 
 # --- helpers --------------------------------------------------------------------------------------
 
+
 def _escaped(text: str) -> str:
     import markupsafe
 
@@ -501,15 +605,14 @@ def _escaped(text: str) -> str:
 
 def _cell_html(html: str, segment: str, category: str) -> str:
     start = html.index(f'<article class="cell" id="{segment}-{category}">')
-    return html[start:html.index("</article>", start)]
+    return html[start : html.index("</article>", start)]
 
 
 def _chart_html(html: str, chart: str) -> str:
     start = html.index(f'data-chart="{chart}"')
-    return html[start:html.index("</svg>", start)]
+    return html[start : html.index("</svg>", start)]
 
 
 def _profile_html(html: str, cro: str) -> str:
     start = html.rindex('<details class="profile">', 0, html.index(f"<summary>{_escaped(cro)}"))
-    return html[start:html.index("</details>", start)]
-
+    return html[start : html.index("</details>", start)]

@@ -15,17 +15,24 @@ def test_defaults_run_locally():
     assert settings.home == PROJECT_ROOT
     assert settings.surveys == PROJECT_ROOT / "surveys"
     assert (settings.output, settings.quarantine, settings.inbox) == (
-        PROJECT_ROOT / "data" / "output", PROJECT_ROOT / "data" / "quarantine", PROJECT_ROOT / "data" / "inbox")
+        PROJECT_ROOT / "data" / "output",
+        PROJECT_ROOT / "data" / "quarantine",
+        PROJECT_ROOT / "data" / "inbox",
+    )
     assert (settings.keep_publications, settings.task_runner, settings.max_workers) == (2, "threads", 2)
     assert settings.dask_address is None and settings.server_startup_timeout == 300
 
 
 def test_paths_derive_from_home_and_data_root_unless_set():
-    settings = load_settings({"CRO_AWARDS_HOME": "/srv/awards", "CRO_AWARDS_DATA_ROOT": "/data",
-                              "CRO_AWARDS_QUARANTINE": "/secure/q"})
+    settings = load_settings(
+        {"CRO_AWARDS_HOME": "/srv/awards", "CRO_AWARDS_DATA_ROOT": "/data", "CRO_AWARDS_QUARANTINE": "/secure/q"}
+    )
     assert settings.surveys == Path("/srv/awards/surveys")
     assert (settings.output, settings.quarantine, settings.inbox) == (
-        Path("/data/output"), Path("/secure/q"), Path("/data/inbox"))
+        Path("/data/output"),
+        Path("/secure/q"),
+        Path("/data/inbox"),
+    )
 
 
 def test_only_the_given_mapping_is_read(monkeypatch):
@@ -34,12 +41,15 @@ def test_only_the_given_mapping_is_read(monkeypatch):
     assert load_settings().max_workers == 7
 
 
-@pytest.mark.parametrize(("variable", "value"), [
-    ("CRO_AWARDS_KEEP_PUBLICATIONS", "0"),
-    ("CRO_AWARDS_MAX_WORKERS", "two"),
-    ("CRO_AWARDS_TASK_RUNNER", "ray"),
-    ("CRO_AWARDS_SERVER_STARTUP_TIMEOUT", "-1"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CRO_AWARDS_KEEP_PUBLICATIONS", "0"),
+        ("CRO_AWARDS_MAX_WORKERS", "two"),
+        ("CRO_AWARDS_TASK_RUNNER", "ray"),
+        ("CRO_AWARDS_SERVER_STARTUP_TIMEOUT", "-1"),
+    ],
+)
 def test_a_bad_value_names_the_variable_and_what_to_do(variable, value):
     with pytest.raises(SettingsError) as error:
         load_settings({variable: value})
@@ -59,4 +69,4 @@ def test_the_default_configuration_is_the_latest_survey_year(tmp_path):
 
 def test_no_survey_year_is_a_clear_error(tmp_path):
     with pytest.raises(SettingsError, match="no survey year configured.*--config"):
-        load_settings({"CRO_AWARDS_SURVEYS": str(tmp_path)}).default_config
+        _ = load_settings({"CRO_AWARDS_SURVEYS": str(tmp_path)}).default_config

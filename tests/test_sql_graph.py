@@ -20,7 +20,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pytest
 
@@ -63,7 +62,9 @@ def test_the_graph_has_files_to_check():
     # Guards the parametrized tests below against an empty glob (a moved folder would pass them all).
     assert {"stg_evaluations", "int_evaluations", "int_accepted_evaluations", "awards"} <= set(sql.models())
     assert {
-        "awards_only_for_eligible_cros", "ranks_exactly_for_eligible_cros", "read_equals_accepted_plus_quarantined",
+        "awards_only_for_eligible_cros",
+        "ranks_exactly_for_eligible_cros",
+        "read_equals_accepted_plus_quarantined",
     } <= set(sql.checks())
 
 
@@ -102,7 +103,10 @@ def test_header_parsing_of_notes_and_continuation_lines():
     # Notes in parentheses are dropped (commas inside them too); an indented `--` line continues the header.
     assert sql.reads("cro_aliases") == ("ballot",)
     assert sql.reads("int_composite_scores") == (
-        "int_attribute_scores", "int_accepted_ratings", "int_accepted_evaluations", "category_attributes",
+        "int_attribute_scores",
+        "int_accepted_ratings",
+        "int_accepted_evaluations",
+        "category_attributes",
     )
     assert sql.reads("composite_scores") == ("int_composite_scores", "composite_intervals")
     assert sql.key("awards") == ("segment", "category", "cro", "award")
@@ -141,7 +145,11 @@ def test_run_order_of_a_target_is_its_ancestors_only():
     # sources only, then stg_ratings, then int_evaluations. Nothing downstream (validation's judgement,
     # the quarantine, the scores) is built.
     assert sql.run_order(("int_evaluations",)) == (
-        "cro_aliases", "stg_evaluations", "stg_rating_texts", "stg_ratings", "int_evaluations",
+        "cro_aliases",
+        "stg_evaluations",
+        "stg_rating_texts",
+        "stg_ratings",
+        "int_evaluations",
     )
 
 
@@ -163,7 +171,11 @@ def test_run_order_is_deterministic():
     outputs = set()
     for seed in ("0", "1", "12345"):
         result = subprocess.run(
-            [sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
+            [sys.executable, "-c", script],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
             env={**os.environ, "PYTHONHASHSEED": seed},
         )
         outputs.add(result.stdout)
@@ -180,10 +192,16 @@ def test_sources_of_a_target():
 
 # --- the tiny world ---------------------------------------------------------------------------------
 
-EXPORT_SCHEMA = pa.schema([
-    ("source_row", INT), ("respondent_id", STR), ("rd_spend_musd", STR), ("cro", STR), ("last_engaged", STR),
-    ("a1", STR),
-])
+EXPORT_SCHEMA = pa.schema(
+    [
+        ("source_row", INT),
+        ("respondent_id", STR),
+        ("rd_spend_musd", STR),
+        ("cro", STR),
+        ("last_engaged", STR),
+        ("a1", STR),
+    ]
+)
 
 
 def table(schema: pa.Schema, rows: list[tuple]) -> pa.Table:
@@ -210,27 +228,34 @@ def world_params() -> dict[str, Any]:
 def world_sources() -> dict[str, pa.Table]:
     """Seven rows read: five accepted (Acme 2, Beta 2, Gamma 1), one unknown CRO and one malformed row
     quarantined (validation's verdict given as rejection_reasons)."""
-    export = table(EXPORT_SCHEMA, [
-        (1, "R1", "2000", "Acme", "2023-05-01", "5"),
-        (2, "R2", "10", "acme ", "2023-05-02", "5"),
-        (3, "R3", "10", "Beta", "2023-05-03", "3"),
-        (4, "R4", "10", "Beta", "2023-05-04", "3"),
-        (5, "R5", "10", "Gamma", "2023-05-05", "4"),
-        (6, "R6", "10", "Nobody", "2023-05-06", "2"),
-    ])
+    export = table(
+        EXPORT_SCHEMA,
+        [
+            (1, "R1", "2000", "Acme", "2023-05-01", "5"),
+            (2, "R2", "10", "acme ", "2023-05-02", "5"),
+            (3, "R3", "10", "Beta", "2023-05-03", "3"),
+            (4, "R4", "10", "Beta", "2023-05-04", "3"),
+            (5, "R5", "10", "Gamma", "2023-05-05", "4"),
+            (6, "R6", "10", "Nobody", "2023-05-06", "2"),
+        ],
+    )
     malformed = table(pa.schema([*EXPORT_SCHEMA, ("raw_text", STR)]), [(7, "R7", "10", None, None, None, "R7,10")])
     return {
-        "ballot": table(pa.schema([("spelling", STR), ("cro", STR)]),
-                        [("Acme", "Acme"), ("Beta", "Beta"), ("Gamma", "Gamma")]),
+        "ballot": table(
+            pa.schema([("spelling", STR), ("cro", STR)]), [("Acme", "Acme"), ("Beta", "Beta"), ("Gamma", "Gamma")]
+        ),
         "category_attributes": table(pa.schema([("category", STR), ("attribute", STR)]), [("k", "a1")]),
         "raw_export": export,
         "raw_evaluations": export.select(["source_row", "respondent_id", "rd_spend_musd", "cro", "last_engaged"]),
         "raw_ratings": export.select(["source_row", "a1"]),
         "malformed_rows": malformed,
-        "rejection_reasons": table(pa.schema([("source_row", INT), ("reason", STR), ("reason_order", pa.int32())]),
-                                   [(6, "unknown_cro", 3), (7, "malformed_row", 0)]),
-        "composite_intervals": table(pa.schema([("segment", STR), ("cro", STR), ("category", STR),
-                                                ("ci_low", DBL), ("ci_high", DBL)]), []),
+        "rejection_reasons": table(
+            pa.schema([("source_row", INT), ("reason", STR), ("reason_order", pa.int32())]),
+            [(6, "unknown_cro", 3), (7, "malformed_row", 0)],
+        ),
+        "composite_intervals": table(
+            pa.schema([("segment", STR), ("cro", STR), ("category", STR), ("ci_low", DBL), ("ci_high", DBL)]), []
+        ),
     }
 
 
@@ -311,10 +336,18 @@ def test_build_builds_each_model_once(workspace, monkeypatch):
 
     ran.clear()
     workspace.build(*sql.PUBLISHED, sql.QUARANTINE, params=params)
-    assert sorted(ran) == sorted(set(sql.models()) - {
-        "cro_aliases", "stg_evaluations", "stg_rating_texts", "stg_ratings", "int_evaluations",
-        "int_rejected_evaluations", "int_accepted_evaluations",
-    })
+    assert sorted(ran) == sorted(
+        set(sql.models())
+        - {
+            "cro_aliases",
+            "stg_evaluations",
+            "stg_rating_texts",
+            "stg_ratings",
+            "int_evaluations",
+            "int_rejected_evaluations",
+            "int_accepted_evaluations",
+        }
+    )
     assert len(ran) == len(set(ran))
     assert workspace.built == set(sql.models())
 
@@ -352,8 +385,11 @@ def test_tiny_world_as_built(world):
     # Beta 3 (2), Gamma 4 (1: not eligible, min_evaluations 2). Eligible: Acme, Beta; w = 2, 2:
     # mean 4, sd = sqrt((2 * 1 + 2 * 1) / 4) = 1, threshold 5: Acme leads and is champion (at the threshold).
     # small_pharma has one eligible CRO (Beta) < 2: no awards; big_pharma has Acme alone, 1 evaluation.
-    assert query(world, "select segment, cro, n_evaluations, composite, is_eligible, rank "
-                        "from int_composite_scores order by segment, cro") == [
+    assert query(
+        world,
+        "select segment, cro, n_evaluations, composite, is_eligible, rank "
+        "from int_composite_scores order by segment, cro",
+    ) == [
         ("big_pharma", "Acme", 1, 5.0, False, None),
         ("overall", "Acme", 2, 5.0, True, 1),
         ("overall", "Beta", 2, 3.0, True, 2),
@@ -405,8 +441,10 @@ PLANTS = {
     ),
     # 7 read = 4 accepted + 3 quarantined, yet row 1 is in both (and row 2 in neither)
     "row_both_while_the_totals_balance": (
-        ["insert into int_rejected_evaluations values (1, ['no_ratings'])",
-         "delete from int_accepted_evaluations where source_row = 2"],
+        [
+            "insert into int_rejected_evaluations values (1, ['no_ratings'])",
+            "delete from int_accepted_evaluations where source_row = 2",
+        ],
         check_failure("read_equals_accepted_plus_quarantined", 1),
     ),
     # 7 read; 4 accepted + 2 quarantined: row 2 is lost
@@ -456,8 +494,10 @@ def test_failed_check_sentence_quotes_the_rule(world):
 
 def test_failed_checks_counts_every_breaking_row(world):
     # Two awards to ineligible CROs (Gamma overall, Acme small_pharma) and two ranked ineligible composites.
-    world.connection.execute("insert into awards values ('overall', 'k', 'Gamma', 'leader', 4.0, 4.0, 1.0, 5.0), "
-                             "('small_pharma', 'k', 'Acme', 'leader', 5.0, 4.0, 1.0, 5.0)")
+    world.connection.execute(
+        "insert into awards values ('overall', 'k', 'Gamma', 'leader', 4.0, 4.0, 1.0, 5.0), "
+        "('small_pharma', 'k', 'Acme', 'leader', 5.0, 4.0, 1.0, 5.0)"
+    )
     world.connection.execute("update int_composite_scores set rank = 1 where not is_eligible and cro <> 'Acme'")
     failed = world.failed_checks(world_params())
     assert [line.split(" break the rule")[0] for line in failed] == [

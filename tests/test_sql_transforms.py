@@ -30,12 +30,26 @@ REASONS = pa.list_(pa.string())
 STG_RATINGS_SCHEMA = [("source_row", INT), ("attribute", STR), ("rating_text", STR), ("rating_value", DBL)]
 RATINGS_SCHEMA = [("segment", STR), ("cro", STR), ("source_row", INT), ("attribute", STR), ("rating_value", DBL)]
 ATTRIBUTE_SCORES_SCHEMA = [("segment", STR), ("cro", STR), ("attribute", STR), ("n_ratings", INT), ("score", DBL)]
-COMPOSITE_COLUMNS = ["segment", "cro", "category", "n_evaluations", "composite", "is_eligible", "rank", "ci_low",
-                     "ci_high"]
+COMPOSITE_COLUMNS = [
+    "segment",
+    "cro",
+    "category",
+    "n_evaluations",
+    "composite",
+    "is_eligible",
+    "rank",
+    "ci_low",
+    "ci_high",
+]
 INTERVAL_SCHEMA = [("segment", STR), ("cro", STR), ("category", STR), ("ci_low", DBL), ("ci_high", DBL)]
 COMPOSITE_SCHEMA = [
-    ("segment", STR), ("cro", STR), ("category", STR), ("n_evaluations", INT),
-    ("composite", DBL), ("is_eligible", pa.bool_()), ("rank", INT),
+    ("segment", STR),
+    ("cro", STR),
+    ("category", STR),
+    ("n_evaluations", INT),
+    ("composite", DBL),
+    ("is_eligible", pa.bool_()),
+    ("rank", INT),
 ]
 
 
@@ -104,9 +118,12 @@ def given_accepted(con, ratings: list[tuple]) -> None:
     int_accepted_evaluations they imply (one per source_row; respondent R<source_row>)."""
     given(con, "int_accepted_ratings", RATINGS_SCHEMA, ratings)
     evaluations = sorted({(source_row, f"R{source_row}", cro, segment) for segment, cro, source_row, _, _ in ratings})
-    given(con, "int_accepted_evaluations",
-          [("source_row", INT), ("respondent_id", STR), ("cro", STR), ("segment", STR), ("respondent_rank", INT)],
-          [(*row, rank) for rank, row in enumerate(evaluations, start=1)])
+    given(
+        con,
+        "int_accepted_evaluations",
+        [("source_row", INT), ("respondent_id", STR), ("cro", STR), ("segment", STR), ("respondent_rank", INT)],
+        [(*row, rank) for rank, row in enumerate(evaluations, start=1)],
+    )
 
 
 @pytest.fixture
@@ -121,22 +138,30 @@ def con():
 
 
 def test_cro_aliases_keys_trimmed_lower_cased_and_distinct(con):
-    given(con, "ballot", [("spelling", STR), ("cro", STR)], [
-        ("Northwind Clinical", "Northwind Clinical"),
-        ("  Northwind\t", "Northwind Clinical"),
-        ("NORTHWIND", "Northwind Clinical"),
-        ("\u00a0CHT \r\n", "Cobalt Harbor Trials"),
-        ("Cobalt Harbor Trials", "Cobalt Harbor Trials"),
-    ])
+    given(
+        con,
+        "ballot",
+        [("spelling", STR), ("cro", STR)],
+        [
+            ("Northwind Clinical", "Northwind Clinical"),
+            ("  Northwind\t", "Northwind Clinical"),
+            ("NORTHWIND", "Northwind Clinical"),
+            ("\u00a0CHT \r\n", "Cobalt Harbor Trials"),
+            ("Cobalt Harbor Trials", "Cobalt Harbor Trials"),
+        ],
+    )
     sql.run(con, "cro_aliases", params())
 
     assert columns_of(con, "cro_aliases") == ["cro_key", "cro"]
-    assert_rows(rows_of(con, "cro_aliases", "cro_key"), [
-        ("cht", "Cobalt Harbor Trials"),
-        ("cobalt harbor trials", "Cobalt Harbor Trials"),
-        ("northwind", "Northwind Clinical"),
-        ("northwind clinical", "Northwind Clinical"),
-    ])
+    assert_rows(
+        rows_of(con, "cro_aliases", "cro_key"),
+        [
+            ("cht", "Cobalt Harbor Trials"),
+            ("cobalt harbor trials", "Cobalt Harbor Trials"),
+            ("northwind", "Northwind Clinical"),
+            ("northwind clinical", "Northwind Clinical"),
+        ],
+    )
 
 
 # --- stg_ratings ------------------------------------------------------------------------------------
@@ -144,13 +169,18 @@ def test_cro_aliases_keys_trimmed_lower_cased_and_distinct(con):
 
 @pytest.fixture
 def staged_ratings(con):
-    given(con, "raw_ratings", [("source_row", INT), ("a1", STR), ("a2", STR), ("a3", STR)], [
-        (1, "4", " 5 ", ""),
-        (2, "n/a", "NA", "\t3\u00a0"),
-        (3, "4.0", None, "N/A"),
-        (4, " \t\u00a0", "abc", "na"),
-        (5, "\u00a0 2 \r\n", "Na", "04"),
-    ])
+    given(
+        con,
+        "raw_ratings",
+        [("source_row", INT), ("a1", STR), ("a2", STR), ("a3", STR)],
+        [
+            (1, "4", " 5 ", ""),
+            (2, "n/a", "NA", "\t3\u00a0"),
+            (3, "4.0", None, "N/A"),
+            (4, " \t\u00a0", "abc", "na"),
+            (5, "\u00a0 2 \r\n", "Na", "04"),
+        ],
+    )
     sql.run(con, "stg_rating_texts", params())
     sql.run(con, "stg_ratings", params())
     return rows_of(con, "stg_ratings", "source_row, attribute")
@@ -158,35 +188,41 @@ def staged_ratings(con):
 
 def test_stg_rating_texts_each_distinct_field_once_trimmed_judged_answered_or_not(con, staged_ratings):
     assert columns_of(con, "stg_rating_texts") == ["rating_field", "rating_text", "is_answered", "rating_value"]
-    assert_rows(rows_of(con, "stg_rating_texts", "rating_field"), [
-        ("", "", False, None),
-        ("\t3\u00a0", "3", True, 3.0),
-        (" \t\u00a0", "", False, None),
-        (" 5 ", "5", True, 5.0),
-        ("04", "04", True, 4.0),
-        ("4", "4", True, 4.0),
-        ("4.0", "4.0", True, 4.0),
-        ("N/A", "N/A", False, None),
-        ("NA", "NA", False, None),
-        ("Na", "Na", False, None),
-        ("abc", "abc", True, None),
-        ("n/a", "n/a", False, None),
-        ("na", "na", False, None),
-        ("\u00a0 2 \r\n", "2", True, 2.0),
-    ])
+    assert_rows(
+        rows_of(con, "stg_rating_texts", "rating_field"),
+        [
+            ("", "", False, None),
+            ("\t3\u00a0", "3", True, 3.0),
+            (" \t\u00a0", "", False, None),
+            (" 5 ", "5", True, 5.0),
+            ("04", "04", True, 4.0),
+            ("4", "4", True, 4.0),
+            ("4.0", "4.0", True, 4.0),
+            ("N/A", "N/A", False, None),
+            ("NA", "NA", False, None),
+            ("Na", "Na", False, None),
+            ("abc", "abc", True, None),
+            ("n/a", "n/a", False, None),
+            ("na", "na", False, None),
+            ("\u00a0 2 \r\n", "2", True, 2.0),
+        ],
+    )
 
 
 def test_stg_ratings_whole_output(con, staged_ratings):
     assert columns_of(con, "stg_ratings") == ["source_row", "attribute", "rating_text", "rating_value"]
-    assert_rows(staged_ratings, [
-        (1, "a1", "4", 4.0),
-        (1, "a2", "5", 5.0),
-        (2, "a3", "3", 3.0),
-        (3, "a1", "4.0", 4.0),
-        (4, "a2", "abc", None),
-        (5, "a1", "2", 2.0),
-        (5, "a3", "04", 4.0),
-    ])
+    assert_rows(
+        staged_ratings,
+        [
+            (1, "a1", "4", 4.0),
+            (1, "a2", "5", 5.0),
+            (2, "a3", "3", 3.0),
+            (3, "a1", "4.0", 4.0),
+            (4, "a2", "abc", None),
+            (5, "a1", "2", 2.0),
+            (5, "a3", "04", 4.0),
+        ],
+    )
 
 
 def test_stg_ratings_blank_na_and_null_leave_no_row(staged_ratings):
@@ -211,47 +247,87 @@ def test_stg_ratings_try_cast_of_4_point_0(staged_ratings):
 # --- stg_evaluations --------------------------------------------------------------------------------
 
 
-RAW_EVALUATIONS_SCHEMA = [("source_row", INT), ("respondent_id", STR), ("rd_spend_musd", STR), ("cro", STR),
-                          ("last_engaged", STR)]
+RAW_EVALUATIONS_SCHEMA = [
+    ("source_row", INT),
+    ("respondent_id", STR),
+    ("rd_spend_musd", STR),
+    ("cro", STR),
+    ("last_engaged", STR),
+]
 STG_EVALUATIONS_COLUMNS = [
-    "source_row", "respondent_id", "rd_spend_musd_text", "rd_spend_musd", "rd_spend_musd_exact", "cro_text",
-    "cro_key", "last_engaged_text", "last_engaged_on",
+    "source_row",
+    "respondent_id",
+    "rd_spend_musd_text",
+    "rd_spend_musd",
+    "rd_spend_musd_exact",
+    "cro_text",
+    "cro_key",
+    "last_engaged_text",
+    "last_engaged_on",
 ]
 STG_EVALUATIONS_SCHEMA = [
-    ("source_row", INT), ("respondent_id", STR), ("rd_spend_musd_text", STR), ("rd_spend_musd", DBL),
-    ("rd_spend_musd_exact", pa.decimal128(38, 18)), ("cro_text", STR), ("cro_key", STR),
-    ("last_engaged_text", STR), ("last_engaged_on", pa.date32()),
+    ("source_row", INT),
+    ("respondent_id", STR),
+    ("rd_spend_musd_text", STR),
+    ("rd_spend_musd", DBL),
+    ("rd_spend_musd_exact", pa.decimal128(38, 18)),
+    ("cro_text", STR),
+    ("cro_key", STR),
+    ("last_engaged_text", STR),
+    ("last_engaged_on", pa.date32()),
 ]
 
 
 def test_stg_evaluations_trims_blanks_and_casts_without_matching(con):
-    given(con, "raw_evaluations", RAW_EVALUATIONS_SCHEMA, [
-        (1, " R1 ", " 1500.5\t", "\u00a0NorthWind ", "2023-05-01"),
-        (2, "", "12", "CHT", " 2024-02-30 "),
-        (3, None, "abc", "Unknown CRO", ""),
-        (4, "\tR4", "   ", "  ", "2023-13-01"),
-    ])
+    given(
+        con,
+        "raw_evaluations",
+        RAW_EVALUATIONS_SCHEMA,
+        [
+            (1, " R1 ", " 1500.5\t", "\u00a0NorthWind ", "2023-05-01"),
+            (2, "", "12", "CHT", " 2024-02-30 "),
+            (3, None, "abc", "Unknown CRO", ""),
+            (4, "\tR4", "   ", "  ", "2023-13-01"),
+        ],
+    )
     sql.run(con, "stg_evaluations", params())
 
     # Staging only trims and casts: no configured CRO (that is int_evaluations), no count of answers.
     # Blank and whitespace-only fields are null; 2024-02-30 and 2023-13-01 are kept as text, not dates.
     assert columns_of(con, "stg_evaluations") == STG_EVALUATIONS_COLUMNS
-    assert_rows(rows_of(con, "stg_evaluations", "source_row"), [
-        (1, "R1", "1500.5", 1500.5, decimal.Decimal("1500.5"), "NorthWind", "northwind", "2023-05-01",
-         dt.date(2023, 5, 1)),
-        (2, None, "12", 12.0, decimal.Decimal("12"), "CHT", "cht", "2024-02-30", None),
-        (3, None, "abc", None, None, "Unknown CRO", "unknown cro", None, None),
-        (4, "R4", None, None, None, None, None, "2023-13-01", None),
-    ])
+    assert_rows(
+        rows_of(con, "stg_evaluations", "source_row"),
+        [
+            (
+                1,
+                "R1",
+                "1500.5",
+                1500.5,
+                decimal.Decimal("1500.5"),
+                "NorthWind",
+                "northwind",
+                "2023-05-01",
+                dt.date(2023, 5, 1),
+            ),
+            (2, None, "12", 12.0, decimal.Decimal("12"), "CHT", "cht", "2024-02-30", None),
+            (3, None, "abc", None, None, "Unknown CRO", "unknown cro", None, None),
+            (4, "R4", None, None, None, None, None, "2023-13-01", None),
+        ],
+    )
 
 
 def test_stg_evaluations_exact_spend_and_dates_only_from_well_formed_text(con):
-    given(con, "raw_evaluations", RAW_EVALUATIONS_SCHEMA, [
-        (1, "R1", "007.50", "Acme", "2024-02-29"),
-        (2, "R2", "0.1234567890123456789", "Acme", "2024-2-3"),
-        (3, "R3", "123456789012345678901", "Acme", "2023/01/05"),
-        (4, "R4", "12345678901234567890", "Acme", "0000-01-01"),
-    ])
+    given(
+        con,
+        "raw_evaluations",
+        RAW_EVALUATIONS_SCHEMA,
+        [
+            (1, "R1", "007.50", "Acme", "2024-02-29"),
+            (2, "R2", "0.1234567890123456789", "Acme", "2024-2-3"),
+            (3, "R3", "123456789012345678901", "Acme", "2023/01/05"),
+            (4, "R4", "12345678901234567890", "Acme", "0000-01-01"),
+        ],
+    )
     sql.run(con, "stg_evaluations", params())
 
     by_row = {row[0]: (row[3], row[4], row[8]) for row in rows_of(con, "stg_evaluations", "source_row")}
@@ -269,59 +345,126 @@ def test_stg_evaluations_exact_spend_and_dates_only_from_well_formed_text(con):
 
 
 def test_int_evaluations_matches_aliases_and_counts_answered_ratings(con):
-    given(con, "stg_evaluations", STG_EVALUATIONS_SCHEMA, [
-        (1, "R1", "1500.5", 1500.5, decimal.Decimal("1500.5"), "NorthWind", "northwind", "2023-05-01",
-         dt.date(2023, 5, 1)),
-        (2, None, "12", 12.0, decimal.Decimal("12"), "CHT", "cht", "2024-02-30", None),
-        (3, None, "abc", None, None, "Unknown CRO", "unknown cro", None, None),
-        (4, "R4", None, None, None, None, None, "2023-13-01", None),
-        (5, "R5", "7", 7.0, decimal.Decimal("7"), "NORTHWIND CLINICAL", "northwind clinical", "2023-06-01",
-         dt.date(2023, 6, 1)),
-    ])
-    given(con, "cro_aliases", [("cro_key", STR), ("cro", STR)], [
-        ("northwind clinical", "Northwind Clinical"),
-        ("northwind", "Northwind Clinical"),
-        ("cht", "Cobalt Harbor Trials"),
-    ])
-    given(con, "stg_ratings", STG_RATINGS_SCHEMA, [
-        (1, "a1", "4", 4.0),
-        (1, "a2", "5", 5.0),
-        (2, "a1", "x", None),
-        (5, "a3", "3", 3.0),
-    ])
+    given(
+        con,
+        "stg_evaluations",
+        STG_EVALUATIONS_SCHEMA,
+        [
+            (
+                1,
+                "R1",
+                "1500.5",
+                1500.5,
+                decimal.Decimal("1500.5"),
+                "NorthWind",
+                "northwind",
+                "2023-05-01",
+                dt.date(2023, 5, 1),
+            ),
+            (2, None, "12", 12.0, decimal.Decimal("12"), "CHT", "cht", "2024-02-30", None),
+            (3, None, "abc", None, None, "Unknown CRO", "unknown cro", None, None),
+            (4, "R4", None, None, None, None, None, "2023-13-01", None),
+            (
+                5,
+                "R5",
+                "7",
+                7.0,
+                decimal.Decimal("7"),
+                "NORTHWIND CLINICAL",
+                "northwind clinical",
+                "2023-06-01",
+                dt.date(2023, 6, 1),
+            ),
+        ],
+    )
+    given(
+        con,
+        "cro_aliases",
+        [("cro_key", STR), ("cro", STR)],
+        [
+            ("northwind clinical", "Northwind Clinical"),
+            ("northwind", "Northwind Clinical"),
+            ("cht", "Cobalt Harbor Trials"),
+        ],
+    )
+    given(
+        con,
+        "stg_ratings",
+        STG_RATINGS_SCHEMA,
+        [
+            (1, "a1", "4", 4.0),
+            (1, "a2", "5", 5.0),
+            (2, "a1", "x", None),
+            (5, "a3", "3", 3.0),
+        ],
+    )
     sql.run(con, "int_evaluations", params())
 
-    assert columns_of(con, "int_evaluations") == [*STG_EVALUATIONS_COLUMNS[:7], "cro", *STG_EVALUATIONS_COLUMNS[7:],
-                                                  "n_answered"]
+    assert columns_of(con, "int_evaluations") == [
+        *STG_EVALUATIONS_COLUMNS[:7],
+        "cro",
+        *STG_EVALUATIONS_COLUMNS[7:],
+        "n_answered",
+    ]
     # Matched on cro_key, whatever the case written: NorthWind is the alias `northwind`, NORTHWIND CLINICAL
     # the name. Unknown CRO and a blank CRO (null key) match nothing: null cro, the row kept.
     # n_answered counts stg_ratings rows (answered fields): row 2's `x` counts (validation judges it);
     # rows 3 and 4 have none: 0, not null.
-    assert_rows(rows_of(con, "int_evaluations", "source_row"), [
-        (1, "R1", "1500.5", 1500.5, decimal.Decimal("1500.5"), "NorthWind", "northwind", "Northwind Clinical",
-         "2023-05-01", dt.date(2023, 5, 1), 2),
-        (2, None, "12", 12.0, decimal.Decimal("12"), "CHT", "cht", "Cobalt Harbor Trials", "2024-02-30", None, 1),
-        (3, None, "abc", None, None, "Unknown CRO", "unknown cro", None, None, None, 0),
-        (4, "R4", None, None, None, None, None, None, "2023-13-01", None, 0),
-        (5, "R5", "7", 7.0, decimal.Decimal("7"), "NORTHWIND CLINICAL", "northwind clinical", "Northwind Clinical",
-         "2023-06-01", dt.date(2023, 6, 1), 1),
-    ])
+    assert_rows(
+        rows_of(con, "int_evaluations", "source_row"),
+        [
+            (
+                1,
+                "R1",
+                "1500.5",
+                1500.5,
+                decimal.Decimal("1500.5"),
+                "NorthWind",
+                "northwind",
+                "Northwind Clinical",
+                "2023-05-01",
+                dt.date(2023, 5, 1),
+                2,
+            ),
+            (2, None, "12", 12.0, decimal.Decimal("12"), "CHT", "cht", "Cobalt Harbor Trials", "2024-02-30", None, 1),
+            (3, None, "abc", None, None, "Unknown CRO", "unknown cro", None, None, None, 0),
+            (4, "R4", None, None, None, None, None, None, "2023-13-01", None, 0),
+            (
+                5,
+                "R5",
+                "7",
+                7.0,
+                decimal.Decimal("7"),
+                "NORTHWIND CLINICAL",
+                "northwind clinical",
+                "Northwind Clinical",
+                "2023-06-01",
+                dt.date(2023, 6, 1),
+                1,
+            ),
+        ],
+    )
 
 
 # --- int_rejected_evaluations -----------------------------------------------------------------------
 
 
 def test_int_rejected_evaluations_reasons_ordered_by_reason_order_and_deduplicated(con):
-    given(con, "rejection_reasons", [("source_row", INT), ("reason", STR), ("reason_order", pa.int32())], [
-        (7, "no_ratings", 7),
-        (3, "unknown_cro", 3),
-        (7, "missing_respondent_id", 1),
-        (3, "invalid_rd_spend", 2),
-        (7, "no_ratings", 7),
-        (3, "unknown_cro", 3),
-        (9, "malformed_row", 0),
-        (3, "duplicate_evaluation", 8),
-    ])
+    given(
+        con,
+        "rejection_reasons",
+        [("source_row", INT), ("reason", STR), ("reason_order", pa.int32())],
+        [
+            (7, "no_ratings", 7),
+            (3, "unknown_cro", 3),
+            (7, "missing_respondent_id", 1),
+            (3, "invalid_rd_spend", 2),
+            (7, "no_ratings", 7),
+            (3, "unknown_cro", 3),
+            (9, "malformed_row", 0),
+            (3, "duplicate_evaluation", 8),
+        ],
+    )
     sql.run(con, "int_rejected_evaluations", params())
 
     assert columns_of(con, "int_rejected_evaluations") == ["source_row", "reasons"]
@@ -340,50 +483,76 @@ def run_accepted_ratings(con, knobs) -> None:
 
 # --- int_accepted_ratings ---------------------------------------------------------------------------
 
-INT_EVALUATIONS_SCHEMA = [("source_row", INT), ("respondent_id", STR), ("cro", STR), ("rd_spend_musd", DBL),
-                          ("rd_spend_musd_exact", pa.decimal128(38, 18))]
+INT_EVALUATIONS_SCHEMA = [
+    ("source_row", INT),
+    ("respondent_id", STR),
+    ("cro", STR),
+    ("rd_spend_musd", DBL),
+    ("rd_spend_musd_exact", pa.decimal128(38, 18)),
+]
 """The columns of int_evaluations that int_accepted_evaluations reads."""
 
 
 def test_int_accepted_ratings_each_rating_once_in_its_segment_rejected_excluded(con):
-    given(con, "int_evaluations", INT_EVALUATIONS_SCHEMA, [
-        (1, "R1", "A", 1000.0, decimal.Decimal("1000")),
-        (2, "R2", "A", 999.99, decimal.Decimal("999.99")),
-        (3, "R3", "B", 2500.0, decimal.Decimal("2500")),
-        (4, "R4", "B", 10.0, decimal.Decimal("10")),
-    ])
-    given(con, "stg_ratings", STG_RATINGS_SCHEMA, [
-        (1, "a1", "4", 4.0),
-        (1, "a2", "5", 5.0),
-        (2, "a1", "3", 3.0),
-        (3, "a2", "2", 2.0),
-        (4, "a1", "1", 1.0),
-    ])
+    given(
+        con,
+        "int_evaluations",
+        INT_EVALUATIONS_SCHEMA,
+        [
+            (1, "R1", "A", 1000.0, decimal.Decimal("1000")),
+            (2, "R2", "A", 999.99, decimal.Decimal("999.99")),
+            (3, "R3", "B", 2500.0, decimal.Decimal("2500")),
+            (4, "R4", "B", 10.0, decimal.Decimal("10")),
+        ],
+    )
+    given(
+        con,
+        "stg_ratings",
+        STG_RATINGS_SCHEMA,
+        [
+            (1, "a1", "4", 4.0),
+            (1, "a2", "5", 5.0),
+            (2, "a1", "3", 3.0),
+            (3, "a2", "2", 2.0),
+            (4, "a1", "1", 1.0),
+        ],
+    )
     given(con, "int_rejected_evaluations", [("source_row", INT), ("reasons", REASONS)], [(4, ["no_ratings"])])
     run_accepted_ratings(con, params(big_pharma_min_rd_spend_musd=1000))
 
     assert columns_of(con, "int_accepted_ratings") == ["segment", "cro", "source_row", "attribute", "rating_value"]
-    assert_rows(rows_of(con, "int_accepted_ratings", "segment, cro, source_row, attribute"), [
-        ("big_pharma", "A", 1, "a1", 4.0),
-        ("big_pharma", "A", 1, "a2", 5.0),
-        ("big_pharma", "B", 3, "a2", 2.0),
-        ("small_pharma", "A", 2, "a1", 3.0),
-    ])
+    assert_rows(
+        rows_of(con, "int_accepted_ratings", "segment, cro, source_row, attribute"),
+        [
+            ("big_pharma", "A", 1, "a1", 4.0),
+            ("big_pharma", "A", 1, "a2", 5.0),
+            ("big_pharma", "B", 3, "a2", 2.0),
+            ("small_pharma", "A", 2, "a1", 3.0),
+        ],
+    )
 
 
 def test_segment_cut_exactly_at_threshold_is_big_pharma(con):
-    given(con, "int_evaluations", INT_EVALUATIONS_SCHEMA, [
-        (1, "R1", "A", 1000.5, decimal.Decimal("1000.5")),
-        (2, "R2", "A", 1000.4999, decimal.Decimal("1000.4999")),
-    ])
+    given(
+        con,
+        "int_evaluations",
+        INT_EVALUATIONS_SCHEMA,
+        [
+            (1, "R1", "A", 1000.5, decimal.Decimal("1000.5")),
+            (2, "R2", "A", 1000.4999, decimal.Decimal("1000.4999")),
+        ],
+    )
     given(con, "stg_ratings", STG_RATINGS_SCHEMA, [(1, "a1", "4", 4.0), (2, "a1", "2", 2.0)])
     given(con, "int_rejected_evaluations", [("source_row", INT), ("reasons", REASONS)], [])
     run_accepted_ratings(con, params(big_pharma_min_rd_spend_musd=1000.5))
 
-    assert_rows(rows_of(con, "int_accepted_ratings", "segment, source_row"), [
-        ("big_pharma", "A", 1, "a1", 4.0),
-        ("small_pharma", "A", 2, "a1", 2.0),
-    ])
+    assert_rows(
+        rows_of(con, "int_accepted_ratings", "segment, source_row"),
+        [
+            ("big_pharma", "A", 1, "a1", 4.0),
+            ("small_pharma", "A", 2, "a1", 2.0),
+        ],
+    )
 
 
 def test_spend_written_just_below_cut_is_small_pharma(con):
@@ -403,27 +572,35 @@ def test_spend_written_just_below_cut_is_small_pharma(con):
 
 
 def test_int_attribute_scores_mean_and_count_per_segment_and_overall_without_zero_rating_rows(con):
-    given(con, "int_accepted_ratings", RATINGS_SCHEMA, [
-        ("big_pharma", "A", 1, "a1", 4.0),
-        ("big_pharma", "A", 1, "a2", 2.0),
-        ("small_pharma", "A", 2, "a1", 5.0),
-        ("small_pharma", "A", 3, "a1", 5.0),
-        ("small_pharma", "B", 4, "a1", 1.0),
-        ("small_pharma", "B", 5, "a1", 2.0),
-    ])
+    given(
+        con,
+        "int_accepted_ratings",
+        RATINGS_SCHEMA,
+        [
+            ("big_pharma", "A", 1, "a1", 4.0),
+            ("big_pharma", "A", 1, "a2", 2.0),
+            ("small_pharma", "A", 2, "a1", 5.0),
+            ("small_pharma", "A", 3, "a1", 5.0),
+            ("small_pharma", "B", 4, "a1", 1.0),
+            ("small_pharma", "B", 5, "a1", 2.0),
+        ],
+    )
     sql.run(con, "int_attribute_scores", params())
 
     assert columns_of(con, "int_attribute_scores") == ["segment", "cro", "attribute", "n_ratings", "score"]
     # overall pools both segments: A/a1 is (4 + 5 + 5) / 3; no small_pharma row for A/a2 (no rating).
-    assert_rows(rows_of(con, "int_attribute_scores", "segment, cro, attribute"), [
-        ("big_pharma", "A", "a1", 1, 4.0),
-        ("big_pharma", "A", "a2", 1, 2.0),
-        ("overall", "A", "a1", 3, 14 / 3),
-        ("overall", "A", "a2", 1, 2.0),
-        ("overall", "B", "a1", 2, 1.5),
-        ("small_pharma", "A", "a1", 2, 5.0),
-        ("small_pharma", "B", "a1", 2, 1.5),
-    ])
+    assert_rows(
+        rows_of(con, "int_attribute_scores", "segment, cro, attribute"),
+        [
+            ("big_pharma", "A", "a1", 1, 4.0),
+            ("big_pharma", "A", "a2", 1, 2.0),
+            ("overall", "A", "a1", 3, 14 / 3),
+            ("overall", "A", "a2", 1, 2.0),
+            ("overall", "B", "a1", 2, 1.5),
+            ("small_pharma", "A", "a1", 2, 5.0),
+            ("small_pharma", "B", "a1", 2, 1.5),
+        ],
+    )
 
 
 def test_int_attribute_scores_overall_is_the_pooled_mean_bit_for_bit(con):
@@ -467,12 +644,15 @@ def test_int_composite_scores_eligibility_and_rank_ties_skip(con):
         ("overall", "D", "a1", 2, 5.0),
     ]
     result = build_composites(con, [("k", "a1")], ratings, scores, min_evaluations=3, min_cell_size=3)
-    assert_rows(result, [
-        ("overall", "A", "k", 3, 4.0, True, 1),
-        ("overall", "B", "k", 3, 4.0, True, 1),
-        ("overall", "C", "k", 4, 3.0, True, 3),
-        ("overall", "D", "k", 2, 5.0, False, None),
-    ])
+    assert_rows(
+        result,
+        [
+            ("overall", "A", "k", 3, 4.0, True, 1),
+            ("overall", "B", "k", 3, 4.0, True, 1),
+            ("overall", "C", "k", 4, 3.0, True, 3),
+            ("overall", "D", "k", 2, 5.0, False, None),
+        ],
+    )
 
 
 def test_rank_distinguishes_composites_more_than_1e_9_apart(con):
@@ -493,20 +673,34 @@ def test_rank_distinguishes_composites_more_than_1e_9_apart(con):
 
 def test_equal_composites_computed_two_ways_share_rank(con):
     ratings = (
-        segment_ratings("small_pharma", "A", {
-            1: {"a1": 1, "a2": 3}, 2: {"a1": 1, "a2": 3}, 3: {"a1": 2, "a2": 3}, 4: {"a1": 2, "a2": 3},
-            5: {"a1": 2, "a2": 4},
-        })
-        + segment_ratings("small_pharma", "B", {
-            6: {"a1": 2, "a2": 2}, 7: {"a1": 2, "a2": 2}, 8: {"a1": 2, "a2": 2}, 9: {"a1": 3, "a2": 3},
-            10: {"a1": 3, "a2": 3},
-        })
+        segment_ratings(
+            "small_pharma",
+            "A",
+            {
+                1: {"a1": 1, "a2": 3},
+                2: {"a1": 1, "a2": 3},
+                3: {"a1": 2, "a2": 3},
+                4: {"a1": 2, "a2": 3},
+                5: {"a1": 2, "a2": 4},
+            },
+        )
+        + segment_ratings(
+            "small_pharma",
+            "B",
+            {
+                6: {"a1": 2, "a2": 2},
+                7: {"a1": 2, "a2": 2},
+                8: {"a1": 2, "a2": 2},
+                9: {"a1": 3, "a2": 3},
+                10: {"a1": 3, "a2": 3},
+            },
+        )
         + segment_ratings("small_pharma", "C", {11: {"a1": 2, "a2": 2}, 12: {"a1": 2, "a2": 2}, 13: {"a1": 2, "a2": 2}})
     )
     scores = [
-        ("overall", "A", "a1", 5, 1.6),   # 8/5
-        ("overall", "A", "a2", 5, 3.2),   # 16/5
-        ("overall", "B", "a1", 5, 2.4),   # 12/5
+        ("overall", "A", "a1", 5, 1.6),  # 8/5
+        ("overall", "A", "a2", 5, 3.2),  # 16/5
+        ("overall", "B", "a1", 5, 2.4),  # 12/5
         ("overall", "B", "a2", 5, 2.4),
         ("overall", "C", "a1", 3, 2.0),
         ("overall", "C", "a2", 3, 2.0),
@@ -514,11 +708,14 @@ def test_equal_composites_computed_two_ways_share_rank(con):
     result = build_composites(con, [("k", "a1"), ("k", "a2")], ratings, scores, min_evaluations=3)
     # Precondition: in binary, (1.6 + 3.2) / 2 is one ulp above 2.4, so only the tolerance makes them tie.
     assert result[0][4] == 2.4000000000000004 and result[1][4] == 2.4
-    assert_rows(result, [
-        ("overall", "A", "k", 5, 2.4, True, 1),
-        ("overall", "B", "k", 5, 2.4, True, 1),
-        ("overall", "C", "k", 3, 2.0, True, 3),
-    ])
+    assert_rows(
+        result,
+        [
+            ("overall", "A", "k", 5, 2.4, True, 1),
+            ("overall", "B", "k", 5, 2.4, True, 1),
+            ("overall", "C", "k", 3, 2.0, True, 3),
+        ],
+    )
 
 
 def test_attribute_in_two_categories_counts_in_both(con):
@@ -531,10 +728,13 @@ def test_attribute_in_two_categories_counts_in_both(con):
     ]
     result = build_composites(con, categories, ratings, scores, min_evaluations=3, min_cell_size=1)
     # delivery = (4 + 2) / 2 over evaluations {1, 2}; quality = (2 + 5) / 2 over evaluations {1, 2, 3}.
-    assert_rows(result, [
-        ("overall", "A", "delivery", 2, 3.0, False, None),
-        ("overall", "A", "quality", 3, 3.5, True, 1),
-    ])
+    assert_rows(
+        result,
+        [
+            ("overall", "A", "delivery", 2, 3.0, False, None),
+            ("overall", "A", "quality", 3, 3.5, True, 1),
+        ],
+    )
 
 
 def test_attribute_with_no_ratings_is_left_out_of_composite(con):
@@ -547,9 +747,8 @@ def test_attribute_with_no_ratings_is_left_out_of_composite(con):
 
 
 def test_composites_are_per_segment(con):
-    ratings = (
-        segment_ratings("big_pharma", "A", {1: {"a1": 5}})
-        + segment_ratings("small_pharma", "A", {2: {"a1": 1}, 3: {"a1": 2}})
+    ratings = segment_ratings("big_pharma", "A", {1: {"a1": 5}}) + segment_ratings(
+        "small_pharma", "A", {2: {"a1": 1}, 3: {"a1": 2}}
     )
     scores = [
         ("big_pharma", "A", "a1", 1, 5.0),
@@ -557,70 +756,96 @@ def test_composites_are_per_segment(con):
         ("small_pharma", "A", "a1", 2, 1.5),
     ]
     result = build_composites(con, [("k", "a1")], ratings, scores, min_evaluations=2, min_cell_size=1)
-    assert_rows(result, [
-        ("big_pharma", "A", "k", 1, 5.0, False, None),
-        ("overall", "A", "k", 3, 8 / 3, True, 1),
-        ("small_pharma", "A", "k", 2, 1.5, True, 1),
-    ])
+    assert_rows(
+        result,
+        [
+            ("big_pharma", "A", "k", 1, 5.0, False, None),
+            ("overall", "A", "k", 3, 8 / 3, True, 1),
+            ("small_pharma", "A", "k", 2, 1.5, True, 1),
+        ],
+    )
 
 
 # --- attribute_scores / composite_scores (published) ------------------------------------------------
 
 
 def test_attribute_scores_drops_small_cells_sorted_contract_columns(con):
-    given(con, "int_attribute_scores", ATTRIBUTE_SCORES_SCHEMA, [
-        ("overall", "B", "a1", 3, 2.0),
-        ("big_pharma", "B", "a2", 2, 5.0),
-        ("overall", "A", "a2", 4, 3.25),
-        ("big_pharma", "A", "a1", 3, 4.0),
-        ("overall", "A", "a1", 1, 1.0),
-        ("big_pharma", "A", "a2", 5, 2.2),
-        ("big_pharma", "B", "a1", 3, 1.0),
-    ])
+    given(
+        con,
+        "int_attribute_scores",
+        ATTRIBUTE_SCORES_SCHEMA,
+        [
+            ("overall", "B", "a1", 3, 2.0),
+            ("big_pharma", "B", "a2", 2, 5.0),
+            ("overall", "A", "a2", 4, 3.25),
+            ("big_pharma", "A", "a1", 3, 4.0),
+            ("overall", "A", "a1", 1, 1.0),
+            ("big_pharma", "A", "a2", 5, 2.2),
+            ("big_pharma", "B", "a1", 3, 1.0),
+        ],
+    )
     sql.run(con, "attribute_scores", params(min_cell_size=3))
 
     assert columns_of(con, "attribute_scores") == ["segment", "cro", "attribute", "n_ratings", "score"]
     assert sql.key("attribute_scores") == ("segment", "cro", "attribute")
-    assert_rows(published_rows(con, "attribute_scores"), [
-        ("big_pharma", "A", "a1", 3, 4.0),
-        ("big_pharma", "A", "a2", 5, 2.2),
-        ("big_pharma", "B", "a1", 3, 1.0),
-        ("overall", "A", "a2", 4, 3.25),
-        ("overall", "B", "a1", 3, 2.0),
-    ])
+    assert_rows(
+        published_rows(con, "attribute_scores"),
+        [
+            ("big_pharma", "A", "a1", 3, 4.0),
+            ("big_pharma", "A", "a2", 5, 2.2),
+            ("big_pharma", "B", "a1", 3, 1.0),
+            ("overall", "A", "a2", 4, 3.25),
+            ("overall", "B", "a1", 3, 2.0),
+        ],
+    )
 
 
 def test_composite_scores_drops_small_cells_sorted_contract_columns(con):
-    given(con, "int_composite_scores", COMPOSITE_SCHEMA, [
-        ("overall", "B", "quality", 12, 3.5, True, 2),
-        ("overall", "A", "quality", 10, 4.0, True, 1),
-        ("overall", "A", "delivery", 2, 5.0, False, None),
-        ("big_pharma", "C", "delivery", 3, 1.0, False, None),
-        ("overall", "A", "cost", 11, 2.5, True, 1),
-        ("overall", "B", "cost", 10, 2.0, True, 2),
-    ])
-    given(con, "composite_intervals", INTERVAL_SCHEMA, [
-        ("overall", "A", "cost", 2.0, 3.0),
-        ("overall", "A", "delivery", 4.0, 5.0),
-    ])
+    given(
+        con,
+        "int_composite_scores",
+        COMPOSITE_SCHEMA,
+        [
+            ("overall", "B", "quality", 12, 3.5, True, 2),
+            ("overall", "A", "quality", 10, 4.0, True, 1),
+            ("overall", "A", "delivery", 2, 5.0, False, None),
+            ("big_pharma", "C", "delivery", 3, 1.0, False, None),
+            ("overall", "A", "cost", 11, 2.5, True, 1),
+            ("overall", "B", "cost", 10, 2.0, True, 2),
+        ],
+    )
+    given(
+        con,
+        "composite_intervals",
+        INTERVAL_SCHEMA,
+        [
+            ("overall", "A", "cost", 2.0, 3.0),
+            ("overall", "A", "delivery", 4.0, 5.0),
+        ],
+    )
     sql.run(con, "composite_scores", params(min_cell_size=3, min_evaluations=10))
 
     assert columns_of(con, "composite_scores") == COMPOSITE_COLUMNS
     assert sql.key("composite_scores") == ("segment", "cro", "category")
-    assert_rows(published_rows(con, "composite_scores"), [
-        ("big_pharma", "C", "delivery", 3, 1.0, False, None, None, None),
-        ("overall", "A", "cost", 11, 2.5, True, 1, 2.0, 3.0),
-        ("overall", "A", "quality", 10, 4.0, True, 1, None, None),
-        ("overall", "B", "cost", 10, 2.0, True, 2, None, None),
-        ("overall", "B", "quality", 12, 3.5, True, 2, None, None),
-    ])
+    assert_rows(
+        published_rows(con, "composite_scores"),
+        [
+            ("big_pharma", "C", "delivery", 3, 1.0, False, None, None, None),
+            ("overall", "A", "cost", 11, 2.5, True, 1, 2.0, 3.0),
+            ("overall", "A", "quality", 10, 4.0, True, 1, None, None),
+            ("overall", "B", "cost", 10, 2.0, True, 2, None, None),
+            ("overall", "B", "quality", 12, 3.5, True, 2, None, None),
+        ],
+    )
 
 
 def test_small_cell_suppressed_but_counts_in_composite(con):
     given(con, "category_attributes", CATEGORY_SCHEMA, [("k", "a1"), ("k", "a2")])
-    given_accepted(con,
-          segment_ratings("small_pharma", "A", {1: {"a1": 3, "a2": 5}, 2: {"a1": 3, "a2": 5}, 3: {"a1": 3}})
-          + segment_ratings("small_pharma", "B", {4: {"a1": 2}, 5: {"a1": 4}}))
+    given_accepted(
+        con,
+        segment_ratings("small_pharma", "A", {1: {"a1": 3, "a2": 5}, 2: {"a1": 3, "a2": 5}, 3: {"a1": 3}})
+        + segment_ratings("small_pharma", "B", {4: {"a1": 2}, 5: {"a1": 4}}),
+    )
     given(con, "composite_intervals", INTERVAL_SCHEMA, [])
     knobs = params(min_cell_size=3, min_evaluations=3)
     for name in ("int_attribute_scores", "int_composite_scores", "attribute_scores", "composite_scores"):
@@ -629,39 +854,74 @@ def test_small_cell_suppressed_but_counts_in_composite(con):
     # A's a2 has 2 ratings < 3: not published, yet its 5.0 is in A's composite (3 + 5) / 2. Every
     # evaluation is small_pharma, so overall repeats that segment row for row.
     for segment in ("overall", "small_pharma"):
-        assert_rows(rows_of(con, f"attribute_scores where segment = '{segment}'", "cro, attribute"),
-                    [(segment, "A", "a1", 3, 3.0)])
-        assert_rows(rows_of(con, f"int_composite_scores where segment = '{segment}'", "cro"), [
-            (segment, "A", "k", 3, 4.0, True, 1),
-            (segment, "B", "k", 2, 3.0, False, None),
-        ])
-        assert_rows(rows_of(con, f"composite_scores where segment = '{segment}'", "cro, category"),
-                    [(segment, "A", "k", 3, 4.0, True, 1, None, None)])
+        assert_rows(
+            rows_of(con, f"attribute_scores where segment = '{segment}'", "cro, attribute"),
+            [(segment, "A", "a1", 3, 3.0)],
+        )
+        assert_rows(
+            rows_of(con, f"int_composite_scores where segment = '{segment}'", "cro"),
+            [
+                (segment, "A", "k", 3, 4.0, True, 1),
+                (segment, "B", "k", 2, 3.0, False, None),
+            ],
+        )
+        assert_rows(
+            rows_of(con, f"composite_scores where segment = '{segment}'", "cro, category"),
+            [(segment, "A", "k", 3, 4.0, True, 1, None, None)],
+        )
 
 
 # --- rejected_evaluations ---------------------------------------------------------------------------
 
 
 def test_rejected_evaluations_joins_well_formed_and_malformed_rows_sorted(con):
-    export_schema = [("source_row", INT), ("respondent_id", STR), ("rd_spend_musd", STR), ("cro", STR),
-                     ("last_engaged", STR), ("a1", STR)]
-    given(con, "int_rejected_evaluations", [("source_row", INT), ("reasons", REASONS)], [
-        (4, ["malformed_row"]),
-        (3, ["invalid_rd_spend", "unknown_cro"]),
-        (1, ["no_ratings"]),
-    ])
-    given(con, "raw_export", export_schema, [
-        (1, "R1", "10", "Acme", "2023-05-01", " "),
-        (2, "R2", "20", "Acme", "2023-05-02", "4"),
-        (3, "R3", "lots", "Nobody", "2023-05-03", "5"),
-    ])
-    given(con, "malformed_rows", [*export_schema, ("raw_text", STR)], [
-        (4, "R4", "30", None, None, None, "R4,30"),
-    ])
+    export_schema = [
+        ("source_row", INT),
+        ("respondent_id", STR),
+        ("rd_spend_musd", STR),
+        ("cro", STR),
+        ("last_engaged", STR),
+        ("a1", STR),
+    ]
+    given(
+        con,
+        "int_rejected_evaluations",
+        [("source_row", INT), ("reasons", REASONS)],
+        [
+            (4, ["malformed_row"]),
+            (3, ["invalid_rd_spend", "unknown_cro"]),
+            (1, ["no_ratings"]),
+        ],
+    )
+    given(
+        con,
+        "raw_export",
+        export_schema,
+        [
+            (1, "R1", "10", "Acme", "2023-05-01", " "),
+            (2, "R2", "20", "Acme", "2023-05-02", "4"),
+            (3, "R3", "lots", "Nobody", "2023-05-03", "5"),
+        ],
+    )
+    given(
+        con,
+        "malformed_rows",
+        [*export_schema, ("raw_text", STR)],
+        [
+            (4, "R4", "30", None, None, None, "R4,30"),
+        ],
+    )
     sql.run(con, "rejected_evaluations", params())
 
     assert columns_of(con, "rejected_evaluations") == [
-        "source_row", "reasons", "respondent_id", "rd_spend_musd", "cro", "last_engaged", "a1", "raw_text",
+        "source_row",
+        "reasons",
+        "respondent_id",
+        "rd_spend_musd",
+        "cro",
+        "last_engaged",
+        "a1",
+        "raw_text",
     ]
     assert sql.key("rejected_evaluations") == ("source_row",)
     assert published_rows(con, "rejected_evaluations") == [

@@ -4,8 +4,16 @@ from cro_awards.summary import award_cells, awards_markdown, awards_table_rows
 
 
 def _award(segment, category, cro, award, composite):
-    return {"segment": segment, "category": category, "cro": cro, "award": award, "composite": composite,
-            "weighted_mean": 3.456, "weighted_sd": 0.5, "threshold": 3.956}
+    return {
+        "segment": segment,
+        "category": category,
+        "cro": cro,
+        "award": award,
+        "composite": composite,
+        "weighted_mean": 3.456,
+        "weighted_sd": 0.5,
+        "threshold": 3.956,
+    }
 
 
 AWARDS = [

@@ -47,7 +47,17 @@ for value in SPEND_VALID + SPEND_INVALID:
     case(("rd_spend", value), rd_spend_musd=value)
 
 DATE_VALID = ["2023-06-01", " 2023-06-01 ", "\u00a02023-06-01\r\n", "2024-02-29"]
-DATE_INVALID = ["", "  ", "2024-2-3", "2024-02-30", "2023-02-29", "31/12/2023", "2024-02-03 10:00", "20230601", "2023-13-01"]
+DATE_INVALID = [
+    "",
+    "  ",
+    "2024-2-3",
+    "2024-02-30",
+    "2023-02-29",
+    "31/12/2023",
+    "2024-02-03 10:00",
+    "20230601",
+    "2023-13-01",
+]
 for value in DATE_VALID + DATE_INVALID:
     case(("last_engaged", value), last_engaged=value)
 
@@ -60,7 +70,14 @@ ID_MISSING = ["", "   ", "\t", "\u00a0"]
 for value in ID_MISSING:
     case(("respondent_id", value), respondent_id=value)
 
-CRO_KNOWN = ["Northwind Clinical", "  northwind ", "NORTHWIND CLINICAL", "nwc", "\u00a0Bluefen\t", "aldercrest research"]
+CRO_KNOWN = [
+    "Northwind Clinical",
+    "  northwind ",
+    "NORTHWIND CLINICAL",
+    "nwc",
+    "\u00a0Bluefen\t",
+    "aldercrest research",
+]
 CRO_UNKNOWN = ["", "   ", "Nobody Research", "Northwind Clinical Inc", "North wind", "Blue-fen"]
 for value in CRO_KNOWN + CRO_UNKNOWN:
     case(("cro", value), cro=value)
@@ -99,12 +116,36 @@ case(("dup", "invalid only A"), respondent_id="D7", cro="Aldercrest", rd_spend_m
 case(("dup", "invalid only B"), respondent_id="D7", cro="Aldercrest", rd_spend_musd="-1")
 
 # Several reasons on one row, listed in the contract's order.
-case(("many", "five"), respondent_id="", rd_spend_musd="$900", cro="Nobody", last_engaged="2024-02-30",
-     quality="3.5", speed="", cost="n/a")
-case(("many", "dup A"), respondent_id="M1", rd_spend_musd="1e3", cro="NWC", last_engaged="2021-01-01",
-     quality="", speed="n/a", cost="")
-case(("many", "dup B"), respondent_id="M1", rd_spend_musd="12", cro="Northwind", last_engaged="2024-03-01",
-     quality="0", speed="", cost="")
+case(
+    ("many", "five"),
+    respondent_id="",
+    rd_spend_musd="$900",
+    cro="Nobody",
+    last_engaged="2024-02-30",
+    quality="3.5",
+    speed="",
+    cost="n/a",
+)
+case(
+    ("many", "dup A"),
+    respondent_id="M1",
+    rd_spend_musd="1e3",
+    cro="NWC",
+    last_engaged="2021-01-01",
+    quality="",
+    speed="n/a",
+    cost="",
+)
+case(
+    ("many", "dup B"),
+    respondent_id="M1",
+    rd_spend_musd="12",
+    cro="Northwind",
+    last_engaged="2024-03-01",
+    quality="0",
+    speed="",
+    cost="",
+)
 
 # Malformed rows: more or fewer fields than the header; only malformed_row, whatever else is wrong.
 raw_case(("malformed", "fewer"), "X1,1200,Northwind,2023-06-01,4,3")
@@ -118,7 +159,9 @@ case(("quoted", "cro with comma"), cro='"Northwind", Clinical')  # not a name ->
 case(("quoted", "rating with line break"), quality="4\n")
 case(("quoted", "id with quote and comma"), respondent_id='Q"1,\n2')
 
-case(("good",), )
+case(
+    ("good",),
+)
 
 
 def export_text() -> str:
@@ -357,18 +400,18 @@ def test_duplicates_with_other_reasons_in_contract_order(reasons):
 
 def test_reason_order_column(tmp_path):
     from cro_awards.extract import read_export
-    from cro_awards.transform import open_workspace, stage
+    from cro_awards.sql import Workspace
+    from cro_awards.transform import stage
     from cro_awards.validate import rejection_reasons
-
     from helpers_exports import load, write_csv
 
     config = load(write_config(tmp_path))
     path = write_csv(tmp_path / "e.csv", [row(respondent_id="", cro="x", quality="7"), row()])
     path.write_text(path.read_text() + "too,few\n")
     export = read_export(path, config)
-    connection = open_workspace()
-    stage(connection, export.table, export.malformed, config.survey)
-    table = rejection_reasons(connection, config.survey, export.malformed["source_row"].to_pylist())
+    with Workspace.open() as workspace:
+        stage(workspace, export.table, export.malformed, config.survey)
+        table = rejection_reasons(workspace.connection, config.survey, export.malformed["source_row"].to_pylist())
     assert table.column_names == ["source_row", "reason", "reason_order"]
     assert table.to_pylist() == [
         {"source_row": 1, "reason": "missing_respondent_id", "reason_order": 1},
@@ -414,35 +457,101 @@ def test_source_rows_skip_blank_lines_and_count_multiline_records_once(tmp_path:
     assert run_rules(config, path) == {2: ["unknown_cro"], 3: ["malformed_row"], 4: ["invalid_rating"]}
 
 
-def test_prepare_in_background_starts_one_thread_and_validation_waits_for_it(monkeypatch):
+# --- Suites: one run's Great Expectations state, prepared in the background -----------------------
+
+
+def test_suites_prepare_once_in_the_background_and_validation_waits_for_it(monkeypatch):
     import threading
-    import time
 
     from cro_awards import validate as validation
 
-    done = threading.Event()
+    release, contexts = threading.Event(), []
 
-    def slow_prepare():
-        time.sleep(0.2)
-        done.set()
+    def slow_context():
+        release.wait(30)  # held until the test lets it go: validation must wait for it
+        contexts.append(threading.current_thread().name)
+        return "context"
 
-    monkeypatch.setattr(validation, "_preparing", None)
-    monkeypatch.setattr(validation, "_prepare", slow_prepare)
-    validation.prepare_in_background()
-    thread = validation._preparing
-    validation.prepare_in_background()
-    assert validation._preparing is thread  # once per process
-    validation._wait_for_preparation()
-    assert done.is_set() and not thread.is_alive()
+    monkeypatch.setattr(validation, "_new_context", slow_context)
+    monkeypatch.setattr(validation, "_validator", lambda context, name: (context, name))
+    suites = validation.Suites.prepare()  # returns at once, the preparation still running
+    assert contexts == []
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(suites.validator("evaluations")))
+    waiter.start()
+    waiter.join(0.2)
+    assert got == [] and waiter.is_alive(), "validation went ahead of the preparation"
+    release.set()
+    waiter.join(30)
+    assert got == [("context", "evaluations")]
+    assert suites.validator("rating_values") == ("context", "rating_values")
+    assert contexts == ["cro-awards-gx-prepare"], "one preparation, on its own thread"
 
 
-def test_a_failed_background_preparation_is_left_for_validation_to_report(monkeypatch, caplog):
+def test_a_failure_while_preparing_is_raised_where_validation_meets_it(monkeypatch, tmp_path):
     from cro_awards import validate as validation
+    from cro_awards.pipeline import run_pipeline
+    from helpers_exports import load, write_csv
 
-    def broken(name):
+    def broken(context, name):
         raise RuntimeError(f"expectations/{name}.json: broken")
 
     monkeypatch.setattr(validation, "_validator", broken)
-    with caplog.at_level("DEBUG", logger=validation.logger.name):
-        validation._prepare()  # must not raise: the thread has no one to report to
-    assert "failed" in caplog.text
+    suites = validation.Suites.prepare()  # must not raise: the background thread has no one to report to
+    for name in validation.SUITES:
+        with pytest.raises(RuntimeError, match=r"expectations/\w+\.json: broken"):
+            suites.validator(name)  # every time it is met, whichever suite is asked for
+
+    stages = []
+
+    def recorded(name, function, *args):
+        stages.append(name)
+        return function(*args)
+
+    export = write_csv(tmp_path / "e.csv", [row()])
+    with pytest.raises(RuntimeError, match="broken"):
+        run_pipeline(load(write_config(tmp_path)), export, through="validate", run_stage=recorded)
+    assert stages == ["extract", "stage", "validate"], "raised by the validate stage, on the run's thread"
+
+
+def _validate_year(year: int):
+    from cro_awards.config import load_config
+    from cro_awards.pipeline import run_pipeline
+
+    root = Path(__file__).resolve().parent.parent
+    return run_pipeline(
+        load_config(root / "surveys" / f"{year}.yaml"),
+        root / "data" / "sample" / f"export_{year}.csv",
+        through="validate",
+    )
+
+
+def test_two_survey_years_validated_at_once_in_two_threads_get_the_same_reasons():
+    import threading
+
+    years = (2023, 2024)
+    alone = {year: _validate_year(year).validation for year in years}
+    together: dict[int, object] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(years))
+
+    def run(year: int) -> None:
+        try:
+            start.wait(30)
+            together[year] = _validate_year(year).validation
+        except BaseException as error:  # noqa: BLE001 - reported on the test's thread below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(year,), name=f"validate-{year}") for year in years]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert not errors, errors
+    assert not any(thread.is_alive() for thread in threads)
+    for year in years:
+        assert alone[year].reasons.num_rows > 0, f"{year}: the sample has rejected rows"
+        assert together[year].reasons.equals(alone[year].reasons), year
+        assert together[year].counts == alone[year].counts, year
+        assert together[year].quarantined_by_reason == alone[year].quarantined_by_reason, year
+    assert alone[2023].reasons.to_pylist() != alone[2024].reasons.to_pylist(), "two different years"

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/, when run as a script
-from helpers_exports import set_saved_value, write_xlsx  # noqa: E402
+from helpers_exports import set_saved_value, write_xlsx
 
 HEADER = ("respondent_id", "rd_spend_musd", "cro", "last_engaged", "quality", "speed", "cost")
 CANONICAL = ("Northwind Clinical", "Aldercrest Research", "Bluefen Biometrics")
@@ -79,8 +79,14 @@ def row(**fields: Any) -> dict[str, Any]:
 def filler() -> list[dict[str, Any]]:
     """Valid rows: respondents F1..F3 each rate the three CROs (spend alternating Big / Small Pharma)."""
     return [
-        row(respondent_id=f"F{i}", rd_spend_musd="1200" if i % 2 else "87.5", cro=cro,
-            quality=str(1 + (i + j) % 5), speed=str(1 + (2 * i + j) % 5), cost=str(1 + (i + 2 * j) % 5))
+        row(
+            respondent_id=f"F{i}",
+            rd_spend_musd="1200" if i % 2 else "87.5",
+            cro=cro,
+            quality=str(1 + (i + j) % 5),
+            speed=str(1 + (2 * i + j) % 5),
+            cost=str(1 + (i + 2 * j) % 5),
+        )
         for i in (1, 2, 3)
         for j, cro in enumerate(CANONICAL)
     ]
@@ -99,8 +105,9 @@ def big_text() -> str:
 # --- writers -----------------------------------------------------------------------------------------
 
 
-def csv_text(rows: Iterable[dict[str, Any] | Sequence[Any] | str], header: Sequence[str] = HEADER,
-             terminator: str = "\n") -> str:
+def csv_text(
+    rows: Iterable[dict[str, Any] | Sequence[Any] | str], header: Sequence[str] = HEADER, terminator: str = "\n"
+) -> str:
     """Header then rows: a dict by header name, a list as it is, a str as a raw line (unquoted)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator=terminator)
@@ -144,6 +151,7 @@ def _separated(separator: str) -> Callable[[Path], None]:
     def write(path: Path) -> None:
         lines = [HEADER_LINE, GOOD_LINE, GOOD_LINE.replace("R1", "R2").replace("Northwind Clinical", "Bluefen")]
         _text(path, "".join(line.replace(",", separator) + "\n" for line in lines))
+
     return write
 
 
@@ -159,6 +167,7 @@ def _utf16_bom(path: Path) -> None:
 def _utf16_no_bom(encoding: str) -> Callable[[Path], None]:
     def write(path: Path) -> None:
         _text(path, csv_text([row(), row(respondent_id="R2")]), encoding)
+
     return write
 
 
@@ -197,17 +206,23 @@ def _parquet_list(path: Path) -> None:
 
 
 def _all_bad(path: Path) -> None:
-    _text(path, csv_text([
-        row(respondent_id=""),                            # 1 missing_respondent_id
-        row(respondent_id="B2", rd_spend_musd="-5"),      # 2 invalid_rd_spend
-        row(respondent_id="B3", cro="Nobody"),            # 3 unknown_cro
-        row(respondent_id="B4", last_engaged="2024-2-3"),  # 4 invalid_last_engaged
-        row(respondent_id="B5", last_engaged="2019-01-01"),  # 5 outside_recency_window
-        row(respondent_id="B6", quality="6"),             # 6 invalid_rating
-        row(respondent_id="B7", quality="", speed="n/a", cost=""),  # 7 no_ratings
-        row(respondent_id="B8"), row(respondent_id="B8", cro="nwc"),  # 8, 9 duplicate_evaluation
-        "B10,1200,Northwind,2023-06-01,4",                 # 10 malformed_row
-    ]))
+    _text(
+        path,
+        csv_text(
+            [
+                row(respondent_id=""),  # 1 missing_respondent_id
+                row(respondent_id="B2", rd_spend_musd="-5"),  # 2 invalid_rd_spend
+                row(respondent_id="B3", cro="Nobody"),  # 3 unknown_cro
+                row(respondent_id="B4", last_engaged="2024-2-3"),  # 4 invalid_last_engaged
+                row(respondent_id="B5", last_engaged="2019-01-01"),  # 5 outside_recency_window
+                row(respondent_id="B6", quality="6"),  # 6 invalid_rating
+                row(respondent_id="B7", quality="", speed="n/a", cost=""),  # 7 no_ratings
+                row(respondent_id="B8"),
+                row(respondent_id="B8", cro="nwc"),  # 8, 9 duplicate_evaluation
+                "B10,1200,Northwind,2023-06-01,4",  # 10 malformed_row
+            ]
+        ),
+    )
 
 
 def _utf8_bom(path: Path) -> None:
@@ -221,12 +236,18 @@ QUOTED_NOTE = 'one, "two"\r\nthree,,\n'
 
 def _quoted(path: Path) -> None:
     header = [*HEADER, "note"]
-    _text(path, csv_text([
-        {**row(respondent_id=QUOTED_ID), "note": QUOTED_NOTE},          # 1 fine: quoted id and note
-        {**row(respondent_id="Q3", quality="4\n"), "note": "a,b"},      # 2 fine: the rating is trimmed
-        {**row(respondent_id="Q4", cro=QUOTED_CRO), "note": '""'},      # 3 unknown_cro
-        *({**r, "note": ""} for r in filler()),
-    ], header=header))
+    _text(
+        path,
+        csv_text(
+            [
+                {**row(respondent_id=QUOTED_ID), "note": QUOTED_NOTE},  # 1 fine: quoted id and note
+                {**row(respondent_id="Q3", quality="4\n"), "note": "a,b"},  # 2 fine: the rating is trimmed
+                {**row(respondent_id="Q4", cro=QUOTED_CRO), "note": '""'},  # 3 unknown_cro
+                *({**r, "note": ""} for r in filler()),
+            ],
+            header=header,
+        ),
+    )
 
 
 def _extra_column(path: Path) -> None:
@@ -240,18 +261,28 @@ RAGGED_FEWER = ",-5,Nobody,2024-02-30,9"
 
 
 def _ragged(path: Path) -> None:
-    _text(path, csv_text([
-        RAGGED_MORE,   # 1 one field too many, otherwise valid
-        RAGGED_FEWER,  # 2 too few, and every field bad: malformed_row only
-        row(respondent_id="G3"),  # 3 fine
-        *filler(),
-    ]))
+    _text(
+        path,
+        csv_text(
+            [
+                RAGGED_MORE,  # 1 one field too many, otherwise valid
+                RAGGED_FEWER,  # 2 too few, and every field bad: malformed_row only
+                row(respondent_id="G3"),  # 3 fine
+                *filler(),
+            ]
+        ),
+    )
 
 
 def _big_ignored(path: Path) -> None:
     header = [*HEADER, "comments"]
-    _text(path, csv_text([{**row(respondent_id="BIG1"), "comments": big_text()},
-                          *({**r, "comments": "short"} for r in filler())], header=header))
+    _text(
+        path,
+        csv_text(
+            [{**row(respondent_id="BIG1"), "comments": big_text()}, *({**r, "comments": "short"} for r in filler())],
+            header=header,
+        ),
+    )
 
 
 def _big_cro(path: Path) -> None:
@@ -260,12 +291,12 @@ def _big_cro(path: Path) -> None:
 
 def _xlsx_typed(path: Path) -> None:
     rows = [
-        ["X1", 1200, "Northwind", 45321, 4, 3, 5],                          # 1 a date serial: invalid_last_engaged
-        ["X2", 1200, "Bluefen", 45321.5, 4, 3, 5],                          # 2 a serial with a time: invalid
+        ["X1", 1200, "Northwind", 45321, 4, 3, 5],  # 1 a date serial: invalid_last_engaged
+        ["X2", 1200, "Bluefen", 45321.5, 4, 3, 5],  # 2 a serial with a time: invalid
         ["X3", 1200, "Aldercrest", dt.date(2023, 6, 1), "=2+2", "=1+1", 5],  # 3 E4 saved 4; F4 none: blank; fine
         ["X4", 1200, '="Blue"&"fen"', dt.datetime(2023, 6, 1, 9, 30), 4, 3, 5],  # 4 C5 saved "Bluefen": fine
-        ["X5", 1200, "Northwind", dt.date(2023, 6, 1), "=1", "=2", "=3"],    # 5 no saved values: no_ratings
-        ["X6", 1200, "Northwind", "2023-06-01", "=10-4", 3, 5],             # 6 E7 saved 6: invalid_rating
+        ["X5", 1200, "Northwind", dt.date(2023, 6, 1), "=1", "=2", "=3"],  # 5 no saved values: no_ratings
+        ["X6", 1200, "Northwind", "2023-06-01", "=10-4", 3, 5],  # 6 E7 saved 6: invalid_rating
         *([r[name] for name in HEADER] for r in filler()),
     ]
     write_xlsx(path, rows, HEADER)
@@ -279,44 +310,56 @@ def _parquet_float_ratings(path: Path) -> None:
 
     rows = filler()
     hostile = [  # respondent, spend (a string column), cro, quality (float64)
-        ("P1", "1200", "Northwind", 4.0),           # 1 fine: 4.0 reads "4"
-        ("P2", "87.5", "Bluefen", 3.5),             # 2 invalid_rating
-        ("P3", " 1200 ", "Aldercrest", None),       # 3 fine: null is no rating (speed, cost answered)
-        ("P4", "1200", "NWC", float("nan")),        # 4 invalid_rating: NaN reads "nan"
-        ("P5", "1200", "Northwind", 5.0),           # 5 fine
-        ("P6", "1200", "Bluefen", float("inf")),    # 6 invalid_rating
+        ("P1", "1200", "Northwind", 4.0),  # 1 fine: 4.0 reads "4"
+        ("P2", "87.5", "Bluefen", 3.5),  # 2 invalid_rating
+        ("P3", " 1200 ", "Aldercrest", None),  # 3 fine: null is no rating (speed, cost answered)
+        ("P4", "1200", "NWC", float("nan")),  # 4 invalid_rating: NaN reads "nan"
+        ("P5", "1200", "Northwind", 5.0),  # 5 fine
+        ("P6", "1200", "Bluefen", float("inf")),  # 6 invalid_rating
     ]
     n = len(hostile)
-    _parquet(path, {
-        "respondent_id": [h[0] for h in hostile] + [r["respondent_id"] for r in rows],
-        "rd_spend_musd": pa.array([h[1] for h in hostile] + [r["rd_spend_musd"] for r in rows], pa.string()),
-        "cro": [h[2] for h in hostile] + [r["cro"] for r in rows],
-        "last_engaged": pa.array([dt.date(2023, 6, 1)] * (n + len(rows)), pa.date32()),
-        "quality": pa.array([h[3] for h in hostile] + [float(r["quality"]) for r in rows], pa.float64()),
-        "speed": pa.array([3] * n + [int(r["speed"]) for r in rows], pa.int32()),
-        "cost": pa.array([5.0] * n + [float(r["cost"]) for r in rows], pa.float32()),
-    })
+    _parquet(
+        path,
+        {
+            "respondent_id": [h[0] for h in hostile] + [r["respondent_id"] for r in rows],
+            "rd_spend_musd": pa.array([h[1] for h in hostile] + [r["rd_spend_musd"] for r in rows], pa.string()),
+            "cro": [h[2] for h in hostile] + [r["cro"] for r in rows],
+            "last_engaged": pa.array([dt.date(2023, 6, 1)] * (n + len(rows)), pa.date32()),
+            "quality": pa.array([h[3] for h in hostile] + [float(r["quality"]) for r in rows], pa.float64()),
+            "speed": pa.array([3] * n + [int(r["speed"]) for r in rows], pa.int32()),
+            "cost": pa.array([5.0] * n + [float(r["cost"]) for r in rows], pa.float32()),
+        },
+    )
 
 
 def _parquet_int_dates(path: Path) -> None:
     import pyarrow as pa
 
     # An int64 column holds no date: every row is invalid_last_engaged (so no filler rows).
-    _parquet(path, {
-        "respondent_id": ["I1", "I2", "I3"],
-        "rd_spend_musd": pa.array([1200, 87, 1200], pa.int64()),
-        "cro": ["Northwind", "Bluefen", "Aldercrest"],
-        "last_engaged": pa.array([20230601, 45321, None], pa.int64()),
-        "quality": pa.array([4, 3, 5], pa.int64()),
-        "speed": pa.array([4, 3, 5], pa.int64()),
-        "cost": pa.array([4, 3, 5], pa.int64()),
-    })
+    _parquet(
+        path,
+        {
+            "respondent_id": ["I1", "I2", "I3"],
+            "rd_spend_musd": pa.array([1200, 87, 1200], pa.int64()),
+            "cro": ["Northwind", "Bluefen", "Aldercrest"],
+            "last_engaged": pa.array([20230601, 45321, None], pa.int64()),
+            "quality": pa.array([4, 3, 5], pa.int64()),
+            "speed": pa.array([4, 3, 5], pa.int64()),
+            "cost": pa.array([4, 3, 5], pa.int64()),
+        },
+    )
 
 
 CRO_VARIANTS = [
-    "  northwind clinical ", "NORTHWIND", "\tNwC\u00a0",
-    "aldercrest RESEARCH", " ALDERCREST\t", "Aldercrest Research",
-    "\u00a0bluefen", "BLUEFEN BIOMETRICS  ", "blueFen",
+    "  northwind clinical ",
+    "NORTHWIND",
+    "\tNwC\u00a0",
+    "aldercrest RESEARCH",
+    " ALDERCREST\t",
+    "Aldercrest Research",
+    "\u00a0bluefen",
+    "BLUEFEN BIOMETRICS  ",
+    "blueFen",
 ]
 
 
@@ -328,37 +371,57 @@ RATINGS = ["4.0", " 4 ", "4,0", "1e0", "nan", "inf"]
 
 
 def _ratings(path: Path) -> None:
-    _text(path, csv_text([*(row(respondent_id=f"K{i}", quality=value) for i, value in enumerate(RATINGS, start=1)),
-                          *filler()]))
+    _text(
+        path,
+        csv_text([*(row(respondent_id=f"K{i}", quality=value) for i, value in enumerate(RATINGS, start=1)), *filler()]),
+    )
 
 
 DATES = ["2024-2-3", "2024-02-30"]
 
 
 def _dates(path: Path) -> None:
-    _text(path, csv_text([*(row(respondent_id=f"D{i}", last_engaged=value) for i, value in enumerate(DATES, start=1)),
-                          row(respondent_id="D3", last_engaged="2024-02-29"), *filler()]))
+    _text(
+        path,
+        csv_text(
+            [
+                *(row(respondent_id=f"D{i}", last_engaged=value) for i, value in enumerate(DATES, start=1)),
+                row(respondent_id="D3", last_engaged="2024-02-29"),
+                *filler(),
+            ]
+        ),
+    )
 
 
 def _duplicate_rater(path: Path) -> None:
-    _text(path, csv_text([
-        row(respondent_id="T1", cro="Northwind Clinical"),   # 1 duplicate_evaluation
-        row(respondent_id="T1", cro="Bluefen"),              # 2 fine: another CRO
-        row(respondent_id="T1", cro=" nwc ", quality="2"),   # 3 duplicate_evaluation (alias of the same CRO)
-        row(respondent_id="t1", cro="Northwind"),            # 4 fine: ids compare exactly
-        *filler(),
-    ]))
+    _text(
+        path,
+        csv_text(
+            [
+                row(respondent_id="T1", cro="Northwind Clinical"),  # 1 duplicate_evaluation
+                row(respondent_id="T1", cro="Bluefen"),  # 2 fine: another CRO
+                row(respondent_id="T1", cro=" nwc ", quality="2"),  # 3 duplicate_evaluation (alias of the same CRO)
+                row(respondent_id="t1", cro="Northwind"),  # 4 fine: ids compare exactly
+                *filler(),
+            ]
+        ),
+    )
 
 
 def _sql_lookalikes(path: Path) -> None:
-    _text(path, csv_text([
-        row(respondent_id=SQL_TEXT),                 # 1 plain data: accepted
-        row(respondent_id="S2", cro=SQL_TEXT),       # 2 unknown_cro, kept verbatim
-        row(respondent_id=HYPERLINK),                # 3 plain data: accepted
-        row(respondent_id="S4", quality="=1+1"),     # 4 invalid_rating, kept verbatim
-        row(respondent_id="S5", cro="Robert'); DROP TABLE raw_export;--", speed="$$ select 1 $$"),  # 5
-        *filler(),
-    ]))
+    _text(
+        path,
+        csv_text(
+            [
+                row(respondent_id=SQL_TEXT),  # 1 plain data: accepted
+                row(respondent_id="S2", cro=SQL_TEXT),  # 2 unknown_cro, kept verbatim
+                row(respondent_id=HYPERLINK),  # 3 plain data: accepted
+                row(respondent_id="S4", quality="=1+1"),  # 4 invalid_rating, kept verbatim
+                row(respondent_id="S5", cro="Robert'); DROP TABLE raw_export;--", speed="$$ select 1 $$"),  # 5
+                *filler(),
+            ]
+        ),
+    )
 
 
 def _tiny_valid(path: Path) -> None:
