@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 4200
 
-.PHONY: run test lint serve bench setup browser lock clean
+.PHONY: run test test-fast lint serve bench setup browser lock clean
 
 run: $(STAMP)
 	$(BIN)/cro-awards run
@@ -14,6 +14,10 @@ run: $(STAMP)
 # The linters first (a lint failure fails CI), then every test; `pytest -m "not prefect"` is the fast tier.
 test: $(STAMP) browser lint
 	$(BIN)/python -m pytest
+
+# The fast tier: every test that needs no Prefect (no server, no flow), on two workers; under a minute here.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not prefect" -n 2 --dist worksteal
 
 # The linters, configured in pyproject.toml ([tool.ruff]) and .sqlfluff: they report, they never rewrite.
 # All three run even when one fails; the target fails if any did.
