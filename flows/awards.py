@@ -156,6 +156,8 @@ def cro_awards_flow(
     loaded = load_config_task(config_path, overrides)
     survey = loaded.survey
     output_path, quarantine_path = publishing.check_locations(output_path, quarantine_path)
+    if export_path is None and deployment.id is not None:  # a path from the YAML is confined like a parameter
+        export_path = confine(loaded.export_path(None), [settings.data_root], f"{loaded.path.name}'s sample_export")
     export_path = loaded.export_path(export_path)
     run_id = str(flow_run.id or uuid.uuid4())
     with _year_slot(survey.survey_year), year_lock(output_path, survey.survey_year, run_id):

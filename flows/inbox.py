@@ -2,9 +2,10 @@
 
 An export belongs to the survey year whose number its file name contains (`export_2025.csv`,
 `2025-final.xlsx`) among the configured years (`surveys/<year>.yaml`); others are named in the log and
-left alone. An export is new when its SHA-256 is not in the output's ledger of every export ever
-published, so a republished old export never takes turns with a newer one of the same year. Each new
-export runs the `cro-awards` flow as a subflow, oldest file first; one failing export does not stop
+left alone, and so is a file that links outside the data root (refused before it is read: it fails
+the inbox run at the end). An export is new when its SHA-256 is not in the output's ledger of every
+export ever published, so a republished old export never takes turns with a newer one of the same
+year. Each new export runs the `cro-awards` flow as a subflow, oldest file first; one failing export does not stop
 the others, but fails the inbox run at the end.
 """
 
@@ -15,8 +16,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import deployment
 
 from cro_awards.errors import CroAwardsError
-from cro_awards.extract import sha256_of
-from cro_awards.inbox import exports_by_year
+from cro_awards.inbox import scan_inbox
 from cro_awards.paths import confine
 from cro_awards.publish import published_exports
 from cro_awards.settings import load_settings
@@ -41,31 +41,37 @@ def inbox_flow(
     if deployment.id is not None:
         inbox_path = confine(inbox_path, [settings.data_root], "inbox")
         output_path = confine(output_path, [settings.data_root], "output")
-    matched, unmatched = exports_by_year(inbox_path, settings.configured_years())
-    for path in unmatched:
-        logger.warning("Ignoring %s: not a .csv/.xlsx/.parquet named after a configured survey year", path.name)
     published = published_exports(output_path)
-    results, failures = [], []
-    for year, path in matched:
-        digest = sha256_of(path)
-        if digest in published:
-            logger.info("Skipping %s (survey %s): already published (sha256 %s)", path.name, year, digest[:12])
+    scan = scan_inbox(inbox_path, settings.configured_years(), published, [settings.data_root, inbox_path])
+    for path in scan.unmatched:
+        logger.warning("Ignoring %s: not a .csv/.xlsx/.parquet named after a configured survey year", path.name)
+    failures = [path.name for path, _ in scan.refused]
+    for path, reason in scan.refused:
+        logger.error("%s was not read: %s", path.name, reason)
+    for export in scan.published:
+        logger.info(
+            "Skipping %s (survey %s): already published (sha256 %s)", export.path.name, export.year, export.sha256[:12]
+        )
+    results = []
+    for export in scan.new:
+        if export.sha256 in published:  # the same file twice in the inbox: published a moment ago
+            logger.info("Skipping %s (survey %s): already published", export.path.name, export.year)
             continue
-        logger.info("New export %s for survey %s: running the awards", path.name, year)
+        logger.info("New export %s for survey %s: running the awards", export.path.name, export.year)
         try:
             summary = cro_awards_flow(
-                config=str(settings.survey_config(year)),
-                export=str(path),
+                config=str(settings.survey_config(export.year)),
+                export=str(export.resolved),
                 output=str(output_path),
                 quarantine=quarantine,
             )
         except CroAwardsError as error:
-            logger.error("%s was not published: %s", path.name, error)
-            failures.append(path.name)
+            logger.error("%s was not published: %s", export.path.name, error)
+            failures.append(export.path.name)
             continue
-        published.add(digest)
-        results.append({"survey_year": year, "export": path.name, "run_id": summary["run_id"]})
-    if not matched:
+        published.add(export.sha256)
+        results.append({"survey_year": export.year, "export": export.path.name, "run_id": summary["run_id"]})
+    if not (scan.new or scan.published or scan.refused):
         logger.info("Nothing to do: no export of a configured survey year in %s", inbox_path)
     if failures:
         raise CroAwardsError(f"{len(failures)} export(s) in {inbox_path} could not be published: {', '.join(failures)}")

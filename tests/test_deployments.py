@@ -63,7 +63,10 @@ def served(tmp_path_factory):
     data_root, surveys = root / "data", root / "surveys"
     (data_root / "inbox").mkdir(parents=True)
     surveys.mkdir()
-    sample = PROJECT_ROOT / "data" / "sample" / "export_2024.csv"
+    # The sample inside the data root: a deployment run may read only what lies there, the YAML's
+    # sample_export included.
+    (data_root / "sample").mkdir()
+    sample = shutil.copy(PROJECT_ROOT / "data" / "sample" / "export_2024.csv", data_root / "sample")
     for year in (2023, 2024):
         document = yaml.safe_load(SAMPLE_CONFIG.read_text())
         document.update(survey_year=year, sample_export=str(sample))
@@ -185,6 +188,31 @@ def test_paths_outside_the_data_root_are_refused(served):
     link.symlink_to(served["root"])
     flow_run = _run("cro-awards/on-demand", {"output": str(link / "out")})
     assert flow_run.state.is_failed() and "outside" in flow_run.state.message
+
+
+def test_a_path_read_from_the_yaml_is_confined_too(served):
+    """The attacker's recipe: `config` inside the data root, no `export`, and the YAML's sample_export
+    pointing outside it. The run fails before reading the file; its rows reach no quarantine."""
+    secret = served["root"] / "secret" / "export_secret.csv"
+    secret.parent.mkdir()
+    secret.write_text((PROJECT_ROOT / "data" / "sample" / "export_2024.csv").read_text().replace("R0", "SECRET"))
+    configs = served["data"] / "configs" / "nested"
+    configs.mkdir(parents=True)
+    document = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    document.update(sample_export="../../../secret/export_secret.csv")
+    (configs / "2024.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    quarantine = served["data"] / "yaml-escape-q"
+    flow_run = _run(
+        "cro-awards/on-demand",
+        {
+            "config": str(configs / "2024.yaml"),
+            "output": str(served["data"] / "yaml-escape-out"),
+            "quarantine": str(quarantine),
+        },
+    )
+    assert flow_run.state.is_failed()
+    assert "sample_export" in flow_run.state.message and "outside" in flow_run.state.message
+    assert not quarantine.exists() and not (served["data"] / "yaml-escape-out" / "survey_year=2024").exists()
 
 
 def test_inbox_publishes_a_new_export_once_then_skips_it(served):
