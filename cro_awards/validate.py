@@ -239,11 +239,11 @@ def rejection_reasons(
         pairs.extend((int(row), reason) for row in rows)
     invalid_texts = sorted(set().union(*rating_failures.values())) if rating_failures else []
     if invalid_texts:
-        connection.register("invalid_rating_texts", pa.table({"rating_text": pa.array(invalid_texts, pa.string())}))
         rows = sql.rows(
-            connection, "select distinct source_row from stg_ratings semi join invalid_rating_texts using (rating_text)"
+            connection,
+            "select distinct source_row from stg_ratings where rating_text in (select unnest($texts))",
+            {"texts": invalid_texts},
         )
-        connection.unregister("invalid_rating_texts")
         pairs.extend((row, "invalid_rating") for (row,) in rows)
     order = {code: index for index, code in enumerate(REASON_CODES)}
     pairs.sort(key=lambda pair: (pair[0], order[pair[1]]))
