@@ -11,14 +11,18 @@ prints each segment's and category's leaders and champions, and exits 0. The def
 the latest `surveys/<year>.yaml`. One `--flag` per method knob of `cro_awards.knobs`, for `run` and
 `check` alike, checked by the same code as the YAML before anything runs. A user-facing error prints
 one paragraph, without a traceback, and exits with the code `EXIT_CODES` lists (also in `--help`).
+Names and paths are printed as text, never as rich markup. In ephemeral mode a watchdog process
+(`cro_awards.watchdog`, Linux) stops Prefect's temporary server should this process be killed alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -140,20 +144,61 @@ def prepare_environment() -> None:
 
 
 def awards_table(summary: dict[str, Any]):
-    """A rich table: per segment and category, the leaders and the champions (composites to 2 decimals)."""
+    """A rich table: per segment and category, the leaders and the champions (composites to 2 decimals).
+
+    Every cell is a `rich.text.Text`, never markup: a CRO named `Northwind [/] Clinical` or
+    `[link=https://...]Acme[/link]` prints as written, and control characters as visible escapes."""
     from rich.table import Table
+    from rich.text import Text
 
-    from cro_awards.summary import award_cells
+    from cro_awards.summary import award_cells, printable
 
-    table = Table(title=f"CRO Leadership Awards {summary['survey_year']}")
+    table = Table(title=Text(f"CRO Leadership Awards {printable(summary['survey_year'])}"))
     for column in ("segment", "category", "leader(s)", "champion(s)"):
         table.add_column(column)
     for segment, category, leaders, champions in award_cells(summary["awards"]):
         names = [
-            "\n".join(f"{row['cro']} ({row['composite']:.2f})" for row in rows) or "-" for rows in (leaders, champions)
+            "\n".join(f"{printable(row['cro'])} ({row['composite']:.2f})" for row in rows) or "-"
+            for rows in (leaders, champions)
         ]
-        table.add_row(segment, category, *names)
+        table.add_row(*(Text(cell) for cell in (printable(segment), printable(category), *names)))
     return table
+
+
+def print_summary(console, summary: dict[str, Any]) -> None:
+    """What `run` prints on success: the awards table, the counts and where the outputs went, all as plain
+    text (`markup=False`, `highlight=False`): names and paths are never read as rich markup."""
+    from cro_awards.summary import printable
+
+    counts = summary["counts"]
+    console.print(awards_table(summary))
+    reasons = ", ".join(f"{printable(k)} {v}" for k, v in summary["quarantined_by_reason"].items())
+    plain = {"markup": False, "highlight": False, "emoji": False}
+    console.print(
+        f"Rows read {counts['read']}, accepted {counts['accepted']}, quarantined {counts['quarantined']}"
+        + (f" ({reasons})" if reasons else ""),
+        **plain,
+    )
+    console.print(
+        f"Published to {printable(summary['output'])} (quarantine: {printable(summary['quarantine'])})", **plain
+    )
+
+
+@contextlib.contextmanager
+def guarding_temporary_server() -> Iterator[None]:
+    """In Prefect's ephemeral mode (no PREFECT_API_URL), a watchdog process (`cro_awards.watchdog`, Linux
+    only) for as long as the flow runs: if this process is killed alone (SIGKILL, the OOM killer), the
+    watchdog stops the temporary server and whatever else this process started, which nothing else would.
+    Stopped on return (Prefect stops its server at a normal exit). Call after Prefect is importable."""
+    from prefect.settings import PREFECT_API_URL
+
+    from cro_awards import watchdog
+
+    guard = None if PREFECT_API_URL.value() else watchdog.start(os.getpid())
+    try:
+        yield
+    finally:
+        watchdog.stop(guard)
 
 
 def _server_timed_out(error: BaseException) -> bool:
@@ -170,7 +215,8 @@ def _run(arguments: argparse.Namespace) -> int:
     console = Console(width=None if sys.stdout.isatty() else 120)
     parameters = {key: getattr(arguments, key) for key in ("export", "output", "quarantine")}
     try:
-        summary = cro_awards_flow(config=str(loaded.path), **parameters, **loaded.overrides)
+        with guarding_temporary_server():
+            summary = cro_awards_flow(config=str(loaded.path), **parameters, **loaded.overrides)
     except RuntimeError as error:
         if not _server_timed_out(error):
             raise
@@ -185,14 +231,7 @@ def _run(arguments: argparse.Namespace) -> int:
         return 8
     if arguments.summary_json:
         Path(arguments.summary_json).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    counts = summary["counts"]
-    console.print(awards_table(summary))
-    reasons = ", ".join(f"{k} {v}" for k, v in summary["quarantined_by_reason"].items())
-    console.print(
-        f"Rows read {counts['read']}, accepted {counts['accepted']}, quarantined {counts['quarantined']}"
-        + (f" ({reasons})" if reasons else "")
-    )
-    console.print(f"Published to {summary['output']} (quarantine: {summary['quarantine']})")
+    print_summary(console, summary)
     return 0
 
 

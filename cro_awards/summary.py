@@ -2,12 +2,70 @@
 
 Pure functions of the run's summary dict (see `flows.awards`); numbers rounded to two decimals, as
 everything people read is. Nothing respondent-level is ever in them.
+
+Names are text, never markup: a CRO's name, a category id or a path comes from a YAML or a command line
+and may hold anything. `printable` shows control characters (terminal escapes, line breaks, bidi
+overrides) as visible escapes; `escape_markdown` and `code_span` make a text render literally in
+markdown, so a name cannot make a link, an image, HTML, emphasis or a table cell. The command line
+prints names as `rich.text.Text` (never as markup) through `printable`.
 """
 
 from __future__ import annotations
 
+import string
+import unicodedata
 from collections import defaultdict
 from typing import Any
+
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_MARKDOWN_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_MARKDOWN_PUNCTUATION = frozenset(string.punctuation) - set(_MARKDOWN_ENTITIES)
+
+
+def _invisible(character: str) -> bool:
+    """A control character (C0, DEL, C1), a line or paragraph separator, a lone surrogate or a bidi control."""
+    return unicodedata.category(character) in ("Cc", "Zl", "Zp", "Cs") or character in _BIDI_CONTROLS
+
+
+def printable(text: Any) -> str:
+    """`text` with every control character (ESC, line breaks, tabs, bidi overrides, ...) written as a
+    visible escape (`\\x1b`, `\\n`, `\\u202e`): what a terminal, a log or a table cell may show safely."""
+
+    def visible(character: str) -> str:
+        if not _invisible(character):
+            return character
+        code = ord(character)
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return "".join(visible(character) for character in str(text))
+
+
+def escape_markdown(text: Any) -> str:
+    """`text` as markdown that renders literally (CommonMark and GitHub's tables): every ASCII punctuation
+    character backslash-escaped (so no link, image, emphasis, code, heading, autolink or table cell
+    break), `&`, `<` and `>` as entities (no HTML), control characters as visible escapes."""
+    return "".join(
+        _MARKDOWN_ENTITIES.get(character) or (f"\\{character}" if character in _MARKDOWN_PUNCTUATION else character)
+        for character in printable(text)
+    )
+
+
+def code_span(text: Any, *, in_table: bool = False) -> str:
+    """`text` as an inline code span whatever backticks it holds (control characters as visible escapes);
+    in a table row a `|` is escaped too, as GitHub's tables split cells on it even inside code."""
+    body = printable(text)
+    if in_table:
+        body = body.replace("|", "\\|")
+    longest = run = 0
+    for character in body:
+        run = run + 1 if character == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * (longest + 1)
+    # CommonMark strips one space from each end of a span that begins and ends with one, and a backtick
+    # at either end would join the fence: pad with a space, which is what gets stripped.
+    padding = " " if body[:1] == "`" or body[-1:] == "`" or (body[:1] == " " and body[-1:] == " ") else ""
+    return f"{fence}{padding}{body}{padding}{fence}"
+
 
 SEGMENT_ORDER = ("overall", "big_pharma", "small_pharma")
 SEGMENT_LABELS = {"overall": "Overall", "big_pharma": "Big Pharma", "small_pharma": "Small Pharma"}
@@ -36,7 +94,7 @@ def award_cells(awards: list[dict[str, Any]]) -> list[tuple[str, str, list[dict]
 
 
 def _names(rows: list[dict]) -> str:
-    return ", ".join(f"{row['cro']} ({row['composite']:.2f})" for row in rows) or "-"
+    return ", ".join(f"{escape_markdown(row['cro'])} ({row['composite']:.2f})" for row in rows) or "-"
 
 
 def awards_markdown(summary: dict[str, Any]) -> str:
@@ -47,7 +105,7 @@ def awards_markdown(summary: dict[str, Any]) -> str:
         if segment != current:
             lines += [
                 "",
-                f"## {SEGMENT_LABELS.get(segment, segment)}",
+                f"## {escape_markdown(SEGMENT_LABELS.get(segment, segment))}",
                 "",
                 "| category | leader(s) | champion(s) | weighted mean | threshold |",
                 "| --- | --- | --- | --- | --- |",
@@ -55,7 +113,7 @@ def awards_markdown(summary: dict[str, Any]) -> str:
             current = segment
         reference = (leaders or champions)[0]
         lines.append(
-            f"| {category} | {_names(leaders)} | {_names(champions)} | "
+            f"| {escape_markdown(category)} | {_names(leaders)} | {_names(champions)} | "
             f"{reference['weighted_mean']:.2f} | {reference['threshold']:.2f} |"
         )
     if not summary["awards"]:
@@ -76,12 +134,15 @@ def validation_markdown(summary: dict[str, Any]) -> str:
     ]
     if summary["quarantined_by_reason"]:
         lines += ["| reason | rows |", "| --- | --- |"]
-        lines += [f"| `{reason}` | {count} |" for reason, count in sorted(summary["quarantined_by_reason"].items())]
+        lines += [
+            f"| {code_span(reason, in_table=True)} | {count} |"
+            for reason, count in sorted(summary["quarantined_by_reason"].items())
+        ]
         lines.append("")
     lines += [
-        f"- Published: `{summary['output']}` (publication `{summary['published']}`)",
-        f"- Quarantine: `{summary['quarantine']}`",
-        f"- Export: `{summary['export']}` (sha256 `{summary['export_sha256'][:16]}…`)",
+        f"- Published: {code_span(summary['output'])} (publication {code_span(summary['published'])})",
+        f"- Quarantine: {code_span(summary['quarantine'])}",
+        f"- Export: {code_span(summary['export'])} (sha256 {code_span(summary['export_sha256'][:16] + '…')})",
     ]
     return "\n".join(lines) + "\n"
 

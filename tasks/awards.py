@@ -60,7 +60,7 @@ def load_config_task(config: Path, overrides: dict[str, Any]) -> LoadedConfig:
         len(loaded.survey.cros),
         len(loaded.survey.attributes),
         len(loaded.survey.categories),
-        loaded.path.name,
+        summaries.printable(loaded.path.name),
         loaded.overrides or "none",
     )
     return loaded
@@ -69,7 +69,7 @@ def load_config_task(config: Path, overrides: dict[str, Any]) -> LoadedConfig:
 @task(name="write-quarantine", **_IO)
 def quarantine_task(rejected: pa.Table, quarantine: Path, survey_year: int) -> Path:
     path = publishing.write_quarantine(rejected, quarantine, survey_year)
-    get_run_logger().info("Quarantine (%d rows) written to %s", rejected.num_rows, path)
+    get_run_logger().info("Quarantine (%d rows) written to %s", rejected.num_rows, summaries.printable(path))
     return path
 
 
@@ -97,13 +97,17 @@ def publish_task(
     report_html: str,
 ) -> Path:
     folder = publishing.publish(tables, manifest, output, survey_year, run_id, keep, {"report.html": report_html})
-    get_run_logger().info("Published survey year %s to %s", survey_year, folder)
+    get_run_logger().info("Published survey year %s to %s", survey_year, summaries.printable(folder))
     return folder
 
 
 @task(name="artifacts", **_TASK)
 def artifacts_task(summary: dict[str, Any]) -> None:
-    """The run's Prefect artifacts: the awards (markdown and table) and the validation's counts."""
+    """The run's Prefect artifacts: the awards (markdown and table) and the validation's counts.
+
+    The markdown escapes every name and path (`cro_awards.summary.escape_markdown`, `code_span`): a CRO's
+    name renders as text, never as a link, an image, HTML or a broken table. The table artifact holds the
+    names as data (its cells are not markdown)."""
     key = f"cro-awards-{summary['survey_year']}"
     create_markdown_artifact(
         summaries.awards_markdown(summary),

@@ -2,6 +2,7 @@
 server-timeout path imports Prefect (marker `prefect`); `run` with an invalid override is refused before
 Prefect is imported."""
 
+import io
 import re
 import shutil
 import sys
@@ -135,3 +136,74 @@ def test_any_other_runtime_error_of_the_flow_is_not_taken_for_a_timeout(tmp_path
                 str(tmp_path / "q"),
             ]
         )
+
+
+# --- names are text, never rich markup --------------------------------------------------------------
+
+HOSTILE_NAMES = [
+    "Northwind [/] Clinical",
+    "[link=https://evil.example]Acme[/link]",
+    "[bold]Bold[/bold] Trials",
+    "[red]Unclosed",
+    ":warning: Emoji Co",
+    "Esc\x1b]8;;https://evil.example\x1b\\Link\x1b]8;;\x1b\\",
+]
+
+
+def _hostile_summary() -> dict:
+    def award(cro, kind, composite):
+        return {
+            "segment": "overall",
+            "category": "[i]quality",
+            "cro": cro,
+            "award": kind,
+            "composite": composite,
+            "weighted_mean": 3.5,
+            "weighted_sd": 0.4,
+            "threshold": 3.9,
+        }
+
+    return {
+        "survey_year": 2024,
+        "awards": [
+            award(name, "leader" if i == 0 else "champion", 4.5 - i / 10) for i, name in enumerate(HOSTILE_NAMES)
+        ],
+        "counts": {"read": 10, "accepted": 9, "quarantined": 1},
+        "quarantined_by_reason": {"unknown_cro": 1},
+        "output": "/srv/[bold]awards[/]/survey_year=2024",
+        "quarantine": "/srv/[link=https://evil.example]q[/link]",
+    }
+
+
+def _printed(summary: dict) -> tuple[str, str]:
+    """What `run` prints for `summary`, on a colour terminal: (plain text, text with the escape codes)."""
+    from rich.console import Console
+
+    from cli.main import print_summary
+
+    console = Console(record=True, force_terminal=True, color_system="truecolor", width=400, file=io.StringIO())
+    print_summary(console, summary)
+    return console.export_text(styles=False, clear=False), console.export_text(styles=True)
+
+
+def test_names_with_markup_print_literally_without_links():
+    plain, styled = _printed(_hostile_summary())
+    for name in HOSTILE_NAMES[:-1]:
+        assert name in plain, name
+    assert "[i]quality" in plain, "a category id is text too"
+    assert r"Esc\x1b]8;;https://evil.example\x1b\Link\x1b]8;;\x1b\ " in plain, "an escape code is shown, not sent"
+    assert "/srv/[bold]awards[/]/survey_year=2024" in plain and "/srv/[link=https://evil.example]q[/link]" in plain
+    assert "\x1b]8;" not in styled, "no terminal hyperlink (OSC 8)"
+    assert "⚠" not in plain, "no emoji code is replaced"
+
+
+def test_the_awards_table_renders_hostile_names_in_a_plain_console(capsys):
+    """The command's own console (not a terminal under pytest): no MarkupError, the names as written."""
+    from rich.console import Console
+
+    from cli.main import print_summary
+
+    print_summary(Console(width=400), _hostile_summary())
+    printed = capsys.readouterr().out
+    assert "Northwind [/] Clinical (4.50)" in printed and "[link=https://evil.example]Acme[/link] (4.40)" in printed
+    assert "\x1b" not in printed

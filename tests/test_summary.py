@@ -1,6 +1,18 @@
-"""The readable summaries (command line table, Prefect artifacts)."""
+"""The readable summaries (command line table, Prefect artifacts); hostile names stay text."""
 
-from cro_awards.summary import award_cells, awards_markdown, awards_table_rows
+import re
+
+import pytest
+
+from cro_awards.summary import (
+    award_cells,
+    awards_markdown,
+    awards_table_rows,
+    code_span,
+    escape_markdown,
+    printable,
+    validation_markdown,
+)
 
 
 def _award(segment, category, cro, award, composite):
@@ -45,3 +57,80 @@ def test_markdown_without_awards_says_so():
 
 def test_table_rows_are_rounded():
     assert awards_table_rows([_award("overall", "q", "A", "leader", 4.456)])[0]["composite"] == 4.46
+
+
+# --- names are text, never markdown ----------------------------------------------------------------
+
+HOSTILE = {
+    "Northwind [/] Clinical": r"Northwind \[\/\] Clinical",
+    "[link=https://evil.example]Acme[/link]": r"\[link\=https\:\/\/evil\.example\]Acme\[\/link\]",
+    "[Click](https://evil.example)": r"\[Click\]\(https\:\/\/evil\.example\)",
+    "![pixel](https://evil.example/p.png)": r"\!\[pixel\]\(https\:\/\/evil\.example\/p\.png\)",
+    "<img src=x onerror=alert(1)>": r"&lt;img src\=x onerror\=alert\(1\)&gt;",
+    "Pipe | Split": r"Pipe \| Split",
+    "*bold* _it_ `code`": r"\*bold\* \_it\_ \`code\`",
+    "www.evil.example": r"www\.evil\.example",
+    "Line\nBreak": r"Line\\x0aBreak",
+    "Esc\x1b]8;;https://evil\x1b\\X": r"Esc\\x1b\]8\;\;https\:\/\/evil\\x1b\\X",
+    "A&amp;B": r"A&amp;amp\;B",
+}
+
+
+def _hostile_summary() -> dict:
+    awards = [_award("overall", "quality", name, "leader", 4.0) for name in HOSTILE]
+    awards.append(_award("big_pharma", "[cat](https://evil.example)", "Plain", "champion", 4.2))
+    return {"survey_year": 2024, "awards": awards}
+
+
+def test_markdown_shows_hostile_names_escaped_never_as_markup():
+    text = awards_markdown(_hostile_summary())
+    for name, escaped in HOSTILE.items():
+        assert escaped in text, (name, escaped)
+    assert r"| \[cat\]\(https\:\/\/evil\.example\) |" in text, "a category id is text too"
+    for raw in ("[/]", "](", "<img", "https://", "www.evil", "\x1b", "`code`", "Pipe | Split", "Line\nBreak"):
+        assert raw not in text, raw
+    rows = [line for line in text.splitlines() if line.startswith("| quality ")]
+    assert len(rows) == 1 and rows[0].count(" | ") == 4, "no name adds or splits a table cell"
+    unescaped_pipes = re.findall(r"(?<!\\)\|", rows[0])
+    assert len(unescaped_pipes) == 6, rows[0]
+
+
+def test_escape_markdown_leaves_plain_names_readable():
+    assert escape_markdown("Acme Clinical") == "Acme Clinical"
+    assert escape_markdown("Zürich Trials 2") == "Zürich Trials 2"
+    assert escape_markdown("O'Brien & Co.") == r"O\'Brien &amp; Co\."
+
+
+def test_printable_shows_control_characters_as_escapes():
+    assert printable("a\x1b[31mb\tc\u202ed\n") == r"a\x1b[31mb\x09c\u202ed\x0a"
+    assert printable("Northwind [/] Clinical") == "Northwind [/] Clinical", "markup is the printer's business"
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("/srv/awards", "`/srv/awards`"),
+        ("/srv/a`b", "``/srv/a`b``"),
+        ("`x`", "`` `x` ``"),
+        ("/srv/[x](y)", "`/srv/[x](y)`"),
+    ],
+)
+def test_code_span_holds_any_backticks(text, span):
+    assert code_span(text) == span
+
+
+def test_validation_markdown_paths_cannot_break_out():
+    summary = {
+        "survey_year": 2024,
+        "counts": {"read": 3, "accepted": 2, "quarantined": 1},
+        "quarantined_by_reason": {"bad|reason": 1},
+        "output": "/srv/out`](https://evil.example)",
+        "published": "/srv/out/.publications/x",
+        "quarantine": "/srv/q\n# heading",
+        "export": "/srv/e.csv",
+        "export_sha256": "ab" * 32,
+    }
+    text = validation_markdown(summary)
+    assert "``/srv/out`](https://evil.example)``" in text, "inside a code span nothing is a link"
+    assert r"`/srv/q\x0a# heading`" in text and "\n# heading" not in text
+    assert r"| `bad\|reason` | 1 |" in text
