@@ -38,7 +38,7 @@ EXIT_CODES = {
     2: "invalid configuration, override or runtime setting",
     3: "the export cannot be read or does not fit the contract",
     4: "too many rejected rows (more than max_rejected_share); nothing published",
-    5: "publishing failed (disk full, read-only folder); the previous publication stays live",
+    5: "publishing failed (disk full, read-only folder); the message says which publication is live",
     6: "another run of the same survey year holds its lock",
     7: "a deployment run named a path outside the data root",
     8: "Prefect's temporary server did not start in time",

@@ -32,7 +32,8 @@ class RejectedShareError(ExportError):
 
 
 class PublishError(CroAwardsError):
-    """Publishing failed (disk full, read-only folder, bad paths): the previous publication stays in place."""
+    """Publishing failed (disk full, read-only folder, bad paths). The message says which publication is live:
+    the previous one when the failure came before the switch, else the new one (e.g. only the ledger failed)."""
 
     exit_code = 5
 

@@ -4,6 +4,11 @@ or the new one, never a mix or a partial file; then that the next run recovers b
 
 The kills are chained in one output folder: each killed run meets the leftovers of the ones before, and
 the final, unkilled run must publish and leave no temporary file behind.
+
+After every run, killed or not, readers query the output as docs/contract.md section 4 says they do
+(`read_parquet('<output>/*/awards.parquet', hive_partitioning = true)`, and the same without hive
+partitioning): they must get exactly the live publication's rows, never an error or a second
+publication's rows, and nothing but the years' links may sit at the output's top level.
 """
 
 import json
@@ -12,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 
@@ -79,6 +85,28 @@ def _live_publication(output: Path) -> dict:
     return manifest
 
 
+def _readers_get_the_live_rows(output: Path, live: dict | None) -> None:
+    """Readers glob the output's top level as the contract says: the live publication's awards rows
+    exactly (no file at all before any publication), with and without hive partitioning; and the only
+    entries there a glob could match are the years' links."""
+    pattern = f"{output}/*/awards.parquet"
+    connection = duckdb.connect()
+    if live is None:
+        assert connection.execute(f"select count(*) from glob('{pattern}')").fetchone()[0] == 0
+        return
+    expected = live["tables"]["awards"]["rows"]
+    for hive in ("true", "false"):
+        query = f"select count(*) from read_parquet('{pattern}', hive_partitioning = {hive})"
+        assert connection.execute(query).fetchone()[0] == expected, f"hive_partitioning = {hive}"
+    names = sorted(p.name for p in output.iterdir())
+    links = [name for name in names if name.startswith("survey_year=")]
+    assert links == ["survey_year=2024"] and (output / links[0]).is_symlink(), names
+    assert [name for name in names if not name.startswith(".")] == links, f"only the years' links: {names}"
+    assert [name for name in names if "survey_year" in name] == links, f"no temporary link at the top: {names}"
+    matched = connection.execute(f"select file from glob('{output}/*/*.parquet')").fetchall()
+    assert {Path(file).parent.name for (file,) in matched} == {"survey_year=2024"}, matched
+
+
 def _quarantine_readable(quarantine: Path) -> int:
     return pq.read_table(quarantine / "survey_year=2024" / "rejected_evaluations.parquet").num_rows
 
@@ -86,15 +114,18 @@ def _quarantine_readable(quarantine: Path) -> int:
 def _kill_chain(root: Path, points: tuple[str, ...]) -> None:
     root.mkdir(parents=True, exist_ok=True)
     home, output, quarantine = root / "prefect-home", root / "output", root / "quarantine"
+    _readers_get_the_live_rows(output, None)
     first = _run(home, output, quarantine, None, "1.0")
     assert first.returncode == 0, first.stderr
     previous = _live_publication(output)
+    _readers_get_the_live_rows(output, previous)
     n_quarantined = _quarantine_readable(quarantine)
     for number, point in enumerate(points):
         multiplier = f"{0.5 + number / 100:.2f}"
         killed = _run(home, output, quarantine, point, multiplier)
         assert killed.returncode == -9, f"{point}: expected SIGKILL, got {killed.returncode}: {killed.stderr[-2000:]}"
         live = _live_publication(output)
+        _readers_get_the_live_rows(output, live)
         if live["run_id"] != previous["run_id"]:
             assert live["config"]["overrides"] == {"champion_sd_multiplier": float(multiplier)}, point
             assert KILL_POINTS.index(point) >= KILL_POINTS.index("link_switched"), f"{point}: published too early"
@@ -105,6 +136,7 @@ def _kill_chain(root: Path, points: tuple[str, ...]) -> None:
     final = _run(home, output, quarantine, None, "2.0")
     assert final.returncode == 0, final.stderr
     live = _live_publication(output)
+    _readers_get_the_live_rows(output, live)
     assert live["config"]["overrides"] == {"champion_sd_multiplier": 2.0}
     leftovers = [*output.rglob(".tmp-*"), *quarantine.rglob(".tmp-*")]
     assert leftovers == [], f"temporary files left behind: {leftovers}"
