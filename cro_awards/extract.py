@@ -1,16 +1,28 @@
-"""Extract: read a survey export (CSV, .xlsx or Parquet) into an Arrow table of text, renamed.
+"""Extract: read a survey export (CSV, .xlsx or Parquet) into Arrow tables of text, fields by position.
 
 Contract:
 - Output `Export.table`: `source_row` (int64, 1 = first data row; blank CSV lines are not rows) then
-  every export column, renamed through the year's `columns`, as nullable strings holding the field's
-  text (an .xlsx or Parquet cell is read by its value: dates as YYYY-MM-DD, whole numbers as digits).
-  Only well-formed rows are in it.
-- `Export.malformed`: CSV rows with more or fewer fields than the header, with their raw text; their
-  other reasons are not sought.
+  one column per export column, by position: `field_1` ... `field_n`, nullable strings holding the
+  field's text (an .xlsx or Parquet cell is read by its value: dates as YYYY-MM-DD, whole numbers as
+  digits, a Parquet float NaN as no value). Each field carries its column's name as the header writes
+  it, after the year's `columns` renaming, in its Arrow field metadata (`column_names(table)`;
+  `Export.columns` too), so that no export column can collide with `source_row` or with another
+  column differing only in case. Only well-formed rows are in it.
+- `Export.malformed`: CSV rows with more or fewer fields than the header: `source_row`, the same
+  `field_1` ... `field_n` (placed by position) and `raw_text`; their other reasons are not sought.
 - File-level problems raise `ExportError` naming the file and what to do: unreadable or unsupported
-  file, not UTF-8 (with the encoding it looks like), no header or no data rows, a header naming a
-  column twice, missing contract or attribute columns. A `columns` renaming onto a header the export
-  already has raises `ConfigError` (it is the YAML that is wrong), before any data row is used.
+  file, not UTF-8 (line, byte offset and the encoding it looks like), no header (a first row that
+  looks like data) or no data rows, empty or repeated column names, missing contract or attribute
+  columns, a quote that swallows lines (a record over several lines that is malformed, or a quote
+  never closed), a column of an .xlsx whose every filled cell is a formula without a saved value. A
+  `columns` renaming onto a header the export already has raises `ConfigError` (it is the YAML that is
+  wrong), before any data row is used.
+- Messages (and `Export`'s notes) name files, lines, rows, columns and counts, never a field's
+  content: where the first row may be data it is not echoed.
+- Notes for the log, `check` and the manifest: trailing CSV columns with no name and no value are
+  dropped (`dropped_empty_columns`); rows hidden in the first sheet of an .xlsx are counted
+  (`hidden_rows`; they are read like the others); formula cells without a saved value, read as blank,
+  are counted per column (`formulas_without_saved_value`).
 """
 
 from __future__ import annotations
@@ -22,6 +34,8 @@ import decimal
 import hashlib
 import io
 import json
+import mmap
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +51,23 @@ SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".parquet")
 _CHUNK = 1 << 20
 _SEPARATORS = ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes"))
 
+COLUMN_NAME = b"column_name"
+"""The Arrow field metadata key holding an export column's name (as written, after `columns`)."""
+
+
+def field_name(position: int) -> str:
+    """The positional name of export column `position` (1-based): `field_<position>`."""
+    return f"field_{position}"
+
+
+def column_names(table: pa.Table) -> list[str]:
+    """The export column names of `Export.table` (every column after `source_row`), in header order:
+    each field's metadata name; a field without one (a hand-made table) is named by its Arrow name."""
+    return [
+        (item.metadata or {}).get(COLUMN_NAME, item.name.encode("utf-8")).decode("utf-8")
+        for item in list(table.schema)[1:]
+    ]
+
 
 @dataclass(frozen=True)
 class Export:
@@ -48,10 +79,25 @@ class Export:
     malformed: pa.Table
     ignored_columns: tuple[str, ...] = ()
     renamed: dict[str, str] = field(default_factory=dict)
+    columns: tuple[str, ...] = ()
+    dropped_empty_columns: int = 0
+    hidden_rows: int = 0
+    formulas_without_saved_value: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_read(self) -> int:
         return self.table.num_rows + self.malformed.num_rows
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        """The well-formed rows' texts of export column `name` (as renamed through `columns`)."""
+        return self.table.column(1 + self.columns.index(name))
+
+    def named(self, malformed: bool = False) -> pa.Table:
+        """`table` (or `malformed`) with the export's column names instead of positional ones; for
+        reading by eye and in tests: names may repeat `source_row` or `raw_text`."""
+        if malformed:
+            return self.malformed.rename_columns(["source_row", *self.columns, "raw_text"])
+        return self.table.rename_columns(["source_row", *self.columns])
 
 
 def sha256_of(path: Path) -> str:
@@ -60,6 +106,16 @@ def sha256_of(path: Path) -> str:
         while chunk := stream.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@dataclass
+class _Sheet:
+    """What reading an .xlsx noticed besides its cells (column indexes are 0-based header positions)."""
+
+    names: list[str]
+    hidden_rows: int = 0
+    unsaved: dict[int, int] = field(default_factory=dict)  # column -> formula cells without a saved value
+    filled: dict[int, int] = field(default_factory=dict)  # column -> cells holding a value
 
 
 def read_export(path: str | Path, config: LoadedConfig) -> Export:
@@ -73,36 +129,129 @@ def read_export(path: str | Path, config: LoadedConfig) -> Export:
         )
     if not path.is_file():
         raise ExportError(f"{path}: no such file; check the --export path.")
-    sheets = None
+    sheet: _Sheet | None = None
     try:
         if suffix == ".csv":
             digest, header, body, malformed = _read_csv(path)
         elif suffix == ".xlsx":
-            digest, (header, body, malformed, sheets) = sha256_of(path), _read_xlsx(path)
+            digest, (header, body, malformed, sheet) = sha256_of(path), _read_xlsx(path)
         else:
             digest, header, body, malformed = sha256_of(path), *_read_parquet(path, config)
     except OSError as error:
-        raise ExportError(f"{path}: cannot be read ({error.strerror or error}).") from None
-    names, renamed, ignored = _check_header(path, header, config, sheets)
+        raise ExportError(f"{path}: cannot be read ({error.strerror or type(error).__name__}).") from None
+    header, body, dropped = _drop_trailing_empty_columns(header, body)
+    names, renamed, ignored = _check_header(path, header, config, sheet)
+    formulas = _check_formulas(path, names, config, sheet) if sheet is not None else {}
     if body.num_rows + len(malformed) == 0:
         raise ExportError(f"{path}: the export has a header but no data rows; export the survey responses again.")
-    table = body.rename_columns(["source_row", *names])
     return Export(
         path=path,
         sha256=digest,
-        table=table,
+        table=_positional(body.columns, names),
         malformed=_malformed_table(malformed, names),
         ignored_columns=ignored,
         renamed=renamed,
+        columns=tuple(names),
+        dropped_empty_columns=dropped,
+        hidden_rows=sheet.hidden_rows if sheet is not None else 0,
+        formulas_without_saved_value=formulas,
     )
 
 
+def _schema(names: list[str], raw_text: bool = False) -> pa.Schema:
+    fields = [pa.field(field_name(i), pa.string(), metadata={COLUMN_NAME: n}) for i, n in enumerate(names, 1)]
+    return pa.schema(
+        [pa.field("source_row", pa.int64()), *fields, *([pa.field("raw_text", pa.string())] if raw_text else [])]
+    )
+
+
+def _positional(columns: list, names: list[str]) -> pa.Table:
+    """source_row then field_1 ... field_n, each field naming its column in its metadata (no copy)."""
+    return pa.Table.from_arrays(columns, schema=_schema(names))
+
+
+def _is_blank_column(column: pa.ChunkedArray) -> bool:
+    trimmed = pc.utf8_trim(column.cast(pa.string()), WHITESPACE)
+    return not pc.any(pc.fill_null(pc.not_equal(trimmed, ""), False)).as_py()
+
+
+def _drop_trailing_empty_columns(header: list[str], body: pa.Table) -> tuple[list[str], pa.Table, int]:
+    """Drop the trailing columns with no name whose every value is blank: (header, body, how many)."""
+    keep = len(header)
+    while keep and header[keep - 1] == "" and _is_blank_column(body.column(keep)):
+        keep -= 1
+    if keep == len(header):
+        return header, body, 0
+    return header[:keep], body.select(range(keep + 1)), len(header) - keep
+
+
+def _column_label(index: int, spreadsheet: bool) -> str:
+    """Column `index` (0-based) as the user finds it: its letter in a spreadsheet, else its number."""
+    if not spreadsheet:
+        return str(index + 1)
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(index + 1)
+
+
 def _check_header(
-    path: Path, header: list[str], config: LoadedConfig, sheets: list[str] | None = None
+    path: Path, header: list[str], config: LoadedConfig, sheet: _Sheet | None = None
 ) -> tuple[list[str], dict, tuple]:
-    """The header's names after `columns`, the renamings and the ignored columns; `ExportError` when a
-    contract column is missing. `sheets`: an .xlsx workbook's sheet names (the advice is the spreadsheet's)."""
+    """The header's names after `columns`, the renamings and the ignored columns; `ExportError` when the
+    header is not one (a first row of data), names a column twice or not at all, or lacks a contract or
+    attribute column. `sheet`: an .xlsx workbook's (the advice is the spreadsheet's). A header that may be
+    data is never echoed: only its size and the names it shares with the configuration are told."""
     survey = config.survey
+    required = [*CONTRACT_COLUMNS, *survey.attributes]
+    spellings = {name.casefold(): name for name in (*survey.columns, *survey.columns.values(), *required)}
+    recognised = [spellings[name.casefold()] for name in header if name.casefold() in spellings]
+    empty = [index for index, name in enumerate(header) if name == ""]
+    spreadsheet = sheet is not None
+    where = f"column{'s' if len(empty) > 1 else ''} {', '.join(_column_label(i, spreadsheet) for i in empty)}"
+    blanks = (
+        f"; the row has {len(empty)} empty column name{'s' if len(empty) > 1 else ''} ({where}): a header over "
+        "two rows (merged cells) must be made one row"
+        if empty
+        else ""
+    )
+    if not recognised and sheet is not None:
+        sheets = sheet.names
+        others = f" (the workbook's other sheets: {', '.join(repr(s) for s in sheets[1:])})" if sheets[1:] else ""
+        raise ExportError(
+            f"{path}: the first row of the first sheet ({sheets[0]!r}) is not the export's header: none of its "
+            f"{len(header)} cell(s) is a column name the survey knows{blanks} (missing column(s) "
+            f"{', '.join(required)}). The header must be the sheet's first row and the responses the workbook's "
+            "first sheet: delete any title or note rows above the header, and move the sheet of responses to the "
+            f"front{others}; or map differently named headers with `columns` in {config.path.name}."
+        )
+    if not recognised and len(header) == 1:
+        separator = next((label for char, label in _SEPARATORS if char in header[0]), None)
+        hint = f" (it looks separated by {separator})" if separator else ""
+        raise ExportError(
+            f"{path}: the header row is a single column that names no column of the survey; the file may not be "
+            f"comma-separated{hint}. Export it as comma-separated CSV."
+        )
+    if not recognised:
+        raise ExportError(
+            f"{path}: the first row looks like data, not a header: none of its {len(header)} cells is a column "
+            f"name the survey knows ({', '.join(CONTRACT_COLUMNS)} and the {len(survey.attributes)} attribute "
+            f"columns){blanks}. The export's first row must be its header: add it (export with column headers), "
+            f"or map differently named headers with `columns` in {config.path.name}."
+        )
+    if empty:
+        missing = [column for column in required if column not in {survey.columns.get(n, n) for n in header}]
+        merged = (
+            f" It also lacks column(s) {', '.join(missing)}: a header over two rows (merged cells) must be made one "
+            "row."
+            if missing
+            else ""
+        )
+        raise ExportError(
+            f"{path}: the header has {len(empty)} empty column name{'s' if len(empty) > 1 else ''} ({where} of "
+            f"{len(header)}); every column needs its own name: name {'those columns' if len(empty) > 1 else 'it'} "
+            f"or delete {'them' if len(empty) > 1 else 'it'} in the export (trailing columns with no name are "
+            f"ignored only while every value in them is empty).{merged}"
+        )
     seen: set[str] = set()
     for name in header:
         if name in seen:
@@ -119,41 +268,50 @@ def _check_header(
                 f"column {target!r}; remove the renaming or the duplicate column."
             )
     names = [renamed.get(name, name) for name in header]
-    required = [*CONTRACT_COLUMNS, *survey.attributes]
     missing = [column for column in required if column not in names]
-    if missing and sheets is not None:
-        others = f" (the workbook's other sheets: {', '.join(repr(s) for s in sheets[1:])})" if sheets[1:] else ""
-        raise ExportError(
-            f"{path}: the first row of the first sheet ({sheets[0]!r}) is not the export's header: missing "
-            f"column(s) {', '.join(missing)}. The header must be the sheet's first row and the responses the "
-            f"workbook's first sheet: delete any title or note rows above the header, and move the sheet of "
-            f"responses to the front{others}; or map differently named headers with `columns` in "
-            f"{config.path.name}."
-        )
     if missing:
-        if len(header) == 1:
-            separator = next((label for char, label in _SEPARATORS if char in header[0]), None)
-            hint = f" (it looks separated by {separator})" if separator else ""
-            raise ExportError(
-                f"{path}: the header has a single column {header[0][:80]!r}; the file may not be "
-                f"comma-separated{hint}. Export it as comma-separated CSV."
-            )
+        found = [column for column in required if column in names]
+        other_case = [column for column in missing if column.casefold() in {n.casefold() for n in names}]
+        case_note = (
+            f" Column(s) {', '.join(other_case)} appear with other capitals: names are compared exactly; rename "
+            "them or map them with `columns`."
+            if other_case
+            else ""
+        )
         raise ExportError(
-            f"{path}: missing column(s) {', '.join(missing)}. The header has: {', '.join(header)}. "
-            f"Map differently named headers with `columns` in {config.path.name}."
+            f"{path}: missing column(s) {', '.join(missing)}. The header has {len(header)} column(s), of which "
+            f"{len(found)} are the survey's ({', '.join(found) or 'none'}).{case_note} Map differently named "
+            f"headers with `columns` in {config.path.name}."
         )
     ignored = tuple(name for name in names if name not in required)
     return names, renamed, ignored
+
+
+def _check_formulas(path: Path, names: list[str], config: LoadedConfig, sheet: _Sheet) -> dict[str, int]:
+    """Formula cells without a saved value, per column (in header order); `ExportError` when every
+    filled cell of a column the survey reads is such a formula (the whole column would read blank)."""
+    required = {*CONTRACT_COLUMNS, *config.survey.attributes}
+    for index, count in sorted(sheet.unsaved.items()):
+        if names[index] in required and not sheet.filled.get(index):
+            raise ExportError(
+                f"{path}: {count} cell{'s' if count > 1 else ''} of column {names[index]!r} (column "
+                f"{_column_label(index, True)}) hold formulas with no saved value, and no other cell of that column "
+                "holds a value: the workbook was saved without its formulas' results, which would read as blanks. "
+                "Open the workbook in the spreadsheet program and save it (that saves each formula's value), "
+                "then run again."
+            )
+    return {names[index]: count for index, count in sorted(sheet.unsaved.items())}
 
 
 # --- CSV -------------------------------------------------------------------------------------------
 
 
 def _check_utf8(path: Path) -> str:
-    """SHA-256 of the file; raise `ExportError` if it is not UTF-8, saying what it looks like."""
+    """SHA-256 of the file; raise `ExportError` if it is not UTF-8, saying where and what it looks like."""
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset = 0
+    lines = 1
     with path.open("rb") as stream:
         head = stream.read(4)
         stream.seek(0)
@@ -168,13 +326,15 @@ def _check_utf8(path: Path) -> str:
                 decoder.decode(chunk)
             except UnicodeDecodeError as error:
                 where = offset + error.start
+                line = lines + chunk.count(b"\n", 0, error.start)
                 raise ExportError(
-                    f"{path}: the file is not valid UTF-8 (first bad byte at offset {where}, "
-                    f"{chunk[max(error.start - 20, 0) : error.start + 1]!r}); it looks like {_guess_encoding(chunk)}. "
-                    "Re-export it as UTF-8 CSV (in Excel: Save As, 'CSV UTF-8') or convert it, e.g. "
+                    f"{path}: the file is not valid UTF-8: line {line} holds a byte that is not UTF-8 (at byte "
+                    f"offset {where} of the file); it looks like {_guess_encoding(chunk)}. Re-export it as UTF-8 "
+                    "CSV (in Excel: Save As, 'CSV UTF-8') or convert it, e.g. "
                     f"`iconv -f latin1 -t utf-8 {path.name}`."
                 ) from None
             offset += len(chunk)
+            lines += chunk.count(b"\n")
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
@@ -211,15 +371,22 @@ def _read_csv(path: Path) -> tuple[str, list[str], pa.Table, list[tuple[int, str
     # (ragged, or a line holding only whitespace), read again on one thread, which numbers them.
     table, irregular = _parse_csv(path, positional, lambda row: None, use_threads=True)
     if not irregular:
+        _check_unclosed_quote(path, table)
         source_rows = np.arange(1, table.num_rows, dtype=np.int64)
         return digest, header, table.slice(1).add_column(0, "source_row", pa.array(source_rows, pa.int64())), []
     malformed: list[tuple[int, str]] = []
     blank_lines: list[int] = []
+    swallowing: list[pacsv.InvalidRow] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> None:
+        if not swallowing and ("\n" in row.text or "\r" in row.text):
+            swallowing.append(row)  # a malformed record over several lines: a stray quote (raised below)
         (blank_lines if _is_blank_line(row.text) else malformed).append((row.number, row.text))
 
     table, _ = _parse_csv(path, positional, on_invalid, use_threads=False)
+    if swallowing:
+        _raise_swallowing_quote(path, swallowing[0])
+    _check_unclosed_quote(path, table)
     # The reader numbers every record it parses (1 = the header), blank-looking lines included:
     # number the data rows 1, 2, ... skipping the header and lines holding only whitespace.
     records = table.num_rows + len(malformed) + len(blank_lines)
@@ -257,23 +424,126 @@ def _parse_csv(path: Path, positional: list[str], on_invalid, use_threads: bool)
             ),
         )
     except pa.ArrowInvalid as error:
-        raise ExportError(f"{path}: cannot be parsed as CSV ({error}).") from None
+        # Arrow's message may quote the record: say what is wrong without it.
+        if "straddl" in str(error):
+            raise ExportError(
+                f"{path}: cannot be parsed as CSV: a record is longer than 16 MB (often a quote that is never "
+                "closed); check the export's quotes and export it again."
+            ) from None
+        raise ExportError(
+            f"{path}: cannot be parsed as CSV ({type(error).__name__}); export it again as comma-separated CSV."
+        ) from None
     return table, skipped
 
 
+# A quote that swallows lines: RFC 4180 lets a quoted field hold line breaks, so a stray quote makes the
+# reader take the following lines into one field, until the next quote or the end of the file. A
+# well-formed record with such a field is legal; a malformed one, or a field running to the end of the
+# file, is a file-level error naming the line where the quote opened (never the text).
+
+
+def _line_break(data: bytes | mmap.mmap) -> bytes:
+    """The file's line break: LF (also in CRLF files), or CR in a file with no LF."""
+    return b"\n" if data.find(b"\n") >= 0 else b"\r"
+
+
+def _count(data: mmap.mmap, byte: bytes, end: int) -> int:
+    """How many `byte`s `data` holds before offset `end` (read in chunks)."""
+    return sum(data[start : min(start + _CHUNK, end)].count(byte) for start in range(0, end, _CHUNK))
+
+
+def _opening_quote(text: str) -> int:
+    """Index in `text` (one record) of the quote opening the first quoted field that holds a line break,
+    reading quotes as the CSV reader does (special at a field's start, doubled inside); -1 if none."""
+    index, at_field_start = 0, True
+    while index < len(text):
+        if at_field_start and text[index] == '"':
+            opened, index = index, index + 1
+            while True:
+                close = text.find('"', index)
+                end = len(text) if close < 0 else close
+                if "\n" in text[index:end] or "\r" in text[index:end]:
+                    return opened
+                if close < 0:
+                    return -1
+                if text.startswith('""', close):
+                    index = close + 2
+                    continue
+                index = close + 1
+                break
+            at_field_start = False
+            continue
+        at_field_start = text[index] == ","
+        index += 1
+    return -1
+
+
+def _breaks(text: str, line_break: bytes) -> int:
+    return text.rstrip("\r\n").count(line_break.decode("ascii"))
+
+
+def _raise_swallowing_quote(path: Path, row: pacsv.InvalidRow) -> None:
+    """A malformed record over several lines: name the line its quote opened on and the lines swallowed."""
+    text = row.text
+    record = text.encode("utf-8")
+    quote = max(_opening_quote(text), 0)
+    with path.open("rb") as stream, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        line_break = _line_break(data)
+        start = data.find(record)
+        offset = (start if start >= 0 else 0) + len(text[:quote].encode("utf-8"))
+        line = 1 + _count(data, line_break, offset)
+    swallowed = _breaks(text[quote:], line_break)
+    fields = f"{row.actual_columns} fields where the header has {row.expected_columns}"
+    raise ExportError(
+        f"{path}: line {line}: a quote opens a field there that runs on to line {line + swallowed}, taking the "
+        f"{swallowed} line{'s' if swallowed > 1 else ''} after it into one record of {fields}: a stray or unclosed "
+        "quote. Close the quote (or remove it) in the export and run again; a field holding commas, quotes or "
+        "line breaks must be quoted, with its quotes doubled."
+    )
+
+
+def _check_unclosed_quote(path: Path, table: pa.Table) -> None:
+    """`ExportError` when the file ends inside a quoted field: the last record's last field holds line
+    breaks and runs, after an opening quote, to the end of the file (a quote never closed)."""
+    if table.num_rows < 2:  # the header alone
+        return
+    value = table.column(table.num_columns - 1)[-1].as_py() or ""
+    if "\n" not in value and "\r" not in value:
+        return
+    size = path.stat().st_size
+    for written in dict.fromkeys((value, value.replace('"', '""'))):
+        tail = written.encode("utf-8")
+        if len(tail) + 1 > size:
+            continue
+        with path.open("rb") as stream:
+            stream.seek(size - len(tail) - 1)
+            if stream.read() != b'"' + tail:
+                continue
+            with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                line_break = _line_break(data)
+                line = 1 + _count(data, line_break, size - len(tail) - 1)
+        swallowed = _breaks(written, line_break)
+        if not swallowed:  # a quote left open on the last line swallows nothing: the field reads as written
+            return
+        raise ExportError(
+            f"{path}: line {line}: a quote opens a field there that is never closed: it runs to the end of the "
+            f"file, taking the {swallowed} line{'s' if swallowed != 1 else ''} after it into one field: a stray "
+            "or unclosed quote. Close the quote (or remove it) in the export and run again; a field holding "
+            "commas, quotes or line breaks must be quoted, with its quotes doubled."
+        )
+
+
 def _malformed_table(malformed: list[tuple[int, str]], names: list[str]) -> pa.Table:
-    """Malformed rows: fields placed by position under the header's names, plus the raw text."""
+    """Malformed rows: source_row, fields placed by position (field_1 ... field_n), the raw text."""
     rows = []
     for number, text in malformed:
         fields = next(csv.reader(io.StringIO(text)), [])
         rows.append((number, text, fields))
-    columns: dict[str, pa.Array] = {
-        "source_row": pa.array([number for number, _, _ in rows], pa.int64()),
-    }
-    for index, name in enumerate(names):
-        columns[name] = pa.array([fields[index] if index < len(fields) else None for _, _, fields in rows], pa.string())
-    columns["raw_text"] = pa.array([text for _, text, _ in rows], pa.string())
-    return pa.table(columns)
+    columns: list[pa.Array] = [pa.array([number for number, _, _ in rows], pa.int64())]
+    for index in range(len(names)):
+        columns.append(pa.array([fields[index] if index < len(fields) else None for _, _, fields in rows], pa.string()))
+    columns.append(pa.array([text for _, text, _ in rows], pa.string()))
+    return pa.Table.from_arrays(columns, schema=_schema(names, raw_text=True))
 
 
 # --- typed files (.xlsx, Parquet): a cell is read by its value ---------------------------------------
@@ -306,7 +576,47 @@ def cell_text(value: object) -> str | None:
     return str(value)
 
 
-def _read_xlsx(path: Path) -> tuple[list[str], pa.Table, list, list[str]]:
+_CELL_REFERENCE = re.compile(r"([A-Z]+)([0-9]+)")
+
+
+def _sheet_marks(path: Path, member: str) -> tuple[set[int], list[tuple[int, int]]]:
+    """(the hidden rows, the formula cells without a saved value as (row, column)) of a worksheet's XML,
+    rows 1-based and columns 0-based as the sheet numbers them. A formula's saved value is its `<v>`;
+    openpyxl and some generators write none (or an empty one), which reads as a blank cell."""
+    import zipfile
+    from xml.etree.ElementTree import iterparse
+
+    from openpyxl.utils import column_index_from_string
+
+    hidden: set[int] = set()
+    unsaved: list[tuple[int, int]] = []
+    row_number, column = 0, -1
+    container = None
+    with zipfile.ZipFile(path) as archive, archive.open(member) as stream:
+        for event, element in iterparse(stream, events=("start", "end")):
+            tag = element.tag.rpartition("}")[2]
+            if event == "start":
+                if tag == "sheetData":
+                    container = element
+                elif tag == "row":
+                    number = element.get("r")
+                    row_number, column = (int(number) if number else row_number + 1), -1
+                    if element.get("hidden") in ("1", "true"):
+                        hidden.add(row_number)
+                continue
+            if tag == "c":
+                reference = _CELL_REFERENCE.fullmatch(element.get("r") or "")
+                column = column_index_from_string(reference.group(1)) - 1 if reference else column + 1
+                children = {child.tag.rpartition("}")[2]: child for child in element}
+                saved = children.get("v")
+                if "f" in children and (saved is None or (not saved.text and element.get("t") != "str")):
+                    unsaved.append((row_number, column))
+            elif tag == "row" and container is not None:
+                container.clear()  # rows read: keep memory flat
+    return hidden, unsaved
+
+
+def _read_xlsx(path: Path) -> tuple[list[str], pa.Table, list, _Sheet]:
     from openpyxl import load_workbook
 
     try:
@@ -316,6 +626,7 @@ def _read_xlsx(path: Path) -> tuple[list[str], pa.Table, list, list[str]]:
     try:
         sheets = list(workbook.sheetnames)
         sheet = workbook.worksheets[0]
+        member = getattr(sheet, "_worksheet_path", None)
         sheet.reset_dimensions()  # some writers declare a used range too small; read every cell there is
         rows = sheet.iter_rows(values_only=True)
         header_cells = next(rows, None)
@@ -331,25 +642,46 @@ def _read_xlsx(path: Path) -> tuple[list[str], pa.Table, list, list[str]]:
         width = len(header)
         columns: list[list[str | None]] = [[] for _ in range(width)]
         overflow: list[tuple[int, tuple]] = []
+        data_rows: list[int] = []  # the sheet row of each data row
         number = 0
-        for cells in rows:
+        for sheet_row, cells in enumerate(rows, start=2):
             if cells is None or all(cell is None for cell in cells):
                 continue
             number += 1
+            data_rows.append(sheet_row)
             extra = [cell for cell in cells[width:] if cell is not None]
             if extra:
                 overflow.append((number, cells))
                 continue
             for index in range(width):
                 columns[index].append(cell_text(cells[index]) if index < len(cells) else None)
+    except ExportError:
+        raise
+    except Exception as error:  # a damaged cell: its message may quote it, so only its type is told
+        raise ExportError(
+            f"{path}: a cell of the first sheet cannot be read ({type(error).__name__}); the workbook may be "
+            "damaged: open it in the spreadsheet program, save it, and run again."
+        ) from None
     finally:
         workbook.close()
-    good = [n for n in range(1, number + 1)]
+    marks = _Sheet(names=sheets)
+    if member:
+        try:
+            hidden, unsaved = _sheet_marks(path, member)
+        except Exception:  # noqa: BLE001 - only notes: a sheet openpyxl read is never refused for them
+            hidden, unsaved = set(), []
+        marks.hidden_rows = len(hidden.intersection(data_rows))
+        for sheet_row, index in unsaved:
+            if sheet_row >= 2 and index < width:
+                marks.unsaved[index] = marks.unsaved.get(index, 0) + 1
+    marks.filled = {index: len(values) - values.count(None) for index, values in enumerate(columns)}
     bad_numbers = {n for n, _ in overflow}
-    source_rows = pa.array([n for n in good if n not in bad_numbers], pa.int64())
-    table = pa.table([source_rows, *(pa.array(c, pa.string()) for c in columns)], names=["source_row", *header])
+    source_rows = pa.array([n for n in range(1, number + 1) if n not in bad_numbers], pa.int64())
+    table = pa.Table.from_arrays(
+        [source_rows, *(pa.array(c, pa.string()) for c in columns)], names=["source_row", *map(str, range(width))]
+    )
     malformed = [(n, ",".join(_csv_field(cell_text(cell) or "") for cell in cells)) for n, cells in overflow]
-    return header, table, malformed, sheets
+    return header, table, malformed, marks
 
 
 def _csv_field(text: str) -> str:
@@ -372,7 +704,7 @@ def _read_parquet(path: Path, config: LoadedConfig) -> tuple[list[str], pa.Table
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as error:
         raise ExportError(
-            f"{path}: cannot be read as Parquet ({error}); the file may be truncated or not Parquet."
+            f"{path}: cannot be read as Parquet ({type(error).__name__}); the file may be truncated or not Parquet."
         ) from None
     header = [name.strip() for name in table.column_names]
     required = {*CONTRACT_COLUMNS, *config.survey.attributes, *config.survey.columns}
@@ -380,7 +712,7 @@ def _read_parquet(path: Path, config: LoadedConfig) -> tuple[list[str], pa.Table
         _column_text(path, name, column, name in required) for name, column in zip(header, table.columns, strict=True)
     ]
     source_rows = pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64))
-    return header, pa.table([source_rows, *texts], names=["source_row", *header]), []
+    return header, pa.Table.from_arrays([source_rows, *texts], names=["source_row", *map(str, range(len(header)))]), []
 
 
 def _column_text(path: Path, name: str, column: pa.ChunkedArray, required: bool) -> pa.ChunkedArray:
@@ -396,12 +728,11 @@ def _column_text(path: Path, name: str, column: pa.ChunkedArray, required: bool)
         return pc.cast(column, pa.string())
     if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
         return pc.strftime(pc.cast(column, pa.timestamp("s")) if pa.types.is_date(kind) else column, format="%Y-%m-%d")
-    if (
-        pa.types.is_floating(kind)
-        or pa.types.is_decimal(kind)
-        or pa.types.is_binary(kind)
-        or pa.types.is_large_binary(kind)
-    ):
+    if pa.types.is_floating(kind):  # NaN is how numeric columns say "no value": null, like a missing cell
+        return pa.chunked_array(
+            [pa.array([None if v is None or v != v else cell_text(v) for v in column.to_pylist()], pa.string())]
+        )
+    if pa.types.is_decimal(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
         return pa.chunked_array([pa.array([cell_text(_binary_text(v)) for v in column.to_pylist()], pa.string())])
     if not required:  # an ignored column of nested values: kept as JSON text for the quarantine
         return pa.chunked_array(

@@ -1,7 +1,9 @@
 """What a run records about itself: the publication's manifest and the run's summary.
 
 Contract: `manifest(result, loaded, run_id, published_at)` is `_manifest.json`'s content (the table
-files are added by `cro_awards.publish`): the run, the export's name and SHA-256, the configuration's
+files are added by `cro_awards.publish`): the run, the export's name and SHA-256 (with what reading it
+noticed: the rows hidden in an .xlsx's first sheet, which are scored, and the formula cells without a
+saved value, read as blank, per column), the configuration's
 name, SHA-256, overrides and effective values (every method knob of `cro_awards.knobs`, with
 survey_close and rating_scale), the counts and the code's and libraries' versions. `summary(...)` is
 what the flow returns and the command line prints. Neither holds anything respondent-level.
@@ -63,7 +65,12 @@ def manifest(result: PipelineResult, loaded: LoadedConfig, run_id: str, publishe
         "run_id": run_id,
         "survey_year": loaded.survey.survey_year,
         "published_at": published_at,
-        "export": {"file_name": result.export.path.name, "sha256": result.export.sha256},
+        "export": {
+            "file_name": result.export.path.name,
+            "sha256": result.export.sha256,
+            "hidden_rows": result.export.hidden_rows,
+            "formulas_without_saved_value": dict(result.export.formulas_without_saved_value),
+        },
         "config": {
             "file_name": loaded.path.name,
             "sha256": loaded.sha256,

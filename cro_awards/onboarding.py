@@ -19,10 +19,12 @@ Contract:
   the same code as a run (`cro_awards.pipeline.run_pipeline`, through validation), all in memory.
   Nothing is published, quarantined or written. It
   returns a `CheckReport`: rows read / accepted / quarantined, the count per reason code, the first
-  source rows per reason, and `passed` (the rejected share is within `max_rejected_share`). A
+  source rows per reason, what reading the export noticed (rows hidden in an .xlsx's first sheet, which
+  are scored; formula cells without a saved value, read as blank, per column; trailing columns with no
+  name and no value, ignored), and `passed` (the rejected share is within `max_rejected_share`). A
   configuration error (`ConfigError`) or a file-level export error (`ExportError`) propagates, for the
-  caller to print. The report holds codes, counts and source row numbers only: never a respondent id
-  or any other field's value.
+  caller to print. The report holds codes, counts, column names and source row numbers only: never a
+  respondent id or any other field's value.
 """
 
 from __future__ import annotations
@@ -316,6 +318,9 @@ class CheckReport:
     renamed_columns: int = 0
     ignored_columns: int = 0
     overrides: dict[str, Any] = field(default_factory=dict)
+    hidden_rows: int = 0
+    formulas_without_saved_value: dict[str, int] = field(default_factory=dict)
+    empty_columns_ignored: int = 0
 
     @property
     def rejected_share(self) -> float:
@@ -335,6 +340,18 @@ class CheckReport:
             lines.append(
                 f"Columns: {self.renamed_columns} renamed through `columns`, {self.ignored_columns} ignored "
                 "(not in the contract)"
+            )
+        if self.empty_columns_ignored:
+            lines.append(f"Columns: {self.empty_columns_ignored} trailing column(s) with no name and no value ignored")
+        if self.hidden_rows:
+            lines.append(
+                f"Hidden rows: {self.hidden_rows} row(s) of the first sheet are hidden in the spreadsheet; they are "
+                "read and scored like the others"
+            )
+        for column, count in self.formulas_without_saved_value.items():
+            lines.append(
+                f"Formulas: {count} cell(s) of column {column!r} hold formulas with no saved value and are read as "
+                "blank: open the workbook in the spreadsheet program and save it"
             )
         if self.quarantined_by_reason:
             width = max(len(code) for code in self.quarantined_by_reason)
@@ -383,4 +400,7 @@ def check_export(
         renamed_columns=len(result.export.renamed),
         ignored_columns=len(result.export.ignored_columns),
         overrides=dict(loaded.overrides),
+        hidden_rows=result.export.hidden_rows,
+        formulas_without_saved_value=dict(result.export.formulas_without_saved_value),
+        empty_columns_ignored=result.export.dropped_empty_columns,
     )

@@ -117,6 +117,23 @@ def _extract(loaded: LoadedConfig, export_path: Path) -> Export:
         logger.info("Renamed columns: %s", ", ".join(f"{k!r} -> {v}" for k, v in exported.renamed.items()))
     if exported.ignored_columns:
         logger.info("Ignored columns (not in the contract): %s", ", ".join(exported.ignored_columns))
+    if exported.dropped_empty_columns:
+        logger.info("Ignored %d trailing column(s) with no name and no value", exported.dropped_empty_columns)
+    if exported.hidden_rows:
+        logger.warning(
+            "%d row(s) of the first sheet of %s are hidden in the spreadsheet; they are read and scored like the "
+            "others (unhide them to see what is scored)",
+            exported.hidden_rows,
+            export_path.name,
+        )
+    for column, count in exported.formulas_without_saved_value.items():
+        logger.warning(
+            "%d cell(s) of column %r of %s hold formulas with no saved value and are read as blank: open the "
+            "workbook in the spreadsheet program and save it",
+            count,
+            column,
+            export_path.name,
+        )
     return exported
 
 

@@ -36,10 +36,12 @@ from cro_awards.settings import SQL_DIR
 SOURCES = {
     "ballot": "the survey year's CRO spellings (spelling, cro), from the YAML's cros",
     "category_attributes": "(category, attribute) pairs, from the YAML's categories",
-    "raw_export": "the export as read: source_row and every field as text",
-    "raw_evaluations": "the export's contract columns, as text",
-    "raw_ratings": "the export's attribute columns, as text",
-    "malformed_rows": "the CSV records the reader could not split into fields",
+    "raw_export": "the export as read: source_row and every field as text, by position (field_1 ... field_n)",
+    "export_columns": "(field, position, column_name): each export column's name as written (after `columns`)",
+    "raw_evaluations": "the export's contract columns, as text, picked by position and named by the contract",
+    "raw_ratings": "the export's attribute columns, as text, picked by position and named by attribute id",
+    "malformed_rows": "the CSV records the reader could not split into the header's fields: source_row, "
+    "field_1 ... field_n (placed by position), raw_text",
     "rejection_reasons": "(source_row, reason, reason_order) from validation and the reader",
     "composite_intervals": "each composite's bootstrap interval, from cro_awards/bootstrap.py",
 }

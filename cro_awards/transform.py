@@ -2,8 +2,14 @@
 
 Contract (each function takes a `cro_awards.sql.Workspace`; nothing here reads or writes files, so a
 test can drive it with literal Arrow tables):
-- `stage(workspace, export, malformed, survey)` registers the export's text (raw_export, raw_evaluations,
-  raw_ratings, malformed_rows) and the year's ballot and categories, and builds what validation reads.
+- `stage(workspace, export, malformed, survey)` registers the export's text and the year's ballot and
+  categories, and builds what validation reads. The export's columns are registered by position, never
+  by name (an export may have a column named `source_row`, or `cro` and `CRO`, which DuckDB's
+  case-insensitive names would rename): `raw_export` and `malformed_rows` hold `source_row`,
+  `field_1` ... `field_n` (and the malformed rows' `raw_text`), `export_columns` maps each field to its
+  position and column name (as written, after `columns`), and `raw_evaluations` / `raw_ratings` are the
+  contract and attribute columns picked by position and named by the contract. The tables are those of
+  `cro_awards.extract.Export` (the column names ride in their fields' metadata).
 - `quarantine(workspace, reasons)` registers validation's reasons and builds the quarantine table
   (`rejected_evaluations`) and the counts: rows read, accepted and quarantined.
 - `score(workspace, survey)` builds every published table (the bootstrap's intervals registered on the
@@ -18,6 +24,7 @@ import pyarrow as pa
 
 from cro_awards import bootstrap, sql
 from cro_awards.config import CONTRACT_COLUMNS, WHITESPACE, SurveyConfig
+from cro_awards.extract import column_names, field_name
 
 SCAN_ROWS = 65_536
 """Rows per chunk of the export as registered (see `stage`)."""
@@ -60,14 +67,40 @@ def stage(workspace: sql.Workspace, raw_export: pa.Table, malformed_rows: pa.Tab
     """Register the export's text and the year's tables; build what validation reads (module contract)."""
     for name, table in survey_tables(survey).items():
         workspace.register(name, table)
+    # The export's columns by position (never by name: DuckDB's names ignore case), their names apart.
+    names = column_names(raw_export)
+    fields = [field_name(position) for position in range(1, len(names) + 1)]
+    if malformed_rows.num_columns != len(names) + 2:
+        raise ValueError(
+            f"malformed_rows has {malformed_rows.num_columns} columns; expected source_row, the export's "
+            f"{len(names)} fields and raw_text (a bug: both tables come from cro_awards.extract)"
+        )
+    raw_export = raw_export.rename_columns(["source_row", *fields])
     # In slices of SCAN_ROWS rows (no copy): DuckDB scans a registered table's chunks in parallel, and
     # the CSV reader makes one chunk per 16 MB block.
     raw_export = pa.Table.from_batches(raw_export.to_batches(max_chunksize=SCAN_ROWS), schema=raw_export.schema)
     workspace.register("raw_export", raw_export)
-    workspace.register("malformed_rows", malformed_rows)
-    workspace.register("raw_evaluations", raw_export.select(["source_row", *CONTRACT_COLUMNS]))
-    workspace.register("raw_ratings", raw_export.select(["source_row", *survey.attributes]))
+    workspace.register("malformed_rows", malformed_rows.rename_columns(["source_row", *fields, "raw_text"]))
+    workspace.register("export_columns", export_columns(names))
+    position: dict[str, int] = {}
+    for index, name in enumerate(names, start=1):
+        position.setdefault(name, index)  # names are unique (extract refuses a column named twice)
+    for source, columns in (("raw_evaluations", CONTRACT_COLUMNS), ("raw_ratings", tuple(survey.attributes))):
+        picked = raw_export.select([0, *(position[column] for column in columns)])
+        workspace.register(source, picked.rename_columns(["source_row", *columns]))
     workspace.build(*VALIDATION_INPUTS, params=method_parameters(survey))
+
+
+def export_columns(names: list[str]) -> pa.Table:
+    """The source `export_columns`: (field, position, column_name) of each export column, in header order."""
+    return pa.table(
+        {
+            "field": [field_name(position) for position in range(1, len(names) + 1)],
+            "position": pa.array(range(1, len(names) + 1), pa.int64()),
+            "column_name": names,
+        },
+        schema=pa.schema([("field", pa.string()), ("position", pa.int64()), ("column_name", pa.string())]),
+    )
 
 
 def quarantine(workspace: sql.Workspace, reasons: pa.Table, survey: SurveyConfig) -> tuple[pa.Table, dict[str, int]]:

@@ -1,32 +1,53 @@
--- The quarantine: every rejected export row with its reasons and its original fields as text
--- (malformed CSV rows: fields placed by position, and the row's raw text in raw_text).
+-- The quarantine: every rejected export row with its reasons, the raw CSV text of a malformed row (null
+-- otherwise) and its fields as written: a map from each export column's name (as the header writes it,
+-- after `columns`; case kept) to the row's text, in header order. The export's fields are kept apart
+-- from the quarantine's own columns, so a column named source_row, reasons or raw_text, or two names
+-- differing only in case, overwrite nothing. Malformed rows' fields are placed by position (absent ones
+-- null). (`fields` is a keyword to sqlfluff, hence its noqa: it is the contract's column name.)
 -- grain: one row per quarantined export row
 -- key: source_row
--- reads: int_rejected_evaluations, raw_export, malformed_rows
+-- reads: int_rejected_evaluations, raw_export (source_row, field_1 ... field_n),
+--        malformed_rows (source_row, field_1 ... field_n, raw_text),
+--        export_columns (field, position, column_name)
 with
 
-well_formed as (
+rejected_rows as (
     select
-        int_rejected_evaluations.source_row,
-        int_rejected_evaluations.reasons,
-        raw_export.* exclude (raw_export.source_row),
-    from int_rejected_evaluations
-    inner join raw_export on int_rejected_evaluations.source_row = raw_export.source_row
+        raw_export.*,
+        null::varchar as raw_text,
+    from raw_export
+    semi join int_rejected_evaluations on raw_export.source_row = int_rejected_evaluations.source_row
+    union all by name
+    select malformed_rows.*,
+    from malformed_rows
+    semi join int_rejected_evaluations on malformed_rows.source_row = int_rejected_evaluations.source_row
 ),
 
-malformed as (
+long_fields as (
+    from rejected_rows
+    unpivot include nulls (field_text for field in (columns(* exclude (source_row, raw_text))))
+),
+
+field_maps as (
     select
-        int_rejected_evaluations.source_row,
-        int_rejected_evaluations.reasons,
-        malformed_rows.* exclude (malformed_rows.source_row),
-    from int_rejected_evaluations
-    inner join malformed_rows on int_rejected_evaluations.source_row = malformed_rows.source_row
+        long_fields.source_row,
+        map_from_entries(
+            list((export_columns.column_name, long_fields.field_text) order by export_columns.position)
+        ) as fields,  -- noqa: RF04
+    from long_fields
+    inner join export_columns on long_fields.field = export_columns.field
+    group by long_fields.source_row
 ),
 
 final as (
-    select * from well_formed
-    union all by name
-    select * from malformed
+    select
+        int_rejected_evaluations.source_row,
+        int_rejected_evaluations.reasons,
+        rejected_rows.raw_text,
+        field_maps.fields,
+    from int_rejected_evaluations
+    inner join rejected_rows on int_rejected_evaluations.source_row = rejected_rows.source_row
+    inner join field_maps on int_rejected_evaluations.source_row = field_maps.source_row
 )
 
 select * from final

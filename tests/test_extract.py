@@ -50,10 +50,10 @@ def test_csv_is_read_as_text_with_source_row(tmp_path, config):
     path = tmp_path / "e.csv"
     path.write_text(f"{HEADER_LINE}\n{GOOD_LINE}\nR2, 087.50 ,  nwc ,2023-01-31,n/a,,04\n", encoding="utf-8")
     export = read_export(path, config)
-    assert export.table.column_names == ["source_row", *HEADER]
-    assert export.table.schema.field("source_row").type == pa.int64()
-    assert all(export.table.schema.field(name).type == pa.string() for name in HEADER)
-    assert texts(export.table) == [
+    assert export.named().column_names == ["source_row", *HEADER]
+    assert export.named().schema.field("source_row").type == pa.int64()
+    assert all(export.named().schema.field(name).type == pa.string() for name in HEADER)
+    assert texts(export.named()) == [
         {
             "source_row": 1,
             "respondent_id": "R1",
@@ -96,7 +96,7 @@ def test_csv_blank_lines_are_not_rows_and_quoted_fields_are_one_field(tmp_path, 
         newline="",
     )
     export = read_export(path, config)
-    assert export.table.select(["source_row", "respondent_id", "cro"]).to_pylist() == [
+    assert export.named().select(["source_row", "respondent_id", "cro"]).to_pylist() == [
         {"source_row": 1, "respondent_id": "R1", "cro": "Northwind"},
         {"source_row": 2, "respondent_id": "R2", "cro": 'Northwind, "the" CRO\non two lines'},
         {"source_row": 3, "respondent_id": "R3", "cro": "Bluefen"},
@@ -107,7 +107,7 @@ def test_csv_crlf_line_endings(tmp_path, config):
     path = tmp_path / "e.csv"
     path.write_bytes(f"{HEADER_LINE}\r\n{GOOD_LINE}\r\n\r\nR2,1,Bluefen,2023-06-01,1,2,3\r\n".encode())
     export = read_export(path, config)
-    assert export.table.select(["source_row", "respondent_id", "cost"]).to_pylist() == [
+    assert export.named().select(["source_row", "respondent_id", "cost"]).to_pylist() == [
         {"source_row": 1, "respondent_id": "R1", "cost": "5"},
         {"source_row": 2, "respondent_id": "R2", "cost": "3"},
     ]
@@ -125,14 +125,14 @@ def test_csv_malformed_rows_are_set_apart_with_their_text(tmp_path, config):
         encoding="utf-8",
     )
     export = read_export(path, config)
-    assert export.table["source_row"].to_pylist() == [1, 4]
-    assert export.table["respondent_id"].to_pylist() == ["R1", "R4"]
+    assert export.named()["source_row"].to_pylist() == [1, 4]
+    assert export.named()["respondent_id"].to_pylist() == ["R1", "R4"]
     assert export.malformed["source_row"].to_pylist() == [2, 3]
-    assert export.malformed["raw_text"].to_pylist() == [
+    assert export.named(malformed=True)["raw_text"].to_pylist() == [
         "R2,1200,Northwind,2023-06-01,4,3",
         "R3,1200,Northwind,2023-06-01,4,3,5,extra",
     ]
-    assert export.malformed["respondent_id"].to_pylist() == ["R2", "R3"]
+    assert export.named(malformed=True)["respondent_id"].to_pylist() == ["R2", "R3"]
     assert export.n_read == 4
 
 
@@ -140,15 +140,15 @@ def test_utf8_bom_is_fine(tmp_path, config):
     path = tmp_path / "bom.csv"
     path.write_bytes(codecs.BOM_UTF8 + f"{HEADER_LINE}\n{GOOD_LINE}\n".encode())
     export = read_export(path, config)
-    assert export.table.column_names == ["source_row", *HEADER]
-    assert export.table["respondent_id"].to_pylist() == ["R1"]
+    assert export.named().column_names == ["source_row", *HEADER]
+    assert export.named()["respondent_id"].to_pylist() == ["R1"]
 
 
 def test_header_names_are_trimmed(tmp_path, config):
     path = tmp_path / "e.csv"
     path.write_text(" respondent_id ,rd_spend_musd,cro,last_engaged,\tquality,speed,cost \n" + GOOD_LINE + "\n")
     export = read_export(path, config)
-    assert export.table.column_names == ["source_row", *HEADER]
+    assert export.named().column_names == ["source_row", *HEADER]
 
 
 # --- columns renaming and extra columns -------------------------------------------------------
@@ -159,9 +159,9 @@ def test_columns_renaming_and_ignored_columns(tmp_path):
     header = ["Resp ID", "rd_spend_musd", "cro", "last_engaged", "Quality score", "speed", "cost", "comments"]
     path = write_csv(tmp_path / "e.csv", [["R1", "1200", "Northwind", "2023-06-01", "4", "3", "5", "great"]], header)
     export = read_export(path, config)
-    assert export.table.column_names == ["source_row", *HEADER, "comments"]
-    assert export.table["respondent_id"].to_pylist() == ["R1"]
-    assert export.table["quality"].to_pylist() == ["4"]
+    assert export.named().column_names == ["source_row", *HEADER, "comments"]
+    assert export.named()["respondent_id"].to_pylist() == ["R1"]
+    assert export.named()["quality"].to_pylist() == ["4"]
     assert export.ignored_columns == ("comments",)
     assert export.renamed == {"Resp ID": "respondent_id", "Quality score": "quality"}
     assert run_rules(config.path, path) == {}
@@ -171,7 +171,7 @@ def test_columns_renaming_of_a_header_the_export_lacks_is_harmless(tmp_path):
     config = load(write_config(tmp_path, extra='columns:\n  "Resp ID": respondent_id\n'))
     path = write_csv(tmp_path / "e.csv", [row()])
     export = read_export(path, config)
-    assert export.table["respondent_id"].to_pylist() == ["R1"]
+    assert export.named()["respondent_id"].to_pylist() == ["R1"]
     assert export.renamed == {}
 
 
@@ -339,8 +339,8 @@ def workbook(tmp_path: Path) -> Path:
 
 def test_xlsx_cells_are_read_by_value(workbook, config):
     export = read_export(workbook, config)
-    assert export.table.column_names == ["source_row", *HEADER]
-    assert texts(export.table) == [
+    assert export.named().column_names == ["source_row", *HEADER]
+    assert texts(export.named()) == [
         {
             "source_row": 1,
             "respondent_id": "R1",
@@ -418,7 +418,7 @@ def test_xlsx_blank_rows_are_not_rows(tmp_path, config):
         [["R1", 1, "Northwind", "2023-06-01", 4, 3, 5], [None] * 7, ["R2", 1, "Bluefen", "2023-06-01", 4, 3, 5]],
     )
     export = read_export(path, config)
-    assert export.table.select(["source_row", "respondent_id"]).to_pylist() == [
+    assert export.named().select(["source_row", "respondent_id"]).to_pylist() == [
         {"source_row": 1, "respondent_id": "R1"},
         {"source_row": 2, "respondent_id": "R2"},
     ]
@@ -455,9 +455,9 @@ def parquet_file(tmp_path: Path) -> Path:
 
 def test_parquet_cells_are_read_by_value(parquet_file, config):
     export = read_export(parquet_file, config)
-    assert export.table.column_names == ["source_row", *HEADER, "comments"]
+    assert export.named().column_names == ["source_row", *HEADER, "comments"]
     assert export.ignored_columns == ("comments",)
-    assert texts(export.table) == [
+    assert texts(export.named()) == [
         {
             "source_row": 1,
             "respondent_id": "R1",
@@ -539,7 +539,7 @@ def test_parquet_date_and_decimal_columns(tmp_path, config):
         },
     )
     export = read_export(path, config)
-    assert texts(export.table) == [
+    assert texts(export.named()) == [
         {
             "source_row": 1,
             "respondent_id": "1",
@@ -576,7 +576,7 @@ def test_xlsx_with_understated_dimension_is_read_whole(tmp_path, config):
     path = write_xlsx(tmp_path / "dim.xlsx", [["R1", 1200, "Northwind", "2023-06-01", 4, 3, 5]])
     set_dimension(path, "A1")
     export = read_export(path, config)
-    assert texts(export.table) == [
+    assert texts(export.named()) == [
         {
             "source_row": 1,
             "respondent_id": "R1",
@@ -595,7 +595,7 @@ def test_small_typed_float_is_read_as_a_plain_decimal(tmp_path, config):
         tmp_path / "small.parquet",
         {name: pa.array([0.00005]) if name == "rd_spend_musd" else [row()[name]] for name in HEADER},
     )
-    assert read_export(path, config).table["rd_spend_musd"].to_pylist() == ["0.00005"]
+    assert read_export(path, config).named()["rd_spend_musd"].to_pylist() == ["0.00005"]
 
 
 def test_parquet_naming_a_column_twice(tmp_path, config):
@@ -617,7 +617,158 @@ def test_csv_whitespace_only_lines_and_a_blank_line_before_the_header_are_not_ro
     path = tmp_path / "blanks.csv"
     path.write_text("\n".join(["", body[0], body[1], "   ", "\t", body[2], "1,2"]) + "\n", encoding="utf-8")
     export = read_export(path, config)
-    assert export.table["source_row"].to_pylist() == [1, 2]
-    assert export.table["respondent_id"].to_pylist() == ["R1", "R2"]
+    assert export.named()["source_row"].to_pylist() == [1, 2]
+    assert export.named()["respondent_id"].to_pylist() == ["R1", "R2"]
     assert export.malformed["source_row"].to_pylist() == [3]
-    assert export.malformed["raw_text"].to_pylist() == ["1,2"]
+    assert export.named(malformed=True)["raw_text"].to_pylist() == ["1,2"]
+
+
+# --- fields by position; messages that name no field's content ----------------------------------------
+
+
+def test_fields_are_positional_and_carry_their_column_names(tmp_path, config):
+    from cro_awards.extract import COLUMN_NAME, column_names
+
+    header = [*HEADER, "source_row", "CRO", "raw_text"]
+    path = write_csv(tmp_path / "e.csv", [[*row().values(), "77", "Acme", "x"]], header)
+    path.write_text(path.read_text() + "R2,1,Bluefen\n")  # malformed: placed by position
+    export = read_export(path, config)
+    assert export.columns == tuple(header)
+    assert export.table.column_names == ["source_row", *(f"field_{i}" for i in range(1, 11))]
+    assert [f.metadata[COLUMN_NAME].decode() for f in list(export.table.schema)[1:]] == header
+    assert column_names(export.table) == header
+    assert export.table["source_row"].to_pylist() == [1]
+    assert export.column("source_row").to_pylist() == ["77"] and export.column("CRO").to_pylist() == ["Acme"]
+    assert export.column("cro").to_pylist() == ["Northwind Clinical"]
+    assert export.malformed.column_names == ["source_row", *(f"field_{i}" for i in range(1, 11)), "raw_text"]
+    assert export.malformed["raw_text"].to_pylist() == ["R2,1,Bluefen"]
+    assert export.named(malformed=True).column_names == ["source_row", *header, "raw_text"]
+    assert export.ignored_columns == ("source_row", "CRO", "raw_text")
+
+
+def test_header_looking_like_data_is_not_echoed(tmp_path, config):
+    path = tmp_path / "headerless.csv"
+    path.write_text("R777001,1200,Ironbark,2023-06-01,4,3,4\nR777002,1350,Bluefen,2023-07-01,5,4,4\n")
+    with pytest.raises(ExportError) as raised:
+        read_export(path, config)
+    problem = str(raised.value).replace(str(path), "")
+    assert "the first row looks like data, not a header: none of its 7 cells" in problem
+    assert "R777001" not in problem and "Ironbark" not in problem and "twice" not in problem
+
+
+def test_missing_column_message_names_counts_and_the_surveys_columns_only(tmp_path, config):
+    header = ["respondent_id", "rd_spend_musd", "CRO", "last_engaged", "quality", "speed", "Kosten"]
+    path = write_csv(tmp_path / "e.csv", [list(row().values())], header)
+    with pytest.raises(ExportError) as raised:
+        read_export(path, config)
+    problem = str(raised.value).replace(str(path), "")
+    assert "missing column(s) cro, cost" in problem
+    assert "The header has 7 column(s), of which 5 are the survey's" in problem
+    assert "Column(s) cro appear with other capitals" in problem
+    assert "Kosten" not in problem  # a name the survey does not know is not repeated
+
+
+def test_empty_column_names_are_named_by_position(tmp_path, config):
+    path = tmp_path / "e.csv"
+    path.write_text(f"{HEADER_LINE},,note,\n{GOOD_LINE},,hello,x\n")
+    with pytest.raises(ExportError) as raised:
+        read_export(path, config)
+    problem = str(raised.value).replace(str(path), "")
+    assert "the header has 2 empty column names (columns 8, 10 of 10)" in problem
+    assert "name those columns or delete them" in problem and "hello" not in problem
+
+
+def test_trailing_nameless_columns_without_values_are_dropped(tmp_path, config):
+    path = tmp_path / "e.csv"
+    path.write_text(f"{HEADER_LINE},,,\n{GOOD_LINE},, ,\nR2,1,Bluefen,2023-06-01,4,3,5,,,\n")
+    export = read_export(path, config)
+    assert export.columns == HEADER and export.dropped_empty_columns == 3
+    assert export.table.num_columns == 1 + len(HEADER)
+    assert run_rules(config.path, path) == {}
+
+
+def test_latin1_message_names_the_line_and_offset_never_the_bytes(tmp_path, config):
+    path = tmp_path / "late.csv"
+    rows = [row(respondent_id=f"R00000{i}") for i in range(1, 9)] + [row(respondent_id="R000009", cro="Dunmor\u00e9")]
+    path.write_bytes(csv_text(rows).encode("latin-1"))
+    with pytest.raises(ExportError) as raised:
+        read_export(path, config)
+    problem = str(raised.value).replace(str(path), "")
+    assert "line 10 holds a byte that is not UTF-8" in problem and "byte offset" in problem
+    for leaked in ("R000009", "Dunmor", "\\x", "b'"):
+        assert leaked not in problem
+
+
+def test_a_quote_left_open_on_the_last_line_swallowing_nothing_reads_as_written(tmp_path, config):
+    path = tmp_path / "e.csv"
+    path.write_text(f'{HEADER_LINE}\n{GOOD_LINE}\nR2,1200,Bluefen,2023-06-01,4,3,"5\n', encoding="utf-8")
+    export = read_export(path, config)
+    assert export.column("cost").to_pylist() == ["5", "5\n"]
+    assert run_rules(config.path, path) == {}
+
+
+def test_a_stray_quote_swallowing_lines_to_the_end_of_the_file_is_a_file_level_error(tmp_path, config):
+    path = tmp_path / "e.csv"
+    path.write_text(
+        f'{HEADER_LINE}\n{GOOD_LINE}\nR2,1200,Bluefen,2023-06-01,4,3,"5\nR3,1,Bluefen,2023-06-01,1,1,1\n'
+        "R4,1,Bluefen,2023-06-01,1,1,1\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ExportError) as raised:
+        read_export(path, config)
+    problem = str(raised.value).replace(str(path), "")
+    assert "line 3: a quote opens a field there that is never closed" in problem
+    assert "the 2 lines after it" in problem and "R3" not in problem
+
+
+def test_a_malformed_record_over_several_lines_names_where_its_quote_opened(tmp_path, config):
+    path = tmp_path / "e.csv"
+    path.write_bytes(
+        (
+            f"{HEADER_LINE}\r\n{GOOD_LINE}\r\n"
+            'R2,1200,"Blue\r\nfen",2023-06-01,4,3,5\r\n'  # a well-formed quoted line break: legal
+            'R3,1200,Bluefen,2023-06-01,4,3,"5\r\nR4,1,Bluefen,2023-06-01,1,1,1\r\nR5,1,"Bluefen",x,1,1,1\r\n'
+        ).encode()
+    )
+    with pytest.raises(ExportError) as raised:
+        read_export(path, config)
+    problem = str(raised.value).replace(str(path), "")
+    assert "line 5: a quote opens a field there that runs on to line 7, taking the 2 lines after it" in problem
+    assert "one record of 11 fields where the header has 7" in problem
+
+
+def test_xlsx_hidden_rows_are_counted_and_read(tmp_path, config):
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(list(HEADER))
+    for number in range(1, 5):
+        sheet.append([f"R{number}", 1200, "Northwind", "2023-06-01", 4, 3, 5])
+    sheet.append([])  # a blank row is no row, hidden or not
+    sheet.append(["R5", 1200, "Bluefen", "2023-06-01", 4, 3, 5])
+    for sheet_row in (3, 6, 7):  # source rows 2 and 5 (row 6 is blank)
+        sheet.row_dimensions[sheet_row].hidden = True
+    path = tmp_path / "hidden.xlsx"
+    workbook.save(path)
+    export = read_export(path, config)
+    assert export.hidden_rows == 2
+    assert export.column("respondent_id").to_pylist() == ["R1", "R2", "R3", "R4", "R5"]
+
+
+def test_xlsx_formulas_without_saved_value(workbook, config):
+    # The fixture: E4 has a saved value; F4 and E6, F6, G6 none.
+    assert read_export(workbook, config).formulas_without_saved_value == {"quality": 1, "speed": 2, "cost": 1}
+
+
+def test_xlsx_column_of_formulas_without_saved_value_is_a_file_level_error(tmp_path, config):
+    rows = [[f"R{i}", 1200, "Northwind", f"=DATE(2023,6,{i})", 4, 3, 5] for i in range(1, 4)]
+    path = write_xlsx(tmp_path / "f.xlsx", rows)
+    with pytest.raises(ExportError) as raised:
+        read_export(path, config)
+    problem = str(raised.value).replace(str(path), "")
+    assert "3 cells of column 'last_engaged' (column D) hold formulas with no saved value" in problem
+    assert "Open the workbook in the spreadsheet program and save it" in problem
+    # One saved value: the column is not blank throughout; the other two are counted (a warning).
+    set_saved_value(path, "D2", "45078")
+    assert read_export(path, config).formulas_without_saved_value == {"last_engaged": 2}

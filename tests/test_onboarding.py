@@ -302,6 +302,42 @@ def test_check_export_lets_configuration_and_file_errors_through(tmp_path: Path)
         check_export(write_config(tmp_path), tmp_path / "absent.csv")
 
 
+def test_check_export_reports_hidden_rows_formulas_and_ignored_empty_columns(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(list(HEADER))
+    for n in range(1, 7):
+        cells = [f"{SECRET}{n}", 1200, ["Northwind", "Aldercrest", "Bluefen"][n % 3], "2023-06-01", 4, 3, 5]
+        if n == 2:
+            cells[5] = "=1+2"  # a formula without a saved value: read blank, counted
+        sheet.append(cells)
+    sheet.row_dimensions[3].hidden = True  # source rows 2 and 4: hidden, still scored
+    sheet.row_dimensions[5].hidden = True
+    export = tmp_path / "hidden.xlsx"
+    workbook.save(export)
+    report = check_export(write_config(tmp_path), export)
+    assert (report.read, report.accepted, report.quarantined) == (6, 6, 0)
+    assert report.hidden_rows == 2
+    assert report.formulas_without_saved_value == {"speed": 1}
+    rendered = report.render()
+    assert (
+        "Hidden rows: 2 row(s) of the first sheet are hidden in the spreadsheet; they are read and scored" in rendered
+    )
+    assert "Formulas: 1 cell(s) of column 'speed' hold formulas with no saved value and are read as blank" in rendered
+    assert SECRET not in rendered and SECRET not in repr(report)
+
+    csv_export = tmp_path / "trailing.csv"
+    csv_export.write_text(
+        "".join(line + ",,\n" for line in _tiny_export(tmp_path).read_text(encoding="utf-8").splitlines()),
+        encoding="utf-8",
+    )
+    report = check_export(write_config(tmp_path), csv_export)
+    assert report.empty_columns_ignored == 2 and report.hidden_rows == 0 and report.formulas_without_saved_value == {}
+    assert "Columns: 2 trailing column(s) with no name and no value ignored" in report.render()
+
+
 def test_onboarding_runs_without_prefect() -> None:
     code = (
         "import sys, cro_awards.onboarding, cro_awards.extract, cro_awards.transform, cro_awards.validate; "

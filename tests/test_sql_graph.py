@@ -25,7 +25,7 @@ import pytest
 
 from cro_awards import sql
 from cro_awards.config import SurveyConfig
-from cro_awards.transform import method_parameters
+from cro_awards.transform import export_columns, method_parameters
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -240,15 +240,18 @@ def world_sources() -> dict[str, pa.Table]:
         ],
     )
     malformed = table(pa.schema([*EXPORT_SCHEMA, ("raw_text", STR)]), [(7, "R7", "10", None, None, None, "R7,10")])
+    # The export as the pipeline registers it: fields by position, their names in export_columns.
+    fields = [f"field_{position}" for position in range(1, len(EXPORT_SCHEMA))]
     return {
         "ballot": table(
             pa.schema([("spelling", STR), ("cro", STR)]), [("Acme", "Acme"), ("Beta", "Beta"), ("Gamma", "Gamma")]
         ),
         "category_attributes": table(pa.schema([("category", STR), ("attribute", STR)]), [("k", "a1")]),
-        "raw_export": export,
+        "raw_export": export.rename_columns(["source_row", *fields]),
+        "export_columns": export_columns(EXPORT_SCHEMA.names[1:]),
         "raw_evaluations": export.select(["source_row", "respondent_id", "rd_spend_musd", "cro", "last_engaged"]),
         "raw_ratings": export.select(["source_row", "a1"]),
-        "malformed_rows": malformed,
+        "malformed_rows": malformed.rename_columns(["source_row", *fields, "raw_text"]),
         "rejection_reasons": table(
             pa.schema([("source_row", INT), ("reason", STR), ("reason_order", pa.int32())]),
             [(6, "unknown_cro", 3), (7, "malformed_row", 0)],

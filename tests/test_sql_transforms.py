@@ -874,15 +874,15 @@ def test_small_cell_suppressed_but_counts_in_composite(con):
 # --- rejected_evaluations ---------------------------------------------------------------------------
 
 
+FIELDS_SCHEMA = [("source_row", INT), ("field_1", STR), ("field_2", STR), ("field_3", STR), ("field_4", STR)]
+EXPORT_COLUMNS_SCHEMA = [("field", STR), ("position", INT), ("column_name", STR)]
+
+
+def given_export_columns(con, names: list[str]) -> None:
+    given(con, "export_columns", EXPORT_COLUMNS_SCHEMA, [(f"field_{i}", i, n) for i, n in enumerate(names, start=1)])
+
+
 def test_rejected_evaluations_joins_well_formed_and_malformed_rows_sorted(con):
-    export_schema = [
-        ("source_row", INT),
-        ("respondent_id", STR),
-        ("rd_spend_musd", STR),
-        ("cro", STR),
-        ("last_engaged", STR),
-        ("a1", STR),
-    ]
     given(
         con,
         "int_rejected_evaluations",
@@ -896,39 +896,69 @@ def test_rejected_evaluations_joins_well_formed_and_malformed_rows_sorted(con):
     given(
         con,
         "raw_export",
-        export_schema,
+        FIELDS_SCHEMA,
         [
-            (1, "R1", "10", "Acme", "2023-05-01", " "),
-            (2, "R2", "20", "Acme", "2023-05-02", "4"),
-            (3, "R3", "lots", "Nobody", "2023-05-03", "5"),
+            (1, "R1", "10", "Acme", " "),
+            (2, "R2", "20", "Acme", "4"),
+            (3, "R3", "lots", "Nobody", "5"),
         ],
     )
-    given(
-        con,
-        "malformed_rows",
-        [*export_schema, ("raw_text", STR)],
-        [
-            (4, "R4", "30", None, None, None, "R4,30"),
-        ],
-    )
+    given(con, "malformed_rows", [*FIELDS_SCHEMA, ("raw_text", STR)], [(4, "R4", "30", None, None, "R4,30")])
+    given_export_columns(con, ["respondent_id", "rd_spend_musd", "cro", "a1"])
     sql.run(con, "rejected_evaluations", params())
 
-    assert columns_of(con, "rejected_evaluations") == [
-        "source_row",
-        "reasons",
-        "respondent_id",
-        "rd_spend_musd",
-        "cro",
-        "last_engaged",
-        "a1",
-        "raw_text",
-    ]
+    assert columns_of(con, "rejected_evaluations") == ["source_row", "reasons", "raw_text", "fields"]
     assert sql.key("rejected_evaluations") == ("source_row",)
-    assert published_rows(con, "rejected_evaluations") == [
-        (1, ["no_ratings"], "R1", "10", "Acme", "2023-05-01", " ", None),
-        (3, ["invalid_rd_spend", "unknown_cro"], "R3", "lots", "Nobody", "2023-05-03", "5", None),
-        (4, ["malformed_row"], "R4", "30", None, None, None, "R4,30"),
+    assert [row[:3] for row in published_rows(con, "rejected_evaluations")] == [
+        (1, ["no_ratings"], None),
+        (3, ["invalid_rd_spend", "unknown_cro"], None),
+        (4, ["malformed_row"], "R4,30"),
     ]
+    # fields: a map from column name to text, in header order (DuckDB gives a map back as a dict)
+    assert [list(row[3].items()) for row in published_rows(con, "rejected_evaluations")] == [
+        [("respondent_id", "R1"), ("rd_spend_musd", "10"), ("cro", "Acme"), ("a1", " ")],
+        [("respondent_id", "R3"), ("rd_spend_musd", "lots"), ("cro", "Nobody"), ("a1", "5")],
+        [("respondent_id", "R4"), ("rd_spend_musd", "30"), ("cro", None), ("a1", None)],
+    ]
+
+
+def test_rejected_evaluations_keeps_colliding_column_names_apart(con, tmp_path):
+    # Export columns named like the quarantine's own columns, and two differing only in case: each is one
+    # entry of `fields` under its name as written; the quarantine's source_row, reasons and raw_text stand.
+    given(con, "int_rejected_evaluations", [("source_row", INT), ("reasons", REASONS)], [(2, ["unknown_cro"])])
+    given(
+        con,
+        "raw_export",
+        FIELDS_SCHEMA,
+        [(1, "Acme", "acme", "9", "ok"), (2, "Nobody", "NOBODY", "77", "text")],
+    )
+    given(con, "malformed_rows", [*FIELDS_SCHEMA, ("raw_text", STR)], [])
+    given_export_columns(con, ["cro", "CRO", "source_row", "raw_text"])
+    sql.run(con, "rejected_evaluations", params())
+
+    [(source_row, reasons, raw_text, fields)] = published_rows(con, "rejected_evaluations")
+    assert (source_row, reasons, raw_text) == (2, ["unknown_cro"], None)
+    assert list(fields.items()) == [("cro", "Nobody"), ("CRO", "NOBODY"), ("source_row", "77"), ("raw_text", "text")]
+    # As Parquet (as the quarantine is written), read back by column name in DuckDB
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "rejected_evaluations.parquet"
+    pq.write_table(con.sql("select * from rejected_evaluations").to_arrow_table(), path)
+    assert con.execute(
+        "select source_row, fields['cro'], fields['CRO'], fields['source_row'], fields['nothing'] "
+        "from read_parquet($path)",
+        {"path": str(path)},
+    ).fetchall() == [(2, "Nobody", "NOBODY", "77", None)]
+
+
+def test_rejected_evaluations_empty_quarantine(con):
+    given(con, "int_rejected_evaluations", [("source_row", INT), ("reasons", REASONS)], [])
+    given(con, "raw_export", FIELDS_SCHEMA, [(1, "R1", "10", "Acme", "4")])
+    given(con, "malformed_rows", [*FIELDS_SCHEMA, ("raw_text", STR)], [])
+    given_export_columns(con, ["respondent_id", "rd_spend_musd", "cro", "a1"])
+    sql.run(con, "rejected_evaluations", params())
+    assert columns_of(con, "rejected_evaluations") == ["source_row", "reasons", "raw_text", "fields"]
+    assert published_rows(con, "rejected_evaluations") == []
 
 
 def test_parameters_bound_as_production_binds_them():

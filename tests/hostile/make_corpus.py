@@ -429,6 +429,172 @@ def _tiny_valid(path: Path) -> None:
     _text(path, csv_text([row(respondent_id="Y1"), row(respondent_id="Y2", cro="Bluefen")]))
 
 
+# --- cases from an attacker's trial: messages that leaked or misled, rows lost without a word ---------
+
+
+def _people(prefix: str, count: int) -> list[dict[str, Any]]:
+    """Valid rows with distinctive respondent ids (`<prefix>001`, ...) and spends, three CROs in turn."""
+    return [
+        row(respondent_id=f"{prefix}{i:03d}", rd_spend_musd=str(1600 + 7 * i), cro=CANONICAL[i % 3])
+        for i in range(1, count + 1)
+    ]
+
+
+LATIN1_LATE_LINE = 10  # the physical line of the Latin-1 byte: data row 9
+
+
+def _latin1_late(path: Path) -> None:
+    # The bad byte on data row 9, after 20 bytes of that row's data: a message quoting the bytes before it
+    # would leak them (respondent R000009, spend 1642, the CRO's text).
+    rows = _people("R000", 8)
+    rows.append(row(respondent_id="R000009", rd_spend_musd="1642", cro="Bluefen Biom\u00e9trics"))
+    _text(path, csv_text(rows), "latin-1")
+
+
+HEADERLESS_FIRST = ("R777001", "1200", "Ironbark", "2023-06-01", "4", "3", "5")
+
+
+def _headerless(path: Path) -> None:
+    # The header row was not exported: the first data row stands where the header should be (a reader
+    # used to list its cells as "the header has: R777001, 1200, Ironbark, ...").
+    rows = [list(HEADERLESS_FIRST), ["R777002", "1350", "Northwind", "2023-07-01", "5", "4", "4"]]
+    _text(path, "".join(",".join(r) + "\n" for r in rows))
+
+
+def _headerless_repeated(path: Path) -> None:
+    # The same, with a rating repeated in the first row (a reader used to say "names column '4' twice").
+    rows = [["R777003", "1200", "Ironbark", "2023-06-01", "4", "3", "4"], list(HEADERLESS_FIRST)]
+    _text(path, "".join(",".join(r) + "\n" for r in rows))
+
+
+STRAY_QUOTE_LINE = 5  # physical line (the header is line 1) where the stray quote opens
+STRAY_QUOTE_SWALLOWED = 6  # lines taken into the record after it, up to the next quote
+
+
+def _stray_quote(path: Path) -> None:
+    # One stray quote in the free-text `note` of data row 4 takes the following lines into one field,
+    # until the next quote (row 10's quoted note): one malformed record instead of seven rows.
+    header = [*HEADER, "note"]
+    rows = [{**r, "note": ""} for r in _people("SQ", 12)]
+    rows[9]["note"] = "Fine, thanks"  # quoted (it holds a comma): its opening quote closes the stray one
+    lines = csv_text(rows, header=header).splitlines()
+    lines[STRAY_QUOTE_LINE - 1] += '"Good service, but slow'
+    _text(path, "\n".join(lines) + "\n")
+
+
+def _stray_quote_to_end(path: Path) -> None:
+    # A quote opened in the last column and never closed: every line after it is read into that field.
+    lines = csv_text(_people("SE", 8)).splitlines()
+    lines[3] = lines[3].rsplit(",", 1)[0] + ',"5 (see notes'
+    _text(path, "\n".join(lines) + "\n")
+
+
+def _two_row_header(path: Path) -> None:
+    # A header over two rows, as a spreadsheet with merged group headings exports it.
+    lines = ["respondent_id,rd_spend_musd,cro,last_engaged,Ratings,,", ",,,,quality,speed,cost"]
+    body = csv_text(_people("TH", 3)).splitlines()[1:]
+    _text(path, "\n".join([*lines, *body]) + "\n")
+
+
+def _trailing_empty_header(path: Path) -> None:
+    # Three trailing columns with no name and no value (a spreadsheet's used range): ignored.
+    lines = csv_text(_people("TE", 2) + filler()).splitlines()
+    _text(path, "\n".join(line + ",,," for line in lines) + "\n")
+
+
+def _trailing_empty_header_values(path: Path) -> None:
+    # The same three nameless columns, but data row 2 holds a value in the second of them (column 9).
+    lines = [line + ",,," for line in csv_text(filler()).splitlines()]
+    lines[2] = lines[2][: -len(",,,")] + ",,kept,"
+    _text(path, "\n".join(lines) + "\n")
+
+
+def _xlsx_merged_header(path: Path) -> None:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Respondent", None, None, None, "Ratings", None, None])
+    sheet.merge_cells("A1:D1")
+    sheet.merge_cells("E1:G1")
+    sheet.append(list(HEADER))
+    for r in _people("XM", 3):
+        sheet.append([r[name] for name in HEADER])
+    workbook.save(path)
+
+
+def _xlsx_unsaved_formulas(path: Path) -> None:
+    # last_engaged computed by a formula, in a workbook written by a program that saves no formula results
+    # (as openpyxl does): every date would read blank.
+    rows = [[r[name] for name in HEADER] for r in _people("XF", 6)]
+    for number, cells in enumerate(rows, start=2):
+        cells[3] = f"=DATE(2023,6,{number})"
+    write_xlsx(path, rows, HEADER)
+
+
+XLSX_HIDDEN_ROWS = (2, 4)  # source rows hidden in the sheet (still scored)
+
+
+def _xlsx_hidden_rows(path: Path) -> None:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(list(HEADER))
+    for r in [*_people("XH", 4), *filler()]:
+        sheet.append([r[name] for name in HEADER])
+    for source_row in XLSX_HIDDEN_ROWS:
+        sheet.row_dimensions[source_row + 1].hidden = True
+    workbook.save(path)
+
+
+COLLIDING = ("source_row", "raw_text", "reasons", "Reasons", "CRO")
+"""Export columns named like the quarantine's own columns, or like a contract column in other capitals."""
+
+
+def _source_row_column(path: Path) -> None:
+    # The survey platform's own row number, named source_row; row 2 is rejected (unknown_cro).
+    rows = [
+        {**r, "source_row": str(100 + i)}
+        for i, r in enumerate([row(respondent_id="SR1"), row(respondent_id="SR2", cro="Nobody"), *filler()])
+    ]
+    _text(path, csv_text(rows, header=[*HEADER, "source_row"]))
+
+
+def _colliding_columns(path: Path) -> None:
+    # Rows 1 and 3 rejected (unknown_cro; malformed): the quarantine must keep every field apart from its
+    # own source_row, reasons and raw_text, and `cro` apart from `CRO`.
+    header = [*HEADER, *COLLIDING]
+    extra = {"source_row": "77", "raw_text": "platform text", "reasons": "none given", "Reasons": "R", "CRO": "Acme"}
+    rows: list[Any] = [
+        {**row(respondent_id="CC1", cro="Nobody"), **extra},
+        {**row(respondent_id="CC2"), **extra},
+        "CC3,1200,Northwind,2023-06-01,4,3,5,78,t,r,R",  # one field short: malformed
+        *({**r, **extra} for r in filler()),
+    ]
+    _text(path, csv_text(rows, header=header))
+
+
+def _parquet_nan_ratings(path: Path) -> None:
+    import pyarrow as pa
+
+    # Float rating columns where NaN means "no answer" (as pandas writes a missing value).
+    rows = filler()
+    nan = float("nan")
+    _parquet(
+        path,
+        {
+            "respondent_id": [r["respondent_id"] for r in rows],
+            "rd_spend_musd": pa.array([float(r["rd_spend_musd"]) for r in rows], pa.float64()),
+            "cro": [r["cro"] for r in rows],
+            "last_engaged": pa.array([dt.date(2023, 6, 1)] * len(rows), pa.date32()),
+            "quality": pa.array([nan if i % 3 == 0 else float(r["quality"]) for i, r in enumerate(rows)], pa.float64()),
+            "speed": pa.array([nan if i % 4 == 1 else float(r["speed"]) for i, r in enumerate(rows)], pa.float64()),
+            "cost": pa.array([float(r["cost"]) for r in rows], pa.float32()),
+        },
+    )
+
+
 WRITERS: dict[str, tuple[str, Callable[[Path], None]]] = {
     # file-level errors
     "empty": ("empty.csv", _empty),
@@ -444,6 +610,15 @@ WRITERS: dict[str, tuple[str, Callable[[Path], None]]] = {
     "parquet_truncated": ("truncated.parquet", _parquet_truncated),
     "parquet_struct": ("struct.parquet", _parquet_struct),
     "parquet_list": ("list.parquet", _parquet_list),
+    "latin1_late": ("latin1_late.csv", _latin1_late),
+    "headerless": ("headerless.csv", _headerless),
+    "headerless_repeated": ("headerless_repeated.csv", _headerless_repeated),
+    "stray_quote": ("stray_quote.csv", _stray_quote),
+    "stray_quote_to_end": ("stray_quote_to_end.csv", _stray_quote_to_end),
+    "two_row_header": ("two_row_header.csv", _two_row_header),
+    "trailing_empty_header_values": ("trailing_empty_header_values.csv", _trailing_empty_header_values),
+    "xlsx_merged_header": ("merged_header.xlsx", _xlsx_merged_header),
+    "xlsx_unsaved_formulas": ("unsaved_formulas.xlsx", _xlsx_unsaved_formulas),
     "all_bad": ("all_bad.csv", _all_bad),
     # exports that publish
     "utf8_bom": ("utf8_bom.csv", _utf8_bom),
@@ -461,7 +636,95 @@ WRITERS: dict[str, tuple[str, Callable[[Path], None]]] = {
     "duplicate_rater": ("duplicate_rater.csv", _duplicate_rater),
     "sql_lookalikes": ("sql_lookalikes.csv", _sql_lookalikes),
     "tiny_valid": ("tiny_valid.csv", _tiny_valid),
+    "trailing_empty_header": ("trailing_empty_header.csv", _trailing_empty_header),
+    "xlsx_hidden_rows": ("hidden_rows.xlsx", _xlsx_hidden_rows),
+    "source_row_column": ("source_row_column.csv", _source_row_column),
+    "colliding_columns": ("colliding_columns.csv", _colliding_columns),
+    "parquet_nan_ratings": ("nan_ratings.parquet", _parquet_nan_ratings),
 }
+
+
+FILE_LEVEL_ERRORS = (
+    "empty",
+    "header_only",
+    "semicolons",
+    "tabs",
+    "latin1",
+    "utf16_bom",
+    "utf16le_no_bom",
+    "utf16be_no_bom",
+    "duplicate_header",
+    "missing_attribute",
+    "parquet_truncated",
+    "parquet_struct",
+    "parquet_list",
+    "latin1_late",
+    "headerless",
+    "headerless_repeated",
+    "stray_quote",
+    "stray_quote_to_end",
+    "two_row_header",
+    "trailing_empty_header_values",
+    "xlsx_merged_header",
+    "xlsx_unsaved_formulas",
+)
+"""The cases that stop the run with a file-level error (tests/test_hostile.py states each message)."""
+
+BIG = ("big_ignored", "big_cro")
+"""The two 10 MB cases, which tests that need no 10 MB field leave out (`build(folder, SMALL)`)."""
+
+SMALL = tuple(name for name in WRITERS if name not in BIG)
+
+
+def field_texts(path: Path, first_row: bool = True) -> list[str]:
+    """The text of every cell an export of the corpus holds: what no message or log line may quote.
+
+    The first row is included unless `first_row` is false (in a headerless file it is data; in the
+    others it is the header). CSV is decoded as it was written (UTF-16 by its byte-order mark or NUL
+    bytes, else UTF-8, else Latin-1); an .xlsx gives every sheet's cells, formulas and saved values
+    both; Parquet its values (never its column names). A Parquet file that cannot be read (the
+    truncated case) gives the texts of `filler()`, which it was cut from."""
+    if path.suffix == ".csv":
+        data = path.read_bytes()
+        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            text = data.decode("utf-16")
+        elif b"\x00" in data:
+            text = data.decode("utf-16-be" if data[:1] == b"\x00" else "utf-16-le")
+        else:
+            try:
+                text = data.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                text = data.decode("latin-1")
+        records = list(csv.reader(io.StringIO(text, newline="")))
+        return [cell for record in records[0 if first_row else 1 :] for cell in record]
+    if path.suffix == ".xlsx":
+        from openpyxl import load_workbook
+
+        texts = []
+        for data_only in (False, True):
+            workbook = load_workbook(path, data_only=data_only)
+            for sheet in workbook.worksheets:
+                for cells in sheet.iter_rows(min_row=1 if first_row else 2, values_only=True):
+                    texts.extend(str(cell) for cell in cells if cell is not None)
+        return texts
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except Exception:  # noqa: BLE001 - the truncated case
+        rows = filler()
+    return [text for r in rows for value in r.values() for text in _leaves(value)]
+
+
+def _leaves(value: Any) -> list[str]:
+    """The texts of a Parquet value: a nested value's leaves (a struct's values, a list's items)."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _leaves(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _leaves(item)]
+    return [str(value)]
 
 
 def write_configs(folder: Path) -> dict[str, Path]:
