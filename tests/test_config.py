@@ -186,3 +186,13 @@ def test_attribute_in_two_categories_is_listed_for_both(tmp_path):
     survey = load_config(_write(tmp_path)).survey
     assert ("expertise", "operational_excellence") in survey.category_rows()
     assert ("reliability", "operational_excellence") in survey.category_rows()
+
+
+def test_a_bootstrap_that_would_take_minutes_is_refused():
+    """The attacker's recipe: `bootstrap_replicates: 100000` ran over two minutes on the 1,500-row sample.
+    The bound (10,000: cro_awards/knobs.py says why) keeps a run of the sample to seconds."""
+    with pytest.raises(
+        ConfigError, match=r"override `bootstrap_replicates`: Input should be less than or equal to 10000"
+    ):
+        load_config(SAMPLE_CONFIG, {"bootstrap_replicates": 100_000})
+    assert load_config(SAMPLE_CONFIG, {"bootstrap_replicates": 10_000}).survey.bootstrap_replicates == 10_000
