@@ -67,20 +67,11 @@ def _add_run_arguments(command: argparse.ArgumentParser, verb: str) -> None:
 
 def parser() -> argparse.ArgumentParser:
     codes = "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items())
-    parser = argparse.ArgumentParser(
-        prog="cro-awards",
-        description="CRO Leadership Awards pipeline.",
-        epilog=f"exit codes:\n{codes}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    listed = {"epilog": f"exit codes:\n{codes}", "formatter_class": argparse.RawDescriptionHelpFormatter}
+    parser = argparse.ArgumentParser(prog="cro-awards", description="CRO Leadership Awards pipeline.", **listed)
     parser.add_argument("--version", action="version", version=f"%(prog)s {cro_awards.__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser(
-        "run",
-        help="score one survey year and publish its awards",
-        epilog=f"exit codes:\n{codes}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    run = commands.add_parser("run", help="score one survey year and publish its awards", **listed)
     _add_run_arguments(run, "score")
     run.add_argument("--output", help="folder of the published tables (default: data/output)")
     run.add_argument("--quarantine", help="folder of rejected evaluations, outside --output (default: data/quarantine)")
@@ -90,10 +81,7 @@ def parser() -> argparse.ArgumentParser:
         help="also write the run's summary (counts, stage timings, awards, paths) as JSON to FILE",
     )
     check = commands.add_parser(
-        "check",
-        help="dry run: validate the configuration and an export, publish nothing",
-        epilog=f"exit codes:\n{codes}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "check", help="dry run: validate the configuration and an export, publish nothing", **listed
     )
     _add_run_arguments(check, "check")
     new_year = commands.add_parser("new-year", help="write surveys/<year>.yaml from a previous year's")
