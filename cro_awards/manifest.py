@@ -56,7 +56,9 @@ def package_versions() -> dict[str, str]:
 
 
 def effective_configuration(loaded: LoadedConfig) -> dict[str, Any]:
-    return loaded.survey.model_dump(mode="json", include=set(EFFECTIVE_KEYS))
+    """The configuration values the run used (overrides applied), in the order of EFFECTIVE_KEYS."""
+    values = loaded.survey.model_dump(mode="json", include=set(EFFECTIVE_KEYS))
+    return {key: values[key] for key in EFFECTIVE_KEYS}
 
 
 def manifest(result: PipelineResult, loaded: LoadedConfig, run_id: str, published_at: str) -> dict[str, Any]:
@@ -75,7 +77,7 @@ def manifest(result: PipelineResult, loaded: LoadedConfig, run_id: str, publishe
             "file_name": loaded.path.name,
             "sha256": loaded.sha256,
             "overrides": loaded.overrides,
-            "effective": {key: effective_configuration(loaded)[key] for key in EFFECTIVE_KEYS},
+            "effective": effective_configuration(loaded),
         },
         "counts": {**result.counts, "quarantined_by_reason": result.quarantined_by_reason},
         "versions": {"code": code_version(), **package_versions()},
