@@ -42,6 +42,7 @@ EXIT_CODES = {
     6: "another run of the same survey year holds its lock",
     7: "a deployment run named a path outside the data root",
     8: "Prefect's temporary server did not start in time",
+    9: "the disclosure audit found a confidential value the tables would reveal; nothing published",
 }
 """Every exit code of `cro-awards`, the same for the same failure in `check` and `run`."""
 

@@ -38,6 +38,13 @@ class PublishError(CroAwardsError):
     exit_code = 5
 
 
+class DisclosureError(CroAwardsError):
+    """The disclosure audit found a confidential value that the tables about to be published would reveal:
+    nothing is published (docs/method.md, "Disclosure control")."""
+
+    exit_code = 9
+
+
 class ValidationBug(RuntimeError):
     """Great Expectations raised instead of judging data: a bug in the suite or the pipeline, never bad data."""
 

@@ -7,14 +7,15 @@ No Prefect here: the flow passes `run_stage` (wrapping each stage in a Prefect t
 
 Stages, in order (`STAGES`): extract (read the file), stage (DuckDB staging), validate (Great
 Expectations, then the quarantine table and the counts), then the rejected-share gate, then transform (the
-awards' tables) and check (the output checks of `sql/tests/`). The gate runs right after validation, so
-a run bound to fail does no scoring; `on_rejected` is called before the gate, so a failing run still
+awards' tables, with the complementary suppression of `cro_awards.disclosure`) and check (the output
+checks of `sql/tests/`, then the disclosure audit on exactly the tables to be published). The gate runs
+right after validation, so a run bound to fail does no scoring; `on_rejected` is called before the gate, so a failing run still
 leaves its quarantine for the user to inspect.
 
 Contract: `run_pipeline(loaded, export_path, through="check")` returns a `PipelineResult`; with
 `through="validate"` it stops after validation (no gate, no tables: what `check` reports). Raises
 `ConfigError`/`ExportError` for bad input, `RejectedShareError` at the gate, `OutputCheckError` (a bug)
-when an output check fails.
+when an output check fails, `DisclosureError` when the tables would reveal a confidential value.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from typing import Any, Literal, TypeVar
 
 import pyarrow as pa
 
-from cro_awards import sql, transform, validate
+from cro_awards import disclosure, sql, transform, validate
 from cro_awards.checkpoints import checkpoint
 from cro_awards.config import REASON_CODES, LoadedConfig
-from cro_awards.errors import OutputCheckError, RejectedShareError
+from cro_awards.errors import DisclosureError, OutputCheckError, RejectedShareError
 from cro_awards.extract import Export, read_export
 
 logger = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ class PipelineResult:
     validation: Validation
     tables: dict[str, pa.Table] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    withheld: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Rows withheld for confidentiality, per table and rule (`cro_awards.disclosure.Plan.counts`)."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -161,19 +164,55 @@ def _validate(workspace: sql.Workspace, exported: Export, loaded: LoadedConfig, 
     return Validation(reasons=reasons, rejected=rejected, counts=counts, quarantined_by_reason=by_reason)
 
 
-def _score(workspace: sql.Workspace, loaded: LoadedConfig) -> dict[str, pa.Table]:
-    tables = transform.score(workspace, loaded.survey)
+def _score(workspace: sql.Workspace, loaded: LoadedConfig) -> tuple[dict[str, pa.Table], disclosure.Plan]:
+    tables, suppression = transform.score(workspace, loaded.survey)
     logger.info("Scored in DuckDB: %s", ", ".join(f"{name} {t.num_rows} rows" for name, t in tables.items()))
-    return tables
+    withheld = suppression.counts()
+    logger.info(
+        "Withheld for confidentiality: %d attribute rows by primary and %d by complementary suppression, "
+        "%d composite rows by primary and %d by complementary suppression",
+        withheld["attribute_scores"]["primary"],
+        withheld["attribute_scores"]["complementary"],
+        withheld["composite_scores"]["primary"],
+        withheld["composite_scores"]["complementary"],
+    )
+    for cro, kind, key in suppression.unprotectable():
+        logger.warning(
+            "No choice of withheld rows protects the %s score (%s, %s, %s): the composites the awards publish "
+            "determine it; the disclosure audit will stop the run",
+            kind,
+            key[0],
+            cro,
+            key[1],
+        )
+    for segment, cro, category in suppression.eligible_composites_withheld():
+        logger.warning(
+            "The eligible composite (%s, %s, %s) is withheld to protect a thinner cell of the same CRO; it still "
+            "counts in its awards cell, whose weighted mean and SD are published (docs/method.md, "
+            '"Disclosure control", limits)',
+            segment,
+            cro,
+            category,
+        )
+    return tables, suppression
 
 
-def _check(workspace: sql.Workspace, loaded: LoadedConfig) -> None:
+def _check(workspace: sql.Workspace, loaded: LoadedConfig, tables: dict[str, pa.Table]) -> None:
     failed = workspace.failed_checks(transform.method_parameters(loaded.survey))
     if failed:
         raise OutputCheckError(
             "Output checks failed (a bug in the pipeline; nothing was published): " + "; ".join(failed)
         )
     logger.info("Output checks passed: keys unique, awards only for eligible CROs, read = accepted + quarantined")
+    findings = disclosure.audit(transform.inventory(workspace, loaded.survey), loaded.survey.min_cell_size, tables)
+    if findings:
+        for finding in findings:
+            logger.error("Disclosure audit: %s", finding.describe())
+        raise DisclosureError(disclosure.explain(findings, loaded.survey.min_cell_size))
+    logger.info(
+        "Disclosure audit passed: no value resting on fewer than %d answers can be derived from the tables",
+        loaded.survey.min_cell_size,
+    )
 
 
 def run_pipeline(
@@ -215,6 +254,6 @@ def run_pipeline(
                 else (" Fix the export (run `cro-awards check` to see the reasons) and run again.")
             )
             raise RejectedShareError(failure + advice)
-        tables = timed("transform", _score, workspace, loaded)
-        timed("check", _check, workspace, loaded)
-    return PipelineResult(exported, validation, tables, timings)
+        tables, suppression = timed("transform", _score, workspace, loaded)
+        timed("check", _check, workspace, loaded, tables)
+    return PipelineResult(exported, validation, tables, timings, suppression.counts())

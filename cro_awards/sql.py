@@ -44,6 +44,10 @@ SOURCES = {
     "field_1 ... field_n (placed by position), raw_text",
     "rejection_reasons": "(source_row, reason, reason_order) from validation and the reader",
     "composite_intervals": "each composite's bootstrap interval, from cro_awards/bootstrap.py",
+    "withheld_attribute_scores": "(segment, cro, attribute) rows withheld by complementary suppression, from "
+    "cro_awards/disclosure.py",
+    "withheld_composite_scores": "(segment, cro, category) rows withheld by complementary suppression, from "
+    "cro_awards/disclosure.py",
 }
 """The relations registered from Python (by `Workspace.register`), which the SQL files read."""
 

@@ -12,8 +12,9 @@ test can drive it with literal Arrow tables):
   `cro_awards.extract.Export` (the column names ride in their fields' metadata).
 - `quarantine(workspace, reasons)` registers validation's reasons and builds the quarantine table
   (`rejected_evaluations`) and the counts: rows read, accepted and quarantined.
-- `score(workspace, survey)` builds every published table (the bootstrap's intervals registered on the
-  way) and returns them as Arrow, in key order.
+- `score(workspace, survey)` builds every published table (the bootstrap's intervals and the
+  complementary suppression's withheld rows registered on the way) and returns them as Arrow, in key
+  order, with the suppression plan (`cro_awards.disclosure.Plan`: what each rule withheld).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from cro_awards import bootstrap, sql
+from cro_awards import bootstrap, disclosure, sql
 from cro_awards.config import CONTRACT_COLUMNS, WHITESPACE, SurveyConfig
 from cro_awards.extract import column_names, field_name
 
@@ -115,8 +116,9 @@ def quarantine(workspace: sql.Workspace, reasons: pa.Table, survey: SurveyConfig
     return workspace.table(sql.QUARANTINE), {"read": read, "accepted": read - quarantined, "quarantined": quarantined}
 
 
-def score(workspace: sql.Workspace, survey: SurveyConfig) -> dict[str, pa.Table]:
-    """Build the published tables (module contract); the bootstrap runs between the scores and them."""
+def score(workspace: sql.Workspace, survey: SurveyConfig) -> tuple[dict[str, pa.Table], disclosure.Plan]:
+    """Build the published tables and return them with the suppression plan (module contract); the
+    bootstrap and the complementary suppression run between the scores and them."""
     parameters = method_parameters(survey)
     workspace.build("int_composite_scores", params=parameters)
     intervals = bootstrap.composite_intervals(
@@ -131,5 +133,23 @@ def score(workspace: sql.Workspace, survey: SurveyConfig) -> dict[str, pa.Table]
         survey.bootstrap_seed,
     )
     workspace.register("composite_intervals", intervals)
+    workspace.build("awards", params=parameters)  # awards read the unsuppressed scores; they pin composites
+    suppression = disclosure.plan(inventory(workspace, survey), survey.min_cell_size)
+    workspace.register("withheld_attribute_scores", suppression.withheld_attribute_scores())
+    workspace.register("withheld_composite_scores", suppression.withheld_composite_scores())
     workspace.build(*sql.PUBLISHED, params=parameters)
-    return {name: workspace.table(name) for name in sql.PUBLISHED}
+    return {name: workspace.table(name) for name in sql.PUBLISHED}, suppression
+
+
+def inventory(workspace: sql.Workspace, survey: SurveyConfig) -> disclosure.Inventory:
+    """Every attribute cell and composite before suppression, with its count: what the disclosure
+    attacker is assumed to know (`cro_awards.disclosure`)."""
+    return disclosure.Inventory.from_tables(
+        sql.arrow(workspace.connection, "select segment, cro, attribute, n_ratings from int_attribute_scores"),
+        sql.arrow(
+            workspace.connection,
+            "select segment, cro, category, n_evaluations, is_eligible from int_composite_scores",
+        ),
+        survey.category_rows(),
+        workspace.table("awards"),
+    )
