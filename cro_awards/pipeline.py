@@ -9,8 +9,8 @@ Stages, in order (`STAGES`): extract (read the file), stage (DuckDB staging), va
 Expectations, then the quarantine table and the counts), then the rejected-share gate, then transform (the
 awards' tables, with the complementary suppression of `cro_awards.disclosure`) and check (the output
 checks of `sql/tests/`, then the disclosure audit on exactly the tables to be published). The gate runs
-right after validation, so a run bound to fail does no scoring; `on_rejected` is called before the gate, so a failing run still
-leaves its quarantine for the user to inspect.
+right after validation, so a run bound to fail does no scoring; `on_rejected` is called before the gate,
+so a failing run still leaves its quarantine for the user to inspect.
 
 Contract: `run_pipeline(loaded, export_path, through="check")` returns a `PipelineResult`; with
 `through="validate"` it stops after validation (no gate, no tables: what `check` reports). Raises
