@@ -7,7 +7,8 @@ Same work as `cro-awards run`, without Prefect, Great Expectations, pydantic or 
 - read the CSV (all fields as text) and hash it (the pipeline records the export's SHA-256);
 - the data contract's row rules (docs/contract.md section 3), every reason of a row listed;
 - attribute scores, composites, eligibility, ranks and awards as docs/method.md defines them, with
-  the same 1e-9 tolerance and the same small-cell suppression of published rows;
+  the same 1e-9 tolerance and the same small-cell (primary) suppression of published rows (not the
+  complementary suppression and its audit, nor the bootstrap: the benchmark times those apart);
 - write attribute_scores, composite_scores, awards (and a small manifest) under
   `<output>/survey_year=<year>/`, and the rejected rows with their reasons under
   `<quarantine>/survey_year=<year>/`, as zstd Parquet with COPY.

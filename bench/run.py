@@ -361,6 +361,7 @@ class Bench:
         if summary_path.exists():
             summary = json.loads(summary_path.read_text(encoding="utf-8"))
             result["stages"] = summary.get("timings", {})
+            result["disclosure"] = summary.get("disclosure_seconds", {})
             result["counts"] = summary.get("counts", {})
             result["quarantined_by_reason"] = summary.get("quarantined_by_reason", {})
         result["work"] = str(work)
@@ -838,15 +839,18 @@ def render_table(results: dict[str, Any]) -> str:
                 _seconds(entry, "pipeline"),
                 _fmt(_get(entry, "derived", "pipeline_cpu_seconds")),
                 *(_fmt(stages.get(stage)) for stage in STAGES),
+                _fmt(sum((pipe.get("disclosure") or {}).values()) if pipe.get("disclosure") else None, ".3f"),
                 _fmt(_get(entry, "derived", "pipeline_other_seconds")),
                 _fmt(pipe.get("peak_rss_mb"), ".0f"),
                 _fmt(_get(entry, "derived", "ratings_per_second"), ",.0f"),
             ]
         )
-    out.append("Pipeline (cro-awards run, warm Prefect server), wall seconds unless stated; cpu = user + sys")
     out.append(
-        _grid(["size", "evaluations", "ratings", "total", "cpu", *STAGES, "other", "RSS MB", "ratings/s"], stage_rows)
+        "Pipeline (cro-awards run, warm Prefect server), wall seconds unless stated; cpu = user + sys; "
+        "disclosure = complementary suppression + audit (within transform and check; target < 0.5 s)"
     )
+    columns = ["size", "evaluations", "ratings", "total", "cpu", *STAGES, "disclosure", "other", "RSS MB", "ratings/s"]
+    out.append(_grid(columns, stage_rows))
     out.append("")
     compare_rows = []
     floor_warm = _seconds(results.get("floor"), "warm")

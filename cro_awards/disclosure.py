@@ -40,6 +40,7 @@ needed (taking any one back reveals a value).
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -147,7 +148,9 @@ class CroCells:
     eligible: frozenset[Composite]
     """Composites with at least min_evaluations evaluations (they may win awards)."""
     pinned: frozenset[Composite]
-    """Composites the awards table publishes whatever the composite table holds (an award's composite)."""
+    """Composites the awards table publishes whatever the composite table holds: every eligible composite of
+    a cell (segment, category) with awards. A winner's row shows it; the cell's weighted mean and SD rest
+    on all of them, so with the others published, withholding one would not hide it."""
 
     def r1(self) -> list[Vector]:
         """Per attribute rated overall: sum(overall) - sum(big) - sum(small) = 0 (absent segments are 0)."""
@@ -218,7 +221,7 @@ class Solver:
     def _component(self, start: Cell, unknown: set[Cell]) -> frozenset[Cell]:
         found, frontier = {start}, [start]
         while frontier:
-            for other in self._neighbours.get(frontier.pop(), ()) & unknown:
+            for other in self._neighbours.get(frontier.pop(), frozenset()) & unknown:
                 if other not in found:
                     found.add(other)
                     frontier.append(other)
@@ -261,7 +264,7 @@ class Solver:
     def _merged(self, cell: Cell) -> frozenset[Cell]:
         """The component `cell` would form, were it withheld too."""
         merged = {cell}
-        for other in self._neighbours.get(cell, ()) & self._unknown:
+        for other in self._neighbours.get(cell, frozenset()) & self._unknown:
             merged |= self._component_of[other]
         return frozenset(merged)
 
@@ -288,7 +291,7 @@ class Solver:
         -lambda . a, the same for every lambda when a is in the column space). Withholding more never
         determines a free value (a witness extends by zero), so nothing else changes."""
         column = {index: self.relations[index][cell] for index in self._touching.get(cell, ())}
-        components = {self._component_of[other] for other in self._neighbours.get(cell, ()) & self._unknown}
+        components = {self._component_of[other] for other in self._neighbours.get(cell, frozenset()) & self._unknown}
         reached = set().union(*components) if components else set()
         for index in column:
             if not any(other in reached for other in self.relations[index] if other != cell):
@@ -441,7 +444,7 @@ class Inventory:
     ) -> Inventory:
         """`attribute_counts`: segment, cro, attribute, n_ratings; `composite_counts`: segment, cro,
         category, n_evaluations, is_eligible (`int_attribute_scores`, `int_composite_scores`); `awards`:
-        the awards table (segment, cro, category of each award: those composites are published there)."""
+        the awards table (its cells (segment, category): their eligible composites are published there)."""
         attributes_of: dict[str, list[str]] = {}
         for category, attribute in category_rows:
             attributes_of.setdefault(category, []).append(attribute)
@@ -455,9 +458,7 @@ class Inventory:
             evaluations.setdefault(row["cro"], {})[composite] = row["n_evaluations"]
             if row["is_eligible"]:
                 eligible.add((row["cro"], composite))
-        awarded = {
-            (cro, (segment, category)) for segment, cro, category in _keys(awards, ("segment", "cro", "category"))
-        }
+        awarded = _keys(awards, ("segment", "category"))
         cros = []
         for cro in sorted(set(ratings) | set(evaluations)):
             n_ratings = ratings.get(cro, {})
@@ -472,7 +473,7 @@ class Inventory:
                 for segment, category in n_evaluations
             }
             mine = frozenset(composite for composite in n_evaluations if (cro, composite) in eligible)
-            pinned = frozenset(composite for composite in n_evaluations if (cro, composite) in awarded)
+            pinned = frozenset(composite for composite in mine if composite in awarded)
             cros.append(CroCells(cro, n_ratings, n_evaluations, members, mine, pinned))
         return cls(tuple(cros))
 
@@ -487,8 +488,6 @@ class CroPlan:
     primary_composites: list[Composite] = field(default_factory=list)
     complementary_composites: list[Composite] = field(default_factory=list)
     unprotectable: list[tuple[str, Any]] = field(default_factory=list)
-    eligible_composites_withheld: list[Composite] = field(default_factory=list)
-    """Complementary composites that are eligible: their awards cell's weighted mean still rests on them."""
 
 
 @dataclass(frozen=True)
@@ -496,6 +495,8 @@ class Plan:
     """The suppression plan of a publication (module contract)."""
 
     cros: tuple[CroPlan, ...]
+    seconds: float = 0.0
+    """How long planning took."""
 
     def withheld_attribute_scores(self) -> pa.Table:
         """The attribute rows D2 withholds: segment, cro, attribute (the source `withheld_attribute_scores`)."""
@@ -525,10 +526,6 @@ class Plan:
                 "complementary": sum(len(p.complementary_composites) for p in self.cros),
             },
         }
-
-    def eligible_composites_withheld(self) -> list[tuple[str, str, str]]:
-        """(segment, cro, category) of each eligible composite withheld by complementary suppression."""
-        return [(s, p.cro, c) for p in self.cros for s, c in p.eligible_composites_withheld]
 
     def unprotectable(self) -> list[tuple[str, str, Any]]:
         return [(p.cro, kind, key) for p in self.cros for kind, key in p.unprotectable]
@@ -575,7 +572,6 @@ def _search(cells: CroCells, min_cell_size: int, *, exact: bool) -> CroPlan:
     withheld_composites, flags = _withhold_composites(cells, r1, values, published, exact=exact)
     published = [c for c in published if c not in withheld_composites]
     result.complementary_composites = withheld_composites
-    result.eligible_composites_withheld = [c for c in withheld_composites if c in cells.eligible]
     result.unprotectable = [(kind, key) for (kind, key, _), flag in zip(sensitive, flags, strict=True) if flag]
     values = [vector for vector, flag in zip(values, flags, strict=True) if not flag]
     # Attribute rows: the greedy and the pruning pass.
@@ -650,7 +646,9 @@ def _withhold(solver: Solver, withheld: set[Cell], cells: CroCells) -> set[Cell]
 
 def plan(inventory: Inventory, min_cell_size: int) -> Plan:
     """The suppression plan (module contract)."""
-    return Plan(tuple(plan_cro(cells, min_cell_size) for cells in inventory.cros))
+    started = time.perf_counter()
+    cros = tuple(plan_cro(cells, min_cell_size) for cells in inventory.cros)
+    return Plan(cros, time.perf_counter() - started)
 
 
 @dataclass(frozen=True)
@@ -675,7 +673,8 @@ def audit(inventory: Inventory, min_cell_size: int, published: Mapping[str, pa.T
 
     `published`: attribute_scores, composite_scores and awards as they will be written. What the
     attacker is given: every published row, every count (from `inventory`), and every composite the
-    awards table publishes (an award row's composite).
+    awards table publishes (an award row's composite, and every eligible composite of a cell with awards,
+    which its weighted mean and SD rest on).
     """
     findings: list[Finding] = []
     attributes = published["attribute_scores"]
@@ -701,7 +700,7 @@ def audit(inventory: Inventory, min_cell_size: int, published: Mapping[str, pa.T
     )
     for cells in inventory.cros:
         withheld = [cell for cell in cells.n_ratings if (cells.cro, *cell) not in shown_cells]
-        known = [c for c in cells.n_evaluations if (cells.cro, *c) in shown_composites]
+        known = [c for c in cells.n_evaluations if (cells.cro, *c) in shown_composites or c in cells.pinned]
         relations = cells.r1() + [cells.r2(c) for c in sorted(known, key=_cell_order)]
         sensitive = cells.sensitive(min_cell_size)
         flags = determined([vector for _, _, vector in sensitive], withheld, relations)
@@ -720,13 +719,24 @@ def audit(inventory: Inventory, min_cell_size: int, published: Mapping[str, pa.T
     return findings
 
 
-def explain(findings: list[Finding], min_cell_size: int) -> str:
-    """The one-paragraph message of a failed audit: the first finding by name, how many more (no values)."""
+def explain(findings: list[Finding], min_cell_size: int, unprotectable: Iterable[tuple[str, str, Any]] = ()) -> str:
+    """The one-paragraph message of a failed audit: the first finding by name, how many more (no values).
+
+    `unprotectable`: the plan's (cro, kind, key) that no choice of withheld rows protects; when every
+    finding is one of them the message says what to change rather than calling it a bug."""
     first = findings[0]
     more = f" ({len(findings) - 1} more finding(s) in the log)" if len(findings) > 1 else ""
+    expected = {(f"{kind}_scores", (key[0], cro, key[1])) for cro, kind, key in unprotectable}
+    if all(f.rule == "D2" and (f.table, f.key) in expected for f in findings):
+        return (
+            f"Nothing was published: {first.describe()}{more}, through composites that the awards table "
+            "publishes (the eligible composites of a cell with awards: its winners' rows and its weighted mean "
+            "show them), so no suppression can protect it. Raise min_evaluations so that composites this thin "
+            "are not eligible (docs/method.md, "
+            f'"Disclosure control"); min_cell_size ({min_cell_size}) is the protection respondents were promised.'
+        )
     return (
         f"The disclosure audit stopped the run before anything was published: {first.describe()}{more}. "
         f"A value resting on fewer than min_cell_size ({min_cell_size}) answers must not be published or "
-        "derivable. Unless the log says that no choice of withheld rows could protect it (docs/method.md, "
-        '"Disclosure control"), this is a bug in the suppression: report it with the run\'s log.'
+        "derivable; this is a bug in the suppression: report it with the run's log."
     )

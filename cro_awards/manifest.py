@@ -5,7 +5,9 @@ files are added by `cro_awards.publish`): the run, the export's name and SHA-256
 noticed: the rows hidden in an .xlsx's first sheet, which are scored, and the formula cells without a
 saved value, read as blank, per column), the configuration's
 name, SHA-256, overrides and effective values (every method knob of `cro_awards.knobs`, with
-survey_close and rating_scale), the counts and the code's and libraries' versions. `summary(...)` is
+survey_close and rating_scale), the counts, the rows withheld for confidentiality (`withheld`: per score
+table, how many rows primary suppression (D1, too few answers) and complementary suppression (D2, so
+that no small cell can be derived) left out) and the code's and libraries' versions. `summary(...)` is
 what the flow returns and the command line prints. Neither holds anything respondent-level.
 """
 
@@ -80,6 +82,7 @@ def manifest(result: PipelineResult, loaded: LoadedConfig, run_id: str, publishe
             "effective": effective_configuration(loaded),
         },
         "counts": {**result.counts, "quarantined_by_reason": result.quarantined_by_reason},
+        "withheld": result.withheld,
         "versions": {"code": code_version(), **package_versions()},
     }
 
@@ -107,4 +110,5 @@ def summary(
         "quarantine": quarantine,
         "awards": result.tables["awards"].to_pylist(),
         "timings": timings,
+        "disclosure_seconds": result.disclosure_seconds,
     }

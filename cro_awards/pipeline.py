@@ -85,6 +85,9 @@ class PipelineResult:
     timings: dict[str, float] = field(default_factory=dict)
     withheld: dict[str, dict[str, int]] = field(default_factory=dict)
     """Rows withheld for confidentiality, per table and rule (`cro_awards.disclosure.Plan.counts`)."""
+    disclosure_seconds: dict[str, float] = field(default_factory=dict)
+    """Seconds of the complementary suppression (within transform) and of the disclosure audit (within
+    check): the benchmark reports them apart."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -166,6 +169,7 @@ def _validate(workspace: sql.Workspace, exported: Export, loaded: LoadedConfig, 
 
 def _score(workspace: sql.Workspace, loaded: LoadedConfig) -> tuple[dict[str, pa.Table], disclosure.Plan]:
     tables, suppression = transform.score(workspace, loaded.survey)
+    logger.info("Complementary suppression took %.3f s", suppression.seconds)
     logger.info("Scored in DuckDB: %s", ", ".join(f"{name} {t.num_rows} rows" for name, t in tables.items()))
     withheld = suppression.counts()
     logger.info(
@@ -178,41 +182,38 @@ def _score(workspace: sql.Workspace, loaded: LoadedConfig) -> tuple[dict[str, pa
     )
     for cro, kind, key in suppression.unprotectable():
         logger.warning(
-            "No choice of withheld rows protects the %s score (%s, %s, %s): the composites the awards publish "
-            "determine it; the disclosure audit will stop the run",
+            "No choice of withheld rows protects the %s score (%s, %s, %s): eligible composites of cells with "
+            "awards determine it (the awards table publishes them); the disclosure audit will stop the run",
             kind,
             key[0],
             cro,
             key[1],
         )
-    for segment, cro, category in suppression.eligible_composites_withheld():
-        logger.warning(
-            "The eligible composite (%s, %s, %s) is withheld to protect a thinner cell of the same CRO; it still "
-            "counts in its awards cell, whose weighted mean and SD are published (docs/method.md, "
-            '"Disclosure control", limits)',
-            segment,
-            cro,
-            category,
-        )
     return tables, suppression
 
 
-def _check(workspace: sql.Workspace, loaded: LoadedConfig, tables: dict[str, pa.Table]) -> None:
+def _check(
+    workspace: sql.Workspace, loaded: LoadedConfig, tables: dict[str, pa.Table], suppression: disclosure.Plan
+) -> float:
     failed = workspace.failed_checks(transform.method_parameters(loaded.survey))
     if failed:
         raise OutputCheckError(
             "Output checks failed (a bug in the pipeline; nothing was published): " + "; ".join(failed)
         )
     logger.info("Output checks passed: keys unique, awards only for eligible CROs, read = accepted + quarantined")
+    started = time.perf_counter()
     findings = disclosure.audit(transform.inventory(workspace, loaded.survey), loaded.survey.min_cell_size, tables)
+    seconds = time.perf_counter() - started
     if findings:
         for finding in findings:
             logger.error("Disclosure audit: %s", finding.describe())
-        raise DisclosureError(disclosure.explain(findings, loaded.survey.min_cell_size))
+        raise DisclosureError(disclosure.explain(findings, loaded.survey.min_cell_size, suppression.unprotectable()))
     logger.info(
-        "Disclosure audit passed: no value resting on fewer than %d answers can be derived from the tables",
+        "Disclosure audit passed in %.3f s: no value resting on fewer than %d answers can be derived from the tables",
+        seconds,
         loaded.survey.min_cell_size,
     )
+    return seconds
 
 
 def run_pipeline(
@@ -255,5 +256,6 @@ def run_pipeline(
             )
             raise RejectedShareError(failure + advice)
         tables, suppression = timed("transform", _score, workspace, loaded)
-        timed("check", _check, workspace, loaded, tables)
-    return PipelineResult(exported, validation, tables, timings, suppression.counts())
+        audit_seconds = timed("check", _check, workspace, loaded, tables, suppression)
+    seconds = {"suppression": suppression.seconds, "audit": audit_seconds}
+    return PipelineResult(exported, validation, tables, timings, suppression.counts(), seconds)

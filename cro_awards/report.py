@@ -649,6 +649,7 @@ def report_context(
         "export_file": (manifest.get("export") or {}).get("file_name"),
         "config_file": (manifest.get("config") or {}).get("file_name"),
         "overrides": (manifest.get("config") or {}).get("overrides") or {},
+        "withheld": manifest.get("withheld") or {},
         "counts": {
             "read": read,
             "accepted": counts.get("accepted"),

@@ -8,6 +8,9 @@ Standard library only. `reference(config, csv_path)` takes the survey configurat
 - `tables`: {"attribute_scores": [...], "composite_scores": [...], "awards": [...]}, each a list of
   dicts with the contract's columns, sorted as published (plain code-point order on strings).
 
+`cell_counts(config, csv_path)` gives every cell's count, published or not (n_ratings per attribute
+cell, n_evaluations per composite): what the disclosure attack (tests/attacker.py) assumes is known.
+
 Nothing here imports the project: the point is to restate the rules, not to reuse the code.
 
 Readings chosen where the rules are terse: a "blank line" is a CSV record whose raw text holds nothing
@@ -155,19 +158,16 @@ def read_rows(csv_path) -> tuple[list[str], list[tuple[int, list[str]]]]:
 # --- the rules -----------------------------------------------------------------------------------------
 
 
-def reference(config: dict, csv_path) -> tuple[dict[int, list[str]], dict[str, list[dict]]]:
+def _accepted(config: dict, csv_path):
+    """(quarantine, ratings per (segment, cro, attribute), accepted evaluations per (segment, cro)): the
+    rows' reasons, and the accepted rows' ratings and evaluations by segment (overall pools both)."""
     knobs = {**DEFAULTS, **config}
     scale = {**DEFAULTS["rating_scale"], **(config.get("rating_scale") or {})}
     low, high = scale["min"], scale["max"]
     close = as_date(knobs["survey_close"])
     window_start = months_before(close, knobs["recency_months"])
     cut = float(knobs["big_pharma_min_rd_spend_musd"])
-    min_evaluations = knobs["min_evaluations"]
-    min_cros = knobs["min_cros_for_awards"]
-    multiplier = float(knobs["champion_sd_multiplier"])
-    min_cell = knobs["min_cell_size"]
     attributes = list(config["attributes"])
-    categories = {category: list(ids) for category, ids in config["categories"].items()}
 
     canonical: dict[str, str] = {}
     for cro in config["cros"]:
@@ -243,6 +243,19 @@ def reference(config: dict, csv_path) -> tuple[dict[int, list[str]], dict[str, l
             for attribute, value in evaluation["ratings"].items():
                 cell_ratings[(segment, evaluation["cro"], attribute)].append(value)
 
+    return quarantine, cell_ratings, segment_evaluations
+
+
+def reference(config: dict, csv_path) -> tuple[dict[int, list[str]], dict[str, list[dict]]]:
+    knobs = {**DEFAULTS, **config}
+    min_evaluations = knobs["min_evaluations"]
+    min_cros = knobs["min_cros_for_awards"]
+    multiplier = float(knobs["champion_sd_multiplier"])
+    min_cell = knobs["min_cell_size"]
+    categories = {category: list(ids) for category, ids in config["categories"].items()}
+
+    quarantine, cell_ratings, segment_evaluations = _accepted(config, csv_path)
+
     scores = {key: (len(values), math.fsum(values) / len(values)) for key, values in cell_ratings.items()}
     attribute_scores = [
         {"segment": s, "cro": c, "attribute": a, "n_ratings": n, "score": score}
@@ -314,3 +327,22 @@ def reference(config: dict, csv_path) -> tuple[dict[int, list[str]], dict[str, l
         "composite_scores": composite_scores,
         "awards": awards,
     }
+
+
+def cell_counts(config: dict, csv_path) -> dict[str, dict[tuple[str, str, str], int]]:
+    """Every cell's count, published or not, from the accepted rows (as `reference` counts them):
+
+    - "n_ratings": {(segment, cro, attribute): ratings} for every attribute cell with at least one rating;
+    - "n_evaluations": {(segment, cro, category): evaluations rating at least one of the category's
+      attributes} for every composite with at least one such evaluation.
+    """
+    categories = {category: list(ids) for category, ids in config["categories"].items()}
+    _, cell_ratings, segment_evaluations = _accepted(config, csv_path)
+    n_ratings = {key: len(values) for key, values in cell_ratings.items() if values}
+    n_evaluations: dict[tuple[str, str, str], int] = {}
+    for (segment, cro), evaluations_here in segment_evaluations.items():
+        for category, ids in categories.items():
+            count = sum(1 for e in evaluations_here if any(a in e["ratings"] for a in ids))
+            if count:
+                n_evaluations[(segment, cro, category)] = count
+    return {"n_ratings": n_ratings, "n_evaluations": n_evaluations}

@@ -97,6 +97,28 @@ def test_manifest_accounts_for_every_row(first_run):
     assert {"code", "duckdb", "prefect", "great-expectations", "pyarrow"} <= set(manifest["versions"])
 
 
+def test_manifest_counts_the_rows_withheld_for_confidentiality(first_run):
+    """D6: primary suppression's rows are the reference's small cells (202 attribute rows with fewer than 3
+    ratings on the sample, 25 composites with fewer than 3 evaluations), complementary suppression's are
+    exactly the rows missing from the published tables beyond those."""
+    import yaml
+
+    from tests.reference import cell_counts, reference
+
+    _summary, output, _quarantine = first_run
+    manifest = json.loads((output / "survey_year=2024" / "_manifest.json").read_text())
+    withheld = manifest["withheld"]
+    config = yaml.safe_load(SAMPLE_CONFIG.read_text(encoding="utf-8"))
+    counts = cell_counts(config, SAMPLE_EXPORT)
+    _quarantined, tables = reference(config, SAMPLE_EXPORT)
+    for table, key in (("attribute_scores", "n_ratings"), ("composite_scores", "n_evaluations")):
+        small = sum(1 for n in counts[key].values() if n < 3)
+        assert withheld[table]["primary"] == small
+        assert withheld[table]["complementary"] == len(tables[table]) - len(_read(output, table))
+    assert (withheld["attribute_scores"]["primary"], withheld["composite_scores"]["primary"]) == (202, 25)
+    assert withheld["attribute_scores"]["complementary"] > 0
+
+
 def test_quarantine_lives_outside_output_with_every_rejected_row(first_run):
     summary, output, quarantine = first_run
     rows = (

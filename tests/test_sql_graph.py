@@ -108,7 +108,7 @@ def test_header_parsing_of_notes_and_continuation_lines():
         "int_accepted_evaluations",
         "category_attributes",
     )
-    assert sql.reads("composite_scores") == ("int_composite_scores", "composite_intervals")
+    assert sql.reads("composite_scores") == ("int_composite_scores", "composite_intervals", "withheld_composite_scores")
     assert sql.key("awards") == ("segment", "category", "cro", "award")
     assert sql.materialization("int_accepted_ratings") == "view"
     assert sql.materialization("int_evaluations") == "table"
@@ -259,6 +259,8 @@ def world_sources() -> dict[str, pa.Table]:
         "composite_intervals": table(
             pa.schema([("segment", STR), ("cro", STR), ("category", STR), ("ci_low", DBL), ("ci_high", DBL)]), []
         ),
+        "withheld_attribute_scores": table(pa.schema([("segment", STR), ("cro", STR), ("attribute", STR)]), []),
+        "withheld_composite_scores": table(pa.schema([("segment", STR), ("cro", STR), ("category", STR)]), []),
     }
 
 

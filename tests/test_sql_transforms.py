@@ -42,6 +42,8 @@ COMPOSITE_COLUMNS = [
     "ci_high",
 ]
 INTERVAL_SCHEMA = [("segment", STR), ("cro", STR), ("category", STR), ("ci_low", DBL), ("ci_high", DBL)]
+WITHHELD_ATTRIBUTES_SCHEMA = [("segment", STR), ("cro", STR), ("attribute", STR)]
+WITHHELD_COMPOSITES_SCHEMA = [("segment", STR), ("cro", STR), ("category", STR)]
 COMPOSITE_SCHEMA = [
     ("segment", STR),
     ("cro", STR),
@@ -782,7 +784,16 @@ def test_attribute_scores_drops_small_cells_sorted_contract_columns(con):
             ("overall", "A", "a1", 1, 1.0),
             ("big_pharma", "A", "a2", 5, 2.2),
             ("big_pharma", "B", "a1", 3, 1.0),
+            ("small_pharma", "B", "a1", 7, 3.0),
         ],
+    )
+    # Complementary suppression withholds B's small_pharma a1 (thick as it is) and names a row that is
+    # small anyway: both are absent, nothing else changes.
+    given(
+        con,
+        "withheld_attribute_scores",
+        WITHHELD_ATTRIBUTES_SCHEMA,
+        [("small_pharma", "B", "a1"), ("overall", "A", "a1")],
     )
     sql.run(con, "attribute_scores", params(min_cell_size=3))
 
@@ -821,8 +832,13 @@ def test_composite_scores_drops_small_cells_sorted_contract_columns(con):
         [
             ("overall", "A", "cost", 2.0, 3.0),
             ("overall", "A", "delivery", 4.0, 5.0),
+            # not eligible (3 evaluations): published without its interval (rule D3)
+            ("big_pharma", "C", "delivery", 1.0, 1.0),
+            ("overall", "B", "quality", 3.0, 4.0),
         ],
     )
+    # withheld by complementary suppression: absent, interval and all
+    given(con, "withheld_composite_scores", WITHHELD_COMPOSITES_SCHEMA, [("overall", "B", "quality")])
     sql.run(con, "composite_scores", params(min_cell_size=3, min_evaluations=10))
 
     assert columns_of(con, "composite_scores") == COMPOSITE_COLUMNS
@@ -834,7 +850,6 @@ def test_composite_scores_drops_small_cells_sorted_contract_columns(con):
             ("overall", "A", "cost", 11, 2.5, True, 1, 2.0, 3.0),
             ("overall", "A", "quality", 10, 4.0, True, 1, None, None),
             ("overall", "B", "cost", 10, 2.0, True, 2, None, None),
-            ("overall", "B", "quality", 12, 3.5, True, 2, None, None),
         ],
     )
 
@@ -847,6 +862,8 @@ def test_small_cell_suppressed_but_counts_in_composite(con):
         + segment_ratings("small_pharma", "B", {4: {"a1": 2}, 5: {"a1": 4}}),
     )
     given(con, "composite_intervals", INTERVAL_SCHEMA, [])
+    given(con, "withheld_attribute_scores", WITHHELD_ATTRIBUTES_SCHEMA, [])
+    given(con, "withheld_composite_scores", WITHHELD_COMPOSITES_SCHEMA, [])
     knobs = params(min_cell_size=3, min_evaluations=3)
     for name in ("int_attribute_scores", "int_composite_scores", "attribute_scores", "composite_scores"):
         sql.run(con, name, knobs)

@@ -41,6 +41,9 @@ recency_months: 18
 rating_scale: {{min: 1, max: 5}}
 min_evaluations: 3
 min_cell_size: 3
+# No awards among 3 CROs: with a handful of evaluations per CRO, award cells would publish composites
+# that pin small cells, and the disclosure audit would (rightly) refuse to publish these toy surveys.
+min_cros_for_awards: 4
 max_rejected_share: {share}
 cros:
   - {{name: Northwind Clinical, aliases: [Northwind, NWC]}}
