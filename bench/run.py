@@ -56,6 +56,7 @@ TARGETS = {
     "marginal_ratio_max": 3.0,  # pipeline marginal cost within 3x the baseline's, at 100x and 1000x
     "rss_gb_max": {100: 1.5, 1000: 4.0},  # pipeline peak RSS
     "fixed_cost_seconds_max": 2.0,  # 1x pipeline minus floor, cold and warm
+    "disclosure_seconds_max": 0.5,  # complementary suppression + disclosure audit, at every size (issue 12)
 }
 
 
@@ -738,6 +739,25 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "value": rss,
                     "limit": gib * GIB_MB,
                     "detail": f"{rss:.0f} MiB (limit {gib * GIB_MB:.0f} MiB)",
+                }
+            )
+    limit = TARGETS["disclosure_seconds_max"]
+    for multiplier, entry in sorted(by_size.items()):
+        name = f"{multiplier}x complementary suppression + disclosure audit < {limit:g} s"
+        spent = _get(entry, "pipeline", "disclosure") or {}
+        if _failed(entry, "pipeline") is not None:
+            targets.append({"name": name, "status": "FAIL", "detail": f"the pipeline {_failure(entry, 'pipeline')}"})
+        elif not spent:
+            targets.append({"name": name, "status": "SKIP", "detail": "not in the run's summary"})
+        else:
+            total = sum(spent.values())
+            targets.append(
+                {
+                    "name": name,
+                    "status": "PASS" if total < limit else "FAIL",
+                    "value": total,
+                    "limit": limit,
+                    "detail": ", ".join(f"{part} {value:.3f} s" for part, value in spent.items()),
                 }
             )
     seconds = TARGETS["fixed_cost_seconds_max"]

@@ -329,3 +329,59 @@ def test_inventory_from_tables_reads_counts_eligibility_and_awards(exact):
     assert cells.members == {(BIG, "k"): ((BIG, "a"), (BIG, "b")), (OVERALL, "k"): ((OVERALL, "a"),)}
     assert cells.eligible == {(BIG, "k")} and cells.pinned == {(BIG, "k")}
     assert cells.r2((BIG, "k")) == {(BIG, "a"): F(1, 3), (BIG, "b"): F(1)}
+
+
+# --- D4: the report and the artifacts show only published values ---------------------------------------
+
+
+def test_report_profiles_show_exactly_the_published_attribute_scores():
+    """Every cell of every CRO profile is a published row's score, and every row withheld (primary or
+    complementary) is an empty cell: the report is drawn from the published tables alone."""
+    from cro_awards import transform
+    from cro_awards.config import load_config
+    from cro_awards.manifest import manifest
+    from cro_awards.pipeline import run_pipeline
+    from cro_awards.report import SEGMENT_ORDER, fmt2, report_context
+    from cro_awards.summary import awards_markdown
+    from tests.conftest import SAMPLE_CONFIG
+
+    captured = {}
+    inventory = transform.inventory
+
+    def keep(workspace, survey):
+        captured["inventory"] = inventory(workspace, survey)
+        return captured["inventory"]
+
+    loaded = load_config(SAMPLE_CONFIG)
+    transform.inventory, original = keep, transform.inventory
+    try:
+        result = run_pipeline(loaded, loaded.export_path(None))
+    finally:
+        transform.inventory = original
+    assert result.withheld["attribute_scores"]["complementary"] > 0
+    context = report_context(
+        result.tables, manifest(result, loaded, "run-1", "2024-03-01T00:00:00+00:00"), loaded.survey
+    )
+    published = {(r["segment"], r["cro"], r["attribute"]): r for r in result.tables["attribute_scores"].to_pylist()}
+    labels = dict(loaded.survey.attributes)
+    shown = {}
+    for profile in context["profiles"]:
+        for row in profile["attribute_rows"]:
+            for segment, cell in zip(SEGMENT_ORDER, row["cells"], strict=True):
+                shown[(segment, profile["cro"], row["label"])] = cell
+    withheld = 0
+    for cells in captured["inventory"].cros:
+        for (segment, attribute), n in cells.n_ratings.items():
+            cell = shown.get((segment, cells.cro, labels[attribute]))
+            row = published.get((segment, cells.cro, attribute))
+            if row is None:
+                withheld += 1
+                assert cell is None, f"withheld ({segment}, {cells.cro}, {attribute}) is shown"
+            else:
+                assert cell == {"value": fmt2(row["score"]), "n": n}
+    assert withheld == sum(result.withheld["attribute_scores"].values())
+    # The artifacts: the awards' table (published rows) and counts, nothing else.
+    summary = {"survey_year": 2024, "awards": result.tables["awards"].to_pylist(), "counts": result.counts}
+    text = awards_markdown(summary)
+    composites = {fmt2(r["composite"]) for r in result.tables["awards"].to_pylist()}
+    assert composites and all(value in text for value in composites)
