@@ -25,7 +25,9 @@ def _run(tmp_path: Path, name: str, fault: str | None) -> tuple[subprocess.Compl
     extra = {"PYTHONPATH": os.pathsep.join([str(FAULTS), os.environ.get("PYTHONPATH", "")])}
     if fault:
         extra["CRO_AWARDS_FAULT"] = fault
-    env = cli_run_env(tmp_path / name / "prefect", PREFECT_LOGGING_LEVEL="WARNING", **extra)
+    home = tmp_path / name / "prefect"
+    home.mkdir(parents=True)
+    env = cli_run_env(home, PREFECT_LOGGING_LEVEL="WARNING", **extra)
     command = [*CLI, "run", "--config", str(SAMPLE_CONFIG), "--output", str(output)]
     command += ["--quarantine", str(tmp_path / name / "quarantine")]
     done = subprocess.run(command, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT)
