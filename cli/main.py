@@ -59,7 +59,8 @@ def _add_run_arguments(command: argparse.ArgumentParser, verb: str) -> None:
         command.add_argument(
             f"--{name.replace('_', '-')}",
             type=knobs.python_type(name),
-            metavar="N",
+            metavar="{" + ",".join(knobs.choices(name)) + "}" if knobs.choices(name) else "N",
+            choices=knobs.choices(name),
             help=f"override the YAML's {name}: {knobs.description(name)} ({knobs.describe_bounds(name)})".replace(
                 "%", "%%"
             ),

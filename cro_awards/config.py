@@ -170,6 +170,11 @@ class SurveyConfig(MethodKnobs):
                 f"min_evaluations ({self.min_evaluations}) is below min_cell_size ({self.min_cell_size}): "
                 "an eligible CRO's scores would be suppressed; raise min_evaluations or lower min_cell_size"
             )
+        if self.award_rule == "shrunk" and self.bootstrap_replicates == 0:
+            raise ValueError(
+                "award_rule shrunk needs the resampling variances: set bootstrap_replicates above 0 "
+                "(e.g. 1000) or award_rule official"
+            )
         targets = list(self.columns.values())
         if len(set(targets)) != len(targets):
             raise ValueError("columns: two export headers are renamed onto the same column")

@@ -12,10 +12,13 @@ checks as the YAML (the same bounds, the same message), whoever passes it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 from pydantic.fields import FieldInfo
+
+AwardRule = Literal["official", "shrunk"]
+"""The rules that can name the awards (docs/method.md): the official one, or the shrinkage reading."""
 
 Number = StrictInt | StrictFloat
 """A knob that takes any number: YAML's `1000` and `1000.0` both; text such as `"1000"` is refused."""
@@ -90,18 +93,34 @@ class MethodKnobs(BaseModel):
         Field(
             ge=0,
             le=10_000,
-            description="bootstrap replicates behind each composite's interval (0: none)",
+            description="respondent-level resampling replicates behind every interval and probability (0: none)",
         ),
     ] = 1000
     """At most 10,000: the interval's ends are then within about 0.3 percentage points of their limit
     (more changes nothing at two decimals), and a run of the sample stays seconds (20,000: 9 s of
     bootstrap on the 1x sample; 100,000: over two minutes)."""
+    robust_award_probability: Annotated[
+        Number,
+        Field(
+            ge=0,
+            le=1,
+            allow_inf_nan=False,
+            description="an award is robust when the probability that it is deserved is at least this",
+        ),
+    ] = 0.8
+    award_rule: Annotated[
+        AwardRule,
+        Field(
+            description="the rule that names the awards: official (highest composite; weighted mean + k SD) or "
+            "shrunk (the empirical Bayes reading)",
+        ),
+    ] = "official"
     bootstrap_seed: Annotated[
         StrictInt,
         Field(
             ge=0,
             le=2**63 - 1,
-            description="seed of the bootstrap (a rerun draws the same replicates)",
+            description="seed of the resampling (a rerun draws the same replicates)",
         ),
     ] = 20240229
 
@@ -118,9 +137,24 @@ def description(name: str) -> str:
     return field(name).description or name
 
 
+def choices(name: str) -> tuple[str, ...] | None:
+    """The values a knob chosen from a list takes (e.g. award_rule), else None."""
+    annotation = field(name).annotation
+    return tuple(get_args(annotation)) if get_origin(annotation) is Literal else None
+
+
 def python_type(name: str) -> type:
-    """`int` for a whole-number knob, `float` for one that takes any number (the command line's type)."""
+    """`int` for a whole-number knob, `float` for one that takes any number, `str` for a choice (the
+    command line's type)."""
+    if choices(name):
+        return str
     return int if field(name).annotation is int else float
+
+
+def annotation(name: str) -> Any:
+    """The knob's type as a flow parameter's annotation (a choice stays a Literal, so the form lists it)."""
+    found = choices(name)
+    return Literal[found] if found else python_type(name)
 
 
 def bounds(name: str) -> dict[str, Any]:
@@ -135,7 +169,9 @@ def bounds(name: str) -> dict[str, Any]:
 
 
 def describe_bounds(name: str) -> str:
-    """E.g. `from 0 to 10`, for help texts."""
+    """E.g. `0 to 10` (or `official or shrunk`), for help texts."""
+    if choices(name):
+        return " or ".join(choices(name))
     limits = bounds(name)
     low, high = limits.get("ge", limits.get("gt")), limits.get("le", limits.get("lt"))
     return f"{low:g} to {high:g}"

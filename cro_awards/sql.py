@@ -43,7 +43,8 @@ SOURCES = {
     "malformed_rows": "the CSV records the reader could not split into the header's fields: source_row, "
     "field_1 ... field_n (placed by position), raw_text",
     "rejection_reasons": "(source_row, reason, reason_order) from validation and the reader",
-    "composite_intervals": "each composite's bootstrap interval, from cro_awards/bootstrap.py",
+    "composite_uncertainty": "each eligible composite's interval, rank interval, award probabilities and "
+    "shrunk composite, from cro_awards/uncertainty.py",
     "withheld_attribute_scores": "(segment, cro, attribute) rows withheld by complementary suppression, from "
     "cro_awards/disclosure.py",
     "withheld_composite_scores": "(segment, cro, category) rows withheld by complementary suppression, from "

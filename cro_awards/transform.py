@@ -12,8 +12,8 @@ test can drive it with literal Arrow tables):
   `cro_awards.extract.Export` (the column names ride in their fields' metadata).
 - `quarantine(workspace, reasons)` registers validation's reasons and builds the quarantine table
   (`rejected_evaluations`) and the counts: rows read, accepted and quarantined.
-- `score(workspace, survey)` builds every published table (the bootstrap's intervals and the
-  complementary suppression's withheld rows registered on the way) and returns them as Arrow, in key
+- `score(workspace, survey)` builds every published table (the resampling's figures,
+  `cro_awards.uncertainty`, and the complementary suppression's withheld rows registered on the way) and returns them as Arrow, in key
   order, with the suppression plan (`cro_awards.disclosure.Plan`: what each rule withheld).
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from cro_awards import bootstrap, disclosure, sql
+from cro_awards import disclosure, sql, uncertainty
 from cro_awards.config import CONTRACT_COLUMNS, WHITESPACE, SurveyConfig
 from cro_awards.extract import column_names, field_name
 
@@ -44,6 +44,8 @@ def method_parameters(survey: SurveyConfig) -> dict[str, Any]:
         "min_cros_for_awards": survey.min_cros_for_awards,
         "champion_sd_multiplier": float(survey.champion_sd_multiplier),
         "min_cell_size": survey.min_cell_size,
+        "robust_award_probability": float(survey.robust_award_probability),
+        "award_rule": survey.award_rule,
     }
 
 
@@ -118,21 +120,33 @@ def quarantine(workspace: sql.Workspace, reasons: pa.Table, survey: SurveyConfig
 
 def score(workspace: sql.Workspace, survey: SurveyConfig) -> tuple[dict[str, pa.Table], disclosure.Plan]:
     """Build the published tables and return them with the suppression plan (module contract); the
-    bootstrap and the complementary suppression run between the scores and them."""
+    resampling and the complementary suppression run between the scores and them."""
     parameters = method_parameters(survey)
     workspace.build("int_composite_scores", params=parameters)
-    intervals = bootstrap.composite_intervals(
-        sql.arrow(
-            workspace.connection, "select source_row, cro, segment, respondent_rank from int_accepted_evaluations"
-        ),
+    evaluations = sql.arrow(
+        workspace.connection, "select source_row, cro, segment, respondent_rank from int_accepted_evaluations"
+    )
+    composites = sql.arrow(
+        workspace.connection,
+        "select segment, cro, category, n_evaluations, composite, is_eligible from int_composite_scores",
+    )
+    figures = uncertainty.analyse(
+        evaluations,
         workspace.connection.sql(
             "select source_row, attribute, rating_value from int_accepted_ratings"
         ).to_arrow_reader(1 << 20),
+        composites,
         survey.category_rows(),
-        survey.bootstrap_replicates,
-        survey.bootstrap_seed,
+        uncertainty.Settings(
+            replicates=survey.bootstrap_replicates,
+            seed=survey.bootstrap_seed,
+            min_cros_for_awards=survey.min_cros_for_awards,
+            champion_sd_multiplier=float(survey.champion_sd_multiplier),
+            scale=(float(survey.rating_scale.min), float(survey.rating_scale.max)),
+            tolerance=sql.TOLERANCE,
+        ),
     )
-    workspace.register("composite_intervals", intervals)
+    workspace.register("composite_uncertainty", figures)
     workspace.build("awards", params=parameters)  # awards read the unsuppressed scores; they pin composites
     suppression = disclosure.plan(inventory(workspace, survey), survey.min_cell_size)
     workspace.register("withheld_attribute_scores", suppression.withheld_attribute_scores())

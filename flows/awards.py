@@ -121,7 +121,7 @@ def _with_knob_parameters(function):
             name,
             inspect.Parameter.POSITIONAL_OR_KEYWORD,
             default=None,
-            annotation=Annotated[knobs.python_type(name) | None, Field(**knobs.bounds(name))],
+            annotation=Annotated[knobs.annotation(name) | None, Field(**knobs.bounds(name))],
         )
         for name in knobs.KNOBS
     ]

@@ -1,23 +1,34 @@
--- Awards: per segment and category with at least min_cros_for_awards eligible CROs, the leaders
--- (composite equal to the cell's maximum) and the champions (composite at least the threshold
--- weighted_mean + champion_sd_multiplier * weighted_sd, and above the weighted mean), weights being
--- n_evaluations and the standard deviation the population form. Comparisons carry $tolerance.
--- Sums run over lists in a fixed order (by cro), so reruns give identical bits.
+-- Awards: per segment and category with at least min_cros_for_awards eligible CROs. With award_rule
+-- official (the default): the leaders (composite equal to the cell's maximum) and the champions
+-- (composite at least the threshold weighted_mean + champion_sd_multiplier * weighted_sd, and above the
+-- weighted mean), weights being n_evaluations and the standard deviation the population form. With
+-- award_rule shrunk: the leaders have the highest shrunk composite, the champions a posterior
+-- probability of deserving it (p_champion_deserved) of at least robust_award_probability. Either way
+-- p_award is the posterior probability that the award is deserved (cro_awards/uncertainty.py; null
+-- without resampling) and is_robust says whether it reaches robust_award_probability.
+-- Comparisons carry $tolerance. Sums run over lists in a fixed order (by cro): identical bits on rerun.
 -- grain: one row per (segment, category, cro, award)
 -- key: segment, category, cro, award
--- reads: int_composite_scores
--- params: $min_cros_for_awards, $champion_sd_multiplier, $tolerance
+-- reads: int_composite_scores, composite_uncertainty (from cro_awards/uncertainty.py)
+-- params: $min_cros_for_awards, $champion_sd_multiplier, $tolerance, $award_rule, $robust_award_probability
 with
 
 eligible as (
     select
-        segment,
-        category,
-        cro,
-        n_evaluations,
-        composite,
+        int_composite_scores.segment,
+        int_composite_scores.category,
+        int_composite_scores.cro,
+        int_composite_scores.n_evaluations,
+        int_composite_scores.composite,
+        composite_uncertainty.composite_shrunk,
+        composite_uncertainty.p_leader_deserved,
+        composite_uncertainty.p_champion_deserved,
     from int_composite_scores
-    where is_eligible
+    left join composite_uncertainty
+        on int_composite_scores.segment = composite_uncertainty.segment
+        and int_composite_scores.cro = composite_uncertainty.cro
+        and int_composite_scores.category = composite_uncertainty.category
+    where int_composite_scores.is_eligible
 ),
 
 cells as (
@@ -27,6 +38,7 @@ cells as (
         list_sum(list(n_evaluations * composite order by cro)) / sum(n_evaluations) as weighted_mean,
         sum(n_evaluations) as total_weight,
         max(composite) as max_composite,
+        max(composite_shrunk) as max_shrunk,
     from eligible
     group by segment, category
     having count(*) >= $min_cros_for_awards
@@ -38,6 +50,7 @@ spreads as (
         cells.category,
         cells.weighted_mean,
         cells.max_composite,
+        cells.max_shrunk,
         sqrt(
             list_sum(
                 list(eligible.n_evaluations * (eligible.composite - cells.weighted_mean) ** 2 order by eligible.cro)
@@ -45,7 +58,8 @@ spreads as (
         ) as weighted_sd,
     from cells
     inner join eligible on cells.segment = eligible.segment and cells.category = eligible.category
-    group by cells.segment, cells.category, cells.weighted_mean, cells.total_weight, cells.max_composite
+    group by
+        cells.segment, cells.category, cells.weighted_mean, cells.total_weight, cells.max_composite, cells.max_shrunk
 ),
 
 candidates as (
@@ -54,10 +68,14 @@ candidates as (
         eligible.category,
         eligible.cro,
         eligible.composite,
+        eligible.composite_shrunk,
+        eligible.p_leader_deserved,
+        eligible.p_champion_deserved,
         spreads.weighted_mean,
         spreads.weighted_sd,
         spreads.weighted_mean + $champion_sd_multiplier * spreads.weighted_sd as threshold,
         spreads.max_composite,
+        spreads.max_shrunk,
     from eligible
     inner join spreads on eligible.segment = spreads.segment and eligible.category = spreads.category
 ),
@@ -72,8 +90,13 @@ leaders as (
         weighted_mean,
         weighted_sd,
         threshold,
+        p_leader_deserved as p_award,
     from candidates
-    where composite >= max_composite - $tolerance
+    where
+        case
+            when $award_rule = 'shrunk' then composite_shrunk >= max_shrunk - $tolerance
+            else composite >= max_composite - $tolerance
+        end
 ),
 
 champions as (
@@ -86,14 +109,24 @@ champions as (
         weighted_mean,
         weighted_sd,
         threshold,
+        p_champion_deserved as p_award,
     from candidates
-    where composite >= threshold - $tolerance and composite > weighted_mean + $tolerance
+    where
+        case
+            when $award_rule = 'shrunk' then p_champion_deserved >= $robust_award_probability
+            else composite >= threshold - $tolerance and composite > weighted_mean + $tolerance
+        end
 ),
 
 final as (
-    select * from leaders
-    union all
-    select * from champions
+    select
+        *,
+        p_award >= $robust_award_probability as is_robust,
+    from (
+        select * from leaders
+        union all
+        select * from champions
+    )
 )
 
 select * from final

@@ -1,10 +1,11 @@
 -- Published composite scores: small cells (fewer than min_cell_size evaluations) are left out, and so
--- are the rare composites complementary suppression withholds (cro_awards/disclosure.py). ci_low and
--- ci_high are the composite's bootstrap 95% interval, only on eligible rows (null elsewhere: with few
--- evaluations a bound is one respondent's composite) and null when bootstrap_replicates is 0.
+-- are the rare composites complementary suppression withholds (cro_awards/disclosure.py). The figures of
+-- cro_awards/uncertainty.py (the 95% interval, the rank interval, p_leader, p_champion, is_co_leader and
+-- the shrunk composite) are published only on eligible rows, null elsewhere (with few evaluations a
+-- resampled bound is one respondent's composite), and null when bootstrap_replicates is 0.
 -- grain: one row per (segment, cro, category) with at least min_cell_size evaluations, not withheld
 -- key: segment, cro, category
--- reads: int_composite_scores, composite_intervals (from cro_awards/bootstrap.py),
+-- reads: int_composite_scores, composite_uncertainty (from cro_awards/uncertainty.py),
 --        withheld_composite_scores (from cro_awards/disclosure.py)
 -- params: $min_cell_size
 with
@@ -18,13 +19,20 @@ final as (
         int_composite_scores.composite,
         int_composite_scores.is_eligible,
         int_composite_scores.rank,
-        case when int_composite_scores.is_eligible then composite_intervals.ci_low end as ci_low,
-        case when int_composite_scores.is_eligible then composite_intervals.ci_high end as ci_high,
+        composite_uncertainty.ci_low,
+        composite_uncertainty.ci_high,
+        composite_uncertainty.composite_shrunk,
+        composite_uncertainty.p_leader,
+        composite_uncertainty.p_champion,
+        composite_uncertainty.rank_low,
+        composite_uncertainty.rank_high,
+        composite_uncertainty.is_co_leader,
     from int_composite_scores
-    left join composite_intervals
-        on int_composite_scores.segment = composite_intervals.segment
-        and int_composite_scores.cro = composite_intervals.cro
-        and int_composite_scores.category = composite_intervals.category
+    left join composite_uncertainty
+        on int_composite_scores.segment = composite_uncertainty.segment
+        and int_composite_scores.cro = composite_uncertainty.cro
+        and int_composite_scores.category = composite_uncertainty.category
+        and int_composite_scores.is_eligible
     anti join withheld_composite_scores
         on int_composite_scores.segment = withheld_composite_scores.segment
         and int_composite_scores.cro = withheld_composite_scores.cro

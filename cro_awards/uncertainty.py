@@ -1,0 +1,434 @@
+"""How sure each composite and each award is: respondent-level resampling and a shrinkage reading.
+
+Contract: `analyse(evaluations, ratings, composites, category_rows, settings)` returns one row per
+*eligible* composite (segment, cro, category) with the columns of `SCHEMA` (docs/method.md, "How sure
+each award is"):
+- `ci_low`, `ci_high`: a 95% interval of the composite: composite +/- t(n-1) x se x sqrt(n / (n - 1)),
+  within the rating scale, where se is the standard deviation of the composite over the replicates and
+  n its n_evaluations (a studentised correction of the resampling SD: a plain percentile interval covers
+  only 0.86-0.89 at n = 10);
+- `rank_low`, `rank_high`: the 2.5th and 97.5th percentiles of the CRO's rank in its cell over the
+  replicates (rank as the method defines it; a CRO without a composite in a replicate ranks below
+  every CRO with one);
+- in cells that give awards (at least min_cros_for_awards eligible CROs; null elsewhere): `p_leader`,
+  the share of replicates in which the CRO has the cell's highest composite (ties split it: a cell's
+  shares add up to 1); `p_champion`, the share in which it meets the champion rule (weighted mean and SD
+  recomputed per replicate, weights the real n_evaluations); `is_co_leader`, a leader, or a CRO whose
+  paired difference to the leader (computed in each replicate) has a 95% interval, as above, that
+  holds 0;
+- the shrinkage reading (empirical Bayes, per cell; method page): `composite_shrunk` and the
+  posterior probabilities `p_leader_deserved` (that the CRO's true composite is the cell's highest, the
+  posteriors taken as independent normals, simulated, seeded) and `p_champion_deserved` (that it is at
+  least m + k x tau): the `p_award` of the awards' rows.
+
+Resampling: respondents are drawn with replacement (each with all of their accepted evaluations), and
+every composite of every segment is recomputed from the same replicate. Eligibility and the CROs of a
+cell are the real data's. An attribute that draws no rating drops out of the replicate's composite. A
+survey whose resampling would take more than `EXACT_UP_TO_WORK` rating-replicates (about 10,000
+evaluations at 1,000 replicates) uses the documented approximation instead: each composite is
+linearised (its influence per respondent, respondents as clusters), and replicates are drawn from the
+multivariate normal with the resulting covariance between the CROs of a cell (shared respondents
+included). `tests/test_uncertainty.py` checks it against the exact resampling; the calibration
+(`make calibrate`) checks both against the truth.
+
+Determinism: evaluations are ordered by respondent (respondent_rank) and CRO, and every random draw
+comes from a generator seeded by (seed, what it is for), so the export's row order changes nothing.
+With `replicates` 0, the table is empty (every figure null).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from scipy import sparse, special, stats
+
+OVERALL = "overall"
+PARTS = ("big_pharma", "small_pharma")
+SEGMENTS = (*PARTS, OVERALL)
+
+SCHEMA = pa.schema(
+    [
+        ("segment", pa.string()),
+        ("cro", pa.string()),
+        ("category", pa.string()),
+        ("ci_low", pa.float64()),
+        ("ci_high", pa.float64()),
+        ("composite_shrunk", pa.float64()),
+        ("p_leader", pa.float64()),
+        ("p_champion", pa.float64()),
+        ("rank_low", pa.int64()),
+        ("rank_high", pa.int64()),
+        ("is_co_leader", pa.bool_()),
+        ("p_leader_deserved", pa.float64()),
+        ("p_champion_deserved", pa.float64()),
+    ]
+)
+
+EXACT_UP_TO_WORK = 150_000_000
+"""Exact resampling while (ratings counted in their segment and in overall) x replicates stays below
+this: the bundled 1x sample (about 60,000 x 1,000) is exact; 10x and larger use the approximation."""
+
+POSTERIOR_DRAWS = 20_000
+"""Draws of the posterior simulation behind p_leader_deserved (its Monte Carlo SD is at most 0.004)."""
+
+_WEIGHTS_PER_CHUNK = 4_000_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The knobs the figures depend on."""
+
+    replicates: int
+    seed: int
+    min_cros_for_awards: int
+    champion_sd_multiplier: float
+    scale: tuple[float, float]
+    tolerance: float = 1e-9
+
+
+def _generator(seed: int, *purpose: str) -> np.random.Generator:
+    digest = hashlib.sha256("\x1f".join(purpose).encode()).digest()
+    return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
+
+
+# --- the data, arranged ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Survey:
+    """The accepted evaluations in respondent order, their ratings, and the eligible composites."""
+
+    respondent: np.ndarray  # per evaluation, 0 .. n_respondents - 1
+    n_respondents: int
+    matrix: np.ndarray  # evaluations x attributes: the rating, NaN where none
+    groups: dict[str, np.ndarray]  # segment -> per evaluation, the (segment, cro) group (-1: not in it)
+    group_keys: dict[str, list[str]]  # segment -> group index -> cro
+    composites: list[tuple[str, str, str]]  # eligible (segment, cro, category), in key order
+    attributes_of: dict[str, np.ndarray]  # category -> attribute columns
+    observed: np.ndarray  # per composite
+    n_evaluations: np.ndarray  # per composite
+
+
+def _arrange(
+    evaluations: pa.Table,
+    ratings: pa.Table | Iterable[pa.RecordBatch],
+    composites: pa.Table,
+    category_rows: list[tuple[str, str]],
+) -> _Survey:
+    attribute_ids = sorted({attribute for _, attribute in category_rows})
+    attributes_of: dict[str, list[int]] = {}
+    for category, attribute in category_rows:
+        attributes_of.setdefault(category, []).append(attribute_ids.index(attribute))
+    evaluations = evaluations.sort_by([("respondent_rank", "ascending"), ("cro", "ascending")])
+    matrix = _rating_matrix(evaluations["source_row"].to_numpy(), ratings, attribute_ids)
+    respondent = evaluations["respondent_rank"].to_numpy().astype(np.int64)
+    respondent = np.unique(respondent, return_inverse=True)[1] if len(respondent) else respondent
+    cros = pc.dictionary_encode(evaluations["cro"]).combine_chunks()
+    cro_code = cros.indices.to_numpy().astype(np.int64)
+    cro_names = cros.dictionary.to_pylist()
+    segment = evaluations["segment"].to_numpy(zero_copy_only=False)
+    groups: dict[str, np.ndarray] = {}
+    group_keys: dict[str, list[str]] = {}
+    for name in SEGMENTS:
+        code = cro_code.copy()
+        if name != OVERALL:
+            code[segment != name] = -1
+        groups[name] = code
+        group_keys[name] = cro_names
+    eligible = composites.filter(pc.field("is_eligible")).sort_by(
+        [("segment", "ascending"), ("cro", "ascending"), ("category", "ascending")]
+    )
+    keys = list(zip(*(eligible[c].to_pylist() for c in ("segment", "cro", "category")), strict=True))
+    return _Survey(
+        respondent=respondent,
+        n_respondents=int(respondent.max()) + 1 if len(respondent) else 0,
+        matrix=matrix,
+        groups=groups,
+        group_keys=group_keys,
+        composites=keys,
+        attributes_of={category: np.array(found) for category, found in attributes_of.items()},
+        observed=eligible["composite"].to_numpy(zero_copy_only=False).astype(np.float64),
+        n_evaluations=eligible["n_evaluations"].to_numpy(zero_copy_only=False).astype(np.float64),
+    )
+
+
+def _rating_matrix(
+    source_rows: np.ndarray, ratings: pa.Table | Iterable[pa.RecordBatch], attribute_ids: list[str]
+) -> np.ndarray:
+    """Evaluations (in the order of `source_rows`) x attributes (in `attribute_ids` order): the rating,
+    NaN where there is none. Ratings of attributes in no category are skipped (they have no composite)."""
+    matrix = np.full((len(source_rows), len(attribute_ids)), np.nan)
+    if len(source_rows) == 0:
+        return matrix
+    position = np.full(int(source_rows.max()) + 1, -1, dtype=np.int64)
+    position[source_rows] = np.arange(len(source_rows))
+    value_set = pa.array(attribute_ids, pa.string())
+    batches = ratings.to_batches() if isinstance(ratings, pa.Table) else ratings
+    for batch in batches:
+        column = pc.index_in(batch.column("attribute"), value_set=value_set)
+        in_a_category = pc.is_valid(column)
+        rows = pc.filter(batch.column("source_row"), in_a_category).to_numpy()
+        found = rows < len(position)
+        found[found] = position[rows[found]] >= 0
+        if not found.all():
+            raise ValueError(f"a rating of source_row {int(rows[~found][0])}, which is not an accepted evaluation")
+        matrix[position[rows], pc.filter(column, in_a_category).to_numpy()] = pc.filter(
+            batch.column("rating_value"), in_a_category
+        ).to_numpy(zero_copy_only=False)
+    return matrix
+
+
+def _members(survey: _Survey) -> list[np.ndarray]:
+    """Per composite, its evaluations (indices into the survey's), in respondent order."""
+    wanted: dict[tuple[str, str], list[int]] = {}
+    for index, (segment, cro, _) in enumerate(survey.composites):
+        wanted.setdefault((segment, cro), []).append(index)
+    found: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(survey.composites)
+    for segment in SEGMENTS:
+        codes = survey.groups[segment]
+        order = np.argsort(codes, kind="stable")
+        sorted_codes = codes[order]
+        for code, cro in enumerate(survey.group_keys[segment]):
+            indices = wanted.get((segment, cro))
+            if indices:
+                members = order[np.searchsorted(sorted_codes, code) : np.searchsorted(sorted_codes, code, "right")]
+                for index in indices:
+                    found[index] = members
+    return found
+
+
+def _slots(survey: _Survey) -> tuple[sparse.csr_matrix, sparse.csr_matrix, np.ndarray]:
+    """The composites' (composite, attribute) slots as columns over respondents: ratings (R x K) and
+    rated (R x K), and each slot's composite."""
+    rated = ~np.isnan(survey.matrix)
+    rows, columns, values, slot_composite = [], [], [], []
+    for index, members in enumerate(_members(survey)):
+        for attribute in survey.attributes_of[survey.composites[index][2]]:
+            who = members[rated[members, attribute]]
+            if len(who):
+                rows.append(survey.respondent[who])
+                columns.append(np.full(len(who), len(slot_composite)))
+                values.append(survey.matrix[who, attribute])
+                slot_composite.append(index)
+    shape = (survey.n_respondents, len(slot_composite))
+    row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    column = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
+    value = np.concatenate(values) if values else np.zeros(0)
+    ratings = sparse.csr_matrix((value, (row, column)), shape=shape)
+    counts = sparse.csr_matrix((np.ones(len(value)), (row, column)), shape=shape)
+    return ratings, counts, np.array(slot_composite, dtype=np.int64)
+
+
+def _composites_from_slots(
+    sums: np.ndarray, counts: np.ndarray, slot_composite: np.ndarray, n_composites: int
+) -> np.ndarray:
+    """Replicates x composites: the mean over each composite's slots with a rating of the slots' means."""
+    present = counts > 0.5
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(present, sums / np.where(present, counts, 1.0), 0.0)
+    membership = sparse.csr_matrix(
+        (np.ones(len(slot_composite)), (np.arange(len(slot_composite)), slot_composite)),
+        shape=(len(slot_composite), n_composites),
+    )
+    total = np.asarray(membership.T.dot(means.T)).T
+    rated = np.asarray(membership.T.dot(present.T.astype(np.float64))).T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(rated > 0.5, total / np.where(rated > 0.5, rated, 1.0), np.nan)
+
+
+def _exact_replicates(survey: _Survey, settings: Settings) -> np.ndarray:
+    """Replicates x composites, resampling respondents exactly."""
+    ratings, counts, slot_composite = _slots(survey)
+    transposed_ratings, transposed_counts = ratings.T.tocsr(), counts.T.tocsr()
+    n = survey.n_respondents
+    rng = _generator(settings.seed, "respondents")
+    chunk = max(1, _WEIGHTS_PER_CHUNK // max(n, 1))
+    out = []
+    for start in range(0, settings.replicates, chunk):
+        size = min(chunk, settings.replicates - start)
+        draws = rng.integers(0, n, size=(size, n))
+        weights = np.bincount((draws + n * np.arange(size)[:, None]).ravel(), minlength=size * n)
+        weights = weights.reshape(size, n).astype(np.float64)
+        sums = np.asarray(transposed_ratings.dot(weights.T)).T
+        totals = np.asarray(transposed_counts.dot(weights.T)).T
+        out.append(_composites_from_slots(sums, totals, slot_composite, len(survey.composites)))
+    return np.vstack(out) if out else np.zeros((0, len(survey.composites)))
+
+
+def _influence(survey: _Survey, members: np.ndarray, category: str) -> np.ndarray:
+    """Each of a composite's evaluations' linearised influence on it (the first-order change of the
+    composite per unit of its respondent's weight: (1/k) x the sum over the attributes it rated of
+    (rating - mean) / count); they sum to 0."""
+    block = survey.matrix[np.ix_(members, survey.attributes_of[category])]
+    rated = ~np.isnan(block)
+    counts = rated.sum(axis=0)
+    present = counts > 0
+    means = np.nansum(block, axis=0)[present] / counts[present]
+    deviation = np.where(rated[:, present], block[:, present] - means[None, :], 0.0) / counts[present][None, :]
+    return deviation.sum(axis=1) / present.sum()
+
+
+def _approximate_replicates(survey: _Survey, settings: Settings, cells: dict) -> np.ndarray:
+    """Replicates x composites drawn per cell from the normal with the linearised covariance between its
+    CROs (respondents as clusters: CROs rated by the same respondents co-vary)."""
+    members = _members(survey)
+    out = np.full((settings.replicates, len(survey.composites)), np.nan)
+    for (segment, category), indices in cells.items():
+        rows = [survey.respondent[members[i]] for i in indices]
+        values = [_influence(survey, members[i], category) for i in indices]
+        columns = [np.full(len(r), j) for j, r in enumerate(rows)]
+        block = sparse.csr_matrix(
+            (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))),
+            shape=(survey.n_respondents, len(indices)),
+        )
+        covariance = np.asarray(block.T.dot(block).todense())
+        rng = _generator(settings.seed, "normal", segment, category)
+        out[:, indices] = rng.multivariate_normal(
+            survey.observed[indices], covariance, size=settings.replicates, method="eigh"
+        )
+    return out
+
+
+# --- the figures ---------------------------------------------------------------------------------------
+
+
+def _t_factor(n: np.ndarray) -> np.ndarray:
+    """t(n-1, 0.975) x sqrt(n / (n - 1)): the studentised widening of a resampling SD (1.96 for large n)."""
+    n = np.maximum(n, 2.0)
+    return stats.t.ppf(0.975, n - 1.0) * np.sqrt(n / (n - 1.0))
+
+
+def _ranks(values: np.ndarray, tolerance: float) -> np.ndarray:
+    """Per replicate (row), each CRO's rank: 1 + the CROs above it by more than the tolerance; a CRO with no
+    composite (NaN) ranks below every CRO with one."""
+    filled = np.where(np.isnan(values), -np.inf, values)
+    above = (filled[:, None, :] > filled[:, :, None] + tolerance).sum(axis=2)
+    missing = np.isnan(values)
+    return np.where(missing, (~missing).sum(axis=1, keepdims=True) + 1, above + 1)
+
+
+def _cell_figures(
+    replicates: np.ndarray,
+    observed: np.ndarray,
+    weights: np.ndarray,
+    settings: Settings,
+    gives_awards: bool,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    tolerance, k = settings.tolerance, settings.champion_sd_multiplier
+    low_scale, high_scale = settings.scale
+    n_cros = len(observed)
+    se = np.nanstd(replicates, axis=0)
+    half = _t_factor(weights) * se
+    figures: dict[str, np.ndarray] = {
+        "ci_low": np.clip(observed - half, low_scale, high_scale),
+        "ci_high": np.clip(observed + half, low_scale, high_scale),
+    }
+    ranks = _ranks(replicates, tolerance)
+    figures["rank_low"] = np.percentile(ranks, 2.5, axis=0, method="inverted_cdf").astype(np.int64)
+    figures["rank_high"] = np.percentile(ranks, 97.5, axis=0, method="inverted_cdf").astype(np.int64)
+
+    # The shrinkage reading, from the corrected resampling variance.
+    variance = (se * np.sqrt(np.maximum(weights, 2.0) / np.maximum(weights - 1.0, 1.0))) ** 2
+    total = weights.sum()
+    mean = float(weights @ observed / total)
+    spread = float(weights @ (observed - mean) ** 2 / total)
+    tau2 = max(0.0, spread - float(weights @ variance / total))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        factor = np.where(tau2 + variance > 0, tau2 / (tau2 + variance), 0.0)
+    shrunk = mean + factor * (observed - mean)
+    posterior_sd = np.sqrt(factor * variance)
+    figures["composite_shrunk"] = shrunk
+    if tau2 > 0:
+        bar = mean + k * math.sqrt(tau2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = np.where(posterior_sd > 0, (shrunk - bar) / posterior_sd, np.where(shrunk >= bar, np.inf, -np.inf))
+        figures["p_champion_deserved"] = special.ndtr(z)
+        draws = shrunk[None, :] + posterior_sd[None, :] * rng.standard_normal((POSTERIOR_DRAWS, n_cros))
+        best = draws.argmax(axis=1)
+        figures["p_leader_deserved"] = np.bincount(best, minlength=n_cros) / POSTERIOR_DRAWS
+    else:
+        figures["p_champion_deserved"] = np.zeros(n_cros)
+        figures["p_leader_deserved"] = np.full(n_cros, 1.0 / n_cros)
+
+    if not gives_awards:
+        for name in ("p_leader", "p_champion"):
+            figures[name] = np.full(n_cros, np.nan)
+        figures["is_co_leader"] = np.full(n_cros, None)
+        return figures
+    filled = np.where(np.isnan(replicates), -np.inf, replicates)
+    best = filled.max(axis=1, keepdims=True)
+    leaders = filled >= best - tolerance
+    figures["p_leader"] = (leaders / leaders.sum(axis=1, keepdims=True)).mean(axis=0)
+    present = ~np.isnan(replicates)
+    w = np.where(present, weights[None, :], 0.0)
+    values = np.where(present, replicates, 0.0)
+    cell_mean = (w * values).sum(axis=1, keepdims=True) / w.sum(axis=1, keepdims=True)
+    cell_sd = np.sqrt((w * (values - cell_mean) ** 2).sum(axis=1, keepdims=True) / w.sum(axis=1, keepdims=True))
+    champion = present & (values >= cell_mean + k * cell_sd - tolerance) & (values > cell_mean + tolerance)
+    figures["p_champion"] = champion.mean(axis=0)
+    # Co-leaders: the paired difference to the leader (the first leader by key order when tied).
+    leader = int(np.flatnonzero(observed >= observed.max() - tolerance)[0])
+    difference = replicates[:, [leader]] - replicates
+    difference_se = np.nanstd(difference, axis=0)
+    gap = observed[leader] - observed
+    pair_n = np.minimum(weights[leader], weights)
+    figures["is_co_leader"] = (gap <= tolerance) | (gap <= _t_factor(pair_n) * difference_se + tolerance)
+    return figures
+
+
+def analyse(
+    evaluations: pa.Table,
+    ratings: pa.Table | Iterable[pa.RecordBatch],
+    composites: pa.Table,
+    category_rows: list[tuple[str, str]],
+    settings: Settings,
+) -> pa.Table:
+    """See the module contract. `evaluations`: source_row, cro, segment, respondent_rank (accepted);
+    `ratings`: source_row, attribute, rating_value; `composites`: int_composite_scores (segment, cro,
+    category, n_evaluations, composite, is_eligible)."""
+    if settings.replicates == 0:
+        return SCHEMA.empty_table()
+    survey = _arrange(evaluations, ratings, composites, category_rows)
+    if not survey.composites:
+        return SCHEMA.empty_table()
+    cells: dict[tuple[str, str], list[int]] = {}
+    for index, (segment, _, category) in enumerate(survey.composites):
+        cells.setdefault((segment, category), []).append(index)
+    work = 2 * int((~np.isnan(survey.matrix)).sum()) * settings.replicates
+    if work <= EXACT_UP_TO_WORK:
+        replicates = _exact_replicates(survey, settings)
+    else:
+        replicates = _approximate_replicates(survey, settings, cells)
+    columns: dict[str, list] = {name: [None] * len(survey.composites) for name in SCHEMA.names}
+    for index, key in enumerate(survey.composites):
+        for name, value in zip(("segment", "cro", "category"), key, strict=True):
+            columns[name][index] = value
+    for (segment, category), members in sorted(cells.items()):
+        rng = _generator(settings.seed, "posterior", segment, category)
+        figures = _cell_figures(
+            replicates[:, members],
+            survey.observed[members],
+            survey.n_evaluations[members],
+            settings,
+            len(members) >= settings.min_cros_for_awards,
+            rng,
+        )
+        for name, values in figures.items():
+            for position, index in enumerate(members):
+                value = values[position]
+                if value is None or (isinstance(value, float) and math.isnan(value)):
+                    columns[name][index] = None
+                elif SCHEMA.field(name).type == pa.bool_():
+                    columns[name][index] = bool(value)
+                elif SCHEMA.field(name).type == pa.int64():
+                    columns[name][index] = int(value)
+                else:
+                    columns[name][index] = float(value)
+    return pa.table(columns, schema=SCHEMA)
