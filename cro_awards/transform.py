@@ -13,8 +13,9 @@ test can drive it with literal Arrow tables):
 - `quarantine(workspace, reasons)` registers validation's reasons and builds the quarantine table
   (`rejected_evaluations`) and the counts: rows read, accepted and quarantined.
 - `score(workspace, survey)` builds every published table (the resampling's figures,
-  `cro_awards.uncertainty`, and the complementary suppression's withheld rows registered on the way) and returns them as Arrow, in key
-  order, with the suppression plan (`cro_awards.disclosure.Plan`: what each rule withheld).
+  `cro_awards.uncertainty`, and the complementary suppression's withheld rows registered on the way)
+  and returns them as Arrow, in key order, with the suppression plan (`cro_awards.disclosure.Plan`:
+  what each rule withheld).
 """
 
 from __future__ import annotations
