@@ -4,7 +4,8 @@
 
 Uses the benchmark's seeded exports (cached in bench/data; generated when missing). Prints the
 seconds of loading the configuration, extract, each SQL file (as `cro_awards.sql.run` runs it), validation
-(GX), the bootstrap, and the process's peak RSS. The flow's own stage timings, with Prefect, are in
+(GX), the resampling (`cro_awards.uncertainty`), the complementary suppression and the disclosure audit,
+and the process's peak RSS. The flow's own stage timings, with Prefect, are in
 `cro-awards run --summary-json` and in `python -m bench.run`.
 """
 
@@ -18,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench import data
-from cro_awards import bootstrap, sql
+from cro_awards import disclosure, sql, uncertainty
 from cro_awards.config import load_config
 from cro_awards.pipeline import run_pipeline
 
@@ -35,24 +36,41 @@ class Timings(list):
             self.append((label, time.perf_counter() - start))
 
 
+TIMED = (
+    ("uncertainty", "analyse", "resampling"),
+    ("disclosure", "plan", "suppression"),
+    ("disclosure", "audit", "audit"),
+)
+"""(module of cro_awards, function, label): the Python steps timed beside the SQL files."""
+
+
 @contextmanager
-def _timing_sql_and_bootstrap(timings: Timings) -> Iterator[None]:
-    """Time every `sql.run` (each SQL file) and the bootstrap, while the block runs."""
-    run, intervals = sql.run, bootstrap.composite_intervals
+def _timing_sql_and_python_steps(timings: Timings) -> Iterator[None]:
+    """Time every `sql.run` (each SQL file) and the steps of `TIMED`, while the block runs."""
+    modules = {"uncertainty": uncertainty, "disclosure": disclosure}
+    originals = [(modules[module], function, getattr(modules[module], function)) for module, function, _ in TIMED]
+    run = sql.run
 
     def timed_run(connection, name, params):
         with timings.timed(f"sql {name}"):
             run(connection, name, params)
 
-    def timed_intervals(*args, **kwargs):
-        with timings.timed("bootstrap"):
-            return intervals(*args, **kwargs)
+    def timing(function, label):
+        def timed(*args, **kwargs):
+            with timings.timed(label):
+                return function(*args, **kwargs)
 
-    sql.run, bootstrap.composite_intervals = timed_run, timed_intervals
+        return timed
+
+    sql.run = timed_run
+    for (module, function, original), (_, _, label) in zip(originals, TIMED, strict=True):
+        setattr(module, function, timing(original, label))
     try:
         yield
     finally:
-        sql.run, bootstrap.composite_intervals = run, intervals
+        sql.run = run
+        for module, function, original in originals:
+            setattr(module, function, original)
 
 
 def profile(config_path: Path, export_path: Path) -> Timings:
@@ -63,7 +81,7 @@ def profile(config_path: Path, export_path: Path) -> Timings:
         with timings.timed(f"{name} (total)"):
             return function(*args)
 
-    with _timing_sql_and_bootstrap(timings):
+    with _timing_sql_and_python_steps(timings):
         with timings.timed("load config"):
             loaded = load_config(config_path, {"max_rejected_share": 1})
         run_pipeline(loaded, export_path, run_stage=timed_stage)

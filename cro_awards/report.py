@@ -1,7 +1,7 @@
 """The awards report: one self-contained, offline HTML page from a survey year's published tables.
 
 `render_report(tables, manifest, survey, previous=None) -> str` is a pure function: no file, network
-or clock is read. Data is prepared here, in small pure functions (`chart_rows`, `statistical_ties`,
+or clock is read. Data is prepared here, in small pure functions (`chart_rows`, `co_leaders`,
 `year_over_year`, `chart_layout`, `cro_profiles`, `report_context`); the markup, the SVG charts
 included, is in `templates/report.html.j2`, rendered by jinja2 with autoescape on, so every CRO name,
 label and id is escaped wherever it lands (text, attribute or SVG).
@@ -182,30 +182,36 @@ def status_of(awards: set[str] | None) -> str:
     return "other"
 
 
-def intervals_overlap(a_low: float | None, a_high: float | None, b_low: float | None, b_high: float | None) -> bool:
-    """Whether [a_low, a_high] and [b_low, b_high] share a point; False when a bound is unknown."""
-    if any(bound is None or math.isnan(bound) for bound in (a_low, a_high, b_low, b_high)):
-        return False
-    return a_low <= b_high and b_low <= a_high
+def co_leaders(rows: list[Mapping[str, Any]], leaders: Iterable[str]) -> dict[str, list[str]]:
+    """Leader -> the eligible CROs that are not leaders but co-lead with it (`is_co_leader`: their paired
+    difference to the leader, computed in each resampling replicate, has a 95% interval holding 0).
 
-
-def statistical_ties(rows: list[Mapping[str, Any]], leaders: Iterable[str]) -> dict[str, str]:
-    """Leader -> runner-up, for each leader whose bootstrap interval overlaps the runner-up's.
-
-    `rows` are a cell's eligible CROs (with ci_low / ci_high), composite descending; the runner-up is
-    the best eligible CRO that is not a leader. No runner-up or an unknown bound: no tie.
+    `rows` are a cell's eligible CROs, composite descending; none flagged (or no figures): no co-leader.
     """
-    leaders = set(leaders)
-    runner_up = next((row for row in rows if row["cro"] not in leaders), None)
-    if runner_up is None:
-        return {}
-    ties = {}
-    for row in rows:
-        if row["cro"] in leaders and intervals_overlap(
-            row.get("ci_low"), row.get("ci_high"), runner_up.get("ci_low"), runner_up.get("ci_high")
-        ):
-            ties[row["cro"]] = runner_up["cro"]
-    return ties
+    leaders = list(leaders)
+    others = [row["cro"] for row in rows if row.get("is_co_leader") and row["cro"] not in set(leaders)]
+    return {leader: others for leader in leaders} if others else {}
+
+
+def rank_text(row: Mapping[str, Any]) -> str | None:
+    """E.g. "#2 (1–4)": the rank and its 95% interval over the replicates; None when unranked."""
+    if row.get("rank") is None:
+        return None
+    low, high = row.get("rank_low"), row.get("rank_high")
+    if low is None or high is None:
+        return f"#{row['rank']}"
+    return f"#{row['rank']} ({low}–{high})" if low != high else f"#{row['rank']} ({low})"
+
+
+def probability_text(value: float | None) -> str | None:
+    """A probability as a person reads it: two decimals, never "1.00" or "0.00" for what is not certain."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if 0.995 <= value < 1:
+        return ">0.99"
+    if 0 < value < 0.005:
+        return "<0.01"
+    return f"{value:.2f}"
 
 
 def year_over_year(
@@ -350,7 +356,12 @@ def chart_layout(
         if awards:
             tooltip.append(" and ".join(awards))
         if row["cro"] in ties:
-            tooltip.append(f"statistical tie with {ties[row['cro']]}")
+            tooltip.append(f"co-leader(s): {ties[row['cro']]}")
+        if rank_text(row):
+            tooltip.append(f"rank {rank_text(row)} (95% rank interval in brackets)")
+        for name, label in (("p_leader", "leads in"), ("p_champion", "is a champion in")):
+            if probability_text(row.get(name)):
+                tooltip.append(f"{label} {probability_text(row.get(name))} of the replicates")
         if row["cro"] in changes:
             tooltip.append(f"{changes[row['cro']]} {change_label}")
         change = changes.get(row["cro"])
@@ -365,6 +376,7 @@ def chart_layout(
                 "stripe_y": y - _ROW_HEIGHT / 2,
                 "x": x_of(row["composite"]),
                 "value": fmt2(row["composite"]),
+                "rank": rank_text(row),
                 "status": status,
                 "color": STATUS_COLORS[status],
                 "winner": status != "other",
@@ -493,6 +505,7 @@ def cro_profiles(
                         "n": row.get("n_evaluations"),
                         "eligible": bool(row.get("is_eligible")),
                         "rank": row.get("rank"),
+                        "rank_text": rank_text(row),
                         "change": change["text"] if change else None,
                     }
                 )
@@ -551,13 +564,19 @@ def report_context(
     intervals = has_intervals(composite_table)
     composites = table_rows(
         composite_table,
-        ("segment", "cro", "category", "n_evaluations", "composite", "is_eligible", "rank", "ci_low", "ci_high"),
-    )
+        (
+            "segment", "cro", "category", "n_evaluations", "composite", "is_eligible", "rank", "ci_low", "ci_high",
+            "p_leader", "p_champion", "rank_low", "rank_high", "is_co_leader",
+        ),
+    )  # fmt: skip
     attribute_scores = table_rows(tables["attribute_scores"], ("segment", "cro", "attribute", "n_ratings", "score"))
     awards = table_rows(
         tables["awards"],
-        ("segment", "category", "cro", "award", "composite", "weighted_mean", "weighted_sd", "threshold"),
-    )
+        (
+            "segment", "category", "cro", "award", "composite", "weighted_mean", "weighted_sd", "threshold",
+            "p_award", "is_robust",
+        ),
+    )  # fmt: skip
     knobs = method_knobs(manifest, survey)
     year = manifest.get("survey_year", getattr(survey, "survey_year", None))
     previous_year = _previous_year(previous)
@@ -591,7 +610,8 @@ def report_context(
             reference = cell_awards[0] if cell_awards else None
             mean = reference["weighted_mean"] if reference else None
             threshold = reference["threshold"] if reference else None
-            ties = statistical_ties(rows, [row["cro"] for row in leaders]) if intervals else {}
+            coleading = co_leaders(rows, [row["cro"] for row in leaders])
+            ties = {leader: ", ".join(names) for leader, names in coleading.items()}
             cell_changes = {
                 cro: change["text"] for (s, c, cro), change in changes.items() if s == segment and c == category
             }
@@ -624,10 +644,25 @@ def report_context(
                 "n_eligible": len(rows),
                 "has_awards": bool(cell_awards),
                 "leaders": [
-                    {"cro": row["cro"], "composite": fmt2(row["composite"]), "tie_with": ties.get(row["cro"])}
+                    {
+                        "cro": row["cro"],
+                        "composite": fmt2(row["composite"]),
+                        "co_leaders": coleading.get(row["cro"], []),
+                        "p_award": probability_text(row.get("p_award")),
+                        "robust": row.get("is_robust"),
+                    }
                     for row in leaders
                 ],
-                "champions": [{"cro": row["cro"], "composite": fmt2(row["composite"])} for row in champions],
+                "champions": [
+                    {
+                        "cro": row["cro"],
+                        "composite": fmt2(row["composite"]),
+                        "p_award": probability_text(row.get("p_award")),
+                        "robust": row.get("is_robust"),
+                    }
+                    for row in champions
+                ],
+                "not_robust": sum(1 for row in cell_awards if row.get("is_robust") is False),
                 "weighted_mean": fmt2(mean) if reference else None,
                 "weighted_sd": fmt2(reference["weighted_sd"]) if reference else None,
                 "threshold": fmt2(threshold) if reference else None,

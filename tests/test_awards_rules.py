@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from cro_awards import sql
+from cro_awards import sql, uncertainty
 from cro_awards.config import SurveyConfig
 from cro_awards.transform import method_parameters
 
@@ -25,7 +25,12 @@ STR = pa.string()
 INT = pa.int64()
 DBL = pa.float64()
 
-AWARDS_COLUMNS = ["segment", "category", "cro", "award", "composite", "weighted_mean", "weighted_sd", "threshold"]
+AWARDS_COLUMNS = [
+    "segment", "category", "cro", "award", "composite", "weighted_mean", "weighted_sd", "threshold",
+    "p_award", "is_robust",
+]  # fmt: skip
+OFFICIAL_COLUMNS = AWARDS_COLUMNS[:8]
+"""What the official rule decides; p_award and is_robust come from the resampling (tested at the end)."""
 COMPOSITE_SCHEMA = pa.schema(
     [
         ("segment", STR),
@@ -65,19 +70,25 @@ def ineligible(
     return (segment, cro, category, n_evaluations, composite, False, None)
 
 
-def awards(con, composites: list[tuple], **knobs: Any) -> list[tuple]:
-    """Run awards.sql on these int_composite_scores rows; return its rows in published (key) order."""
+def awards(con, composites: list[tuple], figures: list[tuple] = (), **knobs: Any) -> list[tuple]:
+    """Run awards.sql on these int_composite_scores rows (and composite_uncertainty rows, none by default);
+    return its official columns in published (key) order."""
     columns = {name: [row[i] for row in composites] for i, name in enumerate(COMPOSITE_SCHEMA.names)}
     con.register("int_composite_scores", pa.table(columns, schema=COMPOSITE_SCHEMA))
+    names = uncertainty.SCHEMA.names
+    con.register(
+        "composite_uncertainty",
+        pa.table({name: [row[i] for row in figures] for i, name in enumerate(names)}, schema=uncertainty.SCHEMA),
+    )
     sql.run(con, "awards", params(**knobs))
     assert [d[0] for d in con.execute("select * from awards limit 0").description] == AWARDS_COLUMNS
     return published(con)
 
 
-def published(con) -> list[tuple]:
+def published(con, columns: list[str] = OFFICIAL_COLUMNS) -> list[tuple]:
     """The awards table as production reads it back: sorted by the key of its header."""
     assert sql.key("awards") == ("segment", "category", "cro", "award")
-    return con.execute(sql.sorted_query("awards")).fetchall()
+    return con.execute(f"select {', '.join(columns)} from ({sql.sorted_query('awards')})").fetchall()
 
 
 def assert_rows(actual: list[tuple], expected: list[tuple]) -> None:
@@ -312,6 +323,7 @@ def test_ineligible_cro_not_ranked_nor_awarded(con):
         ),
     )
     con.register("category_attributes", pa.table({"category": ["delivery"], "attribute": ["a1"]}))
+    con.register("composite_uncertainty", uncertainty.SCHEMA.empty_table())
     knobs = params(min_evaluations=3, min_cell_size=3, min_cros_for_awards=3)
     sql.run(con, "int_composite_scores", knobs)
     sql.run(con, "awards", knobs)
@@ -393,3 +405,46 @@ def test_two_champions_one_leader_sorted_by_cro_then_award(con):
             ("overall", "delivery", "B", "champion", 4.0, 3.0, sd, 3.0 + 0.5 * sd),
         ],
     )
+
+
+# --- p_award, is_robust and the shrunk rule (figures from cro_awards/uncertainty.py, given literally) ------
+
+
+def figure(cro: str, shrunk: float, p_leader: float, p_champion: float, category: str = "delivery") -> tuple:
+    """A composite_uncertainty row: only composite_shrunk and the posterior probabilities matter here."""
+    return ("overall", cro, category, None, None, shrunk, None, None, None, None, None, p_leader, p_champion)
+
+
+THREE = [eligible("A", 10, 4.6), eligible("B", 40, 4.5), eligible("C", 50, 3.9)]
+# mean (46 + 180 + 195) / 100 = 4.21; sd sqrt((10 * 0.1521 + 40 * 0.0841 + 50 * 0.0961) / 100) = 0.3105;
+# threshold 4.5205: A (4.6) leads and is champion; B (4.5) is 0.02 below the threshold.
+SHRUNK = [figure("A", 4.40, 0.35, 0.55), figure("B", 4.45, 0.60, 0.85), figure("C", 3.95, 0.05, 0.0)]
+
+
+def test_p_award_is_the_posterior_probability_of_the_award_and_robust_from_the_knob(con):
+    awards(con, THREE, SHRUNK)
+    rows = published(con, ["cro", "award", "p_award", "is_robust"])
+    assert rows == [("A", "champion", 0.55, False), ("A", "leader", 0.35, False)]
+    awards(con, THREE, SHRUNK, robust_award_probability=0.5)
+    assert published(con, ["cro", "award", "is_robust"]) == [("A", "champion", True), ("A", "leader", False)]
+
+
+def test_without_figures_p_award_and_is_robust_are_null(con):
+    awards(con, THREE)
+    assert published(con, ["cro", "award", "p_award", "is_robust"]) == [
+        ("A", "champion", None, None),
+        ("A", "leader", None, None),
+    ]
+
+
+def test_the_shrunk_rule_names_the_highest_shrunk_composite_and_probable_champions(con):
+    # Shrunk, B (4.45) overtakes A (4.40): B leads. Champions: p_champion_deserved >= 0.8: B (0.85) only.
+    awards(con, THREE, SHRUNK, award_rule="shrunk")
+    assert published(con, ["cro", "award", "composite", "p_award", "is_robust"]) == [
+        ("B", "champion", 4.5, 0.85, True),
+        ("B", "leader", 4.5, 0.60, False),
+    ]
+    # The official rule on the same figures: A leads and is champion, whatever the probabilities.
+    awards(con, THREE, SHRUNK, award_rule="official")
+    assert [row[:2] for row in published(con)] == [("overall", "delivery")] * 2
+    assert published(con, ["cro", "award"]) == [("A", "champion"), ("A", "leader")]

@@ -202,19 +202,21 @@ def test_a_run_over_the_memory_cap_is_killed_and_says_so(tmp_path):
     assert bench_run._seconds(entry, "pipeline") == "KILLED(memory)"
 
 
-def test_profile_times_every_sql_file_validation_and_the_bootstrap(tmp_path, capsys):
+def test_profile_times_every_sql_file_validation_and_the_python_steps(tmp_path, capsys):
     from bench import profile
-    from cro_awards import bootstrap as bootstrap_module, sql as sql_module
+    from cro_awards import disclosure, sql as sql_module, uncertainty
 
-    run, intervals = sql_module.run, bootstrap_module.composite_intervals
+    before = (sql_module.run, uncertainty.analyse, disclosure.plan, disclosure.audit)
     assert profile.main(["--size", "1", "--data-dir", str(tmp_path), "--bootstrap-replicates", "20"]) == 0
-    assert (sql_module.run, bootstrap_module.composite_intervals) == (run, intervals)  # patches undone
+    assert (sql_module.run, uncertainty.analyse, disclosure.plan, disclosure.audit) == before  # patches undone
     labels = [line.rsplit(None, 2)[0] for line in capsys.readouterr().out.splitlines() if line.endswith(" s")]
     ran = [label.removeprefix("sql ") for label in labels if label.startswith("sql ")]
     assert sorted(ran) == sorted(sql_module.models()), "every SQL file once"
     for name in ran:
         assert all(ran.index(read) < ran.index(name) for read in sql_module.graph()[name]), f"{name} after its reads"
-    assert {"extract (total)", "validate (total)", "bootstrap", "transform (total)"} <= set(labels)
+    assert {"extract (total)", "validate (total)", "resampling", "suppression", "audit", "transform (total)"} <= set(
+        labels
+    )
 
 
 def test_median_run_keeps_the_median_wall_time_the_largest_rss_and_the_worst_exit_code():

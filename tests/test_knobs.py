@@ -16,6 +16,9 @@ from tests.conftest import SAMPLE_CONFIG
 
 
 def _above_maximum(name: str):
+    """A value the knob refuses: above its maximum, or not one of its choices."""
+    if knobs.choices(name):
+        return "lenient"
     high = knobs.bounds(name)["le"]
     return knobs.python_type(name)(high * 2 + 1)
 
@@ -23,9 +26,28 @@ def _above_maximum(name: str):
 def test_every_knob_has_a_description_bounds_and_a_default_within_them():
     for name in knobs.KNOBS:
         field = knobs.field(name)
+        assert field.description, name
+        if knobs.choices(name):  # a choice: its default is one of them, and no numeric bounds
+            assert field.default in knobs.choices(name) and not knobs.bounds(name), name
+            continue
         limits = knobs.bounds(name)
-        assert field.description and {"ge", "le"} <= limits.keys(), name
+        assert {"ge", "le"} <= limits.keys(), name
         assert limits["ge"] <= field.default <= limits["le"], name
+
+
+def test_a_choice_knob_is_a_choice_on_the_command_line_and_in_the_flow():
+    assert knobs.choices("award_rule") == ("official", "shrunk")
+    assert knobs.python_type("award_rule") is str and knobs.describe_bounds("award_rule") == "official or shrunk"
+    for command in ("run", "check"):
+        sub = parser()._subparsers._group_actions[0].choices[command]
+        flag = next(action for action in sub._actions if action.dest == "award_rule")
+        assert tuple(flag.choices) == ("official", "shrunk")
+
+
+def test_the_shrunk_rule_needs_resampling():
+    with pytest.raises(ConfigError, match="bootstrap_replicates"):
+        load_config(SAMPLE_CONFIG, {"award_rule": "shrunk", "bootstrap_replicates": 0})
+    assert load_config(SAMPLE_CONFIG, {"award_rule": "shrunk"}).survey.award_rule == "shrunk"
 
 
 def test_the_survey_configuration_is_the_knobs_and_more():

@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from cro_awards import sql
+from cro_awards import sql, uncertainty
 from cro_awards.config import SurveyConfig
 from cro_awards.transform import export_columns, method_parameters
 
@@ -108,7 +108,11 @@ def test_header_parsing_of_notes_and_continuation_lines():
         "int_accepted_evaluations",
         "category_attributes",
     )
-    assert sql.reads("composite_scores") == ("int_composite_scores", "composite_intervals", "withheld_composite_scores")
+    assert sql.reads("composite_scores") == (
+        "int_composite_scores",
+        "composite_uncertainty",
+        "withheld_composite_scores",
+    )
     assert sql.key("awards") == ("segment", "category", "cro", "award")
     assert sql.materialization("int_accepted_ratings") == "view"
     assert sql.materialization("int_evaluations") == "table"
@@ -256,9 +260,7 @@ def world_sources() -> dict[str, pa.Table]:
             pa.schema([("source_row", INT), ("reason", STR), ("reason_order", pa.int32())]),
             [(6, "unknown_cro", 3), (7, "malformed_row", 0)],
         ),
-        "composite_intervals": table(
-            pa.schema([("segment", STR), ("cro", STR), ("category", STR), ("ci_low", DBL), ("ci_high", DBL)]), []
-        ),
+        "composite_uncertainty": uncertainty.SCHEMA.empty_table(),
         "withheld_attribute_scores": table(pa.schema([("segment", STR), ("cro", STR), ("attribute", STR)]), []),
         "withheld_composite_scores": table(pa.schema([("segment", STR), ("cro", STR), ("category", STR)]), []),
     }
@@ -404,9 +406,9 @@ def test_tiny_world_as_built(world):
         ("small_pharma", "Gamma", 1, 4.0, False, None),
     ]
     assert query(world, sql.sorted_query("awards")) == [
-        ("overall", "k", "Acme", "champion", 5.0, 4.0, 1.0, 5.0),
-        ("overall", "k", "Acme", "leader", 5.0, 4.0, 1.0, 5.0),
-    ]
+        ("overall", "k", "Acme", "champion", 5.0, 4.0, 1.0, 5.0, None, None),
+        ("overall", "k", "Acme", "leader", 5.0, 4.0, 1.0, 5.0, None, None),
+    ]  # p_award and is_robust null: the world registers no resampling figures
     assert query(world, "select source_row from int_accepted_evaluations order by 1") == [(1,), (2,), (3,), (4,), (5,)]
     assert query(world, "select source_row from int_rejected_evaluations order by 1") == [(6,), (7,)]
 
@@ -423,12 +425,12 @@ def check_failure(check: str, count: int) -> str:
 PLANTS = {
     # an award to Gamma, not eligible in overall/k (1 evaluation < 2)
     "award_to_a_cro_not_eligible_in_its_cell": (
-        ["insert into awards values ('overall', 'k', 'Gamma', 'leader', 4.0, 4.0, 1.0, 5.0)"],
+        ["insert into awards values ('overall', 'k', 'Gamma', 'leader', 4.0, 4.0, 1.0, 5.0, null, null)"],
         check_failure("awards_only_for_eligible_cros", 1),
     ),
     # Beta is eligible in overall/k, but has no composite at all in big_pharma/k
     "award_in_a_cell_where_the_cro_has_no_composite": (
-        ["insert into awards values ('big_pharma', 'k', 'Beta', 'leader', 3.0, 3.0, 0.0, 3.0)"],
+        ["insert into awards values ('big_pharma', 'k', 'Beta', 'leader', 3.0, 3.0, 0.0, 3.0, null, null)"],
         check_failure("awards_only_for_eligible_cros", 1),
     ),
     "composite_ranked_but_not_eligible": (
@@ -467,7 +469,9 @@ PLANTS = {
         "awards: key (segment, category, cro, award) has 0 null and 1 duplicate row(s)",
     ),
     "duplicate_composite_scores_key_with_other_values": (
-        ["insert into composite_scores values ('overall', 'Beta', 'k', 2, 3.5, true, 2, null, null)"],
+        [
+            "insert into composite_scores values ('overall', 'Beta', 'k', 2, 3.5, true, 2, null, null, null, null, null, null, null, null)"
+        ],
         "composite_scores: key (segment, cro, category) has 0 null and 1 duplicate row(s)",
     ),
     "null_in_attribute_scores_key": (
@@ -500,8 +504,8 @@ def test_failed_check_sentence_quotes_the_rule(world):
 def test_failed_checks_counts_every_breaking_row(world):
     # Two awards to ineligible CROs (Gamma overall, Acme small_pharma) and two ranked ineligible composites.
     world.connection.execute(
-        "insert into awards values ('overall', 'k', 'Gamma', 'leader', 4.0, 4.0, 1.0, 5.0), "
-        "('small_pharma', 'k', 'Acme', 'leader', 5.0, 4.0, 1.0, 5.0)"
+        "insert into awards values ('overall', 'k', 'Gamma', 'leader', 4.0, 4.0, 1.0, 5.0, null, null), "
+        "('small_pharma', 'k', 'Acme', 'leader', 5.0, 4.0, 1.0, 5.0, null, null)"
     )
     world.connection.execute("update int_composite_scores set rank = 1 where not is_eligible and cro <> 'Acme'")
     failed = world.failed_checks(world_params())

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from cro_awards import sql
+from cro_awards import sql, uncertainty
 from cro_awards.config import SurveyConfig
 from cro_awards.transform import method_parameters
 
@@ -40,8 +40,22 @@ COMPOSITE_COLUMNS = [
     "rank",
     "ci_low",
     "ci_high",
+    "composite_shrunk",
+    "p_leader",
+    "p_champion",
+    "rank_low",
+    "rank_high",
+    "is_co_leader",
 ]
-INTERVAL_SCHEMA = [("segment", STR), ("cro", STR), ("category", STR), ("ci_low", DBL), ("ci_high", DBL)]
+UNCERTAINTY_SCHEMA = [(field.name, field.type) for field in uncertainty.SCHEMA]
+
+
+def figures(segment: str, cro: str, category: str, low: float, high: float) -> tuple:
+    """A composite_uncertainty row: the interval given, and recognisable values for the rest (shrunk =
+    the interval's middle, p_leader 0.25, p_champion 0.5, ranks 1 to 3, a co-leader)."""
+    return (segment, cro, category, low, high, (low + high) / 2, 0.25, 0.5, 1, 3, True, 0.2, 0.4)
+
+
 WITHHELD_ATTRIBUTES_SCHEMA = [("segment", STR), ("cro", STR), ("attribute", STR)]
 WITHHELD_COMPOSITES_SCHEMA = [("segment", STR), ("cro", STR), ("category", STR)]
 COMPOSITE_SCHEMA = [
@@ -827,14 +841,14 @@ def test_composite_scores_drops_small_cells_sorted_contract_columns(con):
     )
     given(
         con,
-        "composite_intervals",
-        INTERVAL_SCHEMA,
+        "composite_uncertainty",
+        UNCERTAINTY_SCHEMA,
         [
-            ("overall", "A", "cost", 2.0, 3.0),
-            ("overall", "A", "delivery", 4.0, 5.0),
-            # not eligible (3 evaluations): published without its interval (rule D3)
-            ("big_pharma", "C", "delivery", 1.0, 1.0),
-            ("overall", "B", "quality", 3.0, 4.0),
+            figures("overall", "A", "cost", 2.0, 3.0),
+            figures("overall", "A", "delivery", 4.0, 5.0),
+            # not eligible (3 evaluations): published without its figures (rule D3)
+            figures("big_pharma", "C", "delivery", 1.0, 1.0),
+            figures("overall", "B", "quality", 3.0, 4.0),
         ],
     )
     # withheld by complementary suppression: absent, interval and all
@@ -846,10 +860,10 @@ def test_composite_scores_drops_small_cells_sorted_contract_columns(con):
     assert_rows(
         published_rows(con, "composite_scores"),
         [
-            ("big_pharma", "C", "delivery", 3, 1.0, False, None, None, None),
-            ("overall", "A", "cost", 11, 2.5, True, 1, 2.0, 3.0),
-            ("overall", "A", "quality", 10, 4.0, True, 1, None, None),
-            ("overall", "B", "cost", 10, 2.0, True, 2, None, None),
+            ("big_pharma", "C", "delivery", 3, 1.0, False, None, *[None] * 8),
+            ("overall", "A", "cost", 11, 2.5, True, 1, 2.0, 3.0, 2.5, 0.25, 0.5, 1, 3, True),
+            ("overall", "A", "quality", 10, 4.0, True, 1, *[None] * 8),
+            ("overall", "B", "cost", 10, 2.0, True, 2, *[None] * 8),
         ],
     )
 
@@ -861,7 +875,7 @@ def test_small_cell_suppressed_but_counts_in_composite(con):
         segment_ratings("small_pharma", "A", {1: {"a1": 3, "a2": 5}, 2: {"a1": 3, "a2": 5}, 3: {"a1": 3}})
         + segment_ratings("small_pharma", "B", {4: {"a1": 2}, 5: {"a1": 4}}),
     )
-    given(con, "composite_intervals", INTERVAL_SCHEMA, [])
+    given(con, "composite_uncertainty", UNCERTAINTY_SCHEMA, [])
     given(con, "withheld_attribute_scores", WITHHELD_ATTRIBUTES_SCHEMA, [])
     given(con, "withheld_composite_scores", WITHHELD_COMPOSITES_SCHEMA, [])
     knobs = params(min_cell_size=3, min_evaluations=3)
@@ -884,7 +898,7 @@ def test_small_cell_suppressed_but_counts_in_composite(con):
         )
         assert_rows(
             rows_of(con, f"composite_scores where segment = '{segment}'", "cro, category"),
-            [(segment, "A", "k", 3, 4.0, True, 1, None, None)],
+            [(segment, "A", "k", 3, 4.0, True, 1, *[None] * 8)],
         )
 
 
