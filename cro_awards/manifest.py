@@ -87,6 +87,17 @@ def manifest(result: PipelineResult, loaded: LoadedConfig, run_id: str, publishe
     }
 
 
+def co_leaders(composites: Any) -> dict[str, list[str]]:
+    """ "segment/category" -> the CROs that co-lead the cell without leading it (`is_co_leader`, not rank 1)."""
+    found: dict[str, list[str]] = {}
+    if "is_co_leader" not in composites.column_names:
+        return found
+    for row in composites.select(["segment", "category", "cro", "rank", "is_co_leader"]).to_pylist():
+        if row["is_co_leader"] and row["rank"] != 1:
+            found.setdefault(f"{row['segment']}/{row['category']}", []).append(row["cro"])
+    return found
+
+
 def summary(
     result: PipelineResult,
     loaded: LoadedConfig,
@@ -109,6 +120,7 @@ def summary(
         "output": str(output),
         "quarantine": quarantine,
         "awards": result.tables["awards"].to_pylist(),
+        "co_leaders": co_leaders(result.tables["composite_scores"]),
         "timings": timings,
         "disclosure_seconds": result.disclosure_seconds,
     }

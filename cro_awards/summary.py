@@ -93,8 +93,22 @@ def award_cells(awards: list[dict[str, Any]]) -> list[tuple[str, str, list[dict]
     ]
 
 
+def _probability(value: float | None) -> str:
+    if value is None:
+        return ""
+    text = ">0.99" if 0.995 <= value < 1 else "<0.01" if 0 < value < 0.005 else f"{value:.2f}"
+    return f", p={text}"
+
+
 def _names(rows: list[dict]) -> str:
-    return ", ".join(f"{escape_markdown(row['cro'])} ({row['composite']:.2f})" for row in rows) or "-"
+    return (
+        ", ".join(
+            f"{escape_markdown(row['cro'])} ({row['composite']:.2f}{_probability(row.get('p_award'))}"
+            f"{', not robust' if row.get('is_robust') is False else ''})"
+            for row in rows
+        )
+        or "-"
+    )
 
 
 def awards_markdown(summary: dict[str, Any]) -> str:
@@ -107,17 +121,26 @@ def awards_markdown(summary: dict[str, Any]) -> str:
                 "",
                 f"## {escape_markdown(SEGMENT_LABELS.get(segment, segment))}",
                 "",
-                "| category | leader(s) | champion(s) | weighted mean | threshold |",
-                "| --- | --- | --- | --- | --- |",
+                "| category | leader(s) | co-leader(s) | champion(s) | weighted mean | threshold |",
+                "| --- | --- | --- | --- | --- | --- |",
             ]
             current = segment
         reference = (leaders or champions)[0]
+        co_leaders = (summary.get("co_leaders") or {}).get(f"{segment}/{category}") or []
         lines.append(
-            f"| {escape_markdown(category)} | {_names(leaders)} | {_names(champions)} | "
+            f"| {escape_markdown(category)} | {_names(leaders)} | "
+            f"{', '.join(escape_markdown(name) for name in co_leaders) or '-'} | {_names(champions)} | "
             f"{reference['weighted_mean']:.2f} | {reference['threshold']:.2f} |"
         )
     if not summary["awards"]:
         lines.append("No cell had enough eligible CROs for awards.")
+    elif any(row.get("p_award") is not None for row in summary["awards"]):
+        lines += [
+            "",
+            "p: the probability that the award is deserved (docs/method.md); not robust: p below "
+            "robust_award_probability. Co-leaders: CROs whose difference to the leader, on the same "
+            "respondents, is within its 95% interval.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -158,6 +181,8 @@ def awards_table_rows(awards: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "composite": round(row["composite"], 2),
             "weighted_mean": round(row["weighted_mean"], 2),
             "threshold": round(row["threshold"], 2),
+            "p_award": None if row.get("p_award") is None else round(row["p_award"], 2),
+            "robust": row.get("is_robust"),
         }
         for row in awards
     ]

@@ -79,6 +79,10 @@ CELLS = {
     ("small_pharma", "service"): [("Alpha", 8, 3.9, None, None)],
 }
 AWARDED = [cell for cell in CELLS if sum(n >= 10 for _, n, *_ in CELLS[cell]) >= 3]
+CO_LEADERS = {("overall", "quality", "Beta"), ("overall", "service", ACME)}
+"""Eligible CROs the resampling finds co-leading with their cell's leader (is_co_leader)."""
+LEADER_P, CHAMPION_P = 0.6, 0.9
+"""p_award of every leader row (below robust_award_probability 0.8: not robust) and champion row."""
 
 
 def _awards(cells: dict, multiplier: float = 0.5) -> list[tuple]:
@@ -122,13 +126,21 @@ def tables(cells: dict = CELLS, intervals: bool = True) -> dict[str, pa.Table]:
         for cro, n, x, low, high in cros:
             eligible = n >= 10
             rank = 1 + sum(other > x + 1e-9 for other in ranked) if eligible else None
-            composites.append((segment, cro, category, n, x, eligible, rank, low, high))
+            co_leader = eligible and (rank == 1 or (segment, category, cro) in CO_LEADERS)
+            figures = (rank, rank + 1, co_leader) if eligible else (None, None, None)
+            composites.append((segment, cro, category, n, x, eligible, rank, low, high, *figures))
             for offset, attribute in zip((-0.1, 0.1), SURVEY.categories[category], strict=False):
                 attributes.append((segment, cro, attribute, n, x + offset))
     names = ["segment", "cro", "category", "n_evaluations", "composite", "is_eligible", "rank"]
     types = [pa.string(), pa.string(), pa.string(), pa.int64(), pa.float64(), pa.bool_(), pa.int64()]
+    if intervals:  # the resampling's figures: interval, rank interval, co-leaders; awards' p_award
+        names = [*names, "ci_low", "ci_high", "rank_low", "rank_high", "is_co_leader"]
+        types = [*types, pa.float64(), pa.float64(), pa.int64(), pa.int64(), pa.bool_()]
+    award_rows = [(*row, LEADER_P if row[3] == "leader" else CHAMPION_P, row[3] != "leader") for row in _awards(cells)]
+    award_names = ["segment", "category", "cro", "award", "composite", "weighted_mean", "weighted_sd", "threshold"]
+    award_types = [pa.string()] * 4 + [pa.float64()] * 4
     if intervals:
-        names, types = [*names, "ci_low", "ci_high"], [*types, pa.float64(), pa.float64()]
+        award_names, award_types = [*award_names, "p_award", "is_robust"], [*award_types, pa.float64(), pa.bool_()]
     return {
         "attribute_scores": _table(
             attributes,
@@ -136,11 +148,7 @@ def tables(cells: dict = CELLS, intervals: bool = True) -> dict[str, pa.Table]:
             [pa.string(), pa.string(), pa.string(), pa.int64(), pa.float64()],
         ),
         "composite_scores": _table(composites, names, types),
-        "awards": _table(
-            _awards(cells),
-            ["segment", "category", "cro", "award", "composite", "weighted_mean", "weighted_sd", "threshold"],
-            [pa.string()] * 4 + [pa.float64()] * 4,
-        ),
+        "awards": _table(award_rows, award_names, award_types),
     }
 
 
@@ -318,38 +326,32 @@ def test_winners_are_highlighted_with_a_legend(html):
     assert '<g class="cro leader_champion">' in service  # Beta 4.4
 
 
-def test_statistical_tie_when_the_intervals_overlap(html):
-    # overall/quality: Alpha [4.30, 4.70] overlaps Beta [4.00, 4.40]
-    assert "statistical tie with Beta" in _cell_html(html, "overall", "quality")
-    # overall/service: Beta [4.25, 4.55] vs the runner-up Acme [3.90, 4.30]: overlap too
-    assert f"statistical tie with {_escaped(ACME)}" in _cell_html(html, "overall", "service")
-    # big_pharma/quality: Alpha [4.40, 4.80] vs Beta [3.90, 4.30]: apart
-    assert "statistical tie" not in _cell_html(html, "big_pharma", "quality")
+def test_co_leaders_are_named_with_their_leader(html):
+    # overall/quality: Beta co-leads with Alpha; overall/service: Acme with Beta; big_pharma/quality: none.
+    assert "co-leaders: Beta" in _cell_html(html, "overall", "quality")
+    assert f"co-leaders: {_escaped(ACME)}" in _cell_html(html, "overall", "service")
+    assert "co-leaders" not in _cell_html(html, "big_pharma", "quality")
+    assert "statistical tie" not in html  # the overlap rule is gone: intervals alone say nothing of pairs
 
 
-def test_no_tie_mark_when_the_intervals_do_not_overlap():
-    cells = {
-        ("overall", "quality"): [
-            ("Alpha", 40, 4.6, 4.45, 4.75),
-            ("Beta", 30, 4.2, 4.00, 4.40),
-            ("Gamma", 20, 3.6, 3.40, 3.80),
-        ]
-    }
-    html = report.render_report(tables(cells), MANIFEST, SURVEY)
-    assert "statistical tie with" not in html
-    overlapping = {
-        ("overall", "quality"): [
-            ("Alpha", 40, 4.6, 4.35, 4.75),
-            ("Beta", 30, 4.2, 4.00, 4.40),
-            ("Gamma", 20, 3.6, 3.40, 3.80),
-        ]
-    }
-    assert "statistical tie with Beta" in report.render_report(tables(overlapping), MANIFEST, SURVEY)
+def test_awards_show_their_probability_and_whether_they_are_robust(html):
+    cell = _cell_html(html, "overall", "quality")
+    assert "p=0.60" in cell and "not robust" in cell  # the leader: 0.6 < robust_award_probability
+    assert "p=0.90" in cell  # the champion
+    glance = html[: html.index('id="overall-quality"')]
+    assert "award not robust" in glance or "awards not robust" in glance
 
 
-def test_without_interval_columns_no_whiskers_and_no_ties():
+def test_rank_intervals_are_drawn_beside_each_bar(html):
+    chart = _chart_html(html, "overall/quality")
+    assert "#1 (1–2)</tspan>" in chart and "#2 (2–3)</tspan>" in chart
+    assert "rank #1 (1–2)" in chart  # and in the tooltip
+
+
+def test_without_the_resampling_figures_no_whiskers_no_co_leaders_no_probabilities():
     html = report.render_report(tables(intervals=False), MANIFEST, SURVEY)
-    assert 'class="interval"' not in html and "statistical tie" not in html and "95% interval" not in html
+    assert 'class="interval"' not in html and "95% interval" not in html
+    assert "co-leaders" not in html and "p=" not in html and "not robust" not in html
     assert _structure(html).charts.count("overall/quality") == 1
 
 
@@ -463,20 +465,27 @@ def test_year_over_year_function():
     assert report.year_over_year(current, previous_tables()["composite_scores"]) == changes
 
 
-def test_statistical_ties_function():
+def test_co_leaders_rank_text_and_probability_text_functions():
     rows = [
-        {"cro": "A", "composite": 4.5, "ci_low": 4.3, "ci_high": 4.7},
-        {"cro": "B", "composite": 4.2, "ci_low": 4.0, "ci_high": 4.3},
-        {"cro": "C", "composite": 4.1, "ci_low": 3.9, "ci_high": 4.6},
+        {"cro": "A", "composite": 4.5, "is_co_leader": True},
+        {"cro": "B", "composite": 4.2, "is_co_leader": True},
+        {"cro": "C", "composite": 4.1, "is_co_leader": False},
+        {"cro": "D", "composite": 4.0},
     ]
-    assert report.statistical_ties(rows, ["A"]) == {"A": "B"}  # touching bounds overlap
-    rows[1]["ci_high"] = 4.29
-    assert report.statistical_ties(rows, ["A"]) == {}  # only the runner-up counts
-    rows[1]["ci_high"] = None
-    assert report.statistical_ties(rows, ["A"]) == {}  # unknown bound: no tie claimed
-    assert report.statistical_ties(rows[:1], ["A"]) == {}  # no runner-up
-    shared = [{**rows[0]}, {**rows[0], "cro": "A2"}, {"cro": "B", "composite": 4.4, "ci_low": 4.2, "ci_high": 4.6}]
-    assert report.statistical_ties(shared, ["A", "A2"]) == {"A": "B", "A2": "B"}
+    assert report.co_leaders(rows, ["A"]) == {"A": ["B"]}
+    assert report.co_leaders(rows[:1], ["A"]) == {}
+    assert report.co_leaders(rows, ["A", "B"]) == {}  # leaders are not their own co-leaders
+    assert report.rank_text({"rank": 2, "rank_low": 1, "rank_high": 4}) == "#2 (1–4)"
+    assert report.rank_text({"rank": 1, "rank_low": 1, "rank_high": 1}) == "#1 (1)"
+    assert report.rank_text({"rank": 3}) == "#3" and report.rank_text({"rank": None}) is None
+    assert [report.probability_text(p) for p in (0.5, 0.999, 1.0, 0.001, 0.0, None)] == [
+        "0.50",
+        ">0.99",
+        "1.00",
+        "<0.01",
+        "0.00",
+        None,
+    ]
 
 
 def test_chart_svg_function():

@@ -90,9 +90,9 @@ def test_markdown_shows_hostile_names_escaped_never_as_markup():
     for raw in ("[/]", "](", "<img", "https://", "www.evil", "\x1b", "`code`", "Pipe | Split", "Line\nBreak"):
         assert raw not in text, raw
     rows = [line for line in text.splitlines() if line.startswith("| quality ")]
-    assert len(rows) == 1 and rows[0].count(" | ") == 4, "no name adds or splits a table cell"
+    assert len(rows) == 1 and rows[0].count(" | ") == 5, "no name adds or splits a table cell"
     unescaped_pipes = re.findall(r"(?<!\\)\|", rows[0])
-    assert len(unescaped_pipes) == 6, rows[0]
+    assert len(unescaped_pipes) == 7, rows[0]
 
 
 def test_escape_markdown_leaves_plain_names_readable():
