@@ -362,6 +362,9 @@ def _cell_figures(
             figures[name] = np.full(n_cros, np.nan)
         figures["is_co_leader"] = np.full(n_cros, None)
         return figures
+    # A replicate in which no CRO of the cell draws an evaluation (possible only in a tiny survey) has no
+    # leader and no champion: it does not count.
+    replicates = replicates[~np.isnan(replicates).all(axis=1)]
     filled = np.where(np.isnan(replicates), -np.inf, replicates)
     best = filled.max(axis=1, keepdims=True)
     leaders = filled >= best - tolerance
