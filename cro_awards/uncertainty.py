@@ -163,7 +163,8 @@ def _rating_matrix(
 ) -> np.ndarray:
     """Evaluations (in the order of `source_rows`) x attributes (in `attribute_ids` order): the rating,
     NaN where there is none. Ratings of attributes in no category are skipped (they have no composite)."""
-    matrix = np.full((len(source_rows), len(attribute_ids)), np.nan)
+    # Column-major: every later pass reads one attribute's column at a time.
+    matrix = np.full((len(source_rows), len(attribute_ids)), np.nan, order="F")
     if len(source_rows) == 0:
         return matrix
     position = np.full(int(source_rows.max()) + 1, -1, dtype=np.int64)
@@ -261,37 +262,75 @@ def _exact_replicates(survey: _Survey, settings: Settings) -> np.ndarray:
     return np.vstack(out) if out else np.zeros((0, len(survey.composites)))
 
 
-def _influence(survey: _Survey, members: np.ndarray, category: str) -> np.ndarray:
-    """Each of a composite's evaluations' linearised influence on it (the first-order change of the
-    composite per unit of its respondent's weight: (1/k) x the sum over the attributes it rated of
-    (rating - mean) / count); they sum to 0."""
-    block = survey.matrix[np.ix_(members, survey.attributes_of[category])]
-    rated = ~np.isnan(block)
-    counts = rated.sum(axis=0)
-    present = counts > 0
-    means = np.nansum(block, axis=0)[present] / counts[present]
-    deviation = np.where(rated[:, present], block[:, present] - means[None, :], 0.0) / counts[present][None, :]
-    return deviation.sum(axis=1) / present.sum()
+def _influences(survey: _Survey) -> dict[str, dict[str, np.ndarray]]:
+    """Per segment and category, each evaluation's linearised influence on its CRO's composite there (0
+    for an evaluation outside the segment): the first-order change of the composite per unit of its
+    respondent's weight, (1/k) x the sum over the attributes it rated of (rating - the CRO's mean) / the
+    CRO's count, k the category's rated attributes; they sum to 0 over a composite's evaluations.
+
+    One pass per attribute column serves every segment: overall groups by CRO, the two others by (CRO,
+    segment), and since an evaluation is in exactly one of those, their influences share one array."""
+    n = survey.matrix.shape[0]
+    cro = survey.groups[OVERALL]
+    n_cros = len(survey.group_keys[OVERALL])
+    part = (survey.groups[PARTS[1]] >= 0).astype(np.int64)  # 0 big_pharma, 1 small_pharma
+    pair = cro * 2 + part
+    influence = {name: {category: np.zeros(n) for category in survey.attributes_of} for name in ("overall", "part")}
+    rated_attributes = {name: {category: np.zeros(size) for category in survey.attributes_of}
+                        for name, size in (("overall", n_cros), ("part", 2 * n_cros))}  # fmt: skip
+    for attribute in range(survey.matrix.shape[1]):
+        column = survey.matrix[:, attribute]
+        where = np.flatnonzero(~np.isnan(column))
+        values = column[where]
+        for name, codes, size in (("overall", cro[where], n_cros), ("part", pair[where], 2 * n_cros)):
+            counts = np.bincount(codes, minlength=size).astype(np.float64)
+            means = np.divide(np.bincount(codes, weights=values, minlength=size), counts, out=np.zeros(size),
+                              where=counts > 0)  # fmt: skip
+            deviation = (values - means[codes]) / counts[codes]
+            for category, members in survey.attributes_of.items():
+                if attribute in members:
+                    influence[name][category][where] += deviation
+                    rated_attributes[name][category] += counts > 0
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for name, codes in (("overall", cro), ("part", pair)):
+        for category, values in influence[name].items():
+            k = rated_attributes[name][category][codes]
+            influence[name][category] = np.divide(values, k, out=np.zeros(n), where=k > 0)
+    out[OVERALL] = influence["overall"]
+    for index, segment in enumerate(PARTS):
+        mask = part == index
+        out[segment] = {category: np.where(mask, values, 0.0) for category, values in influence["part"].items()}
+    return out
 
 
 def _approximate_replicates(survey: _Survey, settings: Settings, cells: dict) -> np.ndarray:
     """Replicates x composites drawn per cell from the normal with the linearised covariance between its
     CROs (respondents as clusters: CROs rated by the same respondents co-vary)."""
-    members = _members(survey)
     out = np.full((settings.replicates, len(survey.composites)), np.nan)
-    for (segment, category), indices in cells.items():
-        rows = [survey.respondent[members[i]] for i in indices]
-        values = [_influence(survey, members[i], category) for i in indices]
-        columns = [np.full(len(r), j) for j, r in enumerate(rows)]
-        block = sparse.csr_matrix(
-            (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))),
-            shape=(survey.n_respondents, len(indices)),
-        )
-        covariance = np.asarray(block.T.dot(block).todense())
-        rng = _generator(settings.seed, "normal", segment, category)
-        out[:, indices] = rng.multivariate_normal(
-            survey.observed[indices], covariance, size=settings.replicates, method="eigh"
-        )
+    influences = _influences(survey)
+    for segment in SEGMENTS:
+        segment_cells = {key: indices for key, indices in cells.items() if key[0] == segment}
+        if not segment_cells:
+            continue
+        inside = np.flatnonzero(survey.groups[segment] >= 0)
+        group = survey.groups[segment][inside]
+        respondents = survey.respondent[inside]
+        position_of = {cro: code for code, cro in enumerate(survey.group_keys[segment])}
+        for (_, category), indices in segment_cells.items():
+            column_of = np.full(len(survey.group_keys[segment]), -1)
+            for column, index in enumerate(indices):
+                column_of[position_of[survey.composites[index][1]]] = column
+            columns = column_of[group]
+            chosen = columns >= 0
+            block = sparse.csr_matrix(
+                (influences[segment][category][inside][chosen], (respondents[chosen], columns[chosen])),
+                shape=(survey.n_respondents, len(indices)),
+            )
+            covariance = np.asarray(block.T.dot(block).todense())
+            rng = _generator(settings.seed, "normal", segment, category)
+            out[:, indices] = rng.multivariate_normal(
+                survey.observed[indices], covariance, size=settings.replicates, method="eigh"
+            )
     return out
 
 
