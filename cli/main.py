@@ -134,7 +134,8 @@ def prepare_environment() -> None:
 
 
 def awards_table(summary: dict[str, Any]):
-    """A rich table: per segment and category, the leaders and the champions (composites to 2 decimals).
+    """A rich table: per segment and category, the leaders and the champions (composites to 2 decimals, with
+    the probability that the award is deserved, and "not robust" below robust_award_probability).
 
     Every cell is a `rich.text.Text`, never markup: a CRO named `Northwind [/] Clinical` or
     `[link=https://...]Acme[/link]` prints as written, and control characters as visible escapes."""
@@ -146,9 +147,15 @@ def awards_table(summary: dict[str, Any]):
     table = Table(title=Text(f"CRO Leadership Awards {printable(summary['survey_year'])}"))
     for column in ("segment", "category", "leader(s)", "champion(s)"):
         table.add_column(column)
+
+    def sureness(row: dict[str, Any]) -> str:
+        if row.get("p_award") is None:
+            return ""
+        return f", p={row['p_award']:.2f}" + (", not robust" if row.get("is_robust") is False else "")
+
     for segment, category, leaders, champions in award_cells(summary["awards"]):
         names = [
-            "\n".join(f"{printable(row['cro'])} ({row['composite']:.2f})" for row in rows) or "-"
+            "\n".join(f"{printable(row['cro'])} ({row['composite']:.2f}{sureness(row)})" for row in rows) or "-"
             for rows in (leaders, champions)
         ]
         table.add_row(*(Text(cell) for cell in (printable(segment), printable(category), *names)))
