@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 4200
 
-.PHONY: run test test-fast lint serve bench setup browser lock clean
+.PHONY: run test test-fast lint serve bench calibrate setup browser lock clean
 
 run: $(STAMP)
 	$(BIN)/cro-awards run
@@ -44,6 +44,10 @@ serve: $(STAMP)
 # The benchmark: 1x, 10x, 100x and 1000x the sample, pipeline vs baseline vs floor (bench/README.md).
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --repeat 3 --cold-repeat 5
+
+# Calibration of the uncertainty figures against known truths (about 20 min on 2 cores; writes docs/calibration.md).
+calibrate: $(STAMP)
+	$(BIN)/python -m bench.calibrate
 
 setup: $(STAMP)
 

@@ -39,11 +39,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import logging
 import math
 import multiprocessing
 import os
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -151,9 +153,7 @@ def expected_rating(mu: Any, sd: float = RATING_SD, scale: tuple[int, int] = SCA
 def true_composites(mu: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """CROs x categories: the mean over the category's attributes of the expected attribute score."""
     per_attribute = expected_rating(mu[:, ATTRIBUTE_CATEGORY] + offsets[None, :])
-    return np.stack(
-        [per_attribute[:, ATTRIBUTE_CATEGORY == k].mean(axis=1) for k in range(len(CATEGORIES))], axis=1
-    )
+    return np.stack([per_attribute[:, k == ATTRIBUTE_CATEGORY].mean(axis=1) for k in range(len(CATEGORIES))], axis=1)
 
 
 def champion_truth(truth: np.ndarray, weights: np.ndarray, k: float = CHAMPION_SD_MULTIPLIER) -> np.ndarray:
@@ -310,6 +310,43 @@ def write_survey(survey: Survey, folder: Path, replicates: int, bootstrap_seed: 
 
 # --- one survey through the pipeline ---------------------------------------------------------------------
 
+_IMPORTED: dict[str, str] = {}
+
+
+def engine_fingerprint() -> str:
+    """12 hex digits of sha256 over cro_awards/uncertainty.py as this process imported it (read once, right
+    after the import) and sql/*.sql as they are now (the SQL is read at every run): which engine a survey
+    ran on, so that a change to the engine during a run shows in the report."""
+    if "engine" not in _IMPORTED:
+        import cro_awards.pipeline  # noqa: F401 - imports cro_awards.uncertainty, as a run does
+        from cro_awards import uncertainty
+
+        _IMPORTED["engine"] = hashlib.sha256(Path(uncertainty.__file__).read_bytes()).hexdigest()
+    digest = hashlib.sha256(_IMPORTED["engine"].encode())
+    for path in sorted((PROJECT_ROOT / "sql").rglob("*.sql")):
+        digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def code_version() -> str:
+    """The git commit and the uncommitted changes under cro_awards/ and sql/ (what the engine is)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "cro_awards", "sql"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    if not changed:
+        return f"commit {head}, no uncommitted changes under cro_awards/ or sql/"
+    return f"commit {head} with uncommitted changes to " + ", ".join(line[3:] for line in changed)
+
 
 @dataclass
 class Outcome:
@@ -321,6 +358,7 @@ class Outcome:
     n_evaluations: int
     exact: bool
     seconds: float
+    engine: str
     n: np.ndarray = field(default_factory=lambda: np.zeros(0))  # n_evaluations per composite
     below: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # truth < ci_low
     above: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # truth > ci_high
@@ -362,6 +400,7 @@ def cell_records(
         shrunk_leaders = [row for row in shrunk_by_cell[cell] if row["award"] == "leader"]
         shrunk_champions = [row for row in shrunk_by_cell[cell] if row["award"] == "champion"]
         co_leaders = [row["cro"] for row in members if row["is_co_leader"]]
+        shrunk_values = [row["composite_shrunk"] for row in members]
         records.append(
             {
                 "cell": cell,
@@ -372,6 +411,8 @@ def cell_records(
                 "leader_is_best": [row["cro"] == best for row in leaders],
                 "robust_leaders": sum(bool(row["is_robust"]) for row in leaders),
                 "robust_leaders_best": sum(bool(row["is_robust"]) and row["cro"] == best for row in leaders),
+                "tau_zero": max(shrunk_values) - min(shrunk_values) <= 1e-9,
+                "shrunk_leaders": len(shrunk_leaders),
                 "shrunk_leader_best": (
                     sum(row["cro"] == best for row in shrunk_leaders) / len(shrunk_leaders)
                     if shrunk_leaders
@@ -403,6 +444,7 @@ def run_survey(task: tuple[Kind, int, int, int, int]) -> Outcome:
     kind, index, seed, replicates, n_evaluations = task
     logging.getLogger("cro_awards").setLevel(logging.WARNING)
     started = time.perf_counter()
+    engine = engine_fingerprint()
     survey = draw_survey(kind, index, seed, n_evaluations)
     # The engine's own test (uncertainty.analyse): every rating of an accepted evaluation counts once per
     # segment it is in (its own and overall).
@@ -427,16 +469,17 @@ def run_survey(task: tuple[Kind, int, int, int, int]) -> Outcome:
         n_evaluations=survey.n_evaluations,
         exact=exact,
         seconds=0.0,
+        engine=engine,
         n=np.array([row["n_evaluations"] for row in with_interval], dtype=np.int64),
         below=true < low,
         above=true > high,
         width=high - low,
     )
     if shrunk is not None:
-        truth = {(cro, category): float(survey.truth[names[cro], k]) for cro in names for category, k in categories.items()}
-        outcome.cells = cell_records(
-            composites, _rows(result.tables["awards"]), _rows(shrunk.tables["awards"]), truth
-        )
+        truth = {
+            (cro, category): float(survey.truth[names[cro], k]) for cro in names for category, k in categories.items()
+        }
+        outcome.cells = cell_records(composites, _rows(result.tables["awards"]), _rows(shrunk.tables["awards"]), truth)
     outcome.seconds = time.perf_counter() - started
     return outcome
 
@@ -498,6 +541,10 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else math.nan
 
 
+def _total(cells: list[dict[str, Any]], name: str) -> float:
+    return sum(cell[name] for cell in cells)
+
+
 def award_tables(outcomes: list[Outcome]) -> dict[str, list[dict[str, Any]]]:
     """Per scenario, one row per award kind (survey size): the cells' statistics pooled."""
     tables: dict[str, list[dict[str, Any]]] = {"null": [], "spread": []}
@@ -508,7 +555,6 @@ def award_tables(outcomes: list[Outcome]) -> dict[str, list[dict[str, Any]]]:
         cells = [cell for o in chosen for cell in o.cells]
         if not chosen:
             continue
-        total = lambda name: sum(cell[name] for cell in cells)  # noqa: E731
         leader_p = [p for cell in cells for p in cell["leader_p"]]
         champion_p = [p for cell in cells for p in cell["champion_p"]]
         tables[kind.scenario].append(
@@ -518,24 +564,32 @@ def award_tables(outcomes: list[Outcome]) -> dict[str, list[dict[str, Any]]]:
                 "evaluations": _mean([o.n_evaluations for o in chosen]),
                 "path": ", ".join(sorted({"exact" if o.exact else "approximate" for o in chosen})),
                 "cells": len(cells),
-                "eligible": _ratio(total("eligible"), len(cells)),
-                "champions": _ratio(total("champions"), len(cells)),
-                "robust_champions": _ratio(total("robust_champions"), len(cells)),
+                "eligible": _ratio(_total(cells, "eligible"), len(cells)),
+                "champions": _ratio(_total(cells, "champions"), len(cells)),
+                "robust_champions": _ratio(_total(cells, "robust_champions"), len(cells)),
                 "champion_p": _mean(champion_p),
-                "robust_leaders": _ratio(total("robust_leaders"), len(cells)),
+                "robust_leaders": _ratio(_total(cells, "robust_leaders"), len(cells)),
                 "leader_p": _mean(leader_p),
-                "shrunk_champions": _ratio(total("shrunk_champions"), len(cells)),
-                "true_champions": _ratio(total("true_champions"), len(cells)),
-                "leader_best": _ratio(total("leader_best"), len(cells)),
+                "shrunk_champions": _ratio(_total(cells, "shrunk_champions"), len(cells)),
+                "true_champions": _ratio(_total(cells, "true_champions"), len(cells)),
+                "leader_best": _ratio(_total(cells, "leader_best"), len(cells)),
                 "shrunk_leader_best": _mean([cell["shrunk_leader_best"] for cell in cells]),
-                "robust_leader_best": _ratio(total("robust_leaders_best"), total("robust_leaders")),
-                "co_leaders_hold_best": _ratio(total("co_leaders_hold_best"), len(cells)),
-                "co_leaders": _ratio(total("co_leaders"), len(cells)),
-                "champions_above": _ratio(total("champions_above"), total("champions")),
-                "robust_champions_above": _ratio(total("robust_champions_above"), total("robust_champions")),
-                "shrunk_champions_above": _ratio(total("shrunk_champions_above"), total("shrunk_champions")),
-                "champions_found": _ratio(total("champions_above"), total("true_champions")),
-                "robust_champions_found": _ratio(total("robust_champions_above"), total("true_champions")),
+                "shrunk_leaders": _ratio(_total(cells, "shrunk_leaders"), len(cells)),
+                "tau_zero": _ratio(_total(cells, "tau_zero"), len(cells)),
+                "robust_leader_best": _ratio(_total(cells, "robust_leaders_best"), _total(cells, "robust_leaders")),
+                "co_leaders_hold_best": _ratio(_total(cells, "co_leaders_hold_best"), len(cells)),
+                "co_leaders": _ratio(_total(cells, "co_leaders"), len(cells)),
+                "champions_above": _ratio(_total(cells, "champions_above"), _total(cells, "champions")),
+                "robust_champions_above": _ratio(
+                    _total(cells, "robust_champions_above"), _total(cells, "robust_champions")
+                ),
+                "shrunk_champions_above": _ratio(
+                    _total(cells, "shrunk_champions_above"), _total(cells, "shrunk_champions")
+                ),
+                "champions_found": _ratio(_total(cells, "champions_above"), _total(cells, "true_champions")),
+                "robust_champions_found": _ratio(
+                    _total(cells, "robust_champions_above"), _total(cells, "true_champions")
+                ),
             }
         )
     return tables
@@ -586,12 +640,16 @@ def render(
     workers: int,
     seconds: float,
     today: dt.date,
+    version: str = "",
 ) -> str:
     """The report (markdown)."""
     coverage = coverage_table(outcomes)
     awards = award_tables(outcomes)
     calibration = p_award_table(outcomes)
     n_exact = sum(o.exact for o in outcomes)
+    engines: dict[str, int] = defaultdict(int)
+    for outcome in outcomes:
+        engines[outcome.engine] += 1
     thin = sum(int((o.n < BINS[0][0]).sum()) for o in outcomes)
     thin_hit = sum(int(((o.n < BINS[0][0]) & ~o.below & ~o.above).sum()) for o in outcomes)
     lines = [
@@ -602,6 +660,15 @@ def render(
         f"`bootstrap_replicates` {replicates}, seed {seed}, {workers} worker process(es), run time "
         f"{seconds / 60:.1f} min. Regenerate with `make calibrate` (bench/calibrate.py; the model and the "
         "survey kinds are in its docstring).",
+        "",
+        f"**Engine.** {version or code_version()}; fingerprint of cro_awards/uncertainty.py and sql/ as run "
+        "(bench/calibrate.py, `engine_fingerprint`): "
+        + ", ".join(f"`{e}` ({n} surveys)" for e, n in sorted(engines.items()))
+        + (
+            ". **WARNING: the engine changed during the run; the surveys ran on different code.**"
+            if len(engines) > 1
+            else "."
+        ),
         "",
         "**Model.** 36 CROs; categories compatibility (3 attributes), quality (2) and reliability (3). A rating is "
         f"clip(round(mu + offset + L + e), 1, 5) with respondent leniency L ~ N(0, {LENIENCY_SD}) (shared by all "
@@ -623,6 +690,14 @@ def render(
         )
         + f". Large = {large_size(replicates):,} evaluations at these replicates (beyond the engine's "
         "`EXACT_UP_TO_WORK`).",
+        "",
+        "**Seconds per survey** (drawing, writing, the pipeline once, or twice for award kinds; one worker): "
+        + ", ".join(
+            f"{kind.name} {_mean([o.seconds for o in outcomes if o.kind == kind.name]):.1f}"
+            for kind in KINDS
+            if any(o.kind == kind.name for o in outcomes)
+        )
+        + ".",
         "",
         "## Interval coverage by n_evaluations",
         "",
@@ -678,6 +753,8 @@ def render(
         "robust leaders per cell",
         "mean p_award of leaders",
         "shrunk-rule champions per cell",
+        "cells with tau^2 = 0",
+        "shrunk-rule leaders per cell",
     ]
     body = [
         [
@@ -692,6 +769,8 @@ def render(
             _f(row["robust_leaders"], 3),
             _f(row["leader_p"]),
             _f(row["shrunk_champions"], 3),
+            _f(row["tau_zero"]),
+            _f(row["shrunk_leaders"], 1),
         ]
         for row in awards["null"]
     ]
@@ -701,7 +780,9 @@ def render(
         f"## Awards with a real spread (true means ~ N({MEAN}, {SPREAD_SD}))",
         "",
         "Leaders: the truly best CRO is the highest true composite among the cell's eligible CROs; a tie of "
-        "leaders counts the share of them that is. Chance alone would name it in 1 / (eligible CROs) of cells.",
+        "leaders counts the share of them that is. Chance alone would name it in 1 / (eligible CROs) of cells. "
+        "Where the engine estimates tau^2 = 0, every shrunk composite equals the cell's weighted mean, so "
+        "`award_rule: shrunk` names every eligible CRO a leader.",
         "",
     ]
     header = [
@@ -714,6 +795,8 @@ def render(
         "robust leaders per cell",
         "robust leader truly best",
         "shrunk leader truly best",
+        "shrunk-rule leaders per cell",
+        "cells with tau^2 = 0",
         "co-leader set holds the best",
         "co-leaders per cell",
     ]
@@ -728,6 +811,8 @@ def render(
             _f(row["robust_leaders"]),
             _f(row["robust_leader_best"]),
             _f(row["shrunk_leader_best"]),
+            _f(row["shrunk_leaders"], 1),
+            _f(row["tau_zero"]),
             _f(row["co_leaders_hold_best"]),
             _f(row["co_leaders"], 1),
         ]
@@ -825,12 +910,17 @@ def run(tasks: list[tuple[Kind, int, int, int, int]], workers: int, progress: bo
             _progress(progress, done, len(tasks), started)
     else:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker) as pool:
             futures = [pool.submit(run_survey, task) for task in ordered]
             for done, future in enumerate(as_completed(futures), start=1):
                 outcomes.append(future.result())
                 _progress(progress, done, len(tasks), started)
     return sorted(outcomes, key=lambda outcome: outcome.index)
+
+
+def _start_worker() -> None:
+    """Import the engine (and fingerprint it) as the worker starts: every survey of a worker runs on it."""
+    engine_fingerprint()
 
 
 def _progress(show: bool, done: int, total: int, started: float) -> None:
@@ -846,8 +936,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicates", type=int, help="bootstrap_replicates (default 1000; --quick: 200)")
     parser.add_argument("--seed", type=int, default=2024, help="seed of the simulation (default 2024)")
     parser.add_argument(
-        "--out", type=Path, help=f"report file (default {DEFAULT_OUT.relative_to(PROJECT_ROOT)}; --quick: "
-        f"{QUICK_OUT.relative_to(PROJECT_ROOT)})"
+        "--out",
+        type=Path,
+        help=f"report file (default {DEFAULT_OUT.relative_to(PROJECT_ROOT)}; --quick: "
+        f"{QUICK_OUT.relative_to(PROJECT_ROOT)})",
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run: 20 surveys, B = 200, about a minute")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="processes (default 2)")
@@ -857,6 +949,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (QUICK_OUT if args.quick else DEFAULT_OUT)
     if surveys < 1 or not 1 <= replicates <= 10_000 or not 0 <= args.seed < 2**40 or args.workers < 1:
         parser.error("need --surveys >= 1, 1 <= --replicates <= 10000, 0 <= --seed < 2^40, --workers >= 1")
+    version = code_version()
     started = time.perf_counter()
     outcomes = run(plan(surveys, args.seed, replicates), args.workers)
     seconds = time.perf_counter() - started
@@ -868,6 +961,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         seconds=seconds,
         today=dt.date.today(),
+        version=version,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report, encoding="utf-8")
