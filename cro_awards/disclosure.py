@@ -14,7 +14,7 @@ determined* when it lies in the span of the relations restricted to the unknowns
 constants); the test is exact, in rational arithmetic (`fractions.Fraction`).
 
 Contract:
-- `Inventory.from_tables(attribute_counts, composite_counts, category_rows, min_cros_for_awards)`: every
+- `Inventory.from_tables(attribute_counts, composite_counts, category_rows)`: every
   cell with at least one rating and every composite with at least one evaluation, with its count (the
   attacker's knowledge), per CRO; built from `int_attribute_scores` and `int_composite_scores`.
 - `plan(inventory, min_cell_size)` -> `Plan`: which attribute rows and composites to withhold, by rule
@@ -27,8 +27,9 @@ Contract:
 
 How D2 chooses (docs/method.md, "Disclosure control"): per CRO, first the composites. Composites are
 withheld only where no choice of attribute rows protects a value: that is, where the value is
-determined even with every attribute row withheld. Eligible composites of a cell with awards are
-never withheld (the awards table and its weighted mean publish them); among the others the greedy
+determined even with every attribute row withheld. Eligible composites are never withheld (the awards,
+their cells' weighted means and the uncertainty figures of their cells rest on them); among the others
+the greedy
 takes the one that leaves the fewest values determined, then the thinnest. Then the attribute rows:
 while some sensitive value is determined, withhold the row, among those related to a determined value
 (same attribute in another segment, or same composite), that leaves the fewest values determined,
@@ -148,9 +149,10 @@ class CroCells:
     eligible: frozenset[Composite]
     """Composites with at least min_evaluations evaluations (they may win awards)."""
     pinned: frozenset[Composite]
-    """Composites the awards table publishes whatever the composite table holds: every eligible composite of
-    a cell (segment, category) with awards. A winner's row shows it; the cell's weighted mean and SD rest
-    on all of them, so with the others published, withholding one would not hide it."""
+    """Composites published whatever the composite table holds: every eligible composite. An award row shows
+    it; its cell's weighted mean and SD (awards), and the cell's mean and spread behind every other CRO's
+    shrunk composite, rest on all of them, so with the others published, withholding one would not hide
+    it."""
 
     def r1(self) -> list[Vector]:
         """Per attribute rated overall: sum(overall) - sum(big) - sum(small) = 0 (absent segments are 0)."""
@@ -440,11 +442,9 @@ class Inventory:
         attribute_counts: pa.Table,
         composite_counts: pa.Table,
         category_rows: Iterable[tuple[str, str]],
-        awards: pa.Table,
     ) -> Inventory:
         """`attribute_counts`: segment, cro, attribute, n_ratings; `composite_counts`: segment, cro,
-        category, n_evaluations, is_eligible (`int_attribute_scores`, `int_composite_scores`); `awards`:
-        the awards table (its cells (segment, category): their eligible composites are published there)."""
+        category, n_evaluations, is_eligible (`int_attribute_scores`, `int_composite_scores`)."""
         attributes_of: dict[str, list[str]] = {}
         for category, attribute in category_rows:
             attributes_of.setdefault(category, []).append(attribute)
@@ -458,7 +458,6 @@ class Inventory:
             evaluations.setdefault(row["cro"], {})[composite] = row["n_evaluations"]
             if row["is_eligible"]:
                 eligible.add((row["cro"], composite))
-        awarded = _keys(awards, ("segment", "category"))
         cros = []
         for cro in sorted(set(ratings) | set(evaluations)):
             n_ratings = ratings.get(cro, {})
@@ -473,7 +472,7 @@ class Inventory:
                 for segment, category in n_evaluations
             }
             mine = frozenset(composite for composite in n_evaluations if (cro, composite) in eligible)
-            pinned = frozenset(composite for composite in mine if composite in awarded)
+            pinned = mine
             cros.append(CroCells(cro, n_ratings, n_evaluations, members, mine, pinned))
         return cls(tuple(cros))
 
@@ -673,8 +672,7 @@ def audit(inventory: Inventory, min_cell_size: int, published: Mapping[str, pa.T
 
     `published`: attribute_scores, composite_scores and awards as they will be written. What the
     attacker is given: every published row, every count (from `inventory`), and every composite the
-    awards table publishes (an award row's composite, and every eligible composite of a cell with awards,
-    which its weighted mean and SD rest on).
+    awards and the uncertainty figures publish (every eligible composite).
     """
     findings: list[Finding] = []
     attributes = published["attribute_scores"]
@@ -729,10 +727,9 @@ def explain(findings: list[Finding], min_cell_size: int, unprotectable: Iterable
     expected = {(f"{kind}_scores", (key[0], cro, key[1])) for cro, kind, key in unprotectable}
     if all(f.rule == "D2" and (f.table, f.key) in expected for f in findings):
         return (
-            f"Nothing was published: {first.describe()}{more}, through composites that the awards table "
-            "publishes (the eligible composites of a cell with awards: its winners' rows and its weighted mean "
-            "show them), so no suppression can protect it. Raise min_evaluations so that composites this thin "
-            "are not eligible (docs/method.md, "
+            f"Nothing was published: {first.describe()}{more}, through eligible composites, which are always "
+            "published (the awards and their cells' figures rest on them), so no suppression can protect it. "
+            "Raise min_evaluations so that composites this thin are not eligible (docs/method.md, "
             f'"Disclosure control"); min_cell_size ({min_cell_size}) is the protection respondents were promised.'
         )
     return (

@@ -182,8 +182,8 @@ def _score(workspace: sql.Workspace, loaded: LoadedConfig) -> tuple[dict[str, pa
     )
     for cro, kind, key in suppression.unprotectable():
         logger.warning(
-            "No choice of withheld rows protects the %s score (%s, %s, %s): eligible composites of cells with "
-            "awards determine it (the awards table publishes them); the disclosure audit will stop the run",
+            "No choice of withheld rows protects the %s score (%s, %s, %s): eligible composites (always "
+            "published) determine it; the disclosure audit will stop the run",
             kind,
             key[0],
             cro,

@@ -148,7 +148,6 @@ def score(workspace: sql.Workspace, survey: SurveyConfig) -> tuple[dict[str, pa.
         ),
     )
     workspace.register("composite_uncertainty", figures)
-    workspace.build("awards", params=parameters)  # awards read the unsuppressed scores; they pin composites
     suppression = disclosure.plan(inventory(workspace, survey), survey.min_cell_size)
     workspace.register("withheld_attribute_scores", suppression.withheld_attribute_scores())
     workspace.register("withheld_composite_scores", suppression.withheld_composite_scores())
@@ -166,5 +165,4 @@ def inventory(workspace: sql.Workspace, survey: SurveyConfig) -> disclosure.Inve
             "select segment, cro, category, n_evaluations, is_eligible from int_composite_scores",
         ),
         survey.category_rows(),
-        workspace.table("awards"),
     )

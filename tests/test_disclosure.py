@@ -303,7 +303,7 @@ def test_audit_counts_an_award_row_as_publishing_its_composite():
 
 
 @pytest.mark.parametrize("exact", [False, True])
-def test_inventory_from_tables_reads_counts_eligibility_and_awards(exact):
+def test_inventory_from_tables_reads_counts_and_eligibility(exact):
     inventory = Inventory.from_tables(
         pa.table(
             {
@@ -323,7 +323,6 @@ def test_inventory_from_tables_reads_counts_eligibility_and_awards(exact):
             }
         ),
         [("k", "a"), ("k", "b"), ("j", "b")],
-        pa.table({"segment": [BIG], "cro": ["A"], "category": ["k"]}),
     )
     [cells] = inventory.cros
     assert cells.members == {(BIG, "k"): ((BIG, "a"), (BIG, "b")), (OVERALL, "k"): ((OVERALL, "a"),)}
