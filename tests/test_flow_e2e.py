@@ -56,6 +56,12 @@ def test_published_tables_read_back_with_hive_partitioning(first_run):
         "rank",
         "ci_low",
         "ci_high",
+        "composite_shrunk",
+        "p_leader",
+        "p_champion",
+        "rank_low",
+        "rank_high",
+        "is_co_leader",
         "survey_year",
     ]
     assert _columns(output, "awards") == [
@@ -67,6 +73,8 @@ def test_published_tables_read_back_with_hive_partitioning(first_run):
         "weighted_mean",
         "weighted_sd",
         "threshold",
+        "p_award",
+        "is_robust",
         "survey_year",
     ]
     awards = _read(output, "awards")

@@ -23,6 +23,10 @@ def test_every_knob_is_a_flow_parameter_with_the_knobs_bounds_and_description():
     assert list(properties)[4:] == list(knobs.KNOBS)
     for name in knobs.KNOBS:
         bounded = next(option for option in properties[name]["anyOf"] if option.get("type") != "null")
+        if knobs.choices(name):  # a choice: the form offers exactly its values
+            assert bounded["type"] == "string" and tuple(bounded["enum"]) == knobs.choices(name)
+            assert knobs.description(name) in properties[name]["description"]
+            continue
         assert bounded["type"] == ("integer" if knobs.python_type(name) is int else "number")
         assert (bounded["minimum"], bounded["maximum"]) == (knobs.bounds(name)["ge"], knobs.bounds(name)["le"])
         assert knobs.description(name) in properties[name]["description"]
