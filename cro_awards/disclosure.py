@@ -650,6 +650,12 @@ def plan(inventory: Inventory, min_cell_size: int) -> Plan:
     return Plan(cros, time.perf_counter() - started)
 
 
+UNCERTAINTY_COLUMNS = (
+    "ci_low", "ci_high", "composite_shrunk", "p_leader", "p_champion", "rank_low", "rank_high", "is_co_leader",
+)  # fmt: skip
+"""The per-CRO uncertainty figures of composite_scores: published on eligible rows only (D3)."""
+
+
 @dataclass(frozen=True)
 class Finding:
     """One breach the audit found: which rule, which row, and why (counts only, never a value)."""
@@ -681,7 +687,7 @@ def audit(inventory: Inventory, min_cell_size: int, published: Mapping[str, pa.T
         if row["n_ratings"] < min_cell_size:
             key = (row["segment"], row["cro"], row["attribute"])
             findings.append(Finding("D1", "attribute_scores", key, f"is published on {row['n_ratings']} ratings"))
-    interval_columns = [c for c in ("ci_low", "ci_high") if c in composites.column_names]
+    interval_columns = [c for c in UNCERTAINTY_COLUMNS if c in composites.column_names]
     for row in composites.select(
         ["segment", "cro", "category", "n_evaluations", "is_eligible", *interval_columns]
     ).to_pylist():
@@ -691,7 +697,9 @@ def audit(inventory: Inventory, min_cell_size: int, published: Mapping[str, pa.T
                 Finding("D1", "composite_scores", key, f"is published on {row['n_evaluations']} evaluations")
             )
         if not row["is_eligible"] and any(row[c] is not None for c in interval_columns):
-            findings.append(Finding("D3", "composite_scores", key, "has an interval but is not eligible"))
+            findings.append(
+                Finding("D3", "composite_scores", key, "has an interval or other per-CRO figure but is not eligible")
+            )
     shown_cells = _keys(attributes, ("cro", "segment", "attribute"))
     shown_composites = _keys(composites, ("cro", "segment", "category")) | _keys(
         published["awards"], ("cro", "segment", "category")

@@ -89,6 +89,7 @@ COMPOSITE_SCHEMA = pa.schema(
      ("composite", pa.float64()), ("is_eligible", pa.bool_()), ("rank", pa.int64()), ("ci_low", pa.float64()),
      ("ci_high", pa.float64())]
 )  # fmt: skip
+COMPOSITE_SCHEMA_FIGURES = pa.schema([*COMPOSITE_SCHEMA, ("rank_low", pa.int64())])
 AWARD_SCHEMA = pa.schema(
     [("segment", pa.string()), ("category", pa.string()), ("cro", pa.string()), ("award", pa.string()),
      ("composite", pa.float64())]
@@ -286,11 +287,19 @@ def test_audit_names_a_small_row_published_and_an_interval_on_a_row_not_eligible
     composites = tables["composite_scores"].to_pylist()
     for row in composites:
         row["ci_low"], row["ci_high"] = 1.0, 5.0
+    composites.append({**composites[0], "category": "j", "ci_low": None, "ci_high": None, "rank": 2})
+    composites[-1]["segment"], composites[-1]["n_evaluations"] = OVERALL, 5
     tables["composite_scores"] = pa.Table.from_pylist(composites, schema=COMPOSITE_SCHEMA)
     rules = {(f.rule, f.table, f.key) for f in disclosure.audit(Inventory((cells,)), 3, tables)}
     assert ("D1", "attribute_scores", (BIG, "Alpha", "a")) in rules
     assert ("D1", "composite_scores", (BIG, "Alpha", "k")) in rules
     assert ("D3", "composite_scores", (BIG, "Alpha", "k")) in rules
+    # not only the interval: any per-CRO figure on a row that is not eligible (here a rank interval)
+    composites = [row for row in composites if row["category"] == "j"]
+    composites[0]["rank_low"] = 1
+    tables["composite_scores"] = pa.Table.from_pylist(composites, schema=COMPOSITE_SCHEMA_FIGURES)
+    rules = {(f.rule, f.key) for f in disclosure.audit(Inventory((cells,)), 3, tables)}
+    assert ("D3", (OVERALL, "Alpha", "j")) in rules
 
 
 def test_audit_counts_an_award_row_as_publishing_its_composite():
