@@ -364,7 +364,8 @@ def _cell_figures(
     low_scale, high_scale = settings.scale
     n_cros = len(observed)
     se = np.nanstd(replicates, axis=0)
-    half = _t_factor(weights) * se
+    # One evaluation says nothing of its spread: the interval is then the whole scale.
+    half = np.where(weights >= 2, _t_factor(weights) * se, np.inf)
     figures: dict[str, np.ndarray] = {
         "ci_low": np.clip(observed - half, low_scale, high_scale),
         "ci_high": np.clip(observed + half, low_scale, high_scale),

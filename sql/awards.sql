@@ -2,8 +2,9 @@
 -- official (the default): the leaders (composite equal to the cell's maximum) and the champions
 -- (composite at least the threshold weighted_mean + champion_sd_multiplier * weighted_sd, and above the
 -- weighted mean), weights being n_evaluations and the standard deviation the population form. With
--- award_rule shrunk: the leaders have the highest shrunk composite, the champions a posterior
--- probability of deserving it (p_champion_deserved) of at least robust_award_probability. Either way
+-- award_rule shrunk: the leaders have the highest shrunk composite (none where every composite shrinks
+-- to the mean: tau^2 = 0, no difference beyond noise), the champions a posterior probability of
+-- deserving it (p_champion_deserved) of at least robust_award_probability. Either way
 -- p_award is the posterior probability that the award is deserved (cro_awards/uncertainty.py; null
 -- without resampling) and is_robust says whether it reaches robust_award_probability.
 -- Comparisons carry $tolerance. Sums run over lists in a fixed order (by cro): identical bits on rerun.
@@ -39,6 +40,7 @@ cells as (
         sum(n_evaluations) as total_weight,
         max(composite) as max_composite,
         max(composite_shrunk) as max_shrunk,
+        min(composite_shrunk) as min_shrunk,
     from eligible
     group by segment, category
     having count(*) >= $min_cros_for_awards
@@ -51,6 +53,7 @@ spreads as (
         cells.weighted_mean,
         cells.max_composite,
         cells.max_shrunk,
+        cells.min_shrunk,
         sqrt(
             list_sum(
                 list(eligible.n_evaluations * (eligible.composite - cells.weighted_mean) ** 2 order by eligible.cro)
@@ -59,7 +62,13 @@ spreads as (
     from cells
     inner join eligible on cells.segment = eligible.segment and cells.category = eligible.category
     group by
-        cells.segment, cells.category, cells.weighted_mean, cells.total_weight, cells.max_composite, cells.max_shrunk
+        cells.segment,
+        cells.category,
+        cells.weighted_mean,
+        cells.total_weight,
+        cells.max_composite,
+        cells.max_shrunk,
+        cells.min_shrunk
 ),
 
 candidates as (
@@ -76,6 +85,7 @@ candidates as (
         spreads.weighted_mean + $champion_sd_multiplier * spreads.weighted_sd as threshold,
         spreads.max_composite,
         spreads.max_shrunk,
+        spreads.min_shrunk,
     from eligible
     inner join spreads on eligible.segment = spreads.segment and eligible.category = spreads.category
 ),
@@ -94,7 +104,9 @@ leaders as (
     from candidates
     where
         case
-            when $award_rule = 'shrunk' then composite_shrunk >= max_shrunk - $tolerance
+            -- all shrunk to the mean (tau^2 = 0: no difference beyond noise): no leader
+            when $award_rule = 'shrunk'
+                then composite_shrunk >= max_shrunk - $tolerance and max_shrunk > min_shrunk + $tolerance
             else composite >= max_composite - $tolerance
         end
 ),

@@ -448,3 +448,10 @@ def test_the_shrunk_rule_names_the_highest_shrunk_composite_and_probable_champio
     awards(con, THREE, SHRUNK, award_rule="official")
     assert [row[:2] for row in published(con)] == [("overall", "delivery")] * 2
     assert published(con, ["cro", "award"]) == [("A", "champion"), ("A", "leader")]
+
+
+def test_the_shrunk_rule_names_no_leader_where_every_composite_shrinks_to_the_mean(con):
+    # tau^2 = 0: every shrunk composite is the cell's mean (4.21); p_champion_deserved is 0, p_leader 1/3.
+    flat = [figure(cro, 4.21, 1 / 3, 0.0) for cro in ("A", "B", "C")]
+    assert awards(con, THREE, flat, award_rule="shrunk") == []
+    assert [row[3] for row in awards(con, THREE, flat)] == ["champion", "leader"]  # official: A still wins
