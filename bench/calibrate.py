@@ -1,5 +1,5 @@
 """Calibration of the uncertainty figures: synthetic surveys drawn from known true CRO means, run through
-the real pipeline, compared with the truth (spec: /work/shared/spec/uncertainty.md, "Calibration").
+the real pipeline, compared with the truth (docs/method.md, "How sure each award is", "Calibration").
 
     .venv/bin/python -m bench.calibrate [--surveys N] [--replicates B] [--seed S] [--out docs/calibration.md]
                                         [--quick] [--workers W]
@@ -733,7 +733,8 @@ def render(
     lines += [
         "",
         f"Not binned: {thin:,} composites of 1 or 2 evaluations (coverage {_f(_ratio(thin_hit, thin))}; "
-        "the engine's interval at n = 1 has zero width).",
+        "at n = 1 the interval is the whole scale; two identical ratings at n = 2 give a zero-width one: "
+        "intervals are published only from min_evaluations, at least min_cell_size).",
         "",
         "## Awards when no CRO truly differs (null)",
         "",
@@ -781,8 +782,8 @@ def render(
         "",
         "Leaders: the truly best CRO is the highest true composite among the cell's eligible CROs; a tie of "
         "leaders counts the share of them that is. Chance alone would name it in 1 / (eligible CROs) of cells. "
-        "Where the engine estimates tau^2 = 0, every shrunk composite equals the cell's weighted mean, so "
-        "`award_rule: shrunk` names every eligible CRO a leader.",
+        "Where the engine estimates tau^2 = 0, every shrunk composite equals the cell's weighted mean, and "
+        "`award_rule: shrunk` names no leader there (no difference beyond noise).",
         "",
     ]
     header = [
