@@ -495,7 +495,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     results["settings"]["bootstrap_replicates"] = replicates
     if replicates:
         print(
-            f"Note: the pipeline computes bootstrap intervals ({replicates} replicates per composite); the "
+            f"Note: the pipeline resamples respondents ({replicates} replicates: intervals, award probabilities); the "
             "baseline computes none. --bootstrap-replicates 0 compares like for like.",
             flush=True,
         )
@@ -970,7 +970,7 @@ def main(argv: list[str] | None = None) -> int:
         "--bootstrap-replicates",
         type=int,
         metavar="N",
-        help="write N into the bench YAML (0: no bootstrap intervals, the baseline's work); "
+        help="write N into the bench YAML (0: no resampling, the baseline's work); "
         "default: the survey YAML's own value",
     )
     total_gib = (os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) / 1024**3
