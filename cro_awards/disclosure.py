@@ -64,42 +64,6 @@ def _cell_order(cell: Cell) -> tuple[int, str]:
     return SEGMENT_ORDER[cell[0]], cell[1]
 
 
-class Span:
-    """The span of some vectors over the rationals, kept in echelon form (exact).
-
-    `add(v)` puts `v` in (False when it was already in the span); `contains(v)` is the membership test.
-    Each stored row has a pivot no later row holds, so reducing against the rows in order leaves no pivot.
-    """
-
-    def __init__(self) -> None:
-        self._rows: list[tuple[Cell, Vector]] = []
-
-    def reduce(self, vector: Mapping[Cell, Fraction]) -> Vector:
-        remainder = dict(vector)
-        for pivot, row in self._rows:
-            factor = remainder.get(pivot)
-            if factor:
-                for key, value in row.items():
-                    updated = remainder.get(key, 0) - factor * value
-                    if updated:
-                        remainder[key] = updated
-                    else:
-                        remainder.pop(key, None)
-        return remainder
-
-    def add(self, vector: Mapping[Cell, Fraction]) -> bool:
-        remainder = self.reduce(vector)
-        if not remainder:
-            return False
-        pivot = min(remainder, key=_cell_order)
-        scale = remainder[pivot]
-        self._rows.append((pivot, {key: value / scale for key, value in remainder.items()}))
-        return True
-
-    def contains(self, vector: Mapping[Cell, Fraction]) -> bool:
-        return not self.reduce(vector)
-
-
 MODULUS = 2**61 - 1
 """A prime: the greedy search works modulo it (fast), and every plan is then checked exactly."""
 
@@ -110,21 +74,49 @@ def modular(value: Fraction) -> int:
     return value.numerator * pow(value.denominator, -1, MODULUS) % MODULUS
 
 
-class ModularSpan(Span):
-    """`Span` over the integers modulo MODULUS: the same answers but in rare accidents, and much faster.
-    Vectors hold ints (`modular`). Only the search uses it; what is published is checked with `Span`."""
+def _subtract(target: dict, row: Mapping, factor: Any, modulus: int | None) -> None:
+    """target -= factor x row, in place (modulo `modulus` when given), dropping the entries that vanish."""
+    for key, value in row.items():
+        updated = target.get(key, 0) - factor * value
+        if modulus:
+            updated %= modulus
+        if updated:
+            target[key] = updated
+        else:
+            target.pop(key, None)
+
+
+def _scaled(vector: Mapping, factor: Any, modulus: int | None) -> dict:
+    return (
+        {key: value * factor % modulus for key, value in vector.items()}
+        if modulus
+        else {key: value * factor for key, value in vector.items()}
+    )
+
+
+def _inverse(value: Any, modulus: int | None) -> Any:
+    return pow(value, -1, modulus) if modulus else 1 / value
+
+
+class Span:
+    """The span of some vectors, kept in echelon form: over the rationals (exact), or over the integers
+    modulo `modulus` (vectors of ints from `modular`: the same answers but in rare accidents, and much
+    faster; only the search uses it, what is published is checked exactly).
+
+    `add(v)` puts `v` in (False when it was already in the span); `contains(v)` is the membership test.
+    Each stored row has a pivot no later row holds, so reducing against the rows in order leaves no pivot.
+    """
+
+    def __init__(self, modulus: int | None = None) -> None:
+        self.modulus = modulus
+        self._rows: list[tuple[Cell, dict]] = []
 
     def reduce(self, vector: Mapping[Cell, Any]) -> dict[Cell, Any]:
         remainder = dict(vector)
         for pivot, row in self._rows:
             factor = remainder.get(pivot)
             if factor:
-                for key, value in row.items():
-                    updated = (remainder.get(key, 0) - factor * value) % MODULUS
-                    if updated:
-                        remainder[key] = updated
-                    else:
-                        remainder.pop(key, None)
+                _subtract(remainder, row, factor, self.modulus)
         return remainder
 
     def add(self, vector: Mapping[Cell, Any]) -> bool:
@@ -132,9 +124,11 @@ class ModularSpan(Span):
         if not remainder:
             return False
         pivot = min(remainder, key=_cell_order)
-        inverse = pow(remainder[pivot], -1, MODULUS)
-        self._rows.append((pivot, {key: value * inverse % MODULUS for key, value in remainder.items()}))
+        self._rows.append((pivot, _scaled(remainder, _inverse(remainder[pivot], self.modulus), self.modulus)))
         return True
+
+    def contains(self, vector: Mapping[Cell, Any]) -> bool:
+        return not self.reduce(vector)
 
 
 @dataclass(frozen=True)
@@ -196,7 +190,7 @@ class Solver:
 
     def __init__(self, relations: Iterable[Vector], values: Iterable[Vector], *, exact: bool = True) -> None:
         convert = (lambda v: v) if exact else modular
-        self._new_span = Span if exact else ModularSpan
+        self._modulus = None if exact else MODULUS
         self.relations = [{cell: convert(value) for cell, value in r.items()} for r in relations]
         self.values = [{cell: convert(value) for cell, value in v.items()} for v in values]
         self._touching: dict[Cell, list[int]] = {}
@@ -213,7 +207,6 @@ class Solver:
                 self._values_of.setdefault(cell, []).append(index)
         self._spans: dict[frozenset[Cell], Span] = {}
         self._answers: dict[tuple[frozenset[Cell], int], bool] = {}
-        self._modular = not exact
         self._analyses: dict[frozenset[Cell], tuple[list[tuple[Cell, dict, dict]], list[dict]]] = {}
         self._lambdas: dict[tuple[frozenset[Cell], int], dict] = {}
         self._unknown: set[Cell] = set()
@@ -232,7 +225,7 @@ class Solver:
     def _span(self, component: frozenset[Cell]) -> Span:
         span = self._spans.get(component)
         if span is None:
-            span = self._new_span()
+            span = Span(self._modulus)
             for index in sorted({i for cell in component for i in self._touching.get(cell, ())}):
                 span.add({cell: value for cell, value in self.relations[index].items() if cell in component})
             self._spans[component] = span
@@ -313,31 +306,17 @@ class Solver:
         return freed
 
     def _norm(self, value: Any) -> Any:
-        return value % MODULUS if self._modular else value
-
-    def _inverse(self, value: Any) -> Any:
-        return pow(value, -1, MODULUS) if self._modular else 1 / value
+        return value % self._modulus if self._modulus else value
 
     def _reduce_tracked(
         self, basis: list[tuple[Cell, dict, dict]], vector: dict, combination: dict, sign: int
     ) -> tuple[dict, dict]:
         """Reduce `vector` by the basis rows, adding `sign` x each row's combination to `combination`."""
-        norm = self._norm
         for pivot, row, row_combination in basis:
             factor = vector.get(pivot)
             if factor:
-                for key, value in row.items():
-                    updated = norm(vector.get(key, 0) - factor * value)
-                    if updated:
-                        vector[key] = updated
-                    else:
-                        vector.pop(key, None)
-                for key, value in row_combination.items():
-                    updated = norm(combination.get(key, 0) + sign * factor * value)
-                    if updated:
-                        combination[key] = updated
-                    else:
-                        combination.pop(key, None)
+                _subtract(vector, row, factor, self._modulus)
+                _subtract(combination, row_combination, -sign * factor, self._modulus)
         return vector, combination
 
     def _analysis(self, component: frozenset[Cell]) -> tuple[list[tuple[Cell, dict, dict]], list[dict]]:
@@ -354,13 +333,9 @@ class Solver:
                     vanishing.append(combination)
                     continue
                 pivot = min(vector, key=_cell_order)
-                inverse = self._inverse(vector[pivot])
+                inverse = _inverse(vector[pivot], self._modulus)
                 basis.append(
-                    (
-                        pivot,
-                        {k: self._norm(v * inverse) for k, v in vector.items()},
-                        {k: self._norm(v * inverse) for k, v in combination.items()},
-                    )
+                    (pivot, _scaled(vector, inverse, self._modulus), _scaled(combination, inverse, self._modulus))
                 )
             found = self._analyses[component] = (basis, vanishing)
         return found
@@ -533,7 +508,7 @@ class Plan:
 def plan_cro(cells: CroCells, min_cell_size: int) -> CroPlan:
     """The suppression of one CRO (module docstring, "How D2 chooses").
 
-    The search works modulo a prime (`ModularSpan`, fast); its plan is then checked in exact arithmetic,
+    The search works modulo a prime (`Span(MODULUS)`, fast); its plan is then checked in exact arithmetic,
     and searched again exactly should the check disagree (or should some value be unprotectable)."""
     result = _search(cells, min_cell_size, exact=False)
     if result.unprotectable or _exact_breaches(cells, min_cell_size, result):
