@@ -49,6 +49,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from cro_awards import uncertainty
+
 OVERALL = "overall"
 PARTS = ("big_pharma", "small_pharma")
 SEGMENT_ORDER = {"big_pharma": 0, "small_pharma": 1, OVERALL: 2}
@@ -141,12 +143,10 @@ class CroCells:
     members: Mapping[Composite, tuple[Cell, ...]]
     """The rated attribute cells of each composite (those the mean is over), in key order."""
     eligible: frozenset[Composite]
-    """Composites with at least min_evaluations evaluations (they may win awards)."""
-    pinned: frozenset[Composite]
-    """Composites published whatever the composite table holds: every eligible composite. An award row shows
-    it; its cell's weighted mean and SD (awards), and the cell's mean and spread behind every other CRO's
-    shrunk composite, rest on all of them, so with the others published, withholding one would not hide
-    it."""
+    """Composites with at least min_evaluations evaluations: published whatever the composite table holds,
+    so never withheld. An award row shows one; its cell's weighted mean and SD (awards), and the cell's
+    mean and spread behind every other CRO's shrunk composite, rest on all of them, so with the others
+    published, withholding one would not hide it."""
 
     def r1(self) -> list[Vector]:
         """Per attribute rated overall: sum(overall) - sum(big) - sum(small) = 0 (absent segments are 0)."""
@@ -447,8 +447,7 @@ class Inventory:
                 for segment, category in n_evaluations
             }
             mine = frozenset(composite for composite in n_evaluations if (cro, composite) in eligible)
-            pinned = mine
-            cros.append(CroCells(cro, n_ratings, n_evaluations, members, mine, pinned))
+            cros.append(CroCells(cro, n_ratings, n_evaluations, members, mine))
         return cls(tuple(cros))
 
 
@@ -518,13 +517,19 @@ def plan_cro(cells: CroCells, min_cell_size: int) -> CroPlan:
 
 def _exact_breaches(cells: CroCells, min_cell_size: int, plan: CroPlan) -> list[tuple[str, Any]]:
     """The sensitive values the plan leaves determined, in exact arithmetic."""
-    sensitive = cells.sensitive(min_cell_size)
     withheld_composites = {*plan.primary_composites, *plan.complementary_composites}
-    relations = cells.r1() + [
-        cells.r2(c) for c in sorted(cells.n_evaluations, key=_cell_order) if c not in withheld_composites
-    ]
-    solver = Solver(relations, [vector for _, _, vector in sensitive])
-    flags = solver.set_withheld({*plan.primary_cells, *plan.complementary_cells})
+    known = [c for c in cells.n_evaluations if c not in withheld_composites]
+    return _revealed(cells, min_cell_size, {*plan.primary_cells, *plan.complementary_cells}, known)
+
+
+def _revealed(
+    cells: CroCells, min_cell_size: int, withheld: Iterable[Cell], known: Iterable[Composite]
+) -> list[tuple[str, Any]]:
+    """The sensitive values, as (kind, key), that R1 and the R2 of the `known` composites determine once
+    every cell but the `withheld` ones is known: exactly (rational arithmetic)."""
+    sensitive = cells.sensitive(min_cell_size)
+    relations = cells.r1() + [cells.r2(c) for c in sorted(known, key=_cell_order)]
+    flags = determined([vector for _, _, vector in sensitive], withheld, relations)
     return [(kind, key) for (kind, key, _), flag in zip(sensitive, flags, strict=True) if flag]
 
 
@@ -570,20 +575,17 @@ def _withhold_composites(
     withheld: list[Composite] = []
     flags = flags_without(withheld)
     while any(flags):
-        candidates = [c for c in published if c not in cells.pinned and c not in withheld]
+        candidates = [c for c in published if c not in cells.eligible and c not in withheld]
         if not candidates:
             break
         now = sum(flags)
         counts = {c: sum(flags_without([*withheld, c])) for c in candidates}
         helpful = [c for c in candidates if counts[c] < now] or candidates
-        chosen = min(
-            helpful,
-            key=lambda c: (c in cells.eligible, counts[c], cells.n_evaluations[c], _cell_order(c)),
-        )
+        chosen = min(helpful, key=lambda c: (counts[c], cells.n_evaluations[c], _cell_order(c)))
         withheld.append(chosen)
         flags = flags_without(withheld)
     floor = sum(flags)
-    for composite in sorted(withheld, key=lambda c: (c not in cells.eligible, -cells.n_evaluations[c], _cell_order(c))):
+    for composite in sorted(withheld, key=lambda c: (-cells.n_evaluations[c], _cell_order(c))):
         trial = [c for c in withheld if c != composite]
         if sum(flags_without(trial)) <= floor:
             withheld = trial
@@ -625,12 +627,6 @@ def plan(inventory: Inventory, min_cell_size: int) -> Plan:
     return Plan(cros, time.perf_counter() - started)
 
 
-UNCERTAINTY_COLUMNS = (
-    "ci_low", "ci_high", "composite_shrunk", "p_leader", "p_champion", "rank_low", "rank_high", "is_co_leader",
-)  # fmt: skip
-"""The per-CRO uncertainty figures of composite_scores: published on eligible rows only (D3)."""
-
-
 @dataclass(frozen=True)
 class Finding:
     """One breach the audit found: which rule, which row, and why (counts only, never a value)."""
@@ -662,7 +658,7 @@ def audit(inventory: Inventory, min_cell_size: int, published: Mapping[str, pa.T
         if row["n_ratings"] < min_cell_size:
             key = (row["segment"], row["cro"], row["attribute"])
             findings.append(Finding("D1", "attribute_scores", key, f"is published on {row['n_ratings']} ratings"))
-    interval_columns = [c for c in UNCERTAINTY_COLUMNS if c in composites.column_names]
+    interval_columns = [c for c in uncertainty.COMPOSITE_FIGURES if c in composites.column_names]
     for row in composites.select(
         ["segment", "cro", "category", "n_evaluations", "is_eligible", *interval_columns]
     ).to_pylist():
@@ -681,22 +677,18 @@ def audit(inventory: Inventory, min_cell_size: int, published: Mapping[str, pa.T
     )
     for cells in inventory.cros:
         withheld = [cell for cell in cells.n_ratings if (cells.cro, *cell) not in shown_cells]
-        known = [c for c in cells.n_evaluations if (cells.cro, *c) in shown_composites or c in cells.pinned]
-        relations = cells.r1() + [cells.r2(c) for c in sorted(known, key=_cell_order)]
-        sensitive = cells.sensitive(min_cell_size)
-        flags = determined([vector for _, _, vector in sensitive], withheld, relations)
-        for (kind, key, _), flag in zip(sensitive, flags, strict=True):
-            if flag:
-                count = cells.n_ratings[key] if kind == "attribute" else cells.n_evaluations[key]
-                unit = "ratings" if kind == "attribute" else "evaluations"
-                findings.append(
-                    Finding(
-                        "D2",
-                        f"{kind}_scores",
-                        (key[0], cells.cro, key[1]),
-                        f"rests on {count} {unit} and is exactly determined by the published rows",
-                    )
+        known = [c for c in cells.n_evaluations if (cells.cro, *c) in shown_composites or c in cells.eligible]
+        for kind, key in _revealed(cells, min_cell_size, withheld, known):
+            count = cells.n_ratings[key] if kind == "attribute" else cells.n_evaluations[key]
+            unit = "ratings" if kind == "attribute" else "evaluations"
+            findings.append(
+                Finding(
+                    "D2",
+                    f"{kind}_scores",
+                    (key[0], cells.cro, key[1]),
+                    f"rests on {count} {unit} and is exactly determined by the published rows",
                 )
+            )
     return findings
 
 

@@ -70,6 +70,12 @@ SCHEMA = pa.schema(
     ]
 )
 
+COMPOSITE_FIGURES = (
+    "ci_low", "ci_high", "composite_shrunk", "p_leader", "p_champion", "rank_low", "rank_high", "is_co_leader",
+)  # fmt: skip
+"""The figures of `SCHEMA` that composite_scores publishes, on eligible rows only (the two *_deserved
+columns become the awards' p_award)."""
+
 EXACT_UP_TO_WORK = 150_000_000
 """Exact resampling while (ratings counted in their segment and in overall) x replicates stays below
 this: the bundled 1x sample (about 60,000 x 1,000) is exact; 10x and larger use the approximation."""

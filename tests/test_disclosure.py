@@ -28,7 +28,6 @@ def cro(
     evaluations: dict[tuple[str, str], int] | None = None,
     *,
     eligible: set[tuple[str, str]] = frozenset(),
-    awarded: set[tuple[str, str]] = frozenset(),
     name: str = "Alpha",
 ) -> CroCells:
     categories = categories or {}
@@ -45,7 +44,7 @@ def cro(
         )
         for segment, category in evaluations
     }
-    return CroCells(name, ratings, evaluations, members, frozenset(eligible), frozenset(awarded))
+    return CroCells(name, ratings, evaluations, members, frozenset(eligible))
 
 
 def published_tables(cells: CroCells, plan: disclosure.CroPlan, min_cell_size: int, awarded=()) -> dict:
@@ -97,7 +96,7 @@ AWARD_SCHEMA = pa.schema(
 
 
 def audit_one(cells: CroCells, plan: disclosure.CroPlan, min_cell_size: int = 3) -> list[disclosure.Finding]:
-    tables = published_tables(cells, plan, min_cell_size, awarded=cells.pinned)
+    tables = published_tables(cells, plan, min_cell_size, awarded=cells.eligible)
     return disclosure.audit(Inventory((cells,)), min_cell_size, tables)
 
 
@@ -240,18 +239,19 @@ def test_a_composite_is_withheld_only_where_no_attribute_row_protects():
     assert any(f.key == (BIG, "Alpha", "k") and f.table == "composite_scores" for f in audit_one(cells, back))
 
 
-def test_an_eligible_composite_is_withheld_after_a_non_eligible_one():
+def test_only_composites_that_are_not_eligible_are_withheld():
     ratings = {(BIG, "a"): 2, (BIG, "b"): 2, (SMALL, "a"): 6, (SMALL, "b"): 6, (OVERALL, "a"): 8, (OVERALL, "b"): 8}
-    cells = cro(ratings, {"k": ["a", "b"]}, eligible={(SMALL, "k"), (OVERALL, "k")})
-    assert plan_cro(cells, 3).complementary_composites == [(SMALL, "k")]  # both eligible: the thinner
     cells = cro(ratings, {"k": ["a", "b"]}, eligible={(SMALL, "k")})
-    assert plan_cro(cells, 3).complementary_composites == [(OVERALL, "k")]  # the one not eligible
+    assert plan_cro(cells, 3).complementary_composites == [(OVERALL, "k")]  # the one not eligible, thicker
+    cells = cro(ratings, {"k": ["a", "b"]}, eligible={(SMALL, "k"), (OVERALL, "k")})
+    plan = plan_cro(cells, 3)  # both eligible: neither may go, and the value is unprotectable
+    assert plan.complementary_composites == [] and plan.unprotectable == [("composite", (BIG, "k"))]
 
 
 def test_composites_the_awards_publish_cannot_be_withheld_and_the_audit_says_so():
     ratings = {(BIG, "a"): 2, (BIG, "b"): 2, (SMALL, "a"): 6, (SMALL, "b"): 6, (OVERALL, "a"): 8, (OVERALL, "b"): 8}
     both = {(SMALL, "k"), (OVERALL, "k")}
-    cells = cro(ratings, {"k": ["a", "b"]}, eligible=both, awarded=both)
+    cells = cro(ratings, {"k": ["a", "b"]}, eligible=both)
     plan = plan_cro(cells, 3)
     assert plan.complementary_composites == []
     assert plan.unprotectable == [("composite", (BIG, "k"))]
@@ -335,7 +335,7 @@ def test_inventory_from_tables_reads_counts_and_eligibility(exact):
     )
     [cells] = inventory.cros
     assert cells.members == {(BIG, "k"): ((BIG, "a"), (BIG, "b")), (OVERALL, "k"): ((OVERALL, "a"),)}
-    assert cells.eligible == {(BIG, "k")} and cells.pinned == {(BIG, "k")}
+    assert cells.eligible == {(BIG, "k")}
     assert cells.r2((BIG, "k")) == {(BIG, "a"): F(1, 3), (BIG, "b"): F(1)}
 
 
