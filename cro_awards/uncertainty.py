@@ -113,8 +113,8 @@ class _Survey:
     respondent: np.ndarray  # per evaluation, 0 .. n_respondents - 1
     n_respondents: int
     matrix: np.ndarray  # evaluations x attributes: the rating, NaN where none
-    groups: dict[str, np.ndarray]  # segment -> per evaluation, the (segment, cro) group (-1: not in it)
-    group_keys: dict[str, list[str]]  # segment -> group index -> cro
+    groups: dict[str, np.ndarray]  # segment -> per evaluation, its CRO's index in `cros` (-1: not in it)
+    cros: list[str]  # the CROs by index
     composites: list[tuple[str, str, str]]  # eligible (segment, cro, category), in key order
     attributes_of: dict[str, np.ndarray]  # category -> attribute columns
     observed: np.ndarray  # per composite
@@ -140,13 +140,11 @@ def _arrange(
     cro_names = cros.dictionary.to_pylist()
     segment = evaluations["segment"].to_numpy(zero_copy_only=False)
     groups: dict[str, np.ndarray] = {}
-    group_keys: dict[str, list[str]] = {}
     for name in SEGMENTS:
         code = cro_code.copy()
         if name != OVERALL:
             code[segment != name] = -1
         groups[name] = code
-        group_keys[name] = cro_names
     eligible = composites.filter(pc.field("is_eligible")).sort_by(
         [("segment", "ascending"), ("cro", "ascending"), ("category", "ascending")]
     )
@@ -156,7 +154,7 @@ def _arrange(
         n_respondents=int(respondent.max()) + 1 if len(respondent) else 0,
         matrix=matrix,
         groups=groups,
-        group_keys=group_keys,
+        cros=cro_names,
         composites=keys,
         attributes_of={category: np.array(found) for category, found in attributes_of.items()},
         observed=eligible["composite"].to_numpy(zero_copy_only=False).astype(np.float64),
@@ -201,7 +199,7 @@ def _members(survey: _Survey) -> list[np.ndarray]:
         codes = survey.groups[segment]
         order = np.argsort(codes, kind="stable")
         sorted_codes = codes[order]
-        for code, cro in enumerate(survey.group_keys[segment]):
+        for code, cro in enumerate(survey.cros):
             indices = wanted.get((segment, cro))
             if indices:
                 members = order[np.searchsorted(sorted_codes, code) : np.searchsorted(sorted_codes, code, "right")]
@@ -278,7 +276,7 @@ def _influences(survey: _Survey) -> dict[str, dict[str, np.ndarray]]:
     segment), and since an evaluation is in exactly one of those, their influences share one array."""
     n = survey.matrix.shape[0]
     cro = survey.groups[OVERALL]
-    n_cros = len(survey.group_keys[OVERALL])
+    n_cros = len(survey.cros)
     part = (survey.groups[PARTS[1]] >= 0).astype(np.int64)  # 0 big_pharma, 1 small_pharma
     pair = cro * 2 + part
     influence = {name: {category: np.zeros(n) for category in survey.attributes_of} for name in ("overall", "part")}
@@ -321,9 +319,9 @@ def _approximate_replicates(survey: _Survey, settings: Settings, cells: dict) ->
         inside = np.flatnonzero(survey.groups[segment] >= 0)
         group = survey.groups[segment][inside]
         respondents = survey.respondent[inside]
-        position_of = {cro: code for code, cro in enumerate(survey.group_keys[segment])}
+        position_of = {cro: code for code, cro in enumerate(survey.cros)}
         for (_, category), indices in segment_cells.items():
-            column_of = np.full(len(survey.group_keys[segment]), -1)
+            column_of = np.full(len(survey.cros), -1)
             for column, index in enumerate(indices):
                 column_of[position_of[survey.composites[index][1]]] = column
             columns = column_of[group]
