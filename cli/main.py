@@ -142,16 +142,11 @@ def awards_table(summary: dict[str, Any]):
     from rich.table import Table
     from rich.text import Text
 
-    from cro_awards.summary import award_cells, printable
+    from cro_awards.summary import award_cells, printable, sureness
 
     table = Table(title=Text(f"CRO Leadership Awards {printable(summary['survey_year'])}"))
     for column in ("segment", "category", "leader(s)", "champion(s)"):
         table.add_column(column)
-
-    def sureness(row: dict[str, Any]) -> str:
-        if row.get("p_award") is None:
-            return ""
-        return f", p={row['p_award']:.2f}" + (", not robust" if row.get("is_robust") is False else "")
 
     for segment, category, leaders, champions in award_cells(summary["awards"]):
         names = [

@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from cro_awards import knobs as knobs_model
 from cro_awards.config import REASON_CODES as REASON_ORDER
-from cro_awards.summary import SEGMENT_LABELS, SEGMENT_ORDER
+from cro_awards.summary import SEGMENT_LABELS, SEGMENT_ORDER, probability_text
 
 KNOBS = knobs_model.KNOBS
 """The knobs the report lists with their values: every method knob (`cro_awards.knobs`)."""
@@ -201,17 +201,6 @@ def rank_text(row: Mapping[str, Any]) -> str | None:
     if low is None or high is None:
         return f"#{row['rank']}"
     return f"#{row['rank']} ({low}–{high})" if low != high else f"#{row['rank']} ({low})"
-
-
-def probability_text(value: float | None) -> str | None:
-    """A probability as a person reads it: two decimals, never "1.00" or "0.00" for what is not certain."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if 0.995 <= value < 1:
-        return ">0.99"
-    if 0 < value < 0.005:
-        return "<0.01"
-    return f"{value:.2f}"
 
 
 def year_over_year(

@@ -12,6 +12,7 @@ prints names as `rich.text.Text` (never as markup) through `printable`.
 
 from __future__ import annotations
 
+import math
 import string
 import unicodedata
 from collections import defaultdict
@@ -93,22 +94,28 @@ def award_cells(awards: list[dict[str, Any]]) -> list[tuple[str, str, list[dict]
     ]
 
 
-def _probability(value: float | None) -> str:
-    if value is None:
+def probability_text(value: float | None) -> str | None:
+    """A probability as a person reads it: two decimals, never "1.00" or "0.00" for what is not certain."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if 0.995 <= value < 1:
+        return ">0.99"
+    if 0 < value < 0.005:
+        return "<0.01"
+    return f"{value:.2f}"
+
+
+def sureness(row: dict[str, Any]) -> str:
+    """What follows an award's composite wherever it is printed: ", p=0.54, not robust" (empty without
+    resampling figures)."""
+    text = probability_text(row.get("p_award"))
+    if text is None:
         return ""
-    text = ">0.99" if 0.995 <= value < 1 else "<0.01" if 0 < value < 0.005 else f"{value:.2f}"
-    return f", p={text}"
+    return f", p={text}" + (", not robust" if row.get("is_robust") is False else "")
 
 
 def _names(rows: list[dict]) -> str:
-    return (
-        ", ".join(
-            f"{escape_markdown(row['cro'])} ({row['composite']:.2f}{_probability(row.get('p_award'))}"
-            f"{', not robust' if row.get('is_robust') is False else ''})"
-            for row in rows
-        )
-        or "-"
-    )
+    return ", ".join(f"{escape_markdown(row['cro'])} ({row['composite']:.2f}{sureness(row)})" for row in rows) or "-"
 
 
 def awards_markdown(summary: dict[str, Any]) -> str:
