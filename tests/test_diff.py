@@ -313,3 +313,6 @@ def test_load_refuses_an_unreadable_file_and_a_table_without_its_columns(tmp_pat
     (folder / "_manifest.json").write_text("{", encoding="utf-8")
     with pytest.raises(PublishError, match="_manifest.json is unreadable"):
         load(folder)
+    (folder / "_manifest.json").write_text(json.dumps({"survey_year": 2024}), encoding="utf-8")
+    with pytest.raises(PublishError, match="_manifest.json lacks its run_id or survey_year"):
+        load(folder)
