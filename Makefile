@@ -9,7 +9,7 @@ PORT ?= 4200
 .PHONY: run test test-fast lint serve bench calibrate setup browser lock clean
 
 run: $(STAMP)
-	$(BIN)/cro-awards run
+	$(BIN)/cro-awards run --release
 
 # The linters first (a lint failure fails CI), then every test, on two workers (6 min here instead of 8;
 # every wait in the tests has a timeout fit for a busy machine). `make test-fast` is the fast tier.

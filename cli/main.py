@@ -1,13 +1,21 @@
 """The command line (docs/contract.md, "Command line").
 
     cro-awards run [--config surveys/<year>.yaml] [--export FILE] [--output DIR] [--quarantine DIR]
-                   [--min-evaluations N] [--champion-sd-multiplier X] ... [--summary-json FILE]
+                   [--release] [--min-evaluations N] [--champion-sd-multiplier X] ... [--summary-json FILE]
     cro-awards check [--config surveys/<year>.yaml] [--export FILE] [overrides]   (dry run, no Prefect)
+    cro-awards release <year> <run_id> [--embargo-until ISO-TIME] [--by NAME] [--output DIR] [--quarantine DIR]
+    cro-awards publications <year> [--json] [--output DIR] [--quarantine DIR]
+    cro-awards diff <year> <run_id> [--against RUN_ID] [--output DIR] [--quarantine DIR]
     cro-awards new-year 2025 --from 2024                                       (writes surveys/2025.yaml)
     cro-awards --version
 
 `run` runs the `cro-awards` flow (in Prefect's ephemeral mode unless PREFECT_API_URL names a server),
-prints each segment's and category's leaders and champions, and exits 0. The default configuration is
+which writes a DRAFT (readers' view unchanged) and, with `--release`, releases it; it prints each
+segment's and category's leaders and champions, the draft's difference from the current release,
+and exits 0. `release` switches what readers see to a draft (rollback: an earlier draft), at once
+and without Prefect, or at an embargo time by a scheduled run of the `cro-awards/release` deployment
+(a Prefect server: `make serve`). `publications` lists a year's drafts, newest first; `diff` compares
+a draft with the current release (or `--against` another draft). The default configuration is
 the latest `surveys/<year>.yaml`. One `--flag` per method knob of `cro_awards.knobs`, for `run` and
 `check` alike, checked by the same code as the YAML before anything runs. A user-facing error prints
 one paragraph, without a traceback, and exits with the code `EXIT_CODES` lists (also in `--help`).
@@ -43,6 +51,7 @@ EXIT_CODES = {
     7: "a deployment run named a path outside the data root",
     8: "Prefect's temporary server did not start in time",
     9: "the disclosure audit found a confidential value the tables would reveal; nothing published",
+    10: "release, publications or diff: no such draft, or an embargo that cannot be scheduled",
 }
 """Every exit code of `cro-awards`, the same for the same failure in `check` and `run`."""
 
@@ -67,6 +76,24 @@ def _add_run_arguments(command: argparse.ArgumentParser, verb: str) -> None:
         )
 
 
+def _add_folder_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--output", help="folder of the published tables (default: data/output, CRO_AWARDS_OUTPUT)")
+    command.add_argument(
+        "--quarantine",
+        help="folder of rejected evaluations, outside --output (default: data/quarantine, CRO_AWARDS_QUARANTINE)",
+    )
+
+
+def _folders(arguments: argparse.Namespace) -> tuple[Path, Path]:
+    """(output, quarantine) from the arguments or the settings' defaults; a quarantine inside the output is refused."""
+    from cro_awards.publish import check_locations
+
+    settings = load_settings()
+    output = Path(arguments.output) if arguments.output else settings.output
+    quarantine = Path(arguments.quarantine) if arguments.quarantine else settings.quarantine
+    return check_locations(output, quarantine)
+
+
 def parser() -> argparse.ArgumentParser:
     codes = "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items())
     listed = {"epilog": f"exit codes:\n{codes}", "formatter_class": argparse.RawDescriptionHelpFormatter}
@@ -75,8 +102,12 @@ def parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="score one survey year and publish its awards", **listed)
     _add_run_arguments(run, "score")
-    run.add_argument("--output", help="folder of the published tables (default: data/output)")
-    run.add_argument("--quarantine", help="folder of rejected evaluations, outside --output (default: data/quarantine)")
+    _add_folder_arguments(run)
+    run.add_argument(
+        "--release",
+        action="store_true",
+        help="release the run's draft at once if it succeeds (without it, the run makes a draft only)",
+    )
     run.add_argument(
         "--summary-json",
         metavar="FILE",
@@ -86,6 +117,30 @@ def parser() -> argparse.ArgumentParser:
         "check", help="dry run: validate the configuration and an export, publish nothing", **listed
     )
     _add_run_arguments(check, "check")
+    release = commands.add_parser(
+        "release", help="release a draft: what readers see becomes it (an earlier draft: a rollback)", **listed
+    )
+    release.add_argument("year", type=int, help="the survey year, e.g. 2024")
+    release.add_argument("run_id", help="the run id of the draft (`cro-awards publications <year>` lists them)")
+    release.add_argument(
+        "--embargo-until",
+        metavar="ISO-TIME",
+        help="release at this time (e.g. 2026-12-24T09:00:00Z), by a scheduled run of the cro-awards/release "
+        "deployment: needs a Prefect server serving it (make serve) named by PREFECT_API_URL",
+    )
+    release.add_argument("--by", help="who releases, for the release log (default: the operating system's user)")
+    _add_folder_arguments(release)
+    listing = commands.add_parser("publications", help="list a survey year's drafts and releases, newest first")
+    listing.add_argument("year", type=int, help="the survey year, e.g. 2024")
+    listing.add_argument(
+        "--json", action="store_true", help="print JSON for scripts (run_id, status, published_at, export, ...)"
+    )
+    _add_folder_arguments(listing)
+    difference = commands.add_parser("diff", help="a draft's difference from the current release (or another)")
+    difference.add_argument("year", type=int, help="the survey year, e.g. 2024")
+    difference.add_argument("run_id", help="the run id of the draft")
+    difference.add_argument("--against", metavar="RUN_ID", help="compare with this draft (default: the release)")
+    _add_folder_arguments(difference)
     new_year = commands.add_parser("new-year", help="write surveys/<year>.yaml from a previous year's")
     new_year.add_argument("year", type=int, help="the new survey year, e.g. 2025")
     new_year.add_argument("--from", dest="from_year", type=int, required=True, help="the year to start from")
@@ -171,9 +226,21 @@ def print_summary(console, summary: dict[str, Any]) -> None:
         + (f" ({reasons})" if reasons else ""),
         **plain,
     )
-    console.print(
-        f"Published to {printable(summary['output'])} (quarantine: {printable(summary['quarantine'])})", **plain
-    )
+    console.print(printable(summary["diff"]), **plain)
+    console.print(f"Draft of run {printable(summary['run_id'])}: {printable(summary['published'])}", **plain)
+    if summary.get("released"):
+        console.print(
+            f"Released: readers of {printable(summary['output'])} see it "
+            f"(quarantine: {printable(summary['quarantine'])})",
+            **plain,
+        )
+    else:
+        console.print(
+            f"Not released: readers of {printable(summary['output'])} still see the current release. Read its "
+            f"draft_report.html, then release it with `cro-awards release {summary['survey_year']} "
+            f"{printable(summary['run_id'])}` (quarantine: {printable(summary['quarantine'])})",
+            **plain,
+        )
 
 
 @contextlib.contextmanager
@@ -205,7 +272,7 @@ def _run(arguments: argparse.Namespace) -> int:
     from flows.awards import cro_awards_flow  # after prepare_environment: Prefect reads it at import
 
     console = Console(width=None if sys.stdout.isatty() else 120)
-    parameters = {key: getattr(arguments, key) for key in ("export", "output", "quarantine")}
+    parameters = {key: getattr(arguments, key) for key in ("export", "output", "quarantine", "release")}
     try:
         with guarding_temporary_server():
             summary = cro_awards_flow(config=str(loaded.path), **parameters, **loaded.overrides)
@@ -227,7 +294,136 @@ def _run(arguments: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "check": _check, "new-year": _new_year}
+def _release(arguments: argparse.Namespace) -> int:
+    from cro_awards import releases
+    from cro_awards.locks import year_lock
+    from cro_awards.summary import printable
+
+    output, quarantine = _folders(arguments)
+    if arguments.embargo_until:
+        return _schedule(arguments, output, quarantine, releases.parse_time(arguments.embargo_until))
+    releases.require_draft(output, arguments.year, arguments.run_id)
+    with year_lock(output, arguments.year, f"release-{arguments.run_id}"):
+        done = releases.release(
+            output,
+            quarantine,
+            arguments.year,
+            arguments.run_id,
+            released_by=arguments.by,
+            keep=load_settings().keep_publications,
+        )
+    link = output / f"survey_year={arguments.year}"
+    if done["already"]:
+        print(printable(f"Run {done['run_id']} was already the release of {arguments.year}; {link} shows it."))
+    else:
+        before = f"run {done['previous_run_id']}" if done["previous_run_id"] else "no release"
+        print(
+            printable(
+                f"Released survey year {arguments.year}: run {done['run_id']}, by {done['released_by']} at "
+                f"{done['released_at']} (before: {before}). Readers of {link} now see it."
+            )
+        )
+    return 0
+
+
+def _schedule(arguments: argparse.Namespace, output: Path, quarantine: Path, until) -> int:
+    """`release --embargo-until`: a run of the cro-awards/release deployment scheduled at that time."""
+    import datetime as dt
+
+    from cro_awards import releases
+    from cro_awards.summary import printable
+
+    releases.require_draft(output, arguments.year, arguments.run_id)
+    if until <= dt.datetime.now(dt.UTC):
+        raise releases.ReleaseError(
+            f"the embargo time {releases.iso(until)} has passed; release without --embargo-until to release now."
+        )
+    if not os.environ.get("PREFECT_API_URL"):
+        raise releases.ReleaseError(
+            "an embargoed release is made by a scheduled run of the cro-awards/release deployment, which needs a "
+            "Prefect server serving it: start `make serve` and set PREFECT_API_URL=http://127.0.0.1:4200/api "
+            "(nothing was scheduled)."
+        )
+    prepare_environment()
+    from prefect.exceptions import ObjectNotFound
+
+    from flows.release import DEPLOYMENT, schedule_release
+
+    try:
+        entry = schedule_release(
+            arguments.year,
+            arguments.run_id,
+            until,
+            released_by=arguments.by,
+            output=output,
+            quarantine=quarantine,
+        )
+    except ObjectNotFound:
+        raise releases.ReleaseError(
+            f"the Prefect server at {os.environ['PREFECT_API_URL']} has no deployment {DEPLOYMENT}: serve it "
+            "(`make serve`) and try again (nothing was scheduled)."
+        ) from None
+    print(
+        printable(
+            f"Run {arguments.run_id} of {arguments.year} is embargoed until {entry['embargo_until']}: flow run "
+            f"{entry['flow_run_id']} of {DEPLOYMENT} releases it then. Until then readers see the current release."
+        )
+    )
+    return 0
+
+
+def _publications(arguments: argparse.Namespace) -> int:
+    from cro_awards import releases
+
+    output, _ = _folders(arguments)
+    listed = releases.publications(output, arguments.year)
+    if arguments.json:
+        print(json.dumps([p.as_json() for p in listed], indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from cro_awards.summary import printable
+
+    if not listed:
+        print(printable(f"No draft of survey year {arguments.year} in {output}."))
+        return 0
+    table = Table(title=Text(f"Drafts and releases of {arguments.year}, newest first ({printable(output)})"))
+    for column in ("run id", "status", "made at", "export (sha256)", "overrides", "released"):
+        table.add_column(column)
+    for item in listed:
+        overrides = ", ".join(f"{k}={v}" for k, v in item.overrides.items()) or "-"
+        export = f"{item.export_file} ({(item.export_sha256 or '')[:12]})"
+        released = f"{item.released_at} by {item.released_by}" if item.released_at else "-"
+        cells = (item.run_id, item.status, item.published_at, export, overrides, released)
+        table.add_row(*(Text(printable(cell)) for cell in cells))
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    return 0
+
+
+def _diff(arguments: argparse.Namespace) -> int:
+    from cro_awards import diff, releases
+
+    output, _ = _folders(arguments)
+    draft = diff.load(releases.require_draft(output, arguments.year, arguments.run_id))
+    if arguments.against:
+        against = diff.load(releases.require_draft(output, arguments.year, arguments.against))
+    else:
+        current = releases.current_release(output, arguments.year)
+        against = diff.load(current) if current else None
+    print(diff.render_text(diff.compare(draft, against)))
+    return 0
+
+
+COMMANDS = {
+    "run": _run,
+    "check": _check,
+    "release": _release,
+    "publications": _publications,
+    "diff": _diff,
+    "new-year": _new_year,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,7 @@ CHECKPOINTS = (
     "publication_renamed",
     "link_created",
     "link_switched",
+    "release_recorded",
     "after_publish",
 )
 """Every checkpoint the code names, in the order a run reaches them."""

@@ -1,28 +1,25 @@
-"""Publish: a survey year's tables and manifest, all or nothing; the quarantine, outside the output.
+"""Drafts: a run's tables, reports and manifest, written once, all or nothing; its quarantine beside.
 
-Layout (data contract section 4):
+Layout (docs/contract.md, "What comes out"; the release is `cro_awards.releases`'s job):
 
-    <output>/survey_year=<year>                 a symbolic link to the live publication
+    <output>/survey_year=<year>                 a symbolic link to the year's RELEASE (one of its drafts)
     <output>/.publications/survey_year=<year>/<published_at>-<run_id>/
-        attribute_scores.parquet, composite_scores.parquet, awards.parquet, report.html, _manifest.json
-    <output>/.publications/published_exports.jsonl   the ledger: one line per export ever published
-    <quarantine>/survey_year=<year>/rejected_evaluations.parquet
+        attribute_scores.parquet, composite_scores.parquet, awards.parquet,
+        report.html, draft_report.html, _manifest.json             one DRAFT per successful run
+    <output>/.publications/published_exports.jsonl   the ledger: one line per export ever drafted
+    <output>/.publications/releases.jsonl            the release log (`cro_awards.releases`)
+    <quarantine>/survey_year=<year>/<run_id>/rejected_evaluations.parquet     every run's own
+    <quarantine>/survey_year=<year>/rejected_evaluations.parquet   a link to the released run's
 
-Contract: each publication is written once into a fresh folder (under a temporary name, renamed when
-complete and synced), then the year's link is switched with one atomic rename. A reader following
-`<output>/survey_year=<year>` sees the previous complete publication or the new one, never a mix;
-any failure before the switch leaves the previous one live. The export is then recorded in the
-ledger, and older publications beyond the settings' `keep_publications` and leftovers of interrupted
-runs are removed.
+Contract: `write_draft` writes a publication folder under a temporary name, syncs it and renames it
+complete; it never changes what `<output>/survey_year=<year>` shows. The export is then recorded in
+the ledger (the inbox's memory of what it has run). A run's quarantine goes to its own folder, so a
+failed run never touches the released run's. Nothing but the years' links is ever created at the
+output's top level, not even for a moment: readers glob `<output>/*/<table>.parquet`, and a glob's `*`
+may match dot-entries, so temporary folders and fresh links live inside `.publications/`.
 
-Nothing but the years' links is ever created at the output's top level, not even for a moment:
-readers glob `<output>/*/<table>.parquet`, and a glob's `*` matches dot-entries too. Temporary
-folders live in `.publications/survey_year=<year>/`, the fresh link is made in `.publications/` and
-renamed into place; the year locks live in `.locks/` (`cro_awards.locks`).
-
-`publish` is idempotent for one run (the same manifest): a retry finds what its earlier attempt
-finished (the renamed publication, the switched link, the ledger line) and does only what remains.
-Every error says what is live at the moment it is raised, read from the link itself.
+`write_draft` is idempotent for one run (the same manifest): a retry finds what its earlier attempt
+finished (the renamed folder, the ledger line) and does only what remains.
 """
 
 from __future__ import annotations
@@ -43,10 +40,10 @@ from cro_awards.checkpoints import checkpoint
 from cro_awards.errors import PublishError
 
 MANIFEST = "_manifest.json"
+QUARANTINE_FILE = "rejected_evaluations.parquet"
 PUBLICATIONS = ".publications"
 LEDGER = "published_exports.jsonl"
 _TMP_PREFIX = ".tmp-"
-_SWITCHING, _RECORDING, _COLLECTING = "switching the link", "recording the export in the ledger", "collecting garbage"
 
 _REASONS = {
     errno.ENOSPC: "the disk is full",
@@ -95,22 +92,24 @@ def _write_text(text: str, path: Path) -> None:
     _sync(path)
 
 
-def _reason(error: OSError) -> str:
-    return _REASONS.get(error.errno, error.strerror or str(error))
-
-
 def _explain(error: OSError, what: str, where: Path) -> PublishError:
     """The error of a write made before anything of the run is published (the quarantine's)."""
     return PublishError(
-        f"cannot {what} in {where}: {_reason(error)}. Nothing new was published; the previous publication "
-        "(if any) is still live. Free space or fix the folder's permissions, then run again."
+        f"cannot {what} in {where}: {reason(error)}. Nothing was written for this run; the release and the "
+        "drafts are unchanged. Free space or fix the folder's permissions, then run again."
     )
 
 
-def write_quarantine(rejected: pa.Table, quarantine: Path, survey_year: int) -> Path:
-    """Write the year's quarantine file atomically (temporary name, then rename); return its path."""
-    folder = year_folder(quarantine, survey_year)
-    target = folder / "rejected_evaluations.parquet"
+def quarantine_folder(quarantine: Path, survey_year: int, run_id: str) -> Path:
+    """Where run `run_id` writes its quarantine: `<quarantine>/survey_year=<year>/<run_id>/`."""
+    return year_folder(quarantine, survey_year) / run_id
+
+
+def write_quarantine(rejected: pa.Table, quarantine: Path, survey_year: int, run_id: str) -> Path:
+    """Write run `run_id`'s quarantine file atomically (temporary name, then rename) into its own folder;
+    return its path. The released run's quarantine (`cro_awards.releases`) is never touched."""
+    folder = quarantine_folder(quarantine, survey_year, run_id)
+    target = folder / QUARANTINE_FILE
     temporary = folder / f"{_TMP_PREFIX}{uuid.uuid4().hex}.parquet"
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -126,23 +125,48 @@ def write_quarantine(rejected: pa.Table, quarantine: Path, survey_year: int) -> 
     return target
 
 
-def publish(
+def find_draft(output: Path, survey_year: int, run_id: str) -> Path | None:
+    """The complete draft folder of run `run_id` for `survey_year`, or None. `run_id` is matched against
+    the folders' manifests, never joined into a path (it may come from a form in the UI)."""
+    store = output / PUBLICATIONS / year_folder(output, survey_year).name
+    if not store.is_dir():
+        return None
+    for folder in store.iterdir():
+        if folder.name.startswith(_TMP_PREFIX) or folder.is_symlink() or not folder.is_dir():
+            continue
+        if folder.name.endswith(f"-{run_id}") and read_manifest(folder).get("run_id") == run_id:
+            return folder
+    return None
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """A publication folder's `_manifest.json`, or {} when it is missing or unreadable."""
+    try:
+        value = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def draft_name(manifest: dict[str, Any]) -> str:
+    """The draft folder's name: `<published_at, compact>-<run_id>` (sorts by time)."""
+    return f"{manifest['published_at'].replace(':', '').replace('-', '')}-{manifest['run_id']}"
+
+
+def write_draft(
     tables: dict[str, pa.Table],
     manifest: dict[str, Any],
     output: Path,
-    survey_year: int,
-    run_id: str,
-    keep: int = 2,
     documents: dict[str, str] | None = None,
 ) -> Path:
-    """Publish `tables`, `documents` (file name -> text, e.g. report.html) and `manifest` for `survey_year`
-    under `output`, all in one publication (see module contract). Calling it again for the same run
-    (a retry) completes what an earlier attempt left undone."""
+    """Write `tables` (already described: `cro_awards.columns`), `documents` (file name -> text) and
+    `manifest` as the draft of run `manifest["run_id"]` for `manifest["survey_year"]`; record the export in
+    the ledger; return the draft's folder (module contract). What readers see is not changed."""
     documents = documents or {}
+    survey_year, run_id = manifest["survey_year"], manifest["run_id"]
     link = year_folder(output, survey_year)
     store = output / PUBLICATIONS / link.name
-    published_at = manifest["published_at"]
-    name = f"{published_at.replace(':', '').replace('-', '')}-{run_id}"
+    name = draft_name(manifest)
     final = store / name
     files = {
         table_name: {"file": f"{table_name}.parquet", "rows": table.num_rows} for table_name, table in tables.items()
@@ -150,24 +174,23 @@ def publish(
     manifest = {**manifest, "tables": files, "documents": sorted(documents)}
     if link.exists() and not link.is_symlink():
         raise PublishError(
-            f"{link} is a {'folder' if link.is_dir() else 'file'}, not the link this pipeline publishes "
-            "through; nothing was published. Move it aside (it was not written by cro-awards, or by an older "
+            f"{link} is a {'folder' if link.is_dir() else 'file'}, not the link this pipeline releases "
+            "through; nothing was written. Move it aside (it was not written by cro-awards, or by an older "
             "layout) and run again."
         )
-    step = "removing stray temporary links"
+    step = "writing the draft"
     try:
-        _remove_stray_links(output, link.name)
-        step = "writing the publication"
-        if not _holds_publication(final, manifest, link):
+        if not _holds_publication(final, manifest):
             _write_publication(tables, documents, manifest, store, name)
-        step = _SWITCHING
-        previous = _switch_link(link, final)
-        step = _RECORDING
+        step = "recording the export in the ledger"
         record_published_export(output, manifest)
-        step = _COLLECTING
-        _collect_garbage(store, live=final, previous=previous, keep=keep)
     except OSError as error:
-        raise _failure(error, step, link, final, output) from None
+        written = "" if step == "writing the draft" else f" The draft {final} is complete, but not recorded."
+        raise PublishError(
+            f"cannot write the draft of run {run_id} in {output}: {step} failed: {reason(error)}.{written} "
+            "What readers see (the release) is unchanged. Free space or fix the folder's permissions, then run "
+            "again."
+        ) from None
     return final
 
 
@@ -199,7 +222,7 @@ def _write_publication(
     checkpoint("publication_renamed")
 
 
-def _holds_publication(final: Path, manifest: dict[str, Any], link: Path) -> bool:
+def _holds_publication(final: Path, manifest: dict[str, Any]) -> bool:
     """True when `final` already holds this very publication (an earlier attempt of the run renamed it
     complete); False when it does not exist. Anything else under that name is refused, untouched."""
     if not final.exists() and not final.is_symlink():
@@ -214,21 +237,12 @@ def _holds_publication(final: Path, manifest: dict[str, Any], link: Path) -> boo
     if same and present:
         return True
     raise PublishError(
-        f"cannot publish: {final} already exists but does not hold this run's complete publication; it was "
-        f"left untouched. {_live_now(link, final)[1]} Move that folder aside, then run again."
+        f"cannot write the draft: {final} already exists but does not hold this run's complete draft; it was "
+        "left untouched, and so is the release. Move that folder aside, then run again."
     )
 
 
-def _remove_stray_links(output: Path, link_name: str) -> None:
-    """Remove the fresh links of this year that killed runs left behind (in `.publications/`, and at the
-    top level where older versions made them). Other years' are theirs: one of them may be mid-switch."""
-    pattern = f"{_TMP_PREFIX}{link_name}-*"
-    for stray in [*(output / PUBLICATIONS).glob(pattern), *output.glob(pattern)]:
-        if stray.is_symlink():
-            stray.unlink(missing_ok=True)
-
-
-def _live_target(link: Path) -> Path | None:
+def live_target(link: Path) -> Path | None:
     """The folder `link` points at now (normalised, not resolved), None when there is no link; an OSError
     when the link cannot be read."""
     try:
@@ -238,18 +252,18 @@ def _live_target(link: Path) -> Path | None:
     return Path(os.path.normpath(link.parent / text))
 
 
-def _switch_link(link: Path, final: Path) -> Path | None:
-    """Point `link` at `final` with one atomic rename of a fresh link over it (made in `.publications/`,
-    never at the output's top level); return the publication it pointed at before (None: no link, or
-    already `final`). The fresh link's relative target is written relative to `link`'s folder, where it
-    ends up (in `.publications/` it dangles, so no glob follows it there)."""
-    target = Path(os.path.relpath(final, link.parent))
-    previous = _live_target(link)
-    if previous == Path(os.path.normpath(final)):
-        previous = None  # an earlier attempt of this run switched it already
+def switch_link(link: Path, target: Path, scratch: Path) -> Path | None:
+    """Point `link` at `target` with one atomic rename of a fresh link (made in `scratch`, a folder on the
+    same file system that no reader globs) over it; return what it pointed at before (None: no link, or
+    already `target`). The relative target is written relative to `link`'s folder, where it ends up (in
+    `scratch` it dangles, so no glob follows it there). Whatever stops it, `link` is the old or the new."""
+    relative = Path(os.path.relpath(target, link.parent))
+    previous = live_target(link) if link.is_symlink() else None
+    if previous == Path(os.path.normpath(target)):
+        previous = None  # an earlier attempt switched it already
     else:
-        fresh = link.parent / PUBLICATIONS / f"{_TMP_PREFIX}{link.name}-{uuid.uuid4().hex}"
-        os.symlink(target, fresh, target_is_directory=True)
+        fresh = scratch / f"{_TMP_PREFIX}{link.name}-{uuid.uuid4().hex}"
+        os.symlink(relative, fresh, target_is_directory=target.is_dir())
         checkpoint("link_created")
         try:
             os.replace(fresh, link)
@@ -261,74 +275,17 @@ def _switch_link(link: Path, final: Path) -> Path | None:
     return previous
 
 
-def _collect_garbage(store: Path, live: Path, previous: Path | None, keep: int) -> None:
-    """Remove interrupted publications and complete ones beyond `keep`: the live one is always kept, then
-    the one live before it, then the newest others (a publication renamed by a killed run never went
-    live: it goes before the previous live one)."""
-    live, previous = Path(os.path.normpath(live)), previous and Path(os.path.normpath(previous))
-    complete = sorted(
-        (
-            Path(os.path.normpath(p))
-            for p in store.iterdir()
-            if p.is_dir() and not p.is_symlink() and not p.name.startswith(_TMP_PREFIX)
-        ),
-        reverse=True,
-    )
-    ranked = [live, *([previous] if previous in complete else []), *(p for p in complete if p not in (live, previous))]
-    doomed = [p for p in ranked[max(keep, 1) :] if p != live]
-    doomed += [p for p in store.iterdir() if p.name.startswith(_TMP_PREFIX)]
-    for path in doomed:
-        if path.is_symlink() or path.is_file():
-            path.unlink(missing_ok=True)
-        else:
-            shutil.rmtree(path, ignore_errors=True)
+def remove_stray_links(scratch: Path, link_name: str) -> None:
+    """Remove the fresh links named after `link_name` that killed runs left in `scratch`. Other links'
+    are theirs: one of them may be mid-switch."""
+    for stray in scratch.glob(f"{_TMP_PREFIX}{link_name}-*"):
+        if stray.is_symlink():
+            stray.unlink(missing_ok=True)
 
 
-def _live_now(link: Path, final: Path) -> tuple[bool, str]:
-    """(whether `final` is live, a sentence saying what is live for the year), read from its link now."""
-    try:
-        live = _live_target(link)
-    except OSError as error:
-        return False, f"Which publication is live could not be read ({link}: {_reason(error)}); check where it points."
-    if live is None:
-        return False, f"Nothing new was published; no publication of {link.name} is live in {link.parent}."
-    if live == Path(os.path.normpath(final)):
-        return True, f"The new publication {final} IS live: {link} points at it."
-    return False, f"Nothing new was published; the previous publication {live} is still live."
-
-
-def _failure(error: OSError, step: str, link: Path, final: Path, output: Path) -> PublishError:
-    """A PublishError that tells the truth about what is live, read from the link once `step` failed."""
-    reason = _reason(error)
-    ledger = output / PUBLICATIONS / LEDGER
-    is_live, live = _live_now(link, final)
-    if not is_live:
-        return PublishError(
-            f"cannot publish in {output}: {step} failed: {reason}. {live} "
-            "Free space or fix the folder's permissions, then run again."
-        )
-    if step == _COLLECTING:
-        return PublishError(
-            f"published, and recorded in the ledger {ledger}, but not cleaned up: {live} Only removing older "
-            f"publications from {final.parent} failed: {reason}. They take space and nothing else; the next "
-            "publish removes them. Fix the folder's permissions."
-        )
-    if step == _RECORDING:
-        what = f"Only recording it in the ledger {ledger} failed: {reason}."
-    elif step == _SWITCHING:  # renamed into place, then its sync failed
-        what = (
-            f"Syncing the switched link to disk failed: {reason} (until it is synced, a power cut could bring "
-            f"the previous publication back), so the export was not recorded in the ledger {ledger}."
-        )
-    else:
-        what = f"Then {step} failed: {reason}, so the export was not recorded in the ledger {ledger}."
-    return PublishError(
-        f"published, but not recorded: {live} {what} Until it is recorded, the inbox (cro-awards-inbox) does not "
-        "know this export was published and may publish it again (a new publication of the same export). Make "
-        f"{ledger} a writable file again (free space, fix permissions), then run the export again: it is "
-        "published anew and recorded. (The publish task's automatic retries record this very publication if "
-        "the problem passes meanwhile.)"
-    )
+def reason(error: OSError) -> str:
+    """What an OSError means, in words."""
+    return _REASONS.get(error.errno, error.strerror or str(error))
 
 
 def _ledger_entry(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -384,7 +341,7 @@ def published_exports(output: Path) -> set[str]:
 
 
 def read_publication(output: Path, survey_year: int, names: tuple[str, ...]) -> dict[str, pa.Table] | None:
-    """A year's live published tables, or None when the year was never published there."""
+    """A year's released tables, or None when no run of the year was ever released there."""
     folder = year_folder(output, survey_year)
     if not (folder / MANIFEST).is_file():
         return None

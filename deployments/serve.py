@@ -4,8 +4,11 @@
 
 Starts `prefect server start` (state under the project's `.prefect/` unless PREFECT_HOME says
 otherwise, analytics off), waits for it to answer, then serves, in this process:
-- `cro-awards/on-demand`: no schedule; every flow parameter in the UI's Custom run form;
-- `cro-awards-inbox/inbox`: daily (cron, default 06:00 UTC), publishes new exports from the inbox;
+- `cro-awards/on-demand`: no schedule; every flow parameter in the UI's Custom run form; makes a draft
+  (released at once only with the parameter `release`);
+- `cro-awards/release`: an editor releases a draft (or rolls back to an earlier one), at once or at an
+  embargo time (the flow schedules a run of this deployment then);
+- `cro-awards-inbox/inbox`: daily (cron, default 06:00 UTC), a draft of each new export in the inbox;
 - `cro-awards-backfill/backfill`: every configured survey year (or a list), in parallel.
 Ctrl-C or SIGTERM stops serving first, then the server (stopping the server first makes serve hang).
 """
@@ -27,23 +30,33 @@ DEFAULT_CRON = "0 6 * * *"
 
 
 def deployments(cron: str = DEFAULT_CRON) -> list:
-    """The three deployments, as code. Imported here, not at the top: Prefect reads its settings
+    """The four deployments, as code. Imported here, not at the top: Prefect reads its settings
     (PREFECT_API_URL, set by `main`) when it is first imported."""
     from flows.awards import cro_awards_flow
     from flows.backfill import backfill_flow
     from flows.inbox import inbox_flow
+    from flows.release import release_flow
 
     return [
         cro_awards_flow.to_deployment(
             name="on-demand",
-            description="Score one survey year and publish its awards; every parameter can be changed in Custom run.",
+            description="Score one survey year and write a draft of its awards (released at once only with "
+            "release); every parameter can be changed in Custom run.",
+            tags=["cro-awards"],
+            enforce_parameter_schema=True,
+        ),
+        release_flow.to_deployment(
+            name="release",
+            description="Release a draft (run id from `cro-awards publications <year>`), now or at embargo_until; "
+            "releasing an earlier draft is a rollback.",
             tags=["cro-awards"],
             enforce_parameter_schema=True,
         ),
         inbox_flow.to_deployment(
             name="inbox",
             cron=cron,
-            description="Daily: publish each export in the inbox that was never published (by SHA-256).",
+            description="Daily: a draft of each export in the inbox never run before (by SHA-256); "
+            "release=true releases them at once.",
             tags=["cro-awards"],
         ),
         backfill_flow.to_deployment(

@@ -1,7 +1,10 @@
-"""The `cro-awards` Prefect flow: one survey year from export to published awards.
+"""The `cro-awards` Prefect flow: one survey year from export to a draft of its awards (and its release).
 
 The flow runs `cro_awards.pipeline.run_pipeline` with each stage as a Prefect task (`tasks.awards`),
-writes the quarantine, renders the report, publishes, and records the run's artifacts. Its parameters
+writes the run's own quarantine, renders the report (as released, and as a draft: DRAFT, the overrides,
+the difference from the current release), writes the run's DRAFT, and records the run's artifacts. A
+draft changes nothing readers see; with `release=True` the draft is released at once
+(`cro_awards.releases`), otherwise the keep policy runs and the draft waits for `cro-awards release`. Its parameters
 are the paths and one override per method knob of `cro_awards.knobs` (bounds and descriptions derived
 from there, so the UI's Custom run form refuses an out-of-range value before a run starts).
 
@@ -26,7 +29,14 @@ from prefect.runtime import deployment, flow_run
 from prefect.settings import PREFECT_API_URL
 from pydantic import Field
 
-from cro_awards import knobs, manifest as manifests, pipeline, publish as publishing
+from cro_awards import (
+    diff as diffs,
+    knobs,
+    manifest as manifests,
+    pipeline,
+    publish as publishing,
+    releases,
+)
 from cro_awards.checkpoints import checkpoint
 from cro_awards.config import LoadedConfig
 from cro_awards.errors import CroAwardsError, quiet_user_error_tracebacks
@@ -35,9 +45,11 @@ from cro_awards.paths import confine
 from cro_awards.settings import Settings, load_settings
 from tasks.awards import (
     artifacts_task,
+    draft_task,
+    keep_policy_task,
     load_config_task,
-    publish_task,
     quarantine_task,
+    release_task,
     render_report_task,
     run_stage,
 )
@@ -141,15 +153,18 @@ def cro_awards_flow(
     export: str | None = None,
     output: str | None = None,
     quarantine: str | None = None,
+    release: bool = False,
     **overrides: Any,
 ) -> dict[str, Any]:
-    """Score one survey year and publish its awards.
+    """Score one survey year and write a draft of its awards (released at once only if `release`).
 
     Args:
         config: The survey year's YAML, e.g. surveys/2024.yaml; empty for the latest year in surveys/.
         export: The survey export (.csv, .xlsx or .parquet); empty for the YAML's sample_export.
         output: Folder of the published tables; empty for the default (data/output).
         quarantine: Folder of rejected evaluations, outside output; empty for the default (data/quarantine).
+        release: Release the draft at once if the run succeeds (what readers see changes); off: a draft only,
+            released later with the cro-awards/release deployment or `cro-awards release`.
     """
     settings = load_settings()
     config_path, export_path, output_path, quarantine_path = _locations(settings, config, export, output, quarantine)
@@ -161,22 +176,28 @@ def cro_awards_flow(
     export_path = loaded.export_path(export_path)
     run_id = str(flow_run.id or uuid.uuid4())
     with _year_slot(survey.survey_year), year_lock(output_path, survey.survey_year, run_id):
-        summary = _score_and_publish(
-            loaded, export_path, output_path, quarantine_path, run_id, settings.keep_publications
+        summary, difference = _score_and_draft(
+            loaded, export_path, output_path, quarantine_path, run_id, settings.keep_publications, release
         )
-    artifacts_task(summary)
+    artifacts_task(summary, diffs.render_markdown(difference))
     return summary
 
 
-def _score_and_publish(
-    loaded: LoadedConfig, export_path: Path, output_path: Path, quarantine_path: Path, run_id: str, keep: int
-) -> dict[str, Any]:
+def _score_and_draft(
+    loaded: LoadedConfig,
+    export_path: Path,
+    output_path: Path,
+    quarantine_path: Path,
+    run_id: str,
+    keep: int,
+    release: bool,
+) -> tuple[dict[str, Any], diffs.Diff]:
     survey = loaded.survey
     written: dict[str, Any] = {}
 
     def write_quarantine(rejected) -> str:
         started = time.perf_counter()
-        written["path"] = str(quarantine_task(rejected, quarantine_path, survey.survey_year))
+        written["path"] = str(quarantine_task(rejected, quarantine_path, survey.survey_year, run_id))
         written["seconds"] = time.perf_counter() - started
         checkpoint("after_quarantine")
         return written["path"]
@@ -185,15 +206,25 @@ def _score_and_publish(
     timings = {**result.timings, "quarantine": written["seconds"]}
     started = time.perf_counter()
     manifest = manifests.manifest(result, loaded, run_id, publishing.utc_now())
-    report_html = render_report_task(result.tables, manifest, loaded, output_path)
+    current = releases.current_release(output_path, survey.survey_year)
+    difference = diffs.compare(
+        diffs.Publication(run_id, survey.survey_year, result.tables, manifest),
+        diffs.load(current) if current else None,
+    )
+    documents = render_report_task(result.tables, manifest, loaded, output_path, difference)
     timings["report"] = time.perf_counter() - started
     checkpoint("after_report")
     started = time.perf_counter()
-    folder = publish_task(result.tables, manifest, output_path, survey.survey_year, run_id, keep, report_html)
+    folder = draft_task(result.tables, manifest, output_path, documents)
+    released = None
+    if release:
+        released = release_task(output_path, quarantine_path, survey.survey_year, run_id, None, keep)
+    else:
+        keep_policy_task(output_path, quarantine_path, survey.survey_year, keep)
     timings["publish"] = time.perf_counter() - started
     checkpoint("after_publish")
     get_run_logger().info("Stage seconds: %s", ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
-    return manifests.summary(
+    summary = manifests.summary(
         result,
         loaded,
         run_id,
@@ -202,6 +233,9 @@ def _score_and_publish(
         quarantine=written["path"],
         timings=timings,
     )
+    summary["released"] = released is not None
+    summary["diff"] = diffs.render_text(difference)
+    return summary, difference
 
 
 if __name__ == "__main__":

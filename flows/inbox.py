@@ -1,4 +1,6 @@
-"""The inbox: publish every export dropped in the inbox folder that was never published before.
+"""The inbox: run the awards on every export dropped in the inbox folder that was never run before.
+
+Each new export's run writes a draft; with the parameter `release` (default off) it is released at once.
 
 An export belongs to the survey year whose number its file name contains (`export_2025.csv`,
 `2025-final.xlsx`) among the configured years (`surveys/<year>.yaml`); others are named in the log and
@@ -25,14 +27,16 @@ from flows.awards import cro_awards_flow
 
 @flow(name="cro-awards-inbox", flow_run_name="inbox", persist_result=False)
 def inbox_flow(
-    inbox: str | None = None, output: str | None = None, quarantine: str | None = None
+    inbox: str | None = None, output: str | None = None, quarantine: str | None = None, release: bool = False
 ) -> list[dict[str, Any]]:
-    """Publish each export in the inbox not published before (by SHA-256).
+    """Run the awards on each export in the inbox never run before (by SHA-256): a draft each.
 
     Args:
         inbox: Folder to look in; empty for the default (data/inbox).
         output: Folder of the published tables; empty for the default (data/output).
         quarantine: Folder of rejected evaluations; empty for the default (data/quarantine).
+        release: Release each new export's draft at once if its run succeeds; off: drafts only, released later
+            with the cro-awards/release deployment or `cro-awards release`.
     """
     settings = load_settings()
     logger = get_run_logger()
@@ -64,13 +68,21 @@ def inbox_flow(
                 export=str(export.resolved),
                 output=str(output_path),
                 quarantine=quarantine,
+                release=release,
             )
         except CroAwardsError as error:
             logger.error("%s was not published: %s", export.path.name, error)
             failures.append(export.path.name)
             continue
         published.add(export.sha256)
-        results.append({"survey_year": export.year, "export": export.path.name, "run_id": summary["run_id"]})
+        results.append(
+            {
+                "survey_year": export.year,
+                "export": export.path.name,
+                "run_id": summary["run_id"],
+                "released": summary["released"],
+            }
+        )
     if not (scan.new or scan.published or scan.refused):
         logger.info("Nothing to do: no export of a configured survey year in %s", inbox_path)
     if failures:

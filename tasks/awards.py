@@ -15,7 +15,14 @@ from prefect import Task, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from cro_awards import pipeline, publish as publishing, report as reporting, summary as summaries
+from cro_awards import (
+    columns,
+    pipeline,
+    publish as publishing,
+    releases,
+    report as reporting,
+    summary as summaries,
+)
 from cro_awards.config import LoadedConfig, load_config
 from cro_awards.errors import ConfigError, ExportError
 
@@ -67,8 +74,8 @@ def load_config_task(config: Path, overrides: dict[str, Any]) -> LoadedConfig:
 
 
 @task(name="write-quarantine", **_IO)
-def quarantine_task(rejected: pa.Table, quarantine: Path, survey_year: int) -> Path:
-    path = publishing.write_quarantine(rejected, quarantine, survey_year)
+def quarantine_task(rejected: pa.Table, quarantine: Path, survey_year: int, run_id: str) -> Path:
+    path = publishing.write_quarantine(rejected, quarantine, survey_year, run_id)
     get_run_logger().info("Quarantine (%d rows) written to %s", rejected.num_rows, summaries.printable(path))
     return path
 
@@ -86,24 +93,52 @@ def render_report_task(
     return html
 
 
-@task(name="publish", **_IO)
-def publish_task(
-    tables: dict[str, pa.Table],
-    manifest: dict[str, Any],
-    output: Path,
-    survey_year: int,
-    run_id: str,
-    keep: int,
-    report_html: str,
-) -> Path:
-    folder = publishing.publish(tables, manifest, output, survey_year, run_id, keep, {"report.html": report_html})
-    get_run_logger().info("Published survey year %s to %s", survey_year, summaries.printable(folder))
+@task(name="write-draft", **_IO)
+def draft_task(tables: dict[str, pa.Table], manifest: dict[str, Any], output: Path, documents: dict[str, str]) -> Path:
+    """Write the run's draft (`cro_awards.publish.write_draft`), each table self-described
+    (`cro_awards.columns.describe`: survey year, run id, effective configuration, column descriptions)."""
+    described = {
+        name: columns.describe(
+            name,
+            table,
+            survey_year=manifest["survey_year"],
+            run_id=manifest["run_id"],
+            configuration=manifest["config"]["effective"],
+        )
+        for name, table in tables.items()
+    }
+    folder = publishing.write_draft(described, manifest, output, documents)
+    get_run_logger().info("Draft of survey year %s written to %s", manifest["survey_year"], summaries.printable(folder))
     return folder
 
 
+@task(name="release", **_IO)
+def release_task(
+    output: Path, quarantine: Path, survey_year: int, run_id: str, released_by: str | None, keep: int
+) -> dict[str, Any]:
+    """Release run `run_id`'s draft (`cro_awards.releases.release`)."""
+    done = releases.release(output, quarantine, survey_year, run_id, released_by=released_by, keep=keep)
+    get_run_logger().info(
+        "Released survey year %s: run %s (by %s; before: %s)",
+        survey_year,
+        run_id,
+        summaries.printable(done["released_by"]),
+        done["previous_run_id"] or "no release",
+    )
+    return done
+
+
+@task(name="keep-policy", **_IO)
+def keep_policy_task(output: Path, quarantine: Path, survey_year: int, keep: int) -> None:
+    removed = releases.collect_garbage(output, quarantine, survey_year, keep)
+    if removed:
+        get_run_logger().info("Keep policy: removed %d old draft(s) and quarantine(s)", len(removed))
+
+
 @task(name="artifacts", **_TASK)
-def artifacts_task(summary: dict[str, Any]) -> None:
-    """The run's Prefect artifacts: the awards (markdown and table) and the validation's counts.
+def artifacts_task(summary: dict[str, Any], diff_markdown: str) -> None:
+    """The run's Prefect artifacts: the awards (markdown and table), the validation's counts, and the
+    draft's difference from the release current when it was made (`cro_awards.diff.render_markdown`).
 
     The markdown escapes every name and path (`cro_awards.summary.escape_markdown`, `code_span`): a CRO's
     name renders as text, never as a link, an image, HTML or a broken table. The table artifact holds the
@@ -123,4 +158,9 @@ def artifacts_task(summary: dict[str, Any]) -> None:
         summaries.validation_markdown(summary),
         key=f"{key}-validation",
         description=f"Rows read, accepted, quarantined; where outputs went ({summary['survey_year']})",
+    )
+    create_markdown_artifact(
+        diff_markdown,
+        key=f"{key}-diff",
+        description=f"This run's draft against the current release, survey year {summary['survey_year']}",
     )

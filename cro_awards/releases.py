@@ -1,0 +1,437 @@
+"""Releases: which draft of a survey year readers see, who released it and when, and what is kept.
+
+A run writes a draft (`cro_awards.publish.write_draft`); `release` points the year's link
+`<output>/survey_year=<year>` at one draft with one atomic rename (the commit point), then points
+`<quarantine>/survey_year=<year>/rejected_evaluations.parquet` at that run's quarantine, then appends
+an entry to the release log `<output>/.publications/releases.jsonl` (who, when, which run, which run
+was released before). Rollback is releasing an earlier draft. Whatever stops a release (an error, a
+SIGKILL), the link shows the old release or the new one, never neither nor a mix; running the same
+release again completes what it left undone (the quarantine link, the log line) and adds no second line.
+
+An embargoed release is recorded in the log (`record_embargo`) by whoever schedules the flow run that
+will release it at that time (`flows.release`); until then `publications` marks the draft "embargoed
+until ...". The keep policy (`collect_garbage`, after every draft and release): never delete the
+current release, the previous release, a draft with a pending embargo or a draft younger than
+`KEEP_DAYS` days; beyond those keep the newest `keep` drafts (CRO_AWARDS_KEEP_PUBLICATIONS). A deleted
+draft's quarantine goes with it; a failed run's quarantine (it has no draft) is kept `KEEP_DAYS` days.
+
+Nothing here imports Prefect: the command line calls it directly, the flows through thin tasks. Run
+ids given by a person (the command line, a form in the UI) are matched against the drafts' manifests
+and never joined into a path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from cro_awards.checkpoints import checkpoint
+from cro_awards.errors import CroAwardsError, PublishError
+from cro_awards.publish import (
+    _TMP_PREFIX,
+    PUBLICATIONS,
+    QUARANTINE_FILE,
+    _entries,
+    find_draft,
+    live_target,
+    quarantine_folder,
+    read_manifest,
+    reason,
+    remove_stray_links,
+    switch_link,
+    year_folder,
+)
+
+RELEASE_LOG = "releases.jsonl"
+KEEP_DAYS = 30
+"""Drafts younger than this many days are never deleted; nor is a failed run's quarantine."""
+
+RELEASED, EMBARGOED = "released", "embargoed"
+"""The release log's events."""
+
+
+class ReleaseError(CroAwardsError):
+    """The draft to release or compare does not exist, or a release cannot be made as asked."""
+
+    exit_code = 10
+
+
+def default_releaser() -> str:
+    """Who releases when nobody is named: the operating system's user."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def parse_time(text: str | dt.datetime) -> dt.datetime:
+    """An ISO 8601 time, timezone-aware (a time without an offset is taken as UTC)."""
+    if isinstance(text, dt.datetime):
+        value = text
+    else:
+        try:
+            value = dt.datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ReleaseError(
+                f"{text!r} is not an ISO 8601 time; write it like 2026-12-24T09:00:00Z (UTC) or "
+                "2026-12-24T10:00:00+01:00."
+            ) from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    return now or dt.datetime.now(dt.UTC)
+
+
+# The log ------------------------------------------------------------------------------------------------
+
+
+def log_path(output: Path) -> Path:
+    return output / PUBLICATIONS / RELEASE_LOG
+
+
+def release_log(output: Path, survey_year: int | None = None) -> list[dict[str, Any]]:
+    """The release log's entries, oldest first (a torn or foreign line is skipped); one year's when given."""
+    try:
+        content = log_path(output).read_bytes()
+    except FileNotFoundError:
+        return []
+    entries = [e for e in _entries(content) if isinstance(e, dict) and "event" in e and "run_id" in e]
+    return [e for e in entries if survey_year is None or e.get("survey_year") == survey_year]
+
+
+def _append(output: Path, entry: dict[str, Any]) -> None:
+    """Append one JSON line and sync it; a torn last line (a write cut short) is ended first."""
+    path = log_path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+b") as stream:
+        stream.seek(0)
+        content = stream.read()
+        torn = bool(content) and not content.endswith(b"\n")
+        stream.write((b"\n" if torn else b"") + (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"))
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def record_embargo(
+    output: Path,
+    survey_year: int,
+    run_id: str,
+    until: dt.datetime,
+    *,
+    by: str | None = None,
+    flow_run_id: str | None = None,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Record that run `run_id`'s draft will be released at `until` (by a scheduled flow run)."""
+    require_draft(output, survey_year, run_id)
+    entry = {
+        "event": EMBARGOED,
+        "survey_year": survey_year,
+        "run_id": run_id,
+        "at": iso(_now(now)),
+        "by": by or default_releaser(),
+        "embargo_until": iso(until),
+        "flow_run_id": flow_run_id,
+    }
+    _append(output, entry)
+    return entry
+
+
+# What is released -------------------------------------------------------------------------------------
+
+
+def current_release(output: Path, survey_year: int) -> Path | None:
+    """The draft folder the year's link points at, None when no run of the year was released."""
+    link = year_folder(output, survey_year)
+    if not link.is_symlink():
+        return None
+    target = live_target(link)
+    return target if target is not None and target.is_dir() else None
+
+
+def _released_run(output: Path, survey_year: int) -> str | None:
+    current = current_release(output, survey_year)
+    return read_manifest(current).get("run_id") if current else None
+
+
+def previous_release(output: Path, survey_year: int) -> str | None:
+    """The run released before the current release (the release log's last other run), or None."""
+    current = _released_run(output, survey_year)
+    runs = [e["run_id"] for e in release_log(output, survey_year) if e["event"] == RELEASED]
+    return next((run for run in reversed(runs) if run != current), None)
+
+
+def pending_embargoes(output: Path, survey_year: int, now: dt.datetime | None = None) -> dict[str, dt.datetime]:
+    """Run id -> embargo time, for the embargoes of the year still in the future and not released since."""
+    now = _now(now)
+    pending: dict[str, dt.datetime] = {}
+    for entry in release_log(output, survey_year):
+        if entry["event"] == EMBARGOED:
+            try:
+                pending[entry["run_id"]] = parse_time(entry["embargo_until"])
+            except (ReleaseError, KeyError):
+                continue
+        elif entry["event"] == RELEASED:
+            pending.pop(entry["run_id"], None)
+    return {run: until for run, until in pending.items() if until > now}
+
+
+@dataclass(frozen=True)
+class Publication:
+    """One draft of a survey year, as `cro-awards publications` lists it."""
+
+    run_id: str
+    survey_year: int
+    status: str
+    """`released`, `embargoed until <time>`, `previous release` or `draft`."""
+    published_at: str
+    export_file: str | None
+    export_sha256: str | None
+    overrides: dict[str, Any]
+    path: str
+    released_at: str | None
+    released_by: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _drafts(output: Path, survey_year: int) -> list[tuple[Path, dict[str, Any]]]:
+    """(folder, manifest) of every complete draft of the year, newest first."""
+    store = output / PUBLICATIONS / year_folder(output, survey_year).name
+    if not store.is_dir():
+        return []
+    found = []
+    for folder in store.iterdir():
+        if folder.name.startswith(_TMP_PREFIX) or folder.is_symlink() or not folder.is_dir():
+            continue
+        manifest = read_manifest(folder)
+        if manifest.get("run_id") and folder.name.endswith(f"-{manifest['run_id']}"):
+            found.append((Path(os.path.normpath(folder)), manifest))
+    return sorted(found, key=lambda pair: (pair[1].get("published_at", ""), pair[0].name), reverse=True)
+
+
+def publications(output: Path, survey_year: int, now: dt.datetime | None = None) -> list[Publication]:
+    """The year's drafts, newest first, each with its status and its latest release (see `Publication`)."""
+    current, previous = _released_run(output, survey_year), previous_release(output, survey_year)
+    embargoes = pending_embargoes(output, survey_year, now)
+    released: dict[str, dict[str, Any]] = {}
+    for entry in release_log(output, survey_year):
+        if entry["event"] == RELEASED:
+            released[entry["run_id"]] = entry
+    listed = []
+    for folder, manifest in _drafts(output, survey_year):
+        run_id = manifest["run_id"]
+        if run_id == current:
+            status = "released"
+        elif run_id in embargoes:
+            status = f"embargoed until {iso(embargoes[run_id])}"
+        elif run_id == previous:
+            status = "previous release"
+        else:
+            status = "draft"
+        export, config = manifest.get("export", {}), manifest.get("config", {})
+        listed.append(
+            Publication(
+                run_id=run_id,
+                survey_year=survey_year,
+                status=status,
+                published_at=manifest.get("published_at", ""),
+                export_file=export.get("file_name"),
+                export_sha256=export.get("sha256"),
+                overrides=config.get("overrides", {}),
+                path=str(folder),
+                released_at=released.get(run_id, {}).get("at"),
+                released_by=released.get(run_id, {}).get("by"),
+            )
+        )
+    return listed
+
+
+def require_draft(output: Path, survey_year: int, run_id: str) -> Path:
+    """Run `run_id`'s draft folder; `ReleaseError` listing the year's drafts when there is none."""
+    folder = find_draft(output, survey_year, run_id)
+    if folder is not None:
+        return folder
+    kept = [p.run_id for p in publications(output, survey_year)]
+    listed = ", ".join(kept[:10]) + (" ..." if len(kept) > 10 else "") if kept else "none"
+    raise ReleaseError(
+        f"no draft of survey year {survey_year} with run id {run_id!r} in {output} (its drafts: {listed}). "
+        f"List them with `cro-awards publications {survey_year} --output {output}`; a run id is the one a run "
+        "printed (also the flow run's id in the Prefect UI)."
+    )
+
+
+# Release ----------------------------------------------------------------------------------------------
+
+
+def release(
+    output: Path,
+    quarantine: Path,
+    survey_year: int,
+    run_id: str,
+    *,
+    released_by: str | None = None,
+    keep: int = 2,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Release run `run_id`'s draft of `survey_year` (module contract); return what was done: the
+    run, the draft's path, who and when, the run released before (None for a first release) and
+    `already` (True when this draft was released already: nothing switched, no second log line)."""
+    now = _now(now)
+    by = released_by or default_releaser()
+    draft = require_draft(output, survey_year, run_id)
+    link = year_folder(output, survey_year)
+    scratch = output / PUBLICATIONS
+    if link.exists() and not link.is_symlink():
+        raise PublishError(
+            f"{link} is a {'folder' if link.is_dir() else 'file'}, not the link this pipeline releases through; "
+            "nothing was released. Move it aside (it was not written by cro-awards, or by an older layout) and "
+            "release again."
+        )
+    before = _released_run(output, survey_year)
+    step = "switching the year's link"
+    try:
+        remove_stray_links(scratch, link.name)
+        switch_link(link, draft, scratch)
+        step = "switching the released quarantine's link"
+        _release_quarantine(quarantine, survey_year, run_id)
+        step = "recording the release in the release log"
+        logged = [e for e in release_log(output, survey_year) if e["event"] == RELEASED]
+        already = bool(logged) and logged[-1]["run_id"] == run_id
+        if not already:
+            _append(
+                output,
+                {
+                    "event": RELEASED,
+                    "survey_year": survey_year,
+                    "run_id": run_id,
+                    "at": iso(now),
+                    "by": by,
+                    "previous_run_id": before if before != run_id else None,
+                },
+            )
+        checkpoint("release_recorded")
+        step = "collecting old drafts"
+        collect_garbage(output, quarantine, survey_year, keep, now)
+    except OSError as error:
+        raise _failure(error, step, link, draft) from None
+    return {
+        "survey_year": survey_year,
+        "run_id": run_id,
+        "path": str(draft),
+        "released_at": iso(now),
+        "released_by": by,
+        "previous_run_id": before if before != run_id else None,
+        "already": already,
+    }
+
+
+def _release_quarantine(quarantine: Path, survey_year: int, run_id: str) -> None:
+    """Point `<quarantine>/survey_year=<year>/rejected_evaluations.parquet` at the run's quarantine (or
+    remove it when the run has none any more, so it never shows another run's rows)."""
+    folder = year_folder(quarantine, survey_year)
+    link = folder / QUARANTINE_FILE
+    target = quarantine_folder(quarantine, survey_year, run_id) / QUARANTINE_FILE
+    if target.is_file():
+        remove_stray_links(folder, QUARANTINE_FILE)
+        switch_link(link, target, folder)
+    elif link.is_symlink() or link.is_file():
+        link.unlink()
+
+
+def _failure(error: OSError, step: str, link: Path, draft: Path) -> PublishError:
+    try:
+        live = live_target(link)
+    except OSError:
+        live = None
+    if live == Path(os.path.normpath(draft)):
+        now = f"The draft {draft} IS released: {link} points at it; only {step} failed ({reason(error)})."
+        advice = "Fix the folder (free space, permissions) and release the same run again to complete it."
+    else:
+        now = f"Nothing was released: {step} failed ({reason(error)}); " + (
+            f"{link} still shows {live}." if live else f"no run of {link.name} is released."
+        )
+        advice = "Fix the folder (free space, permissions) and release again."
+    return PublishError(f"{now} {advice}")
+
+
+# The keep policy --------------------------------------------------------------------------------------
+
+
+def collect_garbage(
+    output: Path, quarantine: Path | None, survey_year: int, keep: int, now: dt.datetime | None = None
+) -> list[Path]:
+    """Apply the keep policy (module contract) to the year's drafts and quarantines, and remove what
+    interrupted runs left (temporary folders); return what was removed."""
+    now = _now(now)
+    store = output / PUBLICATIONS / year_folder(output, survey_year).name
+    if not store.is_dir():
+        return []
+    current, previous = _released_run(output, survey_year), previous_release(output, survey_year)
+    protected = {current, previous, *pending_embargoes(output, survey_year, now)}
+    young = now - dt.timedelta(days=KEEP_DAYS)
+    others = []
+    for folder, manifest in _drafts(output, survey_year):
+        run_id = manifest["run_id"]
+        if run_id in protected or _published_at(manifest, now) > young:
+            continue
+        others.append((folder, run_id))
+    doomed = others[max(keep, 0) :]
+    removed = [folder for folder, _ in doomed]
+    removed += [p for p in store.iterdir() if p.name.startswith(_TMP_PREFIX)]
+    for path in removed:
+        _remove(path)
+    if quarantine is not None:
+        removed += _collect_quarantines(quarantine, survey_year, output, {run for _, run in doomed}, young)
+    return removed
+
+
+def _published_at(manifest: dict[str, Any], now: dt.datetime) -> dt.datetime:
+    try:
+        return parse_time(manifest["published_at"])
+    except (ReleaseError, KeyError, TypeError):
+        return now  # unreadable: treat as young, never delete by mistake
+
+
+def _collect_quarantines(
+    quarantine: Path, survey_year: int, output: Path, deleted_runs: set[str], young: dt.datetime
+) -> list[Path]:
+    folder = year_folder(quarantine, survey_year)
+    if not folder.is_dir():
+        return []
+    kept_runs = {manifest["run_id"] for _, manifest in _drafts(output, survey_year)}
+    released = live_target(folder / QUARANTINE_FILE) if (folder / QUARANTINE_FILE).is_symlink() else None
+    removed = []
+    for entry in folder.iterdir():
+        if entry.name.startswith(_TMP_PREFIX) and not entry.is_symlink():
+            removed.append(entry)
+            continue
+        if not entry.is_dir() or entry.is_symlink() or entry.name in kept_runs:
+            continue
+        if released is not None and released.parent == Path(os.path.normpath(entry)):
+            continue
+        modified = dt.datetime.fromtimestamp(entry.stat().st_mtime, dt.UTC)
+        if entry.name in deleted_runs or modified < young:
+            removed.append(entry)
+    for path in removed:
+        _remove(path)
+    return removed
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,138 @@
+"""The release flow: an editor releases a draft from the Prefect UI, at once or at an embargo time.
+
+Served as the deployment `cro-awards/release` (`deployments/serve.py`; the flow shares the name
+`cro-awards` with the awards flow, so its deployments read `cro-awards/on-demand` and
+`cro-awards/release`). Parameters: the survey year, the run id of the draft (from `cro-awards
+publications`, or the awards run's id in the UI), `embargo_until`, `released_by`, and the folders.
+
+Without an embargo, or once its time has come, the flow releases (`cro_awards.releases.release`)
+under the year's lock, like a run. With an embargo in the future it checks the draft exists, records
+the embargo in the release log and schedules a run of this same deployment at that time
+(`schedule_release`, which `cro-awards release --embargo-until` calls too), then ends: nothing readers
+see changes before the embargo. A scheduled run that the runner starts a little early waits for the
+embargo time before releasing (never more than `EARLY_START_SECONDS`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.deployments import run_deployment
+from prefect.runtime import deployment, flow_run
+
+from cro_awards import publish as publishing, releases
+from cro_awards.errors import quiet_user_error_tracebacks
+from cro_awards.locks import year_lock
+from cro_awards.paths import confine
+from cro_awards.settings import load_settings
+from flows.awards import _year_slot
+from tasks.awards import release_task
+
+quiet_user_error_tracebacks("prefect.flow_runs", "prefect.task_runs")
+
+DEPLOYMENT = "cro-awards/release"
+EARLY_START_SECONDS = 120
+"""A scheduled release run that starts at most this early waits for its embargo; earlier, it reschedules."""
+
+
+def _run_name() -> str:
+    parameters = flow_run.parameters or {}
+    return f"release-{parameters.get('survey_year', 'year')}-{str(parameters.get('run_id', 'run'))[:8]}"
+
+
+def schedule_release(
+    survey_year: int,
+    run_id: str,
+    embargo_until: dt.datetime,
+    *,
+    released_by: str | None,
+    output: Path,
+    quarantine: Path,
+) -> dict[str, Any]:
+    """Record the embargo and create a run of `cro-awards/release` scheduled at `embargo_until` (needs a
+    Prefect server serving the deployment: `make serve`); return the log entry, with the flow run's id."""
+    releases.require_draft(output, survey_year, run_id)  # before anything is scheduled
+    scheduled = run_deployment(
+        DEPLOYMENT,
+        parameters={
+            "survey_year": survey_year,
+            "run_id": run_id,
+            "embargo_until": releases.iso(embargo_until),
+            "released_by": released_by,
+            "output": str(output),
+            "quarantine": str(quarantine),
+        },
+        scheduled_time=embargo_until,
+        timeout=0,
+        as_subflow=False,
+        flow_run_name=f"release-{survey_year}-{run_id[:8]}-embargoed",
+    )
+    return releases.record_embargo(
+        output, survey_year, run_id, embargo_until, by=released_by, flow_run_id=str(scheduled.id)
+    )
+
+
+@flow(name="cro-awards", flow_run_name=_run_name, persist_result=False, log_prints=False)
+def release_flow(
+    survey_year: int,
+    run_id: str,
+    embargo_until: dt.datetime | None = None,
+    released_by: str | None = None,
+    output: str | None = None,
+    quarantine: str | None = None,
+) -> dict[str, Any]:
+    """Release a draft of a survey year: what readers see at output/survey_year=<year> becomes that draft.
+
+    Args:
+        survey_year: The survey year, e.g. 2024.
+        run_id: The run id of the draft to release (`cro-awards publications <year>` lists them). Releasing an
+            earlier draft is a rollback.
+        embargo_until: Release at this time (ISO 8601, e.g. 2026-12-24T09:00:00Z), by a scheduled run of this
+            deployment; empty to release now.
+        released_by: Who releases, recorded in the release log; empty for the operating system's user.
+        output: Folder of the published tables; empty for the default (data/output).
+        quarantine: Folder of rejected evaluations; empty for the default (data/quarantine).
+    """
+    settings = load_settings()
+    logger = get_run_logger()
+    output_path = Path(output) if output else settings.output
+    quarantine_path = Path(quarantine) if quarantine else settings.quarantine
+    if deployment.id is not None:
+        output_path = confine(output_path, [settings.data_root], "output")
+        quarantine_path = confine(quarantine_path, [settings.data_root], "quarantine")
+    output_path, quarantine_path = publishing.check_locations(output_path, quarantine_path)
+    released_by = released_by or releases.default_releaser()
+    if embargo_until is not None:
+        until = releases.parse_time(embargo_until)
+        wait = (until - dt.datetime.now(dt.UTC)).total_seconds()
+        scheduled = flow_run.scheduled_start_time
+        is_the_scheduled_run = scheduled is not None and abs((scheduled - until).total_seconds()) < 1
+        if wait > 0 and not (is_the_scheduled_run and wait <= EARLY_START_SECONDS):
+            entry = schedule_release(
+                survey_year, run_id, until, released_by=released_by, output=output_path, quarantine=quarantine_path
+            )
+            logger.info(
+                "Survey year %s, run %s: embargoed until %s; a run of %s is scheduled then (%s)",
+                survey_year,
+                run_id,
+                entry["embargo_until"],
+                DEPLOYMENT,
+                entry["flow_run_id"],
+            )
+            return {"status": "embargoed", **entry}
+        if wait > 0:
+            logger.info("Started %.1f s before the embargo; waiting for it", wait)
+            time.sleep(wait)
+    with _year_slot(survey_year), year_lock(output_path, survey_year, f"release-{run_id}"):
+        done = release_task(output_path, quarantine_path, survey_year, run_id, released_by, settings.keep_publications)
+    return {"status": "released", **done}
+
+
+if __name__ == "__main__":
+    import sys
+
+    release_flow(survey_year=int(sys.argv[1]), run_id=sys.argv[2])
