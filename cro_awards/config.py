@@ -1,7 +1,8 @@
 """The survey year's configuration: `surveys/<year>.yaml`, validated into a `SurveyConfig`.
 
 Contract (README, "The survey year's configuration"): unknown keys, a category naming an undefined
-attribute, a name or alias standing for two CROs (ignoring case and surrounding spaces),
+attribute, a name or alias standing for two CROs (ignoring case and surrounding spaces), two CROs with
+one id, an id also listed as another CRO's former id, a name deriving no id where none is given,
 `min_evaluations` below `min_cell_size`, and bad values are configuration errors. They stop the run
 before any export is read, with a message naming the file and the key. Overrides (from the command
 line or a deployment's parameters) replace the YAML's method knobs and go through the same checks.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,23 @@ WHITESPACE = " \t\r\n\u00a0"
 """What surrounds a field and is removed before it is read: spaces, tabs, line breaks, no-break spaces."""
 
 _ID = re.compile(r"[a-z][a-z0-9_]*")
+_NOT_ID_CHARACTERS = re.compile(r"[^a-z0-9]+")
+
+
+def derive_id(name: str) -> str:
+    """The id of a CRO whose YAML gives none (docs/contract.md): the name in Unicode NFKD, combining
+    marks dropped, lower case, each run of characters other than a-z and 0-9 replaced by `_`, leading
+    and trailing `_` removed ("Café Labs, Inc." -> `cafe_labs_inc`). May be empty ("株式会社") or start
+    with a digit ("3D Trials" -> `3d_trials`): not a valid id, and the YAML must then give one."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    unmarked = "".join(character for character in decomposed if not unicodedata.combining(character))
+    return _NOT_ID_CHARACTERS.sub("_", unmarked.lower()).strip("_")
+
+
+def category_label(category: str) -> str:
+    """A category id as people read it (the tables' `category_label`, the report's headings):
+    "capabilities" -> "Capabilities", "phase_iv" -> "Phase iv"."""
+    return category.replace("_", " ").capitalize()
 
 
 def cro_keys(spellings: list[str]) -> list[str]:
@@ -97,8 +116,22 @@ class RatingScale(_Strict):
 
 
 class Cro(_Strict):
+    """One CRO of the ballot. `id` (what the tables' `cro` holds) is always set once validated: given,
+    or derived from `name` (`derive_id`). `formerly` lists the ids it had before a rename or merger."""
+
+    id: str | None = None
     name: str = Field(min_length=1)
     aliases: tuple[str, ...] = ()
+    formerly: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("id") is None and isinstance(data.get("name"), str):
+            derived = derive_id(data["name"])
+            if _ID.fullmatch(derived):
+                return {**data, "id": derived}
+        return data
 
     @field_validator("name", "aliases")
     @classmethod
@@ -107,6 +140,55 @@ class Cro(_Strict):
         if texts and identity_key(pa.array(texts, pa.string())).null_count:
             raise ValueError("a CRO name or alias must not be blank (nor only spaces or invisible characters)")
         return value
+
+    @field_validator("id", "formerly")
+    @classmethod
+    def _ids(cls, value: Any) -> Any:
+        for text in [value] if isinstance(value, str) else list(value or ()):
+            if not _ID.fullmatch(text):
+                raise ValueError(
+                    f"CRO id {text!r} must be lower-case letters, digits and _, starting with a letter "
+                    "(e.g. northwind_clinical)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _identified(self) -> Cro:
+        if self.id is None:
+            raise ValueError(
+                f"the name {self.name!r} gives no usable id (derived: {derive_id(self.name)!r}; an id is "
+                "lower-case letters a-z, digits and _, starting with a letter): give this CRO an `id:`, "
+                "e.g. `id: cro_one`"
+            )
+        if self.id in self.formerly:
+            raise ValueError(
+                f"{self.name!r} lists its own id `{self.id}` under `formerly`: `formerly` names the ids it had "
+                f"before a rename or merger; remove `{self.id}` from it"
+            )
+        if len(set(self.formerly)) != len(self.formerly):
+            raise ValueError(f"{self.name!r} lists a former id twice under `formerly`; keep one")
+        return self
+
+
+def _check_ids(cros: tuple[Cro, ...]) -> None:
+    """Each CRO's id is its own, and no id on the ballot is also another CRO's former id."""
+    by_id: dict[str, Cro] = {}
+    for cro in cros:
+        first = by_id.setdefault(cro.id, cro)
+        if first is not cro:
+            raise ValueError(
+                f"cros: {first.name!r} and {cro.name!r} have the same id `{cro.id}` (a CRO without `id:` gets "
+                "the one its name derives): give them distinct `id:` keys, or list them as one CRO with "
+                "the other's name as an alias"
+            )
+    for cro in cros:
+        for former in cro.formerly:
+            if former in by_id:
+                raise ValueError(
+                    f"cros: `{former}` is listed under `formerly` of {cro.name!r} but is also the id of "
+                    f"{by_id[former].name!r} on this year's ballot: a former id is no longer in use; remove it "
+                    f"from `formerly`, or give {by_id[former].name!r} another id"
+                )
 
 
 class SurveyConfig(MethodKnobs):
@@ -165,6 +247,7 @@ class SurveyConfig(MethodKnobs):
         names = [cro.name for cro in self.cros]
         if len(set(names)) != len(names):
             raise ValueError("cros: a CRO is listed twice")
+        _check_ids(self.cros)
         if self.min_evaluations < self.min_cell_size:
             raise ValueError(
                 f"min_evaluations ({self.min_evaluations}) is below min_cell_size ({self.min_cell_size}): "

@@ -34,8 +34,12 @@ from cro_awards import identity
 from cro_awards.settings import SQL_DIR
 
 SOURCES = {
-    "ballot": "the survey year's CRO spellings (spelling, cro), from the YAML's cros",
+    "ballot": "the survey year's CRO spellings (spelling, cro): each name and alias with its CRO's id, from the "
+    "YAML's cros",
     "category_attributes": "(category, attribute) pairs, from the YAML's categories",
+    "cro_labels": "(cro, cro_name): each CRO's id and the year's display name, from the YAML's cros",
+    "attribute_labels": "(attribute, attribute_label): each attribute's id and its label, from the YAML's attributes",
+    "category_labels": "(category, category_label): each category's id and its label (config.category_label)",
     "raw_export": "the export as read: source_row and every field as text, by position (field_1 ... field_n)",
     "export_columns": "(field, position, column_name): each export column's name as written (after `columns`)",
     "raw_evaluations": "the export's contract columns, as text, picked by position and named by the contract",

@@ -2,14 +2,14 @@
 
 Contract (each function takes a `cro_awards.sql.Workspace`; nothing here reads or writes files, so a
 test can drive it with literal Arrow tables):
-- `stage(workspace, export, malformed, survey)` registers the export's text and the year's ballot and
-  categories, and builds what validation reads. The export's columns are registered by position, never
-  by name (an export may have a column named `source_row`, or `cro` and `CRO`, which DuckDB's
-  case-insensitive names would rename): `raw_export` and `malformed_rows` hold `source_row`,
-  `field_1` ... `field_n` (and the malformed rows' `raw_text`), `export_columns` maps each field to its
-  position and column name (as written, after `columns`), and `raw_evaluations` / `raw_ratings` are the
-  contract and attribute columns picked by position and named by the contract. The tables are those of
-  `cro_awards.extract.Export` (the column names ride in their fields' metadata).
+- `stage(workspace, export, malformed, survey)` registers the export's text and the year's ballot,
+  categories and labels (`survey_tables`), and builds what validation reads. The export's columns are
+  registered by position, never by name (an export may have a column named `source_row`, or `cro` and
+  `CRO`, which DuckDB's case-insensitive names would rename): `raw_export` and `malformed_rows` hold
+  `source_row`, `field_1` ... `field_n` (and the malformed rows' `raw_text`), `export_columns` maps
+  each field to its position and column name (as written, after `columns`), and `raw_evaluations` /
+  `raw_ratings` are the contract and attribute columns picked by position and named by the contract.
+  The tables are those of `cro_awards.extract.Export` (the column names ride in their fields' metadata).
 - `quarantine(workspace, reasons)` registers validation's reasons and builds the quarantine table
   (`rejected_evaluations`) and the counts: rows read, accepted and quarantined.
 - `score(workspace, survey)` builds every published table (the resampling's figures,
@@ -25,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from cro_awards import disclosure, sql, uncertainty
-from cro_awards.config import CONTRACT_COLUMNS, WHITESPACE, SurveyConfig
+from cro_awards.config import CONTRACT_COLUMNS, WHITESPACE, SurveyConfig, category_label
 from cro_awards.extract import column_names, field_name
 
 SCAN_ROWS = 65_536
@@ -51,18 +51,26 @@ def method_parameters(survey: SurveyConfig) -> dict[str, Any]:
 
 
 def survey_tables(survey: SurveyConfig) -> dict[str, pa.Table]:
-    """The year's ballot (spelling -> CRO) and category membership, as the sources `ballot` and
-    `category_attributes`."""
-    spellings = [(spelling, cro.name) for cro in survey.cros for spelling in (cro.name, *cro.aliases)]
+    """The year's ballot (each spelling -> its CRO's id), category membership and the labels people read,
+    as the sources `ballot`, `category_attributes`, `cro_labels`, `attribute_labels` and `category_labels`."""
+    spellings = [(spelling, cro.id) for cro in survey.cros for spelling in (cro.name, *cro.aliases)]
     pairs = survey.category_rows()
+
+    def table(columns: dict[str, list[str]]) -> pa.Table:
+        return pa.table(columns, schema=pa.schema([(name, pa.string()) for name in columns]))
+
     return {
-        "ballot": pa.table(
-            {"spelling": [s for s, _ in spellings], "cro": [c for _, c in spellings]},
-            schema=pa.schema([("spelling", pa.string()), ("cro", pa.string())]),
+        "ballot": table({"spelling": [s for s, _ in spellings], "cro": [c for _, c in spellings]}),
+        "category_attributes": table({"category": [c for c, _ in pairs], "attribute": [a for _, a in pairs]}),
+        "cro_labels": table({"cro": [cro.id for cro in survey.cros], "cro_name": [cro.name for cro in survey.cros]}),
+        "attribute_labels": table(
+            {"attribute": list(survey.attributes), "attribute_label": list(survey.attributes.values())}
         ),
-        "category_attributes": pa.table(
-            {"category": [c for c, _ in pairs], "attribute": [a for _, a in pairs]},
-            schema=pa.schema([("category", pa.string()), ("attribute", pa.string())]),
+        "category_labels": table(
+            {
+                "category": list(survey.categories),
+                "category_label": [category_label(category) for category in survey.categories],
+            }
         ),
     }
 

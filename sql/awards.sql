@@ -6,11 +6,13 @@
 -- to the mean: tau^2 = 0, no difference beyond noise), the champions a posterior probability of
 -- deserving it (p_champion_deserved) of at least robust_award_probability. Either way
 -- p_award is the posterior probability that the award is deserved (cro_awards/uncertainty.py; null
--- without resampling) and is_robust says whether it reaches robust_award_probability.
+-- without resampling) and is_robust says whether it reaches robust_award_probability. cro is the CRO's
+-- id; the labels people read (cro_name, category_label) come last.
 -- Comparisons carry $tolerance. Sums run over lists in a fixed order (by cro): identical bits on rerun.
 -- grain: one row per (segment, category, cro, award)
 -- key: segment, category, cro, award
--- reads: int_composite_scores, composite_uncertainty (from cro_awards/uncertainty.py)
+-- reads: int_composite_scores, composite_uncertainty (from cro_awards/uncertainty.py),
+--        cro_labels (cro, cro_name), category_labels (category, category_label)
 -- params: $min_cros_for_awards, $champion_sd_multiplier, $tolerance, $award_rule, $robust_award_probability
 with
 
@@ -130,7 +132,7 @@ champions as (
         end
 ),
 
-final as (
+awarded as (
     select
         *,
         p_award >= $robust_award_probability as is_robust,
@@ -139,6 +141,16 @@ final as (
         union all
         select * from champions
     )
+),
+
+final as (
+    select
+        awarded.*,
+        cro_labels.cro_name,
+        category_labels.category_label,
+    from awarded
+    left join cro_labels on awarded.cro = cro_labels.cro
+    left join category_labels on awarded.category = category_labels.category
 )
 
 select * from final

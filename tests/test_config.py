@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cro_awards.config import load_config
+from cro_awards.config import category_label, derive_id, load_config
 from cro_awards.errors import ConfigError
 from tests.conftest import SAMPLE_CONFIG
 
@@ -196,3 +196,102 @@ def test_a_bootstrap_that_would_take_minutes_is_refused():
     ):
         load_config(SAMPLE_CONFIG, {"bootstrap_replicates": 100_000})
     assert load_config(SAMPLE_CONFIG, {"bootstrap_replicates": 10_000}).survey.bootstrap_replicates == 10_000
+
+
+# --- CRO ids ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Café Labs, Inc.", "cafe_labs_inc"),  # the contract's example: accent dropped, punctuation one `_`
+        ("Northwind Clinical", "northwind_clinical"),
+        ("  --Ünïcödé   GmbH--  ", "unicode_gmbh"),  # leading and trailing `_` removed, runs collapsed
+        ("İstanbul Trials", "istanbul_trials"),  # dotted capital I: NFKD splits the dot off, dropped
+        ("ﬁne Clinical", "fine_clinical"),  # the ligature ﬁ is fi under NFKD (compatibility form)
+        ("Straße 5 CRO", "stra_e_5_cro"),  # ß has no decomposition: it is not a-z, so `_`
+        ("株式会社", ""),  # nothing survives
+    ],
+    ids=["contract-example", "plain", "edges-and-runs", "dotted-capital-i", "ligature", "eszett", "no-latin"],
+)
+def test_derive_id(name, expected):
+    assert derive_id(name) == expected
+
+
+def test_every_cro_has_an_id_given_or_derived(tmp_path):
+    cros = [
+        {"name": "Café Labs, Inc.", "aliases": ["Cafe Labs"]},
+        {"id": "northwind", "name": "Northwind Clinical", "formerly": ["northwind_research", "westwind"]},
+    ]
+    survey = load_config(_write(tmp_path, cros=cros)).survey
+    assert [(cro.id, cro.name, cro.formerly) for cro in survey.cros] == [
+        ("cafe_labs_inc", "Café Labs, Inc.", ()),
+        ("northwind", "Northwind Clinical", ("northwind_research", "westwind")),
+    ]
+
+
+def test_the_bundled_years_write_the_ids_their_names_derive():
+    for year in (2023, 2024):
+        path = SAMPLE_CONFIG.with_name(f"{year}.yaml")
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert all("id" in cro for cro in raw["cros"]), path
+        assert [cro["id"] for cro in raw["cros"]] == [derive_id(cro["name"]) for cro in raw["cros"]]
+        assert load_config(path).survey.cros[0].id == "northwind_clinical"
+
+
+@pytest.mark.parametrize(
+    ("cros", "names"),
+    [
+        (
+            [{"name": "Café Labs"}, {"name": "Cafe Labs!"}],
+            ["cros", "'Café Labs'", "'Cafe Labs!'", "`cafe_labs`", "distinct `id:`"],
+        ),
+        (
+            [{"name": "Northwind Clinical", "id": "northwind"}, {"name": "Northwind"}],
+            ["cros", "'Northwind Clinical'", "'Northwind'", "`northwind`", "distinct `id:`"],
+        ),
+        ([{"name": "株式会社"}], ["cros.0", "'株式会社'", "gives no usable id", "`id:`"]),
+        ([{"name": "3D Trials"}], ["cros.0", "'3D Trials'", "'3d_trials'", "`id:`"]),
+        ([{"name": "Acme", "id": "Acme"}], ["cros.0.id", "'Acme'", "lower-case"]),
+        ([{"name": "Acme", "formerly": ["Old Acme"]}], ["cros.0.formerly", "'Old Acme'", "lower-case"]),
+        ([{"name": "Acme", "formerly": ["acme"]}], ["cros.0", "'Acme'", "its own id `acme`", "remove"]),
+        ([{"name": "Acme", "formerly": ["apex", "apex"]}], ["cros.0", "'Acme'", "twice"]),
+        (
+            [{"name": "Acme"}, {"name": "Apex", "formerly": ["acme"]}],
+            ["cros", "`acme`", "'Apex'", "'Acme'", "formerly", "remove it"],
+        ),
+    ],
+    ids=[
+        "two-names-derive-one-id",
+        "given-id-equals-a-derived-one",
+        "name-derives-nothing",
+        "derived-id-starts-with-a-digit",
+        "id-not-snake-case",
+        "former-id-not-snake-case",
+        "cro-lists-itself-as-former",
+        "former-id-listed-twice",
+        "id-still-on-the-ballot-is-another-cros-former-id",
+    ],
+)
+def test_cro_id_errors_name_the_file_the_key_and_the_cros(tmp_path, cros, names):
+    path = _write(tmp_path, cros=cros)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    message = str(raised.value)
+    assert message.startswith(str(path))
+    for name in names:
+        assert name in message, message
+
+
+def test_a_merger_lists_several_former_ids(tmp_path):
+    cros = [{"name": "Acme Apex", "formerly": ["acme", "apex"]}, {"name": "Beta"}]
+    survey = load_config(_write(tmp_path, cros=cros)).survey
+    assert survey.cros[0].formerly == ("acme", "apex")
+
+
+def test_category_label():
+    assert [category_label(c) for c in ("capabilities", "phase_iv", "quality")] == [
+        "Capabilities",
+        "Phase iv",
+        "Quality",
+    ]

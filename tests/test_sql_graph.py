@@ -65,6 +65,7 @@ def test_the_graph_has_files_to_check():
         "awards_only_for_eligible_cros",
         "ranks_exactly_for_eligible_cros",
         "read_equals_accepted_plus_quarantined",
+        "published_rows_have_labels",
     } <= set(sql.checks())
 
 
@@ -112,6 +113,8 @@ def test_header_parsing_of_notes_and_continuation_lines():
         "int_composite_scores",
         "composite_uncertainty",
         "withheld_composite_scores",
+        "cro_labels",
+        "category_labels",
     )
     assert sql.key("awards") == ("segment", "category", "cro", "award")
     assert sql.materialization("int_accepted_ratings") == "view"
@@ -231,7 +234,8 @@ def world_params() -> dict[str, Any]:
 
 def world_sources() -> dict[str, pa.Table]:
     """Seven rows read: five accepted (Acme 2, Beta 2, Gamma 1), one unknown CRO and one malformed row
-    quarantined (validation's verdict given as rejection_reasons)."""
+    quarantined (validation's verdict given as rejection_reasons). The ballot maps each name to its id
+    (`acme`, ...); the labels give the names back, and a1 and k their labels."""
     export = table(
         EXPORT_SCHEMA,
         [
@@ -248,9 +252,14 @@ def world_sources() -> dict[str, pa.Table]:
     fields = [f"field_{position}" for position in range(1, len(EXPORT_SCHEMA))]
     return {
         "ballot": table(
-            pa.schema([("spelling", STR), ("cro", STR)]), [("Acme", "Acme"), ("Beta", "Beta"), ("Gamma", "Gamma")]
+            pa.schema([("spelling", STR), ("cro", STR)]), [("Acme", "acme"), ("Beta", "beta"), ("Gamma", "gamma")]
         ),
         "category_attributes": table(pa.schema([("category", STR), ("attribute", STR)]), [("k", "a1")]),
+        "cro_labels": table(
+            pa.schema([("cro", STR), ("cro_name", STR)]), [("acme", "Acme"), ("beta", "Beta"), ("gamma", "Gamma")]
+        ),
+        "attribute_labels": table(pa.schema([("attribute", STR), ("attribute_label", STR)]), [("a1", "Attribute one")]),
+        "category_labels": table(pa.schema([("category", STR), ("category_label", STR)]), [("k", "K")]),
         "raw_export": export.rename_columns(["source_row", *fields]),
         "export_columns": export_columns(EXPORT_SCHEMA.names[1:]),
         "raw_evaluations": export.select(["source_row", "respondent_id", "rd_spend_musd", "cro", "last_engaged"]),
@@ -397,18 +406,30 @@ def test_tiny_world_as_built(world):
         "select segment, cro, n_evaluations, composite, is_eligible, rank "
         "from int_composite_scores order by segment, cro",
     ) == [
-        ("big_pharma", "Acme", 1, 5.0, False, None),
-        ("overall", "Acme", 2, 5.0, True, 1),
-        ("overall", "Beta", 2, 3.0, True, 2),
-        ("overall", "Gamma", 1, 4.0, False, None),
-        ("small_pharma", "Acme", 1, 5.0, False, None),
-        ("small_pharma", "Beta", 2, 3.0, True, 1),
-        ("small_pharma", "Gamma", 1, 4.0, False, None),
+        ("big_pharma", "acme", 1, 5.0, False, None),
+        ("overall", "acme", 2, 5.0, True, 1),
+        ("overall", "beta", 2, 3.0, True, 2),
+        ("overall", "gamma", 1, 4.0, False, None),
+        ("small_pharma", "acme", 1, 5.0, False, None),
+        ("small_pharma", "beta", 2, 3.0, True, 1),
+        ("small_pharma", "gamma", 1, 4.0, False, None),
     ]
     assert query(world, sql.sorted_query("awards")) == [
-        ("overall", "k", "Acme", "champion", 5.0, 4.0, 1.0, 5.0, None, None),
-        ("overall", "k", "Acme", "leader", 5.0, 4.0, 1.0, 5.0, None, None),
-    ]  # p_award and is_robust null: the world registers no resampling figures
+        ("overall", "k", "acme", "champion", 5.0, 4.0, 1.0, 5.0, None, None, "Acme", "K"),
+        ("overall", "k", "acme", "leader", 5.0, 4.0, 1.0, 5.0, None, None, "Acme", "K"),
+    ]  # p_award and is_robust null: the world registers no resampling figures; the labels come last
+    assert query(
+        world, "select distinct cro, cro_name, attribute, attribute_label from attribute_scores order by 1"
+    ) == [
+        ("acme", "Acme", "a1", "Attribute one"),
+        ("beta", "Beta", "a1", "Attribute one"),
+        ("gamma", "Gamma", "a1", "Attribute one"),
+    ]
+    assert query(world, "select distinct cro, cro_name, category, category_label from composite_scores order by 1") == [
+        ("acme", "Acme", "k", "K"),
+        ("beta", "Beta", "k", "K"),
+        ("gamma", "Gamma", "k", "K"),
+    ]
     assert query(world, "select source_row from int_accepted_evaluations order by 1") == [(1,), (2,), (3,), (4,), (5,)]
     assert query(world, "select source_row from int_rejected_evaluations order by 1") == [(6,), (7,)]
 
@@ -425,20 +446,22 @@ def check_failure(check: str, count: int) -> str:
 PLANTS = {
     # an award to Gamma, not eligible in overall/k (1 evaluation < 2)
     "award_to_a_cro_not_eligible_in_its_cell": (
-        ["insert into awards values ('overall', 'k', 'Gamma', 'leader', 4.0, 4.0, 1.0, 5.0, null, null)"],
+        ["insert into awards values ('overall', 'k', 'gamma', 'leader', 4.0, 4.0, 1.0, 5.0, null, null, 'Gamma', 'K')"],
         check_failure("awards_only_for_eligible_cros", 1),
     ),
     # Beta is eligible in overall/k, but has no composite at all in big_pharma/k
     "award_in_a_cell_where_the_cro_has_no_composite": (
-        ["insert into awards values ('big_pharma', 'k', 'Beta', 'leader', 3.0, 3.0, 0.0, 3.0, null, null)"],
+        [
+            "insert into awards values ('big_pharma', 'k', 'beta', 'leader', 3.0, 3.0, 0.0, 3.0, null, null, 'Beta', 'K')"
+        ],
         check_failure("awards_only_for_eligible_cros", 1),
     ),
     "composite_ranked_but_not_eligible": (
-        ["update int_composite_scores set rank = 2 where segment = 'overall' and cro = 'Gamma'"],
+        ["update int_composite_scores set rank = 2 where segment = 'overall' and cro = 'gamma'"],
         check_failure("ranks_exactly_for_eligible_cros", 1),
     ),
     "composite_eligible_but_not_ranked": (
-        ["update int_composite_scores set rank = null where segment = 'small_pharma' and cro = 'Beta'"],
+        ["update int_composite_scores set rank = null where segment = 'small_pharma' and cro = 'beta'"],
         check_failure("ranks_exactly_for_eligible_cros", 1),
     ),
     # 7 read; 5 accepted + 3 quarantined = 8, row 1 in both
@@ -470,13 +493,23 @@ PLANTS = {
     ),
     "duplicate_composite_scores_key_with_other_values": (
         [
-            "insert into composite_scores values ('overall', 'Beta', 'k', 2, 3.5, true, 2, null, null, null, null, null, null, null, null)"
+            "insert into composite_scores values ('overall', 'beta', 'k', 2, 3.5, true, 2, null, null, null, null, null, "
+            "null, null, null, 'Beta', 'K')"
         ],
         "composite_scores: key (segment, cro, category) has 0 null and 1 duplicate row(s)",
     ),
     "null_in_attribute_scores_key": (
-        ["insert into attribute_scores values (null, 'Acme', 'a1', 1, 5.0)"],
+        ["insert into attribute_scores values (null, 'acme', 'a1', 1, 5.0, 'Acme', 'Attribute one')"],
         "attribute_scores: key (segment, cro, attribute) has 1 null and 0 duplicate row(s)",
+    ),
+    # a CRO, attribute or category missing from the year's labels
+    "published_rows_without_labels": (
+        [
+            "update attribute_scores set cro_name = null where cro = 'beta' and segment = 'overall'",
+            "update composite_scores set category_label = null where cro = 'acme' and segment = 'overall'",
+            "update awards set cro_name = null where award = 'leader'",
+        ],
+        check_failure("published_rows_have_labels", 3),
     ),
 }
 
@@ -492,7 +525,7 @@ def test_failed_checks_names_the_check_a_planted_breach_breaks(world, plant):
 
 
 def test_failed_check_sentence_quotes_the_rule(world):
-    world.connection.execute("update int_composite_scores set rank = 2 where segment = 'overall' and cro = 'Gamma'")
+    world.connection.execute("update int_composite_scores set rank = 2 where segment = 'overall' and cro = 'gamma'")
     assert world.failed_checks(world_params()) == [
         (
             "sql/tests/ranks_exactly_for_eligible_cros.sql: 1 row(s) break the rule: "
@@ -504,10 +537,10 @@ def test_failed_check_sentence_quotes_the_rule(world):
 def test_failed_checks_counts_every_breaking_row(world):
     # Two awards to ineligible CROs (Gamma overall, Acme small_pharma) and two ranked ineligible composites.
     world.connection.execute(
-        "insert into awards values ('overall', 'k', 'Gamma', 'leader', 4.0, 4.0, 1.0, 5.0, null, null), "
-        "('small_pharma', 'k', 'Acme', 'leader', 5.0, 4.0, 1.0, 5.0, null, null)"
+        "insert into awards values ('overall', 'k', 'gamma', 'leader', 4.0, 4.0, 1.0, 5.0, null, null, 'Gamma', 'K'), "
+        "('small_pharma', 'k', 'acme', 'leader', 5.0, 4.0, 1.0, 5.0, null, null, 'Acme', 'K')"
     )
-    world.connection.execute("update int_composite_scores set rank = 1 where not is_eligible and cro <> 'Acme'")
+    world.connection.execute("update int_composite_scores set rank = 1 where not is_eligible and cro <> 'acme'")
     failed = world.failed_checks(world_params())
     assert [line.split(" break the rule")[0] for line in failed] == [
         "sql/tests/awards_only_for_eligible_cros.sql: 2 row(s)",
