@@ -1,9 +1,10 @@
 """The backfill: run the awards for every configured survey year (or the given ones), in parallel.
 
-Each year runs the `cro-awards` flow as its own subflow run, inside a task submitted to the task
-runner that the settings choose (`flows.runners`), built when the backfill starts (so a changed
-setting applies to the next run, not the next process): threads by default, Dask when configured. A
-year's export is the newest file for it in the inbox, else its YAML's `sample_export`.
+Each year runs the `cro-awards` flow as its own subflow run (a draft; released at once with
+`release`), inside a task submitted to the task runner that the settings choose (`flows.runners`),
+built when the backfill starts (so a changed setting applies to the next run, not the next process):
+threads by default, Dask when configured. A year's export is the newest file for it in the inbox,
+else its YAML's `sample_export`.
 """
 
 from typing import Any
@@ -19,23 +20,33 @@ from flows.runners import task_runner
 
 
 @task(name="backfill-year", cache_policy=NO_CACHE, persist_result=False)
-def backfill_year(year: int, export: str | None, output: str | None, quarantine: str | None) -> dict[str, Any]:
+def backfill_year(
+    year: int, export: str | None, output: str | None, quarantine: str | None, release: bool
+) -> dict[str, Any]:
     summary = cro_awards_flow(
-        config=str(load_settings().survey_config(year)), export=export, output=output, quarantine=quarantine
+        config=str(load_settings().survey_config(year)),
+        export=export,
+        output=output,
+        quarantine=quarantine,
+        release=release,
     )
-    return {key: summary[key] for key in ("survey_year", "run_id", "counts", "output")}
+    return {key: summary[key] for key in ("survey_year", "run_id", "counts", "output", "released")}
 
 
 @flow(name="cro-awards-backfill", flow_run_name="backfill", persist_result=False)
 def backfill_flow(
-    years: list[int] | None = None, output: str | None = None, quarantine: str | None = None
+    years: list[int] | None = None,
+    output: str | None = None,
+    quarantine: str | None = None,
+    release: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run the awards for each survey year, each as its own subflow run, in parallel.
+    """Run the awards for each survey year, each as its own subflow run, in parallel: a draft each.
 
     Args:
         years: Survey years to run; empty for every year configured in surveys/.
         output: Folder of the published tables; empty for the default (data/output).
         quarantine: Folder of rejected evaluations; empty for the default (data/quarantine).
+        release: Release each year's draft at once if its run succeeds; off: drafts only.
     """
     settings = load_settings()
     configured = settings.configured_years()
@@ -58,6 +69,7 @@ def backfill_flow(
                     "export": str(newest[year]) if year in newest else None,
                     "output": output,
                     "quarantine": quarantine,
+                    "release": release,
                 },
             )
             for year in chosen

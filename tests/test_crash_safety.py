@@ -1,4 +1,4 @@
-"""Crash safety: SIGKILL the whole run (its process group: the CLI and its temporary Prefect server) at
+"""Crash safety: SIGKILL the whole run (`cro-awards run --release`) (its process group: the CLI and its temporary Prefect server) at
 every named kill point, and check each time that the year's output is the previous complete publication
 or the new one, never a mix or a partial file; then that the next run recovers by itself.
 
@@ -59,6 +59,7 @@ def _run(
             str(quarantine),
             "--champion-sd-multiplier",
             multiplier,
+            "--release",
         ],
         env=env,
         cwd=PROJECT_ROOT,
@@ -80,7 +81,7 @@ def _live_publication(output: Path) -> dict:
         parquet = pq.read_table(link / f"{table}.parquet")
         assert parquet.num_rows == manifest["tables"][table]["rows"]
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [*(f"{t}.parquet" for t in TABLES), "_manifest.json", "report.html"]
+        [*(f"{t}.parquet" for t in TABLES), "_manifest.json", "report.html", "draft_report.html"]
     )
     return manifest
 
@@ -141,7 +142,7 @@ def _kill_chain(root: Path, points: tuple[str, ...]) -> None:
     leftovers = [*output.rglob(".tmp-*"), *quarantine.rglob(".tmp-*")]
     assert leftovers == [], f"temporary files left behind: {leftovers}"
     store = output / ".publications" / "survey_year=2024"
-    assert len([p for p in store.iterdir() if p.is_dir()]) <= 2, "old publications are collected"
+    assert all((p / "_manifest.json").is_file() for p in store.iterdir()), "only complete drafts are kept"
 
 
 def test_kill_at_every_point_leaves_old_or_new_publication_and_next_run_recovers(tmp_path):
@@ -153,3 +154,77 @@ def test_kill_at_every_point_leaves_old_or_new_publication_and_next_run_recovers
         futures = [pool.submit(_kill_chain, tmp_path / f"chain-{index}", points) for index, points in enumerate(chains)]
         for future in futures:
             future.result()
+
+
+RELEASE_KILL_POINTS = ("link_created", "link_switched", "release_recorded")
+"""The checkpoints a release passes (the year's link, then the quarantine's, then the log)."""
+
+
+def _release(output: Path, quarantine: Path, run_id: str, kill_point: str | None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FAULTS), os.environ.get("PYTHONPATH", "")])}
+    env.pop(KILL_POINT_VARIABLE, None)
+    if kill_point:
+        env[KILL_POINT_VARIABLE] = kill_point
+    arguments = ["release", "2024", run_id, "--output", str(output), "--quarantine", str(quarantine)]
+    return subprocess.run(
+        [*CLI, *arguments],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,
+    )
+
+
+def _make_draft(output: Path, quarantine: Path, run_id: str, rows: int) -> Path:
+    import pyarrow as pa
+
+    from cro_awards import publish
+
+    awards = pa.table({"segment": ["overall"] * rows, "cro": [f"cro_{i}" for i in range(rows)]})
+    manifest = {
+        "run_id": run_id,
+        "survey_year": 2024,
+        "published_at": f"2026-12-01T10:00:0{rows}.000000Z",
+        "export": {"file_name": "export_2024.csv", "sha256": run_id * 4},
+        "config": {"overrides": {}, "effective": {}},
+    }
+    publish.write_quarantine(pa.table({"source_row": list(range(rows))}), quarantine, 2024, run_id)
+    return publish.write_draft({"awards": awards}, manifest, output, {"report.html": "<p>report</p>"})
+
+
+@pytest.mark.timeout(len(RELEASE_KILL_POINTS) * 2 * 120 + 60)
+def test_sigkill_during_a_release_leaves_the_old_or_the_new_release_never_neither(tmp_path):
+    """`cro-awards release`, SIGKILLed at each point of a release, back and forth between two drafts:
+    readers always get one whole release (the old or the new, never none), and releasing again
+    completes it (link, quarantine link, one log line)."""
+    output, quarantine = tmp_path / "output", tmp_path / "quarantine"
+    drafts = {
+        "run-a": _make_draft(output, quarantine, "run-a", 3),
+        "run-b": _make_draft(output, quarantine, "run-b", 5),
+    }
+    rows = {"run-a": 3, "run-b": 5}
+    first = _release(output, quarantine, "run-a", None)
+    assert first.returncode == 0, first.stderr
+    current = "run-a"
+    connection = duckdb.connect()
+    for point in RELEASE_KILL_POINTS:
+        target = "run-b" if current == "run-a" else "run-a"
+        killed = _release(output, quarantine, target, point)
+        assert killed.returncode == -9, f"{point}: expected SIGKILL, got {killed.returncode}: {killed.stderr[-2000:]}"
+        live = (output / "survey_year=2024").resolve()
+        assert live in (drafts[current], drafts[target]), f"{point}: the link shows {live}"
+        assert live == drafts[target] if point != "link_created" else live == drafts[current], point
+        count = connection.execute(f"select count(*) from read_parquet('{output}/*/awards.parquet')").fetchone()[0]
+        assert count == rows["run-b" if live == drafts["run-b"] else "run-a"], point
+        completed = _release(output, quarantine, target, None)
+        assert completed.returncode == 0, completed.stderr
+        assert (output / "survey_year=2024").resolve() == drafts[target]
+        released_quarantine = quarantine / "survey_year=2024" / "rejected_evaluations.parquet"
+        assert pq.read_table(released_quarantine).num_rows == rows[target], point
+        log = [json.loads(line) for line in (output / ".publications" / "releases.jsonl").read_text().splitlines()]
+        assert log[-1]["run_id"] == target and log[-2]["run_id"] == current, f"{point}: one line per release: {log}"
+        current = target
+    leftovers = [*output.rglob(".tmp-*"), *quarantine.rglob(".tmp-*")]
+    assert leftovers == [], f"temporary links left behind: {leftovers}"

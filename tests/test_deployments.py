@@ -101,7 +101,7 @@ def served(tmp_path_factory):
                 f"{api}/deployments/filter", data=b"{}", method="POST", headers={"Content-Type": "application/json"}
             )
             with urllib.request.urlopen(request, timeout=2) as response:
-                if len(json.load(response)) == 3:
+                if len(json.load(response)) == 4:
                     break
         except OSError:
             pass
@@ -132,43 +132,138 @@ def _run(name: str, parameters: dict, timeout: float = DEPLOYMENT_RUN_TIMEOUT):
     return run_deployment(name, parameters=parameters, timeout=timeout)
 
 
-def test_on_demand_run_with_custom_parameters(served):
+def _artifacts(flow_run_id) -> dict:
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-    output = served["data"] / "custom-out"
-    flow_run = _run(
-        "cro-awards/on-demand",
-        {
-            "output": str(output),
-            "quarantine": str(served["data"] / "custom-q"),
-            "min_evaluations": 12,
-            "champion_sd_multiplier": 0.5,
-        },
-    )
-    assert flow_run.state.is_completed(), flow_run.state
-    assert flow_run.name.startswith("awards-2024-")
-    manifest = json.loads((output / "survey_year=2024" / "_manifest.json").read_text())
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    return {artifact.key: artifact.data for artifact in artifacts}
+
+
+def _draft(output: Path, run_id) -> Path:
+    (folder,) = (output / ".publications" / "survey_year=2024").glob(f"*-{run_id}")
+    return folder
+
+
+def test_a_what_if_from_the_ui_is_a_draft_and_an_editor_releases_it_from_the_ui(served):
+    """The issue's story: the YAML's own run is released; a Custom run with other knobs makes a draft
+    (readers still see the release) whose artifacts carry the difference; the release deployment then
+    releases it, recording who; rolling back with the command line brings the first one back."""
+    output, quarantine = served["data"] / "custom-out", served["data"] / "custom-q"
+    folders = {"output": str(output), "quarantine": str(quarantine)}
+    official = _run("cro-awards/on-demand", {**folders, "release": True})
+    assert official.state.is_completed(), official.state
+    assert _draft(output, official.id) == (output / "survey_year=2024").resolve()
+    what_if = _run("cro-awards/on-demand", {**folders, "min_evaluations": 12, "champion_sd_multiplier": 0.5})
+    assert what_if.state.is_completed(), what_if.state
+    assert what_if.name.startswith("awards-2024-")
+    draft = _draft(output, what_if.id)
+    assert (output / "survey_year=2024").resolve() == _draft(output, official.id), "a what-if changes nothing"
+    manifest = json.loads((draft / "_manifest.json").read_text())
     assert manifest["config"]["overrides"] == {"min_evaluations": 12, "champion_sd_multiplier": 0.5}
     eligible = (
         duckdb.connect()
-        .execute(
-            f"select min(n_evaluations) from read_parquet('{output}/*/composite_scores.parquet') where is_eligible"
-        )
+        .execute(f"select min(n_evaluations) from read_parquet('{draft}/composite_scores.parquet') where is_eligible")
         .fetchone()[0]
     )
     assert eligible >= 12
-    with get_client(sync_client=True) as client:
-        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    assert "DRAFT" in (draft / "draft_report.html").read_text()
+    artifacts = _artifacts(what_if.id)
+    assert set(artifacts) == {
+        "cro-awards-2024",
+        "cro-awards-2024-awards",
+        "cro-awards-2024-validation",
+        "cro-awards-2024-diff",
+    }
+    assert "Leaders" in artifacts["cro-awards-2024"] or "leader(s)" in artifacts["cro-awards-2024"]
+    assert str(manifest["counts"]["read"]) in artifacts["cro-awards-2024-validation"]
+    assert "duplicate_evaluation" in artifacts["cro-awards-2024-validation"]
+    assert (
+        str(official.id) in artifacts["cro-awards-2024-diff"]
+        and "champion_sd_multiplier" in artifacts["cro-awards-2024-diff"]
+    )
 
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]))
-        )
-    keys = {artifact.key for artifact in artifacts}
-    assert keys == {"cro-awards-2024", "cro-awards-2024-awards", "cro-awards-2024-validation"}
-    markdown = next(a for a in artifacts if a.key == "cro-awards-2024").data
-    assert "Leaders" in markdown or "leader(s)" in markdown
-    validation = next(a for a in artifacts if a.key == "cro-awards-2024-validation").data
-    assert str(manifest["counts"]["read"]) in validation and "duplicate_evaluation" in validation
+    released = _run(
+        "cro-awards/release", {**folders, "survey_year": 2024, "run_id": str(what_if.id), "released_by": "editor"}
+    )
+    assert released.state.is_completed(), released.state
+    assert released.name.startswith("release-2024-")
+    assert (output / "survey_year=2024").resolve() == draft
+    log = [json.loads(line) for line in (output / ".publications" / "releases.jsonl").read_text().splitlines()]
+    assert [(e["run_id"], e["by"]) for e in log][-1] == (str(what_if.id), "editor")
+    assert log[-1]["previous_run_id"] == str(official.id)
+    rollback = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "release",
+            "2024",
+            str(official.id),
+            "--output",
+            str(output),
+            "--quarantine",
+            str(quarantine),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert rollback.returncode == 0, rollback.stderr
+    assert (output / "survey_year=2024").resolve() == _draft(output, official.id)
+
+
+def test_an_embargoed_release_happens_at_its_time_by_a_scheduled_run(served):
+    import datetime as dt
+
+    output, quarantine = served["data"] / "embargo-out", served["data"] / "embargo-q"
+    folders = {"output": str(output), "quarantine": str(quarantine)}
+    first = _run("cro-awards/on-demand", {**folders, "release": True})
+    second = _run("cro-awards/on-demand", {**folders, "champion_sd_multiplier": 0.75})
+    assert first.state.is_completed() and second.state.is_completed()
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=20)
+    scheduled = _run(
+        "cro-awards/release",
+        {**folders, "survey_year": 2024, "run_id": str(second.id), "embargo_until": until.isoformat()},
+    )
+    assert scheduled.state.is_completed(), scheduled.state
+    assert (output / "survey_year=2024").resolve() == _draft(output, first.id), "nothing changes before the embargo"
+    listing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "publications",
+            "2024",
+            "--json",
+            "--output",
+            str(output),
+            "--quarantine",
+            str(quarantine),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    statuses = {item["run_id"]: item["status"] for item in json.loads(listing.stdout)}
+    assert statuses[str(second.id)].startswith("embargoed until"), statuses
+    deadline = time.monotonic() + 20 + DEPLOYMENT_RUN_TIMEOUT
+    while time.monotonic() < deadline:
+        seen_at = dt.datetime.now(dt.UTC)
+        if (output / "survey_year=2024").resolve() == _draft(output, second.id):
+            assert seen_at >= until, f"released before the embargo ({seen_at} < {until})"
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"the embargoed release did not happen within {DEPLOYMENT_RUN_TIMEOUT} s of {until}")
+    log = [json.loads(line) for line in (output / ".publications" / "releases.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in log if e["run_id"] == str(second.id)] == ["embargoed", "released"]
+    assert dt.datetime.fromisoformat(log[-1]["at"]) >= until
 
 
 def test_invalid_parameter_is_refused_before_the_run_starts(served):
@@ -224,10 +319,11 @@ def test_inbox_publishes_a_new_export_once_then_skips_it(served):
     assert first.state.is_completed(), first.state
     ledger = (output / ".publications" / "published_exports.jsonl").read_text().splitlines()
     assert len(ledger) == 1 and json.loads(ledger[0])["file_name"] == "export_2024.csv"
-    live = os.readlink(output / "survey_year=2024")
-    second = _run("cro-awards-inbox/inbox", {})
+    assert not (output / "survey_year=2024").exists(), "the inbox makes drafts unless told to release"
+    drafts = sorted((output / ".publications" / "survey_year=2024").iterdir())
+    second = _run("cro-awards-inbox/inbox", {"release": True})
     assert second.state.is_completed()
-    assert os.readlink(output / "survey_year=2024") == live, "an already published export is not published again"
+    assert sorted((output / ".publications" / "survey_year=2024").iterdir()) == drafts, "an export is run once"
     assert len((output / ".publications" / "published_exports.jsonl").read_text().splitlines()) == 1
 
 
@@ -238,7 +334,12 @@ def test_backfill_runs_two_years_in_parallel_with_dask(served):
     output = served["data"] / "backfill-out"
     flow_run = _run(
         "cro-awards-backfill/backfill",
-        {"years": [2023, 2024], "output": str(output), "quarantine": str(served["data"] / "backfill-q")},
+        {
+            "years": [2023, 2024],
+            "output": str(output),
+            "quarantine": str(served["data"] / "backfill-q"),
+            "release": True,
+        },
     )
     assert flow_run.state.is_completed(), flow_run.state
     years = (
