@@ -1,10 +1,12 @@
 """Validate: judge every staged row with the Great Expectations suites of `expectations/`.
 
 Contract: `rejection_reasons(connection, survey, malformed_rows, suites)` returns an Arrow table
-(source_row, reason, reason_order), one row per (quarantined export row, reason). Every reason but
-`malformed_row` (found by the reader) comes from an expectation whose `meta.reason` names it; the
-suites take the year's values (scale, CRO spellings, recency window) as parameters. An expectation
-that raises instead of judging is a bug: `ValidationBug` is raised, never a quarantine.
+(source_row, reason, reason_order, attributes), one row per (quarantined export row, reason), sorted by
+source_row and reason_order. `attributes` is, for `invalid_rating`, the attribute ids whose rating is
+invalid (sorted by id; never empty), and null for every other reason. Every reason but `malformed_row`
+(found by the reader) comes from an expectation whose `meta.reason` names it; the suites take the year's
+values (scale, CRO spellings, recency window) as parameters. An expectation that raises instead of
+judging is a bug: `ValidationBug` is raised, never a quarantine.
 
 It reads the staged relations `int_evaluations`, `cro_aliases`, `stg_rating_texts` and `stg_ratings`.
 `great_expectations` is imported on first use (it costs seconds), not at module import; a run calls
@@ -32,7 +34,14 @@ from cro_awards.config import REASON_CODES, SurveyConfig
 from cro_awards.errors import ValidationBug
 from cro_awards.settings import EXPECTATIONS_DIR
 
-REASONS_SCHEMA = pa.schema([("source_row", pa.int64()), ("reason", pa.string()), ("reason_order", pa.int32())])
+REASONS_SCHEMA = pa.schema(
+    [
+        ("source_row", pa.int64()),
+        ("reason", pa.string()),
+        ("reason_order", pa.int32()),
+        ("attributes", pa.list_(pa.string())),
+    ]
+)
 
 _CATEGORICAL = ("respondent_id", "cro_key", "cro")
 """Columns of the evaluations frame passed to GX as pandas categoricals (see `_evaluations_frame`)."""
@@ -234,24 +243,27 @@ def rejection_reasons(
         "rating_text",
         {"scale_min": survey.rating_scale.min, "scale_max": survey.rating_scale.max},
     )
-    pairs: list[tuple[int, str]] = [(row, "malformed_row") for row in malformed_rows]
+    reasons: list[tuple[int, str, list[str] | None]] = [(row, "malformed_row", None) for row in malformed_rows]
     for reason, rows in evaluation_failures.items():
-        pairs.extend((int(row), reason) for row in rows)
+        reasons.extend((int(row), reason, None) for row in rows)
     invalid_texts = sorted(set().union(*rating_failures.values())) if rating_failures else []
     if invalid_texts:
+        # the texts were judged once each; here each row gets the attributes holding an invalid one
         rows = sql.rows(
             connection,
-            "select distinct source_row from stg_ratings where rating_text in (select unnest($texts))",
+            "select source_row, list(attribute order by attribute) from stg_ratings "
+            "where rating_text in (select unnest($texts)) group by source_row",
             {"texts": invalid_texts},
         )
-        pairs.extend((row, "invalid_rating") for (row,) in rows)
+        reasons.extend((row, "invalid_rating", attributes) for row, attributes in rows)
     order = {code: index for index, code in enumerate(REASON_CODES)}
-    pairs.sort(key=lambda pair: (pair[0], order[pair[1]]))
+    reasons.sort(key=lambda judged: (judged[0], order[judged[1]]))
     return pa.table(
         {
-            "source_row": pa.array([row for row, _ in pairs], pa.int64()),
-            "reason": pa.array([reason for _, reason in pairs], pa.string()),
-            "reason_order": pa.array([order[reason] for _, reason in pairs], pa.int32()),
+            "source_row": pa.array([row for row, _, _ in reasons], pa.int64()),
+            "reason": pa.array([reason for _, reason, _ in reasons], pa.string()),
+            "reason_order": pa.array([order[reason] for _, reason, _ in reasons], pa.int32()),
+            "attributes": pa.array([attributes for _, _, attributes in reasons], pa.list_(pa.string())),
         },
         schema=REASONS_SCHEMA,
     )

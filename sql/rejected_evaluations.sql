@@ -1,4 +1,6 @@
--- The quarantine: every rejected export row with its reasons, the raw CSV text of a malformed row (null
+-- The quarantine: every rejected export row with its reasons, the fields behind each reason (a map from
+-- each reason code, in the reasons' order, to the export columns that caused it, named as `fields`
+-- names them, in header order; int_rejected_reason_fields), the raw CSV text of a malformed row (null
 -- otherwise) and its fields as written: a map from each export column's name (as the header writes it,
 -- after `columns`; case kept) to the row's text, in header order. The export's fields are kept apart
 -- from the quarantine's own columns, so a column named source_row, reasons or raw_text, or two names
@@ -6,7 +8,7 @@
 -- null). (`fields` is a keyword to sqlfluff, hence its noqa: it is the contract's column name.)
 -- grain: one row per quarantined export row
 -- key: source_row
--- reads: int_rejected_evaluations, raw_export (source_row, field_1 ... field_n),
+-- reads: int_rejected_evaluations, int_rejected_reason_fields, raw_export (source_row, field_1 ... field_n),
 --        malformed_rows (source_row, field_1 ... field_n, raw_text),
 --        export_columns (field, position, column_name)
 with
@@ -39,14 +41,24 @@ field_maps as (
     group by long_fields.source_row
 ),
 
+reason_field_maps as (
+    select
+        source_row,
+        map_from_entries(list((reason, column_names) order by reason_order)) as reason_fields,
+    from int_rejected_reason_fields
+    group by source_row
+),
+
 final as (
     select
         int_rejected_evaluations.source_row,
         int_rejected_evaluations.reasons,
+        reason_field_maps.reason_fields,
         rejected_rows.raw_text,
         field_maps.fields,
     from int_rejected_evaluations
     inner join rejected_rows on int_rejected_evaluations.source_row = rejected_rows.source_row
+    inner join reason_field_maps on int_rejected_evaluations.source_row = reason_field_maps.source_row
     inner join field_maps on int_rejected_evaluations.source_row = field_maps.source_row
 )
 

@@ -266,8 +266,10 @@ def world_sources() -> dict[str, pa.Table]:
         "raw_ratings": export.select(["source_row", "a1"]),
         "malformed_rows": malformed.rename_columns(["source_row", *fields, "raw_text"]),
         "rejection_reasons": table(
-            pa.schema([("source_row", INT), ("reason", STR), ("reason_order", pa.int32())]),
-            [(6, "unknown_cro", 3), (7, "malformed_row", 0)],
+            pa.schema(
+                [("source_row", INT), ("reason", STR), ("reason_order", pa.int32()), ("attributes", pa.list_(STR))]
+            ),
+            [(6, "unknown_cro", 3, None), (7, "malformed_row", 0, None)],
         ),
         "composite_uncertainty": uncertainty.SCHEMA.empty_table(),
         "withheld_attribute_scores": table(pa.schema([("segment", STR), ("cro", STR), ("attribute", STR)]), []),

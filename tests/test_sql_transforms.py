@@ -491,6 +491,68 @@ def test_int_rejected_evaluations_reasons_ordered_by_reason_order_and_deduplicat
     ]
 
 
+# --- int_rejected_reason_fields --------------------------------------------------------------------
+
+REJECTION_REASONS_SCHEMA = [("source_row", INT), ("reason", STR), ("reason_order", pa.int32()), ("attributes", REASONS)]
+
+
+def test_int_rejected_reason_fields_each_reason_to_its_columns_in_header_order(con):
+    # Four attributes, written in the header as d, b, a, c (attribute ids as raw_ratings names them);
+    # `CRO` is another column than `cro`. Row 1: two invalid ratings (validation lists them by id);
+    # row 2: several reasons; row 3: no ratings (a null, a blank, an n/a); rows 4 and 5: duplicates;
+    # row 6: malformed (in no staged table). Row 2's unknown_cro is given twice: one row out.
+    given(
+        con,
+        "rejection_reasons",
+        REJECTION_REASONS_SCHEMA,
+        [
+            (1, "invalid_rating", 6, ["a", "d"]),
+            (2, "missing_respondent_id", 1, None),
+            (2, "invalid_rd_spend", 2, None),
+            (2, "unknown_cro", 3, None),
+            (2, "unknown_cro", 3, None),
+            (2, "invalid_last_engaged", 4, None),
+            (2, "invalid_rating", 6, ["c"]),
+            (3, "outside_recency_window", 5, None),
+            (3, "no_ratings", 7, None),
+            (4, "duplicate_evaluation", 8, None),
+            (5, "duplicate_evaluation", 8, None),
+            (6, "malformed_row", 0, None),
+        ],
+    )
+    given(
+        con,
+        "raw_ratings",
+        [("source_row", INT), ("d", STR), ("b", STR), ("a", STR), ("c", STR)],
+        [
+            (1, "9", "4", "four", "3"),
+            (2, "4", None, "", "3.5"),
+            (3, None, " ", "n/a", ""),
+            (4, "4", "4", "4", "4"),
+            (5, "4", "4", "4", "4"),
+            (7, "", "", "", ""),
+        ],
+    )
+    given_export_columns(con, ["CRO", "respondent_id", "rd_spend_musd", "cro", "last_engaged", "d", "b", "a", "c"])
+    sql.run(con, "int_rejected_reason_fields", params())
+
+    assert columns_of(con, "int_rejected_reason_fields") == ["source_row", "reason", "reason_order", "column_names"]
+    assert sql.key("int_rejected_reason_fields") == ("source_row", "reason")
+    assert rows_of(con, "int_rejected_reason_fields", "source_row, reason_order") == [
+        (1, "invalid_rating", 6, ["d", "a"]),
+        (2, "missing_respondent_id", 1, ["respondent_id"]),
+        (2, "invalid_rd_spend", 2, ["rd_spend_musd"]),
+        (2, "unknown_cro", 3, ["cro"]),
+        (2, "invalid_last_engaged", 4, ["last_engaged"]),
+        (2, "invalid_rating", 6, ["c"]),
+        (3, "outside_recency_window", 5, ["last_engaged"]),
+        (3, "no_ratings", 7, ["d", "b", "a", "c"]),
+        (4, "duplicate_evaluation", 8, ["respondent_id", "cro"]),
+        (5, "duplicate_evaluation", 8, ["respondent_id", "cro"]),
+        (6, "malformed_row", 0, []),
+    ]
+
+
 def run_accepted_ratings(con, knobs) -> None:
     """int_accepted_ratings is a view over int_accepted_evaluations, which the cut decides."""
     sql.run(con, "int_accepted_evaluations", knobs)
@@ -913,6 +975,16 @@ def given_export_columns(con, names: list[str]) -> None:
     given(con, "export_columns", EXPORT_COLUMNS_SCHEMA, [(f"field_{i}", i, n) for i, n in enumerate(names, start=1)])
 
 
+def given_reason_fields(con, rows: list[tuple[int, str, int, list[str]]]) -> None:
+    """int_rejected_reason_fields rows: (source_row, reason, reason_order, column_names)."""
+    given(
+        con,
+        "int_rejected_reason_fields",
+        [("source_row", INT), ("reason", STR), ("reason_order", pa.int32()), ("column_names", REASONS)],
+        rows,
+    )
+
+
 def test_rejected_evaluations_joins_well_formed_and_malformed_rows_sorted(con):
     given(
         con,
@@ -936,17 +1008,32 @@ def test_rejected_evaluations_joins_well_formed_and_malformed_rows_sorted(con):
     )
     given(con, "malformed_rows", [*FIELDS_SCHEMA, ("raw_text", STR)], [(4, "R4", "30", None, None, "R4,30")])
     given_export_columns(con, ["respondent_id", "rd_spend_musd", "cro", "a1"])
+    given_reason_fields(
+        con,
+        [
+            (4, "malformed_row", 0, []),
+            (3, "unknown_cro", 3, ["cro"]),
+            (3, "invalid_rd_spend", 2, ["rd_spend_musd"]),
+            (1, "no_ratings", 7, ["a1"]),
+        ],
+    )
     sql.run(con, "rejected_evaluations", params())
 
-    assert columns_of(con, "rejected_evaluations") == ["source_row", "reasons", "raw_text", "fields"]
+    assert columns_of(con, "rejected_evaluations") == ["source_row", "reasons", "reason_fields", "raw_text", "fields"]
     assert sql.key("rejected_evaluations") == ("source_row",)
-    assert [row[:3] for row in published_rows(con, "rejected_evaluations")] == [
+    assert [(row[0], row[1], row[3]) for row in published_rows(con, "rejected_evaluations")] == [
         (1, ["no_ratings"], None),
         (3, ["invalid_rd_spend", "unknown_cro"], None),
         (4, ["malformed_row"], "R4,30"),
     ]
+    # reason_fields: a map from each reason, in the reasons' order, to its columns
+    assert [list(row[2].items()) for row in published_rows(con, "rejected_evaluations")] == [
+        [("no_ratings", ["a1"])],
+        [("invalid_rd_spend", ["rd_spend_musd"]), ("unknown_cro", ["cro"])],
+        [("malformed_row", [])],
+    ]
     # fields: a map from column name to text, in header order (DuckDB gives a map back as a dict)
-    assert [list(row[3].items()) for row in published_rows(con, "rejected_evaluations")] == [
+    assert [list(row[4].items()) for row in published_rows(con, "rejected_evaluations")] == [
         [("respondent_id", "R1"), ("rd_spend_musd", "10"), ("cro", "Acme"), ("a1", " ")],
         [("respondent_id", "R3"), ("rd_spend_musd", "lots"), ("cro", "Nobody"), ("a1", "5")],
         [("respondent_id", "R4"), ("rd_spend_musd", "30"), ("cro", None), ("a1", None)],
@@ -965,10 +1052,11 @@ def test_rejected_evaluations_keeps_colliding_column_names_apart(con, tmp_path):
     )
     given(con, "malformed_rows", [*FIELDS_SCHEMA, ("raw_text", STR)], [])
     given_export_columns(con, ["cro", "CRO", "source_row", "raw_text"])
+    given_reason_fields(con, [(2, "unknown_cro", 3, ["cro"])])
     sql.run(con, "rejected_evaluations", params())
 
-    [(source_row, reasons, raw_text, fields)] = published_rows(con, "rejected_evaluations")
-    assert (source_row, reasons, raw_text) == (2, ["unknown_cro"], None)
+    [(source_row, reasons, reason_fields, raw_text, fields)] = published_rows(con, "rejected_evaluations")
+    assert (source_row, reasons, reason_fields, raw_text) == (2, ["unknown_cro"], {"unknown_cro": ["cro"]}, None)
     assert list(fields.items()) == [("cro", "Nobody"), ("CRO", "NOBODY"), ("source_row", "77"), ("raw_text", "text")]
     # As Parquet (as the quarantine is written), read back by column name in DuckDB
     import pyarrow.parquet as pq
@@ -987,8 +1075,9 @@ def test_rejected_evaluations_empty_quarantine(con):
     given(con, "raw_export", FIELDS_SCHEMA, [(1, "R1", "10", "Acme", "4")])
     given(con, "malformed_rows", [*FIELDS_SCHEMA, ("raw_text", STR)], [])
     given_export_columns(con, ["respondent_id", "rd_spend_musd", "cro", "a1"])
+    given_reason_fields(con, [])
     sql.run(con, "rejected_evaluations", params())
-    assert columns_of(con, "rejected_evaluations") == ["source_row", "reasons", "raw_text", "fields"]
+    assert columns_of(con, "rejected_evaluations") == ["source_row", "reasons", "reason_fields", "raw_text", "fields"]
     assert published_rows(con, "rejected_evaluations") == []
 
 

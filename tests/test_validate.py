@@ -406,18 +406,19 @@ def test_reason_order_column(tmp_path):
     from helpers_exports import load, write_csv
 
     config = load(write_config(tmp_path))
-    path = write_csv(tmp_path / "e.csv", [row(respondent_id="", cro="x", quality="7"), row()])
+    path = write_csv(tmp_path / "e.csv", [row(respondent_id="", cro="x", quality="7"), row(speed="four", cost="0")])
     path.write_text(path.read_text() + "too,few\n")
     export = read_export(path, config)
     with Workspace.open() as workspace:
         stage(workspace, export.table, export.malformed, config.survey)
         table = rejection_reasons(workspace.connection, config.survey, export.malformed["source_row"].to_pylist())
-    assert table.column_names == ["source_row", "reason", "reason_order"]
+    assert table.column_names == ["source_row", "reason", "reason_order", "attributes"]
     assert table.to_pylist() == [
-        {"source_row": 1, "reason": "missing_respondent_id", "reason_order": 1},
-        {"source_row": 1, "reason": "unknown_cro", "reason_order": 3},
-        {"source_row": 1, "reason": "invalid_rating", "reason_order": 6},
-        {"source_row": 3, "reason": "malformed_row", "reason_order": 0},
+        {"source_row": 1, "reason": "missing_respondent_id", "reason_order": 1, "attributes": None},
+        {"source_row": 1, "reason": "unknown_cro", "reason_order": 3, "attributes": None},
+        {"source_row": 1, "reason": "invalid_rating", "reason_order": 6, "attributes": ["quality"]},
+        {"source_row": 2, "reason": "invalid_rating", "reason_order": 6, "attributes": ["cost", "speed"]},  # by id
+        {"source_row": 3, "reason": "malformed_row", "reason_order": 0, "attributes": None},
     ]
 
 
@@ -555,3 +556,137 @@ def test_two_survey_years_validated_at_once_in_two_threads_get_the_same_reasons(
         assert together[year].counts == alone[year].counts, year
         assert together[year].quarantined_by_reason == alone[year].quarantined_by_reason, year
     assert alone[2023].reasons.to_pylist() != alone[2024].reasons.to_pylist(), "two different years"
+
+
+# --- reason_fields: the export columns behind each reason of a quarantined row -------------------
+# One export, read with a four-attribute survey whose `columns` renames two headers, and holding `CRO`
+# (another column, ignored) before `cro`. The header's attribute order (reach, speed, quality, cost)
+# is neither the YAML's (quality, speed, cost, reach) nor alphabetical.
+
+FIELDS_HEADER = (
+    "Respondent ID",
+    "rd_spend_musd",
+    "CRO",
+    "cro",
+    "last_engaged",
+    "Reach (1-5)",
+    "speed",
+    "quality",
+    "cost",
+)
+FIELDS_RENAMES = 'columns:\n  "Respondent ID": respondent_id\n  "Reach (1-5)": reach\n'
+FIELDS_NAMES = ("respondent_id", "rd_spend_musd", "CRO", "cro", "last_engaged", "reach", "speed", "quality", "cost")
+"""FIELDS_HEADER after `columns`: the names `fields` and `reason_fields` use."""
+
+FIELDS_ROWS = {
+    "two invalid ratings": ["F1", "1200", "Nobody", "Northwind", "2023-06-01", "6", "3", "4", "four"],
+    "five reasons": ["", "$900", "Acme", "Nobody", "2019-01-01", "4", "", "3.5", "n/a"],
+    "bad date": ["F3", "1200", "Acme", "Bluefen", "31/12/2023", "4", "3", "4", "5"],
+    "no ratings": ["F4", "1200", "Acme", "Bluefen", "2023-06-01", "", "n/a", " ", "NA"],
+    "duplicate A": ["F5", "1200", "Acme", "Northwind", "2023-06-01", "4", "3", "4", "5"],
+    "duplicate B": ["F5", "1200", "Acme", "NWC", "2023-06-01", "4", "3", "4", "5"],
+    "good": ["F6", "1200", "Nobody", "Aldercrest", "2023-06-01", "4", "3", "4", "5"],
+    "malformed": "F7,1200,Acme,Aldercrest",
+}
+FIELDS_ROW_OF = {label: index for index, label in enumerate(FIELDS_ROWS, start=1)}
+
+
+@pytest.fixture(scope="module")
+def quarantine(tmp_path_factory):
+    """The quarantine table (Arrow, as the pipeline hands it to be written) of the export above."""
+    from cro_awards.pipeline import run_pipeline
+    from helpers_exports import CONFIG_YAML, load
+
+    folder = tmp_path_factory.mktemp("reason_fields")
+    four_attributes = CONFIG_YAML.replace("  cost: Cost\n", "  cost: Cost\n  reach: Reach\n")
+    config = write_config(folder, four_attributes, extra=FIELDS_RENAMES)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(FIELDS_HEADER)
+    for item in FIELDS_ROWS.values():
+        if isinstance(item, str):
+            out.write(item + "\n")
+        else:
+            writer.writerow(item)
+    export = folder / "export.csv"
+    export.write_text(out.getvalue(), encoding="utf-8", newline="")
+    return run_pipeline(load(config), export, through="validate").validation.rejected
+
+
+def quarantined(quarantine) -> dict[int, dict]:
+    """The quarantine's rows as Python dicts (a map is a list of (key, value) pairs), by source_row."""
+    return {rejected["source_row"]: rejected for rejected in quarantine.to_pylist()}
+
+
+def reason_fields_of(quarantine, label: str) -> list[tuple[str, list[str]]]:
+    return quarantined(quarantine)[FIELDS_ROW_OF[label]]["reason_fields"]
+
+
+def test_quarantine_columns_in_contract_order(quarantine):
+    import pyarrow as pa
+
+    assert quarantine.column_names == ["source_row", "reasons", "reason_fields", "raw_text", "fields"]
+    kind = quarantine.schema.field("reason_fields").type  # map(varchar, varchar[])
+    assert (kind.key_type, kind.item_type.value_type) == (pa.string(), pa.string())
+    assert sorted(quarantined(quarantine)) == [FIELDS_ROW_OF[label] for label in FIELDS_ROWS if label != "good"]
+
+
+def test_invalid_rating_names_exactly_the_invalid_attribute_columns_in_header_order(quarantine):
+    # reach (renamed from "Reach (1-5)") and cost are invalid; speed and quality are not
+    assert reason_fields_of(quarantine, "two invalid ratings") == [("invalid_rating", ["reach", "cost"])]
+
+
+def test_every_reason_of_a_row_is_mapped_in_the_reasons_order(quarantine):
+    assert reason_fields_of(quarantine, "five reasons") == [
+        ("missing_respondent_id", ["respondent_id"]),
+        ("invalid_rd_spend", ["rd_spend_musd"]),
+        ("unknown_cro", ["cro"]),  # not CRO, another column that differs only in case
+        ("outside_recency_window", ["last_engaged"]),
+        ("invalid_rating", ["quality"]),
+    ]
+    assert reason_fields_of(quarantine, "bad date") == [("invalid_last_engaged", ["last_engaged"])]
+
+
+def test_no_ratings_names_every_attribute_column_in_header_order(quarantine):
+    assert reason_fields_of(quarantine, "no ratings") == [("no_ratings", ["reach", "speed", "quality", "cost"])]
+
+
+def test_duplicate_evaluation_names_respondent_and_cro_on_every_copy(quarantine):
+    for label in ("duplicate A", "duplicate B"):
+        assert reason_fields_of(quarantine, label) == [("duplicate_evaluation", ["respondent_id", "cro"])]
+
+
+def test_malformed_row_names_no_field(quarantine):
+    assert reason_fields_of(quarantine, "malformed") == [("malformed_row", [])]
+
+
+def test_reason_fields_use_the_names_of_fields(quarantine):
+    for rejected in quarantined(quarantine).values():
+        assert [name for name, _ in rejected["fields"]] == list(FIELDS_NAMES)
+        assert [reason for reason, _ in rejected["reason_fields"]] == rejected["reasons"]
+        named = {name for _, names in rejected["reason_fields"] for name in names}
+        assert named <= set(FIELDS_NAMES) - {"CRO"}, rejected["source_row"]
+
+
+def test_reason_fields_read_back_from_parquet_as_documented(quarantine, tmp_path):
+    # docs/contract.md's query: which attribute columns held an invalid rating, and their texts
+    import duckdb
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "rejected_evaluations.parquet"
+    pq.write_table(quarantine, path)
+    found = (
+        duckdb.connect()
+        .execute(
+            "select source_row, column_name, fields[column_name] as field_text "
+            "from read_parquet($path), unnest(reason_fields['invalid_rating']) as invalid(column_name) "
+            "order by source_row, column_name",
+            {"path": str(path)},
+        )
+        .fetchall()
+    )
+    assert found == [
+        (FIELDS_ROW_OF["two invalid ratings"], "cost", "four"),
+        (FIELDS_ROW_OF["two invalid ratings"], "reach", "6"),
+        (FIELDS_ROW_OF["five reasons"], "quality", "3.5"),
+    ]
