@@ -90,13 +90,18 @@ def other_tables(rows: list[tuple[str, str, str]]) -> dict[str, pa.Table]:
     }
 
 
+def knobs(year: int) -> dict[str, Any]:
+    """The effective knobs of each year's runs: min_evaluations differs between the years."""
+    return {"champion_sd_multiplier": 1.0, "min_evaluations": 10 if year == 2023 else 12}
+
+
 def write_publication(output: Path, year: int, name: str, rows: list[tuple[str, str, str]], *, labels: bool) -> None:
     folder = output / ".publications" / f"survey_year={year}" / name
     folder.mkdir(parents=True)
     run_id = name.split("-", 1)[1]
     tables = {**other_tables(rows), "awards": awards_table(year, rows, labels=labels)}
     for table_name, table in tables.items():
-        described = describe(table_name, table, survey_year=year, run_id=run_id, configuration={"min_evaluations": 10})
+        described = describe(table_name, table, survey_year=year, run_id=run_id, configuration=knobs(year))
         pq.write_table(described, folder / f"{table_name}.parquet")
     (folder / "report.html").write_text("<!doctype html><title>report</title>", encoding="utf-8")
     (folder / "draft_report.html").write_text("<!doctype html><title>DRAFT</title>", encoding="utf-8")
@@ -187,12 +192,14 @@ def test_the_pyarrow_metadata_recipe_reads_the_release(output):
     found = run_recipe("metadata-pyarrow", output)
     assert found["about"]["survey_year"] == "2024"
     assert found["about"]["run_id"] == RELEASED[2024][0].split("-", 1)[1]
-    assert found["configuration"] == {"min_evaluations": 10}
+    assert found["configuration"] == knobs(2024)
     assert found["descriptions"] == DESCRIPTIONS["awards"]
 
 
 def test_the_duckdb_metadata_recipe_names_each_released_run(output):
     found = run_recipe("metadata-duckdb", output)
-    runs = {Path(file_name).parent.name: run_id for file_name, run_id in found["runs"]}
-    assert runs == {f"survey_year={year}": name.split("-", 1)[1] for year, (name, _) in RELEASED.items()}
+    runs = {
+        Path(file).parent.name: (run_id, json.loads(configuration)) for file, run_id, configuration in found["runs"]
+    }
+    assert runs == {f"survey_year={year}": (name.split("-", 1)[1], knobs(year)) for year, (name, _) in RELEASED.items()}
     assert dict(found["descriptions"]) == DESCRIPTIONS["awards"]
