@@ -226,7 +226,8 @@ def print_summary(console, summary: dict[str, Any]) -> None:
         + (f" ({reasons})" if reasons else ""),
         **plain,
     )
-    console.print(printable(summary["diff"]), **plain)
+    for line in summary["diff"].splitlines():
+        console.print(printable(line), **plain)
     console.print(f"Draft of run {printable(summary['run_id'])}: {printable(summary['published'])}", **plain)
     if summary.get("released"):
         console.print(
@@ -390,7 +391,8 @@ def _publications(arguments: argparse.Namespace) -> int:
         print(printable(f"No draft of survey year {arguments.year} in {output}."))
         return 0
     table = Table(title=Text(f"Drafts and releases of {arguments.year}, newest first ({printable(output)})"))
-    for column in ("run id", "status", "made at", "export (sha256)", "overrides", "released"):
+    table.add_column("run id", no_wrap=True, min_width=36)  # whole: it is what `release` and `diff` take
+    for column in ("status", "made at", "export (sha256)", "overrides", "released"):
         table.add_column(column)
     for item in listed:
         overrides = ", ".join(f"{k}={v}" for k, v in item.overrides.items()) or "-"
