@@ -6,7 +6,9 @@ Standard library only. `reference(config, csv_path)` takes the survey configurat
 
 - `quarantine`: {source_row: [reason codes, in contract order]} for every quarantined row;
 - `tables`: {"attribute_scores": [...], "composite_scores": [...], "awards": [...]}, each a list of
-  dicts with the contract's columns, sorted as published (plain code-point order on strings).
+  dicts with the contract's columns, sorted as published (plain code-point order on strings). `cro` is
+  the CRO's id (the YAML's `id`, else derived from its name: `cro_id`); the label columns come last:
+  `cro_name` and `attribute_label` or `category_label`.
 
 `cell_counts(config, csv_path)` gives every cell's count, published or not (n_ratings per attribute
 cell, n_evaluations per composite): what the disclosure attack (tests/attacker.py) assumes is known.
@@ -155,6 +157,20 @@ def read_rows(csv_path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     return header, list(enumerate(rows[1:], start=1))
 
 
+def cro_id(cro: dict) -> str:
+    """A CRO's id: the YAML's `id`, else its name decomposed (NFKD), accents and other combining marks
+    dropped, lower-cased, with `_` for every run of characters outside a-z and 0-9, no `_` at either end."""
+    if cro.get("id"):
+        return cro["id"]
+    letters = "".join(ch for ch in unicodedata.normalize("NFKD", cro["name"]) if not unicodedata.combining(ch))
+    return re.sub("[^a-z0-9]+", "_", letters.lower()).strip("_")
+
+
+def category_label(category: str) -> str:
+    """A category's label: its id with spaces for `_`, the first letter capital and the rest lower case."""
+    return category.replace("_", " ").capitalize()
+
+
 # --- the rules -----------------------------------------------------------------------------------------
 
 
@@ -172,10 +188,11 @@ def _accepted(config: dict, csv_path):
     canonical: dict[str, str] = {}
     for cro in config["cros"]:
         for spelling in (cro["name"], *(cro.get("aliases") or ())):
-            canonical[identity(spelling).lower()] = cro["name"]
+            canonical[identity(spelling).lower()] = cro_id(cro)
 
     header, rows = read_rows(csv_path)
-    position = {name: index for index, name in enumerate(header)}
+    renamed = config.get("columns") or {}  # the export's own headers -> contract columns and attribute ids
+    position = {renamed.get(name, name): index for index, name in enumerate(header)}
 
     reasons: dict[int, set[str]] = defaultdict(set)
     evaluations: dict[int, dict] = {}
@@ -253,12 +270,21 @@ def reference(config: dict, csv_path) -> tuple[dict[int, list[str]], dict[str, l
     multiplier = float(knobs["champion_sd_multiplier"])
     min_cell = knobs["min_cell_size"]
     categories = {category: list(ids) for category, ids in config["categories"].items()}
+    names = {cro_id(cro): cro["name"] for cro in config["cros"]}
 
     quarantine, cell_ratings, segment_evaluations = _accepted(config, csv_path)
 
     scores = {key: (len(values), math.fsum(values) / len(values)) for key, values in cell_ratings.items()}
     attribute_scores = [
-        {"segment": s, "cro": c, "attribute": a, "n_ratings": n, "score": score}
+        {
+            "segment": s,
+            "cro": c,
+            "attribute": a,
+            "n_ratings": n,
+            "score": score,
+            "cro_name": names[c],
+            "attribute_label": config["attributes"][a],
+        }
         for (s, c, a), (n, score) in scores.items()
         if n >= min_cell
     ]
@@ -280,6 +306,8 @@ def reference(config: dict, csv_path) -> tuple[dict[int, list[str]], dict[str, l
                     "composite": math.fsum(values) / len(values),
                     "is_eligible": n_evaluations >= min_evaluations,
                     "rank": None,
+                    "cro_name": names[cro],
+                    "category_label": category_label(category),
                 }
             )
     cells: dict[tuple[str, str], list[dict]] = defaultdict(list)
@@ -318,6 +346,8 @@ def reference(config: dict, csv_path) -> tuple[dict[int, list[str]], dict[str, l
                         "weighted_mean": mean,
                         "weighted_sd": sd,
                         "threshold": threshold,
+                        "cro_name": names[row["cro"]],
+                        "category_label": category_label(category),
                     }
                 )
     awards.sort(key=lambda row: (row["segment"], row["category"], row["cro"], row["award"]))

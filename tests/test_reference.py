@@ -131,6 +131,25 @@ def test_sample_matches_reference(sample_export: Path) -> None:
     assert_same(run_pipeline(SAMPLE_CONFIG, sample_export), expected)
 
 
+@pytest.mark.parametrize("year", [2023, 2024])
+def test_bundled_years_match_reference_keyed_on_ids_with_labels_last(year: int) -> None:
+    """The bundled years' tables are the reference's (which restates the rules with CRO names mapped to
+    ids): the rows of the years as published before ids, with `cro` the id and the labels appended."""
+    config_path = PROJECT_ROOT / "surveys" / f"{year}.yaml"
+    export = PROJECT_ROOT / "data" / "sample" / f"export_{year}.csv"
+    expected = run_reference(config_path, export)
+    got = run_pipeline(config_path, export)
+    assert_same(got, expected)
+    raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    names = {cro["id"]: cro["name"] for cro in raw["cros"]}
+    for name, rows in got[1].items():
+        assert rows, name
+        assert {row["cro"] for row in rows} <= set(names), name
+        assert all(row["cro_name"] == names[row["cro"]] for row in rows), name
+        labels = ["cro_name", "attribute_label" if name == "attribute_scores" else "category_label"]
+        assert list(rows[0])[-2:] == labels, name
+
+
 # --- 2. random small surveys ------------------------------------------------------------------------
 
 # CRO names and their aliases: distinct ignoring case, some non-ASCII, some starting in lower case, so
@@ -368,6 +387,46 @@ def compare(tmp_path: Path, body: str, **changes) -> tuple:
     expected = run_reference(yaml_path, csv_path)
     assert_same(run_pipeline(yaml_path, csv_path), expected)
     return expected
+
+
+def test_label_columns_on_a_tiny_survey(tmp_path: Path) -> None:
+    """A given id (`alpha_co`) and a derived one (`Beta Ltd.` -> `beta_ltd`, matched here by its alias B):
+    `cro` holds the ids, `cro_name` the names, attribute and category labels follow (a category label
+    is its id with spaces, capitalised: speed_of_delivery -> "Speed of delivery")."""
+    cros = [{"id": "alpha_co", "name": "Alpha", "aliases": []}, {"name": "Beta Ltd.", "aliases": ["B"]}]
+    categories = {"quality": ["q1", "q2"], "speed_of_delivery": ["q2"]}
+    _, tables = compare(
+        tmp_path,
+        "R1,10,Alpha,2024-03-01,4,5\nR2,10,B,2024-03-01,2,3\n",
+        cros=cros,
+        attributes={"q1": "Quality of data", "q2": "Speed"},
+        categories=categories,
+    )
+    overall = {name: [row for row in rows if row["segment"] == "overall"] for name, rows in tables.items()}
+    assert [
+        (r["cro"], r["attribute"], r["score"], r["cro_name"], r["attribute_label"]) for r in overall["attribute_scores"]
+    ] == [
+        ("alpha_co", "q1", 4.0, "Alpha", "Quality of data"),
+        ("alpha_co", "q2", 5.0, "Alpha", "Speed"),
+        ("beta_ltd", "q1", 2.0, "Beta Ltd.", "Quality of data"),
+        ("beta_ltd", "q2", 3.0, "Beta Ltd.", "Speed"),
+    ]
+    assert [
+        (r["cro"], r["category"], r["composite"], r["cro_name"], r["category_label"])
+        for r in overall["composite_scores"]
+    ] == [
+        ("alpha_co", "quality", 4.5, "Alpha", "Quality"),
+        ("alpha_co", "speed_of_delivery", 5.0, "Alpha", "Speed of delivery"),
+        ("beta_ltd", "quality", 2.5, "Beta Ltd.", "Quality"),
+        ("beta_ltd", "speed_of_delivery", 3.0, "Beta Ltd.", "Speed of delivery"),
+    ]
+    # quality: mean 3.5, sd 1, threshold 4.5: Alpha leads and is champion; likewise speed_of_delivery (4, 1, 5)
+    assert [(r["category"], r["cro"], r["award"], r["cro_name"], r["category_label"]) for r in overall["awards"]] == [
+        ("quality", "alpha_co", "champion", "Alpha", "Quality"),
+        ("quality", "alpha_co", "leader", "Alpha", "Quality"),
+        ("speed_of_delivery", "alpha_co", "champion", "Alpha", "Speed of delivery"),
+        ("speed_of_delivery", "alpha_co", "leader", "Alpha", "Speed of delivery"),
+    ]
 
 
 def test_window_start_is_clamped_to_month_end(tmp_path: Path) -> None:
