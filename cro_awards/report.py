@@ -1,10 +1,19 @@
 """The awards report: one self-contained, offline HTML page from a survey year's published tables.
 
-`render_report(tables, manifest, survey, previous=None) -> str` is a pure function: no file, network
-or clock is read. Data is prepared here, in small pure functions (`chart_rows`, `co_leaders`,
-`year_over_year`, `chart_layout`, `cro_profiles`, `report_context`); the markup, the SVG charts
-included, is in `templates/report.html.j2`, rendered by jinja2 with autoescape on, so every CRO name,
-label and id is escaped wherever it lands (text, attribute or SVG).
+`render_report(tables, manifest, survey, previous=None, *, history=None, draft=None) -> str` is a pure
+function: no file, network or clock is read. Data is prepared here, in small pure functions
+(`chart_rows`, `co_leaders`, `year_over_year`, `chart_layout`, `sparkline_layout`, `cro_profiles`,
+`draft_context`, `report_context`); the markup, the SVG charts included, is in
+`templates/report.html.j2`, rendered by jinja2 with autoescape on, so every CRO name, label and id is
+escaped wherever it lands (text, attribute or SVG).
+
+CROs are keyed by their id (`cro`) and shown by their name (`cro_name`, appended to the published
+tables; the id where a table has no such column). The history (`cro_awards.history`: every year released
+in the output folder) draws each CRO's composites per category and segment over those years and this
+one; the change of a composite is against the most recent released year, through renames (a merger is
+"new entity, formed from ...", never a change), and the report names that year and the knobs that
+differed. With `draft` (a `cro_awards.diff.Diff`) the page is the draft's: a DRAFT banner first, the
+overrides, and its difference from the current release; without it, the report as released.
 
 What people read is rounded to two decimals (docs/method.md, "Rounding"); the stored scores are not.
 Nothing respondent-level is shown: the tables are the published ones, small cells already suppressed.
@@ -25,8 +34,9 @@ from typing import Any
 import jinja2
 import pyarrow as pa
 
-from cro_awards import knobs as knobs_model
+from cro_awards import history as histories, knobs as knobs_model
 from cro_awards.config import REASON_CODES as REASON_ORDER
+from cro_awards.history import Point, Release
 from cro_awards.summary import SEGMENT_LABELS, SEGMENT_ORDER, probability_text
 
 KNOBS = knobs_model.KNOBS
@@ -61,6 +71,18 @@ _DELTA_X = 830  # the change since the previous survey, as text
 _ROW_HEIGHT = 18
 _NAME_CHARS = 36  # longer names are shortened with an ellipsis (the full name is in the row's title)
 
+# Sparkline geometry: one point per survey year, its value above and its year below.
+_SPARK_STEP = 40
+_SPARK_PAD = 18
+_SPARK_MIN_WIDTH = 56
+_SPARK_VALUE_Y = 11
+_SPARK_TOP, _SPARK_BOTTOM = 18, 35
+_SPARK_YEAR_Y = 48
+_SPARK_HEIGHT = 52
+_SPARK_MIN_SPAN = 0.5  # a smaller spread of composites is drawn on this span: small changes look small
+NEW_ENTITY = "new entity"
+"""The change column's text for a merger: never a change (docs: the publication lifecycle)."""
+
 
 # --- formatting --------------------------------------------------------------------------------
 
@@ -82,7 +104,14 @@ def format_delta(delta: float | None) -> str:
 
 
 def format_knob(value: Any) -> str:
-    """A method knob: an integer as is, a number with at most two decimals (1.0 -> "1", 0.5 -> "0.5")."""
+    """A method knob: an integer as is, a number with at most two decimals (1.0 -> "1", 0.5 -> "0.5");
+    a rating scale {"min": 1, "max": 5} as "1–5"; none as "–"."""
+    if value is None:
+        return "–"
+    if isinstance(value, Mapping):
+        if set(value) == {"min", "max"}:
+            return f"{format_knob(value['min'])}–{format_knob(value['max'])}"
+        return ", ".join(f"{key}={format_knob(item)}" for key, item in sorted(value.items()))
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
     if float(value).is_integer():
@@ -108,6 +137,19 @@ def category_label(category: str) -> str:
 
 def segment_label(segment: str) -> str:
     return SEGMENT_LABELS.get(segment, segment.replace("_", " ").title())
+
+
+def name_of(row: Mapping[str, Any]) -> str:
+    """A row's CRO as people read it: its `cro_name`, else its id `cro`."""
+    return row.get("cro_name") or row["cro"]
+
+
+def join_names(names: Iterable[str]) -> str:
+    """ "A", "A and B", "A, B and C"."""
+    names = list(names)
+    if len(names) < 2:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 # --- table access ------------------------------------------------------------------------------
@@ -153,13 +195,13 @@ def method_knobs(manifest: Mapping[str, Any], survey: Any) -> dict[str, Any]:
 
 
 def chart_rows(composites: Iterable[Mapping[str, Any]], segment: str, category: str) -> list[dict[str, Any]]:
-    """The eligible CROs of (segment, category), composite descending (ties by name)."""
+    """The eligible CROs of (segment, category), composite descending (ties by name, then id)."""
     rows = [
         dict(row)
         for row in composites
         if row["segment"] == segment and row["category"] == category and row.get("is_eligible")
     ]
-    return sorted(rows, key=lambda row: (-row["composite"], row["cro"].casefold(), row["cro"]))
+    return sorted(rows, key=lambda row: (-row["composite"], name_of(row).casefold(), name_of(row), row["cro"]))
 
 
 def winners_of(awards: Iterable[Mapping[str, Any]], segment: str, category: str) -> dict[str, set[str]]:
@@ -206,16 +248,21 @@ def rank_text(row: Mapping[str, Any]) -> str | None:
 def year_over_year(
     current: pa.Table | Mapping[str, Any] | Iterable[Mapping[str, Any]],
     previous: pa.Table | Mapping[str, Any] | Iterable[Mapping[str, Any]] | None,
+    formerly: Mapping[str, Iterable[str]] | None = None,
 ) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """(segment, category, cro) -> {"delta": float | None, "text": "+0.12" | "-0.30" | "0.00" | "new"}.
+    """(segment, category, cro) -> {"delta": float | None, "text": "+0.12" | "-0.30" | "0.00" | "new" |
+    "new entity"}.
 
     Each current composite against the previous survey's published composite of the same CRO, segment
-    and category (eligible or not: both are published scores); "new" when there is none. `current`
-    and `previous` are composite_scores tables (or the dicts of published tables holding them).
-    `previous` None: no comparison, an empty dict.
+    and category (eligible or not: both are published scores), the CRO followed through a rename
+    (`formerly`: id -> former ids; exactly one former id, see `cro_awards.history.source_id`); "new"
+    when there is none; a merger (several former ids) is "new entity", never a change. `current` and
+    `previous` are composite_scores tables (or the dicts of published tables holding them). `previous`
+    None: no comparison, an empty dict.
     """
     if previous is None:
         return {}
+    formerly = {cro: tuple(ids) for cro, ids in (formerly or {}).items()}
 
     def composites(source: Any) -> dict[tuple[str, str, str], float]:
         if isinstance(source, Mapping):
@@ -227,10 +274,15 @@ def year_over_year(
         }
 
     before = composites(previous)
+    present = {cro for _, _, cro in before}
     changes = {}
-    for key, composite in composites(current).items():
+    for (segment, category, cro), composite in composites(current).items():
+        if histories.is_merger(cro, formerly):
+            changes[(segment, category, cro)] = {"delta": None, "text": NEW_ENTITY}
+            continue
+        key = (segment, category, histories.source_id(cro, formerly, present))
         delta = composite - before[key] if key in before else None
-        changes[key] = {"delta": delta, "text": format_delta(delta)}
+        changes[(segment, category, cro)] = {"delta": delta, "text": format_delta(delta)}
     return changes
 
 
@@ -242,6 +294,13 @@ def _tick_step(span: float) -> float:
         if span / step <= 8:
             return step
     return 10.0 ** math.ceil(math.log10(span / 8))
+
+
+def change_class(change: str | None) -> str | None:
+    """The CSS class of a change's text: up, down, flat (0.00, "new", "new entity"); None without one."""
+    if not change:
+        return None
+    return "up" if change.startswith("+") else "down" if change.startswith("-") else "flat"
 
 
 def chart_domain(values: Iterable[float]) -> tuple[float, float, list[float]]:
@@ -289,18 +348,22 @@ def chart_layout(
     ties: Mapping[str, str] | None = None,
     changes: Mapping[str, str] | None = None,
     change_label: str = "since the previous survey",
+    notes: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Everything the chart macro draws, positions computed and numbers formatted (a pure function).
 
-    `rows`: the eligible CROs (cro, composite, optional n_evaluations, ci_low, ci_high), drawn in the
-    given order; `mean` / `threshold`: the cell's weighted mean and champion threshold (None: no lines);
+    `rows`: the eligible CROs (cro, composite, optional cro_name, n_evaluations, ci_low, ci_high), drawn
+    in the given order, labelled by name; `mean` / `threshold`: the cell's weighted mean and champion
+    threshold (None: no lines);
     `winners`: CRO -> {"leader", "champion"}; `show_intervals`: draw ci_low..ci_high whiskers (default:
-    when any row has both); `ties`: leader -> runner-up in a statistical tie; `changes`: CRO -> the
-    change of composite since the previous survey, as text ("+0.12", "new").
+    when any row has both); `ties`: leader id -> its co-leaders' names, as text; `changes`: CRO id -> the
+    change of composite since the previous survey, as text ("+0.12", "new", "new entity"); `notes`: CRO
+    id -> a line added to its tooltip ("new entity, formed from ...").
     """
     rows = [dict(row) for row in rows]
     ties = ties or {}
     changes = changes or {}
+    notes = notes or {}
     if show_intervals is None:
         show_intervals = any(row.get("ci_low") is not None and row.get("ci_high") is not None for row in rows)
     lines = mean is not None and threshold is not None
@@ -337,7 +400,7 @@ def chart_layout(
         awards = sorted(winners.get(row["cro"], ()), key=("leader", "champion").index)
         ci_low, ci_high = row.get("ci_low"), row.get("ci_high")
         whisker = show_intervals and ci_low is not None and ci_high is not None
-        tooltip = [f"{row['cro']}: composite {fmt2(row['composite'])}"]
+        tooltip = [f"{name_of(row)}: composite {fmt2(row['composite'])}"]
         if whisker:
             tooltip.append(f"95% interval {fmt2(ci_low)} to {fmt2(ci_high)}")
         if row.get("n_evaluations") is not None:
@@ -351,13 +414,15 @@ def chart_layout(
         for name, label in (("p_leader", "leads in"), ("p_champion", "is a champion in")):
             if probability_text(row.get(name)):
                 tooltip.append(f"{label} {probability_text(row.get(name))} of the replicates")
-        if row["cro"] in changes:
+        if row["cro"] in notes:
+            tooltip.append(notes[row["cro"]])
+        elif row["cro"] in changes:
             tooltip.append(f"{changes[row['cro']]} {change_label}")
         change = changes.get(row["cro"])
         drawn.append(
             {
                 "cro": row["cro"],
-                "name": _short(row["cro"]),
+                "name": _short(name_of(row)),
                 "tooltip": "; ".join(tooltip),
                 "y": y,
                 "text_y": y + 4,
@@ -373,9 +438,7 @@ def chart_layout(
                 "ci_x1": x_of(ci_low) if whisker else None,
                 "ci_x2": x_of(ci_high) if whisker else None,
                 "change": change,
-                "change_class": ("up" if change.startswith("+") else "down" if change.startswith("-") else "flat")
-                if change
-                else None,
+                "change_class": change_class(change),
             }
         )
 
@@ -431,6 +494,78 @@ def chart_svg(
     return str(macro(chart_layout(rows, mean, threshold, winners, **options)))
 
 
+# --- history ---------------------------------------------------------------------------------
+
+
+def sparkline_layout(points: list[Point], *, label: str = "", survey_year: int | None = None) -> dict[str, Any]:
+    """One CRO's composites over the years as a small inline chart (a pure function): a point per year in
+    `points`' order (oldest first), its value written above it and its year below; a year without a
+    published composite is a gap (no point, the line broken, "–"), never a zero. The vertical scale is
+    the points' own, at least `_SPARK_MIN_SPAN` wide. `survey_year`: the report's year, drawn stronger.
+    `title` says every value in words (the SVG's tooltip and the visually hidden text)."""
+    values = [point.composite for point in points if point.composite is not None]
+    low, high = (min(values), max(values)) if values else (0.0, 1.0)
+    span = max(high - low, _SPARK_MIN_SPAN)
+    bottom = (low + high) / 2 - span / 2
+    width = max(2 * _SPARK_PAD + _SPARK_STEP * (len(points) - 1), _SPARK_MIN_WIDTH)
+    offset = (width - _SPARK_STEP * (len(points) - 1)) / 2
+
+    latest_name = points[-1].name if points else None
+    drawn, lines, run, words = [], [], [], []
+    for index, point in enumerate(points):
+        x = round(offset + index * _SPARK_STEP, 1)
+        current = point.survey_year == survey_year
+        if point.composite is None:
+            text = f"{point.survey_year}: not published"
+            y = None
+            if len(run) > 1:
+                lines.append(run)
+            run = []
+        else:
+            y = round(_SPARK_BOTTOM - (point.composite - bottom) / span * (_SPARK_BOTTOM - _SPARK_TOP), 1)
+            text = f"{point.survey_year}: {fmt2(point.composite)}"
+            if point.name and point.name != latest_name:
+                text += f" (as {point.name})"
+            run.append((x, y))
+        if current:
+            text += " (this survey)"
+        words.append(text)
+        drawn.append(
+            {
+                "x": x,
+                "y": y,
+                "year": point.survey_year,
+                "value": fmt2(point.composite),
+                "gap": point.composite is None,
+                "current": current,
+                "title": text,
+            }
+        )
+    if len(run) > 1:
+        lines.append(run)
+    return {
+        "width": round(width, 1),
+        "height": _SPARK_HEIGHT,
+        "value_y": _SPARK_VALUE_Y,
+        "year_y": _SPARK_YEAR_Y,
+        "points": drawn,
+        "paths": ["M" + " L".join(f"{x} {y}" for x, y in line) for line in lines],
+        "title": f"{label}: " + "; ".join(words) if label else "; ".join(words),
+    }
+
+
+def _renamed_names(series: Mapping[tuple[str, str, str], list[Point]], cro: str) -> list[str]:
+    """The other names under which `cro`'s composites were published in earlier years, oldest first."""
+    names: list[str] = []
+    for (_, _, key), points in series.items():
+        if key != cro:
+            continue
+        for point in points[:-1]:
+            if point.source_cro not in (None, cro) and point.name and point.name not in names:
+                names.append(point.name)
+    return names
+
+
 # --- CRO profiles ------------------------------------------------------------------------------
 
 
@@ -442,10 +577,23 @@ def cro_profiles(
     changes: Mapping[tuple[str, str, str], Mapping[str, Any]] | None = None,
     segments: Iterable[str] = SEGMENT_ORDER,
     categories: Iterable[str] | None = None,
+    *,
+    names: Mapping[str, str] | None = None,
+    series: Mapping[tuple[str, str, str], list[Point]] | None = None,
+    notes: Mapping[str, str] | None = None,
+    survey_year: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Per CRO (by name): its published attribute scores (attribute rows x segment columns), its
-    composites per category and segment with the change since the previous survey, and its awards."""
+    """Per CRO (keyed by id, sorted by name): its published attribute scores (attribute rows x segment
+    columns), its composites per category and segment with the change since the previous survey, its
+    history (`series`: (segment, category, cro) -> Points, one sparkline per category and segment; none
+    without released years) and its awards. `names`: id -> display name (default: the rows' cro_name,
+    else the id); `notes`: id -> a line shown under its name ("new entity, formed from ...")."""
     segments = list(segments)
+    series = series or {}
+    notes = notes or {}
+    names = dict(names or {})
+    for row in [*attribute_scores, *composites]:
+        names.setdefault(row["cro"], name_of(row))
     labels = dict(getattr(survey, "attributes", {}) or {})
     categories = list(categories if categories is not None else getattr(survey, "categories", {}))
     changes = changes or {}
@@ -461,7 +609,7 @@ def cro_profiles(
         won[row["cro"]].append(row)
 
     profiles = []
-    for cro in sorted(set(scores) | set(composite), key=lambda name: (name.casefold(), name)):
+    for cro in sorted(set(scores) | set(composite), key=lambda cro: (names[cro].casefold(), names[cro], cro)):
         attributes = _ordered({attribute for attribute, _ in scores[cro]}, labels)
         attribute_rows = [
             {
@@ -499,6 +647,23 @@ def cro_profiles(
                     }
                 )
             composite_rows.append({"label": category_label(category), "cells": cells})
+        history_rows = []
+        for category in category_ids:
+            sparks = []
+            for segment in segments:
+                points = series.get((segment, category, cro))
+                if not points or len(points) < 2:  # no released year before (or a merger): no history
+                    sparks.append(None)
+                    continue
+                sparks.append(
+                    sparkline_layout(
+                        points,
+                        label=f"{names[cro]}, {segment_label(segment)} · {category_label(category)}",
+                        survey_year=survey_year,
+                    )
+                )
+            if any(sparks):
+                history_rows.append({"label": category_label(category), "cells": sparks})
         awards_won = [
             f"{row['award'].capitalize()}, {segment_label(row['segment'])} · {category_label(row['category'])}"
             f" ({fmt2(row['composite'])})"
@@ -512,9 +677,13 @@ def cro_profiles(
                 ),
             )
         ]
+        renamed = _renamed_names(series, cro)
         profiles.append(
             {
                 "cro": cro,
+                "name": names[cro],
+                "note": notes.get(cro) or (f"formerly {join_names(renamed)}" if renamed else None),
+                "history_rows": history_rows,
                 "attribute_rows": attribute_rows,
                 "composite_rows": composite_rows,
                 "awards": awards_won,
@@ -542,11 +711,115 @@ def _previous_year(previous: Mapping[str, pa.Table] | None) -> Any:
     return None
 
 
+def _compared_release(
+    history: Iterable[Release] | None, previous: Mapping[str, pa.Table] | None, year: Any
+) -> tuple[list[Release], Release | None]:
+    """(the released years before `year`, oldest first; the one changes are computed against).
+
+    Without `history`, the older calling convention: `previous` (the previous survey's tables) stands for
+    one release of the year its tables name, else `year - 1`, with no recorded configuration."""
+    if history is not None:
+        releases = sorted(
+            (release for release in history if not isinstance(year, int) or release.survey_year < year),
+            key=lambda release: release.survey_year,
+        )
+    elif previous is not None:
+        previous_year = _previous_year(previous)
+        if previous_year is None and isinstance(year, int):
+            previous_year = year - 1  # the flow used to read the previous survey year's publication
+        releases = [Release(previous_year, None, {}, previous["composite_scores"])]
+    else:
+        releases = []
+    return releases, (releases[-1] if releases else None)
+
+
+def display_names(survey: Any, *rows: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """CRO id -> the name people read: the tables' `cro_name`, else the survey's configured name."""
+    names = {histories.cro_id(cro): cro.name for cro in getattr(survey, "cros", ()) or ()}
+    for table in rows:
+        for row in table:
+            if row.get("cro_name"):
+                names[row["cro"]] = row["cro_name"]
+    return names
+
+
+def merger_notes(formerly: Mapping[str, Iterable[str]], former_names: Mapping[str, str]) -> dict[str, str]:
+    """CRO id -> "new entity, formed from A and B" for each merger (several former ids), the former ids
+    named as their latest release named them (the id where no release did)."""
+    return {
+        cro: f"{NEW_ENTITY}, formed from {join_names(former_names.get(former, former) for former in ids)}"
+        for cro, ids in formerly.items()
+        if len(tuple(ids)) > 1
+    }
+
+
+def _order(value: str, order: list[str]) -> tuple[int, str]:
+    return (order.index(value) if value in order else len(order), value)
+
+
+def draft_context(diff: Any, segments: Iterable[str], categories: Iterable[str]) -> dict[str, Any]:
+    """What the DRAFT banner shows from a `cro_awards.diff.Diff` (a pure function): the run, the release
+    it is compared with (None: no release yet), the overrides, the awards gained and lost per cell (in
+    the report's segment and category order), the composites that moved and the knobs that differ."""
+    segments, categories = list(segments), list(categories)
+
+    def cell_key(change: Any) -> tuple:
+        return (*_order(change.segment, segments), *_order(change.category, categories))
+
+    def cell_label(change: Any) -> str:
+        return f"{segment_label(change.segment)} · {category_label(change.category)}"
+
+    cells: dict[tuple, dict[str, Any]] = {}
+    for kind, changes in (("gained", diff.awards_gained), ("lost", diff.awards_lost)):
+        for change in changes:
+            cell = cells.setdefault(cell_key(change), {"label": cell_label(change), "gained": [], "lost": []})
+            cell[kind].append(
+                {"award": change.award.capitalize(), "name": change.cro_name or change.cro, "cro": change.cro}
+            )
+    for cell in cells.values():
+        for kind in ("gained", "lost"):
+            cell[kind].sort(key=lambda entry: (entry["award"] != "Leader", entry["name"].casefold(), entry["cro"]))
+    moved = []
+    for move in sorted(diff.composites_moved, key=lambda m: (*cell_key(m), (m.cro_name or m.cro).casefold(), m.cro)):
+        if move.before is not None and move.after is not None:
+            change = format_delta(move.after - move.before)
+        else:
+            change = "new" if move.before is None else "no longer published"
+        moved.append(
+            {
+                "label": cell_label(move),
+                "name": move.cro_name or move.cro,
+                "before": fmt2(move.before),
+                "after": fmt2(move.after),
+                "change": change,
+                "change_class": change_class(change) if move.before is not None and move.after is not None else "flat",
+            }
+        )
+    knobs = [
+        {"knob": change.knob, "before": format_knob(change.before), "after": format_knob(change.after)}
+        for change in diff.knobs_changed
+    ]
+    overrides = [{"knob": knob, "value": format_knob(value)} for knob, value in sorted((diff.overrides or {}).items())]
+    return {
+        "run_id": diff.draft_run_id,
+        "against_run_id": diff.against_run_id,
+        "overrides": overrides,
+        "cells": [cells[key] for key in sorted(cells)],
+        "n_gained": sum(len(cell["gained"]) for cell in cells.values()),
+        "n_lost": sum(len(cell["lost"]) for cell in cells.values()),
+        "moved": moved,
+        "knobs": knobs,
+        "empty": not (cells or moved or knobs),
+    }
+
+
 def report_context(
     tables: Mapping[str, pa.Table],
     manifest: Mapping[str, Any],
     survey: Any,
     previous: Mapping[str, pa.Table] | None = None,
+    history: Iterable[Release] | None = None,
+    draft: Any = None,
 ) -> dict[str, Any]:
     """Everything the template shows, prepared and formatted (a pure function of its arguments)."""
     composite_table = tables["composite_scores"]
@@ -555,30 +828,46 @@ def report_context(
         composite_table,
         (
             "segment", "cro", "category", "n_evaluations", "composite", "is_eligible", "rank", "ci_low", "ci_high",
-            "p_leader", "p_champion", "rank_low", "rank_high", "is_co_leader",
+            "p_leader", "p_champion", "rank_low", "rank_high", "is_co_leader", "cro_name",
         ),
     )  # fmt: skip
-    attribute_scores = table_rows(tables["attribute_scores"], ("segment", "cro", "attribute", "n_ratings", "score"))
+    attribute_scores = table_rows(
+        tables["attribute_scores"], ("segment", "cro", "attribute", "n_ratings", "score", "cro_name")
+    )
     awards = table_rows(
         tables["awards"],
         (
             "segment", "category", "cro", "award", "composite", "weighted_mean", "weighted_sd", "threshold",
-            "p_award", "is_robust",
+            "p_award", "is_robust", "cro_name",
         ),
     )  # fmt: skip
+    names = display_names(survey, composites, attribute_scores, awards)
+    for row in [*composites, *attribute_scores, *awards]:
+        row["cro_name"] = names.get(row["cro"], row["cro"])
     knobs = method_knobs(manifest, survey)
     year = manifest.get("survey_year", getattr(survey, "survey_year", None))
-    previous_year = _previous_year(previous)
-    if previous is not None and previous_year is None and isinstance(year, int):
-        previous_year = year - 1  # the flow reads the previous survey year's publication
+
+    releases, compared = _compared_release(history, previous, year)
+    formerly = histories.former_ids(getattr(survey, "cros", ()) or ())
+    previous_year = compared.survey_year if compared else None
     change_label = f"since {previous_year}" if previous_year is not None else "since the previous survey"
-    changes = year_over_year(composite_table, previous) if previous is not None else {}
+    changes = year_over_year(composite_table, compared.composites, formerly) if compared else {}
+    series = histories.composite_series(releases, composite_table, year, formerly) if releases else {}
+    notes = merger_notes(formerly, histories.release_names(releases))
+    knob_changes = (
+        histories.knob_changes(histories.effective(compared.manifest), histories.effective(manifest))
+        if compared
+        else []
+    )
 
     segments = _ordered({row["segment"] for row in composites + awards} | set(SEGMENT_ORDER), SEGMENT_ORDER)
     categories = _ordered(
         {row["category"] for row in composites + awards} | set(getattr(survey, "categories", {})),
         getattr(survey, "categories", {}),
     )
+
+    def by_composite(row: Mapping[str, Any]) -> tuple:
+        return (-row["composite"], row["cro_name"].casefold(), row["cro"])
 
     sections = []
     glance = {category: {} for category in categories}
@@ -588,19 +877,16 @@ def report_context(
             rows = chart_rows(composites, segment, category)
             winners = winners_of(awards, segment, category)
             cell_awards = [row for row in awards if row["segment"] == segment and row["category"] == category]
-            leaders = sorted(
-                (row for row in cell_awards if row["award"] == "leader"),
-                key=lambda row: (-row["composite"], row["cro"]),
-            )
-            champions = sorted(
-                (row for row in cell_awards if row["award"] == "champion"),
-                key=lambda row: (-row["composite"], row["cro"]),
-            )
+            leaders = sorted((row for row in cell_awards if row["award"] == "leader"), key=by_composite)
+            champions = sorted((row for row in cell_awards if row["award"] == "champion"), key=by_composite)
             reference = cell_awards[0] if cell_awards else None
             mean = reference["weighted_mean"] if reference else None
             threshold = reference["threshold"] if reference else None
-            coleading = co_leaders(rows, [row["cro"] for row in leaders])
-            ties = {leader: ", ".join(names) for leader, names in coleading.items()}
+            coleading = {
+                leader: [names.get(cro, cro) for cro in others]
+                for leader, others in co_leaders(rows, [row["cro"] for row in leaders]).items()
+            }
+            ties = {leader: ", ".join(others) for leader, others in coleading.items()}
             cell_changes = {
                 cro: change["text"] for (s, c, cro), change in changes.items() if s == segment and c == category
             }
@@ -621,6 +907,7 @@ def report_context(
                     ties=ties,
                     changes=cell_changes,
                     change_label=change_label,
+                    notes=notes,
                 )
                 if rows
                 else None
@@ -635,6 +922,7 @@ def report_context(
                 "leaders": [
                     {
                         "cro": row["cro"],
+                        "name": row["cro_name"],
                         "composite": fmt2(row["composite"]),
                         "co_leaders": coleading.get(row["cro"], []),
                         "p_award": probability_text(row.get("p_award")),
@@ -645,6 +933,7 @@ def report_context(
                 "champions": [
                     {
                         "cro": row["cro"],
+                        "name": row["cro_name"],
                         "composite": fmt2(row["composite"]),
                         "p_award": probability_text(row.get("p_award")),
                         "robust": row.get("is_robust"),
@@ -690,26 +979,63 @@ def report_context(
         "previous_year": previous_year,
         "rating_scale": getattr(survey, "rating_scale", None),
         "intervals": intervals,
-        "has_previous": previous is not None,
+        "has_previous": compared is not None,
         "change_label": change_label,
+        "compared": {
+            "year": compared.survey_year,
+            "run_id": compared.run_id,
+            "knobs_known": histories.effective(compared.manifest) is not None
+            and histories.effective(manifest) is not None,
+            "knob_changes": [
+                {"knob": knob, "before": format_knob(before), "after": format_knob(after)}
+                for knob, before, after in knob_changes
+            ],
+        }
+        if compared
+        else None,
+        "history_years": [release.survey_year for release in releases],
         "segments": [{"segment": s, "label": segment_label(s)} for s in segments],
         "categories": [{"category": c, "label": category_label(c)} for c in categories],
         "glance": glance,
         "sections": sections,
-        "profiles": cro_profiles(attribute_scores, composites, awards, survey, changes, segments, categories),
+        "profiles": cro_profiles(
+            attribute_scores,
+            composites,
+            awards,
+            survey,
+            changes,
+            segments,
+            categories,
+            names=names,
+            series=series,
+            notes=notes,
+            survey_year=year,
+        ),
         "status_colors": STATUS_COLORS,
+        "draft": draft_context(draft, segments, categories) if draft is not None else None,
     }
 
 
 def render_report(
-    tables: dict[str, pa.Table], manifest: dict, survey: Any, previous: dict[str, pa.Table] | None = None
+    tables: dict[str, pa.Table],
+    manifest: dict,
+    survey: Any,
+    previous: dict[str, pa.Table] | None = None,
+    *,
+    history: Iterable[Release] | None = None,
+    draft: Any = None,
 ) -> str:
     """The awards report of one survey year as a self-contained HTML5 document.
 
     `tables`: the year's published attribute_scores, composite_scores (ci_low / ci_high optional) and
-    awards; `manifest`: its `_manifest.json`; `survey`: its `SurveyConfig` (attribute labels, category
-    order, method knobs where the manifest has none); `previous`: the previous survey's published
-    tables, for the change of each composite, or None.
+    awards, keyed by CRO id (`cro`) with the display name in `cro_name` where present; `manifest`: its
+    `_manifest.json`; `survey`: its `SurveyConfig` (CRO names and former ids, attribute labels, category
+    order, method knobs where the manifest has none); `history`: the years released before this one
+    (`cro_awards.history.load_history`), for each CRO's history and the change of each composite since
+    the most recent of them (whose year and differing knobs the report names); `previous`: the older
+    convention, the previous survey's published tables alone (ignored when `history` is given); `draft`:
+    a `cro_awards.diff.Diff` makes the page the draft's (a DRAFT banner with the overrides and the
+    difference from the current release); None renders the report as released.
     """
-    context = report_context(tables, manifest, survey, previous)
+    context = report_context(tables, manifest, survey, previous, history, draft)
     return _environment().get_template(TEMPLATE).render(**context).strip() + "\n"

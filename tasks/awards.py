@@ -17,6 +17,8 @@ from prefect.cache_policies import NO_CACHE
 
 from cro_awards import (
     columns,
+    diff as diffs,
+    history as histories,
     pipeline,
     publish as publishing,
     releases,
@@ -82,15 +84,28 @@ def quarantine_task(rejected: pa.Table, quarantine: Path, survey_year: int, run_
 
 @task(name="render-report", **_TASK)
 def render_report_task(
-    tables: dict[str, pa.Table], manifest: dict[str, Any], config: LoadedConfig, output: Path
-) -> str:
-    previous_year = config.survey.survey_year - 1
-    previous = publishing.read_publication(output, previous_year, tuple(tables))
-    html = reporting.render_report(tables, manifest, config.survey, previous)
+    tables: dict[str, pa.Table],
+    manifest: dict[str, Any],
+    config: LoadedConfig,
+    output: Path,
+    draft: diffs.Diff | None = None,
+) -> dict[str, str]:
+    """The run's reports, file name -> HTML: `report.html` (as it reads once released) and, given the
+    draft's difference from the current release, `draft_report.html` (DRAFT, the overrides, the diff).
+    Both carry the history of every year released in `output` before this survey year."""
+    history = histories.load_history(output, config.survey.survey_year)
+    documents = {"report.html": reporting.render_report(tables, manifest, config.survey, history=history)}
+    if draft is not None:
+        documents["draft_report.html"] = reporting.render_report(
+            tables, manifest, config.survey, history=history, draft=draft
+        )
     get_run_logger().info(
-        "Rendered report.html (%d KB)%s", len(html) // 1024, f", with changes since {previous_year}" if previous else ""
+        "Rendered %s (%d KB)%s",
+        " and ".join(documents),
+        len(documents["report.html"]) // 1024,
+        f", with the history of {', '.join(str(release.survey_year) for release in history)}" if history else "",
     )
-    return html
+    return documents
 
 
 @task(name="write-draft", **_IO)

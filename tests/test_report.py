@@ -1,7 +1,8 @@
 """The HTML awards report (cro_awards/report.py): content, escaping, offline-ness, and a headless-browser render.
 
 The tables are tiny literals: five CROs (one named `<Acme & "Co">`), two categories of two attributes,
-the three segments. Awards rows carry the weighted mean, SD and threshold worked out by `_awards` with
+the three segments; the tables key on the CRO id (`cro`, derived from the name: "Alpha" -> alpha,
+`<Acme & "Co">` -> acme_co) and carry the name in `cro_name`, which is what the report shows. Awards rows carry the weighted mean, SD and threshold worked out by `_awards` with
 the method's formulas (docs/method.md), so the values the report must show (rounded to two decimals)
 are known; the report itself never recomputes them.
 """
@@ -21,13 +22,15 @@ import pyarrow as pa
 import pytest
 
 from cro_awards import report
-from cro_awards.config import SurveyConfig
+from cro_awards.config import SurveyConfig, derive_id
+from cro_awards.diff import AwardChange, CompositeMove, Diff, KnobChange
+from cro_awards.history import Point, Release
 
 ACME = '<Acme & "Co">'
 CHROMIUM = Path("/usr/bin/chromium")
 SEGMENTS = ("overall", "big_pharma", "small_pharma")
 
-SURVEY = SurveyConfig(
+SURVEY_ARGUMENTS = dict(
     survey_year=2024,
     survey_close=dt.date(2024, 2, 29),
     cros=[{"name": name} for name in ("Alpha", "Beta", "Gamma", "Delta", ACME)],
@@ -43,6 +46,7 @@ SURVEY = SurveyConfig(
     champion_sd_multiplier=0.5,
     min_cell_size=3,
 )
+SURVEY = SurveyConfig(**SURVEY_ARGUMENTS)
 
 # (segment, category) -> [(cro, n_evaluations, composite, ci_low, ci_high)]. Delta is never eligible
 # (n < 10); big_pharma/service has two eligible CROs (no awards); small_pharma/service has none.
@@ -119,7 +123,9 @@ def _table(rows: list[tuple], names: list[str], types: list[pa.DataType]) -> pa.
     )
 
 
-def tables(cells: dict = CELLS, intervals: bool = True) -> dict[str, pa.Table]:
+def tables(cells: dict = CELLS, intervals: bool = True, names: bool = True) -> dict[str, pa.Table]:
+    """The published tables of `cells` (CROs given by name), keyed by id with `cro_name` appended;
+    `names=False`: the older tables, whose `cro` was the name and which had no `cro_name`."""
     composites, attributes = [], []
     for (segment, category), cros in cells.items():
         ranked = sorted((x for _, n, x, *_ in cros if n >= 10), reverse=True)
@@ -141,7 +147,7 @@ def tables(cells: dict = CELLS, intervals: bool = True) -> dict[str, pa.Table]:
     award_types = [pa.string()] * 4 + [pa.float64()] * 4
     if intervals:
         award_names, award_types = [*award_names, "p_award", "is_robust"], [*award_types, pa.float64(), pa.bool_()]
-    return {
+    published = {
         "attribute_scores": _table(
             attributes,
             ["segment", "cro", "attribute", "n_ratings", "score"],
@@ -150,6 +156,14 @@ def tables(cells: dict = CELLS, intervals: bool = True) -> dict[str, pa.Table]:
         "composite_scores": _table(composites, names, types),
         "awards": _table(award_rows, award_names, award_types),
     }
+    return {name: _by_id(table) for name, table in published.items()} if names else published
+
+
+def _by_id(table: pa.Table) -> pa.Table:
+    """`cro` (a name) replaced by the id derived from it, the name appended as `cro_name`."""
+    shown = table.column("cro")
+    ids = pa.array([derive_id(name) for name in shown.to_pylist()], pa.string())
+    return table.set_column(table.column_names.index("cro"), "cro", ids).append_column("cro_name", shown)
 
 
 MANIFEST = {
@@ -216,7 +230,7 @@ class _Structure(HTMLParser):
         attributes = dict(attrs)
         if "id" in attributes:
             self.ids.append(attributes["id"])
-        if tag == "svg":
+        if tag == "svg" and attributes.get("class") == "chart":
             self.charts.append(attributes.get("data-chart"))
         if tag not in self.VOID:
             self.stack.append(tag)
@@ -281,8 +295,8 @@ def test_one_chart_per_cell_with_awards_in_reading_order(html):
         "big_pharma/service",
         "small_pharma/quality",
     ]
-    assert html.count("<svg") == len(charts)
-    for chart in re.findall(r"<svg.*?</svg>", html, flags=re.S):
+    assert html.count('<svg class="chart"') == len(charts)
+    for chart in re.findall(r'<svg class="chart".*?</svg>', html, flags=re.S):
         assert re.search(r"<svg[^>]*>\s*<title>[^<]+</title>", chart), "each chart has a <title> first"
 
 
@@ -438,6 +452,259 @@ def test_appended_columns_and_manifest_overrides():
     assert "at least 12 evaluations" in html and "min_evaluations = 12" in html
 
 
+def test_names_are_shown_and_ids_are_not(html):
+    """The tables key on ids; every place people read shows the name (Acme sorted by its name)."""
+    for cro_id in ("alpha", "beta", "gamma", "acme_co"):
+        assert not re.search(rf">\s*{cro_id}\b", html), cro_id
+    assert "<summary>Alpha" in html and f"<b>{_escaped('Alpha')}</b>" in _cell_html(html, "overall", "quality")
+
+
+def test_tables_without_names_show_their_cro_column():
+    """Tables written before the label columns (cro held the name): the report shows cro as is."""
+    html = report.render_report(tables(names=False), MANIFEST, SURVEY)
+    assert "<summary>Alpha" in html and "<b>Alpha</b>" in _cell_html(html, "overall", "quality")
+
+
+# --- the history of released years ---------------------------------------------------------------
+
+SURVEY_HISTORY = SurveyConfig(
+    **{
+        **SURVEY_ARGUMENTS,
+        "cros": [
+            {"name": "Alpha"},
+            {"name": "Beta", "formerly": ["beta_old"]},  # a rename: continues beta_old's series
+            {"name": "Gamma"},  # new this year
+            {"name": "Delta"},
+            {"name": ACME, "formerly": ["north_labs", "south_labs"]},  # a merger: a new entity
+        ],
+    }
+)
+EFFECTIVE_2023 = {**MANIFEST["config"]["effective"], "min_evaluations": 8, "survey_close": "2023-02-28"}
+"""The 2023 release's knobs: min_evaluations 8 (this run: 10); survey_close differs by nature."""
+
+
+def _release(year: int, rows: list[tuple], effective: dict | None = None) -> Release:
+    """A released year's composites, overall/quality only: rows (cro id, cro_name, composite)."""
+    composites = pa.table(
+        {
+            "segment": pa.array(["overall"] * len(rows), pa.string()),
+            "category": pa.array(["quality"] * len(rows), pa.string()),
+            "cro": pa.array([row[0] for row in rows], pa.string()),
+            "composite": pa.array([row[2] for row in rows], pa.float64()),
+            "cro_name": pa.array([row[1] for row in rows], pa.string()),
+        }
+    )
+    manifest = {"run_id": f"run-{year}", "survey_year": year, "config": {"effective": effective or {}}}
+    return Release(year, manifest["run_id"], manifest, composites)
+
+
+HISTORY = [
+    _release(2021, [("alpha", "Alpha", 4.0), ("beta_old", "Old Beta", 4.4), ("north_labs", "North Labs", 3.5)]),
+    # Alpha's composite withheld in 2022 (no row): a gap, never a zero
+    _release(
+        2022, [("beta_old", "Old Beta", 4.45), ("north_labs", "North Labs", 3.6), ("south_labs", "South Labs", 3.8)]
+    ),
+    _release(
+        2023,
+        [
+            ("alpha", "Alpha", 4.25),
+            ("beta_old", "Old Beta", 4.5),
+            ("north_labs", "North Labs", 3.7),
+            ("south_labs", "South Labs", 3.9),
+        ],
+        EFFECTIVE_2023,
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def history_html() -> str:
+    manifest = {
+        **MANIFEST,
+        "config": {
+            **MANIFEST["config"],
+            "effective": {**MANIFEST["config"]["effective"], "survey_close": "2024-02-29"},
+        },
+    }
+    return report.render_report(tables(), manifest, SURVEY_HISTORY, history=HISTORY)
+
+
+def test_changes_are_since_the_latest_release_through_renames_and_mergers(history_html):
+    chart = _chart_html(history_html, "overall/quality")
+    assert re.search(r'class="change up"[^>]*>\+0\.25</text>', chart)  # Alpha 4.25 (2023) -> 4.50
+    assert re.search(r'class="change down"[^>]*>-0\.30</text>', chart)  # Beta, formerly beta_old: 4.50 -> 4.20
+    assert re.search(r'class="change flat"[^>]*>new entity</text>', chart)  # Acme: a merger, never a change
+    assert re.search(r'class="change flat"[^>]*>new</text>', chart)  # Gamma: new this year
+    assert "new entity, formed from North Labs and South Labs" in chart  # the merger's tooltip
+    assert "since 2023" in chart
+
+
+def test_the_year_compared_against_and_the_knobs_that_differed_are_named(history_html):
+    method = history_html[history_html.index('<section id="method">') : history_html.index('<section id="glance">')]
+    assert "Changes are since the 2023 release (run run-2023)" in method
+    assert "every released year (2021, 2022, 2023) and this one" in method
+    knobs = method[
+        method.index('<table class="knob-changes">') : method.index("</table>", method.index("knob-changes"))
+    ]
+    assert re.findall(r"<tr><td><code>([^<]+)</code></td><td>([^<]+)</td><td>([^<]+)</td></tr>", knobs) == [
+        ("min_evaluations", "8", "10")
+    ]
+    assert "survey_close" not in knobs
+
+
+def test_same_knobs_are_said_to_be_the_same():
+    history = [_release(2023, [("alpha", "Alpha", 4.25)], MANIFEST["config"]["effective"])]
+    html = report.render_report(tables(), MANIFEST, SURVEY_HISTORY, history=history)
+    assert "The 2023 release used the same method knobs." in html and "knob-changes" not in html
+
+
+def test_each_profile_draws_every_released_year_with_gaps(history_html):
+    profile = _profile_html(history_html, "Alpha")
+    spark = _sparks(profile)[0]  # overall/quality
+    assert (
+        "<title>Alpha, Overall · Quality: 2021: 4.00; 2022: not published; 2023: 4.25; 2024: 4.50 (this survey)</title>"
+        in spark
+    )
+    assert re.findall(r'y="48">(\d{4})</text>', spark) == ["2021", "2022", "2023", "2024"]
+    assert re.findall(r'y="11"[^>]*>([^<]+)</text>', spark) == ["4.00", "–", "4.25", "4.50"]
+    assert spark.count("<circle") == 3 and "0.00" not in spark  # the withheld year: no point, not a zero
+    assert len(re.findall(r'<path d="M[^"]*"', spark)) == 1 and spark.count(" L") == 1  # 2023 to 2024 only
+    # the values are also text for screen readers (the SVG itself is hidden from them)
+    assert '<span class="sr-only">Alpha, Overall · Quality: 2021: 4.00; 2022: not published' in profile
+    # segments without any released year still show this year's point among gaps
+    assert (
+        "Alpha, Big Pharma · Quality: 2021: not published; 2022: not published; 2023: not published; 2024: 4.60"
+        in profile
+    )
+
+
+def test_a_renamed_cro_continues_its_former_series(history_html):
+    profile = _profile_html(history_html, "Beta")
+    assert '<span class="note">(formerly Old Beta)</span>' in profile
+    assert (
+        "2021: 4.40 (as Old Beta); 2022: 4.45 (as Old Beta); 2023: 4.50 (as Old Beta); 2024: 4.20 (this survey)"
+        in profile
+    )
+    assert '<span class="change down">-0.30</span>' in profile
+
+
+def test_a_merger_is_a_new_entity_without_history_or_change(history_html):
+    profile = _profile_html(history_html, ACME)
+    assert '<span class="note">(new entity, formed from North Labs and South Labs)</span>' in profile
+    assert "History:" not in profile and "<svg" not in profile
+    assert '<span class="change flat">new entity</span>' in profile
+    assert not re.search(r'class="change (up|down)"', profile)
+
+
+def test_a_cro_new_this_year_has_gaps_before(history_html):
+    profile = _profile_html(history_html, "Gamma")
+    assert (
+        "Gamma, Overall · Quality: 2021: not published; 2022: not published; 2023: not published; 2024: 3.60" in profile
+    )
+    assert '<span class="change new">new</span>' in profile and "note" not in profile
+
+
+def test_names_in_the_history_are_escaped():
+    """A CRO named <script> this year and a former CRO named <script> in an older year: text, never markup."""
+    survey = SurveyConfig(
+        **{**SURVEY_ARGUMENTS, "cros": [{"name": "Alpha"}, {"name": "<script>", "formerly": ["x", "y"]}]}
+    )
+    data = tables(
+        {("overall", "quality"): [("Alpha", 20, 4.5, None, None), ("<script>", 20, 4.0, None, None)]}, intervals=False
+    )
+    history = [
+        _release(2023, [("alpha", "<script>alert(1)</script>", 4.0), ("x", "<script>", 3.0), ("y", "Y & Co", 3.5)])
+    ]
+    html = report.render_report(data, MANIFEST, survey, history=history)
+    assert "<script" not in html
+    assert "new entity, formed from &lt;script&gt; and Y &amp; Co" in html
+    assert "2023: 4.00 (as &lt;script&gt;alert(1)&lt;/script&gt;)" in html
+    assert _structure(html).errors == []
+
+
+def test_history_without_released_years_is_the_first_year():
+    html = report.render_report(tables(), MANIFEST, SURVEY_HISTORY, history=[])
+    assert 'class="change' not in html and "History:" not in html and 'id="compared"' not in html
+    # the merger is still a new entity (its former names: their ids, no release names them)
+    assert "new entity, formed from north_labs and south_labs" in html
+
+
+def test_history_wins_over_previous_and_later_releases_are_ignored():
+    later = _release(2025, [("alpha", "Alpha", 1.0)])
+    html = report.render_report(tables(), MANIFEST, SURVEY_HISTORY, previous_tables(), history=[*HISTORY, later])
+    assert "2025" not in html and "since 2023" in html
+
+
+# --- the draft form --------------------------------------------------------------------------------
+
+DIFF = Diff(
+    survey_year=2024,
+    draft_run_id="run-draft",
+    against_run_id="run-1",
+    awards_gained=[
+        AwardChange("small_pharma", "quality", "champion", "beta", "Beta"),
+        AwardChange("overall", "quality", "leader", "acme_co", ACME),
+    ],
+    awards_lost=[AwardChange("overall", "quality", "leader", "alpha", "Alpha")],
+    composites_moved=[
+        CompositeMove("overall", "quality", "alpha", "Alpha", 4.5, 4.2),
+        CompositeMove("overall", "service", "gamma", "Gamma", None, 3.5),
+    ],
+    knobs_changed=[KnobChange("min_evaluations", 10, 12)],
+    overrides={"min_evaluations": 12},
+)
+
+
+@pytest.fixture(scope="module")
+def draft_html() -> str:
+    return report.render_report(tables(), MANIFEST, SURVEY, history=[], draft=DIFF)
+
+
+def test_draft_says_draft_first_with_its_overrides(draft_html):
+    body = draft_html[draft_html.index("<main>") :]
+    assert body.index('<section id="draft" class="draft"') < body.index("<h1>")
+    assert '<p class="draft-flag" id="draft-flag">DRAFT</p>' in body
+    assert "<b>Run run-draft: a draft, not the released awards.</b>" in body
+    assert "current release (run run-1)" in body
+    assert "Overrides: <code>min_evaluations</code> = 12." in body
+    assert "<title>DRAFT · CRO Leadership Awards 2024</title>" in draft_html
+    assert _structure(draft_html).errors == []
+
+
+def test_draft_shows_its_difference_from_the_release(draft_html):
+    banner = draft_html[: draft_html.index("</section>")]
+    rows = re.findall(
+        r'<tr><th scope="row">([^<]+)</th><td class="gained">(.*?)</td><td class="lost">(.*?)</td></tr>', banner
+    )
+    assert rows == [
+        ("Overall · Quality", f"+ Leader: {_escaped(ACME)}", "- Leader: Alpha"),
+        ("Small Pharma · Quality", "+ Champion: Beta", ""),
+    ]
+    moves = re.findall(
+        r"<tr><td>([^<]+)</td><td>([^<]+)</td><td class=\"num\">([^<]+)</td><td class=\"num\">([^<]+)</td>"
+        r'<td class="num"><span class="change (\w+)">([^<]+)</span>',
+        banner,
+    )
+    assert moves == [
+        ("Overall · Quality", "Alpha", "4.50", "4.20", "down", "-0.30"),
+        ("Overall · Service", "Gamma", "–", "3.50", "flat", "new"),
+    ]
+    assert "<tr><td><code>min_evaluations</code></td><td>10</td><td>12</td></tr>" in banner
+
+
+def test_draft_without_a_release_or_without_differences():
+    first = report.render_report(tables(), MANIFEST, SURVEY, draft=Diff(2024, "run-draft", None))
+    assert "No release yet" in first and "DRAFT" in first and "Overrides: none" in first
+    assert "Awards gained and lost" not in first
+    same = report.render_report(tables(), MANIFEST, SURVEY, draft=Diff(2024, "run-draft", "run-1"))
+    assert "No difference from the current release" in same and "Awards gained and lost" not in same
+
+
+def test_the_released_form_has_no_banner(html):
+    assert "DRAFT" not in html and 'id="draft"' not in html and "not the released awards" not in html
+    assert "<title>CRO Leadership Awards 2024</title>" in html
+
+
 # --- the pure helpers -----------------------------------------------------------------------------
 
 
@@ -455,14 +722,71 @@ def test_format_delta_and_fmt2():
 def test_year_over_year_function():
     current = tables()["composite_scores"]
     changes = report.year_over_year(current, previous_tables())
-    assert changes[("overall", "quality", "Alpha")]["text"] == "+0.25"
-    assert changes[("overall", "quality", "Alpha")]["delta"] == pytest.approx(0.25)
-    assert changes[("overall", "quality", "Beta")]["text"] == "-0.30"
-    assert changes[("overall", "quality", "Gamma")] == {"delta": None, "text": "new"}
-    assert changes[("big_pharma", "quality", "Alpha")]["text"] == "new"
+    assert changes[("overall", "quality", "alpha")]["text"] == "+0.25"
+    assert changes[("overall", "quality", "alpha")]["delta"] == pytest.approx(0.25)
+    assert changes[("overall", "quality", "beta")]["text"] == "-0.30"
+    assert changes[("overall", "quality", "gamma")] == {"delta": None, "text": "new"}
+    assert changes[("big_pharma", "quality", "alpha")]["text"] == "new"
     assert report.year_over_year(current, None) == {}
     # the composite tables themselves work as well as the dicts of tables
     assert report.year_over_year(current, previous_tables()["composite_scores"]) == changes
+
+
+def test_year_over_year_follows_renames_and_never_compares_mergers():
+    current = [
+        {"segment": "overall", "category": "quality", "cro": "beta", "composite": 4.2},
+        {"segment": "overall", "category": "quality", "cro": "merged", "composite": 3.0},
+        {"segment": "overall", "category": "quality", "cro": "alpha", "composite": 4.0},
+    ]
+    previous = [
+        {"segment": "overall", "category": "quality", "cro": "beta_old", "composite": 4.5},
+        {"segment": "overall", "category": "quality", "cro": "north", "composite": 2.0},
+        {"segment": "overall", "category": "quality", "cro": "alpha", "composite": 3.5},
+    ]
+    formerly = {"beta": ("beta_old",), "merged": ("north", "south"), "alpha": ("alpha_old",)}
+    changes = report.year_over_year(current, previous, formerly)
+    assert changes[("overall", "quality", "beta")]["text"] == "-0.30"
+    assert changes[("overall", "quality", "merged")] == {"delta": None, "text": "new entity"}
+    # a CRO published under its own id is compared with itself, whatever its former id
+    assert changes[("overall", "quality", "alpha")]["text"] == "+0.50"
+    # without the mapping a renamed CRO is new
+    assert report.year_over_year(current, previous)[("overall", "quality", "beta")]["text"] == "new"
+
+
+def test_sparkline_layout_breaks_at_gaps_and_scales_small_changes_small():
+    points = [Point(2021, 4.0), Point(2022, None), Point(2023, 4.25), Point(2024, 4.5)]
+    layout = report.sparkline_layout(points, label="A", survey_year=2024)
+    xs = [point["x"] for point in layout["points"]]
+    assert xs == sorted(xs) and len(set(xs)) == 4
+    assert [point["gap"] for point in layout["points"]] == [False, True, False, False]
+    assert layout["points"][1]["y"] is None and layout["points"][1]["value"] == "–"
+    first, third, fourth = (layout["points"][i]["y"] for i in (0, 2, 3))
+    assert first > third > fourth  # higher composite, higher on the page
+    assert layout["paths"] == [f"M{xs[2]} {third} L{xs[3]} {fourth}"]  # nothing drawn across 2022
+    assert [point["current"] for point in layout["points"]] == [False, False, False, True]
+    assert layout["title"] == "A: 2021: 4.00; 2022: not published; 2023: 4.25; 2024: 4.50 (this survey)"
+    flat = report.sparkline_layout([Point(2023, 4.0), Point(2024, 4.02)], survey_year=2024)
+    drop = flat["points"][0]["y"] - flat["points"][1]["y"]
+    assert 0 < drop < 1.0, "a change of 0.02 is drawn on a span of at least 0.5: under a unit of 17"
+
+
+def test_draft_context_orders_cells_by_segment_then_category():
+    context = report.draft_context(DIFF, ["overall", "big_pharma", "small_pharma"], ["quality", "service"])
+    assert [cell["label"] for cell in context["cells"]] == ["Overall · Quality", "Small Pharma · Quality"]
+    assert (context["n_gained"], context["n_lost"], context["empty"]) == (2, 1, False)
+    assert context["overrides"] == [{"knob": "min_evaluations", "value": "12"}]
+    assert report.draft_context(Diff(2024, "d", "r"), [], [])["empty"] is True
+
+
+def test_format_knob_values():
+    assert [report.format_knob(v) for v in (10, 0.5, 1.0, None, {"min": 1, "max": 5}, "shrunk")] == [
+        "10",
+        "0.5",
+        "1",
+        "–",
+        "1–5",
+        "shrunk",
+    ]
 
 
 def test_co_leaders_rank_text_and_probability_text_functions():
@@ -620,6 +944,10 @@ def _cell_html(html: str, segment: str, category: str) -> str:
 def _chart_html(html: str, chart: str) -> str:
     start = html.index(f'data-chart="{chart}"')
     return html[start : html.index("</svg>", start)]
+
+
+def _sparks(html: str) -> list[str]:
+    return re.findall(r'<svg class="spark".*?</svg>', html, flags=re.S)
 
 
 def _profile_html(html: str, cro: str) -> str:
