@@ -2,8 +2,10 @@
 
 Every expected value is worked out by hand in the comments: weights are n_evaluations, the weighted
 standard deviation is the population form sqrt(sum w (x - mean)^2 / sum w), threshold = mean +
-champion_sd_multiplier * sd, and every comparison carries the 1e-9 tolerance. Expected rows are
-(segment, category, cro, award, composite, weighted_mean, weighted_sd, threshold), in published order:
+champion_sd_multiplier * sd, and every comparison carries the 1e-9 tolerance. The CROs' ids are A, B,
+...; their labels (`cro_labels`: "CRO A", ...; `category_labels`: "Delivery", ...) are appended last.
+Expected rows are (segment, category, cro, award, composite, weighted_mean, weighted_sd, threshold), in
+published order:
 the order of the key in awards.sql's header (segment, category, cro, award), which is how production
 reads the table back (`sql.sorted_query`; the file itself does not sort).
 """
@@ -27,7 +29,7 @@ DBL = pa.float64()
 
 AWARDS_COLUMNS = [
     "segment", "category", "cro", "award", "composite", "weighted_mean", "weighted_sd", "threshold",
-    "p_award", "is_robust",
+    "p_award", "is_robust", "cro_name", "category_label",
 ]  # fmt: skip
 OFFICIAL_COLUMNS = AWARDS_COLUMNS[:8]
 """What the official rule decides; p_award and is_robust come from the resampling (tested at the end)."""
@@ -70,6 +72,17 @@ def ineligible(
     return (segment, cro, category, n_evaluations, composite, False, None)
 
 
+def given_labels(con, composites: list[tuple]) -> None:
+    """The label sources for the CROs and categories of these int_composite_scores rows: "CRO A", "Delivery"."""
+    cros = sorted({row[1] for row in composites})
+    categories = sorted({row[2] for row in composites})
+    con.register("cro_labels", pa.table({"cro": cros, "cro_name": [f"CRO {cro}" for cro in cros]}))
+    con.register(
+        "category_labels",
+        pa.table({"category": categories, "category_label": [category.capitalize() for category in categories]}),
+    )
+
+
 def awards(con, composites: list[tuple], figures: list[tuple] = (), **knobs: Any) -> list[tuple]:
     """Run awards.sql on these int_composite_scores rows (and composite_uncertainty rows, none by default);
     return its official columns in published (key) order."""
@@ -80,6 +93,7 @@ def awards(con, composites: list[tuple], figures: list[tuple] = (), **knobs: Any
         "composite_uncertainty",
         pa.table({name: [row[i] for row in figures] for i, name in enumerate(names)}, schema=uncertainty.SCHEMA),
     )
+    given_labels(con, composites)
     sql.run(con, "awards", params(**knobs))
     assert [d[0] for d in con.execute("select * from awards limit 0").description] == AWARDS_COLUMNS
     return published(con)
@@ -324,6 +338,7 @@ def test_ineligible_cro_not_ranked_nor_awarded(con):
     )
     con.register("category_attributes", pa.table({"category": ["delivery"], "attribute": ["a1"]}))
     con.register("composite_uncertainty", uncertainty.SCHEMA.empty_table())
+    given_labels(con, [("overall", cro, "delivery") for cro in "ABCD"])
     knobs = params(min_evaluations=3, min_cell_size=3, min_cros_for_awards=3)
     sql.run(con, "int_composite_scores", knobs)
     sql.run(con, "awards", knobs)
@@ -427,6 +442,23 @@ def test_p_award_is_the_posterior_probability_of_the_award_and_robust_from_the_k
     assert rows == [("A", "champion", 0.55, False), ("A", "leader", 0.35, False)]
     awards(con, THREE, SHRUNK, robust_award_probability=0.5)
     assert published(con, ["cro", "award", "is_robust"]) == [("A", "champion", True), ("A", "leader", False)]
+
+
+def test_the_labels_come_last_from_the_label_sources(con):
+    # Two cells (delivery, quality), each led by its own CRO: the labels follow the row's cro and category.
+    composites = [
+        eligible("A", 10, 4.0),
+        eligible("B", 10, 2.0, 2),
+        eligible("C", 10, 3.0, 3),
+        eligible("A", 10, 1.0, 3, category="quality"),
+        eligible("B", 10, 5.0, 1, category="quality"),
+        eligible("C", 10, 3.0, 2, category="quality"),
+    ]
+    awards(con, composites, min_cros_for_awards=3, champion_sd_multiplier=2.0)
+    assert published(con, ["category", "cro", "award", "cro_name", "category_label"]) == [
+        ("delivery", "A", "leader", "CRO A", "Delivery"),
+        ("quality", "B", "leader", "CRO B", "Quality"),
+    ]
 
 
 def test_without_figures_p_award_and_is_robust_are_null(con):

@@ -20,7 +20,7 @@ import pytest
 
 from cro_awards import sql, uncertainty
 from cro_awards.config import SurveyConfig
-from cro_awards.transform import method_parameters
+from cro_awards.transform import method_parameters, survey_tables
 
 STR = pa.string()
 INT = pa.int64()
@@ -54,6 +54,28 @@ def figures(segment: str, cro: str, category: str, low: float, high: float) -> t
     """A composite_uncertainty row: the interval given, and recognisable values for the rest (shrunk =
     the interval's middle, p_leader 0.25, p_champion 0.5, ranks 1 to 3, a co-leader)."""
     return (segment, cro, category, low, high, (low + high) / 2, 0.25, 0.5, 1, 3, True, 0.2, 0.4)
+
+
+LABELS = ["cro_name", "category_label"]
+"""The label columns composite_scores appends (attribute_scores: cro_name, attribute_label)."""
+
+
+def given_labels(con) -> None:
+    """The label sources: CROs A, B, C are "CRO A", ...; attributes a1, a2 "Attribute one", "Attribute
+    two"; categories by their capitalised id ("Quality", ...)."""
+    given(con, "cro_labels", [("cro", STR), ("cro_name", STR)], [(cro, f"CRO {cro}") for cro in "ABC"])
+    given(
+        con,
+        "attribute_labels",
+        [("attribute", STR), ("attribute_label", STR)],
+        [("a1", "Attribute one"), ("a2", "Attribute two")],
+    )
+    given(
+        con,
+        "category_labels",
+        [("category", STR), ("category_label", STR)],
+        [(category, category.capitalize()) for category in ("quality", "delivery", "cost", "k")],
+    )
 
 
 WITHHELD_ATTRIBUTES_SCHEMA = [("segment", STR), ("cro", STR), ("attribute", STR)]
@@ -159,11 +181,11 @@ def test_cro_aliases_keys_trimmed_lower_cased_and_distinct(con):
         "ballot",
         [("spelling", STR), ("cro", STR)],
         [
-            ("Northwind Clinical", "Northwind Clinical"),
-            ("  Northwind\t", "Northwind Clinical"),
-            ("NORTHWIND", "Northwind Clinical"),
-            ("\u00a0CHT \r\n", "Cobalt Harbor Trials"),
-            ("Cobalt Harbor Trials", "Cobalt Harbor Trials"),
+            ("Northwind Clinical", "northwind_clinical"),
+            ("  Northwind\t", "northwind_clinical"),
+            ("NORTHWIND", "northwind_clinical"),
+            ("\u00a0CHT \r\n", "cobalt_harbor_trials"),
+            ("Cobalt Harbor Trials", "cobalt_harbor_trials"),
         ],
     )
     sql.run(con, "cro_aliases", params())
@@ -172,10 +194,10 @@ def test_cro_aliases_keys_trimmed_lower_cased_and_distinct(con):
     assert_rows(
         rows_of(con, "cro_aliases", "cro_key"),
         [
-            ("cht", "Cobalt Harbor Trials"),
-            ("cobalt harbor trials", "Cobalt Harbor Trials"),
-            ("northwind", "Northwind Clinical"),
-            ("northwind clinical", "Northwind Clinical"),
+            ("cht", "cobalt_harbor_trials"),
+            ("cobalt harbor trials", "cobalt_harbor_trials"),
+            ("northwind", "northwind_clinical"),
+            ("northwind clinical", "northwind_clinical"),
         ],
     )
 
@@ -398,9 +420,9 @@ def test_int_evaluations_matches_aliases_and_counts_answered_ratings(con):
         "cro_aliases",
         [("cro_key", STR), ("cro", STR)],
         [
-            ("northwind clinical", "Northwind Clinical"),
-            ("northwind", "Northwind Clinical"),
-            ("cht", "Cobalt Harbor Trials"),
+            ("northwind clinical", "northwind_clinical"),
+            ("northwind", "northwind_clinical"),
+            ("cht", "cobalt_harbor_trials"),
         ],
     )
     given(
@@ -437,12 +459,12 @@ def test_int_evaluations_matches_aliases_and_counts_answered_ratings(con):
                 decimal.Decimal("1500.5"),
                 "NorthWind",
                 "northwind",
-                "Northwind Clinical",
+                "northwind_clinical",
                 "2023-05-01",
                 dt.date(2023, 5, 1),
                 2,
             ),
-            (2, None, "12", 12.0, decimal.Decimal("12"), "CHT", "cht", "Cobalt Harbor Trials", "2024-02-30", None, 1),
+            (2, None, "12", 12.0, decimal.Decimal("12"), "CHT", "cht", "cobalt_harbor_trials", "2024-02-30", None, 1),
             (3, None, "abc", None, None, "Unknown CRO", "unknown cro", None, None, None, 0),
             (4, "R4", None, None, None, None, None, None, "2023-13-01", None, 0),
             (
@@ -453,7 +475,7 @@ def test_int_evaluations_matches_aliases_and_counts_answered_ratings(con):
                 decimal.Decimal("7"),
                 "NORTHWIND CLINICAL",
                 "northwind clinical",
-                "Northwind Clinical",
+                "northwind_clinical",
                 "2023-06-01",
                 dt.date(2023, 6, 1),
                 1,
@@ -871,18 +893,27 @@ def test_attribute_scores_drops_small_cells_sorted_contract_columns(con):
         WITHHELD_ATTRIBUTES_SCHEMA,
         [("small_pharma", "B", "a1"), ("overall", "A", "a1")],
     )
+    given_labels(con)
     sql.run(con, "attribute_scores", params(min_cell_size=3))
 
-    assert columns_of(con, "attribute_scores") == ["segment", "cro", "attribute", "n_ratings", "score"]
+    assert columns_of(con, "attribute_scores") == [
+        "segment",
+        "cro",
+        "attribute",
+        "n_ratings",
+        "score",
+        "cro_name",
+        "attribute_label",
+    ]
     assert sql.key("attribute_scores") == ("segment", "cro", "attribute")
     assert_rows(
         published_rows(con, "attribute_scores"),
         [
-            ("big_pharma", "A", "a1", 3, 4.0),
-            ("big_pharma", "A", "a2", 5, 2.2),
-            ("big_pharma", "B", "a1", 3, 1.0),
-            ("overall", "A", "a2", 4, 3.25),
-            ("overall", "B", "a1", 3, 2.0),
+            ("big_pharma", "A", "a1", 3, 4.0, "CRO A", "Attribute one"),
+            ("big_pharma", "A", "a2", 5, 2.2, "CRO A", "Attribute two"),
+            ("big_pharma", "B", "a1", 3, 1.0, "CRO B", "Attribute one"),
+            ("overall", "A", "a2", 4, 3.25, "CRO A", "Attribute two"),
+            ("overall", "B", "a1", 3, 2.0, "CRO B", "Attribute one"),
         ],
     )
 
@@ -915,17 +946,18 @@ def test_composite_scores_drops_small_cells_sorted_contract_columns(con):
     )
     # withheld by complementary suppression: absent, interval and all
     given(con, "withheld_composite_scores", WITHHELD_COMPOSITES_SCHEMA, [("overall", "B", "quality")])
+    given_labels(con)
     sql.run(con, "composite_scores", params(min_cell_size=3, min_evaluations=10))
 
-    assert columns_of(con, "composite_scores") == COMPOSITE_COLUMNS
+    assert columns_of(con, "composite_scores") == [*COMPOSITE_COLUMNS, *LABELS]
     assert sql.key("composite_scores") == ("segment", "cro", "category")
     assert_rows(
         published_rows(con, "composite_scores"),
         [
-            ("big_pharma", "C", "delivery", 3, 1.0, False, None, *[None] * 8),
-            ("overall", "A", "cost", 11, 2.5, True, 1, 2.0, 3.0, 2.5, 0.25, 0.5, 1, 3, True),
-            ("overall", "A", "quality", 10, 4.0, True, 1, *[None] * 8),
-            ("overall", "B", "cost", 10, 2.0, True, 2, *[None] * 8),
+            ("big_pharma", "C", "delivery", 3, 1.0, False, None, *[None] * 8, "CRO C", "Delivery"),
+            ("overall", "A", "cost", 11, 2.5, True, 1, 2.0, 3.0, 2.5, 0.25, 0.5, 1, 3, True, "CRO A", "Cost"),
+            ("overall", "A", "quality", 10, 4.0, True, 1, *[None] * 8, "CRO A", "Quality"),
+            ("overall", "B", "cost", 10, 2.0, True, 2, *[None] * 8, "CRO B", "Cost"),
         ],
     )
 
@@ -940,6 +972,7 @@ def test_small_cell_suppressed_but_counts_in_composite(con):
     given(con, "composite_uncertainty", UNCERTAINTY_SCHEMA, [])
     given(con, "withheld_attribute_scores", WITHHELD_ATTRIBUTES_SCHEMA, [])
     given(con, "withheld_composite_scores", WITHHELD_COMPOSITES_SCHEMA, [])
+    given_labels(con)
     knobs = params(min_cell_size=3, min_evaluations=3)
     for name in ("int_attribute_scores", "int_composite_scores", "attribute_scores", "composite_scores"):
         sql.run(con, name, knobs)
@@ -949,7 +982,7 @@ def test_small_cell_suppressed_but_counts_in_composite(con):
     for segment in ("overall", "small_pharma"):
         assert_rows(
             rows_of(con, f"attribute_scores where segment = '{segment}'", "cro, attribute"),
-            [(segment, "A", "a1", 3, 3.0)],
+            [(segment, "A", "a1", 3, 3.0, "CRO A", "Attribute one")],
         )
         assert_rows(
             rows_of(con, f"int_composite_scores where segment = '{segment}'", "cro"),
@@ -960,7 +993,7 @@ def test_small_cell_suppressed_but_counts_in_composite(con):
         )
         assert_rows(
             rows_of(con, f"composite_scores where segment = '{segment}'", "cro, category"),
-            [(segment, "A", "k", 3, 4.0, True, 1, *[None] * 8)],
+            [(segment, "A", "k", 3, 4.0, True, 1, *[None] * 8, "CRO A", "K")],
         )
 
 
@@ -1093,3 +1126,41 @@ def test_spend_too_long_for_a_decimal_is_compared_as_a_double(con):
     given(con, "int_rejected_evaluations", [("source_row", INT), ("reasons", REASONS)], [])
     run_accepted_ratings(con, params(big_pharma_min_rd_spend_musd=1000))
     assert rows_of(con, "int_accepted_ratings", "segment") == [("big_pharma", "A", 1, "a1", 4.0)]
+
+
+# --- the survey year's sources (cro_awards.transform.survey_tables) ---------------------------------
+
+
+def test_survey_tables_map_every_spelling_to_the_cro_id_and_label_ids():
+    # One id given (`nw`), one derived from a name with an accent and punctuation (`cafe_labs_inc`).
+    survey = SurveyConfig(
+        survey_year=2024,
+        survey_close=dt.date(2024, 2, 29),
+        cros=[
+            {"id": "nw", "name": "Northwind Clinical", "aliases": ["Northwind", "NWC"]},
+            {"name": "Café Labs, Inc."},
+        ],
+        attributes={"a1": "Attribute one", "a2": "Attribute two"},
+        categories={"quality": ("a1", "a2"), "phase_iv": ("a2",)},
+    )
+    tables = {name: table.to_pylist() for name, table in survey_tables(survey).items()}
+    assert set(tables) == {"ballot", "category_attributes", "cro_labels", "attribute_labels", "category_labels"}
+    assert tables["ballot"] == [
+        {"spelling": "Northwind Clinical", "cro": "nw"},
+        {"spelling": "Northwind", "cro": "nw"},
+        {"spelling": "NWC", "cro": "nw"},
+        {"spelling": "Café Labs, Inc.", "cro": "cafe_labs_inc"},
+    ]
+    assert tables["cro_labels"] == [
+        {"cro": "nw", "cro_name": "Northwind Clinical"},
+        {"cro": "cafe_labs_inc", "cro_name": "Café Labs, Inc."},
+    ]
+    assert tables["attribute_labels"] == [
+        {"attribute": "a1", "attribute_label": "Attribute one"},
+        {"attribute": "a2", "attribute_label": "Attribute two"},
+    ]
+    assert tables["category_labels"] == [
+        {"category": "quality", "category_label": "Quality"},
+        {"category": "phase_iv", "category_label": "Phase iv"},
+    ]
+    assert all(name in sql.SOURCES for name in tables)
