@@ -497,6 +497,12 @@ def chart_svg(
 # --- history ---------------------------------------------------------------------------------
 
 
+def _coordinate(value: float) -> float | int:
+    """An SVG coordinate to one decimal, written without ".0" (a report draws hundreds of sparklines)."""
+    value = round(float(value), 1)
+    return int(value) if value.is_integer() else value
+
+
 def sparkline_layout(points: list[Point], *, label: str = "", survey_year: int | None = None) -> dict[str, Any]:
     """One CRO's composites over the years as a small inline chart (a pure function): a point per year in
     `points`' order (oldest first), its value written above it and its year below; a year without a
@@ -513,7 +519,7 @@ def sparkline_layout(points: list[Point], *, label: str = "", survey_year: int |
     latest_name = points[-1].name if points else None
     drawn, lines, run, words = [], [], [], []
     for index, point in enumerate(points):
-        x = round(offset + index * _SPARK_STEP, 1)
+        x = _coordinate(offset + index * _SPARK_STEP)
         current = point.survey_year == survey_year
         if point.composite is None:
             text = f"{point.survey_year}: not published"
@@ -522,7 +528,7 @@ def sparkline_layout(points: list[Point], *, label: str = "", survey_year: int |
                 lines.append(run)
             run = []
         else:
-            y = round(_SPARK_BOTTOM - (point.composite - bottom) / span * (_SPARK_BOTTOM - _SPARK_TOP), 1)
+            y = _coordinate(_SPARK_BOTTOM - (point.composite - bottom) / span * (_SPARK_BOTTOM - _SPARK_TOP))
             text = f"{point.survey_year}: {fmt2(point.composite)}"
             if point.name and point.name != latest_name:
                 text += f" (as {point.name})"
@@ -544,7 +550,7 @@ def sparkline_layout(points: list[Point], *, label: str = "", survey_year: int |
     if len(run) > 1:
         lines.append(run)
     return {
-        "width": round(width, 1),
+        "width": _coordinate(width),
         "height": _SPARK_HEIGHT,
         "value_y": _SPARK_VALUE_Y,
         "year_y": _SPARK_YEAR_Y,
