@@ -288,7 +288,8 @@ def release(
 ) -> dict[str, Any]:
     """Release run `run_id`'s draft of `survey_year` (module contract); return what was done: the
     run, the draft's path, who and when, the run released before (None for a first release) and
-    `already` (True when this draft was released already: nothing switched, no second log line)."""
+    `already` (True when this draft was released already: nothing switched, no second log line; who,
+    when and the run before are then its log entry's)."""
     now = _now(now)
     by = released_by or default_releaser()
     draft = require_draft(output, survey_year, run_id)
@@ -303,25 +304,24 @@ def release(
     before = _released_run(output, survey_year)
     step = "switching the year's link"
     try:
+        logged = [e for e in release_log(output, survey_year) if e["event"] == RELEASED]
+        last = logged[-1] if logged else None
+        already = before == run_id and last is not None and last["run_id"] == run_id
+        if already:  # released before, or by an earlier attempt that logged it: its entry says who and when
+            previous, at, by = last.get("previous_run_id"), last.get("at", iso(now)), last.get("by", by)
+        elif before is not None and before != run_id:
+            previous, at = before, iso(now)
+        else:  # the first release, or an earlier attempt switched the link and stopped before logging it
+            previous, at = (last["run_id"] if last is not None and last["run_id"] != run_id else None), iso(now)
         remove_stray_links(scratch, link.name)
+        remove_stray_links(output, link.name)  # where versions before the drafts made the fresh link
         switch_link(link, draft, scratch)
         step = "switching the released quarantine's link"
         _release_quarantine(quarantine, survey_year, run_id)
         step = "recording the release in the release log"
-        logged = [e for e in release_log(output, survey_year) if e["event"] == RELEASED]
-        already = bool(logged) and logged[-1]["run_id"] == run_id
         if not already:
-            _append(
-                output,
-                {
-                    "event": RELEASED,
-                    "survey_year": survey_year,
-                    "run_id": run_id,
-                    "at": iso(now),
-                    "by": by,
-                    "previous_run_id": before if before != run_id else None,
-                },
-            )
+            entry = {"survey_year": survey_year, "run_id": run_id, "at": at, "by": by, "previous_run_id": previous}
+            _append(output, {"event": RELEASED, **entry})
         checkpoint("release_recorded")
         step = "collecting old drafts"
         collect_garbage(output, quarantine, survey_year, keep, now)
@@ -331,9 +331,9 @@ def release(
         "survey_year": survey_year,
         "run_id": run_id,
         "path": str(draft),
-        "released_at": iso(now),
+        "released_at": at,
         "released_by": by,
-        "previous_run_id": before if before != run_id else None,
+        "previous_run_id": previous,
         "already": already,
     }
 
@@ -377,8 +377,6 @@ def collect_garbage(
     interrupted runs left (temporary folders); return what was removed."""
     now = _now(now)
     store = output / PUBLICATIONS / year_folder(output, survey_year).name
-    if not store.is_dir():
-        return []
     current, previous = _released_run(output, survey_year), previous_release(output, survey_year)
     protected = {current, previous, *pending_embargoes(output, survey_year, now)}
     young = now - dt.timedelta(days=KEEP_DAYS)
@@ -390,7 +388,7 @@ def collect_garbage(
         others.append((folder, run_id))
     doomed = others[max(keep, 0) :]
     removed = [folder for folder, _ in doomed]
-    removed += [p for p in store.iterdir() if p.name.startswith(_TMP_PREFIX)]
+    removed += [p for p in store.iterdir() if p.name.startswith(_TMP_PREFIX)] if store.is_dir() else []
     for path in removed:
         _remove(path)
     if quarantine is not None:
