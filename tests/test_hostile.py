@@ -596,7 +596,7 @@ def test_colliding_column_names_overwrite_nothing_and_are_not_renamed(files, len
     assert malformed["raw_text"] == "CC3,1200,Northwind,2023-06-01,4,3,5,78,t,r,R"
     assert dict(malformed["fields"])["Reasons"] == "R" and dict(malformed["fields"])["CRO"] is None  # by position
     # Written as the flow writes it, and read back in DuckDB by column name, case kept.
-    path = write_quarantine(rejected, tmp_path / "quarantine", YEAR)
+    path = write_quarantine(rejected, tmp_path / "quarantine", YEAR, "run-colliding")
     read_back = duckdb.connect().execute(
         "select source_row, reasons, fields['cro'], fields['CRO'], fields['source_row'], fields['reasons'] "
         "from read_parquet($path) order by source_row",

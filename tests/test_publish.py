@@ -1,4 +1,6 @@
-"""Publishing: all or nothing per survey year, through an atomically switched link."""
+"""Drafts and the link switch: a draft is written all or nothing (and a retry of the same run finishes
+it), recorded once in the ledger; the switch (`releases.release`) is one atomic rename that readers of
+the output's top level never see half-done. Every failure's message says what readers see."""
 
 from __future__ import annotations
 
@@ -7,183 +9,495 @@ import json
 import os
 from pathlib import Path
 
-import duckdb
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cro_awards import publish as publishing
+from cro_awards import publish as publishing, releases
 from cro_awards.errors import PublishError
+from helpers_publications import (
+    NOW,
+    YEAR,
+    Killed,
+    assert_readers_see_only,
+    at,
+    draft,
+    manifest,
+    quarantine_rows,
+    reader_counts,
+    released_score,
+    stop_at,
+    tables,
+)
 
 
-def _tables(score: float) -> dict[str, pa.Table]:
-    return {
-        "attribute_scores": pa.table(
-            {"segment": ["overall"], "cro": ["A"], "attribute": ["x"], "n_ratings": [3], "score": [score]}
-        ),
-        "awards": pa.table({"segment": ["overall"], "category": ["k"], "cro": ["A"], "award": ["leader"]}),
-    }
+@pytest.fixture
+def output(tmp_path) -> Path:
+    """The output folder; its quarantine is `quarantine` beside it, both in the test's own folder."""
+    (tmp_path / "out").mkdir()
+    return tmp_path / "out"
 
 
-def _manifest(run_id: str) -> dict:
-    return {
-        "run_id": run_id,
-        "published_at": publishing.utc_now(),
-        "survey_year": 2024,
-        "export": {"file_name": "export.csv", "sha256": run_id},
-    }
-
-
-def _publish(output: Path, score: float, run_id: str, keep: int = 2) -> Path:
-    return publishing.publish(_tables(score), _manifest(run_id), output, 2024, run_id, keep)
-
-
-def _live_score(output: Path) -> float:
-    return pq.read_table(output / "survey_year=2024" / "attribute_scores.parquet")["score"][0].as_py()
-
-
-def _awards(n_rows: int) -> dict[str, pa.Table]:
-    """Tables whose awards has `n_rows` rows, so a reader's count tells publications apart."""
-    return {
-        "attribute_scores": _tables(1.0)["attribute_scores"],
-        "awards": pa.table(
-            {
-                "segment": ["overall"] * n_rows,
-                "category": ["k"] * n_rows,
-                "cro": [f"C{i}" for i in range(n_rows)],
-                "award": ["champion"] * n_rows,
-            }
-        ),
-    }
-
-
-class Killed(BaseException):
-    """Stands for a SIGKILL at a checkpoint: nothing after it runs, no `except OSError` catches it."""
-
-
-def _stop_at(point: str, observer=None):
-    """A stand-in for `publishing.checkpoint` that calls `observer(name)` at every checkpoint and "kills"
-    the run at `point`."""
-
-    def checkpoint(name: str) -> None:
-        if observer is not None:
-            observer(name)
-        if name == point:
-            raise Killed(name)
-
-    return checkpoint
-
-
-def _reader_counts(output: Path) -> tuple[int, int]:
-    """Rows of awards as the data contract's readers get them, with and without hive partitioning; (0, 0)
-    when the glob matches no file."""
-    pattern = f"{output}/*/awards.parquet"
-    connection = duckdb.connect()
-    if connection.execute(f"select count(*) from glob('{pattern}')").fetchone()[0] == 0:
-        return 0, 0
-    return tuple(
-        connection.execute(f"select count(*) from read_parquet('{pattern}', hive_partitioning = {hive})").fetchone()[0]
-        for hive in ("true", "false")
+def _release(output: Path, run_id: str, quarantine: Path | None = None) -> dict:
+    return releases.release(
+        output, quarantine or output.parent / "quarantine", YEAR, run_id, released_by="tester", keep=10, now=NOW
     )
 
 
-def _assert_readers_see_only(output: Path, n_rows: int) -> None:
-    """Readers globbing the output's top level get the live publication's rows, and only the years' links
-    are there to match."""
-    assert _reader_counts(output) == (n_rows, n_rows)
-    names = sorted(p.name for p in output.iterdir())
-    links = [name for name in names if name.startswith("survey_year=")]
-    assert all((output / name).is_symlink() for name in links)
-    assert [name for name in names if not name.startswith(".")] == links, names
-    assert [name for name in names if "survey_year" in name] == links, names
-    pattern = f"{output}/*/*.parquet"
-    matched = duckdb.connect().execute(f"select file from glob('{pattern}')").fetchall()
-    assert all(Path(file).parent.name.startswith("survey_year=") for (file,) in matched), matched
+def _store(output: Path) -> Path:
+    return output / ".publications" / f"survey_year={YEAR}"
 
 
-def test_publication_is_reached_through_the_year_link(tmp_path):
-    folder = _publish(tmp_path, 4.0, "run-a")
-    link = tmp_path / "survey_year=2024"
-    assert link.is_symlink() and link.resolve() == folder.resolve()
-    assert not os.path.isabs(os.readlink(link)), "a relative link keeps the output folder movable"
-    manifest = json.loads((link / "_manifest.json").read_text())
-    assert manifest["tables"] == {
-        "attribute_scores": {"file": "attribute_scores.parquet", "rows": 1},
-        "awards": {"file": "awards.parquet", "rows": 1},
-    }
-    assert _live_score(tmp_path) == 4.0
+def _temporaries(output: Path) -> list[Path]:
+    return sorted(output.rglob(".tmp-*"))
 
 
-def test_republishing_switches_and_keeps_only_the_newest(tmp_path):
-    first = _publish(tmp_path, 1.0, "run-a")
-    second = _publish(tmp_path, 2.0, "run-b")
-    third = _publish(tmp_path, 3.0, "run-c")
-    assert _live_score(tmp_path) == 3.0
-    kept = sorted(p.name for p in (tmp_path / ".publications" / "survey_year=2024").iterdir())
-    assert kept == sorted([second.name, third.name])
-    assert not first.exists()
+def _ledger_lines(output: Path) -> list[dict]:
+    return [json.loads(line) for line in (output / ".publications" / publishing.LEDGER).read_text().splitlines()]
 
 
-def test_failure_while_writing_leaves_previous_publication_live(tmp_path, monkeypatch):
-    _publish(tmp_path, 1.0, "run-a")
-    real = publishing._write_parquet
-    calls = []
+def _log_runs(output: Path) -> list[str]:
+    return [entry["run_id"] for entry in releases.release_log(output, YEAR)]
 
-    def full_disk(table, path):
+
+def _full_disk_at_call(number: int):
+    """A stand-in for `_write_parquet` whose `number`-th call fails as a full disk does."""
+    real, calls = publishing._write_parquet, []
+
+    def write(table, path):
         calls.append(path)
-        if len(calls) == 2:
+        if len(calls) == number:
             raise OSError(errno.ENOSPC, "No space left on device")
         real(table, path)
 
-    monkeypatch.setattr(publishing, "_write_parquet", full_disk)
-    with pytest.raises(PublishError, match="disk is full.*previous publication"):
-        _publish(tmp_path, 2.0, "run-b")
-    assert _live_score(tmp_path) == 1.0
-    store = tmp_path / ".publications" / "survey_year=2024"
-    assert [p.name.startswith(".tmp-") for p in store.iterdir()] == [False], "no half-written folder is left"
+    return write
 
 
-def test_failure_while_switching_leaves_previous_publication_live(tmp_path, monkeypatch):
-    _publish(tmp_path, 1.0, "run-a")
+# --- the draft: all or nothing, beside the release --------------------------------------------------
+
+
+def test_a_draft_is_written_whole_in_its_own_folder_and_readers_see_nothing_new(output):
+    folder = draft(output, "run-a", score=4.0, published_at="2026-11-30T12:00:00.000000Z")
+    assert folder == _store(output) / "20261130T120000.000000Z-run-a"
+    stored = json.loads((folder / "_manifest.json").read_text())
+    assert stored["tables"] == {
+        "attribute_scores": {"file": "attribute_scores.parquet", "rows": 1},
+        "awards": {"file": "awards.parquet", "rows": 1},
+    }
+    assert stored["documents"] == ["report.html"] and (folder / "report.html").read_text() == "<p>run-a</p>"
+    assert pq.read_table(folder / "attribute_scores.parquet")["score"].to_pylist() == [4.0]
+    assert not (output / f"survey_year={YEAR}").exists() and not (output / f"survey_year={YEAR}").is_symlink()
+    assert_readers_see_only(output, 0)
+    assert _temporaries(output) == []
+
+
+@pytest.mark.parametrize("released_before", [True, False], ids=["after-a-release", "first-run"])
+def test_full_disk_while_writing_leaves_no_draft_and_the_release_unchanged(output, monkeypatch, released_before):
+    if released_before:
+        draft(output, "run-a", score=1.0, published_at=at(2))
+        _release(output, "run-a")
+    monkeypatch.setattr(publishing, "_write_parquet", _full_disk_at_call(2))
+    with pytest.raises(
+        PublishError, match=r"run-b.*writing the draft failed: the disk is full.*release\) is unchanged"
+    ):
+        draft(output, "run-b", score=2.0)
+    assert publishing.find_draft(output, YEAR, "run-b") is None
+    assert _temporaries(output) == [], "no half-written folder is left"
+    assert "sha-run-b" not in publishing.published_exports(output)
+    if released_before:
+        assert released_score(output) == 1.0
+    else:
+        assert not (output / f"survey_year={YEAR}").is_symlink() and reader_counts(output) == (0, 0)
+
+
+def test_read_only_output_fails_clearly_and_keeps_the_release(output, monkeypatch):
+    draft(output, "run-a", score=1.0, published_at=at(2))
+    _release(output, "run-a")
+    real_mkdir = Path.mkdir
+
+    def read_only(self, *args, **kwargs):
+        if self.name.startswith(".tmp-"):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(PublishError, match=r"the file system is read-only.*release\) is unchanged"):
+        draft(output, "run-b", score=2.0)
+    monkeypatch.undo()
+    assert released_score(output) == 1.0 and publishing.find_draft(output, YEAR, "run-b") is None
+
+
+def test_a_retry_after_a_failure_while_writing_writes_the_draft(output, monkeypatch):
+    draft(output, "run-a", published_at=at(2))
+    run_b = manifest("run-b")
+    monkeypatch.setattr(publishing, "_write_parquet", _full_disk_at_call(2))
+    with pytest.raises(PublishError, match="disk is full"):
+        publishing.write_draft(tables(2.0), run_b, output)
+    monkeypatch.undo()
+    folder = publishing.write_draft(tables(2.0), run_b, output)
+    assert publishing.find_draft(output, YEAR, "run-b") == folder
+    assert pq.read_table(folder / "attribute_scores.parquet")["score"].to_pylist() == [2.0]
+    assert [entry["run_id"] for entry in _ledger_lines(output)] == ["run-a", "run-b"]
+
+
+def test_a_retry_meets_its_own_half_written_temporary_folder(output):
+    """An attempt stopped half-way through writing (its cleanup failed too) left `.tmp-<name>` behind:
+    the retry, which makes the same name, replaces it instead of failing."""
+    run_a = manifest("run-a")
+    name = publishing.draft_name(run_a)
+    leftover = _store(output) / f".tmp-{name}"
+    leftover.mkdir(parents=True)
+    (leftover / "attribute_scores.parquet").write_bytes(b"PAR1 partial")
+    folder = publishing.write_draft(tables(4.0), run_a, output)
+    assert folder.name == name and pq.read_table(folder / "attribute_scores.parquet")["score"].to_pylist() == [4.0]
+    assert not leftover.exists()
+
+
+@pytest.mark.parametrize("point", ["publication_table_written", "publication_complete", "publication_renamed"])
+def test_a_retry_after_the_first_attempt_was_killed_midway_completes_it_once(output, monkeypatch, point):
+    """Whatever the first attempt of a run finished (some tables, the whole folder, the rename), the retry
+    (the same manifest) does what remains and records the export once."""
+    draft(output, "run-a", published_at=at(2))
+    run_b = manifest("run-b")
+    stop_at(monkeypatch, point)
+    with pytest.raises(Killed):
+        publishing.write_draft(tables(2.0), run_b, output)
+    monkeypatch.undo()
+    folder = publishing.write_draft(tables(2.0), run_b, output)
+    assert publishing.write_draft(tables(2.0), run_b, output) == folder, "a second retry finds it complete"
+    assert pq.read_table(folder / "attribute_scores.parquet")["score"].to_pylist() == [2.0]
+    assert [entry["run_id"] for entry in _ledger_lines(output)] == ["run-a", "run-b"]
+    assert _temporaries(output) == []
+    assert_readers_see_only(output, 0)
+
+
+def test_a_folder_of_the_same_name_holding_something_else_is_refused_untouched(output):
+    draft(output, "run-a", score=1.0, published_at=at(2))
+    _release(output, "run-a")
+    run_b = manifest("run-b")
+    squatter = _store(output) / publishing.draft_name(run_b)
+    squatter.mkdir()
+    (squatter / "mine.txt").write_text("keep me")
+    with pytest.raises(PublishError, match=r"already exists.*left untouched, and so is the release"):
+        publishing.write_draft(tables(2.0), run_b, output)
+    assert (squatter / "mine.txt").read_text() == "keep me"
+    assert released_score(output) == 1.0
+
+
+def test_a_real_folder_in_place_of_the_link_is_refused_by_the_draft_and_the_release(output):
+    mine = output / f"survey_year={YEAR}"
+    mine.mkdir()
+    (mine / "mine.txt").write_text("keep me")
+    with pytest.raises(PublishError, match="is a folder, not the link.*nothing was written"):
+        draft(output, "run-a")
+    assert not (output / ".publications").exists()
+    (mine / "mine.txt").rename(output / "aside.txt")
+    mine.rmdir()
+    draft(output, "run-a")
+    mine.mkdir()
+    (mine / "mine.txt").write_text("keep me")
+    with pytest.raises(PublishError, match="is a folder, not the link.*nothing was released"):
+        _release(output, "run-a")
+    assert [p.name for p in mine.iterdir()] == ["mine.txt"] and not mine.is_symlink()
+    assert releases.release_log(output) == []
+
+
+# --- the ledger: every drafted export once, and the truth when it cannot be written -----------------
+
+
+def test_the_ledger_records_every_drafted_export_once(output):
+    draft(output, "run-a")
+    draft(output, "run-b")
+    draft(output, "run-a")  # a retry of run-a (same manifest: same published_at, same folder)
+    assert publishing.published_exports(output) == {"sha-run-a", "sha-run-b"}
+    assert [entry["run_id"] for entry in _ledger_lines(output)] == ["run-a", "run-b"]
+    assert _ledger_lines(output)[0] == {
+        "sha256": "sha-run-a",
+        "file_name": "export.csv",
+        "survey_year": YEAR,
+        "run_id": "run-a",
+        "published_at": manifest("run-a")["published_at"],
+    }
+
+
+def test_a_torn_ledger_line_is_ignored_and_does_not_swallow_the_next_record(output):
+    draft(output, "run-a")
+    with (output / ".publications" / publishing.LEDGER).open("a") as stream:
+        stream.write('{"sha256": "to')
+    assert publishing.published_exports(output) == {"sha-run-a"}
+    draft(output, "run-b")
+    assert publishing.published_exports(output) == {"sha-run-a", "sha-run-b"}
+
+
+def test_an_unwritable_ledger_says_the_draft_is_complete_and_a_retry_records_it_once(output):
+    """The ledger made a directory (a full disk at that moment does the same): the draft is complete, so
+    the message must say so; retries (the same call again) must not trip over their first attempt; once
+    the ledger is writable a retry records the export exactly once. The release is never touched."""
+    draft(output, "run-a", n_awards=3, published_at=at(2))
+    _release(output, "run-a")
+    ledger = output / ".publications" / publishing.LEDGER
+    ledger.unlink()
+    ledger.mkdir()
+    run_b = manifest("run-b")
+    for _attempt in range(3):  # the first attempt and Prefect's two retries
+        with pytest.raises(PublishError) as caught:
+            publishing.write_draft(tables(2.0, 5), run_b, output)
+        message = str(caught.value)
+        assert "recording the export in the ledger failed" in message, message
+        assert f"{publishing.draft_name(run_b)} is complete, but not recorded" in message, message
+        assert "release) is unchanged" in message, message
+        assert_readers_see_only(output, 3)
+    assert PublishError.exit_code == 5
+    ledger.rmdir()
+    folder = publishing.write_draft(tables(2.0, 5), run_b, output)
+    assert folder == publishing.find_draft(output, YEAR, "run-b")
+    assert [entry["run_id"] for entry in _ledger_lines(output)] == ["run-b"], "recorded exactly once"
+    assert_readers_see_only(output, 3)
+    assert _temporaries(output) == []
+
+
+def test_full_disk_while_recording_the_ledger_says_the_draft_is_complete_but_not_recorded(output, monkeypatch):
+    draft(output, "run-a", score=1.0, published_at=at(2))
+    _release(output, "run-a")
+    real_open = Path.open
+
+    def full_disk(self, mode="r", *args, **kwargs):
+        if self.name == publishing.LEDGER and "a" in mode:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", full_disk)
+    with pytest.raises(PublishError, match=r"ledger failed: the disk is full.*-run-b is complete, but not recorded"):
+        draft(output, "run-b", score=2.0)
+    monkeypatch.undo()
+    assert publishing.find_draft(output, YEAR, "run-b") is not None
+    assert released_score(output) == 1.0
+    assert publishing.published_exports(output) == {"sha-run-a"}
+
+
+# --- the switch (releases.release): atomic, and never seen half-done by readers ----------------------
+
+
+def test_failure_while_switching_leaves_the_previous_release(output, monkeypatch):
+    draft(output, "run-a", score=1.0, published_at=at(2))
+    _release(output, "run-a")
+    draft(output, "run-b", score=2.0)
 
     def read_only(*_args, **_kwargs):
         raise OSError(errno.EROFS, "Read-only file system")
 
     monkeypatch.setattr(publishing.os, "replace", read_only)
-    with pytest.raises(PublishError, match="read-only"):
-        _publish(tmp_path, 2.0, "run-b")
+    with pytest.raises(PublishError, match=r"Nothing was released.*read-only.*still shows .*-run-a"):
+        _release(output, "run-b")
     monkeypatch.undo()
-    assert _live_score(tmp_path) == 1.0
-    assert not list(tmp_path.glob(".tmp-*")), "the fresh link is never at the top level"
-    assert not list((tmp_path / ".publications").glob(".tmp-*")), "the fresh link is removed when the switch fails"
+    assert released_score(output) == 1.0
+    assert _log_runs(output) == ["run-a"]
+    assert not list(output.glob(".tmp-*")), "the fresh link is never at the top level"
+    assert not list((output / ".publications").glob(".tmp-*")), "the fresh link is removed when the switch fails"
 
 
-def test_leftovers_of_an_interrupted_run_are_collected(tmp_path):
-    store = tmp_path / ".publications" / "survey_year=2024"
+def test_failure_before_anything_was_ever_released_says_nothing_is_released(output, monkeypatch):
+    draft(output, "run-a")
+
+    def full_disk(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(publishing.os, "symlink", full_disk)
+    with pytest.raises(PublishError, match=r"Nothing was released.*disk is full.*no run of survey_year=2024"):
+        _release(output, "run-a")
+    monkeypatch.undo()
+    assert not (output / f"survey_year={YEAR}").is_symlink() and reader_counts(output) == (0, 0)
+    assert releases.release_log(output) == []
+
+
+def test_failure_to_sync_the_switched_link_says_the_draft_is_released(output, monkeypatch):
+    draft(output, "run-a", score=1.0, published_at=at(2))
+    _release(output, "run-a")
+    draft(output, "run-b", score=2.0)
+    real = publishing._fsync_dir
+
+    def failing_on_the_output(path):
+        if path == output:
+            raise OSError(errno.EIO, "Input/output error")
+        real(path)
+
+    monkeypatch.setattr(publishing, "_fsync_dir", failing_on_the_output)
+    with pytest.raises(PublishError, match=r"-run-b IS released.*switching the year's link failed.*release the same"):
+        _release(output, "run-b")
+    monkeypatch.undo()
+    assert released_score(output) == 2.0
+    assert _release(output, "run-b")["already"] is False, "the retry completes the release: its log line"
+    assert _log_runs(output) == ["run-a", "run-b"]
+
+
+def test_failure_while_collecting_old_drafts_says_the_draft_is_released_and_logged(output, monkeypatch):
+    draft(output, "run-a", score=1.0, published_at=at(2))
+    _release(output, "run-a")
+    draft(output, "run-b", score=2.0)
+
+    def denied(*_args, **_kwargs):
+        raise OSError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(releases, "collect_garbage", denied)
+    with pytest.raises(
+        PublishError, match=r"-run-b IS released.*only collecting old drafts failed \(permission denied"
+    ):
+        _release(output, "run-b")
+    monkeypatch.undo()
+    assert released_score(output) == 2.0
+    assert _log_runs(output) == ["run-a", "run-b"]
+
+
+def test_leftovers_of_interrupted_runs_are_collected_by_the_next_release(output):
+    store = _store(output)
     (store / ".tmp-20240101T000000Z-dead").mkdir(parents=True)
-    os.symlink("nowhere", tmp_path / ".tmp-survey_year=2024-dead")  # where older versions made it
-    os.symlink("nowhere", tmp_path / ".publications" / ".tmp-survey_year=2024-dead")
-    _publish(tmp_path, 1.0, "run-a")
-    assert [p.name.startswith(".tmp-") for p in store.iterdir()] == [False]
-    assert not list(tmp_path.glob(".tmp-*"))
-    assert not list((tmp_path / ".publications").glob(".tmp-*"))
+    os.symlink(f".publications/survey_year={YEAR}/x", output / f".tmp-survey_year={YEAR}-dead")  # older versions'
+    os.symlink("nowhere", output / ".publications" / f".tmp-survey_year={YEAR}-dead")
+    draft(output, "run-a")
+    _release(output, "run-a")
+    assert _temporaries(output) == []
+    assert_readers_see_only(output, 1)
 
 
-def test_a_real_folder_in_place_of_the_link_is_not_overwritten(tmp_path):
-    (tmp_path / "survey_year=2024").mkdir()
-    (tmp_path / "survey_year=2024" / "mine.txt").write_text("keep me")
-    with pytest.raises(PublishError, match="is a folder"):
-        _publish(tmp_path, 1.0, "run-a")
-    assert (tmp_path / "survey_year=2024" / "mine.txt").read_text() == "keep me"
+def test_killed_between_making_and_renaming_the_link_readers_get_the_released_rows_once(output, monkeypatch):
+    """Killed at `link_created`, the fresh link must not be at the top level, where
+    `read_parquet('<output>/*/awards.parquet', hive_partitioning = true)` fails (hive partition mismatch)
+    and the same without hive partitioning returns both drafts' rows."""
+    draft(output, "run-a", n_awards=3, published_at=at(3))
+    _release(output, "run-a")
+    assert_readers_see_only(output, 3)
+    draft(output, "run-b", n_awards=5, published_at=at(2))
+    stop_at(monkeypatch, "link_created")
+    with pytest.raises(Killed):
+        _release(output, "run-b")
+    monkeypatch.undo()
+    assert_readers_see_only(output, 3)
+    strays = list((output / ".publications").glob(f".tmp-survey_year={YEAR}-*"))
+    assert len(strays) == 1 and strays[0].is_symlink(), "the killed release's fresh link is in .publications/"
+    assert not strays[0].exists(), "there it dangles: nothing follows it"
+    draft(output, "run-c", n_awards=7, published_at=at(1))
+    _release(output, "run-c")
+    assert_readers_see_only(output, 7)
+    assert not list((output / ".publications").glob(".tmp-*")), "the next release removes the stray link"
+    assert not os.path.isabs(os.readlink(output / f"survey_year={YEAR}"))
 
 
-def test_quarantine_is_replaced_whole(tmp_path):
-    first = pa.table({"source_row": [1, 2], "reasons": [["no_ratings"], ["unknown_cro"]]})
-    second = pa.table({"source_row": [7], "reasons": [["malformed_row"]]})
-    path = publishing.write_quarantine(first, tmp_path, 2024)
-    publishing.write_quarantine(second, tmp_path, 2024)
-    assert path == tmp_path / "survey_year=2024" / "rejected_evaluations.parquet"
-    assert pq.read_table(path).to_pylist() == [{"source_row": 7, "reasons": ["malformed_row"]}]
+def test_the_first_release_killed_before_its_link_is_renamed_leaves_readers_no_file(output, monkeypatch):
+    draft(output, "run-a", n_awards=5)
+    stop_at(monkeypatch, "link_created")
+    with pytest.raises(Killed):
+        _release(output, "run-a")
+    monkeypatch.undo()
+    assert_readers_see_only(output, 0)
+    assert sorted(p.name for p in output.iterdir()) == [".publications"]
+
+
+def test_readers_never_see_a_temporary_entry_during_a_draft_and_its_release(output, monkeypatch):
+    """At every checkpoint of a draft and its release, the glob of the top level matches the release
+    alone: the old one until the year's link is switched, the new one after."""
+    quarantine = output.parent / "quarantine"
+    draft(output, "run-a", n_awards=3, published_at=at(2))
+    _release(output, "run-a", quarantine)
+    seen: list[tuple[str, int]] = []
+
+    def observe(name: str) -> None:
+        rows = reader_counts(output)[0]
+        assert_readers_see_only(output, rows)
+        seen.append((name, rows))
+
+    stop_at(monkeypatch, "never", observe)
+    publishing.write_quarantine(quarantine_rows([1]), quarantine, YEAR, "run-b")
+    draft(output, "run-b", n_awards=5)
+    _release(output, "run-b", quarantine)
+    assert seen == [
+        ("quarantine_temporary_written", 3),
+        ("publication_table_written", 3),
+        ("publication_table_written", 3),
+        ("publication_complete", 3),
+        ("publication_renamed", 3),
+        ("link_created", 3),
+        ("link_switched", 5),
+        ("link_created", 5),  # the released quarantine's link
+        ("link_switched", 5),
+        ("release_recorded", 5),
+    ]
+
+
+def test_another_years_fresh_link_is_left_alone(output):
+    """Years release side by side (one lock per year): a release of 2024 never removes 2023's fresh link,
+    which may be between its creation and its rename."""
+    (output / ".publications").mkdir()
+    in_flight = output / ".publications" / ".tmp-survey_year=2023-inflight"
+    os.symlink(".publications/survey_year=2023/x", in_flight)
+    draft(output, "run-a")
+    _release(output, "run-a")
+    assert in_flight.is_symlink()
+
+
+@pytest.mark.parametrize("point", ["link_created", "link_switched", "release_recorded"])
+def test_a_release_killed_midway_is_completed_by_releasing_again_with_one_log_line(output, monkeypatch, point):
+    draft(output, "run-a", score=1.0, published_at=at(2))
+    _release(output, "run-a")
+    draft(output, "run-b", score=2.0)
+    stop_at(monkeypatch, point)
+    with pytest.raises(Killed):
+        _release(output, "run-b")
+    monkeypatch.undo()
+    done = _release(output, "run-b")
+    assert released_score(output) == 2.0
+    assert [(e["run_id"], e["previous_run_id"]) for e in releases.release_log(output)] == [
+        ("run-a", None),
+        ("run-b", "run-a"),
+    ]
+    assert done["previous_run_id"] == "run-a"
+    assert not list((output / ".publications").glob(".tmp-*"))
+    assert_readers_see_only(output, 1)
+
+
+def test_releasing_the_logged_release_after_a_killed_switch_logs_the_switch_back(output, monkeypatch):
+    """run-b's release was killed after its link switched, before its log line: readers see run-b. Releasing
+    run-a (the log's last release) again switches the link back, so it is a release, logged, not `already`."""
+    draft(output, "run-a", score=1.0, published_at=at(2))
+    _release(output, "run-a")
+    draft(output, "run-b", score=2.0)
+    stop_at(monkeypatch, "link_switched")
+    with pytest.raises(Killed):
+        _release(output, "run-b")
+    monkeypatch.undo()
+    assert released_score(output) == 2.0
+    done = _release(output, "run-a")
+    assert (done["already"], done["previous_run_id"]) == (False, "run-b")
+    assert released_score(output) == 1.0
+    assert [(e["run_id"], e["previous_run_id"]) for e in releases.release_log(output)] == [
+        ("run-a", None),
+        ("run-a", "run-b"),
+    ]
+
+
+# --- each run's quarantine -------------------------------------------------------------------------
+
+
+def test_each_runs_quarantine_is_its_own_and_a_rewrite_replaces_it_whole(tmp_path):
+    first = publishing.write_quarantine(quarantine_rows([1, 2]), tmp_path, YEAR, "run-a")
+    assert first == tmp_path / f"survey_year={YEAR}" / "run-a" / "rejected_evaluations.parquet"
+    second = publishing.write_quarantine(quarantine_rows([3]), tmp_path, YEAR, "run-b")
+    publishing.write_quarantine(quarantine_rows([7]), tmp_path, YEAR, "run-a")  # a retry of run-a
+    assert pq.read_table(first)["source_row"].to_pylist() == [7]
+    assert pq.read_table(second)["source_row"].to_pylist() == [3]
+    assert sorted(p.name for p in first.parent.iterdir()) == ["rejected_evaluations.parquet"]
+    assert sorted(p.name for p in (tmp_path / f"survey_year={YEAR}").iterdir()) == ["run-a", "run-b"]
+
+
+def test_full_disk_while_writing_the_quarantine_keeps_the_runs_previous_file(tmp_path, monkeypatch):
+    path = publishing.write_quarantine(quarantine_rows([1]), tmp_path, YEAR, "run-a")
+
+    def full_disk(table, target):
+        target.write_bytes(b"PAR1 partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(publishing, "_write_parquet", full_disk)
+    with pytest.raises(PublishError, match=r"cannot write the quarantine in .*run-a: the disk is full"):
+        publishing.write_quarantine(quarantine_rows([2]), tmp_path, YEAR, "run-a")
+    assert pq.read_table(path)["source_row"].to_pylist() == [1]
     assert [p.name for p in path.parent.iterdir()] == ["rejected_evaluations.parquet"]
 
 
@@ -196,291 +510,3 @@ def test_quarantine_inside_or_equal_to_output_is_refused(tmp_path, inside):
 def test_quarantine_beside_output_is_fine(tmp_path):
     output, quarantine = publishing.check_locations(tmp_path / "out", tmp_path / "quarantine")
     assert output == (tmp_path / "out").resolve() and quarantine == (tmp_path / "quarantine").resolve()
-
-
-def test_full_disk_while_writing_the_quarantine_keeps_the_previous_one(tmp_path, monkeypatch):
-    first = pa.table({"source_row": [1], "reasons": [["no_ratings"]]})
-    path = publishing.write_quarantine(first, tmp_path, 2024)
-
-    def full_disk(table, target):
-        target.write_bytes(b"PAR1 partial")
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(publishing, "_write_parquet", full_disk)
-    with pytest.raises(PublishError, match="disk is full"):
-        publishing.write_quarantine(pa.table({"source_row": [2], "reasons": [["unknown_cro"]]}), tmp_path, 2024)
-    assert pq.read_table(path).to_pylist() == [{"source_row": 1, "reasons": ["no_ratings"]}]
-    assert [p.name for p in path.parent.iterdir()] == ["rejected_evaluations.parquet"]
-
-
-def test_read_only_output_fails_clearly_and_keeps_the_previous_publication(tmp_path, monkeypatch):
-    _publish(tmp_path, 1.0, "run-a")
-    real_mkdir = Path.mkdir
-
-    def read_only(self, *args, **kwargs):
-        if self.name.startswith(".tmp-"):
-            raise OSError(errno.EROFS, "Read-only file system")
-        return real_mkdir(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "mkdir", read_only)
-    with pytest.raises(PublishError, match="read-only.*previous publication"):
-        _publish(tmp_path, 2.0, "run-b")
-    monkeypatch.undo()
-    assert _live_score(tmp_path) == 1.0
-
-
-def test_ledger_records_every_published_export(tmp_path):
-    manifest = {
-        "run_id": "r1",
-        "published_at": publishing.utc_now(),
-        "survey_year": 2024,
-        "export": {"file_name": "export_2024.csv", "sha256": "ab" * 32},
-    }
-    publishing.publish(_tables(1.0), manifest, tmp_path, 2024, "r1")
-    assert publishing.published_exports(tmp_path) == {"ab" * 32}
-    (tmp_path / ".publications" / publishing.LEDGER).open("a").write('{"torn')
-    assert publishing.published_exports(tmp_path) == {"ab" * 32}
-
-
-# --- readers globbing the output's top level (data contract section 4) ------------------------------
-
-
-def test_killed_between_making_and_renaming_the_link_readers_get_the_live_rows_once(tmp_path, monkeypatch):
-    """The attacker's recipe: killed at `link_created`, the fresh link used to stay at the top level, where
-    `read_parquet('<output>/*/awards.parquet', hive_partitioning = true)` failed (hive partition mismatch)
-    and the same without hive partitioning returned both publications."""
-    publishing.publish(_awards(3), _manifest("run-a"), tmp_path, 2024, "run-a")
-    _assert_readers_see_only(tmp_path, 3)
-    monkeypatch.setattr(publishing, "checkpoint", _stop_at("link_created"))
-    with pytest.raises(Killed):
-        publishing.publish(_awards(5), _manifest("run-b"), tmp_path, 2024, "run-b")
-    monkeypatch.undo()
-    _assert_readers_see_only(tmp_path, 3)
-    strays = list((tmp_path / ".publications").glob(".tmp-survey_year=2024-*"))
-    assert len(strays) == 1 and strays[0].is_symlink(), "the killed run's fresh link is in .publications/"
-    assert not strays[0].exists(), "there it dangles: nothing follows it"
-    final = publishing.publish(_awards(7), _manifest("run-c"), tmp_path, 2024, "run-c")
-    _assert_readers_see_only(tmp_path, 7)
-    assert not list((tmp_path / ".publications").glob(".tmp-*")), "the next publish removes the stray link"
-    assert (tmp_path / "survey_year=2024").resolve() == final.resolve()
-    assert not os.path.isabs(os.readlink(tmp_path / "survey_year=2024"))
-
-
-def test_the_first_publication_killed_before_its_link_is_renamed_leaves_readers_no_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(publishing, "checkpoint", _stop_at("link_created"))
-    with pytest.raises(Killed):
-        publishing.publish(_awards(5), _manifest("run-a"), tmp_path, 2024, "run-a")
-    monkeypatch.undo()
-    _assert_readers_see_only(tmp_path, 0)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".publications"]
-
-
-def test_readers_never_see_a_temporary_entry_during_a_publish(tmp_path, monkeypatch):
-    """At every checkpoint of a publish the glob of the top level matches the live publication alone:
-    the old one until the link is switched, the new one after."""
-    seen: list[tuple[str, int]] = []
-
-    def observe(name: str) -> None:
-        rows = _reader_counts(tmp_path)[0]
-        _assert_readers_see_only(tmp_path, rows)
-        seen.append((name, rows))
-
-    publishing.publish(_awards(3), _manifest("run-a"), tmp_path, 2024, "run-a")
-    monkeypatch.setattr(publishing, "checkpoint", _stop_at("never", observe))
-    publishing.publish(_awards(5), _manifest("run-b"), tmp_path, 2024, "run-b")
-    assert seen == [
-        ("publication_table_written", 3),
-        ("publication_table_written", 3),
-        ("publication_complete", 3),
-        ("publication_renamed", 3),
-        ("link_created", 3),
-        ("link_switched", 5),
-    ]
-
-
-def test_another_years_fresh_link_is_left_alone(tmp_path):
-    """Years publish side by side (one lock per year): a publish of 2024 never removes 2023's fresh link,
-    which may be between its creation and its rename."""
-    (tmp_path / ".publications").mkdir()
-    in_flight = tmp_path / ".publications" / ".tmp-survey_year=2023-inflight"
-    os.symlink(".publications/survey_year=2023/x", in_flight)
-    _publish(tmp_path, 1.0, "run-a")
-    assert in_flight.is_symlink()
-
-
-def test_a_publication_that_never_went_live_is_collected_before_the_previous_live_one(tmp_path, monkeypatch):
-    first = _publish(tmp_path, 1.0, "run-a")
-    monkeypatch.setattr(publishing, "checkpoint", _stop_at("publication_renamed"))
-    with pytest.raises(Killed):
-        _publish(tmp_path, 2.0, "run-b")
-    monkeypatch.undo()
-    third = _publish(tmp_path, 3.0, "run-c")
-    kept = sorted(p.name for p in (tmp_path / ".publications" / "survey_year=2024").iterdir())
-    assert kept == sorted([first.name, third.name]), "the live one and the one live before it are kept"
-
-
-# --- retries and the ledger: every message true about what is live ----------------------------------
-
-
-def _ledger_lines(output: Path) -> list[dict]:
-    return [json.loads(line) for line in (output / ".publications" / publishing.LEDGER).read_text().splitlines()]
-
-
-def test_ledger_failure_after_the_switch_says_the_new_publication_is_live_and_a_retry_records_it(tmp_path):
-    """The attacker's recipe: the ledger made a directory (a full disk at that moment does the same). The
-    new publication goes live, so the message must say so; the retries (the same call again) must not
-    trip over their first attempt; once the ledger is writable a retry records the export exactly once."""
-    publishing.publish(_awards(3), _manifest("run-a"), tmp_path, 2024, "run-a")
-    ledger = tmp_path / ".publications" / publishing.LEDGER
-    ledger.unlink()
-    ledger.mkdir()
-    manifest = _manifest("run-b")
-    for _attempt in range(3):  # the first attempt and Prefect's two retries
-        with pytest.raises(PublishError) as caught:
-            publishing.publish(_awards(5), manifest, tmp_path, 2024, "run-b")
-        message = str(caught.value)
-        assert "IS live" in message and "ledger" in message and "may publish it again" in message, message
-        assert "Nothing new was published" not in message and "not empty" not in message, message
-        live = (tmp_path / "survey_year=2024").resolve()
-        assert live.name.endswith("-run-b") and live.name in message, message
-        _assert_readers_see_only(tmp_path, 5)
-    assert PublishError.exit_code == 5
-    ledger.rmdir()
-    final = publishing.publish(_awards(5), manifest, tmp_path, 2024, "run-b")
-    assert final.resolve() == live
-    assert publishing.publish(_awards(5), manifest, tmp_path, 2024, "run-b") == final
-    assert [entry["run_id"] for entry in _ledger_lines(tmp_path)] == ["run-b"], "recorded exactly once"
-    assert publishing.published_exports(tmp_path) == {"run-b"}
-    _assert_readers_see_only(tmp_path, 5)
-    store = tmp_path / ".publications" / "survey_year=2024"
-    assert not [p for p in store.iterdir() if p.name.startswith(".tmp-")]
-
-
-def test_full_disk_while_recording_the_ledger_says_the_new_publication_is_live(tmp_path, monkeypatch):
-    _publish(tmp_path, 1.0, "run-a")
-    real_open = Path.open
-
-    def full_disk(self, mode="r", *args, **kwargs):
-        if self.name == publishing.LEDGER and "a" in mode:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_open(self, mode, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "open", full_disk)
-    with pytest.raises(PublishError, match=r"IS live.*Only recording it in the ledger.*disk is full") as caught:
-        _publish(tmp_path, 2.0, "run-b")
-    monkeypatch.undo()
-    assert "-run-b" in str(caught.value)
-    assert _live_score(tmp_path) == 2.0
-    assert publishing.published_exports(tmp_path) == {"run-a"}
-
-
-def test_a_retry_after_a_failure_while_writing_publishes(tmp_path, monkeypatch):
-    _publish(tmp_path, 1.0, "run-a")
-    manifest = _manifest("run-b")
-    real = publishing._write_parquet
-    calls = []
-
-    def full_disk_once(table, path):
-        calls.append(path)
-        if len(calls) == 2:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real(table, path)
-
-    monkeypatch.setattr(publishing, "_write_parquet", full_disk_once)
-    with pytest.raises(PublishError, match="disk is full.*Nothing new was published.*run-a.*still live"):
-        publishing.publish(_tables(2.0), manifest, tmp_path, 2024, "run-b")
-    assert _live_score(tmp_path) == 1.0
-    final = publishing.publish(_tables(2.0), manifest, tmp_path, 2024, "run-b")
-    assert _live_score(tmp_path) == 2.0 and final.name.endswith("-run-b")
-    assert [entry["run_id"] for entry in _ledger_lines(tmp_path)] == ["run-a", "run-b"]
-
-
-def test_a_retry_meets_its_own_half_written_temporary_folder(tmp_path):
-    """An attempt stopped half-way through writing (its cleanup failed too) left `.tmp-<name>` behind:
-    the retry, which makes the same name, replaces it instead of failing."""
-    manifest = _manifest("run-a")
-    name = f"{manifest['published_at'].replace(':', '').replace('-', '')}-run-a"
-    leftover = tmp_path / ".publications" / "survey_year=2024" / f".tmp-{name}"
-    leftover.mkdir(parents=True)
-    (leftover / "attribute_scores.parquet").write_bytes(b"PAR1 partial")
-    final = publishing.publish(_tables(4.0), manifest, tmp_path, 2024, "run-a")
-    assert final.name == name and _live_score(tmp_path) == 4.0
-    assert not leftover.exists()
-
-
-@pytest.mark.parametrize("point", ["publication_renamed", "link_created", "link_switched"])
-def test_a_retry_after_the_first_attempt_stopped_midway_completes_it(tmp_path, monkeypatch, point):
-    """Whatever the first attempt of a run finished (the rename, the link), the retry does what remains."""
-    _publish(tmp_path, 1.0, "run-a")
-    manifest = _manifest("run-b")
-    monkeypatch.setattr(publishing, "checkpoint", _stop_at(point))
-    with pytest.raises(Killed):
-        publishing.publish(_tables(2.0), manifest, tmp_path, 2024, "run-b")
-    monkeypatch.undo()
-    final = publishing.publish(_tables(2.0), manifest, tmp_path, 2024, "run-b")
-    assert (tmp_path / "survey_year=2024").resolve() == final.resolve() and _live_score(tmp_path) == 2.0
-    assert [entry["run_id"] for entry in _ledger_lines(tmp_path)] == ["run-a", "run-b"]
-    assert not list((tmp_path / ".publications").rglob(".tmp-*"))
-    _assert_readers_see_only(tmp_path, 1)
-
-
-def test_a_folder_of_the_same_name_holding_something_else_is_refused_untouched(tmp_path):
-    _publish(tmp_path, 1.0, "run-a")
-    manifest = _manifest("run-b")
-    name = f"{manifest['published_at'].replace(':', '').replace('-', '')}-run-b"
-    squatter = tmp_path / ".publications" / "survey_year=2024" / name
-    squatter.mkdir()
-    (squatter / "mine.txt").write_text("keep me")
-    with pytest.raises(PublishError, match="already exists.*untouched.*Nothing new was published.*run-a.*still live"):
-        publishing.publish(_tables(2.0), manifest, tmp_path, 2024, "run-b")
-    assert (squatter / "mine.txt").read_text() == "keep me"
-    assert _live_score(tmp_path) == 1.0
-
-
-def test_failure_while_collecting_garbage_says_the_new_publication_is_live_and_recorded(tmp_path, monkeypatch):
-    _publish(tmp_path, 1.0, "run-a")
-
-    def denied(*_args, **_kwargs):
-        raise OSError(errno.EACCES, "Permission denied")
-
-    monkeypatch.setattr(publishing, "_collect_garbage", denied)
-    with pytest.raises(PublishError, match=r"recorded in the ledger.*IS live.*Only removing older.*permission denied"):
-        _publish(tmp_path, 2.0, "run-b")
-    monkeypatch.undo()
-    assert _live_score(tmp_path) == 2.0
-    assert publishing.published_exports(tmp_path) == {"run-a", "run-b"}
-
-
-def test_failure_to_sync_the_switched_link_says_the_new_publication_is_live(tmp_path, monkeypatch):
-    _publish(tmp_path, 1.0, "run-a")
-    real = publishing._fsync_dir
-
-    def failing_on_the_output(path):
-        if path == tmp_path:
-            raise OSError(errno.EIO, "Input/output error")
-        real(path)
-
-    monkeypatch.setattr(publishing, "_fsync_dir", failing_on_the_output)
-    with pytest.raises(PublishError, match=r"IS live.*Syncing the switched link.*not recorded in the ledger"):
-        _publish(tmp_path, 2.0, "run-b")
-    monkeypatch.undo()
-    assert _live_score(tmp_path) == 2.0
-
-
-def test_failure_before_anything_was_ever_published_says_nothing_is_live(tmp_path, monkeypatch):
-    def full_disk(table, path):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(publishing, "_write_parquet", full_disk)
-    with pytest.raises(PublishError, match="disk is full.*no publication of survey_year=2024 is live"):
-        _publish(tmp_path, 1.0, "run-a")
-    assert not (tmp_path / "survey_year=2024").is_symlink()
-    assert _reader_counts(tmp_path) == (0, 0)
-
-
-def test_a_torn_ledger_line_does_not_swallow_the_next_record(tmp_path):
-    _publish(tmp_path, 1.0, "run-a")
-    with (tmp_path / ".publications" / publishing.LEDGER).open("a") as stream:
-        stream.write('{"sha256": "to')
-    _publish(tmp_path, 2.0, "run-b")
-    assert publishing.published_exports(tmp_path) == {"run-a", "run-b"}
