@@ -488,11 +488,13 @@ def test_tiny_valid_export_publishes_empty_tables(flow_run):
 
 @pytest.mark.e2e
 @pytest.mark.prefect
-def test_cro_spellings_are_published_under_canonical_names(flow_run):
+def test_cro_spellings_are_published_under_canonical_ids_and_names(flow_run):
     run = flow_run("cro_variants")
-    overall = {r["cro"] for r in run.table("attribute_scores") if r["segment"] == "overall"}
-    assert overall == set(corpus.CANONICAL)
-    assert {r["cro"] for r in run.table("composite_scores")} <= set(corpus.CANONICAL)
+    ids = ("northwind_clinical", "aldercrest_research", "bluefen_biometrics")  # derived from the names
+    canonical = set(zip(ids, corpus.CANONICAL, strict=True))
+    overall = {(r["cro"], r["cro_name"]) for r in run.table("attribute_scores") if r["segment"] == "overall"}
+    assert overall == canonical
+    assert {(r["cro"], r["cro_name"]) for r in run.table("composite_scores")} <= canonical
 
 
 @pytest.mark.e2e
@@ -596,7 +598,7 @@ def test_colliding_column_names_overwrite_nothing_and_are_not_renamed(files, len
     assert malformed["raw_text"] == "CC3,1200,Northwind,2023-06-01,4,3,5,78,t,r,R"
     assert dict(malformed["fields"])["Reasons"] == "R" and dict(malformed["fields"])["CRO"] is None  # by position
     # Written as the flow writes it, and read back in DuckDB by column name, case kept.
-    path = write_quarantine(rejected, tmp_path / "quarantine", YEAR, "run-colliding")
+    path = write_quarantine(rejected, tmp_path / "quarantine", YEAR)
     read_back = duckdb.connect().execute(
         "select source_row, reasons, fields['cro'], fields['CRO'], fields['source_row'], fields['reasons'] "
         "from read_parquet($path) order by source_row",
