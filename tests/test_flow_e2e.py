@@ -45,7 +45,16 @@ def _columns(output: Path, table: str) -> list[str]:
 
 def test_published_tables_read_back_with_hive_partitioning(first_run):
     _, output, _ = first_run
-    assert _columns(output, "attribute_scores") == ["segment", "cro", "attribute", "n_ratings", "score", "survey_year"]
+    assert _columns(output, "attribute_scores") == [
+        "segment",
+        "cro",
+        "attribute",
+        "n_ratings",
+        "score",
+        "cro_name",
+        "attribute_label",
+        "survey_year",
+    ]
     assert _columns(output, "composite_scores") == [
         "segment",
         "cro",
@@ -62,6 +71,8 @@ def test_published_tables_read_back_with_hive_partitioning(first_run):
         "rank_low",
         "rank_high",
         "is_co_leader",
+        "cro_name",
+        "category_label",
         "survey_year",
     ]
     assert _columns(output, "awards") == [
@@ -75,6 +86,8 @@ def test_published_tables_read_back_with_hive_partitioning(first_run):
         "threshold",
         "p_award",
         "is_robust",
+        "cro_name",
+        "category_label",
         "survey_year",
     ]
     awards = _read(output, "awards")
