@@ -22,7 +22,7 @@ def first_run(prefect_server, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("e2e")
     output, quarantine = root / "output", root / "quarantine"
-    summary = cro_awards_flow(config=str(SAMPLE_CONFIG), output=str(output), quarantine=str(quarantine))
+    summary = cro_awards_flow(config=str(SAMPLE_CONFIG), output=str(output), quarantine=str(quarantine), release=True)
     return summary, output, quarantine
 
 
@@ -165,14 +165,22 @@ def test_quarantine_lives_outside_output_with_every_rejected_row(first_run):
     assert not any("rejected" in p.name for p in published)
 
 
-def test_rerun_publishes_the_same_rows_and_switches_the_link(first_run):
+def test_a_rerun_is_a_draft_with_the_same_rows_and_releasing_it_switches_the_link(first_run):
+    from cro_awards import releases
     from flows.awards import cro_awards_flow
 
     summary, output, quarantine = first_run
     before = {table: _read(output, table) for table in ("attribute_scores", "composite_scores", "awards")}
     first_target = os.readlink(output / "survey_year=2024")
+    released_quarantine = (quarantine / "survey_year=2024" / "rejected_evaluations.parquet").read_bytes()
     second = cro_awards_flow(config=str(SAMPLE_CONFIG), output=str(output), quarantine=str(quarantine))
-    assert second["run_id"] != summary["run_id"]
+    assert second["run_id"] != summary["run_id"] and second["released"] is False
+    assert os.readlink(output / "survey_year=2024") == first_target, "a draft changes nothing readers see"
+    assert (quarantine / "survey_year=2024" / "rejected_evaluations.parquet").read_bytes() == released_quarantine
+    assert "no differences" in second["diff"]
+    draft = Path(second["published"])
+    assert "DRAFT" in (draft / "draft_report.html").read_text() and "DRAFT" not in (draft / "report.html").read_text()
+    releases.release(output, quarantine, 2024, second["run_id"])
     assert os.readlink(output / "survey_year=2024") != first_target
     assert {table: _read(output, table) for table in before} == before
     quarantined = (
@@ -193,7 +201,7 @@ def test_overrides_are_applied_and_recorded(prefect_server, tmp_path):
         min_evaluations=10_000,
     )
     assert summary["awards"] == []
-    manifest = json.loads((tmp_path / "out" / "survey_year=2024" / "_manifest.json").read_text())
+    manifest = json.loads((Path(summary["published"]) / "_manifest.json").read_text())
     assert manifest["config"]["overrides"] == {"min_evaluations": 10_000}
     assert manifest["config"]["effective"]["min_evaluations"] == 10_000
 
@@ -201,12 +209,13 @@ def test_overrides_are_applied_and_recorded(prefect_server, tmp_path):
 def test_command_line_prints_winners(prefect_server, tmp_path, capsys):
     from cli.main import main
 
-    code = main(["run", "--output", str(tmp_path / "out"), "--quarantine", str(tmp_path / "q")])
+    code = main(["run", "--release", "--output", str(tmp_path / "out"), "--quarantine", str(tmp_path / "q")])
     printed = capsys.readouterr().out
     assert code == 0
     assert "CRO Leadership Awards 2024" in printed
     assert "leader" in printed and "champion" in printed
     assert "Rows read" in printed
+    assert "Released: readers of" in printed and (tmp_path / "out" / "survey_year=2024" / "awards.parquet").is_file()
 
 
 def test_command_line_file_error_exits_non_zero_without_traceback(prefect_server, tmp_path, capsys):
@@ -257,8 +266,33 @@ def test_too_many_rejected_rows_fail_but_write_the_quarantine(prefect_server, tm
             quarantine=str(tmp_path / "q"),
             max_rejected_share=0.0,
         )
-    assert (tmp_path / "q" / "survey_year=2024" / "rejected_evaluations.parquet").is_file()
+    (written,) = (tmp_path / "q" / "survey_year=2024").glob("*/rejected_evaluations.parquet")
+    assert written.is_file(), "the failed run's own quarantine, under its run id"
     assert not (tmp_path / "out" / "survey_year=2024").exists()
+
+
+def test_a_failed_run_leaves_the_release_the_drafts_and_the_released_quarantine_untouched(first_run):
+    """The issue's story: a run failing at the gate (too many rejected rows) once replaced the live year's
+    quarantine. Now it writes only its own, under its run id."""
+    from cro_awards import releases
+    from cro_awards.errors import RejectedShareError
+    from flows.awards import cro_awards_flow
+
+    _, output, quarantine = first_run
+    year = quarantine / "survey_year=2024"
+    link = os.readlink(output / "survey_year=2024")
+    released_quarantine = (year / "rejected_evaluations.parquet").read_bytes()
+    drafts = [(p.run_id, p.status) for p in releases.publications(output, 2024)]
+    runs_before = {p.name for p in year.iterdir() if p.is_dir()}
+    with pytest.raises(RejectedShareError):
+        cro_awards_flow(
+            config=str(SAMPLE_CONFIG), output=str(output), quarantine=str(quarantine), max_rejected_share=0.0
+        )
+    assert os.readlink(output / "survey_year=2024") == link
+    assert (year / "rejected_evaluations.parquet").read_bytes() == released_quarantine
+    assert [(p.run_id, p.status) for p in releases.publications(output, 2024)] == drafts
+    (failed,) = {p.name for p in year.iterdir() if p.is_dir()} - runs_before
+    assert (year / failed / "rejected_evaluations.parquet").is_file()
 
 
 def test_quarantine_inside_output_is_refused(prefect_server, tmp_path):
