@@ -1,7 +1,9 @@
 """Readable summaries of a run, for people: markdown for Prefect artifacts, rows for the awards table.
 
 Pure functions of the run's summary dict (see `flows.awards`); numbers rounded to two decimals, as
-everything people read is. Nothing respondent-level is ever in them.
+everything people read is. Nothing respondent-level is ever in them. CROs are shown by name (`cro_name`,
+the year's display name; `cro` is the id), categories by label (`category_label`), each falling back to
+the id where a row lacks it (`cro_name`, `category_name`).
 
 Names are text, never markup: a CRO's name, a category id or a path comes from a YAML or a command line
 and may hold anything. `printable` shows control characters (terminal escapes, line breaks, bidi
@@ -16,6 +18,7 @@ import math
 import string
 import unicodedata
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -72,16 +75,31 @@ SEGMENT_ORDER = ("overall", "big_pharma", "small_pharma")
 SEGMENT_LABELS = {"overall": "Overall", "big_pharma": "Big Pharma", "small_pharma": "Small Pharma"}
 
 
+def cro_name(row: Mapping[str, Any]) -> str:
+    """The name people read for a row's CRO: its `cro_name`, else its `cro` (the id)."""
+    return row.get("cro_name") or row["cro"]
+
+
+def category_name(row: Mapping[str, Any]) -> str:
+    """The label people read for a row's category: its `category_label`, else its `category` (the id)."""
+    return row.get("category_label") or row["category"]
+
+
+def award_text(row: Mapping[str, Any]) -> str:
+    """One award as printed: "Northwind Clinical (4.50, p=0.54, not robust)" (plain text, not escaped)."""
+    return f"{cro_name(row)} ({row['composite']:.2f}{sureness(row)})"
+
+
 def award_cells(awards: list[dict[str, Any]]) -> list[tuple[str, str, list[dict], list[dict]]]:
     """(segment, category, leaders, champions), segments in reading order, categories by id, CROs from the
-    highest composite down (ties by name)."""
+    highest composite down (ties by name, then id)."""
     cells: dict[tuple[str, str], dict[str, list[dict]]] = defaultdict(lambda: {"leader": [], "champion": []})
     for row in awards:
         cells[(row["segment"], row["category"])][row["award"]].append(row)
     order = {segment: index for index, segment in enumerate(SEGMENT_ORDER)}
 
     def ranked(rows: list[dict]) -> list[dict]:
-        return sorted(rows, key=lambda row: (-row["composite"], row["cro"]))
+        return sorted(rows, key=lambda row: (-row["composite"], cro_name(row), row["cro"]))
 
     return [
         (
@@ -105,7 +123,7 @@ def probability_text(value: float | None) -> str | None:
     return f"{value:.2f}"
 
 
-def sureness(row: dict[str, Any]) -> str:
+def sureness(row: Mapping[str, Any]) -> str:
     """What follows an award's composite wherever it is printed: ", p=0.54, not robust" (empty without
     resampling figures)."""
     text = probability_text(row.get("p_award"))
@@ -115,12 +133,13 @@ def sureness(row: dict[str, Any]) -> str:
 
 
 def _names(rows: list[dict]) -> str:
-    return ", ".join(f"{escape_markdown(row['cro'])} ({row['composite']:.2f}{sureness(row)})" for row in rows) or "-"
+    return ", ".join(f"{escape_markdown(cro_name(row))} ({row['composite']:.2f}{sureness(row)})" for row in rows) or "-"
 
 
 def awards_markdown(summary: dict[str, Any]) -> str:
     """Leaders and champions per segment and category, as a markdown document."""
     lines = [f"# CRO Leadership Awards {summary['survey_year']}", ""]
+    names = {row["cro"]: cro_name(row) for row in summary["awards"]}  # co-leaders given by id: their names
     current = None
     for segment, category, leaders, champions in award_cells(summary["awards"]):
         if segment != current:
@@ -135,8 +154,8 @@ def awards_markdown(summary: dict[str, Any]) -> str:
         reference = (leaders or champions)[0]
         co_leaders = (summary.get("co_leaders") or {}).get(f"{segment}/{category}") or []
         lines.append(
-            f"| {escape_markdown(category)} | {_names(leaders)} | "
-            f"{', '.join(escape_markdown(name) for name in co_leaders) or '-'} | {_names(champions)} | "
+            f"| {escape_markdown(category_name(reference))} | {_names(leaders)} | "
+            f"{', '.join(escape_markdown(names.get(cro, cro)) for cro in co_leaders) or '-'} | {_names(champions)} | "
             f"{reference['weighted_mean']:.2f} | {reference['threshold']:.2f} |"
         )
     if not summary["awards"]:
@@ -178,18 +197,20 @@ def validation_markdown(summary: dict[str, Any]) -> str:
 
 
 def awards_table_rows(awards: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The awards as rows for a table artifact, scores rounded to two decimals."""
+    """The awards as rows for a table artifact, scores rounded to two decimals; the CRO by name (its id
+    last)."""
     return [
         {
             "segment": row["segment"],
             "category": row["category"],
-            "cro": row["cro"],
+            "cro_name": cro_name(row),
             "award": row["award"],
             "composite": round(row["composite"], 2),
             "weighted_mean": round(row["weighted_mean"], 2),
             "threshold": round(row["threshold"], 2),
             "p_award": None if row.get("p_award") is None else round(row["p_award"], 2),
             "robust": row.get("is_robust"),
+            "cro": row["cro"],
         }
         for row in awards
     ]

@@ -6,6 +6,7 @@ import pytest
 
 from cro_awards.summary import (
     award_cells,
+    award_text,
     awards_markdown,
     awards_table_rows,
     code_span,
@@ -57,6 +58,47 @@ def test_markdown_without_awards_says_so():
 
 def test_table_rows_are_rounded():
     assert awards_table_rows([_award("overall", "q", "A", "leader", 4.456)])[0]["composite"] == 4.46
+
+
+# --- CROs by name, categories by label ------------------------------------------------------------
+
+
+def _named(cro: str, name: str, award: str, composite: float, category: str = "quality") -> dict:
+    return {**_award("overall", category, cro, award, composite), "cro_name": name, "category_label": "Quality"}
+
+
+NAMED = [
+    _named("zed_trials", "Alpha Zed Trials", "champion", 4.1),  # the id sorts last, the name first
+    _named("acme", "Zeta Acme", "champion", 4.1),
+    _named("acme", "Zeta Acme", "leader", 4.4),
+    {**_award("overall", "quality", "old_row", "champion", 3.9)},  # a row without labels: the id shows
+]
+
+
+def test_cells_rank_ties_by_name_not_id():
+    [(_, _, leaders, champions)] = award_cells(NAMED)
+    assert [r["cro"] for r in leaders] == ["acme"]
+    assert [r["cro"] for r in champions] == ["zed_trials", "acme", "old_row"]  # 4.1 tie: "Alpha ..." first
+
+
+def test_award_text_names_the_cro_or_falls_back_to_its_id():
+    assert award_text(NAMED[2]) == "Zeta Acme (4.40)"
+    assert award_text({**NAMED[3], "p_award": 0.5, "is_robust": False}) == "old_row (3.90, p=0.50, not robust)"
+
+
+def test_markdown_shows_names_labels_and_co_leaders_by_name():
+    summary = {"survey_year": 2024, "awards": NAMED, "co_leaders": {"overall/quality": ["zed_trials", "unknown_id"]}}
+    text = awards_markdown(summary)
+    row = next(line for line in text.splitlines() if line.startswith("| Quality "))
+    assert row.startswith("| Quality | Zeta Acme (4.40) | Alpha Zed Trials, unknown\\_id | ")
+    assert "Alpha Zed Trials (4.10), Zeta Acme (4.10), old\\_row (3.90)" in row
+    assert "acme (" not in row and "zed\\_trials" not in row
+
+
+def test_table_rows_show_the_name_and_keep_the_id_last():
+    rows = awards_table_rows(NAMED[2:])
+    assert [(r["cro_name"], r["cro"]) for r in rows] == [("Zeta Acme", "acme"), ("old_row", "old_row")]
+    assert list(rows[0])[2] == "cro_name" and list(rows[0])[-1] == "cro"
 
 
 # --- names are text, never markdown ----------------------------------------------------------------
