@@ -46,7 +46,8 @@ SOURCES = {
     "raw_ratings": "the export's attribute columns, as text, picked by position and named by attribute id",
     "malformed_rows": "the CSV records the reader could not split into the header's fields: source_row, "
     "field_1 ... field_n (placed by position), raw_text",
-    "rejection_reasons": "(source_row, reason, reason_order) from validation and the reader",
+    "rejection_reasons": "(source_row, reason, reason_order, attributes: the invalid ratings' attribute ids for "
+    "invalid_rating) from validation and the reader",
     "composite_uncertainty": "each eligible composite's interval, rank interval, award probabilities and "
     "shrunk composite, from cro_awards/uncertainty.py",
     "withheld_attribute_scores": "(segment, cro, attribute) rows withheld by complementary suppression, from "

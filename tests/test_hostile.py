@@ -406,7 +406,7 @@ def test_extra_columns_are_ignored(files, lenient):
 def test_ragged_rows_keep_their_raw_text(flow_run):
     run = flow_run("ragged")
     columns = list(pq.read_schema(run.quarantine / f"survey_year={YEAR}" / "rejected_evaluations.parquet").names)
-    assert columns == ["source_row", "reasons", "raw_text", "fields"]
+    assert columns == ["source_row", "reasons", "reason_fields", "raw_text", "fields"]
     assert run.quarantined(1)["raw_text"] == corpus.RAGGED_MORE
     assert run.quarantined(2)["raw_text"] == corpus.RAGGED_FEWER
     # fields placed by position: the surplus field is only in raw_text; missing ones are null
@@ -582,9 +582,10 @@ def test_colliding_column_names_overwrite_nothing_and_are_not_renamed(files, len
     from cro_awards.publish import write_quarantine
 
     rejected = _validated(lenient, files["colliding_columns"]).validation.rejected
-    assert rejected.column_names == ["source_row", "reasons", "raw_text", "fields"]
+    assert rejected.column_names == ["source_row", "reasons", "reason_fields", "raw_text", "fields"]
     first, malformed = rejected.to_pylist()
     assert (first["source_row"], first["reasons"], first["raw_text"]) == (1, ["unknown_cro"], None)
+    assert first["reason_fields"] == [("unknown_cro", ["cro"])]  # not CRO
     assert [name for name, _ in first["fields"]] == [*corpus.HEADER, *corpus.COLLIDING]  # no Reasons_1, CRO_1
     assert dict(first["fields"]) == {
         **corpus.row(respondent_id="CC1", cro="Nobody"),
@@ -595,6 +596,7 @@ def test_colliding_column_names_overwrite_nothing_and_are_not_renamed(files, len
         "CRO": "Acme",
     }
     assert (malformed["source_row"], malformed["reasons"]) == (3, ["malformed_row"])
+    assert malformed["reason_fields"] == [("malformed_row", [])]
     assert malformed["raw_text"] == "CC3,1200,Northwind,2023-06-01,4,3,5,78,t,r,R"
     assert dict(malformed["fields"])["Reasons"] == "R" and dict(malformed["fields"])["CRO"] is None  # by position
     # Written as the flow writes it, and read back in DuckDB by column name, case kept.
