@@ -189,26 +189,24 @@ def prepare_environment() -> None:
 
 
 def awards_table(summary: dict[str, Any]):
-    """A rich table: per segment and category, the leaders and the champions (composites to 2 decimals, with
-    the probability that the award is deserved, and "not robust" below robust_award_probability).
+    """A rich table: per segment and category (its label), the leaders and the champions by name (composites to
+    2 decimals, with the probability that the award is deserved, and "not robust" below robust_award_probability).
 
     Every cell is a `rich.text.Text`, never markup: a CRO named `Northwind [/] Clinical` or
     `[link=https://...]Acme[/link]` prints as written, and control characters as visible escapes."""
     from rich.table import Table
     from rich.text import Text
 
-    from cro_awards.summary import award_cells, printable, sureness
+    from cro_awards.summary import award_cells, award_text, category_name, printable
 
     table = Table(title=Text(f"CRO Leadership Awards {printable(summary['survey_year'])}"))
     for column in ("segment", "category", "leader(s)", "champion(s)"):
         table.add_column(column)
 
-    for segment, category, leaders, champions in award_cells(summary["awards"]):
-        names = [
-            "\n".join(f"{printable(row['cro'])} ({row['composite']:.2f}{sureness(row)})" for row in rows) or "-"
-            for rows in (leaders, champions)
-        ]
-        table.add_row(*(Text(cell) for cell in (printable(segment), printable(category), *names)))
+    for segment, _, leaders, champions in award_cells(summary["awards"]):
+        names = ["\n".join(printable(award_text(row)) for row in rows) or "-" for rows in (leaders, champions)]
+        label = category_name([*leaders, *champions][0])  # a cell holds at least one award
+        table.add_row(*(Text(cell) for cell in (printable(segment), printable(label), *names)))
     return table
 
 

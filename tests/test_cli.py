@@ -91,7 +91,7 @@ def test_help_lists_every_exit_code(capsys, command):
         main([*command, "--help"])
     assert exited.value.code == 0
     printed = capsys.readouterr().out
-    assert sorted(EXIT_CODES) == list(range(10))
+    assert sorted(EXIT_CODES) == list(range(11))
     listed = printed[printed.index("exit codes:") :]
     for code, meaning in EXIT_CODES.items():
         assert re.search(rf"^\s+{code}\s+{re.escape(meaning)}$", listed, re.MULTILINE), (code, listed)
@@ -151,11 +151,15 @@ HOSTILE_NAMES = [
 
 
 def _hostile_summary() -> dict:
-    def award(cro, kind, composite):
+    """Names are where a YAML puts free text: CRO names (`cro_name`; `cro` is a lower_snake_case id),
+    category ids, the folders, and the diff's lines, which name CROs too."""
+
+    def award(index, name, kind, composite):
         return {
             "segment": "overall",
             "category": "[i]quality",
-            "cro": cro,
+            "cro": f"cro_{index}",
+            "cro_name": name,
             "award": kind,
             "composite": composite,
             "weighted_mean": 3.5,
@@ -166,10 +170,14 @@ def _hostile_summary() -> dict:
     return {
         "survey_year": 2024,
         "awards": [
-            award(name, "leader" if i == 0 else "champion", 4.5 - i / 10) for i, name in enumerate(HOSTILE_NAMES)
+            award(i, name, "leader" if i == 0 else "champion", 4.5 - i / 10) for i, name in enumerate(HOSTILE_NAMES)
         ],
         "counts": {"read": 10, "accepted": 9, "quarantined": 1},
         "quarantined_by_reason": {"unknown_cro": 1},
+        "diff": "Awards gained (1)\n  Overall / [i]quality: champion [bold]Bold[/bold] Trials\n",
+        "run_id": "run-1",
+        "published": "/srv/[bold]awards[/]/.publications/survey_year=2024/20261201T000000Z-run-1",
+        "released": False,
         "output": "/srv/[bold]awards[/]/survey_year=2024",
         "quarantine": "/srv/[link=https://evil.example]q[/link]",
     }
@@ -193,6 +201,8 @@ def test_names_with_markup_print_literally_without_links():
     assert "[i]quality" in plain, "a category id is text too"
     assert r"Esc\x1b]8;;https://evil.example\x1b\Link\x1b]8;;\x1b\ " in plain, "an escape code is shown, not sent"
     assert "/srv/[bold]awards[/]/survey_year=2024" in plain and "/srv/[link=https://evil.example]q[/link]" in plain
+    assert "champion [bold]Bold[/bold] Trials" in plain, "the diff's names print as written"
+    assert "/srv/[bold]awards[/]/.publications/survey_year=2024/20261201T000000Z-run-1" in plain
     assert "\x1b]8;" not in styled, "no terminal hyperlink (OSC 8)"
     assert "⚠" not in plain, "no emoji code is replaced"
 
@@ -207,3 +217,21 @@ def test_the_awards_table_renders_hostile_names_in_a_plain_console(capsys):
     printed = capsys.readouterr().out
     assert "Northwind [/] Clinical (4.50)" in printed and "[link=https://evil.example]Acme[/link] (4.40)" in printed
     assert "\x1b" not in printed
+
+
+def test_the_awards_table_shows_cro_names_and_category_labels_not_ids():
+    """`cro` and `category` are ids; people read `cro_name` and `category_label`."""
+    from rich.console import Console
+
+    from cli.main import awards_table
+
+    row = {"segment": "overall", "category": "quality", "category_label": "Quality of delivery"}
+    awards = [
+        {**row, "cro": "northwind_clinical", "cro_name": "Northwind Clinical", "award": "leader", "composite": 4.5},
+        {**row, "cro": "acme_cro", "cro_name": "Acme CRO", "award": "champion", "composite": 4.1},
+    ]
+    console = Console(width=200, file=io.StringIO())
+    console.print(awards_table({"survey_year": 2024, "awards": awards}))
+    printed = console.file.getvalue()
+    assert "Northwind Clinical (4.50)" in printed and "Acme CRO (4.10)" in printed and "Quality of delivery" in printed
+    assert "northwind_clinical" not in printed and "acme_cro" not in printed and "quality " not in printed
