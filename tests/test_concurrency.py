@@ -69,11 +69,13 @@ def test_the_flow_refuses_a_held_year_and_publishes_nothing(prefect_server, held
     from cli.main import main
 
     output, _ = held_year
-    code = main(["run", "--config", str(SAMPLE_CONFIG), "--output", str(output), "--quarantine", str(tmp_path / "q")])
+    arguments = ["--config", str(SAMPLE_CONFIG), "--output", str(output), "--quarantine", str(tmp_path / "q")]
+    code = main(["run", "--release", *arguments])
     error = capsys.readouterr().err
     assert code == YearLockedError.exit_code
     assert "holder-run-42" in error and "Traceback" not in error
-    assert not (output / "survey_year=2024").exists()
+    assert not (output / "survey_year=2024").exists(), "no release"
+    assert not (output / ".publications").exists(), "no draft"
     assert not (tmp_path / "q").exists(), "nothing is read or written before the lock is held"
 
 
