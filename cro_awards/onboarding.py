@@ -6,10 +6,14 @@ Contract:
   ends included) stay as they were: `survey_year` becomes `year`; `survey_close` moves by
   (year - previous survey_year) years, 29 February becoming 28 February in a year without one; a
   top-level `sample_export` (the previous year's bundled sample) is commented out under a note, since a
-  new year has no sample yet. Nothing else changes. The previous text must itself be a valid survey
-  configuration; `survey_year` and `survey_close` must each be written once, as a top-level
-  `key: value` line (the usual form). The result is checked: it loads with `yaml.safe_load`, validates
-  as a `SurveyConfig`, and differs from the previous year only in those keys; otherwise `ConfigError`.
+  new year has no sample yet; every CRO without an `id:` gets the id its name derives written out
+  (`id: ...` first in its entry: the ids are carried, and a later rename of the name keeps the id).
+  `formerly`, like everything else, is carried as written. Nothing else changes. The previous text must
+  itself be a valid survey configuration; `survey_year` and `survey_close` must each be written once,
+  as a top-level `key: value` line (the usual form), and a CRO without an id must be an entry of a
+  block list under a top-level `cros:` (`- {name: ...}` or `- name: ...`). The result is checked: it
+  loads with `yaml.safe_load`, validates as a `SurveyConfig`, and differs from the previous year only
+  in those keys and ids; otherwise `ConfigError`.
 - `new_year(surveys_dir, year, from_year)` writes `<surveys_dir>/<year>.yaml` from
   `<surveys_dir>/<from_year>.yaml` and returns its path with the review items a person must go through
   before the year is run. It never overwrites: an existing target or a missing source is a
@@ -21,16 +25,19 @@ Contract:
   returns a `CheckReport`: rows read / accepted / quarantined, the count per reason code, the first
   source rows per reason, what reading the export noticed (rows hidden in an .xlsx's first sheet, which
   are scored; formula cells without a saved value, read as blank, per column; trailing columns with no
-  name and no value, ignored), and `passed` (the rejected share is within `max_rejected_share`). A
-  configuration error (`ConfigError`) or a file-level export error (`ExportError`) propagates, for the
-  caller to print. The report holds codes, counts, column names and source row numbers only: never a
-  respondent id or any other field's value.
+  name and no value, ignored), `near_misses` (`near_misses`: the CRO spellings quarantined as
+  unknown_cro that are within a typo of a configured name or alias, each with the alias to add), and
+  `passed` (the rejected share is within `max_rejected_share`). A configuration error (`ConfigError`)
+  or a file-level export error (`ExportError`) propagates, for the caller to print. The report holds
+  codes, counts, column names and source row numbers only, and the near-miss CRO spellings (a typo of a
+  CRO's name is no respondent's data): never a respondent id or any other field's value.
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
+import json
 import os
 import re
 import tempfile
@@ -38,10 +45,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import yaml
 from pydantic import ValidationError
 
-from cro_awards.config import SurveyConfig, load_config, load_yaml
+from cro_awards.config import SurveyConfig, cro_keys, load_config, load_yaml
 from cro_awards.errors import ConfigError
+from cro_awards.identity import identity_key
 from cro_awards.pipeline import gate_failure, run_pipeline
 
 EXAMPLES_PER_REASON = 5
@@ -107,6 +117,7 @@ class _NewYear:
     sample_export_commented: bool
     stale_comment_lines: tuple[int, ...]
     survey: SurveyConfig
+    ids_written: int = 0
 
 
 def _edit_value(lines: list[list[str]], key: str, source: str, edit) -> None:
@@ -159,6 +170,61 @@ def _stale_comment_lines(lines: list[list[str]], previous_year: int, skip: set[i
     return tuple(stale)
 
 
+_ITEM = re.compile(r"(?P<prefix>(?P<indent> *)-[ ]+)(?P<rest>\S.*)?")
+
+
+def _yaml_id(cro_id: str) -> str:
+    """An id as a YAML scalar: plain, or quoted where YAML would read it otherwise (`yes`, `null`)."""
+    return cro_id if yaml.safe_load(cro_id) == cro_id else f'"{cro_id}"'
+
+
+def _write_ids(lines: list[list[str]], missing: dict[int, str], source: str) -> None:
+    """Write `id: <id>` first in the entries of the top-level block list `cros:` at the positions of
+    `missing` ({entry index: id}): `- {name: X}` -> `- {id: x, name: X}`, and `- name: X` -> `- id: x`
+    followed by `  name: X` on its own line. `ConfigError` for a layout it cannot edit safely."""
+    if not missing:
+        return
+
+    def refuse(why: str) -> ConfigError:
+        ids = ", ".join(f"{cro_id}" for cro_id in missing.values())
+        return ConfigError(
+            f"{source}: {why}, so the CROs' ids cannot be written in place; add `id:` to each CRO of "
+            f"{source} by hand first (the ids their names derive: {ids}), then start the new year again."
+        )
+
+    loose = _top_level_key("cros")
+    found = [index for index, (content, _) in enumerate(lines) if loose.match(content)]
+    if len(found) != 1 or not re.fullmatch(r"""["']?cros["']?[ \t]*:[ \t]*(#.*)?""", lines[found[0]][0]):
+        raise refuse("`cros` is not written once as a top-level `cros:` line followed by its list")
+    items: list[int] = []
+    indent = None
+    for index in range(found[0] + 1, len(lines)):
+        content = lines[index][0]
+        stripped = content.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if not content[:1].isspace() and not content.startswith("-"):
+            break  # the next top-level key
+        match = _ITEM.fullmatch(content)
+        if match and (indent is None or len(match["indent"]) == indent):
+            indent = len(match["indent"])
+            items.append(index)
+    if "\t" in "".join(lines[index][0] for index in items) or len(items) < max(missing) + 1:
+        raise refuse("the list under `cros:` is not one `- ` line per CRO")
+    for entry in sorted(missing, reverse=True):  # from the end: inserted lines do not move earlier ones
+        index = items[entry]
+        match = _ITEM.fullmatch(lines[index][0])
+        prefix, rest, cro_id = match["prefix"], match["rest"] or "", _yaml_id(missing[entry])
+        if rest.startswith("{"):
+            lines[index][0] = f"{prefix}{{id: {cro_id}, {rest[1:].lstrip()}"
+        elif re.match(r"""["']?[A-Za-z_]+["']?[ \t]*:(?:[ \t]|$)""", rest):
+            # the entry's first key moves to a line of its own, under `id:`; the file's line ends kept
+            ending = lines[index][1] or next((end for _, end in lines if end), "\n")
+            lines[index : index + 1] = [[f"{prefix}id: {cro_id}", ending], [" " * len(prefix) + rest, lines[index][1]]]
+        else:
+            raise refuse(f"line {index + 1} is not a CRO entry written `- {{name: ...}}` or `- name: ...`")
+
+
 def _make_new_year(previous_yaml_text: str, year: int, source: str) -> _NewYear:
     if isinstance(year, bool) or not isinstance(year, int):
         raise ConfigError(f"the new survey year must be a whole number, not {year!r}.")
@@ -177,6 +243,11 @@ def _make_new_year(previous_yaml_text: str, year: int, source: str) -> _NewYear:
         return value[: found.start()] + close.isoformat() + value[found.end() :]
 
     _edit_value(lines, "survey_close", source, new_close)
+    missing = {
+        index: cro.id for index, (cro, entry) in enumerate(zip(previous.cros, previous_raw["cros"], strict=True))
+        if entry.get("id") is None
+    }  # fmt: skip
+    _write_ids(lines, missing, source)
     commented = _comment_out_sample_export(lines, year, previous.survey_year)
     notes = {
         number for number, (content, _) in enumerate(lines, 1) if content.startswith("# No bundled sample export for ")
@@ -190,11 +261,16 @@ def _make_new_year(previous_yaml_text: str, year: int, source: str) -> _NewYear:
     expected = {
         key: value for key, value in previous_raw.items() if key not in ("survey_year", "survey_close", "sample_export")
     }
+    expected["cros"] = [
+        {"id": missing[index], **entry} if index in missing else entry
+        for index, entry in enumerate(previous_raw["cros"])
+    ]
     got = {key: value for key, value in new_raw.items() if key not in ("survey_year", "survey_close")}
     if got != expected or survey.survey_year != year or survey.survey_close != close or "sample_export" in new_raw:
         raise ConfigError(
-            f"{source}: editing the file line by line changed more than survey_year, survey_close and "
-            "sample_export (an unusual layout); write the new year's file by hand from the previous one."
+            f"{source}: editing the file line by line changed more than survey_year, survey_close, "
+            "sample_export and the CROs' ids (an unusual layout); write the new year's file by hand from the "
+            "previous one."
         )
     return _NewYear(
         text=text,
@@ -204,6 +280,7 @@ def _make_new_year(previous_yaml_text: str, year: int, source: str) -> _NewYear:
         sample_export_commented=commented,
         stale_comment_lines=stale,
         survey=survey,
+        ids_written=len(missing),
     )
 
 
@@ -279,6 +356,12 @@ def _review_items(made: _NewYear, source: Path, target: Path) -> list[str]:
         f"review attributes ({len(survey.attributes)}) and categories ({len(survey.categories)}: "
         f"{', '.join(survey.categories)}) against the {year} questionnaire; labels as the questionnaire words them",
     ]
+    if made.ids_written:
+        items.append(
+            f"{made.ids_written} CRO id(s) written out, as {made.previous_year}'s names derive them: an id is how "
+            "the tables follow a CRO from year to year, so keep it; a renamed CRO keeps its id (change `name`, "
+            "keep the old name as an alias), and a CRO with a new id (a merger) lists the old ones under `formerly`"
+        )
     if survey.columns:
         items.append(
             f"check the {len(survey.columns)} header mappings under `columns` carried over from {source.name} "
@@ -296,6 +379,114 @@ def _review_items(made: _NewYear, source: Path, target: Path) -> list[str]:
         )
     items.append(f"drop the export in and run `cro-awards check --config {target} --export <file>`")
     return items
+
+
+# --- near-miss CRO spellings ----------------------------------------------------------------------------
+
+
+def edit_distance(first: str, second: str) -> int:
+    """The edits between two texts (optimal string alignment): inserting, deleting or replacing a
+    character, or swapping two adjacent ones, is one edit each ("Nortwhind" is one edit from "Northwind")."""
+    before: list[int] = []
+    previous = list(range(len(second) + 1))
+    for i, a in enumerate(first, 1):
+        current = [i] + [0] * len(second)
+        for j, b in enumerate(second, 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b))
+            if i > 1 and j > 1 and a != b and a == second[j - 2] and first[i - 2] == b:
+                current[j] = min(current[j], before[j - 2] + 1)
+        before, previous = previous, current
+    return previous[-1]
+
+
+def near_miss_limit(length: int) -> int:
+    """The most edits a spelling may be from a configured name or alias of `length` characters (the
+    shorter of the two) to count as a near miss: none below 4 characters (CHT and CRT are two names more
+    often than a typo), 1 from 4, 2 from 10 (about a fifth of the length)."""
+    return 0 if length < 4 else 1 if length < 10 else 2
+
+
+@dataclass(frozen=True)
+class NearMiss:
+    """A CRO spelling of the export that matches no name or alias but is within `near_miss_limit` edits
+    of one: likely the configured CRO, and lost to unknown_cro unless the YAML adds it as an alias."""
+
+    spelling: str
+    """As the export writes it, trimmed (the identity form: `cro_awards.identity`); the most frequent
+    when several spellings differ only in case."""
+    rows: int
+    cro_id: str
+    cro_name: str
+    close_to: str
+    """The configured name or alias it is closest to."""
+    distance: int
+    aliases_line: str
+    """The CRO's `aliases:` with the spelling added, as a YAML line to put in its entry."""
+    also_close: tuple[str, ...] = ()
+    """Other CROs' ids as close: the spelling may be theirs."""
+
+
+def _flow_scalar(text: str) -> str:
+    """`text` as an item of a YAML flow list: plain where YAML reads it back as written, else quoted."""
+    try:
+        plain = yaml.safe_load(f"[{text}]") == [text]
+    except yaml.YAMLError:
+        plain = False
+    return text if plain and "#" not in text else json.dumps(text, ensure_ascii=False)
+
+
+def near_misses(unknown: dict[str, int], survey: SurveyConfig) -> list[NearMiss]:
+    """The near misses among `unknown` ({spelling as trimmed: rows}, spellings that matched no CRO),
+    compared on the key exports are matched by (`config.cro_keys`), the most rows first. Each names the
+    closest CRO (ties by the ballot's order) and any other as close."""
+    configured = [(spelling, cro) for cro in survey.cros for spelling in (cro.name, *cro.aliases)]
+    configured_keys = cro_keys([spelling for spelling, _ in configured])
+    grouped: dict[str, list[tuple[int, str]]] = {}
+    for (spelling, rows), key in zip(unknown.items(), cro_keys(list(unknown)), strict=True):
+        if key is not None:
+            grouped.setdefault(key, []).append((rows, spelling))
+    found = []
+    for key, spellings in grouped.items():
+        distances = [(edit_distance(key, other), index, other) for index, other in enumerate(configured_keys)]
+        scored = [
+            (distance, index)
+            for distance, index, other in distances
+            if 0 < distance <= near_miss_limit(min(len(key), len(other)))
+        ]
+        if not scored:
+            continue
+        distance, index = min(scored)
+        spelling_matched, cro = configured[index]
+        others = dict.fromkeys(configured[i][1].id for d, i in scored if d == distance and configured[i][1] is not cro)
+        _, spelling = min(spellings, key=lambda item: (-item[0], item[1]))
+        aliases = ", ".join(_flow_scalar(alias) for alias in (*cro.aliases, spelling))
+        found.append(
+            NearMiss(
+                spelling=spelling,
+                rows=sum(count for count, _ in spellings),
+                cro_id=cro.id,
+                cro_name=cro.name,
+                close_to=spelling_matched,
+                distance=distance,
+                aliases_line=f"aliases: [{aliases}]",
+                also_close=tuple(others),
+            )
+        )
+    return sorted(found, key=lambda miss: (-miss.rows, miss.spelling))
+
+
+def _unknown_spellings(rejected: pa.Table) -> dict[str, int]:
+    """{CRO text as trimmed (identity form): rows} of the quarantined rows whose reasons hold unknown_cro."""
+    texts = [
+        dict(row["fields"]).get("cro")
+        for row in rejected.select(["reasons", "fields"]).to_pylist()
+        if "unknown_cro" in row["reasons"]
+    ]
+    counts: dict[str, int] = {}
+    for text in identity_key(pa.array(texts, pa.string())).to_pylist():
+        if text is not None:
+            counts[text] = counts.get(text, 0) + 1
+    return counts
 
 
 # --- a dry run of an export -----------------------------------------------------------------------------
@@ -321,6 +512,7 @@ class CheckReport:
     hidden_rows: int = 0
     formulas_without_saved_value: dict[str, int] = field(default_factory=dict)
     empty_columns_ignored: int = 0
+    near_misses: tuple[NearMiss, ...] = ()
 
     @property
     def rejected_share(self) -> float:
@@ -362,6 +554,17 @@ class CheckReport:
                 lines.append(f"  {code:<{width}}  {count:>6}  rows {rows}{more}")
         else:
             lines.append("Every row is valid.")
+        if self.near_misses:
+            lines.append(
+                "CRO spellings that match no name or alias but are close to one (quarantined as unknown_cro); "
+                f"add each as an alias in {self.config_file} to keep its rows:"
+            )
+            for miss in self.near_misses:
+                others = f" (as close to {', '.join(miss.also_close)})" if miss.also_close else ""
+                lines.append(
+                    f"  {miss.spelling!r} in {miss.rows} row(s) is {miss.distance} edit(s) from {miss.close_to!r}: "
+                    f"CRO {miss.cro_id} ({miss.cro_name!r}){others}; in its entry write  {miss.aliases_line}"
+                )
         if not self.passed:
             lines.append(
                 f"A run would fail: {self.rejected_share:.1%} of the rows rejected is more than max_rejected_share. "
@@ -403,4 +606,5 @@ def check_export(
         hidden_rows=result.export.hidden_rows,
         formulas_without_saved_value=dict(result.export.formulas_without_saved_value),
         empty_columns_ignored=result.export.dropped_empty_columns,
+        near_misses=tuple(near_misses(_unknown_spellings(validation.rejected), loaded.survey)),
     )

@@ -1,10 +1,12 @@
 """Onboarding a survey year (`cro_awards.onboarding`) and the 2023 survey year (`surveys/2023.yaml`).
 
 - `new_year_text` on literal YAML: survey_close moved by whole years (29 February -> 28 February in a
-  year without one), comments, quoting and line ends kept, sample_export commented out, result valid.
+  year without one), comments, quoting and line ends kept, sample_export commented out, the CROs' ids
+  written out (flow and block entries), result valid.
 - `new_year`: writes the file, refuses an existing target and a missing source.
 - `check_export`: a dry run without Prefect that counts, gives example source rows, fails on the
-  rejected share, writes nothing, and never shows a field's value.
+  rejected share, writes nothing, never shows a field's value, and suggests the alias for a CRO
+  spelling within a typo of a configured one (`edit_distance`, `near_misses`).
 - 2023: six categories, headers mapped only through `columns`, and the sample scores phase_iv.
 """
 
@@ -20,7 +22,15 @@ import yaml
 
 from cro_awards.config import CONTRACT_COLUMNS, SurveyConfig, load_config
 from cro_awards.errors import ConfigError, ExportError
-from cro_awards.onboarding import CheckReport, check_export, new_year, new_year_text
+from cro_awards.onboarding import (
+    CheckReport,
+    check_export,
+    edit_distance,
+    near_miss_limit,
+    near_misses,
+    new_year,
+    new_year_text,
+)
 from helpers_exports import CONFIG_YAML, HEADER, row, write_config, write_csv
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -90,16 +100,21 @@ def test_comments_formatting_and_everything_else_are_kept() -> None:
         ("-", "survey_year: 2024   # the award year"),
         ("-", "survey_close: 2024-02-29"),
         ("-", "sample_export: ../data/sample/export_2024.csv  # bundled"),
+        ("-", "  - {name: Northwind Clinical, aliases: [Northwind]}"),
+        ("-", "  - {name: Aldercrest Research, aliases: [Aldercrest]}"),
         ("+", "survey_year: 2025   # the award year"),
         ("+", "survey_close: 2025-02-28"),
         ("+", "# No bundled sample export for 2025 yet (give --export); 2024's was:"),
         ("+", "# sample_export: ../data/sample/export_2024.csv  # bundled"),
+        ("+", "  - {id: northwind_clinical, name: Northwind Clinical, aliases: [Northwind]}"),
+        ("+", "  - {id: aldercrest_research, name: Aldercrest Research, aliases: [Aldercrest]}"),
     ]
     assert text.startswith("# The 2024 survey.\n")  # comments are kept, even stale ones
     assert "  quality: Quality   # survey_year: 1999 in a comment is not a key\n" in text
     before, after = yaml.safe_load(SNIPPET), yaml.safe_load(text)
     for key in ("survey_year", "survey_close", "sample_export"):
         before.pop(key), after.pop(key, None)
+    assert [cro.pop("id") for cro in after["cros"]] == ["northwind_clinical", "aldercrest_research"]
     assert after == before
     assert list(yaml.safe_load(text)) == [
         "survey_year",
@@ -128,9 +143,10 @@ def test_sample_export_is_commented_out_and_absent_one_needs_no_note() -> None:
     assert "sample_export" not in yaml.safe_load(text)
     assert _valid(text).sample_export is None
     without = "".join(line for line in SNIPPET.splitlines(keepends=True) if not line.startswith("sample_export"))
+    without = without.replace("{name: ", "{id: x, name: ", 1).replace("{name: ", "{id: y, name: ", 1)
     text = new_year_text(without, 2025)
     assert "sample_export" not in text
-    assert _changed_lines(without, text) == [
+    assert _changed_lines(without, text) == [  # ids given: nothing to write
         ("-", "survey_year: 2024   # the award year"),
         ("-", "survey_close: 2024-02-29"),
         ("+", "survey_year: 2025   # the award year"),
@@ -145,6 +161,65 @@ def test_last_line_sample_export_without_line_end() -> None:
         "# No bundled sample export for 2025 yet (give --export); 2024's was:\n# sample_export: s.csv\n"
     )
     assert _valid(text).sample_export is None
+
+
+BLOCK_CROS = """\
+cros:
+  - name: Northwind Clinical   # the first
+    aliases: [Northwind]
+  # a comment between entries
+  -   name: Café Labs, Inc.
+      aliases:
+        - Cafe Labs
+  - {id: acme_apex, name: Acme Apex, formerly: [acme, apex]}
+  - name: "On"
+attributes:
+"""
+
+
+def test_ids_are_written_into_block_entries_too_and_formerly_is_carried() -> None:
+    snippet = SNIPPET.replace(SNIPPET[SNIPPET.index("cros:") : SNIPPET.index("attributes:\n") + 12], BLOCK_CROS)
+    text = new_year_text(snippet.replace("\n", "\r\n"), 2025)
+    assert "\n" not in text.replace("\r\n", "")
+    assert text.replace("\r\n", "\n")[text.replace("\r\n", "\n").index("cros:") :].startswith(
+        "cros:\n"
+        "  - id: northwind_clinical\n"
+        "    name: Northwind Clinical   # the first\n"
+        "    aliases: [Northwind]\n"
+        "  # a comment between entries\n"
+        "  -   id: cafe_labs_inc\n"
+        "      name: Café Labs, Inc.\n"
+        "      aliases:\n"
+        "        - Cafe Labs\n"
+        "  - {id: acme_apex, name: Acme Apex, formerly: [acme, apex]}\n"
+        '  - id: "on"\n'  # YAML would read a plain `on` as true
+        '    name: "On"\n'
+        "attributes:\n"
+    )
+    survey = _valid(text.replace("\r\n", "\n"))
+    assert [(cro.id, cro.formerly) for cro in survey.cros] == [
+        ("northwind_clinical", ()),
+        ("cafe_labs_inc", ()),
+        ("acme_apex", ("acme", "apex")),
+        ("on", ()),
+    ]
+
+
+@pytest.mark.parametrize(
+    "cros",
+    [
+        "cros: [{name: Northwind Clinical}, {name: Aldercrest Research}]\n",  # a flow list
+        "cros:\n  - {name: Northwind Clinical}\n  -\n    name: Aldercrest Research\n",  # `-` alone on its line
+    ],
+    ids=["flow-list", "dash-alone-on-its-line"],
+)
+def test_ids_in_a_layout_that_cannot_be_edited_are_refused_with_what_to_do(cros: str) -> None:
+    start, end = SNIPPET.index("cros:"), SNIPPET.index("attributes:")
+    _valid(SNIPPET[:start] + cros + SNIPPET[end:])  # a valid year, only not editable in place
+    with pytest.raises(ConfigError, match="^the previous year's YAML") as raised:
+        new_year_text(SNIPPET[:start] + cros + SNIPPET[end:], 2025)
+    assert "add `id:` to each CRO" in str(raised.value)
+    assert "northwind_clinical, aldercrest_research" in str(raised.value)
 
 
 @pytest.mark.parametrize(
@@ -189,7 +264,20 @@ def test_new_year_writes_the_file_and_lists_review_items(tmp_path: Path) -> None
     assert "against the 2025 questionnaire" in text
     assert "`columns`" in text
     assert "comments still mention 2024 (line 1)" in text
+    assert "CRO id(s) written out" not in text  # 2024 writes its ids: carried as they are
+    assert [cro.id for cro in loaded.survey.cros] == [cro.id for cro in previous.cros]
     assert items[-1] == f"drop the export in and run `cro-awards check --config {path} --export <file>`"
+
+
+def test_new_year_from_a_year_without_ids_writes_them_and_says_so(tmp_path: Path) -> None:
+    (tmp_path / "2024.yaml").write_text(SNIPPET, encoding="utf-8")
+    path, items = new_year(tmp_path, 2025, 2024)
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert [cro["id"] for cro in raw["cros"]] == ["northwind_clinical", "aldercrest_research"]
+    assert any(item.startswith("2 CRO id(s) written out, as 2024's names derive them") for item in items)
+    # The next year carries them as written: nothing more to write.
+    _, items = new_year(tmp_path, 2026, 2025)
+    assert not any("CRO id(s) written out" in item for item in items)
 
 
 def test_new_year_refuses_an_existing_target(tmp_path: Path) -> None:
@@ -270,6 +358,85 @@ def test_check_export_examples_are_the_first_five_rows(tmp_path: Path) -> None:
     assert report.examples == {"invalid_rd_spend": [1, 3, 5, 7, 9]}
     assert not report.passed
     assert "rows 1, 3, 5, 7, 9, ..." in report.render()
+
+
+# --- near-miss CRO spellings ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "distance"),
+    [
+        ("northwind", "northwind", 0),
+        ("northwnd", "northwind", 1),  # a letter left out
+        ("nortwhind", "northwind", 1),  # two neighbours swapped: one edit, not two
+        ("northwind", "northwind clinical", 9),
+        ("kitten", "sitting", 3),
+        ("", "ab", 2),
+        ("ab", "", 2),
+        ("ca", "abc", 3),  # optimal string alignment: a swapped pair is not edited again
+    ],
+)
+def test_edit_distance(first: str, second: str, distance: int) -> None:
+    assert edit_distance(first, second) == distance == edit_distance(second, first)
+
+
+def test_near_miss_limit_grows_with_the_length() -> None:
+    assert [near_miss_limit(n) for n in (1, 3, 4, 9, 10, 40)] == [0, 0, 1, 1, 2, 2]
+
+
+def _survey(cros: list[dict]) -> SurveyConfig:
+    config = yaml.safe_load(CONFIG_YAML)
+    return SurveyConfig.model_validate({**config, "cros": cros} if cros else config)
+
+
+def test_near_misses_group_spellings_by_key_and_suggest_the_alias() -> None:
+    unknown = {
+        "Northwnd": 2,
+        "NORTHWND": 1,  # the same key as Northwnd: one near miss of 3 rows, shown as the more frequent
+        "Nobody Research": 4,  # close to nothing
+        "NWX": 3,  # one edit from NWC, but three letters: no suggestion
+        "Bluefin": 1,
+        "Aldercrest Reserch": 5,
+    }
+    found = near_misses(unknown, _survey([]))
+    assert [(m.spelling, m.rows, m.cro_id, m.close_to, m.distance, m.aliases_line) for m in found] == [
+        (
+            "Aldercrest Reserch",
+            5,
+            "aldercrest_research",
+            "Aldercrest Research",
+            1,
+            "aliases: [Aldercrest, Aldercrest Reserch]",
+        ),
+        ("Northwnd", 3, "northwind_clinical", "Northwind", 1, "aliases: [Northwind, NWC, Northwnd]"),
+        ("Bluefin", 1, "bluefen_biometrics", "Bluefen", 1, "aliases: [Bluefen, Bluefin]"),
+    ]
+    assert found[0].cro_name == "Aldercrest Research" and found[0].also_close == ()
+
+
+def test_a_near_miss_of_two_cros_names_both_and_the_alias_line_is_valid_yaml() -> None:
+    survey = _survey([{"name": "Acme Labs", "aliases": ["Acme: Labs"]}, {"name": "Acme Labz"}])
+    [miss] = near_misses({"Acme Lab": 1}, survey)
+    assert (miss.cro_id, miss.also_close) == ("acme_labs", ("acme_labz",))  # ties in the ballot's order
+    [miss] = near_misses({"Acme: Labs, Inc": 2}, _survey([{"name": "Acme: Labs, Inc."}, {"name": "Other"}]))
+    assert miss.aliases_line == 'aliases: ["Acme: Labs, Inc"]'
+    assert yaml.safe_load(miss.aliases_line) == {"aliases": ["Acme: Labs, Inc"]}
+
+
+def test_check_export_suggests_the_alias_for_a_near_miss(tmp_path: Path) -> None:
+    rows = [row(respondent_id=f"{SECRET}{n}", cro="Northwind") for n in range(1, 6)]
+    rows += [row(respondent_id=f"{SECRET}X{n}", cro=spelling) for n, spelling in enumerate([" Northwnd", "northwnd"])]
+    report = check_export(write_config(tmp_path), write_csv(tmp_path / "export.csv", rows))
+    assert report.quarantined_by_reason == {"unknown_cro": 2}
+    [miss] = report.near_misses
+    assert (miss.spelling, miss.rows, miss.cro_id) == ("Northwnd", 2, "northwind_clinical")
+    rendered = report.render()
+    assert "add each as an alias in survey.yaml to keep its rows" in rendered
+    assert (
+        "'Northwnd' in 2 row(s) is 1 edit(s) from 'Northwind': CRO northwind_clinical ('Northwind Clinical'); "
+        "in its entry write  aliases: [Northwind, NWC, Northwnd]"
+    ) in rendered
+    assert SECRET not in rendered and SECRET not in repr(report)
 
 
 def test_check_export_agrees_with_the_planted_rows_of_a_synthetic_export(tmp_path: Path) -> None:
