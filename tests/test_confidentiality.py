@@ -13,6 +13,7 @@ stored results.
 """
 
 import csv
+import json
 import logging
 import re
 import subprocess
@@ -26,6 +27,7 @@ from cro_awards.config import REASON_CODES, load_config
 from cro_awards.errors import ConfigError, ExportError
 from cro_awards.onboarding import check_export
 from cro_awards.pipeline import run_pipeline
+from cro_awards.publish import QUARANTINE_FILE
 from tests.conftest import PROJECT_ROOT, RUN_TIMEOUT, SAMPLE_CONFIG, cli_run_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "hostile"))
@@ -70,6 +72,8 @@ def test_no_respondent_level_value_leaves_the_quarantine(tmp_path):
             str(output),
             "--quarantine",
             str(quarantine),
+            "--summary-json",
+            str(tmp_path / "summary.json"),
         ],
         env=env,
         cwd=PROJECT_ROOT,
@@ -86,7 +90,9 @@ def test_no_respondent_level_value_leaves_the_quarantine(tmp_path):
                 scanned += 1
                 assert MARK.encode() not in path.read_bytes(), f"{path} holds respondent-level text"
     assert scanned >= 5, "the output and Prefect's database were scanned"
-    rejected = pq.read_table(quarantine / "survey_year=2024" / "rejected_evaluations.parquet")
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert Path(summary["quarantine"]) == quarantine / "survey_year=2024" / summary["run_id"] / QUARANTINE_FILE
+    rejected = pq.read_table(summary["quarantine"])
     assert any(MARK in (dict(fields).get("respondent_id") or "") for fields in rejected["fields"].to_pylist()), (
         "only the quarantine keeps them"
     )
@@ -99,15 +105,17 @@ def test_no_respondent_level_value_leaves_the_quarantine(tmp_path):
 def test_published_scores_rest_on_at_least_min_cell_size(tmp_path, prefect_server):
     from flows.awards import cro_awards_flow
 
-    cro_awards_flow(
+    summary = cro_awards_flow(
         config=str(SAMPLE_CONFIG),
         output=str(tmp_path / "out"),
         quarantine=str(tmp_path / "q"),
         min_cell_size=5,
         min_evaluations=10,
     )
-    attribute = pq.read_table(tmp_path / "out" / "survey_year=2024" / "attribute_scores.parquet")
-    composite = pq.read_table(tmp_path / "out" / "survey_year=2024" / "composite_scores.parquet")
+    draft = Path(summary["published"])
+    assert draft.is_relative_to(tmp_path / "out" / ".publications"), "the run's draft, in the output folder"
+    attribute = pq.read_table(draft / "attribute_scores.parquet")
+    composite = pq.read_table(draft / "composite_scores.parquet")
     assert min(attribute["n_ratings"].to_pylist()) >= 5
     assert min(composite["n_evaluations"].to_pylist()) >= 5
 
