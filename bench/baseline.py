@@ -31,6 +31,7 @@ import json
 import re
 import sys
 import time
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,14 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _cro_id(cro: dict) -> str:
+    """A CRO's id, what the tables key on (docs/contract.md, "CRO ids"): given, or derived from its name."""
+    if cro.get("id"):
+        return str(cro["id"])
+    letters = "".join(c for c in unicodedata.normalize("NFKD", str(cro["name"])) if not unicodedata.combining(c))
+    return re.sub("[^a-z0-9]+", "_", letters.lower()).strip("_")
+
+
 def run(
     config: str | Path, export: str | Path, output: str | Path, quarantine: str | Path | None = None
 ) -> dict[str, Any]:
@@ -145,7 +154,7 @@ def run(
     con.execute("create table ballot (spelling varchar, cro varchar)")
     con.executemany(
         "insert into ballot values (?, ?)",
-        [(s, str(c["name"])) for c in survey["cros"] for s in (c["name"], *(c.get("aliases") or []))],
+        [(s, _cro_id(c)) for c in survey["cros"] for s in (c["name"], *(c.get("aliases") or []))],
     )
     sql("create table ballot_keys as select distinct lower(trim(spelling, $ws)) as cro_key, cro from ballot")
     con.execute("create table attributes (attribute_id utinyint, attribute varchar, mask ubigint)")

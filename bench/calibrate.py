@@ -437,7 +437,7 @@ def cell_records(
 def run_survey(task: tuple[Kind, int, int, int, int]) -> Outcome:
     """Draw survey `index` of `kind`, run it through the pipeline (and with award_rule shrunk for award
     surveys), and compare the published figures with the truth."""
-    from cro_awards.config import load_config
+    from cro_awards.config import derive_id, load_config
     from cro_awards.pipeline import run_pipeline
     from cro_awards.uncertainty import EXACT_UP_TO_WORK
 
@@ -455,7 +455,7 @@ def run_survey(task: tuple[Kind, int, int, int, int]) -> Outcome:
         if result.counts["accepted"] != survey.n_evaluations:
             raise RuntimeError(f"survey {index}: {result.counts} (every generated row should be accepted)")
         shrunk = run_pipeline(load_config(yaml_path, {"award_rule": "shrunk"}), csv_path) if kind.awards else None
-    names = {name: code for code, name in enumerate(cro_names())}
+    names = {derive_id(name): code for code, name in enumerate(cro_names())}  # the tables key on ids
     categories = {name: k for k, name in enumerate(CATEGORIES)}
     composites = _rows(result.tables["composite_scores"])
     with_interval = [row for row in composites if row["is_eligible"] and row["ci_low"] is not None]
