@@ -1,8 +1,9 @@
 """The disclosure audit stops a run whose publication step leaks (rule D5): `cro-awards run` on the
 bundled sample, with complementary suppression switched off by a planted fault
 (tests/faults/sitecustomize.py, `CRO_AWARDS_FAULT=no_complementary_suppression`). The run must fail with
-exit code 9 and a one-paragraph message naming a cell, and publish nothing: no year link, no table.
-The same command without the fault publishes (the fault, not the data, is what the audit catches).
+exit code 9 and a one-paragraph message naming a cell, and publish nothing, although asked to release
+(`--release`): no year link, no table, no draft. The same command without the fault releases (the
+fault, not the data, is what the audit catches).
 """
 
 import os
@@ -28,7 +29,7 @@ def _run(tmp_path: Path, name: str, fault: str | None) -> tuple[subprocess.Compl
     home = tmp_path / name / "prefect"
     home.mkdir(parents=True)
     env = cli_run_env(home, PREFECT_LOGGING_LEVEL="WARNING", **extra)
-    command = [*CLI, "run", "--config", str(SAMPLE_CONFIG), "--output", str(output)]
+    command = [*CLI, "run", "--release", "--config", str(SAMPLE_CONFIG), "--output", str(output)]
     command += ["--quarantine", str(tmp_path / name / "quarantine")]
     done = subprocess.run(command, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT)
     return done, output
@@ -45,7 +46,7 @@ def test_the_audit_stops_a_publication_without_complementary_suppression(tmp_pat
     assert "rests on" in message[-1]
     link = output / "survey_year=2024"
     assert not link.exists() and not link.is_symlink(), "nothing may be published"
-    assert not list(output.rglob("*.parquet")) if output.exists() else True
+    assert not list(output.rglob("*.parquet")) if output.exists() else True, "no table, not even a draft's"
 
     done, output = _run(tmp_path, "clean", None)
     assert done.returncode == 0, done.stderr[-3000:]
