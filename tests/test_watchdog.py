@@ -236,7 +236,7 @@ def test_killing_the_command_alone_takes_its_temporary_server_with_it(tmp_path):
     ready, log = tmp_path / "running", tmp_path / "run.log"
     command = [
         *(sys.executable, "-c", HOLD_RUN, str(ready)),
-        *("run", "--config", str(SAMPLE_CONFIG)),
+        *("run", "--release", "--config", str(SAMPLE_CONFIG)),
         *("--output", str(tmp_path / "output"), "--quarantine", str(tmp_path / "quarantine")),
     ]
     with log.open("w") as stream:
@@ -272,7 +272,8 @@ def test_killing_the_command_alone_takes_its_temporary_server_with_it(tmp_path):
             assert _wait_until_gone(pid, start), f"the temporary server {pid} outlived the command"
         for pid, start in guards.items():
             assert _wait_until_gone(pid, start), "the watchdog did not exit after its clean-up"
-        assert not (tmp_path / "output" / "survey_year=2024").exists(), "killed before publishing"
+        assert not (tmp_path / "output" / "survey_year=2024").exists(), "killed before releasing"
+        assert not (tmp_path / "output" / ".publications").exists(), "killed before its draft"
     finally:
         if run.poll() is None:
             run.kill()
