@@ -8,7 +8,7 @@ run, each in a fresh process, measured for wall time end to end (around the proc
 (`os.wait4`: ru_maxrss, the largest single process among it and the children it reaped, e.g.
 Prefect's temporary server). Both are taken by bench/launch.py, a bare interpreter that starts the
 command, so that this process's own memory does not leak into the child's ru_maxrss:
-- pipeline, warm: `cro-awards run ... --summary-json` against one Prefect server started here
+- pipeline, warm: `cro-awards run --release ... --summary-json` against one Prefect server started here
   (PREFECT_API_URL), at every size; its summary gives the per-stage seconds;
 - pipeline, cold: the same with no PREFECT_API_URL (Prefect starts a temporary server) and a fresh
   PREFECT_HOME: at 1x only, unless --cold-all;
@@ -344,6 +344,7 @@ class Bench:
         command = [
             str(self.bin_dir / "cro-awards"),
             "run",
+            "--release",  # as `make run`; the awards check reads the release (<out>/survey_year=<year>)
             "--config",
             str(config),
             "--export",
@@ -429,7 +430,8 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def compare_awards(pipeline_output: Path, baseline_output: Path) -> dict[str, Any]:
-    """The (segment, category, cro, award) rows of both runs' awards.parquet, compared."""
+    """The (segment, category, cro, award) rows of both runs' `<out>/survey_year=<year>/awards.parquet`
+    (the pipeline's: its release), compared."""
     import duckdb
 
     def keys(folder: Path) -> set[tuple]:

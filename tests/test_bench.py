@@ -219,6 +219,23 @@ def test_profile_times_every_sql_file_validation_and_the_python_steps(tmp_path, 
     )
 
 
+def test_the_awards_check_compares_the_pipelines_release(tmp_path):
+    """The pipeline runs `cro-awards run --release`: its awards are the release's, read through the year's
+    link; a draft alone (no release) has no awards to compare."""
+    from cro_awards import releases
+    from tests import helpers_publications as publications
+
+    pipeline, baseline_out = tmp_path / "pipeline" / "out", tmp_path / "baseline" / "out"
+    publications.draft(pipeline, "run-a", n_awards=2)
+    (baseline_out / "survey_year=2024").mkdir(parents=True)
+    pq.write_table(publications.tables(1.0, n_awards=2)["awards"], baseline_out / "survey_year=2024" / "awards.parquet")
+    assert bench_run.compare_awards(pipeline, baseline_out)["equal"] is False, "a draft is not what readers see"
+
+    releases.release(pipeline, tmp_path / "pipeline" / "q", 2024, "run-a", now=publications.NOW)
+    check = bench_run.compare_awards(pipeline, baseline_out)
+    assert check["equal"] is True and check["pipeline_awards"] == 2
+
+
 def test_median_run_keeps_the_median_wall_time_the_largest_rss_and_the_worst_exit_code():
     from bench.run import median_run
 
