@@ -19,8 +19,11 @@ def _schema():
 
 def test_every_knob_is_a_flow_parameter_with_the_knobs_bounds_and_description():
     properties = _schema()
-    assert list(properties)[:4] == ["config", "export", "output", "quarantine"]
-    assert list(properties)[4:] == list(knobs.KNOBS)
+    assert list(properties)[:5] == ["config", "export", "output", "quarantine", "release"]
+    assert list(properties)[5:] == list(knobs.KNOBS)
+    assert (properties["release"]["type"], properties["release"]["default"]) == ("boolean", False), (
+        "a draft unless asked"
+    )
     for name in knobs.KNOBS:
         bounded = next(option for option in properties[name]["anyOf"] if option.get("type") != "null")
         if knobs.choices(name):  # a choice: the form offers exactly its values
