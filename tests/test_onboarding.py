@@ -561,6 +561,7 @@ def test_2023_sample_scores_phase_iv_in_process() -> None:
     composite = [r for r in tables["composite_scores"].to_pylist() if r["category"] == "phase_iv"]
     assert {r["segment"] for r in composite} == {"big_pharma", "small_pharma", "overall"}
     assert len({r["cro"] for r in composite}) >= 30
+    assert {r["cro"] for r in composite} <= {cro.id for cro in loaded.survey.cros}, "cro is the id"
     assert {r["category"] for r in tables["composite_scores"].to_pylist()} == set(loaded.survey.categories)
     awards = [r for r in tables["awards"].to_pylist() if r["category"] == "phase_iv"]
     assert {(r["segment"], r["award"]) for r in awards} >= {("overall", "leader"), ("overall", "champion")}
