@@ -66,8 +66,13 @@ def test_the_packages_are_where_the_layers_say():
     assert {
         "cro_awards.pipeline",
         "cro_awards.sql",
+        "cro_awards.releases",
+        "cro_awards.diff",
+        "cro_awards.columns",
+        "cro_awards.history",
         "tasks.awards",
         "flows.awards",
+        "flows.release",
         "cli.main",
         "deployments.serve",
     } <= set(MODULES)
