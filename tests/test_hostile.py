@@ -139,6 +139,7 @@ def _cli(capsys, monkeypatch, config: Path, export: Path, root: Path) -> tuple[i
     code = main(
         [
             "run",
+            "--release",
             "--config",
             str(config),
             "--export",
@@ -216,7 +217,9 @@ def test_all_bad_fails_on_max_rejected_share_and_still_writes_the_quarantine(
     assert "max_rejected_share" in message and "10 of 10" in message
     assert "Traceback" not in out + err
     _nothing_published(output)
-    rejected = pq.read_table(quarantine / f"survey_year={YEAR}" / "rejected_evaluations.parquet")
+    (written,) = (quarantine / f"survey_year={YEAR}").glob("*/rejected_evaluations.parquet")  # the run's own
+    assert not (quarantine / f"survey_year={YEAR}" / "rejected_evaluations.parquet").exists(), "nothing released"
+    rejected = pq.read_table(written)
     assert {r["source_row"]: r["reasons"] for r in rejected.to_pylist()} == ALL_BAD
     assert rejected.to_pylist()[9]["raw_text"] == "B10,1200,Northwind,2023-06-01,4"
     assert dict(rejected.to_pylist()[9]["fields"]) == {
@@ -337,7 +340,11 @@ def flow_run(prefect_server, tmp_path_factory, files, lenient):
             output, quarantine = root / "output", root / "quarantine"
             before, start = _peak_rss_mb(), time.perf_counter()
             summary = cro_awards_flow(
-                config=str(lenient), export=str(files[case]), output=str(output), quarantine=str(quarantine)
+                config=str(lenient),
+                export=str(files[case]),
+                output=str(output),
+                quarantine=str(quarantine),
+                release=True,
             )
             runs[case] = Run(summary, output, quarantine, time.perf_counter() - start, _peak_rss_mb() - before)
         return runs[case]
@@ -600,7 +607,7 @@ def test_colliding_column_names_overwrite_nothing_and_are_not_renamed(files, len
     assert malformed["raw_text"] == "CC3,1200,Northwind,2023-06-01,4,3,5,78,t,r,R"
     assert dict(malformed["fields"])["Reasons"] == "R" and dict(malformed["fields"])["CRO"] is None  # by position
     # Written as the flow writes it, and read back in DuckDB by column name, case kept.
-    path = write_quarantine(rejected, tmp_path / "quarantine", YEAR)
+    path = write_quarantine(rejected, tmp_path / "quarantine", YEAR, "run-colliding")
     read_back = duckdb.connect().execute(
         "select source_row, reasons, fields['cro'], fields['CRO'], fields['source_row'], fields['reasons'] "
         "from read_parquet($path) order by source_row",
