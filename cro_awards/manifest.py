@@ -88,13 +88,16 @@ def manifest(result: PipelineResult, loaded: LoadedConfig, run_id: str, publishe
 
 
 def co_leaders(composites: Any) -> dict[str, list[str]]:
-    """ "segment/category" -> the CROs that co-lead the cell without leading it (`is_co_leader`, not rank 1)."""
+    """ "segment/category" -> the names (`cro_name`, else the id) of the CROs that co-lead the cell without
+    leading it (`is_co_leader`, not rank 1)."""
     found: dict[str, list[str]] = {}
     if "is_co_leader" not in composites.column_names:
         return found
-    for row in composites.select(["segment", "category", "cro", "rank", "is_co_leader"]).to_pylist():
+    named = "cro_name" in composites.column_names
+    columns = ["segment", "category", "cro", "rank", "is_co_leader", *(["cro_name"] if named else [])]
+    for row in composites.select(columns).to_pylist():
         if row["is_co_leader"] and row["rank"] != 1:
-            found.setdefault(f"{row['segment']}/{row['category']}", []).append(row["cro"])
+            found.setdefault(f"{row['segment']}/{row['category']}", []).append(row.get("cro_name") or row["cro"])
     return found
 
 

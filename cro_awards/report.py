@@ -35,7 +35,7 @@ import jinja2
 import pyarrow as pa
 
 from cro_awards import history as histories, knobs as knobs_model
-from cro_awards.config import REASON_CODES as REASON_ORDER
+from cro_awards.config import REASON_CODES as REASON_ORDER, category_label
 from cro_awards.history import Point, Release
 from cro_awards.summary import SEGMENT_LABELS, SEGMENT_ORDER, probability_text
 
@@ -128,11 +128,6 @@ def format_timestamp(value: Any) -> str | None:
     if not sep or len(time) < 5 or not (time.endswith("Z") or time.endswith("+00:00")):
         return text
     return f"{date} {time[:5]} UTC"
-
-
-def category_label(category: str) -> str:
-    """A category id as a heading: "capabilities" -> "Capabilities"."""
-    return category.replace("_", " ").capitalize()
 
 
 def segment_label(segment: str) -> str:

@@ -8,7 +8,7 @@
 | `CRO_AWARDS_OUTPUT` | `<data root>/output` | default `--output` |
 | `CRO_AWARDS_QUARANTINE` | `<data root>/quarantine` | default `--quarantine` |
 | `CRO_AWARDS_INBOX` | `<data root>/inbox` | where the inbox deployment looks for new exports |
-| `CRO_AWARDS_KEEP_PUBLICATIONS` | `2` | drafts kept per year beyond the current and previous release, pending embargoes and drafts younger than 30 days (`cro_awards.releases`) |
+| `CRO_AWARDS_KEEP_PUBLICATIONS` | `2` | old drafts kept per year (`cro_awards.releases`, keep policy) |
 | `CRO_AWARDS_TASK_RUNNER` | `threads` | `threads` or `dask`: how the backfill runs survey years in parallel |
 | `CRO_AWARDS_MAX_WORKERS` | `2` | threads, or Dask workers of a local cluster |
 | `CRO_AWARDS_DASK_ADDRESS` | none | an existing Dask scheduler (`tcp://host:8786`) instead of a local cluster |
