@@ -416,7 +416,16 @@ def _collect_quarantines(
         if entry.name.startswith(_TMP_PREFIX) and not entry.is_symlink():
             removed.append(entry)
             continue
-        if not entry.is_dir() or entry.is_symlink() or entry.name in kept_runs:
+        if not entry.is_dir() or entry.is_symlink():
+            continue
+        # a run killed while writing its quarantine left a temporary file (under the year lock, no run of
+        # the year is writing now); a folder holding nothing else goes with it
+        leftovers = list(entry.glob(f"{_TMP_PREFIX}*"))
+        removed += leftovers
+        if leftovers and not (entry / QUARANTINE_FILE).exists() and len(list(entry.iterdir())) == len(leftovers):
+            removed.append(entry)
+            continue
+        if entry.name in kept_runs:
             continue
         if released is not None and released.parent == Path(os.path.normpath(entry)):
             continue

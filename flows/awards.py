@@ -86,7 +86,7 @@ YEAR_SLOT_LEASE_SECONDS = 60
 
 
 @contextlib.contextmanager
-def _year_slot(survey_year: int) -> Iterator[None]:
+def year_slot(survey_year: int) -> Iterator[None]:
     """Hold the year's one-slot concurrency limit on a Prefect server, queueing any other run of the year.
 
     In ephemeral mode (no PREFECT_API_URL) each process has a private temporary server, so a limit there
@@ -106,20 +106,21 @@ def _locations(
     settings: Settings, config: str | None, export: str | None, output: str | None, quarantine: str | None
 ) -> tuple[Path, Path | None, Path, Path]:
     """(config, export, output, quarantine) with defaults; confined to their roots in deployment runs."""
-    paths = (
-        Path(config) if config else settings.default_config,
-        Path(export) if export else None,
-        Path(output) if output else settings.output,
-        Path(quarantine) if quarantine else settings.quarantine,
-    )
+    config_path, export_path = Path(config) if config else settings.default_config, Path(export) if export else None
+    if deployment.id is not None:
+        config_path = confine(config_path, [settings.surveys, settings.data_root], "config")
+        export_path = confine(export_path, [settings.data_root], "export") if export_path else None
+    return (config_path, export_path, *folders(settings, output, quarantine))
+
+
+def folders(settings: Settings, output: str | None, quarantine: str | None) -> tuple[Path, Path]:
+    """(output, quarantine) with the settings' defaults; confined to the data root in deployment runs."""
+    output_path = Path(output) if output else settings.output
+    quarantine_path = Path(quarantine) if quarantine else settings.quarantine
     if deployment.id is None:
-        return paths
-    config_path, export_path, output_path, quarantine_path = paths
-    return (
-        confine(config_path, [settings.surveys, settings.data_root], "config"),
-        confine(export_path, [settings.data_root], "export") if export_path else None,
-        confine(output_path, [settings.data_root], "output"),
-        confine(quarantine_path, [settings.data_root], "quarantine"),
+        return output_path, quarantine_path
+    return confine(output_path, [settings.data_root], "output"), confine(
+        quarantine_path, [settings.data_root], "quarantine"
     )
 
 
@@ -175,7 +176,7 @@ def cro_awards_flow(
         export_path = confine(loaded.export_path(None), [settings.data_root], f"{loaded.path.name}'s sample_export")
     export_path = loaded.export_path(export_path)
     run_id = str(flow_run.id or uuid.uuid4())
-    with _year_slot(survey.survey_year), year_lock(output_path, survey.survey_year, run_id):
+    with year_slot(survey.survey_year), year_lock(output_path, survey.survey_year, run_id):
         summary, difference = _score_and_draft(
             loaded, export_path, output_path, quarantine_path, run_id, settings.keep_publications, release
         )

@@ -22,14 +22,13 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
-from prefect.runtime import deployment, flow_run
+from prefect.runtime import flow_run
 
 from cro_awards import publish as publishing, releases
 from cro_awards.errors import quiet_user_error_tracebacks
 from cro_awards.locks import year_lock
-from cro_awards.paths import confine
 from cro_awards.settings import load_settings
-from flows.awards import _year_slot
+from flows.awards import year_slot, folders
 from tasks.awards import release_task
 
 quiet_user_error_tracebacks("prefect.flow_runs", "prefect.task_runs")
@@ -99,12 +98,7 @@ def release_flow(
     """
     settings = load_settings()
     logger = get_run_logger()
-    output_path = Path(output) if output else settings.output
-    quarantine_path = Path(quarantine) if quarantine else settings.quarantine
-    if deployment.id is not None:
-        output_path = confine(output_path, [settings.data_root], "output")
-        quarantine_path = confine(quarantine_path, [settings.data_root], "quarantine")
-    output_path, quarantine_path = publishing.check_locations(output_path, quarantine_path)
+    output_path, quarantine_path = publishing.check_locations(*folders(settings, output, quarantine))
     released_by = released_by or releases.default_releaser()
     if embargo_until is not None:
         until = releases.parse_time(embargo_until)
@@ -127,7 +121,7 @@ def release_flow(
         if wait > 0:
             logger.info("Started %.1f s before the embargo; waiting for it", wait)
             time.sleep(wait)
-    with _year_slot(survey_year), year_lock(output_path, survey_year, f"release-{run_id}"):
+    with year_slot(survey_year), year_lock(output_path, survey_year, f"release-{run_id}"):
         done = release_task(output_path, quarantine_path, survey_year, run_id, released_by, settings.keep_publications)
     return {"status": "released", **done}
 

@@ -132,6 +132,13 @@ def _run(name: str, parameters: dict, timeout: float = DEPLOYMENT_RUN_TIMEOUT):
     return run_deployment(name, parameters=parameters, timeout=timeout)
 
 
+def _cli(*arguments: str) -> subprocess.CompletedProcess:
+    """`cro-awards <arguments>` in a subprocess, as an editor types it beside the served deployments."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *arguments], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
 def _artifacts(flow_run_id) -> dict:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
@@ -195,24 +202,7 @@ def test_a_what_if_from_the_ui_is_a_draft_and_an_editor_releases_it_from_the_ui(
     log = [json.loads(line) for line in (output / ".publications" / "releases.jsonl").read_text().splitlines()]
     assert [(e["run_id"], e["by"]) for e in log][-1] == (str(what_if.id), "editor")
     assert log[-1]["previous_run_id"] == str(official.id)
-    rollback = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cli.main",
-            "release",
-            "2024",
-            str(official.id),
-            "--output",
-            str(output),
-            "--quarantine",
-            str(quarantine),
-        ],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    rollback = _cli("release", "2024", str(official.id), "--output", str(output), "--quarantine", str(quarantine))
     assert rollback.returncode == 0, rollback.stderr
     assert (output / "survey_year=2024").resolve() == _draft(output, official.id)
 
@@ -232,24 +222,7 @@ def test_an_embargoed_release_happens_at_its_time_by_a_scheduled_run(served):
     )
     assert scheduled.state.is_completed(), scheduled.state
     assert (output / "survey_year=2024").resolve() == _draft(output, first.id), "nothing changes before the embargo"
-    listing = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cli.main",
-            "publications",
-            "2024",
-            "--json",
-            "--output",
-            str(output),
-            "--quarantine",
-            str(quarantine),
-        ],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    listing = _cli("publications", "2024", "--json", "--output", str(output), "--quarantine", str(quarantine))
     statuses = {item["run_id"]: item["status"] for item in json.loads(listing.stdout)}
     assert statuses[str(second.id)].startswith("embargoed until"), statuses
     deadline = time.monotonic() + 20 + DEPLOYMENT_RUN_TIMEOUT

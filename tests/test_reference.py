@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, Phase, given, settings, strategies as st
+from hypothesis import HealthCheck, Phase, assume, given, settings, strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cro_awards.config import load_config
-from cro_awards.errors import ExportError
+from cro_awards.errors import DisclosureError, ExportError
 from reference import months_before, reference
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -361,7 +361,15 @@ def test_random_surveys_match_reference(survey) -> None:
                 {"attribute_scores": [], "composite_scores": [], "awards": []},
             )
             return
-        assert_same(run_pipeline(yaml_path, csv_path), run_reference(yaml_path, csv_path))
+        try:
+            published = run_pipeline(yaml_path, csv_path)
+        except DisclosureError as error:
+            # A thin survey (min_evaluations 4 or 5) can have eligible composites that pin a small cell
+            # themselves: no suppression protects it, and the pipeline rightly refuses (docs/method.md,
+            # "Disclosure control"). Nothing is published, so there is nothing to compare.
+            assert "no suppression can protect it" in str(error), error
+            assume(False)
+        assert_same(published, run_reference(yaml_path, csv_path))
 
 
 # --- 3. targeted cases --------------------------------------------------------------------------------

@@ -378,6 +378,22 @@ def test_a_year_whose_runs_all_failed_still_loses_its_old_quarantines(output, qu
     assert not own.parent.exists()
 
 
+def test_a_run_killed_while_writing_its_quarantine_leaves_nothing_after_the_next_keep_policy(output, quarantine):
+    """The crash test's finding: a run SIGKILLed right after writing its quarantine's temporary file left
+    it in its own folder, which no later run writes to. The keep policy (under the year lock) removes
+    such leftovers, and a folder that holds nothing else."""
+    draft(output, "run-a")
+    publishing.write_quarantine(quarantine_rows([1]), quarantine, YEAR, "run-a")
+    _release(output, quarantine, "run-a")
+    year = quarantine / f"survey_year={YEAR}"
+    (year / "killed").mkdir()
+    (year / "killed" / ".tmp-5e1f.parquet").write_bytes(b"PAR1 partial")
+    (year / "run-a" / ".tmp-77aa.parquet").write_bytes(b"PAR1 partial")  # a retry of run-a killed later
+    releases.collect_garbage(output, quarantine, YEAR, 2, now=NOW)
+    assert sorted(p.name for p in year.iterdir()) == ["rejected_evaluations.parquet", "run-a"]
+    assert sorted(p.name for p in (year / "run-a").iterdir()) == ["rejected_evaluations.parquet"]
+
+
 # --- run ids given by people: matched, never joined into a path --------------------------------------
 
 
