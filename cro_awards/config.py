@@ -3,7 +3,9 @@
 Contract (README, "The survey year's configuration"): unknown keys, a category naming an undefined
 attribute, a name or alias standing for two CROs (ignoring case and surrounding spaces), two CROs with
 one id, an id also listed as another CRO's former id, a name deriving no id where none is given,
-`min_evaluations` below `min_cell_size`, and bad values are configuration errors. They stop the run
+`min_evaluations` below `min_cell_size`, a respondent screen that cannot judge (`Screens`: `allowed`
+empty or blank, `min_ratings` below 2, `min_seconds` negative, a screen's column that is a contract
+column, an attribute id or the other screen's column), and bad values are configuration errors. They stop the run
 before any export is read, with a message naming the file and the key. Overrides (from the command
 line or a deployment's parameters) replace the YAML's method knobs and go through the same checks.
 """
@@ -49,6 +51,10 @@ REASON_CODES = (
     "invalid_rating",
     "no_ratings",
     "duplicate_evaluation",
+    "not_qualified",
+    "invalid_duration",
+    "speeding",
+    "straight_lining",
 )
 """The quarantine's reason codes (data contract section 3), in the order a row's reasons are listed."""
 
@@ -170,6 +176,81 @@ class Cro(_Strict):
         return self
 
 
+class Qualification(_Strict):
+    """Who may rate (docs/contract.md, "Respondent screens"): export column `column` (named as after
+    `columns`) must hold one of `allowed`, compared as names are (`lower(identity_key(text))`: ignoring
+    case, surrounding whitespace, invisible format characters); blank is never allowed."""
+
+    column: str = Field(min_length=1)
+    allowed: tuple[str, ...]
+
+    @field_validator("allowed")
+    @classmethod
+    def _not_blank(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError(
+                "lists no answer: every respondent would be screened out; list the answers that qualify, "
+                "e.g. [final decision maker, shared decision maker]"
+            )
+        if identity_key(pa.array(list(value), pa.string())).null_count:
+            raise ValueError(
+                "an allowed value must not be blank (nor only spaces or invisible characters): a blank answer is "
+                "never a qualification; list the answers that qualify, e.g. [final decision maker]"
+            )
+        return value
+
+
+class StraightLining(_Strict):
+    """The same answer everywhere: an evaluation with at least `min_ratings` valid ratings, all equal."""
+
+    min_ratings: StrictInt = Field(ge=2)
+
+
+class Speeding(_Strict):
+    """Answered too fast: export column `column` holds the seconds the questionnaire took; a well-formed
+    duration below `min_seconds` is speeding, a blank or malformed one `invalid_duration`."""
+
+    column: str = Field(min_length=1)
+    min_seconds: float = Field(ge=0, allow_inf_nan=False, strict=True)
+
+
+class Screens(_Strict):
+    """The respondent screens of a year (YAML `screens:`), each optional: none configured (`Screens()`)
+    is a year judged exactly as before the screens existed. Not method knobs: no run overrides them."""
+
+    qualification: Qualification | None = None
+    straight_lining: StraightLining | None = None
+    speeding: Speeding | None = None
+
+    @model_validator(mode="after")
+    def _distinct_columns(self) -> Screens:
+        if self.qualification and self.speeding and self.qualification.column == self.speeding.column:
+            raise ValueError(
+                f"screens.qualification.column and screens.speeding.column both name `{self.speeding.column}`: a "
+                "column cannot hold both the respondent's role and the questionnaire's duration; name two columns"
+            )
+        return self
+
+    @property
+    def configured(self) -> bool:
+        """Whether any screen is configured."""
+        return any((self.qualification, self.straight_lining, self.speeding))
+
+    def column_keys(self) -> dict[str, str]:
+        """The export columns the configured screens read -> the YAML key naming each
+        (`screens.qualification.column`, `screens.speeding.column`), qualification first."""
+        keys = {}
+        if self.qualification:
+            keys[self.qualification.column] = "screens.qualification.column"
+        if self.speeding:
+            keys[self.speeding.column] = "screens.speeding.column"
+        return keys
+
+    def columns(self) -> tuple[str, ...]:
+        """The export columns the configured screens need (as named after `columns`), qualification first."""
+        return tuple(self.column_keys())
+
+
 def _check_ids(cros: tuple[Cro, ...]) -> None:
     """Each CRO's id is its own, and no id on the ballot is also another CRO's former id."""
     by_id: dict[str, Cro] = {}
@@ -202,6 +283,7 @@ class SurveyConfig(MethodKnobs):
     attributes: dict[str, str] = Field(min_length=1)
     categories: dict[str, tuple[str, ...]] = Field(min_length=1)
     columns: dict[str, str] = Field(default_factory=dict)
+    screens: Screens = Screens()
 
     @field_validator("survey_close", mode="before")
     @classmethod
@@ -261,6 +343,13 @@ class SurveyConfig(MethodKnobs):
         targets = list(self.columns.values())
         if len(set(targets)) != len(targets):
             raise ValueError("columns: two export headers are renamed onto the same column")
+        for column, key in self.screens.column_keys().items():
+            if column in CONTRACT_COLUMNS or column in self.attributes:
+                kind = "a contract column" if column in CONTRACT_COLUMNS else "an attribute id"
+                raise ValueError(
+                    f"key `{key}`: `{column}` is {kind}; a screen reads a column of its own (e.g. decision_role, "
+                    "duration_seconds): name that column, mapping its header with `columns` if need be"
+                )
         return self
 
     @property
