@@ -37,7 +37,7 @@ import pyarrow as pa
 from cro_awards import history as histories, knobs as knobs_model
 from cro_awards.config import REASON_CODES as REASON_ORDER, category_label
 from cro_awards.history import Point, Release
-from cro_awards.summary import SEGMENT_LABELS, SEGMENT_ORDER, probability_text
+from cro_awards.summary import SEGMENT_LABELS, SEGMENT_ORDER, probability_text, reason_description
 
 KNOBS = knobs_model.KNOBS
 """The knobs the report lists with their values: every method knob (`cro_awards.knobs`)."""
@@ -117,6 +117,42 @@ def format_knob(value: Any) -> str:
     if float(value).is_integer():
         return str(int(value))
     return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def describe_screens(screens: Mapping[str, Any] | None) -> list[str]:
+    """The respondent screens a run applied, one sentence each (qualification, straight-lining, speeding,
+    in the spec's order), from the manifest's `config.effective.screens`; none configured: an empty list."""
+    screens = screens or {}
+    described = []
+    qualification = screens.get("qualification")
+    if qualification:
+        allowed = " or ".join(f"“{value}”" for value in qualification.get("allowed") or ())
+        described.append(
+            f"qualification: only respondents whose {qualification.get('column')} is {allowed} (trimmed, any case) "
+            "rate; every evaluation of any other respondent is set aside (not_qualified)"
+        )
+    straight_lining = screens.get("straight_lining")
+    if straight_lining:
+        described.append(
+            f"straight-lining: an evaluation with at least {format_knob(straight_lining.get('min_ratings'))} valid "
+            "ratings, all of them equal, is set aside (straight_lining)"
+        )
+    speeding = screens.get("speeding")
+    if speeding:
+        described.append(
+            f"speeding: every evaluation of a respondent whose {speeding.get('column')} is under "
+            f"{format_knob(speeding.get('min_seconds'))} seconds is set aside (speeding), and an evaluation whose "
+            "duration is blank or not a number of seconds (invalid_duration)"
+        )
+    return described
+
+
+def format_setting(key: str, value: Any) -> str:
+    """A configuration value of the manifest's `effective` as people read it: the screens described
+    ("none" when a side has none), any other value as `format_knob` writes it."""
+    if key == "screens":
+        return "; ".join(describe_screens(value)) or "none"
+    return format_knob(value)
 
 
 def format_timestamp(value: Any) -> str | None:
@@ -699,7 +735,10 @@ def cro_profiles(
 
 
 def _by_reason(counts: Mapping[str, int]) -> list[dict[str, Any]]:
-    return [{"reason": reason, "n": counts[reason]} for reason in _ordered(counts, REASON_ORDER)]
+    return [
+        {"reason": reason, "description": reason_description(reason), "n": counts[reason]}
+        for reason in _ordered(counts, REASON_ORDER)
+    ]
 
 
 def _previous_year(previous: Mapping[str, pa.Table] | None) -> Any:
@@ -797,7 +836,11 @@ def draft_context(diff: Any, segments: Iterable[str], categories: Iterable[str])
             }
         )
     knobs = [
-        {"knob": change.knob, "before": format_knob(change.before), "after": format_knob(change.after)}
+        {
+            "knob": change.knob,
+            "before": format_setting(change.knob, change.before),
+            "after": format_setting(change.knob, change.after),
+        }
         for change in diff.knobs_changed
     ]
     overrides = [{"knob": knob, "value": format_knob(value)} for knob, value in sorted((diff.overrides or {}).items())]
@@ -971,6 +1014,7 @@ def report_context(
             "quarantined_share": f"{100 * quarantined / read:.2f}%" if read and quarantined is not None else None,
             "by_reason": _by_reason(counts.get("quarantined_by_reason") or {}),
         },
+        "screens": describe_screens((histories.effective(manifest) or {}).get("screens")),
         "knobs": {knob: format_knob(value) for knob, value in knobs.items() if value is not None},
         "knob_rows": [
             {"name": knob, "value": format_knob(value), "description": knobs_model.description(knob)}
@@ -988,7 +1032,7 @@ def report_context(
             "knobs_known": histories.effective(compared.manifest) is not None
             and histories.effective(manifest) is not None,
             "knob_changes": [
-                {"knob": knob, "before": format_knob(before), "after": format_knob(after)}
+                {"knob": knob, "before": format_setting(knob, before), "after": format_setting(knob, after)}
                 for knob, before, after in knob_changes
             ],
         }

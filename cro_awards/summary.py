@@ -21,6 +21,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
+from cro_awards.config import REASON_CODES
+
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _MARKDOWN_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _MARKDOWN_PUNCTUATION = frozenset(string.punctuation) - set(_MARKDOWN_ENTITIES)
@@ -73,6 +75,35 @@ def code_span(text: Any, *, in_table: bool = False) -> str:
 
 SEGMENT_ORDER = ("overall", "big_pharma", "small_pharma")
 SEGMENT_LABELS = {"overall": "Overall", "big_pharma": "Big Pharma", "small_pharma": "Small Pharma"}
+
+REASON_DESCRIPTIONS = {
+    "malformed_row": "more or fewer fields than the header",
+    "missing_respondent_id": "no respondent id",
+    "invalid_rd_spend": "R&D spend blank, not a number or negative",
+    "unknown_cro": "CRO blank, or not a name or alias on the ballot",
+    "invalid_last_engaged": "last engagement blank or not a real date",
+    "outside_recency_window": "last engagement outside the recency window",
+    "invalid_rating": "a rating that is not a whole number on the scale",
+    "no_ratings": "no attribute rated",
+    "duplicate_evaluation": "the respondent rated the same CRO more than once (every copy)",
+    "not_qualified": "the respondent's role may not rate (qualification screen; all of the respondent's rows)",
+    "invalid_duration": "survey duration blank or not a number of seconds (speeding screen)",
+    "speeding": "the respondent answered faster than the minimum duration (all of the respondent's rows)",
+    "straight_lining": "the same answer to every attribute rated (straight-lining screen)",
+}
+"""Each reason code of the contract (`cro_awards.config.REASON_CODES`, docs/contract.md) in a few words,
+for people: the report's and the validation artifact's tables of quarantined rows."""
+
+
+def reason_description(code: str) -> str:
+    """What a reason code means, in a few words; a code unknown here (a newer contract's) as itself."""
+    return REASON_DESCRIPTIONS.get(code, code)
+
+
+def reasons_in_order(counts: Mapping[str, int]) -> list[str]:
+    """The codes of `counts` in the contract's order (`REASON_CODES`), any other code after them by name."""
+    known = [code for code in REASON_CODES if code in counts]
+    return known + sorted(set(counts) - set(known))
 
 
 def cro_name(row: Mapping[str, Any]) -> str:
@@ -171,7 +202,8 @@ def awards_markdown(summary: dict[str, Any]) -> str:
 
 
 def validation_markdown(summary: dict[str, Any]) -> str:
-    """Rows read, accepted and quarantined (by reason), and where the outputs went."""
+    """Rows read, accepted and quarantined (by reason, in the contract's order, each with what it means),
+    and where the outputs went."""
     counts = summary["counts"]
     lines = [
         f"# Validation, survey year {summary['survey_year']}",
@@ -182,11 +214,11 @@ def validation_markdown(summary: dict[str, Any]) -> str:
         "",
     ]
     if summary["quarantined_by_reason"]:
-        lines += ["| reason | rows |", "| --- | --- |"]
-        lines += [
-            f"| {code_span(reason, in_table=True)} | {count} |"
-            for reason, count in sorted(summary["quarantined_by_reason"].items())
-        ]
+        by_reason = summary["quarantined_by_reason"]
+        lines += ["| reason | meaning | rows |", "| --- | --- | --- |"]
+        for reason in reasons_in_order(by_reason):
+            meaning = escape_markdown(reason_description(reason))
+            lines.append(f"| {code_span(reason, in_table=True)} | {meaning} | {by_reason[reason]} |")
         lines.append("")
     lines += [
         f"- Published: {code_span(summary['output'])} (publication {code_span(summary['published'])})",

@@ -262,7 +262,8 @@ def test_title_counts_and_method(html):
     for number in ("130", "121", "9"):
         assert f'<b class="num">{number}</b>' in html
     for reason, n in MANIFEST["counts"]["quarantined_by_reason"].items():
-        assert re.search(rf"<code>{reason}</code></td><td class=\"num\">{n}</td>", html)
+        meaning = _escaped(report.reason_description(reason))
+        assert f'<code>{reason}</code></td><td>{meaning}</td><td class="num">{n}</td>' in html
     # by reason in the data contract's order
     assert html.index("unknown_cro") < html.index("invalid_rating") < html.index("duplicate_evaluation")
     method = html[html.index('<section id="method">') :]
@@ -270,6 +271,65 @@ def test_title_counts_and_method(html):
     assert "at least 0.5 weighted standard deviations above the weighted mean" in method
     assert "fewer than 3 ratings or evaluations are not published" in method
     assert "2024-03-05 10:11 UTC" in html
+
+
+SCREENS = {
+    "qualification": {"column": "decision_role", "allowed": ["final decision maker", "<shared> & co"]},
+    "straight_lining": {"min_ratings": 8},
+    "speeding": {"column": "duration_seconds", "min_seconds": 120.0},
+}
+"""The manifest's `config.effective.screens` of a year with all three (an allowed value with markup in it)."""
+
+
+def _with_screens(screens: dict) -> dict:
+    return {
+        **MANIFEST,
+        "config": {**MANIFEST["config"], "effective": {**MANIFEST["config"]["effective"], "screens": screens}},
+    }
+
+
+def _counts_section(text: str) -> str:
+    return text[text.index('<section id="counts">') : text.index('<section id="method">')]
+
+
+def test_a_year_without_screens_says_none_were_configured(html):
+    assert "No respondent screens (qualification, straight-lining, speeding) were configured" in _counts_section(html)
+    assert '<ul class="screens">' not in html
+
+
+def test_the_screens_applied_are_listed_from_the_manifest_with_their_new_reasons():
+    manifest = _with_screens(SCREENS)
+    manifest["counts"] = {
+        **MANIFEST["counts"],
+        "quarantined_by_reason": {"straight_lining": 2, "speeding": 5, "unknown_cro": 4, "not_qualified": 7},
+    }
+    counts = _counts_section(report.render_report(tables(), manifest, SURVEY))
+    items = re.findall(r"<li>(.*?)</li>", counts[counts.index('<ul class="screens">') :])
+    assert [item.split(":")[0] for item in items] == ["qualification", "straight-lining", "speeding"]
+    assert "decision_role is “final decision maker” or “&lt;shared&gt; &amp; co”" in items[0]
+    assert "at least 8 valid ratings" in items[1] and "(straight_lining)" in items[1]
+    assert "duration_seconds is under 120 seconds" in items[2] and "(invalid_duration)" in items[2]
+    assert "No respondent screens" not in counts
+    # the new reasons in the contract's order, each with what it means
+    reasons = re.findall(r"<tr><td><code>(\w+)</code></td><td>([^<]+)</td>", counts)
+    assert [code for code, _ in reasons] == ["unknown_cro", "not_qualified", "speeding", "straight_lining"]
+    assert all(meaning != code for code, meaning in reasons)
+
+
+def test_only_the_configured_screens_are_listed():
+    counts = _counts_section(
+        report.render_report(tables(), _with_screens({"straight_lining": {"min_ratings": 2}}), SURVEY)
+    )
+    assert re.findall(r"<li>([\w-]+):", counts) == ["straight-lining"]
+
+
+def test_screens_that_differ_from_the_previous_release_are_named():
+    history = [_release(2023, [("alpha", "Alpha", 4.25)], MANIFEST["config"]["effective"])]
+    html = report.render_report(tables(), _with_screens(SCREENS), SURVEY_HISTORY, history=history)
+    knobs = html[html.index('<table class="knob-changes">') : html.index("</table>", html.index("knob-changes"))]
+    rows = re.findall(r"<tr><td><code>([^<]+)</code></td><td>([^<]+)</td><td>([^<]+)</td></tr>", knobs)
+    assert [(knob, before) for knob, before, _ in rows] == [("screens", "none")]
+    assert rows[0][2].startswith("qualification: only respondents whose decision_role")
 
 
 def test_every_leader_and_champion_is_named_with_its_composite(html):
@@ -788,6 +848,17 @@ def test_format_knob_values():
         "1–5",
         "shrunk",
     ]
+
+
+def test_describe_screens_and_format_setting():
+    assert report.describe_screens(None) == [] and report.describe_screens({}) == []
+    assert report.describe_screens({"speeding": {"column": "secs", "min_seconds": 0.5}}) == [
+        "speeding: every evaluation of a respondent whose secs is under 0.5 seconds is set aside (speeding), and an "
+        "evaluation whose duration is blank or not a number of seconds (invalid_duration)"
+    ]
+    assert report.format_setting("screens", None) == "none"
+    assert report.format_setting("screens", {"straight_lining": {"min_ratings": 3}}).startswith("straight-lining")
+    assert report.format_setting("min_evaluations", 10.0) == "10"
 
 
 def test_co_leaders_rank_text_and_probability_text_functions():

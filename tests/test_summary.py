@@ -4,7 +4,9 @@ import re
 
 import pytest
 
+from cro_awards.config import REASON_CODES
 from cro_awards.summary import (
+    REASON_DESCRIPTIONS,
     award_cells,
     award_text,
     awards_markdown,
@@ -12,6 +14,7 @@ from cro_awards.summary import (
     code_span,
     escape_markdown,
     printable,
+    reasons_in_order,
     validation_markdown,
 )
 
@@ -175,4 +178,34 @@ def test_validation_markdown_paths_cannot_break_out():
     text = validation_markdown(summary)
     assert "``/srv/out`](https://evil.example)``" in text, "inside a code span nothing is a link"
     assert r"`/srv/q\x0a# heading`" in text and "\n# heading" not in text
-    assert r"| `bad\|reason` | 1 |" in text
+    assert r"| `bad\|reason` | bad\|reason | 1 |" in text, "an unknown code is its own description, escaped"
+
+
+def test_every_reason_code_of_the_contract_has_a_description_and_no_other():
+    assert list(REASON_DESCRIPTIONS) == list(REASON_CODES)
+    assert all(text and text != code for code, text in REASON_DESCRIPTIONS.items())
+
+
+def test_validation_markdown_lists_reasons_in_the_contracts_order_with_their_meaning():
+    summary = {
+        "survey_year": 2025,
+        "counts": {"read": 20, "accepted": 9, "quarantined": 11},
+        "quarantined_by_reason": {"straight_lining": 1, "unknown_cro": 2, "speeding": 3, "not_qualified": 5, "zzz": 1},
+        "output": "/srv/out",
+        "published": "/srv/out/.publications/x",
+        "quarantine": "/srv/q",
+        "export": "/srv/e.csv",
+        "export_sha256": "ab" * 32,
+    }
+    rows = [line for line in validation_markdown(summary).splitlines() if line.startswith("| `")]
+    assert [row.split("`")[1] for row in rows] == ["unknown_cro", "not_qualified", "speeding", "straight_lining", "zzz"]
+    assert rows[1].startswith("| `not_qualified` | the respondent") and rows[1].endswith(" | 5 |")
+
+
+def test_reasons_in_order_puts_unknown_codes_last_by_name():
+    assert reasons_in_order({"b_new": 1, "no_ratings": 1, "a_new": 1, "malformed_row": 1}) == [
+        "malformed_row",
+        "no_ratings",
+        "a_new",
+        "b_new",
+    ]
