@@ -3,9 +3,11 @@
 Contract: `manifest(result, loaded, run_id, published_at)` is `_manifest.json`'s content (the table
 files are added by `cro_awards.publish`): the run, the export's name and SHA-256 (with what reading it
 noticed: the rows hidden in an .xlsx's first sheet, which are scored, and the formula cells without a
-saved value, read as blank, per column), the configuration's
-name, SHA-256, overrides and effective values (every method knob of `cro_awards.knobs`, with
-survey_close and rating_scale), the counts, the rows withheld for confidentiality (`withheld`: per score
+saved value, read as blank, per column), the configuration's name, SHA-256, overrides and effective
+values (every method knob of `cro_awards.knobs`, with survey_close and rating_scale, and `screens`, the
+respondent screens as configured, only when the year configures one: a year without screens records
+exactly what it recorded before screens existed), the counts (`quarantined_by_reason`: rows per reason
+code, the screens' codes included), the rows withheld for confidentiality (`withheld`: per score
 table, how many rows primary suppression (D1, too few answers) and complementary suppression (D2, so
 that no small cell can be derived) left out) and the code's and libraries' versions. `summary(...)` is
 what the flow returns and the command line prints. Neither holds anything respondent-level.
@@ -25,8 +27,9 @@ from cro_awards.knobs import KNOBS
 from cro_awards.pipeline import PipelineResult
 from cro_awards.settings import PROJECT_ROOT
 
-EFFECTIVE_KEYS = ("survey_close", "rating_scale", *KNOBS)
-"""The configuration values a manifest records as the run used them (overrides applied)."""
+EFFECTIVE_KEYS = ("survey_close", "rating_scale", *KNOBS, "screens")
+"""The configuration values a manifest records as the run used them (overrides applied); `screens` only
+when the year configures a screen."""
 
 LIBRARIES = ("prefect", "great-expectations", "duckdb", "pandas", "pyarrow", "openpyxl", "pydantic")
 
@@ -58,9 +61,17 @@ def package_versions() -> dict[str, str]:
 
 
 def effective_configuration(loaded: LoadedConfig) -> dict[str, Any]:
-    """The configuration values the run used (overrides applied), in the order of EFFECTIVE_KEYS."""
-    values = loaded.survey.model_dump(mode="json", include=set(EFFECTIVE_KEYS))
-    return {key: values[key] for key in EFFECTIVE_KEYS}
+    """The configuration values the run used (overrides applied), in the order of EFFECTIVE_KEYS. `screens`
+    holds the configured screens only (`{"straight_lining": {"min_ratings": 8}}`) and is left out when
+    none is: a year without screens records what it did before they existed, so comparing it with an
+    older release (the diff, the report's knobs that differ) finds no change. The Parquet files'
+    `configuration` metadata is this same dict."""
+    survey = loaded.survey
+    values = survey.model_dump(mode="json", include=set(EFFECTIVE_KEYS) - {"screens"})
+    effective = {key: values[key] for key in EFFECTIVE_KEYS if key != "screens"}
+    if survey.screens.configured:
+        effective["screens"] = survey.screens.model_dump(mode="json", exclude_none=True)
+    return effective
 
 
 def manifest(result: PipelineResult, loaded: LoadedConfig, run_id: str, published_at: str) -> dict[str, Any]:
