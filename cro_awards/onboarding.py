@@ -8,7 +8,8 @@ Contract:
   top-level `sample_export` (the previous year's bundled sample) is commented out under a note, since a
   new year has no sample yet; every CRO without an `id:` gets the id its name derives written out
   (`id: ...` first in its entry: the ids are carried, and a later rename of the name keeps the id).
-  `formerly`, like everything else, is carried as written. Nothing else changes. The previous text must
+  `formerly` and the respondent screens (`screens:`), like everything else, are carried as written
+  (the review items name the screens carried and what to check). Nothing else changes. The previous text must
   itself be a valid survey configuration; `survey_year` and `survey_close` must each be written once,
   as a top-level `key: value` line (the usual form), and a CRO without an id must be an entry of a
   block list under a top-level `cros:` (`- {name: ...}` or `- name: ...`). The result is checked: it
@@ -26,7 +27,10 @@ Contract:
   source rows per reason, what reading the export noticed (rows hidden in an .xlsx's first sheet, which
   are scored; formula cells without a saved value, read as blank, per column; trailing columns with no
   name and no value, ignored), `near_misses` (`near_misses`: the CRO spellings quarantined as
-  unknown_cro that are within a typo of a configured name or alias, each with the alias to add), and
+  unknown_cro that are within a typo of a configured name or alias, each with the alias to add),
+  `screens` (per configured respondent screen, `screen_counts`: the rows per reason code, the rows it
+  alone removes and, for the respondent-level screens, the respondents; all taken from the run's own
+  validation, never judged a second time), `screened_alone` (the rows only the screens remove) and
   `passed` (the rejected share is within `max_rejected_share`). A configuration error (`ConfigError`)
   or a file-level export error (`ExportError`) propagates, for the caller to print. The report holds
   codes, counts, column names and source row numbers only, and the near-miss CRO spellings (a typo of a
@@ -49,7 +53,7 @@ import pyarrow as pa
 import yaml
 from pydantic import ValidationError
 
-from cro_awards.config import SurveyConfig, cro_keys, load_config, load_yaml
+from cro_awards.config import Screens, SurveyConfig, cro_keys, load_config, load_yaml
 from cro_awards.errors import ConfigError
 from cro_awards.identity import identity_key
 from cro_awards.pipeline import gate_failure, run_pipeline
@@ -341,6 +345,29 @@ def _write_new(target: Path, text: str) -> None:
         Path(temporary).unlink(missing_ok=True)
 
 
+def _screens_review_item(survey: SurveyConfig, previous_year: int, year: int) -> str:
+    """The review item for respondent screens carried from the previous year: what they are, what to check."""
+    screens, carried, checks = survey.screens, [], []
+    if screens.qualification:
+        allowed = ", ".join(screens.qualification.allowed)
+        carried.append(f"qualification ({screens.qualification.column} in: {allowed})")
+        checks.append(
+            f"that the {year} questionnaire words the qualifying roles the same way (`screens.qualification.allowed`)"
+        )
+    if screens.straight_lining:
+        carried.append(f"straight_lining (min_ratings {screens.straight_lining.min_ratings})")
+    if screens.speeding:
+        carried.append(f"speeding ({screens.speeding.column} below {screens.speeding.min_seconds:g} s)")
+        checks.append(f"that min_seconds still suits the length of the {year} questionnaire")
+    columns = ", ".join(screens.columns())
+    needs = f"; the export must have the column(s) {columns}" if columns else ""
+    return (
+        f"respondent screens carried over from {previous_year}: {'; '.join(carried)}. Check the thresholds"
+        + "".join(f" and {check}" for check in checks)
+        + f"{needs}; `cro-awards check` shows how many rows each screen would remove"
+    )
+
+
 def _review_items(made: _NewYear, source: Path, target: Path) -> list[str]:
     survey, year = made.survey, made.survey.survey_year
     leap_note = (
@@ -362,6 +389,8 @@ def _review_items(made: _NewYear, source: Path, target: Path) -> list[str]:
             "the tables follow a CRO from year to year, so keep it; a renamed CRO keeps its id (change `name`, "
             "keep the old name as an alias), and a CRO with a new id (a merger) lists the old ones under `formerly`"
         )
+    if survey.screens.configured:
+        items.append(_screens_review_item(survey, made.previous_year, year))
     if survey.columns:
         items.append(
             f"check the {len(survey.columns)} header mappings under `columns` carried over from {source.name} "
@@ -489,6 +518,106 @@ def _unknown_spellings(rejected: pa.Table) -> dict[str, int]:
     return counts
 
 
+# --- what each respondent screen would remove ----------------------------------------------------------
+
+SCREEN_REASONS = {
+    "qualification": ("not_qualified",),
+    "straight_lining": ("straight_lining",),
+    "speeding": ("invalid_duration", "speeding"),
+}
+"""Each screen of `screens:` (the spec's order) -> the reason codes it gives, in the contract's order."""
+
+RESPONDENT_LEVEL_REASONS = frozenset({"not_qualified", "speeding"})
+"""Reasons given to every row of a respondent screened out on any of their rows (the spec)."""
+
+
+@dataclass(frozen=True)
+class ScreenCount:
+    """What one configured respondent screen removes from an export, as the run's own validation judged
+    it (`Validation.rows_by_reason`; nothing is judged again here). Counts only, never a field's value."""
+
+    screen: str
+    """The screen's key under `screens:` (qualification, straight_lining, speeding)."""
+    setting: str
+    """The screen as configured, in words: "decision_role in: final decision maker, shared decision maker"."""
+    rows_by_reason: dict[str, int]
+    """Each of the screen's reason codes -> the rows quarantined with it (0 included)."""
+    rows: int
+    """Rows with any of the screen's codes (a row may have other reasons too)."""
+    rows_alone: int
+    """Of `rows`, those no other reason quarantines: what the screen alone removes."""
+    respondents: int | None = None
+    """The respondent-level screens (qualification, speeding): the distinct respondent ids (as identities)
+    of the rows with not_qualified or speeding; None for straight_lining, which judges each evaluation."""
+
+
+def _setting(screens: Screens, screen: str) -> str:
+    if screen == "qualification":
+        return f"{screens.qualification.column} in: {', '.join(screens.qualification.allowed)}"
+    if screen == "straight_lining":
+        return f"at least {screens.straight_lining.min_ratings} valid ratings, all equal"
+    return f"{screens.speeding.column} below {screens.speeding.min_seconds:g} seconds"
+
+
+def _reasons_of_rows(rows_by_reason: dict[str, list[int]]) -> dict[int, set[str]]:
+    """{source row: its reason codes}, from code -> source rows."""
+    reasons: dict[int, set[str]] = {}
+    for code, rows in rows_by_reason.items():
+        for row in rows:
+            reasons.setdefault(row, set()).add(code)
+    return reasons
+
+
+def screen_counts(
+    screens: Screens, rows_by_reason: dict[str, list[int]], respondents: dict[int, str | None]
+) -> tuple[ScreenCount, ...]:
+    """What each configured screen removes, in the spec's order (none configured: an empty tuple).
+
+    `rows_by_reason` is the run's own (`Validation.rows_by_reason()`: code -> source rows); `respondents`
+    maps each quarantined source row to its respondent's identity (None: no respondent id), for the
+    respondent-level screens' count of respondents."""
+    reasons_of_row = _reasons_of_rows(rows_by_reason)
+    counts = []
+    for screen, codes in SCREEN_REASONS.items():
+        if getattr(screens, screen) is None:
+            continue
+        rows = {row for code in codes for row in rows_by_reason.get(code, ())}
+        respondent_rows = {
+            row for code in codes if code in RESPONDENT_LEVEL_REASONS for row in rows_by_reason.get(code, ())
+        }
+        counts.append(
+            ScreenCount(
+                screen=screen,
+                setting=_setting(screens, screen),
+                rows_by_reason={code: len(rows_by_reason.get(code, ())) for code in codes},
+                rows=len(rows),
+                rows_alone=sum(1 for row in rows if reasons_of_row[row] <= set(codes)),
+                respondents=(
+                    len({respondents.get(row) for row in respondent_rows} - {None})
+                    if any(code in RESPONDENT_LEVEL_REASONS for code in codes)
+                    else None
+                ),
+            )
+        )
+    return tuple(counts)
+
+
+def screened_alone(screens: Screens, rows_by_reason: dict[str, list[int]]) -> int:
+    """The rows that only the configured screens' reasons quarantine (no other reason would): what the
+    screens together take from the awards."""
+    screen_codes = {code for screen, codes in SCREEN_REASONS.items() if getattr(screens, screen) for code in codes}
+    reasons_of_row = _reasons_of_rows(rows_by_reason)
+    return sum(1 for codes in reasons_of_row.values() if codes & screen_codes and codes <= screen_codes)
+
+
+def _respondents(rejected: pa.Table) -> dict[int, str | None]:
+    """{source row: its respondent id as an identity (`cro_awards.identity`), None when blank} of the
+    quarantined rows (read from their fields as written)."""
+    rows = rejected.select(["source_row", "fields"]).to_pylist()
+    texts = pa.array([dict(row["fields"] or {}).get("respondent_id") for row in rows], pa.string())
+    return dict(zip((row["source_row"] for row in rows), identity_key(texts).to_pylist(), strict=True))
+
+
 # --- a dry run of an export -----------------------------------------------------------------------------
 
 
@@ -513,10 +642,35 @@ class CheckReport:
     formulas_without_saved_value: dict[str, int] = field(default_factory=dict)
     empty_columns_ignored: int = 0
     near_misses: tuple[NearMiss, ...] = ()
+    screens: tuple[ScreenCount, ...] = ()
+    """What each configured respondent screen removes (empty: the year configures none)."""
+    screened_alone: int = 0
+    """Rows quarantined only by the screens' reasons (no other reason would)."""
 
     @property
     def rejected_share(self) -> float:
         return self.quarantined / self.read if self.read else 0.0
+
+    def _render_screens(self) -> list[str]:
+        if not self.screens:
+            return [
+                f"Respondent screens: none configured in {self.config_file} (qualification, straight_lining and "
+                "speeding are optional: docs/how-to-add-a-survey-year.md)."
+            ]
+        lines = ["Respondent screens, the rows each removes (a row may have other reasons too):"]
+        for count in self.screens:
+            reasons = ", ".join(f"{code} {rows}" for code, rows in count.rows_by_reason.items())
+            who = f", {count.respondents} respondent(s)" if count.respondents is not None else ""
+            lines.append(
+                f"  {count.screen} ({count.setting}): {count.rows} row(s) ({reasons}{who}); "
+                f"{count.rows_alone} for this screen alone"
+            )
+        share = self.screened_alone / self.read if self.read else 0.0
+        lines.append(
+            f"  Together the screens remove {self.screened_alone} row(s) that no other reason would "
+            f"({share:.1%} of the rows read)."
+        )
+        return lines
 
     def render(self) -> str:
         """The report for a terminal: plain text, one fact a line."""
@@ -554,6 +708,7 @@ class CheckReport:
                 lines.append(f"  {code:<{width}}  {count:>6}  rows {rows}{more}")
         else:
             lines.append("Every row is valid.")
+        lines += self._render_screens()
         if self.near_misses:
             lines.append(
                 "CRO spellings that match no name or alias but are close to one (quarantined as unknown_cro); "
@@ -589,6 +744,7 @@ def check_export(
     validation = result.validation
     rows_by_reason = validation.rows_by_reason()
     counts = validation.counts
+    screens = loaded.survey.screens
     return CheckReport(
         config_file=Path(config_path).name,
         export_file=export.name,
@@ -607,4 +763,6 @@ def check_export(
         formulas_without_saved_value=dict(result.export.formulas_without_saved_value),
         empty_columns_ignored=result.export.dropped_empty_columns,
         near_misses=tuple(near_misses(_unknown_spellings(validation.rejected), loaded.survey)),
+        screens=screen_counts(screens, rows_by_reason, _respondents(validation.rejected) if screens.configured else {}),
+        screened_alone=screened_alone(screens, rows_by_reason),
     )

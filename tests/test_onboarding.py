@@ -24,12 +24,15 @@ from cro_awards.config import CONTRACT_COLUMNS, SurveyConfig, load_config
 from cro_awards.errors import ConfigError, ExportError
 from cro_awards.onboarding import (
     CheckReport,
+    ScreenCount,
     check_export,
     edit_distance,
     near_miss_limit,
     near_misses,
     new_year,
     new_year_text,
+    screen_counts,
+    screened_alone,
 )
 from helpers_exports import CONFIG_YAML, HEADER, row, write_config, write_csv
 
@@ -125,6 +128,26 @@ def test_comments_formatting_and_everything_else_are_kept() -> None:
         "attributes",
         "categories",
     ]
+
+
+SCREENS_BLOCK = """\
+screens:   # who may rate, and answers that are not answers
+  qualification:
+    column: decision_role
+    allowed: [final decision maker, "shared decision maker"]   # trimmed, any case
+  straight_lining: {min_ratings: 8}
+  speeding:
+    column: duration_seconds
+    min_seconds: 120
+"""
+
+
+def test_the_screens_block_is_carried_as_written() -> None:
+    previous = SNIPPET + SCREENS_BLOCK
+    text = new_year_text(previous, 2025)
+    assert SCREENS_BLOCK in text
+    assert [line for sign, line in _changed_lines(previous, text) if "screen" in line or "decision" in line] == []
+    assert _valid(text).screens == _valid(previous).screens and _valid(text).screens.configured
 
 
 def test_quoting_line_ends_and_byte_order_mark_are_kept() -> None:
@@ -265,6 +288,7 @@ def test_new_year_writes_the_file_and_lists_review_items(tmp_path: Path) -> None
     assert "`columns`" in text
     assert "comments still mention 2024 (line 1)" in text
     assert "CRO id(s) written out" not in text  # 2024 writes its ids: carried as they are
+    assert "screens" not in text  # 2024 configures none: nothing to review
     assert [cro.id for cro in loaded.survey.cros] == [cro.id for cro in previous.cros]
     assert items[-1] == f"drop the export in and run `cro-awards check --config {path} --export <file>`"
 
@@ -278,6 +302,28 @@ def test_new_year_from_a_year_without_ids_writes_them_and_says_so(tmp_path: Path
     # The next year carries them as written: nothing more to write.
     _, items = new_year(tmp_path, 2026, 2025)
     assert not any("CRO id(s) written out" in item for item in items)
+
+
+def test_new_year_names_the_screens_it_carried_and_what_to_check(tmp_path: Path) -> None:
+    (tmp_path / "2024.yaml").write_text(SNIPPET + SCREENS_BLOCK, encoding="utf-8")
+    path, items = new_year(tmp_path, 2025, 2024)
+    assert load_config(path).survey.screens == load_config(tmp_path / "2024.yaml").survey.screens
+    [item] = [item for item in items if "screens" in item]
+    assert item.startswith(
+        "respondent screens carried over from 2024: qualification (decision_role in: final decision maker, "
+        "shared decision maker); straight_lining (min_ratings 8); speeding (duration_seconds below 120 s). "
+        "Check the thresholds and that the 2025 questionnaire words the qualifying roles the same way "
+        "(`screens.qualification.allowed`) and that min_seconds still suits the length of the 2025 questionnaire; "
+        "the export must have the column(s) decision_role, duration_seconds"
+    )
+    only_straight_lining = tmp_path / "one_screen"
+    only_straight_lining.mkdir()
+    (only_straight_lining / "2024.yaml").write_text(
+        SNIPPET + "screens:\n  straight_lining: {min_ratings: 5}\n", encoding="utf-8"
+    )
+    _, items = new_year(only_straight_lining, 2025, 2024)
+    [item] = [item for item in items if "screens" in item]
+    assert "straight_lining (min_ratings 5). Check the thresholds;" in item and "column(s)" not in item
 
 
 def test_new_year_refuses_an_existing_target(tmp_path: Path) -> None:
@@ -333,6 +379,7 @@ def test_check_export_counts_reasons_and_source_rows(tmp_path: Path, monkeypatch
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["export.csv", "survey.yaml"]
     rendered = report.render()
     assert "PASSED" in rendered and "quarantined 3" in rendered and "rows 7, 8" in rendered
+    assert report.screens == () and "Respondent screens: none configured in survey.yaml" in rendered
     assert SECRET not in rendered and SECRET not in repr(report)
     assert "Nobody" not in rendered and "bluefen" not in rendered.lower()
 
@@ -358,6 +405,93 @@ def test_check_export_examples_are_the_first_five_rows(tmp_path: Path) -> None:
     assert report.examples == {"invalid_rd_spend": [1, 3, 5, 7, 9]}
     assert not report.passed
     assert "rows 1, 3, 5, 7, 9, ..." in report.render()
+
+
+# --- what each respondent screen removes ----------------------------------------------------------------
+
+
+def _screens(**screens):
+    from cro_awards.config import Screens
+
+    return Screens.model_validate(screens)
+
+
+QUALIFICATION = {"column": "decision_role", "allowed": ["final decision maker"]}
+SPEEDING = {"column": "duration_seconds", "min_seconds": 90}
+
+
+def test_screen_counts_per_screen_with_rows_alone_and_respondents() -> None:
+    """Rows 1-3: respondent A, not qualified (row 2 also speeding, row 3 also unknown_cro); rows 4-5:
+    respondent B speeding; row 6: no respondent id, speeding; row 7: invalid duration alone; row 8:
+    straight-lining and invalid_rating; row 9 straight-lining alone."""
+    rows_by_reason = {
+        "missing_respondent_id": [6],
+        "unknown_cro": [3],
+        "invalid_rating": [8],
+        "not_qualified": [1, 2, 3],
+        "invalid_duration": [7],
+        "speeding": [2, 4, 5, 6],
+        "straight_lining": [8, 9],
+    }
+    respondents = {1: "A", 2: "A", 3: "A", 4: "B", 5: "B", 6: None, 7: "C", 8: "D", 9: "D"}
+    screens = _screens(qualification=QUALIFICATION, straight_lining={"min_ratings": 3}, speeding=SPEEDING)
+    qualification, straight_lining, speeding = screen_counts(screens, rows_by_reason, respondents)
+    assert qualification == ScreenCount(
+        "qualification", "decision_role in: final decision maker", {"not_qualified": 3}, 3, 1, respondents=1
+    )
+    assert straight_lining == ScreenCount(
+        "straight_lining", "at least 3 valid ratings, all equal", {"straight_lining": 2}, 2, 1, respondents=None
+    )
+    assert speeding == ScreenCount(
+        "speeding",
+        "duration_seconds below 90 seconds",
+        {"invalid_duration": 1, "speeding": 4},
+        5,
+        3,  # rows 4, 5 and 7; row 2 is also not_qualified, row 6 has no respondent id
+        respondents=2,  # A and B; row 6, without an id, is judged alone and counted in rows only
+    )
+    assert screened_alone(screens, rows_by_reason) == 6  # rows 1, 2, 4, 5, 7, 9
+
+
+def test_screen_counts_only_for_configured_screens_and_zero_when_nothing_is_screened() -> None:
+    assert screen_counts(_screens(), {"unknown_cro": [1]}, {1: "A"}) == ()
+    assert screened_alone(_screens(), {"unknown_cro": [1]}) == 0
+    [speeding] = screen_counts(_screens(speeding=SPEEDING), {"unknown_cro": [1]}, {1: "A"})
+    assert (speeding.rows_by_reason, speeding.rows, speeding.rows_alone, speeding.respondents) == (
+        {"invalid_duration": 0, "speeding": 0},
+        0,
+        0,
+        0,
+    )
+
+
+def test_check_report_renders_the_screens_or_says_there_are_none() -> None:
+    base = dict(
+        config_file="2025.yaml",
+        export_file="export.csv",
+        survey_year=2025,
+        read=40,
+        accepted=30,
+        quarantined=10,
+        quarantined_by_reason={"not_qualified": 6, "straight_lining": 4},
+        examples={"not_qualified": [1, 2, 3, 4, 5], "straight_lining": [7, 8, 9, 10]},
+        max_rejected_share=0.3,
+        passed=True,
+    )
+    counts = (
+        ScreenCount("qualification", "decision_role in: final decision maker", {"not_qualified": 6}, 6, 5, 2),
+        ScreenCount("straight_lining", "at least 8 valid ratings, all equal", {"straight_lining": 4}, 4, 4),
+    )
+    rendered = CheckReport(**base, screens=counts, screened_alone=9).render()
+    assert (
+        "Respondent screens, the rows each removes (a row may have other reasons too):\n"
+        "  qualification (decision_role in: final decision maker): 6 row(s) (not_qualified 6, 2 respondent(s)); "
+        "5 for this screen alone\n"
+        "  straight_lining (at least 8 valid ratings, all equal): 4 row(s) (straight_lining 4); "
+        "4 for this screen alone\n"
+        "  Together the screens remove 9 row(s) that no other reason would (22.5% of the rows read)."
+    ) in rendered
+    assert "Respondent screens: none configured in 2025.yaml" in CheckReport(**base).render()
 
 
 # --- near-miss CRO spellings ---------------------------------------------------------------------------
