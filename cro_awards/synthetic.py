@@ -3,10 +3,11 @@
 Contract:
 - `generate_export(config, n_evaluations=..., seed=...)` returns a `pyarrow.Table` of exactly
   `n_evaluations` rows whose columns are all `pa.string()`, in export order: `respondent_id`,
-  `rd_spend_musd`, `cro`, `last_engaged`, one column per attribute id of `config["attributes"]` (in the
-  YAML's order), then `comments`. An empty field is `""`, never null. If the configuration has a
-  `columns` renaming (export header -> contract column), the header is written with the export's
-  own names, so that the pipeline's renaming on read turns it back into contract names.
+  `rd_spend_musd`, `cro`, `last_engaged`, the screens' columns (below; none for a year without
+  `screens:`), one column per attribute id of `config["attributes"]` (in the YAML's order), then
+  `comments`. An empty field is `""`, never null. If the configuration has a `columns` renaming (export
+  header -> contract column), the header is written with the export's own names, so that the
+  pipeline's renaming on read turns it back into contract names.
 - The output depends only on the configuration, `n_evaluations`, `seed` and `bad_rows`: all
   randomness comes from `numpy.random.default_rng(seed)`, nothing from hash seeds or set ordering.
   The good rows are the same with and without `bad_rows`: planting only rewrites a few rows.
@@ -22,6 +23,22 @@ Contract:
   around it. Valid but tricky values are always present: ratings such as "4.0", " 4 ", "04" and
   "4.", a spend with decimals ("87.5"), spends exactly at and just below the big-pharma threshold,
   and `last_engaged` on the window's first day and on `survey_close`.
+- Respondent screens (the YAML's `screens:`; docs/contract.md): a year that configures none gets exactly
+  the export it got before screens existed, byte for byte. Otherwise the screens draw from their own
+  random streams (spawned after the others), and good rows pass every configured screen:
+  `qualification` adds its column (e.g. `decision_role`): one allowed role per respondent on all their
+  rows, mostly in sentence case ("Final decision maker"), some in other cases or with spaces around;
+  `speeding` adds its column (e.g. `duration_seconds`): one duration per respondent, growing with the
+  CROs rated, whole seconds or one decimal, at least `min_seconds * 1.25 + 30`; with `straight_lining`,
+  a good row whose `min_ratings` or more valid ratings came out all equal has one moved a step. Valid but
+  tricky screen values are always present: a respondent exactly at `min_seconds`, durations spelt
+  " 645 ", "01040", "645.0", and a row of `min_ratings - 1` equal ratings (too few to judge).
+  With `bad_rows=True`, each configured screen's failures are planted (`_Planter.plant_screen_bad`):
+  whole respondents not qualified or speeding, and one per screen screened by one of their rows only
+  (the others get the reason by propagation; their record's `screened_by` names that row), malformed
+  durations (a blank first), straight-lined rows (one with a rating spelt "5.0", one with an invalid
+  rating too), a row without a respondent id whose role does not qualify (judged alone). Screened rows
+  are at most 5% of the export, or 10 rows, after one of each.
 - With `bad_rows=True`, rows of every defect kind in `DEFECT_KINDS` are planted at seeded positions,
   each with exactly one defect: 2 to 4 per kind (mildly more for large exports, about 10 times as
   many at 1.5 million rows), plus one row (more for large exports) with both `unknown_cro` and
@@ -36,7 +53,8 @@ Contract:
   string is an empty field), `.xlsx` (one sheet, header row then every cell as a text string) or
   `.parquet` (all columns strings).
 - Command line: `python -m cro_awards.synthetic --config surveys/2024.yaml --evaluations 1500
-  --seed 2024 --out data/sample/export_2024.csv [--no-bad-rows]`.
+  --seed 2024 --out data/sample/export_2024.csv [--no-bad-rows]`. The bundled samples: 2023 with 1200
+  evaluations and seed 2023, 2024 with 1500 and 2024, 2025 with 1500 and 2025 (each year's YAML says so).
 """
 
 from __future__ import annotations
@@ -46,6 +64,7 @@ import calendar
 import datetime as dt
 import json
 import math
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +76,12 @@ from cro_awards.config import CONTRACT_COLUMNS, REASON_CODES
 
 COMMENTS_COLUMN = "comments"
 
-DEFECT_KINDS = tuple(code for code in REASON_CODES if code != "malformed_row")
-"""The reason codes the pipeline gives the planted bad rows (a table of fields cannot hold a ragged CSV row)."""
+SCREEN_KINDS = ("not_qualified", "invalid_duration", "speeding", "straight_lining")
+"""The respondent screens' reason codes: planted only for a survey whose YAML configures the screen."""
+
+DEFECT_KINDS = tuple(code for code in REASON_CODES if code != "malformed_row" and code not in SCREEN_KINDS)
+"""The reason codes the pipeline gives the planted bad rows of every survey (a table of fields cannot hold a
+ragged CSV row; the screens' codes are `SCREEN_KINDS`)."""
 
 METADATA_KEY = b"cro_awards.synthetic"
 """Schema metadata key holding the JSON list of planted and tricky rows."""
@@ -67,6 +90,13 @@ MISSING_FORMS = ("", "n/a", "N/A", "na")
 """Ways an export says "no rating"."""
 
 INVALID_RD_SPEND = ("-5", "1,200", "$900", "1e3", "inf", "")
+ROLE_FORMS = ("{sentence}", "{lower}", "{title}", "{upper}", " {sentence}", "{sentence} ", "  {lower}  ")
+"""How an export spells a qualifying decision role (`{sentence}`: "Final decision maker")."""
+ROLE_FORM_SHARES = (0.8, 0.05, 0.04, 0.03, 0.03, 0.03, 0.02)
+UNQUALIFIED_ROLES = ("Influencer", "Not involved", "influencer ", "NOT INVOLVED", "Final decision-maker", "Other", "")
+"""Decision roles that do not qualify (those matching an allowed value are left out); "" is a blank answer."""
+INVALID_DURATIONS = ("", "n/a", "12:34", "5 min", "-45", "1,250", "1e3", "340s", ".5", "600.")
+"""Duration texts that are not `[0-9]+(\\.[0-9]+)?` after trimming; the first, blank, is always planted."""
 UNKNOWN_CROS = ("Acme Clinical", "Globex Research Partners", "Initech Trials", "Northwind Clinicals")
 MISSING_RESPONDENT_IDS = ("", "   ")
 COMMENTS = (
@@ -122,22 +152,36 @@ def generate_export(config: dict, *, n_evaluations: int, seed: int, bad_rows: bo
             f"bad_rows=True needs n_evaluations >= {_MIN_ROWS_WITH_BAD} to keep the share of bad rows at 5% or less"
         )
     spec = _Spec(config)
-    rng_sample, rng_ratings, rng_tricky, rng_bad = np.random.default_rng(seed).spawn(4)
+    root = np.random.default_rng(seed)
+    rng_sample, rng_ratings, rng_tricky, rng_bad = root.spawn(4)
     columns = _sample(spec, n, rng_sample, rng_ratings)
     planted: list[dict[str, Any]] = []
     planter = _Planter(spec, columns, planted)
     planter.plant_tricky(rng_tricky)
+    screens = spec.screens
+    if screens.configured:
+        # Spawned after the four above, so that a year without screens draws exactly what it always drew.
+        rng_screen_values, rng_screen_tricky, rng_screen_bad = root.spawn(3)
+        _screen_values(spec, columns, rng_screen_values)
+        planter.plant_screen_tricky(rng_screen_tricky)
     if bad_rows:
         planter.plant_bad(rng_bad)
+        if screens.configured:
+            planter.plant_screen_bad(rng_screen_bad)
+    if screens.min_ratings is not None:
+        planter.break_straight_lines()
     return _to_table(spec, columns, planted, seed)
 
 
 def planted_rows(table: pa.Table) -> list[dict[str, Any]]:
     """The planted bad rows and tricky valid rows recorded by `generate_export`, ordered by row.
 
-    Each item has `row` (1 = first data row), `kinds` (defect codes; empty for a valid tricky row),
-    `column`, `value`, for duplicates `original_row`, and for a row with two defects `rating_column` and
-    `rating_value` (its invalid rating). A table without the record gives [].
+    Each item has `row` (1 = first data row), `kinds` (defect codes in the contract's order; empty for a
+    valid tricky row), `column`, `value`, for duplicates `original_row`, for a row with an invalid rating
+    beside another defect `rating_column` and `rating_value`, for a row screened out only because another
+    row of its respondent is `screened_by` (that row's number), for the fast row that also has
+    `unknown_cro` `duration_column` and `duration_value`, and for the unqualified row without a respondent
+    id `respondent_id` (its blank text). A table without the record gives [].
     """
     metadata = table.schema.metadata or {}
     if METADATA_KEY not in metadata:
@@ -190,11 +234,18 @@ class _Spec:
             _key(s) for name, aliases in zip(self.cro_names, self.cro_aliases, strict=True) for s in (name, *aliases)
         }
         self.unknown_cros = [name for name in UNKNOWN_CROS if _key(name) not in known]
+        self.screens = _Screens(config)
+        self.columns = [*CONTRACT_COLUMNS, *self.screens.columns(), *self.attributes, COMMENTS_COLUMN]
+        if len(set(self.columns)) != len(self.columns):
+            raise ValueError(
+                f"screens: a screen's column ({', '.join(self.screens.columns())}) is also a contract column, an "
+                "attribute id, comments or the other screen's column; name a column of its own"
+            )
         renaming = config.get("columns") or {}
         header_for: dict[str, str] = {}
         for header, column in renaming.items():
             header_for.setdefault(str(column), str(header))
-        self.names = [header_for.get(c, c) for c in (*CONTRACT_COLUMNS, *self.attributes, COMMENTS_COLUMN)]
+        self.names = [header_for.get(c, c) for c in self.columns]
         self._build_vocabularies()
 
     def _build_vocabularies(self) -> None:
@@ -246,6 +297,28 @@ class _Spec:
     def date_code(self, day: dt.date) -> int:
         """The date vocabulary index of `day` (within the margin around the window)."""
         return (day - self.date_first).days
+
+
+class _Screens:
+    """The respondent screens the YAML's `screens:` configures (each None when absent)."""
+
+    def __init__(self, config: dict) -> None:
+        screens = config.get("screens") or {}
+        qualification = screens.get("qualification") or None
+        straight_lining = screens.get("straight_lining") or None
+        speeding = screens.get("speeding") or None
+        self.role_column = str(qualification["column"]) if qualification else None
+        self.allowed = [str(value) for value in qualification.get("allowed") or ()] if qualification else []
+        if qualification and not [value for value in self.allowed if _key(value)]:
+            raise ValueError("screens.qualification.allowed lists no answer; list the answers that qualify")
+        self.min_ratings = int(straight_lining["min_ratings"]) if straight_lining else None
+        self.duration_column = str(speeding["column"]) if speeding else None
+        self.min_seconds = float(speeding["min_seconds"]) if speeding else None
+        self.configured = any((qualification, straight_lining, speeding))
+
+    def columns(self) -> list[str]:
+        """The export columns the screens read, in export order: the role, then the duration."""
+        return [column for column in (self.role_column, self.duration_column) if column is not None]
 
 
 def _key(text: str) -> str:
@@ -313,10 +386,67 @@ def _spend_vocab(spec: _Spec, big: np.ndarray, rng: np.random.Generator) -> pa.A
         picks = rng.choice(n, 2, replace=False)
         tenths[picks[0]] = threshold_tenths
         tenths[picks[1]] = max(threshold_tenths - 5, 10)
+    return _tenths_text(tenths)
+
+
+def _tenths_text(tenths: np.ndarray) -> pa.Array:
+    """The decimal text of whole tenths (int64): "1234" for 12340, "87.5" for 875."""
     whole = pa.array(tenths // 10).cast(pa.string())
     fraction = pa.array(tenths % 10).cast(pa.string())
     with_decimal = pc.binary_join_element_wise(whole, fraction, ".")
     return pc.if_else(pa.array(tenths % 10 != 0), with_decimal, whole)
+
+
+def _seconds_text(seconds: float) -> str:
+    """A number of seconds as an export writes it: "120" for 120.0, "90.25" for 90.25 (never an exponent)."""
+    return str(int(seconds)) if float(seconds).is_integer() else format(Decimal(repr(float(seconds))), "f")
+
+
+def _role_spellings(value: str) -> dict[str, str]:
+    text = value.strip(" \t\r\n\u00a0")
+    return {
+        "sentence": text[:1].upper() + text[1:].lower(),
+        "lower": text.lower(),
+        "title": text.title(),
+        "upper": text.upper(),
+    }
+
+
+def _screen_values(spec: _Spec, c: dict[str, Any], rng: np.random.Generator) -> None:
+    """The good rows' screen columns, added to `c`: one decision role and one duration per respondent.
+
+    Roles are the allowed values (the first for about 55% of respondents, the others sharing the rest),
+    80% in sentence case ("Final decision maker"), else in another case or with spaces around. Durations
+    grow with the number of CROs rated, are whole seconds for 80% of respondents (else one decimal) and at
+    least `min_seconds * 1.25 + 30`.
+    """
+    screens = spec.screens
+    respondent = c["respondent"]
+    counts = np.bincount(respondent)
+    n_respondents = len(counts)
+    if screens.role_column is not None:
+        allowed: dict[str, str] = {}
+        for value in screens.allowed:
+            if _key(value):
+                allowed.setdefault(_key(value), value)
+        values = list(allowed.values())
+        vocab = [form.format(**_role_spellings(value)) for value in values for form in ROLE_FORMS]
+        share = np.array([0.55] + [0.45 / (len(values) - 1)] * (len(values) - 1)) if len(values) > 1 else np.ones(1)
+        role = rng.choice(len(values), size=n_respondents, p=share)
+        form = rng.choice(len(ROLE_FORMS), size=n_respondents, p=ROLE_FORM_SHARES)
+        c["role_vocab"] = vocab + [text for text in UNQUALIFIED_ROLES if _key(text) not in allowed]
+        c["unqualified_base"] = len(vocab)
+        c["role_code"] = (role * len(ROLE_FORMS) + form).astype(np.int32)[respondent]
+    if screens.duration_column is not None:
+        floor = screens.min_seconds * 1.25 + 30.0
+        seconds = rng.lognormal(np.log(240.0 + 75.0 * counts), 0.45)
+        low = seconds < floor
+        seconds[low] = floor + rng.uniform(0.0, 240.0, int(low.sum()))
+        decimal = rng.random(n_respondents) < 0.2
+        tenths = np.where(decimal, np.ceil(seconds * 10), np.ceil(seconds) * 10).astype(np.int64)
+        c["duration_vocab"] = _tenths_text(tenths)
+        c["duration_code"] = respondent.astype(np.int32)
+        c["extra_durations"] = []
 
 
 def _respondent_ids(n: int) -> pa.Array:
@@ -609,6 +739,275 @@ class _Planter:
             self.c["ratings"][a][row] = spec.missing_base + int(form)
         self._record(row, ["no_ratings"], "*", "")
 
+    # --- the respondent screens --------------------------------------------------------------------
+
+    def _take_respondent(self, rng: np.random.Generator, least: int, most: int) -> np.ndarray | None:
+        """The rows of a seeded respondent with `least` to `most` rows, all still free (now taken); None if none."""
+        counts = np.bincount(self.c["respondent"])
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        whole = np.add.reduceat(self.free.astype(np.int64), starts) == counts
+        eligible = np.flatnonzero(whole & (counts >= least) & (counts <= most))
+        if not len(eligible) or most < least:
+            return None
+        respondent = int(eligible[rng.integers(0, len(eligible))])
+        rows = np.arange(starts[respondent], starts[respondent] + counts[respondent])
+        self.free[rows] = False
+        return rows
+
+    def _role_text(self, row: int) -> str:
+        return self.c["role_vocab"][int(self.c["role_code"][row])]
+
+    def _set_role(self, row: int, text: str) -> None:
+        vocab = self.c["role_vocab"]
+        if text not in vocab[self.c["unqualified_base"] :]:
+            vocab.append(text)
+        self.c["role_code"][row] = vocab.index(text, self.c["unqualified_base"])
+
+    def _duration_text(self, row: int) -> str:
+        code = int(self.c["duration_code"][row])
+        vocab = self.c["duration_vocab"]
+        return vocab[code].as_py() if code < len(vocab) else self.c["extra_durations"][code - len(vocab)]
+
+    def _set_duration(self, row: int, text: str) -> None:
+        extra = self.c["extra_durations"]
+        if text not in extra:
+            extra.append(text)
+        self.c["duration_code"][row] = len(self.c["duration_vocab"]) + extra.index(text)
+
+    def _speeder_text(self, rng: np.random.Generator, first: bool) -> str:
+        """A well-formed duration below `min_seconds`: just below it for the `first`, else 20-100% of it."""
+        below = math.ceil(self.spec.screens.min_seconds * 10) - 1
+        tenths = below if first else int(rng.integers(below // 5, below + 1))
+        if not first and rng.random() < 0.8:
+            tenths -= tenths % 10
+        return _tenths_text(np.array([tenths], dtype=np.int64))[0].as_py()
+
+    def _values(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Per attribute and row, the rating's value index (0 = the scale's minimum), -1 if not a valid rating."""
+        spec = self.spec
+        out = []
+        for codes in self.c["ratings"]:
+            code = codes[rows].astype(np.int16)
+            tricky = (code >= spec.tricky_base) & (code < spec.invalid_base)
+            value = np.where(code < spec.n_values, code, -1)
+            out.append(np.where(tricky, (code - spec.tricky_base) % spec.n_values, value))
+        return np.stack(out)
+
+    def _straight_line(self, row: int, value: int) -> None:
+        """Every valid rating of `row` becomes `value` (a value index), and unanswered attributes (regular ones
+        first) are answered `value` until at least `min_ratings` are."""
+        spec = self.spec
+        answered = self._values(slice(row, row + 1))[:, 0] >= 0
+        order = [a for a in range(len(spec.attributes)) if not spec.phase_1[a]]
+        order += [a for a in range(len(spec.attributes)) if spec.phase_1[a]]
+        for a in order:
+            if not answered[a] and answered.sum() < spec.screens.min_ratings:
+                answered[a] = True
+        for a in np.flatnonzero(answered):
+            self.c["ratings"][a][row] = value
+
+    def plant_screen_tricky(self, rng: np.random.Generator) -> None:
+        """Valid screen answers a strict reader might trip on, for the configured screens.
+
+        A respondent (2 to 4 rows) whose duration is exactly `min_seconds`; three rows whose duration is
+        spelt with spaces around, a leading zero or a trailing zero; a row with `min_ratings - 1` equal
+        ratings and the rest unanswered (too few to be judged straight-lining). Each `_scale(n)` times.
+        """
+        spec, screens = self.spec, self.spec.screens
+        for _ in range(_scale(self.n)):
+            if screens.duration_column is not None:
+                rows = self._take_respondent(rng, 2, 4)
+                text = _seconds_text(screens.min_seconds)
+                for row in rows if rows is not None else ():
+                    self._set_duration(int(row), text)
+                    self._record(int(row), [], screens.duration_column, text)
+                for form, row in zip((" {} ", "0{}", "{}0"), self._take_rows(rng, 3), strict=True):
+                    text = self._duration_text(int(row))
+                    text = form.format(text if "." in text or form != "{}0" else text + ".")
+                    self._set_duration(int(row), text)
+                    self._record(int(row), [], screens.duration_column, text)
+            if screens.min_ratings is not None and screens.min_ratings - 1 <= len(spec.attributes):
+                [row] = self._take_rows(rng, 1)
+                value = spec.n_values - 1
+                answered = [a for a in range(len(spec.attributes)) if not spec.phase_1[a]]
+                answered = answered + [a for a in range(len(spec.attributes)) if spec.phase_1[a]]
+                for position, a in enumerate(answered):
+                    self.c["ratings"][a][row] = value if position < screens.min_ratings - 1 else spec.missing_base
+                self._record(int(row), [], "*", spec.rating_vocab[value])
+
+    def plant_screen_bad(self, rng: np.random.Generator) -> None:
+        """Planted failures of each configured screen, each row with exactly one defect unless said otherwise.
+
+        - `not_qualified`: respondents (1 to 5 rows; the first with 2 or more) whose every row has one role
+          outside `allowed` (the roles of `UNQUALIFIED_ROLES` in turn, blank among them); a respondent (2 to
+          4 rows) with one blank role and the others allowed (all their rows get the reason; `screened_by`
+          names the row that has it); a row without a respondent id whose role is not allowed
+          (`missing_respondent_id` and `not_qualified`: judged alone, the respondent's other rows pass).
+        - `invalid_duration`: single rows, a blank one first, then texts of `INVALID_DURATIONS` in turn.
+        - `speeding` (when `min_seconds` > 0): respondents (1 to 5 rows; the first with 2 or more, just below
+          `min_seconds`) whose every row is below `min_seconds`; a respondent (2 to 4 rows) with one fast row
+          (which also has `unknown_cro`: the reason spreads whatever else the row has), the others not.
+        - `straight_lining`: single rows with all valid ratings equal on at least `min_ratings` attributes
+          (the first with one rating spelt "5.0" or alike), and one that also has an invalid rating (which
+          does not count: `invalid_rating` and `straight_lining`).
+        Counts, each times `_scale(n)`: 4 to 7 screened-out respondents per screen, 4 to 6 straight-lined
+        rows, 3 to 5 invalid durations, one spread respondent per screen and one straight-lined row with an
+        invalid rating; one row without a respondent id. The budget is `max(10, 5% of n)` screened rows: the
+        first task of each kind always runs, its respondent of at most `max(2, budget // kinds)` rows; a
+        later task runs only within what is left of the budget.
+        """
+        spec, screens = self.spec, self.spec.screens
+        scale = _scale(self.n)
+        plan: list[tuple[str, int]] = []
+        if screens.role_column is not None:
+            plan += [("qualification_respondent", int(rng.integers(4, 8)) * scale), ("qualification_spread", scale)]
+            plan += [("qualification_alone", 1)]
+        if screens.duration_column is not None:
+            plan += [("invalid_duration", int(rng.integers(3, 6)) * scale)]
+            if screens.min_seconds > 0:
+                plan += [("speeding_respondent", int(rng.integers(4, 8)) * scale), ("speeding_spread", scale)]
+        if screens.min_ratings is not None and screens.min_ratings <= len(spec.attributes):
+            plan += [("straight_lining", int(rng.integers(4, 7)) * scale)]
+            if screens.min_ratings < len(spec.attributes):
+                plan += [("straight_lining_invalid", scale)]
+        rounds = max((count for _, count in plan), default=0)
+        tasks = [(task, i) for i in range(rounds) for task, count in plan if i < count]
+        budget = max(_MIN_BAD_BUDGET, int(0.05 * self.n))
+        self._screened = 0
+        self._pick = int(rng.integers(0, 1 << 16))
+        for task, i in tasks:
+            room = budget - self._screened if i > 0 else max(2, budget // len(plan))
+            if room > 0:
+                getattr(self, f"_{task}")(rng, i, room)
+        self.planted.sort(key=lambda item: item["row"])
+
+    def _screen_respondent(self, rows: np.ndarray, source: int | None, kind: str, column: str, text: str) -> None:
+        for row in rows:
+            row = int(row)
+            extra = {} if source is None or row == source else {"screened_by": source + 1}
+            value = (
+                text
+                if source is None or row == source
+                else (self._role_text(row) if kind == "not_qualified" else self._duration_text(row))
+            )
+            self._record(row, [kind], column, value, **extra)
+        self._screened += len(rows)
+
+    def _qualification_respondent(self, rng: np.random.Generator, i: int, room: int) -> None:
+        rows = self._take_respondent(rng, 2 if i == 0 else 1, min(5, room))
+        if rows is None:
+            return
+        unqualified = self.c["role_vocab"][self.c["unqualified_base"] :]
+        text = unqualified[(self._pick + i) % len(unqualified)]
+        for row in rows:
+            self._set_role(int(row), text)
+        self._screen_respondent(rows, None, "not_qualified", self.spec.screens.role_column, text)
+
+    def _qualification_spread(self, rng: np.random.Generator, i: int, room: int) -> None:
+        rows = self._take_respondent(rng, 2, min(4, room))
+        if rows is None:
+            return
+        source = int(rows[rng.integers(0, len(rows))])
+        unqualified = self.c["role_vocab"][self.c["unqualified_base"] :]
+        text = "" if i == 0 else unqualified[int(rng.integers(0, len(unqualified)))]
+        self._set_role(source, text)
+        self._screen_respondent(rows, source, "not_qualified", self.spec.screens.role_column, text)
+
+    def _qualification_alone(self, rng: np.random.Generator, i: int, room: int) -> None:
+        [row] = self._take_rows(rng, 1)
+        choice = int(rng.integers(0, len(MISSING_RESPONDENT_IDS)))
+        self.c["respondent_code"][row] = len(self.c["respondent_vocab"]) - len(MISSING_RESPONDENT_IDS) + choice
+        text = self.c["role_vocab"][self.c["unqualified_base"]]
+        self._set_role(int(row), text)
+        self._record(
+            int(row),
+            ["missing_respondent_id", "not_qualified"],
+            self.spec.screens.role_column,
+            text,
+            respondent_id=MISSING_RESPONDENT_IDS[choice],
+        )
+        self._screened += 1
+
+    def _invalid_duration(self, rng: np.random.Generator, i: int, room: int) -> None:
+        [row] = self._take_rows(rng, 1)
+        text = INVALID_DURATIONS[0 if i == 0 else 1 + (self._pick + i) % (len(INVALID_DURATIONS) - 1)]
+        self._set_duration(int(row), text)
+        self._record(int(row), ["invalid_duration"], self.spec.screens.duration_column, text)
+        self._screened += 1
+
+    def _speeding_respondent(self, rng: np.random.Generator, i: int, room: int) -> None:
+        rows = self._take_respondent(rng, 2 if i == 0 else 1, min(5, room))
+        if rows is None:
+            return
+        text = self._speeder_text(rng, first=i == 0)
+        for row in rows:
+            self._set_duration(int(row), text)
+        self._screen_respondent(rows, None, "speeding", self.spec.screens.duration_column, text)
+
+    def _speeding_spread(self, rng: np.random.Generator, i: int, room: int) -> None:
+        rows = self._take_respondent(rng, 2, min(4, room))
+        if rows is None:
+            return
+        source = int(rows[rng.integers(0, len(rows))])
+        text = self._speeder_text(rng, first=False)
+        self._set_duration(source, text)
+        column = self.spec.screens.duration_column
+        self._screen_respondent(rows, source, "speeding", column, text)
+        if i == 0:
+            [record] = [item for item in self.planted if item["row"] == source + 1]
+            self.planted.remove(record)
+            self._unknown_cro(rng, source, int(rng.integers(0, 1 << 16)), kinds=["unknown_cro", "speeding"])
+            self.planted[-1].update({"duration_column": column, "duration_value": text})
+
+    def _straight_lining(self, rng: np.random.Generator, i: int, room: int) -> None:
+        spec = self.spec
+        [row] = self._take_rows(rng, 1)
+        middle = (spec.n_values - 1) // 2
+        value = (spec.n_values - 1, middle, max(spec.n_values - 2, 0))[i % 3]
+        self._straight_line(int(row), value)
+        if i == 0:
+            a = int(np.flatnonzero(self._values(slice(row, row + 1))[:, 0] >= 0)[0])
+            self.c["ratings"][a][row] = spec.tricky_base + value
+        self._record(int(row), ["straight_lining"], "*", spec.rating_vocab[value])
+        self._screened += 1
+
+    def _straight_lining_invalid(self, rng: np.random.Generator, i: int, room: int) -> None:
+        spec = self.spec
+        [row] = self._take_rows(rng, 1)
+        value = spec.n_values - 1
+        self._straight_line(int(row), value)
+        answered = self._values(slice(row, row + 1))[:, 0] >= 0
+        unanswered = np.flatnonzero(~answered)
+        a = int(unanswered[0]) if len(unanswered) else int(np.flatnonzero(answered)[-1])
+        code = spec.invalid_base + int(rng.integers(0, len(spec.invalid_ratings)))
+        self.c["ratings"][a][row] = code
+        self._record(
+            int(row),
+            ["invalid_rating", "straight_lining"],
+            "*",
+            spec.rating_vocab[value],
+            rating_column=spec.attributes[a],
+            rating_value=self._rating_text(code),
+        )
+        self._screened += 1
+
+    def break_straight_lines(self) -> None:
+        """Rows not planted as straight-lining whose `min_ratings` or more valid ratings are all equal (a
+        lenient respondent rating a standout CRO) get one plain rating moved one step: good rows pass."""
+        spec = self.spec
+        planted = {item["row"] - 1 for item in self.planted if "straight_lining" in item["kinds"]}
+        values = self._values()
+        answered = values >= 0
+        highest = values.max(axis=0)
+        lowest = np.where(answered, values, spec.n_values).min(axis=0)
+        flagged = (answered.sum(axis=0) >= spec.screens.min_ratings) & (highest == lowest)
+        for row in np.flatnonzero(flagged):
+            if int(row) in planted:
+                continue
+            a = next(a for a, codes in enumerate(self.c["ratings"]) if codes[row] < spec.n_values)
+            value = int(self.c["ratings"][a][row])
+            self.c["ratings"][a][row] = value - 1 if value > 0 else value + 1
+
 
 def _scale(n: int) -> int:
     """How many times the base number of planted rows: 1 up to a few thousand rows, ~10 at 1.5 million."""
@@ -621,14 +1020,21 @@ def _scale(n: int) -> int:
 def _to_table(spec: _Spec, c: dict[str, Any], planted: list[dict[str, Any]], seed: int) -> pa.Table:
     date_vocab = pa.concat_arrays([c["date_vocab"], pa.array(c["extra_dates"], pa.string())])
     rating_vocab = pa.array(spec.rating_vocab, pa.string())
-    arrays = [
-        pc.take(c["respondent_vocab"], pa.array(c["respondent_code"])),
-        pc.take(c["spend_vocab"], pa.array(c["spend_code"])),
-        pc.take(pa.array(spec.cro_vocab, pa.string()), pa.array(c["cro_code"])),
-        pc.take(date_vocab, pa.array(c["date_code"])),
-        *(pc.take(rating_vocab, pa.array(codes)) for codes in c["ratings"]),
-        pc.take(pa.array(["", *COMMENTS], pa.string()), pa.array(c["comment_code"])),
-    ]
+    by_column = {
+        "respondent_id": pc.take(c["respondent_vocab"], pa.array(c["respondent_code"])),
+        "rd_spend_musd": pc.take(c["spend_vocab"], pa.array(c["spend_code"])),
+        "cro": pc.take(pa.array(spec.cro_vocab, pa.string()), pa.array(c["cro_code"])),
+        "last_engaged": pc.take(date_vocab, pa.array(c["date_code"])),
+        **{a: pc.take(rating_vocab, pa.array(codes)) for a, codes in zip(spec.attributes, c["ratings"], strict=True)},
+        COMMENTS_COLUMN: pc.take(pa.array(["", *COMMENTS], pa.string()), pa.array(c["comment_code"])),
+    }
+    if spec.screens.role_column is not None:
+        roles = pa.array(c["role_vocab"], pa.string())
+        by_column[spec.screens.role_column] = pc.take(roles, pa.array(c["role_code"]))
+    if spec.screens.duration_column is not None:
+        durations = pa.concat_arrays([c["duration_vocab"], pa.array(c["extra_durations"], pa.string())])
+        by_column[spec.screens.duration_column] = pc.take(durations, pa.array(c["duration_code"]))
+    arrays = [by_column[column] for column in spec.columns]
     record = {"seed": int(seed), "rows": sorted(planted, key=lambda item: item["row"])}
     fields = [pa.field(name, pa.string()) for name in spec.names]
     schema = pa.schema(fields, metadata={METADATA_KEY: json.dumps(record)})

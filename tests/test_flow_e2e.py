@@ -212,10 +212,10 @@ def test_command_line_prints_winners(prefect_server, tmp_path, capsys):
     code = main(["run", "--release", "--output", str(tmp_path / "out"), "--quarantine", str(tmp_path / "q")])
     printed = capsys.readouterr().out
     assert code == 0
-    assert "CRO Leadership Awards 2024" in printed
+    assert "CRO Leadership Awards 2025" in printed, "the latest survey year (surveys/2025.yaml) by default"
     assert "leader" in printed and "champion" in printed
     assert "Rows read" in printed
-    assert "Released: readers of" in printed and (tmp_path / "out" / "survey_year=2024" / "awards.parquet").is_file()
+    assert "Released: readers of" in printed and (tmp_path / "out" / "survey_year=2025" / "awards.parquet").is_file()
 
 
 def test_command_line_file_error_exits_non_zero_without_traceback(prefect_server, tmp_path, capsys):
@@ -228,7 +228,7 @@ def test_command_line_file_error_exits_non_zero_without_traceback(prefect_server
     assert code == 3
     assert "empty.csv" in error and "empty" in error
     assert "Traceback" not in error
-    assert not (tmp_path / "out" / "survey_year=2024").exists()
+    assert not (tmp_path / "out" / "survey_year=2025").exists()
 
 
 def test_command_line_config_error_stops_before_reading_the_export(prefect_server, tmp_path, capsys):

@@ -19,6 +19,7 @@ import yaml
 
 from cro_awards.synthetic import (
     DEFECT_KINDS,
+    SCREEN_KINDS,
     generate_export,
     main,
     planted_rows,
@@ -26,10 +27,14 @@ from cro_awards.synthetic import (
     write_export,
 )
 
-CONFIG_PATH = Path(__file__).resolve().parents[1] / "surveys" / "2024.yaml"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_PATH = PROJECT_ROOT / "surveys" / "2024.yaml"
+SCREENS_CONFIG_PATH = PROJECT_ROOT / "surveys" / "2025.yaml"
 WINDOW_START = dt.date(2022, 8, 29)
 SURVEY_CLOSE = dt.date(2024, 2, 29)
 N = 2000
+WINDOWS = {2024: (WINDOW_START, SURVEY_CLOSE), 2025: (dt.date(2023, 8, 28), dt.date(2025, 2, 28))}
+"""Survey year -> its recency window (18 months back from survey_close), worked out by hand."""
 
 SPEND = re.compile(r"[0-9]+(\.[0-9]+)?")
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -84,7 +89,7 @@ def row_defects(row: dict[str, str], config: dict, names: dict[str, str]) -> set
         day = None
     if day is None:
         defects.add("invalid_last_engaged")
-    elif not WINDOW_START <= day <= SURVEY_CLOSE:
+    elif not WINDOWS[config["survey_year"]][0] <= day <= WINDOWS[config["survey_year"]][1]:
         defects.add("outside_recency_window")
     answers = [row[attribute] for attribute in config["attributes"]]
     if any(not is_missing(a) and not VALID_RATING.fullmatch(a) for a in answers):
@@ -94,11 +99,37 @@ def row_defects(row: dict[str, str], config: dict, names: dict[str, str]) -> set
     return defects
 
 
+DURATION = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def screen_defects(row: dict[str, str], config: dict) -> set[str]:
+    """The row's own screen failures by the spec (docs/contract.md, "Respondent screens"), before propagation."""
+    screens = config.get("screens") or {}
+    defects = set()
+    if qualification := screens.get("qualification"):
+        allowed = {value.strip().lower() for value in qualification["allowed"]}
+        if row[qualification["column"]].strip().lower() not in allowed:
+            defects.add("not_qualified")
+    if speeding := screens.get("speeding"):
+        text = row[speeding["column"]].strip()
+        if not DURATION.fullmatch(text):
+            defects.add("invalid_duration")
+        elif float(text) < speeding["min_seconds"]:
+            defects.add("speeding")
+    if straight_lining := screens.get("straight_lining"):
+        values = [m.group(1) for a in config["attributes"] if (m := VALID_RATING.fullmatch(row[a]))]
+        if len(values) >= straight_lining["min_ratings"] and len(set(values)) == 1:
+            defects.add("straight_lining")
+    return defects
+
+
 def all_defects(table: pa.Table, config: dict) -> dict[int, set[str]]:
-    """Row number (1 = first data row) -> its defects, for the rows that have any."""
+    """Row number (1 = first data row) -> its defects, for the rows that have any; a respondent's
+    not_qualified or speeding on one row is on all of their rows (rows without an id are judged alone)."""
     names = canonical_names(config)
     seen: set[tuple[str, str]] = set()
-    found = {}
+    found: dict[int, set[str]] = {}
+    screened: dict[str, set[str]] = {}
     for number, row in enumerate(rows_of(table), start=1):
         defects = row_defects(row, config, names)
         if not defects:
@@ -106,9 +137,14 @@ def all_defects(table: pa.Table, config: dict) -> dict[int, set[str]]:
             if key in seen:
                 defects.add("duplicate_evaluation")
             seen.add(key)
-        if defects:
-            found[number] = defects
-    return found
+        defects |= screen_defects(row, config)
+        if row["respondent_id"].strip():
+            screened.setdefault(row["respondent_id"].strip(), set()).update(defects & {"not_qualified", "speeding"})
+        found[number] = defects
+    for number, row in enumerate(rows_of(table), start=1):
+        if row["respondent_id"].strip():
+            found[number] |= screened[row["respondent_id"].strip()]
+    return {number: defects for number, defects in found.items() if defects}
 
 
 def expected_columns(config: dict) -> list[str]:
@@ -290,3 +326,177 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "wrote 300 rows" in capsys.readouterr().out
     with out.open(encoding="utf-8", newline="") as stream:
         assert len(list(csv.reader(stream))) == 301
+
+
+# --- the bundled samples -----------------------------------------------------------------------------
+
+BUNDLED = {2023: (1200, 2023), 2024: (1500, 2024), 2025: (1500, 2025)}
+"""Survey year -> (evaluations, seed) of its bundled sample, as the year's YAML (or this module's contract) says."""
+
+
+@pytest.mark.parametrize("year", sorted(BUNDLED))
+def test_bundled_samples_regenerate_byte_for_byte(tmp_path: Path, year: int) -> None:
+    """The 2023 and 2024 samples are those made before the screens existed: a year without `screens:` draws
+    exactly what it drew; 2025's is its YAML's command's output."""
+    evaluations, seed = BUNDLED[year]
+    config = yaml.safe_load((PROJECT_ROOT / "surveys" / f"{year}.yaml").read_text(encoding="utf-8"))
+    write_export(generate_export(config, n_evaluations=evaluations, seed=seed), tmp_path / "export.csv")
+    assert (tmp_path / "export.csv").read_bytes() == (
+        PROJECT_ROOT / "data" / "sample" / f"export_{year}.csv"
+    ).read_bytes()
+
+
+def test_the_2025_command_is_documented_in_its_yaml() -> None:
+    text = SCREENS_CONFIG_PATH.read_text(encoding="utf-8")
+    assert "--config surveys/2025.yaml --evaluations 1500 --seed 2025 --out data/sample/export_2025.csv" in text
+
+
+def test_screen_codes_are_not_planted_without_screens(dirty: pa.Table) -> None:
+    assert not set(DEFECT_KINDS) & set(SCREEN_KINDS)
+    assert not {kind for item in planted_rows(dirty) for kind in item["kinds"]} & set(SCREEN_KINDS)
+    assert not {"decision_role", "duration_seconds"} & set(dirty.column_names)
+
+
+def test_an_empty_screens_key_is_a_year_without_screens(config: dict, dirty: pa.Table) -> None:
+    for empty in ({}, None, {"qualification": None, "straight_lining": None, "speeding": None}):
+        again = generate_export({**config, "screens": empty}, n_evaluations=N, seed=11)
+        assert again.equals(dirty) and again.schema.metadata == dirty.schema.metadata, empty
+
+
+# --- the respondent screens (surveys/2025.yaml) ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def screens_config() -> dict:
+    return yaml.safe_load(SCREENS_CONFIG_PATH.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def screens_clean(screens_config: dict) -> pa.Table:
+    return generate_export(screens_config, n_evaluations=N, seed=11, bad_rows=False)
+
+
+@pytest.fixture(scope="module")
+def screens_dirty(screens_config: dict) -> pa.Table:
+    return generate_export(screens_config, n_evaluations=N, seed=11, bad_rows=True)
+
+
+def test_screen_columns_follow_last_engaged(screens_config: dict, screens_dirty: pa.Table) -> None:
+    names = expected_columns(screens_config)
+    assert screens_dirty.column_names == [*names[:4], "decision_role", "duration_seconds", *names[4:]]
+    assert all(field.type == pa.string() for field in screens_dirty.schema)
+    assert all(column.null_count == 0 for column in screens_dirty.columns)
+    only_speeding = {**screens_config, "screens": {"speeding": screens_config["screens"]["speeding"]}}
+    table = generate_export(only_speeding, n_evaluations=200, seed=1, bad_rows=False)
+    assert table.column_names[4] == "duration_seconds" and "decision_role" not in table.column_names
+
+
+def test_screen_columns_are_written_with_the_exports_headers(screens_config: dict) -> None:
+    renamed = {
+        **screens_config,
+        "columns": {"Q0. Your role": "decision_role", "Duration (in seconds)": "duration_seconds"},
+    }
+    table = generate_export(renamed, n_evaluations=200, seed=1, bad_rows=False)
+    assert table.column_names[4:6] == ["Q0. Your role", "Duration (in seconds)"]
+
+
+def test_screens_same_seed_same_table(screens_config: dict, screens_dirty: pa.Table) -> None:
+    again = generate_export(screens_config, n_evaluations=N, seed=11, bad_rows=True)
+    assert again.equals(screens_dirty) and again.schema.metadata == screens_dirty.schema.metadata
+
+
+def test_clean_rows_pass_every_screen(screens_config: dict, screens_clean: pa.Table) -> None:
+    assert all_defects(screens_clean, screens_config) == {}
+    assert all(item["kinds"] == [] for item in planted_rows(screens_clean))
+
+
+def test_clean_screen_answers_look_like_a_survey(screens_config: dict, screens_clean: pa.Table) -> None:
+    """One role and one duration per respondent; roles in several cases and paddings; durations plausible,
+    one respondent exactly at the threshold, valid spellings a strict reader might trip on, and an
+    evaluation of `min_ratings - 1` equal ratings (too few to judge)."""
+    rows = rows_of(screens_clean)
+    roles: dict[str, set[str]] = {}
+    durations: dict[str, set[float]] = {}
+    for row in rows:
+        roles.setdefault(row["respondent_id"], set()).add(row["decision_role"].strip().lower())
+        durations.setdefault(row["respondent_id"], set()).add(float(row["duration_seconds"]))
+    assert all(len(values) == 1 for values in roles.values())
+    assert all(len(values) == 1 for values in durations.values())
+    spellings = Counter(row["decision_role"] for row in rows)
+    assert spellings.most_common(1)[0][0] in {"Final decision maker", "Shared decision maker"}
+    assert {"FINAL DECISION MAKER", "Final decision maker ", " Shared decision maker"} & set(spellings)
+    assert 0.4 <= sum(v == {"final decision maker"} for v in roles.values()) / len(roles) <= 0.7
+    seconds = sorted(next(iter(values)) for values in durations.values())
+    assert seconds[0] == 120 and 300 <= seconds[len(seconds) // 2] <= 1500 and seconds[-1] < 10_000
+    texts = {row["duration_seconds"] for row in rows}
+    assert "120" in texts and any("." in text for text in texts)
+    assert any(text != text.strip() for text in texts) and any(text.startswith("0") for text in texts)
+    near_misses = 0
+    for row in rows:
+        values = [m.group(1) for a in screens_config["attributes"] if (m := VALID_RATING.fullmatch(row[a]))]
+        near_misses += (
+            len(values)
+            == screens_config["screens"]["straight_lining"]["min_ratings"] - 1
+            == len([v for v in values if v == values[0]])
+        )
+    assert near_misses >= 1
+
+
+def test_bad_rows_plant_every_screen(screens_config: dict, screens_dirty: pa.Table) -> None:
+    found = all_defects(screens_dirty, screens_config)
+    kinds = Counter(kind for defects in found.values() for kind in defects)
+    for kind in (*DEFECT_KINDS, *SCREEN_KINDS):
+        assert kinds[kind] >= 1, kind
+    assert {"unknown_cro", "speeding"} in found.values()
+    assert {"invalid_rating", "straight_lining"} in found.values()
+    assert {"missing_respondent_id", "not_qualified"} in found.values()
+    assert 0.03 * N <= len(found) <= 0.1 * N
+
+
+def test_screens_manifest_matches_the_defects(screens_config: dict, screens_dirty: pa.Table) -> None:
+    found = all_defects(screens_dirty, screens_config)
+    manifest = {item["row"]: set(item["kinds"]) for item in planted_rows(screens_dirty) if item["kinds"]}
+    assert manifest == found
+
+
+def test_screened_respondents_lose_every_row(screens_dirty: pa.Table) -> None:
+    """Per screen: a respondent with several rows screened on all of them, and one screened by one row only
+    (the others carry the reason by propagation); blank answers among the planted failures."""
+    rows = rows_of(screens_dirty)
+    planted = planted_rows(screens_dirty)
+    for kind, column in (("not_qualified", "decision_role"), ("speeding", "duration_seconds")):
+        by_respondent: dict[str, list[dict]] = {}
+        for item in planted:
+            if kind in item["kinds"] and "respondent_id" not in item:
+                by_respondent.setdefault(rows[item["row"] - 1]["respondent_id"], []).append(item)
+        for respondent, items in by_respondent.items():
+            assert len(items) == sum(row["respondent_id"] == respondent for row in rows), respondent
+        assert any(len(items) >= 2 and not any("screened_by" in i for i in items) for items in by_respondent.values())
+        spread = [items for items in by_respondent.values() if any("screened_by" in i for i in items)]
+        assert spread, kind
+        for items in spread:
+            [source] = {i["screened_by"] for i in items if "screened_by" in i}
+            others = [rows[i["row"] - 1][column] for i in items if i["row"] != source]
+            assert rows[source - 1][column] not in others
+    assert "" in {row["decision_role"] for row in rows} and "" in {row["duration_seconds"] for row in rows}
+
+
+def test_screens_bad_rows_only_rewrite_planted_rows(screens_dirty: pa.Table, screens_clean: pa.Table) -> None:
+    """Rows screened out only by propagation (`screened_by`) are planted but keep their good content."""
+    planted = {item["row"] for item in planted_rows(screens_dirty) if item["kinds"] and "screened_by" not in item}
+    differing = {
+        number
+        for number, (a, b) in enumerate(zip(rows_of(screens_dirty), rows_of(screens_clean), strict=True), start=1)
+        if a != b
+    }
+    assert differing == planted
+
+
+def test_screens_on_a_small_export_stay_within_budget(screens_config: dict) -> None:
+    table = generate_export(screens_config, n_evaluations=200, seed=3)
+    found = all_defects(table, screens_config)
+    assert {kind for defects in found.values() for kind in defects} >= set(SCREEN_KINDS)
+    screened = [number for number, defects in found.items() if defects & set(SCREEN_KINDS)]
+    # budget max(10, 5% of 200) = 10, eight kinds: one task each, respondents of at most 2 rows: 2+2+1 for
+    # qualification, 1+2+2 for the durations, 1+1 for straight-lining
+    assert len(screened) <= 12
