@@ -824,7 +824,7 @@ def draft_context(diff: Any, segments: Iterable[str], categories: Iterable[str])
         if move.before is not None and move.after is not None:
             change = format_delta(move.after - move.before)
         else:
-            change = "new" if move.before is None else "no longer published"
+            change = "newly eligible" if move.before is None else "not eligible now"
         moved.append(
             {
                 "label": cell_label(move),

@@ -748,7 +748,7 @@ def test_draft_shows_its_difference_from_the_release(draft_html):
     )
     assert moves == [
         ("Overall · Quality", "Alpha", "4.50", "4.20", "down", "-0.30"),
-        ("Overall · Service", "Gamma", "–", "3.50", "flat", "new"),
+        ("Overall · Service", "Gamma", "–", "3.50", "flat", "newly eligible"),
     ]
     assert "<tr><td><code>min_evaluations</code></td><td>10</td><td>12</td></tr>" in banner
 
