@@ -13,12 +13,16 @@ Contract:
 - File-level problems raise `ExportError` naming the file and what to do: unreadable or unsupported
   file, not UTF-8 (line, byte offset and the encoding it looks like), no header (a first row that
   looks like data) or no data rows, empty or repeated column names, missing contract or attribute
-  columns, a quote that swallows lines (a record over several lines that is malformed, or a quote
-  never closed), a column of an .xlsx whose every filled cell is a formula without a saved value. A
-  `columns` renaming onto a header the export already has raises `ConfigError` (it is the YAML that is
-  wrong), before any data row is used.
+  columns, a column a configured respondent screen reads missing (the message names it and its YAML
+  key, e.g. `screens.speeding.column`), a quote that swallows lines (a record over several lines that
+  is malformed, or a quote never closed), a column of an .xlsx whose every filled cell is a formula
+  without a saved value. A `columns` renaming onto a header the export already has raises
+  `ConfigError` (it is the YAML that is wrong), before any data row is used.
 - Messages (and `Export`'s notes) name files, lines, rows, columns and counts, never a field's
   content: where the first row may be data it is not echoed.
+- The columns read are the contract's, the attributes' and those of the configured screens
+  (`Screens.columns()`); any other column is ignored (`ignored_columns`, kept for the quarantine), so a
+  year without screens reads its export exactly as before, screen columns or not.
 - Notes for the log, `check` and the manifest: trailing CSV columns with no name and no value are
   dropped (`dropped_empty_columns`); rows hidden in the first sheet of an .xlsx are counted
   (`hidden_rows`; they are read like the others); formula cells without a saved value, read as blank,
@@ -203,7 +207,8 @@ def _check_header(
     data is never echoed: only its size and the names it shares with the configuration are told."""
     survey = config.survey
     required = [*CONTRACT_COLUMNS, *survey.attributes]
-    spellings = {name.casefold(): name for name in (*survey.columns, *survey.columns.values(), *required)}
+    screened = survey.screens.column_keys()
+    spellings = {name.casefold(): name for name in (*survey.columns, *survey.columns.values(), *required, *screened)}
     recognised = [spellings[name.casefold()] for name in header if name.casefold() in spellings]
     empty = [index for index, name in enumerate(header) if name == ""]
     spreadsheet = sheet is not None
@@ -283,14 +288,25 @@ def _check_header(
             f"{len(found)} are the survey's ({', '.join(found) or 'none'}).{case_note} Map differently named "
             f"headers with `columns` in {config.path.name}."
         )
-    ignored = tuple(name for name in names if name not in required)
+    unscreened = [column for column in screened if column not in names]
+    if unscreened:
+        column, key = unscreened[0], screened[unscreened[0]]
+        also = "".join(f" It also lacks {other!r} (`{screened[other]}`)." for other in unscreened[1:])
+        cased = [name for name in names if name.casefold() == column.casefold()]
+        case_note = f" The header has {cased[0]!r}: names are compared exactly." if cased else ""
+        raise ExportError(
+            f"{path}: missing column {column!r}, which `{key}` in {config.path.name} names (a respondent screen "
+            f"reads it).{also}{case_note} Export that column with the responses, map its header onto {column!r} with "
+            f"`columns`, or remove the screen from {config.path.name} if this year does not screen by it."
+        )
+    ignored = tuple(name for name in names if name not in required and name not in screened)
     return names, renamed, ignored
 
 
 def _check_formulas(path: Path, names: list[str], config: LoadedConfig, sheet: _Sheet) -> dict[str, int]:
     """Formula cells without a saved value, per column (in header order); `ExportError` when every
     filled cell of a column the survey reads is such a formula (the whole column would read blank)."""
-    required = {*CONTRACT_COLUMNS, *config.survey.attributes}
+    required = {*CONTRACT_COLUMNS, *config.survey.attributes, *config.survey.screens.columns()}
     for index, count in sorted(sheet.unsaved.items()):
         if names[index] in required and not sheet.filled.get(index):
             raise ExportError(
@@ -707,7 +723,7 @@ def _read_parquet(path: Path, config: LoadedConfig) -> tuple[list[str], pa.Table
             f"{path}: cannot be read as Parquet ({type(error).__name__}); the file may be truncated or not Parquet."
         ) from None
     header = [name.strip() for name in table.column_names]
-    required = {*CONTRACT_COLUMNS, *config.survey.attributes, *config.survey.columns}
+    required = {*CONTRACT_COLUMNS, *config.survey.attributes, *config.survey.screens.columns(), *config.survey.columns}
     texts = [
         _column_text(path, name, column, name in required) for name, column in zip(header, table.columns, strict=True)
     ]
