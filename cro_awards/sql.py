@@ -44,6 +44,10 @@ SOURCES = {
     "export_columns": "(field, position, column_name): each export column's name as written (after `columns`)",
     "raw_evaluations": "the export's contract columns, as text, picked by position and named by the contract",
     "raw_ratings": "the export's attribute columns, as text, picked by position and named by attribute id",
+    "raw_qualifications": "(source_row, qualification): the qualification screen's column, as text, picked by "
+    "position (registered only when the YAML configures screens.qualification)",
+    "raw_durations": "(source_row, duration): the speeding screen's column, as text, picked by position "
+    "(registered only when the YAML configures screens.speeding)",
     "malformed_rows": "the CSV records the reader could not split into the header's fields: source_row, "
     "field_1 ... field_n (placed by position), raw_text",
     "rejection_reasons": "(source_row, reason, reason_order, attributes: the invalid ratings' attribute ids for "

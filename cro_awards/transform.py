@@ -9,6 +9,9 @@ test can drive it with literal Arrow tables):
   `source_row`, `field_1` ... `field_n` (and the malformed rows' `raw_text`), `export_columns` maps
   each field to its position and column name (as written, after `columns`), and `raw_evaluations` /
   `raw_ratings` are the contract and attribute columns picked by position and named by the contract.
+  For each configured respondent screen that reads a column, that column is registered too
+  (`raw_qualifications`, `raw_durations`) and its staging built (`screen_inputs`); a year without
+  screens registers and builds exactly what it did before the screens existed.
   The tables are those of `cro_awards.extract.Export` (the column names ride in their fields' metadata).
 - `quarantine(workspace, reasons)` registers validation's reasons and builds the quarantine table
   (`rejected_evaluations`) and the counts: rows read, accepted and quarantined.
@@ -25,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 
 from cro_awards import disclosure, sql, uncertainty
-from cro_awards.config import CONTRACT_COLUMNS, WHITESPACE, SurveyConfig, category_label
+from cro_awards.config import CONTRACT_COLUMNS, WHITESPACE, Screens, SurveyConfig, category_label
 from cro_awards.extract import column_names, field_name
 
 SCAN_ROWS = 65_536
@@ -35,9 +38,21 @@ VALIDATION_INPUTS = ("int_evaluations", "cro_aliases", "stg_rating_texts", "stg_
 """The staged relations validation reads (`cro_awards.validate`)."""
 
 
+SCREEN_STAGING = {"qualification": "stg_qualification_texts", "speeding": "stg_duration_texts"}
+"""The staging of each respondent screen that reads an export column, built only when it is configured."""
+
+
+def screen_inputs(screens: Screens) -> tuple[str, ...]:
+    """The staged relations the configured screens' validation reads, besides `VALIDATION_INPUTS`."""
+    return tuple(model for screen, model in SCREEN_STAGING.items() if getattr(screens, screen))
+
+
 def method_parameters(survey: SurveyConfig) -> dict[str, Any]:
     """Every value the SQL binds, by `$name`."""
+    screens = survey.screens
     return {
+        "qualification_column": screens.qualification.column if screens.qualification else None,
+        "duration_column": screens.speeding.column if screens.speeding else None,
         "whitespace": WHITESPACE,
         "tolerance": sql.TOLERANCE,
         "big_pharma_min_rd_spend_musd": str(survey.big_pharma_min_rd_spend_musd),
@@ -97,10 +112,17 @@ def stage(workspace: sql.Workspace, raw_export: pa.Table, malformed_rows: pa.Tab
     position: dict[str, int] = {}
     for index, name in enumerate(names, start=1):
         position.setdefault(name, index)  # names are unique (extract refuses a column named twice)
-    for source, columns in (("raw_evaluations", CONTRACT_COLUMNS), ("raw_ratings", tuple(survey.attributes))):
+    attributes = tuple(survey.attributes)
+    # (source, the export columns picked, the names they are registered by)
+    picks = [("raw_evaluations", CONTRACT_COLUMNS, CONTRACT_COLUMNS), ("raw_ratings", attributes, attributes)]
+    if survey.screens.qualification:
+        picks.append(("raw_qualifications", (survey.screens.qualification.column,), ("qualification",)))
+    if survey.screens.speeding:
+        picks.append(("raw_durations", (survey.screens.speeding.column,), ("duration",)))
+    for source, columns, names in picks:
         picked = raw_export.select([0, *(position[column] for column in columns)])
-        workspace.register(source, picked.rename_columns(["source_row", *columns]))
-    workspace.build(*VALIDATION_INPUTS, params=method_parameters(survey))
+        workspace.register(source, picked.rename_columns(["source_row", *names]))
+    workspace.build(*VALIDATION_INPUTS, *screen_inputs(survey.screens), params=method_parameters(survey))
 
 
 def export_columns(names: list[str]) -> pa.Table:

@@ -5,10 +5,20 @@ Contract: `rejection_reasons(connection, survey, malformed_rows, suites)` return
 source_row and reason_order. `attributes` is, for `invalid_rating`, the attribute ids whose rating is
 invalid (sorted by id; never empty), and null for every other reason. Every reason but `malformed_row`
 (found by the reader) comes from an expectation whose `meta.reason` names it; the suites take the year's
-values (scale, CRO spellings, recency window) as parameters. An expectation that raises instead of
-judging is a bug: `ValidationBug` is raised, never a quarantine.
+values (scale, CRO spellings, recency window, the screens' settings) as parameters. An expectation that
+raises instead of judging is a bug: `ValidationBug` is raised, never a quarantine.
 
-It reads the staged relations `int_evaluations`, `cro_aliases`, `stg_rating_texts` and `stg_ratings`.
+Values are judged once each where a rule depends on the value alone: the rating texts (`rating_values`)
+and, for the respondent screens a year configures, the distinct qualification texts
+(`screen_qualification`), duration texts (`screen_speeding`) and counts of equal valid ratings
+(`screen_straight_lining`); SQL models of `sql/` map the verdicts back to the rows
+(`int_invalid_ratings`, `int_screen_*`), carrying not_qualified and speeding to every row of the
+respondent. A screen's suite runs only when the YAML configures it: a year without screens is judged
+exactly as before they existed.
+
+It reads the staged relations `int_evaluations`, `cro_aliases`, `stg_rating_texts` and `stg_ratings`,
+and `stg_qualification_texts` / `stg_duration_texts` for the screens configured
+(`cro_awards.transform.screen_inputs`).
 `great_expectations` is imported on first use (it costs seconds), not at module import; a run calls
 `Suites.prepare()` first, so that the import and the suites' set-up overlap its extract and staging
 (which run in Arrow and DuckDB, outside the GIL). `Suites` belong to one run: nothing is cached across runs.
@@ -65,8 +75,26 @@ def suite_definition(name: str) -> dict[str, Any]:
     return definition
 
 
-SUITES = ("evaluations", "rating_values")
-"""The suites of `expectations/` that validation runs."""
+SCREEN_SUITES = {
+    "qualification": "screen_qualification",
+    "speeding": "screen_speeding",
+    "straight_lining": "screen_straight_lining",
+}
+"""Each respondent screen (a field of `config.Screens`) -> its suite, run only when the YAML configures it."""
+
+SUITES = ("evaluations", "rating_values", *SCREEN_SUITES.values())
+"""The suites of `expectations/` that validation may run (all prepared; the screens' only run when configured)."""
+
+VALIDATION_MODELS = (
+    "int_invalid_ratings",
+    "int_valid_rating_counts",
+    "int_screen_qualification",
+    "int_screen_speeding",
+    "int_screen_straight_lining",
+)
+"""The models of `sql/` that validation builds itself, each only when needed: their parameters are
+verdicts (the texts, fields and counts a suite failed). The staging of the screens' columns is built by
+`transform.stage` (`transform.SCREEN_STAGING`)."""
 
 
 class Suites:
@@ -247,15 +275,13 @@ def rejection_reasons(
     for reason, rows in evaluation_failures.items():
         reasons.extend((int(row), reason, None) for row in rows)
     invalid_texts = sorted(set().union(*rating_failures.values())) if rating_failures else []
+    # the texts were judged once each; here each row gets the attributes holding an invalid one
+    if invalid_texts or survey.screens.straight_lining:  # (the straight-lining screen reads the model)
+        sql.run(connection, "int_invalid_ratings", {"invalid_rating_texts": invalid_texts})
     if invalid_texts:
-        # the texts were judged once each; here each row gets the attributes holding an invalid one
-        rows = sql.rows(
-            connection,
-            "select source_row, list(attribute order by attribute) from stg_ratings "
-            "where rating_text in (select unnest($texts)) group by source_row",
-            {"texts": invalid_texts},
-        )
+        rows = sql.rows(connection, "select source_row, attributes from int_invalid_ratings")
         reasons.extend((row, "invalid_rating", attributes) for row, attributes in rows)
+    reasons.extend((row, reason, None) for row, reason in screen_reasons(connection, survey, suites))
     order = {code: index for index, code in enumerate(REASON_CODES)}
     reasons.sort(key=lambda judged: (judged[0], order[judged[1]]))
     return pa.table(
@@ -267,3 +293,79 @@ def rejection_reasons(
         },
         schema=REASONS_SCHEMA,
     )
+
+
+def _failing(failures: dict[str, set], reason: str) -> list:
+    """The values a suite failed for `reason`, sorted (the parameter a model binds)."""
+    return sorted(failures.get(reason, ()))
+
+
+def screen_reasons(
+    connection: duckdb.DuckDBPyConnection, survey: SurveyConfig, suites: Suites
+) -> list[tuple[int, str]]:
+    """(source_row, reason) of every row the configured respondent screens set aside (module contract):
+    each screen's suite judges the distinct values, and its model of `sql/` maps the failing ones back to
+    the rows (and, for not_qualified and speeding, to every row of the respondent). Nothing runs for a
+    screen the YAML does not configure; a model runs only when its suite failed some value."""
+    screens = survey.screens
+    built: list[str] = []
+    if screens.qualification:
+        allowed = [
+            key
+            for (key,) in sql.rows(
+                connection,
+                "select distinct lower(identity_key(allowed)) from unnest($allowed) as allowed_values(allowed) "
+                "order by 1",
+                {"allowed": list(screens.qualification.allowed)},
+            )
+        ]
+        failures = suites.failures(
+            SCREEN_SUITES["qualification"],
+            sql.arrow(
+                connection, "select qualification_field, qualification_key from stg_qualification_texts"
+            ).to_pandas(),
+            "qualification_field",
+            {"allowed_keys": allowed},
+        )
+        if failures:
+            sql.run(
+                connection, "int_screen_qualification", {"not_qualified_fields": _failing(failures, "not_qualified")}
+            )
+            built.append("int_screen_qualification")
+    if screens.speeding:
+        failures = suites.failures(
+            SCREEN_SUITES["speeding"],
+            sql.arrow(
+                connection, "select duration_field, duration_text, duration_seconds from stg_duration_texts"
+            ).to_pandas(),
+            "duration_field",
+            {"min_seconds": screens.speeding.min_seconds},
+        )
+        if failures:
+            sql.run(
+                connection,
+                "int_screen_speeding",
+                {
+                    "invalid_duration_fields": _failing(failures, "invalid_duration"),
+                    "speeding_fields": _failing(failures, "speeding"),
+                },
+            )
+            built.append("int_screen_speeding")
+    if screens.straight_lining:
+        sql.run(connection, "int_valid_rating_counts", {})
+        failures = suites.failures(
+            SCREEN_SUITES["straight_lining"],
+            sql.arrow(connection, "select distinct n_equal_ratings from int_valid_rating_counts").to_pandas(),
+            "n_equal_ratings",
+            {"min_ratings": screens.straight_lining.min_ratings},
+        )
+        if failures:
+            sql.run(
+                connection,
+                "int_screen_straight_lining",
+                {"straight_lining_counts": [int(count) for count in _failing(failures, "straight_lining")]},
+            )
+            built.append("int_screen_straight_lining")
+    if not built:
+        return []
+    return sql.rows(connection, " union all ".join(f"select source_row, reason from {name}" for name in built))

@@ -443,11 +443,14 @@ def test_int_evaluations_matches_aliases_and_counts_answered_ratings(con):
         "cro",
         *STG_EVALUATIONS_COLUMNS[7:],
         "n_answered",
+        "min_rating_value",
+        "max_rating_value",
     ]
     # Matched on cro_key, whatever the case written: NorthWind is the alias `northwind`, NORTHWIND CLINICAL
     # the name. Unknown CRO and a blank CRO (null key) match nothing: null cro, the row kept.
     # n_answered counts stg_ratings rows (answered fields): row 2's `x` counts (validation judges it);
-    # rows 3 and 4 have none: 0, not null.
+    # rows 3 and 4 have none: 0, not null. The lowest and highest answered value: row 1 4 and 5, row 5 3
+    # and 3; null where no answer is a number (row 2's `x`) or there is no answer.
     assert_rows(
         rows_of(con, "int_evaluations", "source_row"),
         [
@@ -463,10 +466,26 @@ def test_int_evaluations_matches_aliases_and_counts_answered_ratings(con):
                 "2023-05-01",
                 dt.date(2023, 5, 1),
                 2,
+                4.0,
+                5.0,
             ),
-            (2, None, "12", 12.0, decimal.Decimal("12"), "CHT", "cht", "cobalt_harbor_trials", "2024-02-30", None, 1),
-            (3, None, "abc", None, None, "Unknown CRO", "unknown cro", None, None, None, 0),
-            (4, "R4", None, None, None, None, None, None, "2023-13-01", None, 0),
+            (
+                2,
+                None,
+                "12",
+                12.0,
+                decimal.Decimal("12"),
+                "CHT",
+                "cht",
+                "cobalt_harbor_trials",
+                "2024-02-30",
+                None,
+                1,
+                None,
+                None,
+            ),
+            (3, None, "abc", None, None, "Unknown CRO", "unknown cro", None, None, None, 0, None, None),
+            (4, "R4", None, None, None, None, None, None, "2023-13-01", None, 0, None, None),
             (
                 5,
                 "R5",
@@ -479,6 +498,8 @@ def test_int_evaluations_matches_aliases_and_counts_answered_ratings(con):
                 "2023-06-01",
                 dt.date(2023, 6, 1),
                 1,
+                3.0,
+                3.0,
             ),
         ],
     )
@@ -516,6 +537,7 @@ def test_int_rejected_evaluations_reasons_ordered_by_reason_order_and_deduplicat
 # --- int_rejected_reason_fields --------------------------------------------------------------------
 
 REJECTION_REASONS_SCHEMA = [("source_row", INT), ("reason", STR), ("reason_order", pa.int32()), ("attributes", REASONS)]
+STG_RATING_TEXTS_SCHEMA = [("rating_field", STR), ("rating_text", STR), ("is_answered", pa.bool_()), ("rating_value", DBL)]
 
 
 def test_int_rejected_reason_fields_each_reason_to_its_columns_in_header_order(con):
@@ -553,6 +575,21 @@ def test_int_rejected_reason_fields_each_reason_to_its_columns_in_header_order(c
             (4, "4", "4", "4", "4"),
             (5, "4", "4", "4", "4"),
             (7, "", "", "", ""),
+        ],
+    )
+    given(
+        con,
+        "stg_rating_texts",
+        STG_RATING_TEXTS_SCHEMA,
+        [
+            ("9", "9", True, 9.0),
+            ("4", "4", True, 4.0),
+            ("four", "four", True, None),
+            ("3", "3", True, 3.0),
+            ("3.5", "3.5", True, 3.5),
+            ("", "", False, None),
+            (" ", "", False, None),
+            ("n/a", "n/a", False, None),
         ],
     )
     given_export_columns(con, ["CRO", "respondent_id", "rd_spend_musd", "cro", "last_engaged", "d", "b", "a", "c"])
