@@ -465,6 +465,61 @@ def test_screen_counts_only_for_configured_screens_and_zero_when_nothing_is_scre
     )
 
 
+def test_check_export_counts_what_each_screen_removes_from_the_runs_own_validation(tmp_path: Path) -> None:
+    """Respondent A: one role not allowed, so all three rows (one also unknown_cro); B: one row too fast,
+    so both; C: a malformed duration; D: three equal ratings; E: exactly 120 s and "shared"; F: two
+    equal ratings only (below min_ratings)."""
+    final, header = "final decision maker", (*HEADER, "decision_role", "duration_seconds")
+
+    def screened(respondent: str, role: str = final, seconds: str = "300", **fields: str) -> dict:
+        return row(respondent_id=f"{SECRET}{respondent}", decision_role=role, duration_seconds=seconds, **fields)
+
+    rows = [
+        screened("A", "Analyst"),
+        screened("A", cro="Aldercrest"),
+        screened("A", " Final Decision Maker ", cro="Nobody Research"),
+        screened("B", seconds="45"),
+        screened("B", cro="Aldercrest"),
+        screened("C", seconds="3 min"),
+        screened("D", quality="4", speed="4", cost="4"),
+        screened("E", "shared decision maker", seconds="120"),
+        screened("F", seconds="200.5", quality="4", speed="4", cost=""),
+    ]
+    extra = SCREENS_BLOCK.replace("min_ratings: 8", "min_ratings: 3") + "max_rejected_share: 1\n"
+    report = check_export(write_config(tmp_path, extra=extra), write_csv(tmp_path / "e.csv", rows, header=header))
+    assert report.quarantined_by_reason == {
+        "unknown_cro": 1,
+        "not_qualified": 3,
+        "invalid_duration": 1,
+        "speeding": 2,
+        "straight_lining": 1,
+    }
+    assert report.screens == (
+        ScreenCount(
+            "qualification",
+            "decision_role in: final decision maker, shared decision maker",
+            {"not_qualified": 3},
+            3,
+            2,
+            respondents=1,
+        ),
+        ScreenCount("straight_lining", "at least 3 valid ratings, all equal", {"straight_lining": 1}, 1, 1),
+        ScreenCount(
+            "speeding",
+            "duration_seconds below 120 seconds",
+            {"invalid_duration": 1, "speeding": 2},
+            3,
+            3,
+            respondents=1,
+        ),
+    )
+    assert report.screened_alone == 6 and (report.read, report.quarantined) == (9, 7)
+    rendered = report.render()
+    assert "Together the screens remove 6 row(s) that no other reason would (66.7% of the rows read)." in rendered
+    assert SECRET not in rendered and "Analyst" not in rendered and "3 min" not in rendered
+    assert SECRET not in repr(report)
+
+
 def test_check_report_renders_the_screens_or_says_there_are_none() -> None:
     base = dict(
         config_file="2025.yaml",
