@@ -10,6 +10,9 @@ Standard library only. `reference(config, csv_path)` takes the survey configurat
   the CRO's id (the YAML's `id`, else derived from its name: `cro_id`); the label columns come last:
   `cro_name` and `attribute_label` or `category_label`.
 
+An export refused as a whole raises `FileLevelError` (here: a record running over several lines that
+does not have the header's number of fields, docs/contract.md section 2; it is never one malformed_row).
+
 `cell_counts(config, csv_path)` gives every cell's count, published or not (n_ratings per attribute
 cell, n_evaluations per composite): what the disclosure attack (tests/attacker.py) assumes is known.
 
@@ -19,6 +22,14 @@ Readings chosen where the rules are terse: a "blank line" is a CSV record whose 
 but spaces, tabs, line breaks and no-break spaces (so `\u00a0` alone on a line is not a row, but `" "`
 quoted is); the segment cut compares the decimal text exactly (`Decimal(rd_spend) >= cut`), as the method
 states it; "lower-cased" is Python's str.lower.
+
+The respondent screens (docs/contract.md, "Respondent screens"; the YAML's optional `screens:`), read as:
+a decision role is compared as a CRO name is (`identity(text).lower()`, the configuration model's
+"compared as names are"), against the allowed values compared alike; a duration is trimmed as the other
+fields are (`clean`) and compared exactly as a decimal (`Decimal(text) < min_seconds`, as the segment
+cut); straight-lining counts the valid ratings (on the scale) and compares their values ("4.0" is 4); a
+respondent is the respondent id as duplicates compare it (`identity`), and a row without one is judged
+alone; a malformed row has no other reason sought, so it neither gives nor receives a screen's reason.
 """
 
 from __future__ import annotations
@@ -46,13 +57,21 @@ REASON_CODES = (
     "invalid_rating",
     "no_ratings",
     "duplicate_evaluation",
+    "not_qualified",
+    "invalid_duration",
+    "speeding",
+    "straight_lining",
 )
+
+RESPONDENT_SCREENS = ("not_qualified", "speeding")
+"""The screens that judge the respondent: one row's reason is every row's of the same respondent."""
 
 CONTRACT_COLUMNS = ("respondent_id", "rd_spend_musd", "cro", "last_engaged")
 
 _SPEND = re.compile(r"[0-9]+(\.[0-9]+)?")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _RATING = re.compile(r"[0-9]+(\.0*)?")
+_DURATION = re.compile(r"[0-9]+(\.[0-9]+)?")
 _NO_RATING = ("", "n/a", "na")
 
 DEFAULTS = {
@@ -143,6 +162,10 @@ def _records(text: str):
         yield raw, fields
 
 
+class FileLevelError(ValueError):
+    """The export is refused as a whole (no row is judged)."""
+
+
 def is_blank_line(raw: str) -> bool:
     """A blank line is not a row: nothing on it but spaces, tabs, line breaks and no-break spaces."""
     return not raw.strip(WHITESPACE)
@@ -152,9 +175,12 @@ def read_rows(csv_path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """(header, [(source_row, fields)]): blank lines are not rows; source_row 1 is the first data row."""
     with open(csv_path, encoding="utf-8-sig", newline="") as stream:
         text = stream.read()
-    rows = [fields for raw, fields in _records(text) if not is_blank_line(raw)]
-    header = [name.strip(WHITESPACE) for name in rows[0]]
-    return header, list(enumerate(rows[1:], start=1))
+    records = [(raw, fields) for raw, fields in _records(text) if not is_blank_line(raw)]
+    header = [name.strip(WHITESPACE) for name in records[0][1]]
+    for raw, fields in records[1:]:
+        if len(fields) != len(header) and len(re.findall(r"\r\n|\n|\r", raw.rstrip("\r\n"))) > 0:
+            raise FileLevelError(f"{csv_path}: a record over several lines has {len(fields)} fields: {raw!r}")
+    return header, list(enumerate((fields for _, fields in records[1:]), start=1))
 
 
 def cro_id(cro: dict) -> str:
@@ -189,6 +215,13 @@ def _accepted(config: dict, csv_path):
     for cro in config["cros"]:
         for spelling in (cro["name"], *(cro.get("aliases") or ())):
             canonical[identity(spelling).lower()] = cro_id(cro)
+
+    screens = config.get("screens") or {}
+    qualification = screens.get("qualification")
+    straight_lining = screens.get("straight_lining")
+    speeding = screens.get("speeding")
+    allowed = {identity(str(value)).lower() for value in qualification["allowed"]} if qualification else set()
+    min_seconds = Decimal(repr(float(speeding["min_seconds"]))) if speeding else None
 
     header, rows = read_rows(csv_path)
     renamed = config.get("columns") or {}  # the export's own headers -> contract columns and attribute ids
@@ -229,6 +262,16 @@ def _accepted(config: dict, csv_path):
                 ratings[attribute] = value
         if all(is_no_rating(field[attribute]) for attribute in attributes):
             found.add("no_ratings")
+        if qualification and identity(fields[position[qualification["column"]]]).lower() not in allowed:
+            found.add("not_qualified")
+        if speeding:
+            duration = clean(fields[position[speeding["column"]]])
+            if not _DURATION.fullmatch(duration):
+                found.add("invalid_duration")
+            elif Decimal(duration) < min_seconds:
+                found.add("speeding")
+        if straight_lining and len(ratings) >= straight_lining["min_ratings"] and len(set(ratings.values())) == 1:
+            found.add("straight_lining")
         evaluations[source_row] = {
             "respondent_id": respondent,
             "cro": cro,
@@ -244,6 +287,14 @@ def _accepted(config: dict, csv_path):
         if len(source_rows) > 1:
             for source_row in source_rows:
                 reasons[source_row].add("duplicate_evaluation")
+
+    screened: dict[str, set[str]] = defaultdict(set)
+    for source_row, evaluation in evaluations.items():
+        if evaluation["respondent_id"]:
+            screened[evaluation["respondent_id"]] |= reasons[source_row] & set(RESPONDENT_SCREENS)
+    for source_row, evaluation in evaluations.items():
+        if evaluation["respondent_id"]:
+            reasons[source_row] |= screened[evaluation["respondent_id"]]
 
     order = {code: index for index, code in enumerate(REASON_CODES)}
     quarantine = {source_row: sorted(found, key=order.__getitem__) for source_row, found in reasons.items() if found}

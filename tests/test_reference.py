@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cro_awards.config import load_config
 from cro_awards.errors import DisclosureError, ExportError
-from reference import months_before, reference
+from reference import RESPONDENT_SCREENS, FileLevelError, identity, months_before, read_rows, reference
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CONFIG = PROJECT_ROOT / "surveys" / "2024.yaml"
@@ -72,6 +72,18 @@ def run_reference(yaml_path: Path, csv_path: Path):
     with open(yaml_path, encoding="utf-8") as stream:
         config = yaml.safe_load(stream)
     return reference(config, csv_path)
+
+
+def refused_alike(yaml_path: Path, csv_path: Path) -> bool:
+    """Whether the reference refuses the export as a whole; if it does, the pipeline must too, naming the
+    line where the quote opened."""
+    try:
+        run_reference(yaml_path, csv_path)
+    except FileLevelError:
+        with pytest.raises(ExportError, match="a quote opens a field there"):
+            run_pipeline(yaml_path, csv_path)
+        return True
+    return False
 
 
 def same_value(got, want) -> bool:
@@ -131,7 +143,7 @@ def test_sample_matches_reference(sample_export: Path) -> None:
     assert_same(run_pipeline(SAMPLE_CONFIG, sample_export), expected)
 
 
-@pytest.mark.parametrize("year", [2023, 2024])
+@pytest.mark.parametrize("year", [2023, 2024, 2025])
 def test_bundled_years_match_reference_keyed_on_ids_with_labels_last(year: int) -> None:
     """The bundled years' tables are the reference's (which restates the rules with CRO names mapped to
     ids): the rows of the years as published before ids, with `cro` the id and the labels appended."""
@@ -148,6 +160,26 @@ def test_bundled_years_match_reference_keyed_on_ids_with_labels_last(year: int) 
         assert all(row["cro_name"] == names[row["cro"]] for row in rows), name
         labels = ["cro_name", "attribute_label" if name == "attribute_scores" else "category_label"]
         assert list(rows[0])[-2:] == labels, name
+
+
+def test_the_2025_sample_quarantines_what_the_generator_planted() -> None:
+    """Two restatements agree on the sample with all three screens: the reference's quarantine is the
+    generator's record of planted rows (plus each planted duplicate's original, which the contract
+    quarantines too), every screen's reason among it, well under the year's max_rejected_share."""
+    from cro_awards.synthetic import SCREEN_KINDS, generate_export, planted_rows
+
+    config_path = PROJECT_ROOT / "surveys" / "2025.yaml"
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    quarantine, tables = run_reference(config_path, PROJECT_ROOT / "data" / "sample" / "export_2025.csv")
+    planted = [item for item in planted_rows(generate_export(config, n_evaluations=1500, seed=2025)) if item["kinds"]]
+    expected = {item["row"]: item["kinds"] for item in planted}
+    for item in planted:
+        if item["kinds"] == ["duplicate_evaluation"]:
+            expected[item["original_row"]] = ["duplicate_evaluation"]
+    assert quarantine == expected
+    assert {code for reasons in quarantine.values() for code in reasons} >= set(SCREEN_KINDS)
+    assert 0.03 <= len(quarantine) / 1500 <= 0.08 < config["max_rejected_share"]
+    assert tables["awards"]
 
 
 # --- 2. random small surveys ------------------------------------------------------------------------
@@ -200,9 +232,54 @@ DEFECTS = (
 )
 
 
+# The respondent screens (surveys(screens=True)): decision roles, some allowed in one configuration and
+# not in another, some only after the identity normalisation; durations either side of the thresholds.
+ROLE_POOL = ("Final decision maker", "shared decision maker", "Influencer", "Ärztliche Leitung", "Not involved")
+OTHER_ROLES = ("", " ", "\u200b", "Final decision-maker", "n/a", "Other")
+MIN_SECONDS = (0, 60, 120, 119.5, 120.25)
+GOOD_DURATIONS = ("600", "45", "120", "119.5", "120.25", "0120", " 300 ", "\u00a0300", "300.0", "0", "59.99", "7200")
+BAD_DURATIONS = ("", " ", "n/a", "12:34", "-5", "1e3", "1,200", ".5", "5.", "+60", "\uff11\uff12\uff10", "5 min")
+
+
+def _screens(draw, attributes: list[str]) -> tuple[dict, dict, str, str]:
+    """(the YAML's `screens`, its `columns` renaming, the role header, the duration header)."""
+    screens: dict = {}
+    role_column = draw(st.sampled_from(("decision_role", "role")))
+    duration_column = draw(st.sampled_from(("duration_seconds", "secs")))
+    if draw(st.sampled_from((True, True, True, False))):
+        allowed = draw(st.lists(st.sampled_from(ROLE_POOL), min_size=1, max_size=3, unique=True))
+        allowed = [draw(st.sampled_from((text, text.upper(), text.lower(), f" {text}"))) for text in allowed]
+        screens["qualification"] = {"column": role_column, "allowed": allowed}
+    if draw(st.sampled_from((True, True, False))):
+        screens["straight_lining"] = {"min_ratings": draw(st.integers(2, len(attributes) + 1))}
+    if draw(st.sampled_from((True, True, True, False))):
+        screens["speeding"] = {"column": duration_column, "min_seconds": draw(st.sampled_from(MIN_SECONDS))}
+    renamed = {}
+    role_header = role_column
+    if draw(st.booleans()):
+        role_header = "Q0. Your role"
+        renamed[role_header] = role_column
+    return screens, renamed, role_header, duration_column
+
+
+def _role_text(draw) -> str:
+    text = draw(st.sampled_from(ROLE_POOL + OTHER_ROLES))
+    text = draw(st.sampled_from((text, text, text.upper(), text.lower(), f"\u200b{text}")))
+    return draw(st.sampled_from(PADDING)) + text + draw(st.sampled_from(PADDING))
+
+
+def _duration_text(draw) -> str:
+    return draw(st.sampled_from(GOOD_DURATIONS if draw(st.integers(0, 4)) else BAD_DURATIONS))
+
+
 @st.composite
-def surveys(draw):
-    """(config dict, CSV text, number of data rows) for a small random survey."""
+def surveys(draw, screens: bool = False):
+    """(config dict, CSV text, number of data rows) for a small random survey.
+
+    With `screens`, the YAML configures some of the respondent screens (`_screens`), the export carries a
+    role and a duration column (configured or not), respondents rate several CROs each (one role and one
+    duration per respondent, now and then another on one row), and some evaluations are straight-lined.
+    """
     cro_indices = draw(st.lists(st.integers(0, len(CRO_POOL) - 1), min_size=3, max_size=6, unique=True))
     cros = []
     for index in cro_indices:
@@ -246,6 +323,12 @@ def surveys(draw):
     columns = ["respondent_id", "rd_spend_musd", "cro", "last_engaged", *attributes]
     if draw(st.booleans()):
         columns.append("comments")
+    if screens:
+        config["screens"], renamed, role_header, duration_header = _screens(draw, attributes)
+        if renamed:
+            config["columns"] = renamed
+        columns += [role_header, duration_header]
+        profiles: dict[int, tuple[str, str]] = {}
     columns = list(draw(st.permutations(columns)))
 
     def spelling(cro: dict) -> str:
@@ -271,6 +354,16 @@ def surveys(draw):
         for attribute in attributes:
             kind = draw(st.integers(0, 9))
             record[attribute] = draw(st.sampled_from(NO_RATINGS if kind < 2 else VALID_RATINGS))
+        if screens:
+            respondent = draw(st.integers(0, n_rows // 3))
+            record["respondent_id"] = f"R{respondent:03d}" + draw(st.sampled_from(("", "", "", " ", "\u200b")))
+            role, duration = profiles.setdefault(respondent, (_role_text(draw), _duration_text(draw)))
+            record[role_header] = _role_text(draw) if draw(st.integers(0, 5)) == 0 else role
+            record[duration_header] = _duration_text(draw) if draw(st.integers(0, 5)) == 0 else duration
+            if draw(st.integers(0, 3)) == 0:
+                value = draw(st.sampled_from(("1", "2", "3", "4", "5")))
+                for attribute in attributes:
+                    record[attribute] = draw(st.sampled_from((value, value, f" {value} ", f"{value}.0", "n/a", "")))
         if "duplicate_evaluation" in defects and records:
             earlier = draw(st.sampled_from(records))
             record["respondent_id"] = earlier["respondent_id"]
@@ -305,6 +398,10 @@ def surveys(draw):
         records.append(record)
         fields = [record[column] for column in columns]
         if "malformed_row" in defects:
+            if any("\n" in field or "\r" in field for field in fields) and draw(st.integers(0, 3)):
+                # A malformed record over several lines refuses the whole file (docs/contract.md, section 2):
+                # kept now and then, so that most examples still compare row by row.
+                fields = [field.replace("\n", " ").replace("\r", " ") for field in fields]
             how = draw(st.sampled_from(("drop", "add", "trailing_comma", "single")))
             if how == "drop":
                 fields = fields[:-1]
@@ -325,9 +422,11 @@ def surveys(draw):
 
 
 def _csv_line(fields: list[str]) -> str:
+    """One CSV record without its line end; a field holding a line break is quoted (the csv module quotes
+    line breaks only when they belong to its lineterminator, so it writes "\n" and the end is cut off)."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="").writerow(fields)
-    return buffer.getvalue()
+    csv.writer(buffer, lineterminator="\n").writerow(fields)
+    return buffer.getvalue().removesuffix("\n")
 
 
 def write_survey(folder: Path, config: dict, text: str) -> tuple[Path, Path]:
@@ -361,6 +460,8 @@ def test_random_surveys_match_reference(survey) -> None:
                 {"attribute_scores": [], "composite_scores": [], "awards": []},
             )
             return
+        if refused_alike(yaml_path, csv_path):
+            return
         try:
             published = run_pipeline(yaml_path, csv_path)
         except DisclosureError as error:
@@ -370,6 +471,86 @@ def test_random_surveys_match_reference(survey) -> None:
             assert "no suppression can protect it" in str(error), error
             assume(False)
         assert_same(published, run_reference(yaml_path, csv_path))
+
+
+def screened_respondents_whole(config: dict, csv_path: Path, quarantine: dict[int, list[str]]) -> None:
+    """A respondent (the id as duplicates compare it; rows without one are judged alone) is screened out by
+    not_qualified, and by speeding, on all of their well-formed rows or on none."""
+    header, rows = read_rows(csv_path)
+    renamed = config.get("columns") or {}
+    position = {renamed.get(name, name): index for index, name in enumerate(header)}
+    by_respondent: dict[str, list[int]] = {}
+    for source_row, fields in rows:
+        if len(fields) == len(header) and identity(fields[position["respondent_id"]]):
+            by_respondent.setdefault(identity(fields[position["respondent_id"]]), []).append(source_row)
+    for reason in RESPONDENT_SCREENS:
+        for respondent, source_rows in by_respondent.items():
+            screened = [row for row in source_rows if reason in quarantine.get(row, [])]
+            assert screened in ([], source_rows), f"{reason}: respondent {respondent!r} rows {source_rows}: {screened}"
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=(Phase.explicit, Phase.generate),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(surveys(screens=True))
+def test_random_surveys_with_screens_match_reference_and_screen_whole_respondents(survey) -> None:
+    config, text, n_rows = survey
+    assume(n_rows > 0)
+    with tempfile.TemporaryDirectory(prefix="cro-awards-ref-") as folder:
+        yaml_path, csv_path = write_survey(Path(folder), config, text)
+        if refused_alike(yaml_path, csv_path):
+            return
+        try:
+            published = run_pipeline(yaml_path, csv_path)
+        except DisclosureError as error:
+            assert "no suppression can protect it" in str(error), error
+            assume(False)
+        assert_same(published, run_reference(yaml_path, csv_path))
+        screened_respondents_whole(config, csv_path, published[0])
+
+
+NO_SCREENS = ({}, {"qualification": None, "straight_lining": None, "speeding": None})
+"""Ways a YAML says "no screens" besides leaving `screens:` out."""
+
+
+def run_whole(yaml_path: Path, csv_path: Path):
+    """Everything a run gives (every table with every column, the quarantine, the counts), or its refusal."""
+    from cro_awards.pipeline import run_pipeline
+
+    try:
+        result = run_pipeline(load_config(yaml_path, {"max_rejected_share": 1}), csv_path)
+    except (DisclosureError, ExportError) as error:
+        return str(error)
+    return (
+        {name: table.to_pylist() for name, table in result.tables.items()},
+        result.validation.rejected.to_pylist(),
+        dict(result.counts),
+    )
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=(Phase.explicit, Phase.generate),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(surveys(), st.sampled_from(NO_SCREENS))
+def test_a_year_without_screens_is_unchanged_by_an_empty_screens_key(survey, no_screens) -> None:
+    """The same survey with `screens:` left out and with it empty (or every screen null): the same tables,
+    column for column, the same quarantine and counts (or the same refusal)."""
+    config, text, n_rows = survey
+    assume(n_rows > 0)
+    with tempfile.TemporaryDirectory(prefix="cro-awards-ref-") as folder:
+        absent = run_whole(*write_survey(Path(folder), config, text))
+        empty = run_whole(*write_survey(Path(folder), {**config, "screens": no_screens}, text))
+    assert empty == absent
 
 
 # --- 3. targeted cases --------------------------------------------------------------------------------
@@ -622,3 +803,128 @@ def test_segment_cut_on_spend_just_below_cut(tmp_path: Path) -> None:
     """The cut compares the written decimal exactly: 999.9999999999999999 (1000.0 as a double) is below 1000."""
     _, tables = compare(tmp_path, "R1,999.9999999999999999,Alpha,2024-03-01,4,5\n")
     assert {row["segment"] for row in tables["attribute_scores"]} == {"small_pharma", "overall"}
+
+
+# --- the respondent screens ------------------------------------------------------------------------------
+
+SCREENS = {
+    "qualification": {"column": "role", "allowed": ["Final decision maker", "shared decision maker"]},
+    "straight_lining": {"min_ratings": 2},
+    "speeding": {"column": "seconds", "min_seconds": 120},
+}
+SCREENS_HEADER = "respondent_id,rd_spend_musd,cro,last_engaged,role,seconds,q1,q2\n"
+
+
+def compare_screens(tmp_path: Path, body: str, screens: dict = SCREENS, **changes) -> dict[int, list[str]]:
+    config = {**BASE_CONFIG, "screens": screens, **changes}
+    yaml_path, csv_path = write_survey(tmp_path, config, SCREENS_HEADER + body)
+    expected = run_reference(yaml_path, csv_path)
+    assert_same(run_pipeline(yaml_path, csv_path), expected)
+    screened_respondents_whole(config, csv_path, expected[0])
+    return expected[0]
+
+
+def test_screens_on_a_tiny_survey(tmp_path: Path) -> None:
+    body = (
+        "R1,10,Alpha,2024-03-01,Final decision maker,600,4,5\n"  # 1: passes
+        "R2,10,Alpha,2024-03-01,  FINAL DECISION MAKER ,600,4,5\n"  # 2: case and spaces pass; R2 is row 3's
+        "R2,10,Beta,2024-03-01,Influencer,600,4,5\n"  # 3: not allowed: R2's every row
+        "R3,10,Alpha,2024-03-01,shared decision maker,119.9,4,5\n"  # 4: too fast: R3's every row
+        "R3,10,Beta,2024-03-01,shared decision maker,600,3,4\n"  # 5
+        "R4,10,Alpha,2024-03-01,shared decision maker,120,4,5\n"  # 6: exactly min_seconds is not below it
+        "R5,10,Alpha,2024-03-01,shared decision maker,,4,5\n"  # 7: blank duration, this row only
+        "R5,10,Beta,2024-03-01,shared decision maker,600,4,5\n"  # 8
+        "R6,10,Alpha,2024-03-01,Final decision maker,600,4,4.0\n"  # 9: two equal ratings: straight-lining
+        "R6,10,Beta,2024-03-01,Final decision maker,600,4,n/a\n"  # 10: one rating: not judged, not spread
+        "R7,10,Alpha,2024-03-01,Final decision maker,600,4,6\n"  # 11: the invalid rating does not count
+        ",10,Alpha,2024-03-01,,600,4,5\n"  # 12: no respondent id: judged alone
+        "R8,10,Nope,2024-03-01,Not involved,60,3,4\n"  # 13: unknown CRO, and R8 is screened by it all the same
+        "R8,10,Alpha,2024-03-01,Final decision maker,600,3,4\n"  # 14
+        "r2,10,Alpha,2024-03-01,Final decision maker,600,3,4\n"  # 15: r2 is not R2
+        "R9,10,Alpha,2024-03-01,Final decision maker, 0600 ,3,4\n"  # 16: trimmed, leading zero
+        "R10,10,Alpha,2024-03-01,Final decision maker,1e3,3,4\n"  # 17
+        "R10,10,Beta,2024-03-01,Final decision maker,600.,3,4\n"  # 18
+        "R11,10,Alpha,2024-03-01,Influencer,60,3\n"  # 19: malformed: no other reason sought, none given
+        "R11,10,Beta,2024-03-01,Final decision maker,600,3,4\n"  # 20
+    )
+    assert compare_screens(tmp_path, body) == {
+        2: ["not_qualified"],
+        3: ["not_qualified"],
+        4: ["speeding"],
+        5: ["speeding"],
+        7: ["invalid_duration"],
+        9: ["straight_lining"],
+        11: ["invalid_rating"],
+        12: ["missing_respondent_id", "not_qualified"],
+        13: ["unknown_cro", "not_qualified", "speeding"],
+        14: ["not_qualified", "speeding"],
+        17: ["invalid_duration"],
+        18: ["invalid_duration"],
+        19: ["malformed_row"],
+    }
+
+
+def test_screens_compare_roles_and_respondents_as_identities(tmp_path: Path) -> None:
+    """A role with an invisible character or a no-break space qualifies as its visible text; a respondent
+    id with a zero-width space is the same respondent, so row 1 shares row 2's reason."""
+    body = (
+        "R1,10,Alpha,2024-03-01,\u200bFinal decision maker\u00a0,600,4,5\n"
+        "R1\u200b,10,Beta,2024-03-01,Influencer,600,4,5\n"
+        "R2,10,Alpha,2024-03-01,\u00a0shared DECISION maker,600,4,5\n"
+        "R3,10,Alpha,2024-03-01,\u200b,600,4,5\n"
+    )
+    assert compare_screens(tmp_path, body) == {1: ["not_qualified"], 2: ["not_qualified"], 4: ["not_qualified"]}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="pipeline disagrees (durations as doubles): sql/stg_duration_texts.sql casts a well-formed duration "
+    "to DOUBLE, so 119.49999999999999999 becomes 119.5 and is not below a min_seconds of 119.5; the written "
+    "decimal is below it (the segment cut compares the written decimal exactly, and the pipeline agrees there).",
+)
+def test_duration_below_the_threshold_in_its_last_digits_is_speeding(tmp_path: Path) -> None:
+    """Durations compare as the decimals written (as the segment cut): 119.99999999999999999 is below 120
+    although it is 120.0 as a double; 119.5 is not below a min_seconds of 119.5."""
+    screens = {**SCREENS, "speeding": {"column": "seconds", "min_seconds": 119.5}}
+    body = (
+        "R1,10,Alpha,2024-03-01,Final decision maker,119.49999999999999999,4,5\n"
+        "R2,10,Alpha,2024-03-01,Final decision maker,119.5,4,5\n"
+        "R3,10,Alpha,2024-03-01,Final decision maker,119.50,3,5\n"
+    )
+    assert compare_screens(tmp_path, body, screens) == {1: ["speeding"]}
+
+
+def test_each_screen_alone_and_min_ratings_counts_valid_ratings(tmp_path: Path) -> None:
+    body = (
+        "R1,10,Alpha,2024-03-01,Influencer,5,4,4\n"
+        "R2,10,Alpha,2024-03-01,,abc,3, 3 \n"
+        "R3,10,Alpha,2024-03-01,Final decision maker,600,5,na\n"
+    )
+    assert compare_screens(tmp_path, body, {"straight_lining": {"min_ratings": 2}}) == {
+        1: ["straight_lining"],
+        2: ["straight_lining"],
+    }
+    assert compare_screens(tmp_path, body, {"straight_lining": {"min_ratings": 3}}) == {}
+    assert compare_screens(tmp_path, body, {"qualification": SCREENS["qualification"]}) == {
+        1: ["not_qualified"],
+        2: ["not_qualified"],
+    }
+    assert compare_screens(tmp_path, body, {"speeding": SCREENS["speeding"]}) == {
+        1: ["speeding"],
+        2: ["invalid_duration"],
+    }
+
+
+def test_screen_columns_without_screens_are_ignored(tmp_path: Path) -> None:
+    body = "R1,10,Alpha,2024-03-01,Influencer,5,4,4\nR2,10,Alpha,2024-03-01,,,3,3\n"
+    assert compare_screens(tmp_path, body, {}) == {}
+
+
+def test_a_screen_column_mapped_from_the_exports_header(tmp_path: Path) -> None:
+    config = {**BASE_CONFIG, "screens": SCREENS, "columns": {"Q0. Your role": "role", "Duration (s)": "seconds"}}
+    header = "respondent_id,rd_spend_musd,cro,last_engaged,Q0. Your role,Duration (s),q1,q2\n"
+    body = "R1,10,Alpha,2024-03-01,Influencer,600,4,5\nR2,10,Alpha,2024-03-01,Final decision maker,60,4,5\n"
+    yaml_path, csv_path = write_survey(tmp_path, config, header + body)
+    expected = run_reference(yaml_path, csv_path)
+    assert expected[0] == {1: ["not_qualified"], 2: ["speeding"]}
+    assert_same(run_pipeline(yaml_path, csv_path), expected)
