@@ -14,9 +14,11 @@ from bench import screens as bench_screens
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(validate: float, stage: float = 1.0) -> dict:
+def _run(validate: float, stage: float = 1.0, cpu: float = 3.0) -> dict:
     return {
         "timings": {"extract": 2.0, "stage": stage, "validate": validate},
+        "cpu": {"extract": 2.5, "stage": 1.5, "validate": cpu},
+        "screen_steps": {},
         "counts": {},
         "quarantined_by_reason": {},
     }
@@ -37,12 +39,16 @@ def test_a_year_without_screens_cannot_be_benchmarked(tmp_path: Path) -> None:
 def test_overhead_and_verdict_come_from_the_medians() -> None:
     runs = {
         "without": [_run(2.0), _run(9.0), _run(2.2)],  # median 2.2: one slow run does not count
-        "with": [_run(2.4, 1.1), _run(2.3, 1.1), _run(2.5, 1.1)],  # median 2.4
+        "with": [_run(2.4, 1.1, 3.3), _run(2.3, 1.1, 3.3), _run(2.5, 1.1, 3.3)],  # median 2.4
     }
+    runs["with"][0]["screen_steps"] = {"screen_speeding": 0.1, "int_screen_speeding": 0.2}
+    runs["with"][1]["screen_steps"] = {"screen_speeding": 0.3, "int_screen_speeding": 0.2}
     summary = bench_screens.summarise(runs)
     assert summary["medians"]["without"]["validate"] == 2.2 and summary["medians"]["with"]["validate"] == 2.4
     assert summary["overhead_validate"] == pytest.approx(0.2 / 2.2)
     assert summary["overhead_stage_and_validate"] == pytest.approx((3.5 - 3.2) / 3.2)
+    assert summary["overhead_validate_cpu"] == pytest.approx(0.1)
+    assert summary["screen_steps"] == {"int_screen_speeding": 0.2, "screen_speeding": 0.1}  # absent: 0
     assert summary["passed"]  # 9.1% < 10%
     runs["with"] = [_run(2.5)] * 3  # 13.6%
     assert not bench_screens.summarise(runs)["passed"]
@@ -67,7 +73,29 @@ def test_render_names_both_variants_the_screen_reasons_and_the_verdict() -> None
     }
     lines = bench_screens.render(results).splitlines()
     assert lines[0].startswith("Screens benchmark: 1,500,000 evaluations (1000x, seed 2024), 1 run(s) per variant")
-    assert lines[2].split() == ["without", "screens", "2.00", "1.00", "2.00", "80"]
-    assert lines[3].split() == ["with", "screens", "2.00", "1.00", "2.10", "1,234"]
+    assert lines[2].split() == ["without", "screens", "2.00", "1.00", "2.00", "3.00", "80"]
+    assert lines[3].split() == ["with", "screens", "2.00", "1.00", "2.10", "3.00", "1,234"]
     assert "Rows per screen reason: not_qualified 900" in lines
     assert lines[-1] == "PASS: the screens add +5.0% to validation (target: under 10%)"
+
+
+def test_the_steps_only_screens_run_are_the_screens_own() -> None:
+    steps = bench_screens.screen_steps()
+    assert {"stg_qualification_texts", "screen_speeding", "int_screen_straight_lining"} <= steps
+    assert not steps & {"int_invalid_ratings", "int_evaluations", "stg_ratings", "evaluations", "rating_values"}
+
+
+def test_one_tiny_round_runs_both_variants_end_to_end(tmp_path: Path) -> None:
+    from cro_awards.synthetic import generate_export, write_export
+
+    paths = bench_screens.configs(tmp_path)
+    export = tmp_path / "export.csv"
+    config = yaml.safe_load(bench_screens.SOURCE_CONFIG.read_text(encoding="utf-8"))
+    write_export(generate_export(config, n_evaluations=300, seed=3, bad_rows=True), export)
+    without, with_ = (bench_screens.validate_once(paths[variant], export) for variant in ("without", "with"))
+    assert set(with_["screen_steps"]) >= {"screen_qualification", "screen_speeding", "screen_straight_lining"}
+    assert without["screen_steps"] == {}
+    assert with_["counts"]["read"] == without["counts"]["read"] == 300
+    assert with_["counts"]["quarantined"] > without["counts"]["quarantined"]
+    assert not set(without["quarantined_by_reason"]) & set(bench_screens.SCREEN_REASONS)
+    assert set(with_["cpu"]) == set(with_["timings"]) == {"extract", "stage", "validate"}
