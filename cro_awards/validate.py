@@ -87,7 +87,7 @@ SUITES = ("evaluations", "rating_values", *SCREEN_SUITES.values())
 
 VALIDATION_MODELS = (
     "int_invalid_ratings",
-    "int_valid_rating_counts",
+    "int_equal_ratings",
     "int_screen_qualification",
     "int_screen_speeding",
     "int_screen_straight_lining",
@@ -352,10 +352,10 @@ def screen_reasons(
             )
             built.append("int_screen_speeding")
     if screens.straight_lining:
-        sql.run(connection, "int_valid_rating_counts", {})
+        sql.run(connection, "int_equal_ratings", {})
         failures = suites.failures(
             SCREEN_SUITES["straight_lining"],
-            sql.arrow(connection, "select distinct n_equal_ratings from int_valid_rating_counts").to_pandas(),
+            sql.arrow(connection, "select distinct n_equal_ratings from int_equal_ratings").to_pandas(),
             "n_equal_ratings",
             {"min_ratings": screens.straight_lining.min_ratings},
         )

@@ -1,7 +1,7 @@
 -- The export rows as validation judges them: each staged evaluation with the configured CRO its text
 -- names (null when no name or alias matches), how many attributes it answered and the lowest and highest
 -- value among those answers (null when none is a number; for the straight-lining screen:
--- int_valid_rating_counts).
+-- int_equal_ratings).
 -- grain: one row per well-formed export row
 -- key: source_row
 -- reads: stg_evaluations, cro_aliases (cro_key, cro), stg_ratings

@@ -295,3 +295,125 @@ def test_category_label():
         "Phase iv",
         "Quality",
     ]
+
+
+# --- respondent screens ---------------------------------------------------------------------------------
+
+SCREENS = {
+    "qualification": {"column": "decision_role", "allowed": ["Final decision maker", "shared decision maker"]},
+    "straight_lining": {"min_ratings": 8},
+    "speeding": {"column": "duration_seconds", "min_seconds": 120},
+}
+
+
+def test_no_screens_is_the_default_and_needs_no_column(tmp_path):
+    from cro_awards.config import Screens
+
+    screens = load_config(_write(tmp_path)).survey.screens
+    assert screens == Screens()
+    assert (screens.qualification, screens.straight_lining, screens.speeding) == (None, None, None)
+    assert screens.columns() == () and not screens.configured
+    assert load_config(SAMPLE_CONFIG).survey.screens == Screens()  # 2024 configures none
+
+
+def test_screens_as_configured(tmp_path):
+    screens = load_config(_write(tmp_path, screens=SCREENS)).survey.screens
+    assert screens.qualification.allowed == ("Final decision maker", "shared decision maker")
+    assert screens.straight_lining.min_ratings == 8
+    assert screens.speeding.min_seconds == 120.0 and isinstance(screens.speeding.min_seconds, float)
+    assert screens.columns() == ("decision_role", "duration_seconds")
+    assert screens.column_keys() == {
+        "decision_role": "screens.qualification.column",
+        "duration_seconds": "screens.speeding.column",
+    }
+    assert screens.configured
+
+
+def test_each_screen_is_optional(tmp_path):
+    only = load_config(_write(tmp_path, screens={"speeding": SCREENS["speeding"]})).survey.screens
+    assert (only.qualification, only.straight_lining) == (None, None)
+    assert only.columns() == ("duration_seconds",)
+    alone = load_config(_write(tmp_path, screens={"straight_lining": {"min_ratings": 2}})).survey.screens
+    assert alone.columns() == ()  # straight-lining reads the ratings, no column of its own
+    assert alone.straight_lining.min_ratings == 2  # the least that can be alike
+
+
+def _screens(**changes) -> dict:
+    return {**SCREENS, **changes}
+
+
+@pytest.mark.parametrize(
+    ("screens", "names"),
+    [
+        (
+            _screens(qualification={"column": "decision_role", "allowed": []}),
+            ["screens.qualification.allowed", "lists no answer"],
+        ),
+        (
+            _screens(qualification={"column": "decision_role", "allowed": ["  ", "\u200b"]}),
+            ["screens.qualification.allowed", "must not be blank"],
+        ),
+        (
+            _screens(qualification={"column": "decision_role", "allowed": ["final decision maker", ""]}),
+            ["screens.qualification.allowed", "must not be blank"],
+        ),
+        (_screens(qualification={"column": "decision_role"}), ["screens.qualification.allowed", "required key"]),
+        (_screens(straight_lining={"min_ratings": 1}), ["screens.straight_lining.min_ratings", "2"]),
+        (_screens(straight_lining={"min_ratings": 2.5}), ["screens.straight_lining.min_ratings"]),
+        (
+            _screens(speeding={"column": "duration_seconds", "min_seconds": -1}),
+            ["screens.speeding.min_seconds", "greater than or equal to 0"],
+        ),
+        (_screens(speeding={"column": "duration_seconds", "min_seconds": "120"}), ["screens.speeding.min_seconds"]),
+        (_screens(speeding={"column": "duration_seconds", "min_seconds": float("inf")}), ["screens.speeding.min_seconds"]),
+        (
+            _screens(speeding={"column": "cro", "min_seconds": 120}),
+            ["screens.speeding.column", "`cro` is a contract column"],
+        ),
+        (
+            _screens(qualification={"column": "respondent_id", "allowed": ["x"]}),
+            ["screens.qualification.column", "`respondent_id` is a contract column"],
+        ),
+        (
+            _screens(qualification={"column": "data_quality", "allowed": ["x"]}),
+            ["screens.qualification.column", "`data_quality` is an attribute id"],
+        ),
+        (
+            _screens(speeding={"column": "decision_role", "min_seconds": 120}),
+            ["screens.qualification.column", "screens.speeding.column", "`decision_role`"],
+        ),
+        (_screens(speeding={"colum": "duration_seconds", "min_seconds": 120}), ["screens.speeding.colum", "unknown"]),
+        ({"speding": SCREENS["speeding"]}, ["screens.speding", "unknown key"]),
+    ],
+    ids=[
+        "allowed-empty",
+        "allowed-only-blank",
+        "allowed-one-blank",
+        "allowed-missing",
+        "min-ratings-below-2",
+        "min-ratings-not-an-integer",
+        "min-seconds-negative",
+        "min-seconds-text",
+        "min-seconds-infinite",
+        "column-is-contract-column",
+        "qualification-column-is-respondent-id",
+        "column-is-attribute-id",
+        "both-screens-one-column",
+        "misspelt-key",
+        "misspelt-screen",
+    ],
+)
+def test_screens_configuration_error_names_file_and_key(tmp_path, screens, names):
+    path = _write(tmp_path, screens=screens)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    message = str(raised.value)
+    assert message.startswith(str(path))
+    assert "\n" not in message  # one paragraph
+    for name in names:
+        assert name in message
+
+
+def test_screens_are_not_method_knobs_and_cannot_be_overridden(tmp_path):
+    with pytest.raises(ConfigError, match="screens cannot be overridden"):
+        load_config(_write(tmp_path), overrides={"screens": SCREENS})

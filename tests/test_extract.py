@@ -772,3 +772,89 @@ def test_xlsx_column_of_formulas_without_saved_value_is_a_file_level_error(tmp_p
     # One saved value: the column is not blank throughout; the other two are counted (a warning).
     set_saved_value(path, "D2", "45078")
     assert read_export(path, config).formulas_without_saved_value == {"last_engaged": 2}
+
+
+# --- the respondent screens' columns ----------------------------------------------------------------------
+
+SCREENS_YAML = """\
+screens:
+  qualification: {column: decision_role, allowed: [final decision maker]}
+  straight_lining: {min_ratings: 3}
+  speeding: {column: duration_seconds, min_seconds: 120}
+"""
+SCREENED_HEADER = (*HEADER, "decision_role", "duration_seconds")
+SCREENED_ROW = ["R1", "1200", "Northwind", "2023-06-01", "4", "3", "5", "Final decision maker", "300"]
+
+
+@pytest.mark.parametrize(
+    ("dropped", "key"),
+    [("decision_role", "screens.qualification.column"), ("duration_seconds", "screens.speeding.column")],
+)
+def test_a_screens_column_missing_is_a_file_level_error_naming_it_and_its_key(tmp_path, dropped, key):
+    config_path = write_config(tmp_path, extra=SCREENS_YAML)
+    keep = [index for index, name in enumerate(SCREENED_HEADER) if name != dropped]
+    path = write_csv(tmp_path / "e.csv", [[SCREENED_ROW[i] for i in keep]], [SCREENED_HEADER[i] for i in keep])
+    with pytest.raises(ExportError) as raised:
+        read_export(path, load(config_path))
+    message = str(raised.value)
+    assert message.startswith(str(path))
+    problem = message.replace(str(path), "")
+    assert f"missing column '{dropped}'" in problem and f"`{key}`" in problem and config_path.name in problem
+    assert "map its header" in problem and "remove the screen" in problem  # what to do
+    assert "It also lacks" not in problem
+
+
+def test_both_screen_columns_missing_are_named_together(tmp_path):
+    config_path = write_config(tmp_path, extra=SCREENS_YAML)
+    path = write_csv(tmp_path / "e.csv", [SCREENED_ROW[:7]], HEADER)
+    with pytest.raises(ExportError) as raised:
+        read_export(path, load(config_path))
+    problem = str(raised.value).replace(str(path), "")
+    assert "missing column 'decision_role'" in problem and "`screens.qualification.column`" in problem
+    assert "It also lacks 'duration_seconds' (`screens.speeding.column`)" in problem
+
+
+def test_a_screens_column_in_other_capitals_is_missing_and_the_message_says_why(tmp_path):
+    config_path = write_config(tmp_path, extra=SCREENS_YAML)
+    header = [*HEADER, "Decision_Role", "duration_seconds"]
+    path = write_csv(tmp_path / "e.csv", [SCREENED_ROW], header)
+    with pytest.raises(ExportError, match="The header has 'Decision_Role': names are compared exactly"):
+        read_export(path, load(config_path))
+
+
+def test_a_screens_column_is_mapped_by_columns_like_any_other(tmp_path):
+    renames = 'columns:\n  "Decision role": decision_role\n  "Duration (s)": duration_seconds\n'
+    config = load(write_config(tmp_path, extra=SCREENS_YAML + renames))
+    header = [*HEADER, "Decision role", "Duration (s)", "comments"]
+    path = write_csv(tmp_path / "e.csv", [[*SCREENED_ROW, "ok"]], header)
+    export = read_export(path, config)
+    assert export.columns == (*SCREENED_HEADER, "comments")
+    assert export.column("decision_role").to_pylist() == ["Final decision maker"]
+    assert export.ignored_columns == ("comments",)  # the screens' columns are read, not ignored
+    assert run_rules(config.path, path) == {}
+
+
+def test_a_year_without_screens_ignores_screen_columns_and_needs_none(tmp_path, config):
+    with_columns = write_csv(tmp_path / "with.csv", [SCREENED_ROW], SCREENED_HEADER)
+    export = read_export(with_columns, config)
+    assert export.ignored_columns == ("decision_role", "duration_seconds")
+    without = write_csv(tmp_path / "without.csv", [SCREENED_ROW[:7]], HEADER)
+    assert read_export(without, config).ignored_columns == ()
+    assert run_rules(config.path, with_columns) == run_rules(config.path, without) == {}
+
+
+def test_only_the_configured_screens_columns_are_required(tmp_path):
+    config_path = write_config(tmp_path, extra="screens:\n  straight_lining: {min_ratings: 3}\n")
+    path = write_csv(tmp_path / "e.csv", [SCREENED_ROW[:7]], HEADER)  # straight-lining reads the ratings
+    assert read_export(path, load(config_path)).ignored_columns == ()
+
+
+def test_xlsx_screen_column_of_formulas_without_saved_value_is_a_file_level_error(tmp_path):
+    config = load(write_config(tmp_path, extra=SCREENS_YAML))
+    rows = [[f"R{i}", 1200, "Northwind", "2023-06-01", 4, 3, 5, "Final decision maker", "=60*5"] for i in (1, 2)]
+    path = write_xlsx(tmp_path / "f.xlsx", rows, SCREENED_HEADER)
+    with pytest.raises(ExportError, match="2 cells of column 'duration_seconds' .* hold formulas with no saved value"):
+        read_export(path, config)
+    # a year without screens does not read the column: the formulas are only counted
+    plain = load(write_config(tmp_path, name="plain.yaml"))
+    assert read_export(path, plain).formulas_without_saved_value == {"duration_seconds": 2}

@@ -690,3 +690,277 @@ def test_reason_fields_read_back_from_parquet_as_documented(quarantine, tmp_path
         (FIELDS_ROW_OF["two invalid ratings"], "reach", "6"),
         (FIELDS_ROW_OF["five reasons"], "quality", "3.5"),
     ]
+
+
+# --- respondent screens ----------------------------------------------------------------------------
+# A second shared export, read with the survey above plus a fourth attribute (reach) and all three
+# screens: qualification by decision_role (final or shared decision maker), straight-lining from 3 valid
+# ratings alike, speeding under 120 seconds of duration_seconds. One row per case, as above; respondents
+# are unique unless a case names them (rows of one respondent rate different CROs, so that they are no
+# duplicates).
+
+SCREENS_YAML = """\
+screens:
+  qualification: {column: decision_role, allowed: [Final decision maker, Shared decision maker]}
+  straight_lining: {min_ratings: 3}
+  speeding: {column: duration_seconds, min_seconds: 120}
+"""
+FOUR_ATTRIBUTES = "  cost: Cost\n  reach: Reach\n"
+SCREENED_HEADER = (*HEADER, "reach", "decision_role", "duration_seconds")
+SCREENED_GOOD = {**GOOD, "reach": "2", "decision_role": "Final decision maker", "duration_seconds": "300"}
+"""A row passing every rule and screen (its four ratings differ)."""
+SCREEN_CODES = ("not_qualified", "invalid_duration", "speeding", "straight_lining")
+
+SCREEN_CASES: list[tuple[tuple, dict | str]] = []
+
+
+def screened(key: tuple, **fields: str) -> tuple:
+    if "respondent_id" not in fields:
+        fields["respondent_id"] = f"S{len(SCREEN_CASES) + 1:03d}"
+    SCREEN_CASES.append((key, {**SCREENED_GOOD, **fields}))
+    return key
+
+
+def ratings(quality: str, speed: str, cost: str, reach: str) -> dict[str, str]:
+    return {"quality": quality, "speed": speed, "cost": cost, "reach": reach}
+
+
+screened(("screened good",))
+
+QUALIFIED = [
+    "Final decision maker",
+    " final DECISION maker ",  # trimmed, any case
+    "\u00a0Shared decision maker\t",
+    "SHARED DECISION MAKER",
+    "Final\u200b decision maker",  # compared as names are: an invisible format character is no difference
+]
+NOT_QUALIFIED = ["", "   ", "Influencer", "final decision", "Final-decision maker", "n/a"]
+for value in QUALIFIED + NOT_QUALIFIED:
+    screened(("qualification", value), decision_role=value)
+
+DURATION_VALID = ["300", " 130 ", "120", "120.0", "00130", "130.5", "\u00a0200\t", "99999999999999999999"]
+DURATION_INVALID = ["", "  ", "12.", "-5", "1e3", ".5", "2 min", "1,200", "nan", "+130", "130s"]
+DURATION_SPEEDING = ["119.99", "119", "60", "0", "0.0"]
+for value in DURATION_VALID + DURATION_INVALID + DURATION_SPEEDING:
+    screened(("duration", value), duration_seconds=value)
+
+# (quality, speed, cost, reach) -> the reasons; min_ratings 3
+STRAIGHT_LINING = {
+    "four alike": (("4", "4", "4", "4"), ["straight_lining"]),
+    "exactly min_ratings alike, one blank": (("4", "4", "4", ""), ["straight_lining"]),
+    "alike as values, written differently": (("4", "04", "4.0", "n/a"), ["straight_lining"]),
+    "one fewer than min_ratings": (("4", "4", "", ""), []),
+    "one fewer, with n/a": (("4", "N/A", "4", "na"), []),
+    "an invalid rating among three alike": (("4", "4", "4", "9"), ["invalid_rating", "straight_lining"]),
+    "an invalid number among three alike": (("5", "5", "5", "5.5"), ["invalid_rating", "straight_lining"]),
+    "an invalid rating making three": (("4", "4", "x", "4.0"), ["invalid_rating", "straight_lining"]),
+    "two valid alike and an invalid one alike": (("4", "4", "4.5", ""), ["invalid_rating"]),
+    "two alike and an invalid text": (("4", "4", "x", ""), ["invalid_rating"]),
+    "three alike and one different": (("4", "4", "4", "3"), []),
+    "lowest and highest of the scale": (("1", "5", "1", "5"), []),
+    "no ratings": (("", "n/a", " ", ""), ["no_ratings"]),
+}
+for label, (values, _) in STRAIGHT_LINING.items():
+    screened(("straight_lining", label), **ratings(*values))
+
+# Respondent-level screens: not_qualified and speeding on one row reach every row of the respondent.
+screened(("propagation", "P1 qualified"), respondent_id="P1", cro="Northwind")
+screened(("propagation", "P1 influencer"), respondent_id="P1", cro="Aldercrest", decision_role="Influencer")
+screened(("propagation", "P2 speeding"), respondent_id="P2", cro="Northwind", duration_seconds="60")
+screened(("propagation", "P2 slow"), respondent_id="P2", cro="Aldercrest", duration_seconds="300")
+screened(("propagation", "P3 straight"), respondent_id="P3", cro="Northwind", **ratings("3", "3", "3", "3"))
+screened(("propagation", "P3 varied"), respondent_id="P3", cro="Aldercrest")
+screened(("propagation", "P4 qualified"), respondent_id="P4", cro="Northwind")
+screened(("propagation", "P4 spaced, influencer"), respondent_id="  P4\t", cro="Bluefen", decision_role="Influencer")
+screened(("propagation", "p5 influencer"), respondent_id="p5", cro="Northwind", decision_role="Influencer")
+screened(("propagation", "P5 qualified"), respondent_id="P5", cro="Northwind")  # another respondent: case counts
+screened(("propagation", "P6 unknown cro, speeding"), respondent_id="P6", cro="Nobody", duration_seconds="50")
+screened(("propagation", "P6 fine"), respondent_id="P6", cro="Northwind")
+screened(("propagation", "P7 blank duration"), respondent_id="P7", cro="Northwind", duration_seconds="")
+screened(("propagation", "P7 fine"), respondent_id="P7", cro="Aldercrest")
+screened(("propagation", "P8 malformed duration"), respondent_id="P8", cro="Northwind", duration_seconds="abc")
+screened(("propagation", "P8 speeding"), respondent_id="P8", cro="Aldercrest", duration_seconds="30")
+screened(("propagation", "P9 duplicate, influencer"), respondent_id="P9", cro="Bluefen", decision_role="Influencer")
+screened(("propagation", "P9 duplicate"), respondent_id="P9", cro="Bluefen Biometrics")
+screened(("propagation", "no id, unqualified"), respondent_id="", decision_role="", cro="Northwind")
+screened(("propagation", "no id, speeding"), respondent_id="  ", duration_seconds="10", cro="Aldercrest")
+screened(("propagation", "no id, fine"), respondent_id="", cro="Bluefen")
+SCREEN_CASES.append((("propagation", "P10 malformed, influencer"), "P10,1200,Northwind,2023-06-01,4,Influencer,10"))
+screened(("propagation", "P10 fine"), respondent_id="P10", cro="Aldercrest")
+
+screened(
+    ("many", "seven"),
+    rd_spend_musd="-1",
+    cro="Nobody",
+    last_engaged="2019-01-01",
+    decision_role="",
+    duration_seconds="1e3",
+    **ratings("4", "4", "4", "9"),
+)
+
+SCREEN_ROW_OF = {key: index for index, (key, _) in enumerate(SCREEN_CASES, start=1)}
+assert len(SCREEN_ROW_OF) == len(SCREEN_CASES), "case keys must be unique"
+
+
+def screened_export(folder: Path) -> Path:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(SCREENED_HEADER)
+    for _, item in SCREEN_CASES:
+        if isinstance(item, str):
+            out.write(item + "\n")
+        else:
+            writer.writerow([item[name] for name in SCREENED_HEADER])
+    path = folder / "screened.csv"
+    path.write_text(out.getvalue(), encoding="utf-8", newline="")
+    return path
+
+
+def four_attribute_yaml() -> str:
+    from helpers_exports import CONFIG_YAML
+
+    return CONFIG_YAML.replace("  cost: Cost\n", FOUR_ATTRIBUTES)
+
+
+@pytest.fixture(scope="module")
+def screen_reasons(tmp_path_factory) -> dict[int, list[str]]:
+    folder = tmp_path_factory.mktemp("screens")
+    return run_rules(write_config(folder, four_attribute_yaml(), extra=SCREENS_YAML), screened_export(folder))
+
+
+def screen_reasons_of(found: dict[int, list[str]], key: tuple) -> list[str]:
+    return found.get(SCREEN_ROW_OF[key], [])
+
+
+def test_screened_reference_row_has_no_reason(screen_reasons):
+    assert screen_reasons_of(screen_reasons, ("screened good",)) == []
+
+
+@pytest.mark.parametrize("value", QUALIFIED)
+def test_qualified_matched_trimmed_and_ignoring_case(screen_reasons, value):
+    assert screen_reasons_of(screen_reasons, ("qualification", value)) == []
+
+
+@pytest.mark.parametrize("value", NOT_QUALIFIED)
+def test_not_qualified_blank_or_not_allowed(screen_reasons, value):
+    assert screen_reasons_of(screen_reasons, ("qualification", value)) == ["not_qualified"]
+
+
+@pytest.mark.parametrize("value", DURATION_VALID)
+def test_duration_well_formed_and_at_least_min_seconds(screen_reasons, value):
+    assert screen_reasons_of(screen_reasons, ("duration", value)) == []  # 120 itself is not speeding
+
+
+@pytest.mark.parametrize("value", DURATION_INVALID)
+def test_invalid_duration_blank_or_not_a_plain_decimal_number(screen_reasons, value):
+    assert screen_reasons_of(screen_reasons, ("duration", value)) == ["invalid_duration"]  # never speeding too
+
+
+@pytest.mark.parametrize("value", DURATION_SPEEDING)
+def test_speeding_below_min_seconds(screen_reasons, value):
+    assert screen_reasons_of(screen_reasons, ("duration", value)) == ["speeding"]
+
+
+@pytest.mark.parametrize("label", list(STRAIGHT_LINING))
+def test_straight_lining_counts_valid_ratings_alike(screen_reasons, label):
+    assert screen_reasons_of(screen_reasons, ("straight_lining", label)) == STRAIGHT_LINING[label][1]
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [
+        ("P1 qualified", ["not_qualified"]),  # the respondent is not qualified on another row
+        ("P1 influencer", ["not_qualified"]),
+        ("P2 speeding", ["speeding"]),
+        ("P2 slow", ["speeding"]),  # sped on another row
+        ("P3 straight", ["straight_lining"]),
+        ("P3 varied", []),  # straight-lining is per evaluation
+        ("P4 qualified", ["not_qualified"]),  # `  P4\t` is P4 once the whitespace is removed
+        ("P4 spaced, influencer", ["not_qualified"]),
+        ("p5 influencer", ["not_qualified"]),
+        ("P5 qualified", []),  # P5 and p5 are different respondents
+        ("P6 unknown cro, speeding", ["unknown_cro", "speeding"]),
+        ("P6 fine", ["speeding"]),  # whatever else the row that sped has
+        ("P7 blank duration", ["invalid_duration"]),
+        ("P7 fine", []),  # invalid_duration is per evaluation
+        ("P8 malformed duration", ["invalid_duration", "speeding"]),
+        ("P8 speeding", ["speeding"]),
+        ("P9 duplicate, influencer", ["duplicate_evaluation", "not_qualified"]),
+        ("P9 duplicate", ["duplicate_evaluation", "not_qualified"]),
+        ("no id, unqualified", ["missing_respondent_id", "not_qualified"]),
+        ("no id, speeding", ["missing_respondent_id", "speeding"]),
+        ("no id, fine", ["missing_respondent_id"]),  # rows without a respondent id are judged alone
+        ("P10 malformed, influencer", ["malformed_row"]),  # a malformed row is judged on its shape alone
+        ("P10 fine", []),
+    ],
+)
+def test_not_qualified_and_speeding_reach_every_row_of_the_respondent(screen_reasons, label, expected):
+    assert screen_reasons_of(screen_reasons, ("propagation", label)) == expected
+
+
+def test_a_row_lists_the_screens_reasons_after_the_others_in_contract_order(screen_reasons):
+    assert screen_reasons_of(screen_reasons, ("many", "seven")) == [
+        "invalid_rd_spend",
+        "unknown_cro",
+        "outside_recency_window",
+        "invalid_rating",
+        "not_qualified",
+        "invalid_duration",
+        "straight_lining",
+    ]
+
+
+def test_the_screens_only_add_reasons_a_year_without_them_gives_the_others(screen_reasons, tmp_path):
+    without = run_rules(write_config(tmp_path, four_attribute_yaml()), screened_export(tmp_path))
+    assert without, "the export has rows rejected without screens"
+    expected = {row: [r for r in found if r not in SCREEN_CODES] for row, found in screen_reasons.items()}
+    assert without == {row: found for row, found in expected.items() if found}
+    assert {reason for found in screen_reasons.values() for reason in found} >= set(SCREEN_CODES)
+
+
+@pytest.mark.parametrize("screen", ["qualification", "straight_lining", "speeding"])
+def test_each_screen_alone_gives_its_own_reasons(screen_reasons, tmp_path, screen):
+    import yaml
+
+    block = yaml.safe_load(SCREENS_YAML)["screens"][screen]
+    alone = yaml.safe_dump({"screens": {screen: block}})
+    found = run_rules(write_config(tmp_path, four_attribute_yaml(), extra=alone), screened_export(tmp_path))
+    own = {"qualification": ["not_qualified"], "straight_lining": ["straight_lining"]}.get(
+        screen, ["invalid_duration", "speeding"]
+    )
+    others = [code for code in SCREEN_CODES if code not in own]
+    expected = {row: [r for r in reasons if r not in others] for row, reasons in screen_reasons.items()}
+    assert found == {row: reasons for row, reasons in expected.items() if reasons}
+
+
+def test_a_screen_failing_nothing_adds_nothing(tmp_path):
+    config = write_config(tmp_path, four_attribute_yaml(), extra=SCREENS_YAML)
+    rows = [{**SCREENED_GOOD, "respondent_id": f"G{i}", "cro": cro} for i, cro in enumerate(["Northwind", "Bluefen"])]
+    from helpers_exports import write_csv
+
+    assert run_rules(config, write_csv(tmp_path / "fine.csv", rows, SCREENED_HEADER)) == {}
+
+
+def test_screen_suites_run_only_when_configured(tmp_path, monkeypatch):
+    from cro_awards import validate as validation
+    from helpers_exports import write_csv
+
+    ran: list[str] = []
+    real = validation.Suites.failures
+
+    def recording(self, name, *args):
+        ran.append(name)
+        return real(self, name, *args)
+
+    monkeypatch.setattr(validation.Suites, "failures", recording)
+    export = write_csv(tmp_path / "e.csv", [SCREENED_GOOD], SCREENED_HEADER)
+    run_rules(write_config(tmp_path, four_attribute_yaml()), export)
+    assert ran == ["evaluations", "rating_values"]
+    ran.clear()
+    run_rules(
+        write_config(
+            tmp_path, four_attribute_yaml(), extra="screens:\n  speeding: {column: duration_seconds, min_seconds: 1}\n"
+        ),
+        export,
+    )
+    assert ran == ["evaluations", "rating_values", "screen_speeding"]
