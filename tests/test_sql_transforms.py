@@ -505,6 +505,304 @@ def test_int_evaluations_matches_aliases_and_counts_answered_ratings(con):
     )
 
 
+# --- the respondent screens' staging and verdicts ------------------------------------------------------
+
+SCREENS = {
+    "qualification": {"column": "decision_role", "allowed": ["Final decision maker"]},
+    "straight_lining": {"min_ratings": 3},
+    "speeding": {"column": "duration_seconds", "min_seconds": 120},
+}
+
+
+def test_stg_qualification_texts_each_distinct_field_once_keyed_as_names_are(con):
+    given(
+        con,
+        "raw_qualifications",
+        [("source_row", INT), ("qualification", STR)],
+        [
+            (1, "Final decision maker"),
+            (2, " FINAL Decision Maker\t"),
+            (3, "Final decision maker"),
+            (4, None),
+            (5, ""),
+            (6, " \u00a0"),
+            (7, "Influencer"),
+            (8, "Final\u200b decision maker"),
+        ],
+    )
+    sql.run(con, "stg_qualification_texts", params())
+
+    # A missing cell and the empty text are one field (''); blank keys are null; the key is the identity
+    # (trimmed, format characters removed) lower-cased.
+    assert columns_of(con, "stg_qualification_texts") == ["qualification_field", "qualification_key"]
+    assert rows_of(con, "stg_qualification_texts", "qualification_field") == [
+        ("", None),
+        (" FINAL Decision Maker\t", "final decision maker"),
+        (" \u00a0", None),
+        ("Final decision maker", "final decision maker"),
+        ("Final\u200b decision maker", "final decision maker"),
+        ("Influencer", "influencer"),
+    ]
+
+
+def test_stg_duration_texts_trims_and_casts_only_plain_decimal_numbers(con):
+    fields = [None, "", "  ", " 130 ", "120", "119.99", "12.", "-5", "1e3", ".5", "00130", "\u00a060\t", "2 min"]
+    given(con, "raw_durations", [("source_row", INT), ("duration", STR)], list(enumerate(fields, start=1)))
+    sql.run(con, "stg_duration_texts", params())
+
+    assert columns_of(con, "stg_duration_texts") == ["duration_field", "duration_text", "duration_seconds"]
+    assert_rows(
+        rows_of(con, "stg_duration_texts", "duration_field"),
+        [
+            ("", None, None),  # the missing cell too
+            ("  ", None, None),
+            (" 130 ", "130", 130.0),
+            ("-5", "-5", None),  # kept as text for the rules, no number: never speeding
+            (".5", ".5", None),
+            ("00130", "00130", 130.0),
+            ("119.99", "119.99", 119.99),
+            ("12.", "12.", None),
+            ("120", "120", 120.0),
+            ("1e3", "1e3", None),  # DuckDB would cast it; the rule does not
+            ("2 min", "2 min", None),
+            ("\u00a060\t", "60", 60.0),
+        ],
+    )
+
+
+def test_int_invalid_ratings_lists_the_invalid_ratings_attributes_by_id(con):
+    given(
+        con,
+        "stg_ratings",
+        STG_RATINGS_SCHEMA,
+        [
+            (1, "b", "9", 9.0),
+            (1, "a", "x", None),
+            (1, "c", "4", 4.0),
+            (2, "a", "4", 4.0),
+            (3, "c", "3.5", 3.5),
+        ],
+    )
+    sql.run(con, "int_invalid_ratings", {"invalid_rating_texts": ["9", "x", "3.5"]})
+
+    assert columns_of(con, "int_invalid_ratings") == ["source_row", "attributes"]
+    assert rows_of(con, "int_invalid_ratings", "source_row") == [(1, ["a", "b"]), (3, ["c"])]  # row 2: none
+    sql.run(con, "int_invalid_ratings", {"invalid_rating_texts": []})
+    assert rows_of(con, "int_invalid_ratings", "source_row") == []
+
+
+INT_EVALUATIONS_ANSWERS_SCHEMA = [
+    ("source_row", INT),
+    ("respondent_id", STR),
+    ("n_answered", INT),
+    ("min_rating_value", DBL),
+    ("max_rating_value", DBL),
+]
+"""The columns of int_evaluations that the screens' models read."""
+
+
+def test_int_equal_ratings_counts_the_valid_ratings_of_evaluations_answering_alike(con):
+    # Rows 1-4 have no invalid rating (int_evaluations' answers decide); rows 5-8 have one and are
+    # counted again from their ratings, the invalid ones left out.
+    given(
+        con,
+        "int_evaluations",
+        INT_EVALUATIONS_ANSWERS_SCHEMA,
+        [
+            (1, "R1", 3, 4.0, 4.0),  # three alike
+            (2, "R2", 3, 3.0, 4.0),  # differ
+            (3, "R3", 0, None, None),  # no answer
+            (4, "R4", 1, 5.0, 5.0),  # one answer: alike, count 1
+            (5, "R5", 4, 4.0, 9.0),  # 4, 4, 4 and an invalid 9
+            (6, "R6", 2, 4.0, 4.0),  # 4 and an invalid `x` (no value)
+            (7, "R7", 3, 2.0, 4.0),  # 2, 4 and an invalid 3.5
+            (8, "R8", 1, None, None),  # only an invalid `x`
+        ],
+    )
+    given(
+        con,
+        "int_invalid_ratings",
+        [("source_row", INT), ("attributes", REASONS)],
+        [(5, ["d"]), (6, ["b"]), (7, ["c"]), (8, ["a"])],
+    )
+    given(
+        con,
+        "stg_ratings",
+        STG_RATINGS_SCHEMA,
+        [
+            *[(1, attribute, "4", 4.0) for attribute in "abc"],
+            (5, "a", "4", 4.0),
+            (5, "b", "04", 4.0),
+            (5, "c", "4.0", 4.0),
+            (5, "d", "9", 9.0),
+            (6, "a", "4", 4.0),
+            (6, "b", "x", None),
+            (7, "a", "2", 2.0),
+            (7, "b", "4", 4.0),
+            (7, "c", "3.5", 3.5),
+            (8, "a", "x", None),
+        ],
+    )
+    sql.run(con, "int_equal_ratings", params())
+
+    assert columns_of(con, "int_equal_ratings") == ["source_row", "n_equal_ratings"]
+    assert rows_of(con, "int_equal_ratings", "source_row") == [(1, 3), (4, 1), (5, 3), (6, 1)]
+
+
+def test_int_screen_straight_lining_maps_the_rejected_counts_back(con):
+    given(con, "int_equal_ratings", [("source_row", INT), ("n_equal_ratings", INT)], [(1, 3), (2, 4), (3, 2), (4, 3)])
+    sql.run(con, "int_screen_straight_lining", {"straight_lining_counts": [3, 4]})
+
+    assert columns_of(con, "int_screen_straight_lining") == ["source_row", "reason"]
+    assert rows_of(con, "int_screen_straight_lining", "source_row") == [
+        (1, "straight_lining"),
+        (2, "straight_lining"),
+        (4, "straight_lining"),
+    ]
+
+
+def given_respondents(con, respondents: dict[int, str | None]) -> None:
+    """int_evaluations rows: {source_row: respondent_id (as int_evaluations reads it: an identity)}."""
+    given(
+        con,
+        "int_evaluations",
+        INT_EVALUATIONS_ANSWERS_SCHEMA,
+        [(row, respondent, 1, 4.0, 4.0) for row, respondent in respondents.items()],
+    )
+
+
+def test_int_screen_qualification_reaches_every_row_of_a_respondent_screened_out(con):
+    # R1 fails on row 2 (`Influencer`): rows 1 and 2. R2 never fails. Row 5 fails without an id: alone,
+    # and not row 6 (no id either). R3 fails on row 7, whose field is missing (''): rows 7 and 8. Row 9
+    # is not in int_evaluations (a malformed row is never in raw_qualifications either).
+    given(
+        con,
+        "raw_qualifications",
+        [("source_row", INT), ("qualification", STR)],
+        [
+            (1, "Final decision maker"),
+            (2, "Influencer"),
+            (3, "Final decision maker"),
+            (4, "final decision maker "),
+            (5, "Influencer"),
+            (6, "Final decision maker"),
+            (7, None),
+            (8, "Final decision maker"),
+        ],
+    )
+    given_respondents(con, {1: "R1", 2: "R1", 3: "R2", 4: "R2", 5: None, 6: None, 7: "R3", 8: "R3"})
+    sql.run(con, "int_screen_qualification", {"not_qualified_fields": ["", "Influencer"]})
+
+    assert columns_of(con, "int_screen_qualification") == ["source_row", "reason"]
+    assert rows_of(con, "int_screen_qualification", "source_row") == [(row, "not_qualified") for row in (1, 2, 5, 7, 8)]
+
+
+def test_int_screen_speeding_carries_speeding_to_the_respondent_and_keeps_invalid_duration_per_row(con):
+    # R1 sped on row 1: rows 1-3, row 3 also malformed. R2: a blank duration on row 4 only. Row 6 sped
+    # without an id: alone (row 7, also without one, is fine).
+    given(
+        con,
+        "raw_durations",
+        [("source_row", INT), ("duration", STR)],
+        [(1, "60"), (2, "300"), (3, "abc"), (4, None), (5, "300"), (6, "10"), (7, "300")],
+    )
+    given_respondents(con, {1: "R1", 2: "R1", 3: "R1", 4: "R2", 5: "R2", 6: None, 7: None})
+    sql.run(con, "int_screen_speeding", {"invalid_duration_fields": ["", "abc"], "speeding_fields": ["10", "60"]})
+
+    assert columns_of(con, "int_screen_speeding") == ["source_row", "reason"]
+    assert rows_of(con, "int_screen_speeding", "source_row, reason") == [
+        (1, "speeding"),
+        (2, "speeding"),
+        (3, "invalid_duration"),
+        (3, "speeding"),
+        (4, "invalid_duration"),
+        (6, "speeding"),
+    ]
+
+
+def test_int_rejected_reason_fields_maps_the_screens_reasons_to_their_columns(con):
+    # The header: d, b, decision_role, a, c, duration_seconds. Row 1 is not qualified and speeds; row 2
+    # has both reasons from another row of its respondent (it names the same columns); row 3
+    # straight-lines on d, a and c (b blank), row 4 on b, a and c (d invalid, named by invalid_rating
+    # only); row 5's duration is malformed.
+    given(
+        con,
+        "rejection_reasons",
+        REJECTION_REASONS_SCHEMA,
+        [
+            (1, "not_qualified", 9, None),
+            (1, "speeding", 11, None),
+            (2, "not_qualified", 9, None),
+            (2, "speeding", 11, None),
+            (3, "straight_lining", 12, None),
+            (4, "invalid_rating", 6, ["d"]),
+            (4, "straight_lining", 12, None),
+            (5, "invalid_duration", 10, None),
+        ],
+    )
+    given(
+        con,
+        "raw_ratings",
+        [("source_row", INT), ("d", STR), ("b", STR), ("a", STR), ("c", STR)],
+        [
+            (1, "4", "3", "4", "5"),
+            (2, "4", "3", "4", "5"),
+            (3, "4", "n/a", "04", "4"),
+            (4, "9", "4", "4", "4.0"),
+            (5, "4", "3", "4", "5"),
+        ],
+    )
+    given(
+        con,
+        "stg_rating_texts",
+        STG_RATING_TEXTS_SCHEMA,
+        [
+            ("9", "9", True, 9.0),
+            ("4", "4", True, 4.0),
+            ("04", "04", True, 4.0),
+            ("4.0", "4.0", True, 4.0),
+            ("3", "3", True, 3.0),
+            ("5", "5", True, 5.0),
+            ("n/a", "n/a", False, None),
+        ],
+    )
+    given_export_columns(
+        con,
+        [
+            "respondent_id",
+            "rd_spend_musd",
+            "cro",
+            "last_engaged",
+            "d",
+            "b",
+            "decision_role",
+            "a",
+            "c",
+            "duration_seconds",
+        ],
+    )
+    sql.run(con, "int_rejected_reason_fields", params(screens=SCREENS))
+
+    assert rows_of(con, "int_rejected_reason_fields", "source_row, reason_order") == [
+        (1, "not_qualified", 9, ["decision_role"]),
+        (1, "speeding", 11, ["duration_seconds"]),
+        (2, "not_qualified", 9, ["decision_role"]),
+        (2, "speeding", 11, ["duration_seconds"]),
+        (3, "straight_lining", 12, ["d", "a", "c"]),
+        (4, "invalid_rating", 6, ["d"]),
+        (4, "straight_lining", 12, ["b", "a", "c"]),
+        (5, "invalid_duration", 10, ["duration_seconds"]),
+    ]
+
+
+def test_screens_parameters_name_the_screens_columns_and_nothing_without_screens():
+    assert (params()["qualification_column"], params()["duration_column"]) == (None, None)
+    configured = params(screens=SCREENS)
+    assert (configured["qualification_column"], configured["duration_column"]) == ("decision_role", "duration_seconds")
+    without = {key: value for key, value in params().items() if key not in ("qualification_column", "duration_column")}
+    assert without == {key: value for key, value in configured.items() if key in without}
+
+
 # --- int_rejected_evaluations -----------------------------------------------------------------------
 
 
@@ -537,7 +835,12 @@ def test_int_rejected_evaluations_reasons_ordered_by_reason_order_and_deduplicat
 # --- int_rejected_reason_fields --------------------------------------------------------------------
 
 REJECTION_REASONS_SCHEMA = [("source_row", INT), ("reason", STR), ("reason_order", pa.int32()), ("attributes", REASONS)]
-STG_RATING_TEXTS_SCHEMA = [("rating_field", STR), ("rating_text", STR), ("is_answered", pa.bool_()), ("rating_value", DBL)]
+STG_RATING_TEXTS_SCHEMA = [
+    ("rating_field", STR),
+    ("rating_text", STR),
+    ("is_answered", pa.bool_()),
+    ("rating_value", DBL),
+]
 
 
 def test_int_rejected_reason_fields_each_reason_to_its_columns_in_header_order(con):

@@ -964,3 +964,120 @@ def test_screen_suites_run_only_when_configured(tmp_path, monkeypatch):
         export,
     )
     assert ran == ["evaluations", "rating_values", "screen_speeding"]
+
+
+# --- reason_fields of the screens' reasons, through the pipeline ----------------------------------------
+
+SCREENED_FIELDS_HEADER = (
+    "Respondent ID",
+    "rd_spend_musd",
+    "Role",
+    "cro",
+    "last_engaged",
+    "reach",
+    "speed",
+    "Seconds taken",
+    "quality",
+    "cost",
+)
+SCREENED_FIELDS_RENAMES = (
+    'columns:\n  "Respondent ID": respondent_id\n  Role: decision_role\n  "Seconds taken": duration_seconds\n'
+)
+SCREENED_FIELDS_ROWS = {
+    "influencer": ["G1", "1200", "Influencer", "Northwind", "2023-06-01", "4", "3", "300", "4", "5"],
+    "fine, influencer elsewhere": [
+        "G1",
+        "1200",
+        "Final decision maker",
+        "Bluefen",
+        "2023-06-01",
+        "4",
+        "3",
+        "300",
+        "4",
+        "5",
+    ],
+    "speeding": ["G2", "1200", "Final decision maker", "Northwind", "2023-06-01", "4", "3", "90", "4", "5"],
+    "fine, sped elsewhere": ["G2", "1200", "Final decision maker", "Bluefen", "2023-06-01", "4", "3", "200", "4", "5"],
+    "straight": ["G3", "1200", "Final decision maker", "Northwind", "2023-06-01", "4", "04", "300", "x", "4.0"],
+    "bad duration": ["G4", "1200", "Final decision maker", "Northwind", "2023-06-01", "4", "3", "1e3", "4", "5"],
+}
+SCREENED_FIELDS_ROW_OF = {label: index for index, label in enumerate(SCREENED_FIELDS_ROWS, start=1)}
+
+
+@pytest.fixture(scope="module")
+def screened_quarantine(tmp_path_factory):
+    from cro_awards.pipeline import run_pipeline
+    from helpers_exports import load, write_csv
+
+    folder = tmp_path_factory.mktemp("screened_fields")
+    config = write_config(folder, four_attribute_yaml(), extra=SCREENS_YAML + SCREENED_FIELDS_RENAMES)
+    export = write_csv(folder / "export.csv", list(SCREENED_FIELDS_ROWS.values()), SCREENED_FIELDS_HEADER)
+    return run_pipeline(load(config), export, through="validate").validation.rejected
+
+
+def test_screens_reasons_name_their_columns_as_the_header_does_after_columns(screened_quarantine):
+    found = {rejected["source_row"]: rejected["reason_fields"] for rejected in screened_quarantine.to_pylist()}
+    assert found == {
+        SCREENED_FIELDS_ROW_OF["influencer"]: [("not_qualified", ["decision_role"])],
+        # the respondent's reason names the screen's column on a row whose own value is fine
+        SCREENED_FIELDS_ROW_OF["fine, influencer elsewhere"]: [("not_qualified", ["decision_role"])],
+        SCREENED_FIELDS_ROW_OF["speeding"]: [("speeding", ["duration_seconds"])],
+        SCREENED_FIELDS_ROW_OF["fine, sped elsewhere"]: [("speeding", ["duration_seconds"])],
+        # the valid ratings, in header order (reach, speed, quality, cost): quality's is invalid
+        SCREENED_FIELDS_ROW_OF["straight"]: [
+            ("invalid_rating", ["quality"]),
+            ("straight_lining", ["reach", "speed", "cost"]),
+        ],
+        SCREENED_FIELDS_ROW_OF["bad duration"]: [("invalid_duration", ["duration_seconds"])],
+    }
+
+
+# --- a year without screens is judged and scored exactly as before ---------------------------------------
+
+
+def _sample_with_screen_columns(folder: Path, role: str = "Final decision maker", seconds: str = "300") -> Path:
+    """The bundled 2024 export with two more columns, decision_role and duration_seconds, the same on every row."""
+    source = Path(__file__).resolve().parent.parent / "data" / "sample" / "export_2024.csv"
+    with source.open(encoding="utf-8", newline="") as stream:
+        rows = list(csv.reader(stream))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*rows[0], "decision_role", "duration_seconds"])
+    for fields in rows[1:]:
+        writer.writerow([*fields, role, seconds] if len(fields) == len(rows[0]) else fields)
+    path = folder / "export_2024_screens.csv"
+    path.write_text(out.getvalue(), encoding="utf-8", newline="")
+    return path
+
+
+def test_a_year_without_screens_gives_the_same_tables_and_quarantine_with_or_without_screen_columns(tmp_path):
+    import yaml
+
+    from cro_awards.config import load_config
+    from cro_awards.pipeline import run_pipeline
+
+    root = Path(__file__).resolve().parent.parent
+    plain = load_config(root / "surveys" / "2024.yaml")
+    before = run_pipeline(plain, root / "data" / "sample" / "export_2024.csv")
+    extended = _sample_with_screen_columns(tmp_path)
+    unconfigured = run_pipeline(plain, extended)
+    # screens that set nobody aside: every row qualified and slow, more ratings alike than attributes exist
+    document = yaml.safe_load((root / "surveys" / "2024.yaml").read_text(encoding="utf-8"))
+    document["sample_export"] = None
+    document["screens"] = {
+        "qualification": {"column": "decision_role", "allowed": ["final decision maker"]},
+        "straight_lining": {"min_ratings": len(document["attributes"]) + 1},
+        "speeding": {"column": "duration_seconds", "min_seconds": 300},
+    }
+    (tmp_path / "2024.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    passing = run_pipeline(load_config(tmp_path / "2024.yaml"), extended)
+    for result in (unconfigured, passing):
+        assert result.tables.keys() == before.tables.keys()
+        for name, table in before.tables.items():
+            assert result.tables[name].equals(table), name
+        assert result.validation.reasons.equals(before.validation.reasons)
+        assert result.counts == before.counts and result.quarantined_by_reason == before.quarantined_by_reason
+        for column in ("source_row", "reasons", "reason_fields", "raw_text"):
+            assert result.validation.rejected[column].equals(before.validation.rejected[column]), column
+    assert before.validation.reasons.num_rows > 0
