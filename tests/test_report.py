@@ -263,7 +263,7 @@ def test_title_counts_and_method(html):
         assert f'<b class="num">{number}</b>' in html
     for reason, n in MANIFEST["counts"]["quarantined_by_reason"].items():
         meaning = _escaped(report.reason_description(reason))
-        assert f'<code>{reason}</code></td><td>{meaning}</td><td class="num">{n}</td>' in html
+        assert f'<code>{reason}</code><br><span class="meaning">{meaning}</span></td><td class="num">{n}</td>' in html
     # by reason in the data contract's order
     assert html.index("unknown_cro") < html.index("invalid_rating") < html.index("duplicate_evaluation")
     method = html[html.index('<section id="method">') :]
@@ -311,7 +311,7 @@ def test_the_screens_applied_are_listed_from_the_manifest_with_their_new_reasons
     assert "duration_seconds is under 120 seconds" in items[2] and "(invalid_duration)" in items[2]
     assert "No respondent screens" not in counts
     # the new reasons in the contract's order, each with what it means
-    reasons = re.findall(r"<tr><td><code>(\w+)</code></td><td>([^<]+)</td>", counts)
+    reasons = re.findall(r'<tr><td><code>(\w+)</code><br><span class="meaning">([^<]+)</span>', counts)
     assert [code for code, _ in reasons] == ["unknown_cro", "not_qualified", "speeding", "straight_lining"]
     assert all(meaning != code for code, meaning in reasons)
 

@@ -199,7 +199,10 @@ def test_validation_markdown_lists_reasons_in_the_contracts_order_with_their_mea
     }
     rows = [line for line in validation_markdown(summary).splitlines() if line.startswith("| `")]
     assert [row.split("`")[1] for row in rows] == ["unknown_cro", "not_qualified", "speeding", "straight_lining", "zzz"]
-    assert rows[1].startswith("| `not_qualified` | the respondent") and rows[1].endswith(" | 5 |")
+    assert rows[1] == f"| `not_qualified` | {escape_markdown(REASON_DESCRIPTIONS['not_qualified'])} | 5 |"
+    assert r"R&amp;D spend blank\, not a number or negative" in validation_markdown(
+        {**summary, "quarantined_by_reason": {"invalid_rd_spend": 1}}
+    ), "meanings are escaped"
 
 
 def test_reasons_in_order_puts_unknown_codes_last_by_name():
