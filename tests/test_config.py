@@ -365,7 +365,10 @@ def _screens(**changes) -> dict:
             ["screens.speeding.min_seconds", "greater than or equal to 0"],
         ),
         (_screens(speeding={"column": "duration_seconds", "min_seconds": "120"}), ["screens.speeding.min_seconds"]),
-        (_screens(speeding={"column": "duration_seconds", "min_seconds": float("inf")}), ["screens.speeding.min_seconds"]),
+        (
+            _screens(speeding={"column": "duration_seconds", "min_seconds": float("inf")}),
+            ["screens.speeding.min_seconds"],
+        ),
         (
             _screens(speeding={"column": "cro", "min_seconds": 120}),
             ["screens.speeding.column", "`cro` is a contract column"],
