@@ -27,6 +27,7 @@ and `stg_qualification_texts` / `stg_duration_texts` for the screens configured
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import functools
 import json
 import logging
@@ -241,6 +242,17 @@ def _evaluations_frame(connection: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return table.to_pandas()
 
 
+def _exact_durations(frame: pd.DataFrame) -> pd.DataFrame:
+    """The well-formed durations (those SQL cast) as exact decimals of their text, so that speeding compares
+    the written number with min_seconds (a double would read 119.49999999999999999 as 119.5). The frame
+    holds one row per distinct text: a few thousand at most."""
+    exact = [
+        decimal.Decimal(text) if seconds == seconds and seconds is not None else None
+        for text, seconds in zip(frame["duration_text"], frame["duration_seconds"], strict=True)
+    ]
+    return frame.assign(duration_seconds=pd.Series(exact, index=frame.index, dtype=object))
+
+
 def rejection_reasons(
     connection: duckdb.DuckDBPyConnection,
     survey: SurveyConfig,
@@ -335,11 +347,13 @@ def screen_reasons(
     if screens.speeding:
         failures = suites.failures(
             SCREEN_SUITES["speeding"],
-            sql.arrow(
-                connection, "select duration_field, duration_text, duration_seconds from stg_duration_texts"
-            ).to_pandas(),
+            _exact_durations(
+                sql.arrow(
+                    connection, "select duration_field, duration_text, duration_seconds from stg_duration_texts"
+                ).to_pandas()
+            ),
             "duration_field",
-            {"min_seconds": screens.speeding.min_seconds},
+            {"min_seconds": decimal.Decimal(str(screens.speeding.min_seconds))},
         )
         if failures:
             sql.run(

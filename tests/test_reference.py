@@ -876,12 +876,6 @@ def test_screens_compare_roles_and_respondents_as_identities(tmp_path: Path) -> 
     assert compare_screens(tmp_path, body) == {1: ["not_qualified"], 2: ["not_qualified"], 4: ["not_qualified"]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline disagrees (durations as doubles): sql/stg_duration_texts.sql casts a well-formed duration "
-    "to DOUBLE, so 119.49999999999999999 becomes 119.5 and is not below a min_seconds of 119.5; the written "
-    "decimal is below it (the segment cut compares the written decimal exactly, and the pipeline agrees there).",
-)
 def test_duration_below_the_threshold_in_its_last_digits_is_speeding(tmp_path: Path) -> None:
     """Durations compare as the decimals written (as the segment cut): 119.99999999999999999 is below 120
     although it is 120.0 as a double; 119.5 is not below a min_seconds of 119.5."""
