@@ -654,7 +654,7 @@ class CheckReport:
     def _render_screens(self) -> list[str]:
         if not self.screens:
             return [
-                f"Respondent screens: none configured in {self.config_file} (qualification, straight_lining and "
+                f"Respondent screens: not configured in {self.config_file} (qualification, straight_lining and "
                 "speeding are optional: docs/how-to-add-a-survey-year.md)."
             ]
         lines = ["Respondent screens, the rows each removes (a row may have other reasons too):"]

@@ -379,7 +379,7 @@ def test_check_export_counts_reasons_and_source_rows(tmp_path: Path, monkeypatch
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["export.csv", "survey.yaml"]
     rendered = report.render()
     assert "PASSED" in rendered and "quarantined 3" in rendered and "rows 7, 8" in rendered
-    assert report.screens == () and "Respondent screens: none configured in survey.yaml" in rendered
+    assert report.screens == () and "Respondent screens: not configured in survey.yaml" in rendered
     assert SECRET not in rendered and SECRET not in repr(report)
     assert "Nobody" not in rendered and "bluefen" not in rendered.lower()
 
@@ -546,7 +546,7 @@ def test_check_report_renders_the_screens_or_says_there_are_none() -> None:
         "4 for this screen alone\n"
         "  Together the screens remove 9 row(s) that no other reason would (22.5% of the rows read)."
     ) in rendered
-    assert "Respondent screens: none configured in 2025.yaml" in CheckReport(**base).render()
+    assert "Respondent screens: not configured in 2025.yaml" in CheckReport(**base).render()
 
 
 # --- near-miss CRO spellings ---------------------------------------------------------------------------
