@@ -31,6 +31,7 @@ import decimal
 import functools
 import json
 import logging
+import math
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -242,15 +243,20 @@ def _evaluations_frame(connection: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def _exact_durations(frame: pd.DataFrame) -> pd.DataFrame:
-    """The well-formed durations (those SQL cast) as exact decimals of their text, so that speeding compares
-    the written number with min_seconds (a double would read 119.49999999999999999 as 119.5). The frame
-    holds one row per distinct text: a few thousand at most."""
+def _exact_durations(frame: pd.DataFrame, min_seconds: float) -> pd.DataFrame:
+    """The well-formed durations (those SQL cast) as doubles that compare with `min_seconds` exactly as the
+    decimals written do. A double rounds a long decimal to its nearest: 119.49999999999999999 reads
+    119.5 and would pass a min_seconds of 119.5. Rounding is monotonic and min_seconds is itself a
+    double, so the only disagreement is a duration below it (as written) whose double equals it; that
+    one is given the next double down, and the expectation judges the rest as is. (GX is given floats:
+    Decimals would cost it an `inspect.stack()` per value of its result.) One row per distinct text."""
+    limit = decimal.Decimal(str(min_seconds))
+    below = math.nextafter(min_seconds, -math.inf)
     exact = [
-        decimal.Decimal(text) if seconds == seconds and seconds is not None else None
+        below if seconds == min_seconds and decimal.Decimal(text) < limit else seconds
         for text, seconds in zip(frame["duration_text"], frame["duration_seconds"], strict=True)
     ]
-    return frame.assign(duration_seconds=pd.Series(exact, index=frame.index, dtype=object))
+    return frame.assign(duration_seconds=pd.Series(exact, index=frame.index, dtype="float64"))
 
 
 def rejection_reasons(
@@ -350,10 +356,11 @@ def screen_reasons(
             _exact_durations(
                 sql.arrow(
                     connection, "select duration_field, duration_text, duration_seconds from stg_duration_texts"
-                ).to_pandas()
+                ).to_pandas(),
+                screens.speeding.min_seconds,
             ),
             "duration_field",
-            {"min_seconds": decimal.Decimal(str(screens.speeding.min_seconds))},
+            {"min_seconds": screens.speeding.min_seconds},
         )
         if failures:
             sql.run(
