@@ -28,7 +28,7 @@ from cro_awards import publish as publishing, releases
 from cro_awards.errors import quiet_user_error_tracebacks
 from cro_awards.locks import year_lock
 from cro_awards.settings import load_settings
-from flows.awards import year_slot, folders
+from flows.awards import folders, year_slot
 from tasks.awards import release_task
 
 quiet_user_error_tracebacks("prefect.flow_runs", "prefect.task_runs")
