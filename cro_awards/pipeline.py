@@ -154,7 +154,10 @@ def _validate(workspace: sql.Workspace, exported: Export, loaded: LoadedConfig, 
     )
     rejected, counts = transform.quarantine(workspace, reasons, loaded.survey)
     by_reason = dict(
-        sql.rows(workspace.connection, "select reason, count(*) from rejection_reasons group by reason order by reason")
+        sql.rows(
+            workspace.connection,
+            "select reason, count(*) from rejection_reasons group by reason, reason_order order by reason_order",
+        )
     )
     described = ", ".join(f"{reason} {count}" for reason, count in by_reason.items())
     logger.info(
