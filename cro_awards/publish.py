@@ -125,18 +125,26 @@ def write_quarantine(rejected: pa.Table, quarantine: Path, survey_year: int, run
     return target
 
 
-def find_draft(output: Path, survey_year: int, run_id: str) -> Path | None:
-    """The complete draft folder of run `run_id` for `survey_year`, or None. `run_id` is matched against
-    the folders' manifests, never joined into a path (it may come from a form in the UI)."""
+def drafts(output: Path, survey_year: int) -> list[tuple[Path, dict[str, Any]]]:
+    """(folder, manifest) of every complete draft of the year, newest first: the folders of
+    `.publications/survey_year=<year>/` named after their manifest's run id (temporary ones left out)."""
     store = output / PUBLICATIONS / year_folder(output, survey_year).name
     if not store.is_dir():
-        return None
+        return []
+    found = []
     for folder in store.iterdir():
         if folder.name.startswith(_TMP_PREFIX) or folder.is_symlink() or not folder.is_dir():
             continue
-        if folder.name.endswith(f"-{run_id}") and read_manifest(folder).get("run_id") == run_id:
-            return folder
-    return None
+        manifest = read_manifest(folder)
+        if manifest.get("run_id") and folder.name.endswith(f"-{manifest['run_id']}"):
+            found.append((Path(os.path.normpath(folder)), manifest))
+    return sorted(found, key=lambda pair: (pair[1].get("published_at", ""), pair[0].name), reverse=True)
+
+
+def find_draft(output: Path, survey_year: int, run_id: str) -> Path | None:
+    """The complete draft folder of run `run_id` for `survey_year`, or None. `run_id` is matched against
+    the drafts' manifests, never joined into a path (it may come from a form in the UI)."""
+    return next((folder for folder, manifest in drafts(output, survey_year) if manifest["run_id"] == run_id), None)
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
@@ -308,22 +316,29 @@ def _entries(content: bytes) -> list[Any]:
     return entries
 
 
-def record_published_export(output: Path, manifest: dict[str, Any]) -> None:
-    """Append the export just published to the ledger of every export ever published (one JSON line),
-    once: a retry of the same run finds its line and adds nothing. A torn last line (a write cut short)
-    is ended first, so it never swallows the new one."""
-    entry = _ledger_entry(manifest)
-    path = output / PUBLICATIONS / LEDGER
+def append_json_line(path: Path, entry: dict[str, Any], *, once: bool = False) -> bool:
+    """Append `entry` to the JSON-lines file `path` as one line and sync it; return whether it was written.
+    A torn last line (a write cut short) is ended first, so it never swallows the new one. With `once`,
+    an entry already in the file is not written again (it is synced: the earlier write's sync may have
+    failed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+b") as stream:  # one descriptor to read, append and sync
         stream.seek(0)
         content = stream.read()
-        if entry in _entries(content):
-            os.fsync(stream.fileno())  # an earlier attempt wrote it; its sync may have failed
-            return
+        if once and entry in _entries(content):
+            os.fsync(stream.fileno())
+            return False
         torn = bool(content) and not content.endswith(b"\n")
         stream.write((b"\n" if torn else b"") + (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"))
         stream.flush()
         os.fsync(stream.fileno())
+    return True
+
+
+def record_published_export(output: Path, manifest: dict[str, Any]) -> None:
+    """Append the export just drafted to the ledger of every export ever run to a draft (one JSON line),
+    once: a retry of the same run finds its line and adds nothing."""
+    append_json_line(output / PUBLICATIONS / LEDGER, _ledger_entry(manifest), once=True)
 
 
 def published_exports(output: Path) -> set[str]:

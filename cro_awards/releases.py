@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import json
 import os
 import shutil
 from dataclasses import asdict, dataclass
@@ -38,6 +37,8 @@ from cro_awards.publish import (
     PUBLICATIONS,
     QUARANTINE_FILE,
     _entries,
+    append_json_line,
+    drafts,
     find_draft,
     live_target,
     quarantine_folder,
@@ -110,19 +111,6 @@ def release_log(output: Path, survey_year: int | None = None) -> list[dict[str, 
     return [e for e in entries if survey_year is None or e.get("survey_year") == survey_year]
 
 
-def _append(output: Path, entry: dict[str, Any]) -> None:
-    """Append one JSON line and sync it; a torn last line (a write cut short) is ended first."""
-    path = log_path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+b") as stream:
-        stream.seek(0)
-        content = stream.read()
-        torn = bool(content) and not content.endswith(b"\n")
-        stream.write((b"\n" if torn else b"") + (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"))
-        stream.flush()
-        os.fsync(stream.fileno())
-
-
 def record_embargo(
     output: Path,
     survey_year: int,
@@ -144,7 +132,7 @@ def record_embargo(
         "embargo_until": iso(until),
         "flow_run_id": flow_run_id,
     }
-    _append(output, entry)
+    append_json_line(log_path(output), entry)
     return entry
 
 
@@ -207,21 +195,6 @@ class Publication:
         return asdict(self)
 
 
-def _drafts(output: Path, survey_year: int) -> list[tuple[Path, dict[str, Any]]]:
-    """(folder, manifest) of every complete draft of the year, newest first."""
-    store = output / PUBLICATIONS / year_folder(output, survey_year).name
-    if not store.is_dir():
-        return []
-    found = []
-    for folder in store.iterdir():
-        if folder.name.startswith(_TMP_PREFIX) or folder.is_symlink() or not folder.is_dir():
-            continue
-        manifest = read_manifest(folder)
-        if manifest.get("run_id") and folder.name.endswith(f"-{manifest['run_id']}"):
-            found.append((Path(os.path.normpath(folder)), manifest))
-    return sorted(found, key=lambda pair: (pair[1].get("published_at", ""), pair[0].name), reverse=True)
-
-
 def publications(output: Path, survey_year: int, now: dt.datetime | None = None) -> list[Publication]:
     """The year's drafts, newest first, each with its status and its latest release (see `Publication`)."""
     current, previous = _released_run(output, survey_year), previous_release(output, survey_year)
@@ -231,7 +204,7 @@ def publications(output: Path, survey_year: int, now: dt.datetime | None = None)
         if entry["event"] == RELEASED:
             released[entry["run_id"]] = entry
     listed = []
-    for folder, manifest in _drafts(output, survey_year):
+    for folder, manifest in drafts(output, survey_year):
         run_id = manifest["run_id"]
         if run_id == current:
             status = "released"
@@ -321,7 +294,7 @@ def release(
         step = "recording the release in the release log"
         if not already:
             entry = {"survey_year": survey_year, "run_id": run_id, "at": at, "by": by, "previous_run_id": previous}
-            _append(output, {"event": RELEASED, **entry})
+            append_json_line(log_path(output), {"event": RELEASED, **entry})
         checkpoint("release_recorded")
         step = "collecting old drafts"
         collect_garbage(output, quarantine, survey_year, keep, now)
@@ -381,7 +354,7 @@ def collect_garbage(
     protected = {current, previous, *pending_embargoes(output, survey_year, now)}
     young = now - dt.timedelta(days=KEEP_DAYS)
     others = []
-    for folder, manifest in _drafts(output, survey_year):
+    for folder, manifest in drafts(output, survey_year):
         run_id = manifest["run_id"]
         if run_id in protected or _published_at(manifest, now) > young:
             continue
@@ -409,7 +382,7 @@ def _collect_quarantines(
     folder = year_folder(quarantine, survey_year)
     if not folder.is_dir():
         return []
-    kept_runs = {manifest["run_id"] for _, manifest in _drafts(output, survey_year)}
+    kept_runs = {manifest["run_id"] for _, manifest in drafts(output, survey_year)}
     released = live_target(folder / QUARANTINE_FILE) if (folder / QUARANTINE_FILE).is_symlink() else None
     removed = []
     for entry in folder.iterdir():
