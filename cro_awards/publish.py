@@ -343,16 +343,15 @@ def record_published_export(output: Path, manifest: dict[str, Any]) -> None:
 
 def published_exports(output: Path) -> set[str]:
     """SHA-256 of every export ever published under `output` (a torn line is ignored)."""
-    path = output / PUBLICATIONS / LEDGER
-    if not path.exists():
+    try:
+        content = (output / PUBLICATIONS / LEDGER).read_bytes()
+    except FileNotFoundError:
         return set()
-    hashes = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            hashes.add(json.loads(line)["sha256"])
-        except (ValueError, KeyError, TypeError):
-            continue
-    return hashes
+    return {
+        entry["sha256"]
+        for entry in _entries(content)
+        if isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
+    }
 
 
 def read_publication(output: Path, survey_year: int, names: tuple[str, ...]) -> dict[str, pa.Table] | None:
