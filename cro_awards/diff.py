@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from cro_awards.errors import PublishError
 from cro_awards.sql import TOLERANCE
-from cro_awards.summary import SEGMENT_LABELS, SEGMENT_ORDER, code_span, escape_markdown, printable
+from cro_awards.summary import SEGMENT_LABELS, SEGMENT_ORDER, code_span, cro_name, escape_markdown, printable
 
 MANIFEST = "_manifest.json"
 TABLES = {
@@ -163,15 +163,10 @@ def _rows(table: pa.Table, columns: Iterable[str]) -> list[dict[str, Any]]:
     return table.select(wanted).to_pylist()
 
 
-def _name(row: dict[str, Any]) -> str:
-    name = row.get("cro_name")
-    return row["cro"] if name is None else name
-
-
 def _awards(publication: Publication) -> dict[tuple[str, str, str, str], str]:
     """(segment, category, award, cro) -> display name."""
     return {
-        (row["segment"], row["category"], row["award"], row["cro"]): _name(row)
+        (row["segment"], row["category"], row["award"], row["cro"]): cro_name(row)
         for row in _rows(publication.tables["awards"], TABLES["awards"])
     }
 
@@ -182,7 +177,7 @@ def _composites(publication: Publication) -> dict[tuple[str, str, str], tuple[fl
     for row in _rows(publication.tables["composite_scores"], TABLES["composite_scores"]):
         composite = row["composite"]
         if row["is_eligible"] is True and composite is not None:
-            found[(row["segment"], row["category"], row["cro"])] = (float(composite), _name(row))
+            found[(row["segment"], row["category"], row["cro"])] = (float(composite), cro_name(row))
     return found
 
 

@@ -26,6 +26,7 @@ from cro_awards.config import LoadedConfig
 from cro_awards.knobs import KNOBS
 from cro_awards.pipeline import PipelineResult
 from cro_awards.settings import PROJECT_ROOT
+from cro_awards.summary import cro_name
 
 EFFECTIVE_KEYS = ("survey_close", "rating_scale", *KNOBS, "screens")
 """The configuration values a manifest records as the run used them (overrides applied); `screens` only
@@ -108,7 +109,7 @@ def co_leaders(composites: Any) -> dict[str, list[str]]:
     columns = ["segment", "category", "cro", "rank", "is_co_leader", *(["cro_name"] if named else [])]
     for row in composites.select(columns).to_pylist():
         if row["is_co_leader"] and row["rank"] != 1:
-            found.setdefault(f"{row['segment']}/{row['category']}", []).append(row.get("cro_name") or row["cro"])
+            found.setdefault(f"{row['segment']}/{row['category']}", []).append(cro_name(row))
     return found
 
 

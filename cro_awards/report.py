@@ -37,7 +37,7 @@ import pyarrow as pa
 from cro_awards import history as histories, knobs as knobs_model
 from cro_awards.config import REASON_CODES as REASON_ORDER, category_label
 from cro_awards.history import Point, Release
-from cro_awards.summary import SEGMENT_LABELS, SEGMENT_ORDER, probability_text, reason_description
+from cro_awards.summary import SEGMENT_LABELS, SEGMENT_ORDER, cro_name, probability_text, reason_description
 
 KNOBS = knobs_model.KNOBS
 """The knobs the report lists with their values: every method knob (`cro_awards.knobs`)."""
@@ -170,11 +170,6 @@ def segment_label(segment: str) -> str:
     return SEGMENT_LABELS.get(segment, segment.replace("_", " ").title())
 
 
-def name_of(row: Mapping[str, Any]) -> str:
-    """A row's CRO as people read it: its `cro_name`, else its id `cro`."""
-    return row.get("cro_name") or row["cro"]
-
-
 def join_names(names: Iterable[str]) -> str:
     """ "A", "A and B", "A, B and C"."""
     names = list(names)
@@ -232,7 +227,7 @@ def chart_rows(composites: Iterable[Mapping[str, Any]], segment: str, category: 
         for row in composites
         if row["segment"] == segment and row["category"] == category and row.get("is_eligible")
     ]
-    return sorted(rows, key=lambda row: (-row["composite"], name_of(row).casefold(), name_of(row), row["cro"]))
+    return sorted(rows, key=lambda row: (-row["composite"], cro_name(row).casefold(), cro_name(row), row["cro"]))
 
 
 def winners_of(awards: Iterable[Mapping[str, Any]], segment: str, category: str) -> dict[str, set[str]]:
@@ -431,7 +426,7 @@ def chart_layout(
         awards = sorted(winners.get(row["cro"], ()), key=("leader", "champion").index)
         ci_low, ci_high = row.get("ci_low"), row.get("ci_high")
         whisker = show_intervals and ci_low is not None and ci_high is not None
-        tooltip = [f"{name_of(row)}: composite {fmt2(row['composite'])}"]
+        tooltip = [f"{cro_name(row)}: composite {fmt2(row['composite'])}"]
         if whisker:
             tooltip.append(f"95% interval {fmt2(ci_low)} to {fmt2(ci_high)}")
         if row.get("n_evaluations") is not None:
@@ -453,7 +448,7 @@ def chart_layout(
         drawn.append(
             {
                 "cro": row["cro"],
-                "name": _short(name_of(row)),
+                "name": _short(cro_name(row)),
                 "tooltip": "; ".join(tooltip),
                 "y": y,
                 "text_y": y + 4,
@@ -630,7 +625,7 @@ def cro_profiles(
     notes = notes or {}
     names = dict(names or {})
     for row in [*attribute_scores, *composites]:
-        names.setdefault(row["cro"], name_of(row))
+        names.setdefault(row["cro"], cro_name(row))
     labels = dict(getattr(survey, "attributes", {}) or {})
     categories = list(categories if categories is not None else getattr(survey, "categories", {}))
     changes = changes or {}
