@@ -461,6 +461,15 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Lo
     except ValidationError as error:
         details = "; ".join(_describe(e, overrides) for e in error.errors())
         raise ConfigError(f"{path}: invalid survey configuration: {details}.") from None
+    if "min_cell_size" in overrides:
+        promised = SurveyConfig.model_validate(raw).min_cell_size
+        if survey.min_cell_size < promised:
+            raise ConfigError(
+                f"{path}: override min_cell_size = {survey.min_cell_size} is below the YAML's min_cell_size = "
+                f"{promised}: respondents were promised that no answer shared by fewer than {promised} respondents "
+                f"counts in anything published. A run may raise min_cell_size, never lower it; give at least "
+                f"{promised}, or leave it out."
+            )
     return LoadedConfig(
         path=path.resolve(),
         sha256=hashlib.sha256(raw_bytes).hexdigest(),

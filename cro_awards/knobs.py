@@ -74,9 +74,10 @@ class MethodKnobs(BaseModel):
     min_cell_size: Annotated[
         StrictInt,
         Field(
-            ge=1,
+            ge=3,
             le=1_000_000,
-            description="scores resting on fewer ratings or evaluations are not published",
+            description="a CRO's attribute rated by fewer respondents of a segment counts nowhere (confidentiality); "
+            "a run may raise it, never lower it below the YAML's value",
         ),
     ] = 3
     max_rejected_share: Annotated[

@@ -7,9 +7,9 @@ saved value, read as blank, per column), the configuration's name, SHA-256, over
 values (every method knob of `cro_awards.knobs`, with survey_close and rating_scale, and `screens`, the
 respondent screens as configured, only when the year configures one: a year without screens records
 exactly what it recorded before screens existed), the counts (`quarantined_by_reason`: rows per reason
-code, the screens' codes included), the rows withheld for confidentiality (`withheld`: per score
-table, how many rows primary suppression (D1, too few answers) and complementary suppression (D2, so
-that no small cell can be derived) left out) and the code's and libraries' versions. `summary(...)` is
+code, the screens' codes included), what the countable-cells rule left out (`not_counted`: per segment,
+the cells rated by fewer than min_cell_size respondents and their ratings, which count in no published
+number) and the code's and libraries' versions. `summary(...)` is
 what the flow returns and the command line prints. Neither holds anything respondent-level.
 """
 
@@ -94,7 +94,7 @@ def manifest(result: PipelineResult, loaded: LoadedConfig, run_id: str, publishe
             "effective": effective_configuration(loaded),
         },
         "counts": {**result.counts, "quarantined_by_reason": result.quarantined_by_reason},
-        "withheld": result.withheld,
+        "not_counted": result.not_counted,
         "versions": {"code": code_version(), **package_versions()},
     }
 
@@ -137,5 +137,6 @@ def summary(
         "awards": result.tables["awards"].to_pylist(),
         "co_leaders": co_leaders(result.tables["composite_scores"]),
         "timings": timings,
-        "disclosure_seconds": result.disclosure_seconds,
+        "not_counted": result.not_counted,
+        "disclosure_seconds": {"audit": result.audit_seconds},
     }

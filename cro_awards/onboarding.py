@@ -646,6 +646,10 @@ class CheckReport:
     """What each configured respondent screen removes (empty: the year configures none)."""
     screened_alone: int = 0
     """Rows quarantined only by the screens' reasons (no other reason would)."""
+    min_cell_size: int = 3
+    not_counted: dict[str, dict[str, int]] = field(default_factory=dict)
+    """segment -> {"cells", "ratings"}: what a run would count nowhere (cells rated by fewer than
+    min_cell_size respondents)."""
 
     @property
     def rejected_share(self) -> float:
@@ -709,6 +713,13 @@ class CheckReport:
         else:
             lines.append("Every row is valid.")
         lines += self._render_screens()
+        if self.not_counted:
+            big, small = self.not_counted["big_pharma"], self.not_counted["small_pharma"]
+            lines.append(
+                f"Not counted (a CRO's attribute rated by fewer than min_cell_size = {self.min_cell_size} respondents "
+                f"of a segment counts nowhere): Big Pharma {big['cells']} cell(s), {big['ratings']} rating(s); "
+                f"Small Pharma {small['cells']} cell(s), {small['ratings']} rating(s)."
+            )
         if self.near_misses:
             lines.append(
                 "CRO spellings that match no name or alias but are close to one (quarantined as unknown_cro); "
@@ -765,4 +776,6 @@ def check_export(
         near_misses=tuple(near_misses(_unknown_spellings(validation.rejected), loaded.survey)),
         screens=screen_counts(screens, rows_by_reason, _respondents(validation.rejected) if screens.configured else {}),
         screened_alone=screened_alone(screens, rows_by_reason),
+        min_cell_size=loaded.survey.min_cell_size,
+        not_counted=result.not_counted,
     )

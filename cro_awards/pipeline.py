@@ -7,15 +7,17 @@ No Prefect here: the flow passes `run_stage` (wrapping each stage in a Prefect t
 
 Stages, in order (`STAGES`): extract (read the file), stage (DuckDB staging), validate (Great
 Expectations, then the quarantine table and the counts), then the rejected-share gate, then transform (the
-awards' tables, with the complementary suppression of `cro_awards.disclosure`) and check (the output
-checks of `sql/tests/`, then the disclosure audit on exactly the tables to be published). The gate runs
+awards' tables, over the countable cells only: `sql/int_rating_cells.sql`) and check (the output checks of
+`sql/tests/`, then the disclosure audit of `cro_awards.disclosure` on exactly the tables to be published). The gate runs
 right after validation, so a run bound to fail does no scoring; `on_rejected` is called before the gate,
 so a failing run still leaves its quarantine for the user to inspect.
 
 Contract: `run_pipeline(loaded, export_path, through="check")` returns a `PipelineResult`; with
-`through="validate"` it stops after validation (no gate, no tables: what `check` reports). Raises
+`through="validate"` it stops after validation (no gate, no tables; the cells not counted: what `check`
+reports). Raises
 `ConfigError`/`ExportError` for bad input, `RejectedShareError` at the gate, `OutputCheckError` (a bug)
-when an output check fails, `DisclosureError` when the tables would reveal a confidential value.
+when an output check fails, `DisclosureError` when the tables lack the structure that keeps every published
+number off the cells that are not countable (a bug, never bad data).
 """
 
 from __future__ import annotations
@@ -83,11 +85,13 @@ class PipelineResult:
     validation: Validation
     tables: dict[str, pa.Table] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-    withheld: dict[str, dict[str, int]] = field(default_factory=dict)
-    """Rows withheld for confidentiality, per table and rule (`cro_awards.disclosure.Plan.counts`)."""
-    disclosure_seconds: dict[str, float] = field(default_factory=dict)
-    """Seconds of the complementary suppression (within transform) and of the disclosure audit (within
-    check): the benchmark reports them apart."""
+    not_counted: dict[str, dict[str, int]] = field(default_factory=dict)
+    """segment -> {"cells", "ratings"} rated by fewer than min_cell_size respondents: counted nowhere (D6)."""
+    contributions: pa.Table | None = None
+    """Each accepted evaluation's counted attributes (`cro_awards.transform.Scored.contributions`): what a
+    draft keeps privately for the differencing guard at release."""
+    audit_seconds: float = 0.0
+    """Seconds of the disclosure audit (within check): the benchmark reports it apart."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -170,49 +174,37 @@ def _validate(workspace: sql.Workspace, exported: Export, loaded: LoadedConfig, 
     return Validation(reasons=reasons, rejected=rejected, counts=counts, quarantined_by_reason=by_reason)
 
 
-def _score(workspace: sql.Workspace, loaded: LoadedConfig) -> tuple[dict[str, pa.Table], disclosure.Plan]:
-    tables, suppression = transform.score(workspace, loaded.survey)
-    logger.info("Complementary suppression took %.3f s", suppression.seconds)
-    logger.info("Scored in DuckDB: %s", ", ".join(f"{name} {t.num_rows} rows" for name, t in tables.items()))
-    withheld = suppression.counts()
+def _score(workspace: sql.Workspace, loaded: LoadedConfig) -> transform.Scored:
+    scored = transform.score(workspace, loaded.survey)
+    logger.info("Scored in DuckDB: %s", ", ".join(f"{name} {t.num_rows} rows" for name, t in scored.tables.items()))
     logger.info(
-        "Withheld for confidentiality: %d attribute rows by primary and %d by complementary suppression, "
-        "%d composite rows by primary and %d by complementary suppression",
-        withheld["attribute_scores"]["primary"],
-        withheld["attribute_scores"]["complementary"],
-        withheld["composite_scores"]["primary"],
-        withheld["composite_scores"]["complementary"],
+        "Not counted (cells rated by fewer than min_cell_size = %d respondents): %s",
+        loaded.survey.min_cell_size,
+        "; ".join(
+            f"{segment} {counts['cells']} cells, {counts['ratings']} ratings"
+            for segment, counts in scored.not_counted.items()
+        ),
     )
-    for cro, kind, key in suppression.unprotectable():
-        logger.warning(
-            "No choice of withheld rows protects the %s score (%s, %s, %s): eligible composites (always "
-            "published) determine it; the disclosure audit will stop the run",
-            kind,
-            key[0],
-            cro,
-            key[1],
-        )
-    return tables, suppression
+    return scored
 
 
-def _check(
-    workspace: sql.Workspace, loaded: LoadedConfig, tables: dict[str, pa.Table], suppression: disclosure.Plan
-) -> float:
-    failed = workspace.failed_checks(transform.method_parameters(loaded.survey))
+def _check(workspace: sql.Workspace, loaded: LoadedConfig, tables: dict[str, pa.Table]) -> float:
+    parameters = transform.method_parameters(loaded.survey)
+    failed = workspace.failed_checks(parameters)
     if failed:
         raise OutputCheckError(
             "Output checks failed (a bug in the pipeline; nothing was published): " + "; ".join(failed)
         )
     logger.info("Output checks passed: keys unique, awards only for eligible CROs, read = accepted + quarantined")
     started = time.perf_counter()
-    findings = disclosure.audit(transform.inventory(workspace, loaded.survey), loaded.survey.min_cell_size, tables)
+    findings = disclosure.audit(tables, loaded.survey.category_rows(), parameters)
     seconds = time.perf_counter() - started
     if findings:
         for finding in findings:
             logger.error("Disclosure audit: %s", finding.describe())
-        raise DisclosureError(disclosure.explain(findings, loaded.survey.min_cell_size, suppression.unprotectable()))
+        raise DisclosureError(disclosure.explain(findings, loaded.survey.min_cell_size))
     logger.info(
-        "Disclosure audit passed in %.3f s: no value resting on fewer than %d answers can be derived from the tables",
+        "Disclosure audit passed in %.3f s: every published number rests on cells of at least %d ratings",
         seconds,
         loaded.survey.min_cell_size,
     )
@@ -248,7 +240,8 @@ def run_pipeline(
         timed("stage", _stage, workspace, exported, loaded)
         validation = timed("validate", _validate, workspace, exported, loaded, suites)
         if through == "validate":
-            return PipelineResult(exported, validation, timings=timings)
+            not_counted = transform.not_counted(workspace, loaded.survey)
+            return PipelineResult(exported, validation, timings=timings, not_counted=not_counted)
         where = on_rejected(validation.rejected) if on_rejected else None
         failure = gate_failure(validation, loaded, export_path)
         if failure:
@@ -258,7 +251,8 @@ def run_pipeline(
                 else (" Fix the export (run `cro-awards check` to see the reasons) and run again.")
             )
             raise RejectedShareError(failure + advice)
-        tables, suppression = timed("transform", _score, workspace, loaded)
-        audit_seconds = timed("check", _check, workspace, loaded, tables, suppression)
-    seconds = {"suppression": suppression.seconds, "audit": audit_seconds}
-    return PipelineResult(exported, validation, tables, timings, suppression.counts(), seconds)
+        scored = timed("transform", _score, workspace, loaded)
+        audit_seconds = timed("check", _check, workspace, loaded, scored.tables)
+    return PipelineResult(
+        exported, validation, scored.tables, timings, scored.not_counted, scored.contributions, audit_seconds
+    )

@@ -1001,7 +1001,7 @@ def report_context(
         "export_file": (manifest.get("export") or {}).get("file_name"),
         "config_file": (manifest.get("config") or {}).get("file_name"),
         "overrides": (manifest.get("config") or {}).get("overrides") or {},
-        "withheld": manifest.get("withheld") or {},
+        "not_counted": _not_counted(manifest.get("not_counted")),
         "counts": {
             "read": read,
             "accepted": counts.get("accepted"),
@@ -1079,3 +1079,17 @@ def render_report(
     """
     context = report_context(tables, manifest, survey, previous, history, draft)
     return _environment().get_template(TEMPLATE).render(**context).strip() + "\n"
+
+
+def _not_counted(recorded: Any) -> dict[str, dict[str, int]] | None:
+    """The manifest's `not_counted` (segment -> cells, ratings) when it has that shape, else None (an
+    older manifest: the report then says nothing of it)."""
+    if not isinstance(recorded, dict):
+        return None
+    found = {}
+    for segment in ("big_pharma", "small_pharma"):
+        counts = recorded.get(segment)
+        if not isinstance(counts, dict) or not all(isinstance(counts.get(k), int) for k in ("cells", "ratings")):
+            return None
+        found[segment] = {"cells": counts["cells"], "ratings": counts["ratings"]}
+    return found

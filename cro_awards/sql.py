@@ -54,10 +54,6 @@ SOURCES = {
     "invalid_rating) from validation and the reader",
     "composite_uncertainty": "each eligible composite's interval, rank interval, award probabilities and "
     "shrunk composite, from cro_awards/uncertainty.py",
-    "withheld_attribute_scores": "(segment, cro, attribute) rows withheld by complementary suppression, from "
-    "cro_awards/disclosure.py",
-    "withheld_composite_scores": "(segment, cro, category) rows withheld by complementary suppression, from "
-    "cro_awards/disclosure.py",
 }
 """The relations registered from Python (by `Workspace.register`), which the SQL files read."""
 
@@ -71,6 +67,8 @@ TOLERANCE = 1e-9
 """Absolute tolerance of every comparison between scores (awards method: ranks, leaders, champions)."""
 
 TESTS_DIR = SQL_DIR / "tests"
+AUDIT_DIR = SQL_DIR / "audit"
+"""The disclosure audit's checks (`cro_awards.disclosure`): they read only the published tables."""
 
 _PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
 _HEADER_LINE = re.compile(r"--\s*([a-z_]+):\s*(.*)")
@@ -130,9 +128,20 @@ def models() -> tuple[str, ...]:
     return tuple(sorted(path.stem for path in SQL_DIR.glob("*.sql")))
 
 
-def checks() -> tuple[str, ...]:
-    """Every output check of sql/tests/ (file stem), sorted."""
-    return tuple(sorted(path.stem for path in TESTS_DIR.glob("*.sql")))
+def checks(folder: Path = TESTS_DIR) -> tuple[str, ...]:
+    """Every check of `folder` (sql/tests/, or sql/audit/) by file stem, sorted."""
+    return tuple(sorted(path.stem for path in folder.glob("*.sql")))
+
+
+def audit_rows(connection: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> dict[str, list[tuple]]:
+    """Each check of sql/audit/ -> the rows (segment, cro, item) that break it, on the tables of
+    `connection`; only the checks that found some."""
+    found = {}
+    for name in checks(AUDIT_DIR):
+        broken = rows(connection, sql_text(name, AUDIT_DIR), _bound(name, params, AUDIT_DIR))
+        if broken:
+            found[name] = broken
+    return found
 
 
 @functools.cache

@@ -16,18 +16,20 @@ test can drive it with literal Arrow tables):
 - `quarantine(workspace, reasons)` registers validation's reasons and builds the quarantine table
   (`rejected_evaluations`) and the counts: rows read, accepted and quarantined.
 - `score(workspace, survey)` builds every published table (the resampling's figures,
-  `cro_awards.uncertainty`, and the complementary suppression's withheld rows registered on the way)
-  and returns them as Arrow, in key order, with the suppression plan (`cro_awards.disclosure.Plan`:
-  what each rule withheld).
+  `cro_awards.uncertainty`, registered on the way) over the countable cells only and returns them as
+  Arrow, in key order, with the accounting of the cells not counted and the evaluations' contributions
+  (`Scored`).
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
-from cro_awards import disclosure, sql, uncertainty
+from cro_awards import sql, uncertainty
 from cro_awards.config import CONTRACT_COLUMNS, WHITESPACE, Screens, SurveyConfig, category_label
 from cro_awards.extract import column_names, field_name
 
@@ -149,9 +151,24 @@ def quarantine(workspace: sql.Workspace, reasons: pa.Table, survey: SurveyConfig
     return workspace.table(sql.QUARANTINE), {"read": read, "accepted": read - quarantined, "quarantined": quarantined}
 
 
-def score(workspace: sql.Workspace, survey: SurveyConfig) -> tuple[dict[str, pa.Table], disclosure.Plan]:
-    """Build the published tables and return them with the suppression plan (module contract); the
-    resampling and the complementary suppression run between the scores and them."""
+@dataclass(frozen=True)
+class Scored:
+    """What `score` returns: the published tables, the accounting of the countable-cells rule and the
+    contributions a draft keeps privately."""
+
+    tables: dict[str, pa.Table]
+    """attribute_scores, composite_scores and awards, in key order."""
+    not_counted: dict[str, dict[str, int]]
+    """segment -> {"cells", "ratings"}: the cells rated by fewer than min_cell_size respondents (D6)."""
+    contributions: pa.Table
+    """One row per accepted evaluation with a counted rating: respondent_id, cro, segment and the sorted
+    list of its counted attributes; the schema's metadata `categories` holds the category membership
+    (JSON). What the differencing guard compares between a draft and the earlier releases."""
+
+
+def score(workspace: sql.Workspace, survey: SurveyConfig) -> Scored:
+    """Build the published tables (module contract); the resampling runs between the scores and them,
+    over the counted ratings only."""
     parameters = method_parameters(survey)
     workspace.build("int_composite_scores", params=parameters)
     evaluations = sql.arrow(
@@ -163,9 +180,9 @@ def score(workspace: sql.Workspace, survey: SurveyConfig) -> tuple[dict[str, pa.
     )
     figures = uncertainty.analyse(
         evaluations,
-        workspace.connection.sql(
-            "select source_row, attribute, rating_value from int_accepted_ratings"
-        ).to_arrow_reader(1 << 20),
+        workspace.connection.sql("select source_row, attribute, rating_value from int_counted_ratings").to_arrow_reader(
+            1 << 20
+        ),
         composites,
         survey.category_rows(),
         uncertainty.Settings(
@@ -178,21 +195,32 @@ def score(workspace: sql.Workspace, survey: SurveyConfig) -> tuple[dict[str, pa.
         ),
     )
     workspace.register("composite_uncertainty", figures)
-    suppression = disclosure.plan(inventory(workspace, survey), survey.min_cell_size)
-    workspace.register("withheld_attribute_scores", suppression.withheld_attribute_scores())
-    workspace.register("withheld_composite_scores", suppression.withheld_composite_scores())
     workspace.build(*sql.PUBLISHED, params=parameters)
-    return {name: workspace.table(name) for name in sql.PUBLISHED}, suppression
-
-
-def inventory(workspace: sql.Workspace, survey: SurveyConfig) -> disclosure.Inventory:
-    """Every attribute cell and composite before suppression, with its count: what the disclosure
-    attacker is assumed to know (`cro_awards.disclosure`)."""
-    return disclosure.Inventory.from_tables(
-        sql.arrow(workspace.connection, "select segment, cro, attribute, n_ratings from int_attribute_scores"),
-        sql.arrow(
-            workspace.connection,
-            "select segment, cro, category, n_evaluations, is_eligible from int_composite_scores",
-        ),
-        survey.category_rows(),
+    return Scored(
+        tables={name: workspace.table(name) for name in sql.PUBLISHED},
+        not_counted=not_counted(workspace, survey),
+        contributions=contributions(workspace, survey),
     )
+
+
+def not_counted(workspace: sql.Workspace, survey: SurveyConfig) -> dict[str, dict[str, int]]:
+    """segment -> {"cells", "ratings"}: the cells rated by fewer than min_cell_size respondents, which count
+    nowhere (`int_not_counted`); needs only the quarantine, so `check` can show it before a run."""
+    workspace.build("int_not_counted", params=method_parameters(survey))
+    return {
+        segment: {"cells": cells, "ratings": ratings}
+        for segment, cells, ratings in sql.rows(workspace.connection, sql.sorted_query("int_not_counted"))
+    }
+
+
+def contributions(workspace: sql.Workspace, survey: SurveyConfig) -> pa.Table:
+    """`int_contributions` without its source rows, in (respondent_id, cro) order, with the category
+    membership in the schema's metadata (see `Scored.contributions`)."""
+    table = sql.arrow(
+        workspace.connection,
+        "select respondent_id, cro, segment, attributes from int_contributions order by respondent_id, cro",
+    )
+    categories: dict[str, list[str]] = {}
+    for category, attribute in survey.category_rows():
+        categories.setdefault(category, []).append(attribute)
+    return table.replace_schema_metadata({"categories": json.dumps(categories, sort_keys=True)})

@@ -1,12 +1,11 @@
--- Published attribute scores: small cells (fewer than min_cell_size ratings) are left out (primary
--- suppression), and so are the rows complementary suppression withholds (cro_awards/disclosure.py), so
--- that no small cell can be derived from the published rows and composites. cro is the CRO's id; the
--- labels people read (cro_name, attribute_label: the year's YAML) come last.
--- grain: one row per (segment, cro, attribute) with at least min_cell_size ratings, not withheld
+-- Published attribute scores: every countable cell's score, and overall pooling a CRO's countable
+-- segment cells (int_attribute_scores: a cell rated by fewer than min_cell_size respondents counts
+-- nowhere, so it has no row and enters no other). cro is the CRO's id; the labels people read
+-- (cro_name, attribute_label: the year's YAML) come last.
+-- grain: one row per (segment, cro, attribute) with a countable cell (overall: in either segment), so
+--        every row has at least min_cell_size ratings
 -- key: segment, cro, attribute
--- reads: int_attribute_scores, withheld_attribute_scores (from cro_awards/disclosure.py),
---        cro_labels (cro, cro_name), attribute_labels (attribute, attribute_label)
--- params: $min_cell_size
+-- reads: int_attribute_scores, cro_labels (cro, cro_name), attribute_labels (attribute, attribute_label)
 with
 
 final as (
@@ -19,13 +18,8 @@ final as (
         cro_labels.cro_name,
         attribute_labels.attribute_label,
     from int_attribute_scores
-    anti join withheld_attribute_scores
-        on int_attribute_scores.segment = withheld_attribute_scores.segment
-        and int_attribute_scores.cro = withheld_attribute_scores.cro
-        and int_attribute_scores.attribute = withheld_attribute_scores.attribute
     left join cro_labels on int_attribute_scores.cro = cro_labels.cro
     left join attribute_labels on int_attribute_scores.attribute = attribute_labels.attribute
-    where int_attribute_scores.n_ratings >= $min_cell_size
 )
 
 select * from final

@@ -1,22 +1,24 @@
--- Attribute scores before suppression: the mean rating of each CRO on each attribute, per segment.
--- Each segment's ratings are counted and summed once; overall adds the two segments' counts and sums.
+-- Attribute scores over the countable cells only: the mean rating of each CRO on each attribute, per
+-- segment, from each countable cell's count and sum (int_rating_cells); overall pools the CRO's
+-- countable segment cells of the attribute (none countable: no overall row). So every row rests on at
+-- least min_cell_size ratings, and no rating of a cell that is not countable enters any of them.
 -- Ratings are whole numbers, so every sum is exact in any order: reruns give identical bits, and
--- overall is what pooling the ratings would give.
--- grain: one row per (segment, cro, attribute) with at least one rating; segment in big_pharma,
---        small_pharma, overall
+-- overall is what pooling the counted ratings would give.
+-- grain: one row per (segment, cro, attribute) with a countable cell (overall: in either segment);
+--        segment in big_pharma, small_pharma, overall
 -- key: segment, cro, attribute
--- reads: int_accepted_ratings
+-- reads: int_rating_cells
 with
 
-by_segment as (
+countable as (
     select
         segment,
         cro,
         attribute,
-        count(*) as n_ratings,
-        sum(rating_value) as rating_sum,
-    from int_accepted_ratings
-    group by segment, cro, attribute
+        n_ratings,
+        rating_sum,
+    from int_rating_cells
+    where is_countable
 ),
 
 overall as (
@@ -26,7 +28,7 @@ overall as (
         attribute,
         sum(n_ratings)::bigint as n_ratings,
         sum(rating_sum) as rating_sum,
-    from by_segment
+    from countable
     group by cro, attribute
 ),
 
@@ -38,7 +40,7 @@ final as (
         n_ratings,
         rating_sum / n_ratings as score,
     from (
-        select * from by_segment
+        select * from countable
         union all
         select * from overall
     )

@@ -1,13 +1,13 @@
--- Composite scores before suppression: per segment, CRO and core category, the unweighted mean of the
--- category's attribute scores that exist; eligibility; and rank among the eligible with a tolerance.
--- An attribute in two categories counts in both (category_attributes lists it twice). n_evaluations
--- counts each segment's evaluations rating the category once; overall adds the two segments (an
--- evaluation is in exactly one).
+-- Composite scores over the countable cells only: per segment, CRO and core category, the unweighted
+-- mean of the category's attribute scores that exist (int_attribute_scores holds countable cells
+-- only); eligibility; and rank among the eligible with a tolerance. An attribute in two categories
+-- counts in both (category_attributes lists it twice). n_evaluations counts the evaluations with at
+-- least one counted rating in the category (int_contributions); overall adds the two segments (an
+-- evaluation is in exactly one). No counted attribute in the category: no row.
 -- Means are taken over lists in a fixed order, so parallel aggregation cannot change the last bits.
--- grain: one row per (segment, cro, category) with at least one rating in the category
+-- grain: one row per (segment, cro, category) with at least one counted rating in the category
 -- key: segment, cro, category
--- reads: int_attribute_scores, int_accepted_ratings, int_accepted_evaluations,
---        category_attributes (category, attribute)
+-- reads: int_attribute_scores, int_contributions, category_attributes (category, attribute)
 -- params: $min_evaluations, $tolerance
 with
 
@@ -22,24 +22,23 @@ category_scores as (
     group by int_attribute_scores.segment, int_attribute_scores.cro, category_attributes.category
 ),
 
-rated_categories as (
-    -- keyed by number alone: the segment and CRO join on afterwards (grouping by their text is slower)
-    select distinct
-        int_accepted_ratings.source_row,
-        category_attributes.category,
-    from int_accepted_ratings
-    inner join category_attributes on int_accepted_ratings.attribute = category_attributes.attribute
+category_lists as (
+    select
+        category,
+        list(attribute) as attributes,
+    from category_attributes
+    group by category
 ),
 
 segment_evaluations as (
     select
-        int_accepted_evaluations.segment,
-        int_accepted_evaluations.cro,
-        rated_categories.category,
+        int_contributions.segment,
+        int_contributions.cro,
+        category_lists.category,
         count(*) as n_evaluations,
-    from rated_categories
-    inner join int_accepted_evaluations on rated_categories.source_row = int_accepted_evaluations.source_row
-    group by int_accepted_evaluations.segment, int_accepted_evaluations.cro, rated_categories.category
+    from int_contributions
+    inner join category_lists on list_has_any(int_contributions.attributes, category_lists.attributes)
+    group by int_contributions.segment, int_contributions.cro, category_lists.category
 ),
 
 category_evaluations as (

@@ -18,6 +18,11 @@ cell, n_evaluations per composite): what the disclosure attack (tests/attacker.p
 
 Nothing here imports the project: the point is to restate the rules, not to reuse the code.
 
+Confidentiality, as the disclosure-control spec states it (`_counted`): a (segment, CRO, attribute) cell
+with fewer than min_cell_size ratings counts nowhere: not as a row, not in Overall (which pools the
+countable segment cells), not in a composite nor its n_evaluations (evaluations with a counted rating in
+the category), and so not in eligibility, ranks or awards.
+
 Readings chosen where the rules are terse: a "blank line" is a CSV record whose raw text holds nothing
 but spaces, tabs, line breaks and no-break spaces (so `\u00a0` alone on a line is not a row, but `" "`
 quoted is); the segment cut compares the decimal text exactly (`Decimal(rd_spend) >= cut`), as the method
@@ -273,6 +278,7 @@ def _accepted(config: dict, csv_path):
         if straight_lining and len(ratings) >= straight_lining["min_ratings"] and len(set(ratings.values())) == 1:
             found.add("straight_lining")
         evaluations[source_row] = {
+            "source_row": source_row,
             "respondent_id": respondent,
             "cro": cro,
             "spend": spend,
@@ -299,19 +305,51 @@ def _accepted(config: dict, csv_path):
     order = {code: index for index, code in enumerate(REASON_CODES)}
     quarantine = {source_row: sorted(found, key=order.__getitem__) for source_row, found in reasons.items() if found}
 
-    # Ratings per (segment, cro, attribute) and evaluations per (segment, cro).
-    cell_ratings: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    segment_evaluations: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    # The accepted evaluations, each in the segment its spend puts it in.
+    accepted: list[tuple[str, dict]] = []
     for source_row, evaluation in evaluations.items():
         if source_row in quarantine:
             continue
         by_spend = "big_pharma" if Decimal(evaluation["spend"]) >= Decimal(repr(cut)) else "small_pharma"
-        for segment in (by_spend, OVERALL):
-            segment_evaluations[(segment, evaluation["cro"])].append(evaluation)
-            for attribute, value in evaluation["ratings"].items():
-                cell_ratings[(segment, evaluation["cro"], attribute)].append(value)
+        accepted.append((by_spend, evaluation))
+    return quarantine, accepted
 
-    return quarantine, cell_ratings, segment_evaluations
+
+def thin_cells(config: dict, csv_path) -> dict[tuple[str, str, str], list[int]]:
+    """(segment, cro, attribute) -> the source rows of its ratings, for every cell that is not countable
+    (fewer than min_cell_size accepted ratings): the ratings that must count nowhere."""
+    min_cell = {**DEFAULTS, **config}["min_cell_size"]
+    _, accepted = _accepted(config, csv_path)
+    cells: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    for segment, evaluation in accepted:
+        for attribute in evaluation["ratings"]:
+            cells[(segment, evaluation["cro"], attribute)].append(evaluation["source_row"])
+    return {cell: rows for cell, rows in cells.items() if len(rows) < min_cell}
+
+
+def _counted(config: dict, accepted: list[tuple[str, dict]]):
+    """The countable-cells rule, read from the disclosure-control spec: a cell is (segment in big_pharma,
+    small_pharma; CRO; attribute); it is countable when it holds at least min_cell_size accepted ratings;
+    only countable cells count anywhere. Overall pools a CRO's countable segment cells of an attribute.
+
+    Returns (cell_ratings, segment_evaluations): the counted ratings per (segment, cro, attribute), overall
+    included, and per (segment, cro) the accepted evaluations (overall: both segments), each with only its
+    counted ratings (`counted`)."""
+    min_cell = {**DEFAULTS, **config}["min_cell_size"]
+    in_cell: dict[tuple[str, str, str], int] = defaultdict(int)
+    for segment, evaluation in accepted:
+        for attribute in evaluation["ratings"]:
+            in_cell[(segment, evaluation["cro"], attribute)] += 1
+    cell_ratings: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    segment_evaluations: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for segment, evaluation in accepted:
+        cro = evaluation["cro"]
+        counted = {a: v for a, v in evaluation["ratings"].items() if in_cell[(segment, cro, a)] >= min_cell}
+        for name in (segment, OVERALL):
+            segment_evaluations[(name, cro)].append({**evaluation, "counted": counted})
+            for attribute, value in counted.items():
+                cell_ratings[(name, cro, attribute)].append(value)
+    return cell_ratings, segment_evaluations
 
 
 def reference(config: dict, csv_path) -> tuple[dict[int, list[str]], dict[str, list[dict]]]:
@@ -319,11 +357,11 @@ def reference(config: dict, csv_path) -> tuple[dict[int, list[str]], dict[str, l
     min_evaluations = knobs["min_evaluations"]
     min_cros = knobs["min_cros_for_awards"]
     multiplier = float(knobs["champion_sd_multiplier"])
-    min_cell = knobs["min_cell_size"]
     categories = {category: list(ids) for category, ids in config["categories"].items()}
     names = {cro_id(cro): cro["name"] for cro in config["cros"]}
 
-    quarantine, cell_ratings, segment_evaluations = _accepted(config, csv_path)
+    quarantine, accepted = _accepted(config, csv_path)
+    cell_ratings, segment_evaluations = _counted(config, accepted)
 
     scores = {key: (len(values), math.fsum(values) / len(values)) for key, values in cell_ratings.items()}
     attribute_scores = [
@@ -337,7 +375,6 @@ def reference(config: dict, csv_path) -> tuple[dict[int, list[str]], dict[str, l
             "attribute_label": config["attributes"][a],
         }
         for (s, c, a), (n, score) in scores.items()
-        if n >= min_cell
     ]
     attribute_scores.sort(key=lambda row: (row["segment"], row["cro"], row["attribute"]))
 
@@ -347,7 +384,7 @@ def reference(config: dict, csv_path) -> tuple[dict[int, list[str]], dict[str, l
             values = [scores[(segment, cro, a)][1] for a in ids if (segment, cro, a) in scores]
             if not values:
                 continue
-            n_evaluations = sum(1 for e in evaluations_here if any(a in e["ratings"] for a in ids))
+            n_evaluations = sum(1 for e in evaluations_here if any(a in e["counted"] for a in ids))
             composites.append(
                 {
                     "segment": segment,
@@ -368,7 +405,7 @@ def reference(config: dict, csv_path) -> tuple[dict[int, list[str]], dict[str, l
     for eligible in cells.values():
         for row in eligible:
             row["rank"] = 1 + sum(1 for rival in eligible if rival["composite"] > row["composite"] + TOLERANCE)
-    composite_scores = [row for row in composites if row["n_evaluations"] >= min_cell]
+    composite_scores = composites
     composite_scores.sort(key=lambda row: (row["segment"], row["cro"], row["category"]))
 
     awards: list[dict] = []
@@ -411,19 +448,23 @@ def reference(config: dict, csv_path) -> tuple[dict[int, list[str]], dict[str, l
 
 
 def cell_counts(config: dict, csv_path) -> dict[str, dict[tuple[str, str, str], int]]:
-    """Every cell's count, published or not, from the accepted rows (as `reference` counts them):
+    """Every cell's count before the countable-cells rule, from the accepted rows (what an attacker may be
+    assumed to know):
 
-    - "n_ratings": {(segment, cro, attribute): ratings} for every attribute cell with at least one rating;
+    - "n_ratings": {(segment, cro, attribute): ratings} for every attribute cell with at least one rating,
+      overall pooling both segments;
     - "n_evaluations": {(segment, cro, category): evaluations rating at least one of the category's
       attributes} for every composite with at least one such evaluation.
     """
     categories = {category: list(ids) for category, ids in config["categories"].items()}
-    _, cell_ratings, segment_evaluations = _accepted(config, csv_path)
-    n_ratings = {key: len(values) for key, values in cell_ratings.items() if values}
-    n_evaluations: dict[tuple[str, str, str], int] = {}
-    for (segment, cro), evaluations_here in segment_evaluations.items():
-        for category, ids in categories.items():
-            count = sum(1 for e in evaluations_here if any(a in e["ratings"] for a in ids))
-            if count:
-                n_evaluations[(segment, cro, category)] = count
-    return {"n_ratings": n_ratings, "n_evaluations": n_evaluations}
+    _, accepted = _accepted(config, csv_path)
+    n_ratings: dict[tuple[str, str, str], int] = defaultdict(int)
+    n_evaluations: dict[tuple[str, str, str], int] = defaultdict(int)
+    for segment, evaluation in accepted:
+        for name in (segment, OVERALL):
+            for attribute in evaluation["ratings"]:
+                n_ratings[(name, evaluation["cro"], attribute)] += 1
+            for category, ids in categories.items():
+                if any(a in evaluation["ratings"] for a in ids):
+                    n_evaluations[(name, evaluation["cro"], category)] += 1
+    return {"n_ratings": dict(n_ratings), "n_evaluations": dict(n_evaluations)}

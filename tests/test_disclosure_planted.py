@@ -1,9 +1,9 @@
-"""The disclosure audit stops a run whose publication step leaks (rule D5): `cro-awards run` on the
-bundled sample, with complementary suppression switched off by a planted fault
-(tests/faults/sitecustomize.py, `CRO_AWARDS_FAULT=no_complementary_suppression`). The run must fail with
-exit code 9 and a one-paragraph message naming a cell, and publish nothing, although asked to release
-(`--release`): no year link, no table, no draft. The same command without the fault releases (the
-fault, not the data, is what the audit catches).
+"""The disclosure audit stops a run whose tables break the countable-cells rule (rule D5): `cro-awards
+run` on the bundled sample, with a planted bug that lets the cells rated by fewer than min_cell_size
+respondents reach the composites (tests/faults/sitecustomize.py, `CRO_AWARDS_FAULT=thin_cells_in_composites`).
+The run must fail with exit code 9 and a one-paragraph message naming a cell, never a value, and publish
+nothing, although asked to release (`--release`): no year link, no table, no draft. The same command
+without the fault releases (the fault, not the data, is what the audit catches).
 """
 
 import os
@@ -35,15 +35,14 @@ def _run(tmp_path: Path, name: str, fault: str | None) -> tuple[subprocess.Compl
     return done, output
 
 
-def test_the_audit_stops_a_publication_without_complementary_suppression(tmp_path):
-    done, output = _run(tmp_path, "planted", "no_complementary_suppression")
+def test_the_audit_stops_a_publication_where_thin_cells_reach_composites(tmp_path):
+    done, output = _run(tmp_path, "planted", "thin_cells_in_composites")
     assert done.returncode == 9, done.stderr[-3000:]
     message = [line for line in done.stderr.splitlines() if "disclosure audit stopped the run" in line]
     assert message, done.stderr[-3000:]
-    assert "bug in the suppression" in message[-1]
-    # The cell is named: table, segment, CRO and attribute or category, with its count, never a value.
-    assert "D2: attribute_scores (" in message[-1] or "D2: composite_scores (" in message[-1]
-    assert "rests on" in message[-1]
+    assert "bug in the pipeline" in message[-1]
+    # The cell is named (check, segment, CRO, category), never a value: no digit but the settings' own.
+    assert "composites average the published attributes: not so for (" in message[-1]
     link = output / "survey_year=2024"
     assert not link.exists() and not link.is_symlink(), "nothing may be published"
     assert not list(output.rglob("*.parquet")) if output.exists() else True, "no table, not even a draft's"

@@ -2,10 +2,9 @@
 Prefect) against `tests/reference.py`, a plain-Python restatement of the contract's rules.
 
 Compared exactly: the quarantined source_rows and their reason lists; every published table row for
-row (same columns, same order, counts, booleans and ranks exactly, doubles within 1e-9). The reference
-suppresses small cells only (primary suppression); the pipeline's score tables are that minus the rows
-complementary suppression withholds, so they are compared on the rows published, and the number missing
-must be the number the pipeline says it withheld.
+row (same columns, same order, counts, booleans and ranks exactly, doubles within 1e-9). Both apply the
+countable-cells rule (a cell rated by fewer than min_cell_size respondents counts nowhere), the reference
+as restated from the spec, so the published tables must be identical: no row more, none fewer.
 """
 
 from __future__ import annotations
@@ -51,7 +50,6 @@ def run_pipeline(yaml_path: Path, csv_path: Path) -> tuple[dict[int, list[str]],
     for row in rejected:
         assert row["source_row"] not in quarantine, f"source_row {row['source_row']} quarantined twice"
         quarantine[row["source_row"]] = list(row["reasons"])
-    WITHHELD[id(tables)] = {name: counts["complementary"] for name, counts in result.withheld.items()}
     return quarantine, tables
 
 
@@ -60,12 +58,6 @@ UNCERTAINTY_COLUMNS = (
     "p_award", "is_robust",
 )  # fmt: skip
 """The resampling's figures (tests/test_uncertainty.py), which the reference does not restate."""
-
-WITHHELD: dict[int, dict[str, int]] = {}
-"""Rows complementary suppression withheld, per table, by the id of the tables `run_pipeline` returned."""
-
-KEYS = {"attribute_scores": ("segment", "cro", "attribute"), "composite_scores": ("segment", "cro", "category")}
-"""The score tables: the reference applies primary suppression only, so the pipeline publishes a subset."""
 
 
 def run_reference(yaml_path: Path, csv_path: Path):
@@ -101,16 +93,8 @@ def assert_same(pipeline, expected) -> None:
     for source_row in sorted(want_quarantine):
         assert got_quarantine[source_row] == want_quarantine[source_row], f"reasons of source_row {source_row}"
     assert set(got_tables) == set(want_tables)
-    withheld = WITHHELD.get(id(got_tables), {})
     for name, want_rows in want_tables.items():
         got_rows = got_tables[name]
-        if name in KEYS:
-            # Complementary suppression (docs/method.md) withholds further rows: compare the rows published,
-            # and check that exactly the withheld number is missing.
-            published = {tuple(row[k] for k in KEYS[name]) for row in got_rows}
-            want_rows = [row for row in want_rows if tuple(row[k] for k in KEYS[name]) in published]
-            assert len(want_rows) == len(got_rows), f"{name}: the pipeline published rows the reference does not"
-            assert len(want_tables[name]) - len(got_rows) == withheld.get(name, 0), f"{name}: rows withheld"
         for index, (got, want) in enumerate(zip(got_rows, want_rows, strict=False)):
             assert list(got) == list(want), f"{name} columns: {list(got)} != {list(want)}"
             bad = [column for column in want if not same_value(got[column], want[column])]

@@ -28,24 +28,32 @@ if os.environ.get(KILL_POINT_VARIABLE):
     observe(_kill_at(os.environ[KILL_POINT_VARIABLE]))
 
 FAULT_VARIABLE = "CRO_AWARDS_FAULT"
-"""Names a planted bug: `no_complementary_suppression` switches complementary suppression off (the
-disclosure audit must then stop the run before anything is published)."""
+"""Names a planted bug: `thin_cells_in_composites` lets the cells that are not countable reach the
+composites (the disclosure audit must then stop the run before anything is published)."""
 
 
-def _without_complementary_suppression() -> None:
-    from cro_awards import disclosure
+def thin_cells_in_composites() -> None:
+    """Plant the bug: int_composite_scores averages every rated cell's score, countable or not (as the
+    design before the countable-cells rule did). Shared with the in-process tests."""
+    from cro_awards import sql
 
-    plan_cro = disclosure.plan_cro
+    text = sql.sql_text
 
-    def primary_only(cells, min_cell_size):
-        plan = plan_cro(cells, min_cell_size)
-        plan.complementary_cells, plan.complementary_composites = [], []
-        return plan
+    def planted(name, folder=sql.SQL_DIR):
+        found = text(name, folder)
+        if name == "int_composite_scores" and folder == sql.SQL_DIR:
+            every_cell = (
+                "(select segment, cro, attribute, n_ratings, rating_sum / n_ratings as score from int_rating_cells)"
+                " as int_attribute_scores"
+            )
+            found = found.replace("    from int_attribute_scores\n", f"    from {every_cell}\n", 1)
+            found = found.replace("-- reads: int_attribute_scores,", "-- reads: int_rating_cells,", 1)
+        return found
 
-    disclosure.plan_cro = primary_only
+    sql.sql_text = planted
 
 
-_FAULTS = {"no_complementary_suppression": _without_complementary_suppression}
+_FAULTS = {"thin_cells_in_composites": thin_cells_in_composites}
 
 if os.environ.get(FAULT_VARIABLE):
     if os.environ[FAULT_VARIABLE] not in _FAULTS:
