@@ -289,16 +289,19 @@ def test_all_equal_composites_give_leaders_but_no_champions(con, multiplier):
     )
 
 
-def test_ineligible_cro_not_ranked_nor_awarded(con):
-    # int_composite_scores from literal inputs, then awards. min_evaluations = 3.
-    # A: 3 evaluations of 4; B: 3 of 3; C: 3 of 2; D: 2 of 5 (highest composite, but ineligible).
+def test_ineligible_cro_not_ranked_nor_awarded_and_a_thin_cro_counted_nowhere(con):
+    # int_composite_scores by the real chain from literal accepted ratings (all Small Pharma, so overall
+    # repeats that segment), then awards. min_cell_size 3, min_evaluations 4, min_cros_for_awards 3.
+    # A: 4 evaluations of 4; B: 4 of 3; C: 4 of 2; D: 3 of 5 (highest composite, countable, but not
+    # eligible); E: 2 of 5 (a thin cell: no composite at all, in no weight or mean).
     ratings = [
         ("small_pharma", cro, row, "a1", value)
         for cro, rows, value in [
-            ("A", (1, 2, 3), 4.0),
-            ("B", (4, 5, 6), 3.0),
-            ("C", (7, 8, 9), 2.0),
-            ("D", (10, 11), 5.0),
+            ("A", (1, 2, 3, 4), 4.0),
+            ("B", (5, 6, 7, 8), 3.0),
+            ("C", (9, 10, 11, 12), 2.0),
+            ("D", (13, 14, 15), 5.0),
+            ("E", (16, 17), 5.0),
         ]
         for row in rows
     ]
@@ -319,47 +322,46 @@ def test_ineligible_cro_not_ranked_nor_awarded(con):
         pa.table(
             {
                 "source_row": pa.array([r[2] for r in ratings], INT),
+                "respondent_id": [f"R{r[2]}" for r in ratings],
                 "cro": [r[1] for r in ratings],
                 "segment": [r[0] for r in ratings],
             }
         ),
     )
-    con.register(
-        "int_attribute_scores",
-        pa.table(
-            {
-                "segment": ["overall"] * 4,
-                "cro": ["A", "B", "C", "D"],
-                "attribute": ["a1"] * 4,
-                "n_ratings": pa.array([3, 3, 3, 2], INT),
-                "score": pa.array([4.0, 3.0, 2.0, 5.0], DBL),
-            }
-        ),
-    )
     con.register("category_attributes", pa.table({"category": ["delivery"], "attribute": ["a1"]}))
     con.register("composite_uncertainty", uncertainty.SCHEMA.empty_table())
-    given_labels(con, [("overall", cro, "delivery") for cro in "ABCD"])
-    knobs = params(min_evaluations=3, min_cell_size=3, min_cros_for_awards=3)
-    sql.run(con, "int_composite_scores", knobs)
-    sql.run(con, "awards", knobs)
+    given_labels(con, [("overall", cro, "delivery") for cro in "ABCDE"])
+    knobs = params(min_evaluations=4, min_cell_size=3, min_cros_for_awards=3)
+    for name in (
+        "int_rating_cells",
+        "int_counted_ratings",
+        "int_attribute_scores",
+        "int_contributions",
+        "int_composite_scores",
+        "awards",
+    ):
+        sql.run(con, name, knobs)
 
-    # D is not counted above anyone: A, B, C rank 1, 2, 3; D has no rank.
-    assert_rows(
-        con.execute("select * from int_composite_scores order by cro").fetchall(),
-        [
-            ("overall", "A", "delivery", 3, 4.0, True, 1),
-            ("overall", "B", "delivery", 3, 3.0, True, 2),
-            ("overall", "C", "delivery", 3, 2.0, True, 3),
-            ("overall", "D", "delivery", 2, 5.0, False, None),
-        ],
-    )
-    # Awards over A, B, C only: w = 3 each, mean 3, sd = sqrt((3 + 0 + 3) / 9), threshold 3.816.
-    sd = math.sqrt(6 / 9)
+    # D is not counted above anyone: A, B, C rank 1, 2, 3; D has no rank; E has no row.
+    for segment in ("overall", "small_pharma"):
+        assert_rows(
+            con.execute(f"select * from int_composite_scores where segment = '{segment}' order by cro").fetchall(),
+            [
+                (segment, "A", "delivery", 4, 4.0, True, 1),
+                (segment, "B", "delivery", 4, 3.0, True, 2),
+                (segment, "C", "delivery", 4, 2.0, True, 3),
+                (segment, "D", "delivery", 3, 5.0, False, None),
+            ],
+        )
+    # Awards over A, B, C only: w = 4 each, mean 3, sd = sqrt((4 + 0 + 4) / 12), threshold 3.816.
+    sd = math.sqrt(8 / 12)
     assert_rows(
         published(con),
         [
             ("overall", "delivery", "A", "champion", 4.0, 3.0, sd, 3.0 + sd),
             ("overall", "delivery", "A", "leader", 4.0, 3.0, sd, 3.0 + sd),
+            ("small_pharma", "delivery", "A", "champion", 4.0, 3.0, sd, 3.0 + sd),
+            ("small_pharma", "delivery", "A", "leader", 4.0, 3.0, sd, 3.0 + sd),
         ],
     )
 

@@ -1,7 +1,8 @@
 """The SQL graph of `sql/` (cro_awards/sql.py): headers, run order, the workspace and the output checks.
 
-- Headers: every model (sql/*.sql) and every output check (sql/tests/*.sql) names in `-- reads:` exactly
-  the relations DuckDB's own parser finds in its text, so the run order cannot miss or invent an edge.
+- Headers: every model (sql/*.sql), every output check (sql/tests/*.sql) and every check of the disclosure
+  audit (sql/audit/*.sql) names in `-- reads:` exactly the relations DuckDB's own parser finds in its text
+  (so the run order cannot miss or invent an edge), and in `-- params:` exactly the parameters it uses.
 - Run order: a topological order of those headers, the same on every run.
 - Workspace: registers only the sources, refuses a build missing one, builds each model once, and owns
   (and removes) a spill folder of its own.
@@ -34,8 +35,12 @@ STR = pa.string()
 INT = pa.int64()
 DBL = pa.float64()
 
-FILES = [("sql", name) for name in sql.models()] + [("sql/tests", name) for name in sql.checks()]
-FOLDERS = {"sql": sql.SQL_DIR, "sql/tests": sql.TESTS_DIR}
+FILES = (
+    [("sql", name) for name in sql.models()]
+    + [("sql/tests", name) for name in sql.checks()]
+    + [("sql/audit", name) for name in sql.checks(sql.AUDIT_DIR)]
+)
+FOLDERS = {"sql": sql.SQL_DIR, "sql/tests": sql.TESTS_DIR, "sql/audit": sql.AUDIT_DIR}
 
 
 def file_id(case: tuple[str, str]) -> str:
@@ -68,6 +73,13 @@ def test_the_graph_has_files_to_check():
         "read_equals_accepted_plus_quarantined",
         "published_rows_have_labels",
     } <= set(sql.checks())
+    assert {
+        "attribute_rows_rest_on_countable_cells",
+        "overall_pools_the_published_segments",
+        "composites_average_the_published_attributes",
+        "awards_rest_on_published_eligible_composites",
+        "uncertainty_only_on_eligible_rows",
+    } <= set(sql.checks(sql.AUDIT_DIR))
 
 
 @pytest.mark.parametrize("case", FILES, ids=file_id)
@@ -104,21 +116,22 @@ def test_params_header_names_exactly_the_parameters_used(case):
 def test_header_parsing_of_notes_and_continuation_lines():
     # Notes in parentheses are dropped (commas inside them too); an indented `--` line continues the header.
     assert sql.reads("cro_aliases") == ("ballot",)
-    assert sql.reads("int_composite_scores") == (
-        "int_attribute_scores",
-        "int_accepted_ratings",
-        "int_accepted_evaluations",
-        "category_attributes",
-    )
+    assert sql.reads("int_composite_scores") == ("int_attribute_scores", "int_contributions", "category_attributes")
     assert sql.reads("composite_scores") == (
         "int_composite_scores",
         "composite_uncertainty",
-        "withheld_composite_scores",
         "cro_labels",
         "category_labels",
     )
+    # An audit check's header, read from its own folder: the published tables and the category lists only.
+    assert sql.reads("composites_average_the_published_attributes", sql.AUDIT_DIR) == (
+        "composite_scores",
+        "attribute_scores",
+        "category_attributes",
+    )
     assert sql.key("awards") == ("segment", "category", "cro", "award")
     assert sql.materialization("int_accepted_ratings") == "view"
+    assert sql.materialization("int_counted_ratings") == "view"
     assert sql.materialization("int_evaluations") == "table"
 
 
@@ -217,20 +230,21 @@ def table(schema: pa.Schema, rows: list[tuple]) -> pa.Table:
 
 
 def world_params() -> dict[str, Any]:
-    """The parameters production binds for a survey with these knobs: eligible from 2 evaluations,
-    every cell published (min_cell_size 1), awards from 2 eligible CROs, champions 1 sd above the mean."""
+    """The parameters production binds for a survey with these knobs: awards from 2 eligible CROs,
+    champions 1 sd above the mean; and, bound at the SQL level (the YAML refuses min_cell_size below 3,
+    and min_evaluations below min_cell_size), eligible from 2 evaluations and every cell countable
+    (min_cell_size 1): the world is about the output checks, not the countable cells (test_sql_transforms.py,
+    test_disclosure_audit.py)."""
     survey = SurveyConfig(
         survey_year=2024,
         survey_close=dt.date(2024, 2, 29),
         cros=[{"name": "Acme"}, {"name": "Beta"}, {"name": "Gamma"}],
         attributes={"a1": "Attribute one"},
         categories={"k": ("a1",)},
-        min_evaluations=2,
-        min_cell_size=1,
         min_cros_for_awards=2,
         champion_sd_multiplier=1.0,
     )
-    return method_parameters(survey)
+    return {**method_parameters(survey), "min_evaluations": 2, "min_cell_size": 1}
 
 
 def world_sources() -> dict[str, pa.Table]:
@@ -273,8 +287,6 @@ def world_sources() -> dict[str, pa.Table]:
             [(6, "unknown_cro", 3, None), (7, "malformed_row", 0, None)],
         ),
         "composite_uncertainty": uncertainty.SCHEMA.empty_table(),
-        "withheld_attribute_scores": table(pa.schema([("segment", STR), ("cro", STR), ("attribute", STR)]), []),
-        "withheld_composite_scores": table(pa.schema([("segment", STR), ("cro", STR), ("category", STR)]), []),
     }
 
 
@@ -355,9 +367,10 @@ def test_build_builds_each_model_once(workspace, monkeypatch):
 
     ran.clear()
     workspace.build(*sql.PUBLISHED, sql.QUARANTINE, params=params)
-    # Everything but what validation builds itself (its parameters are verdicts) and the screens' staging
-    # (built by transform.stage for a year that configures them): nothing published or quarantined reads them.
-    elsewhere = {*VALIDATION_MODELS, *SCREEN_STAGING.values()}
+    # Everything but what validation builds itself (its parameters are verdicts), the screens' staging
+    # (built by transform.stage for a year that configures them) and the accounting of the cells not
+    # counted (built by transform.not_counted for the manifest): nothing published or quarantined reads them.
+    elsewhere = {*VALIDATION_MODELS, *SCREEN_STAGING.values(), "int_not_counted"}
     assert sorted(ran) == sorted(
         set(sql.models())
         - elsewhere
@@ -374,6 +387,11 @@ def test_build_builds_each_model_once(workspace, monkeypatch):
     assert len(ran) == len(set(ran))
     assert workspace.built == set(sql.models()) - elsewhere
     assert elsewhere <= set(sql.models())
+
+    # The accounting reads the cells, built on the way to the published tables: only itself runs.
+    ran.clear()
+    workspace.build("int_not_counted", params=params)
+    assert ran == ["int_not_counted"]
 
 
 def test_each_workspace_spills_to_its_own_folder_removed_on_close():

@@ -5,7 +5,11 @@ DuckDB workspace (`cro_awards.sql.Workspace`), runs one file with `cro_awards.sq
 whole output (column names and order, every row) with a literal expected table worked out by hand. The
 published tables are read back as production reads them: sorted by the key their header states
 (`sql.sorted_query`); no file sorts its own rows. Doubles are compared with an absolute tolerance of 1e-9;
-everything else exactly. The awards rules are in test_awards_rules.py; the graph itself (headers, run
+everything else exactly. Where the rule under test lives between files (the countable cells: a thin
+cell counts nowhere downstream), a test runs the short chain of real files from literal inputs and says
+so. `min_cell_size` and `min_evaluations` are bound as given (`SQL_LEVEL`): the YAML refuses
+min_cell_size below 3, the SQL takes any value. The awards rules are in test_awards_rules.py; the
+disclosure audit's checks (sql/audit/) in test_disclosure_audit.py; the graph itself (headers, run
 order, the workspace, the output checks) in test_sql_graph.py.
 """
 
@@ -78,8 +82,6 @@ def given_labels(con) -> None:
     )
 
 
-WITHHELD_ATTRIBUTES_SCHEMA = [("segment", STR), ("cro", STR), ("attribute", STR)]
-WITHHELD_COMPOSITES_SCHEMA = [("segment", STR), ("cro", STR), ("category", STR)]
 COMPOSITE_SCHEMA = [
     ("segment", STR),
     ("cro", STR),
@@ -94,8 +96,16 @@ COMPOSITE_SCHEMA = [
 # --- helpers ----------------------------------------------------------------------------------------
 
 
+SQL_LEVEL = ("min_cell_size", "min_evaluations")
+"""Knobs bound as given, past the YAML's validation: the YAML refuses min_cell_size below 3 (and
+min_evaluations below min_cell_size), but the SQL parameters take any value, and a unit test of one file
+may bind a smaller one to keep its literal fixture tiny (each test says which)."""
+
+
 def params(**knobs: Any) -> dict[str, Any]:
-    """The parameters production binds (`method_parameters`), for a survey with these method knobs."""
+    """The parameters production binds (`method_parameters`), for a survey with these method knobs;
+    `SQL_LEVEL` knobs are bound directly."""
+    direct = {name: knobs.pop(name) for name in SQL_LEVEL if name in knobs}
     survey = SurveyConfig(
         survey_year=2024,
         survey_close=dt.date(2024, 2, 29),
@@ -104,7 +114,7 @@ def params(**knobs: Any) -> dict[str, Any]:
         categories={"k": ("a1",)},
         **knobs,
     )
-    return method_parameters(survey)
+    return {**method_parameters(survey), **direct}
 
 
 def given(con, name: str, schema: list[tuple[str, pa.DataType]], rows: list[tuple]) -> None:
@@ -1008,10 +1018,74 @@ def test_spend_written_just_below_cut_is_small_pharma(con):
     assert rows_of(con, "int_accepted_ratings", "segment") == [("small_pharma", "Acme", 1, "a1", 4.0)]
 
 
-# --- int_attribute_scores ---------------------------------------------------------------------------
+# --- int_rating_cells / int_counted_ratings / int_attribute_scores -----------------------------------
+
+RATING_CELLS_SCHEMA = [
+    ("segment", STR),
+    ("cro", STR),
+    ("attribute", STR),
+    ("n_ratings", INT),
+    ("rating_sum", DBL),
+    ("is_countable", pa.bool_()),
+]
+
+
+def test_int_rating_cells_countable_at_exactly_min_cell_size_not_one_below_per_segment(con):
+    # min_cell_size 3. A/a1: 3 Big Pharma ratings (exactly 3: countable) and 2 Small Pharma ones (one
+    # below: not countable): each segment is its own cell, never pooled. B/a1: 4 Small Pharma ratings.
+    given(
+        con,
+        "int_accepted_ratings",
+        RATINGS_SCHEMA,
+        segment_ratings("big_pharma", "A", {1: {"a1": 4}, 2: {"a1": 5}, 3: {"a1": 3}})
+        + segment_ratings("small_pharma", "A", {4: {"a1": 1}, 5: {"a1": 2}})
+        + segment_ratings("small_pharma", "B", {6: {"a1": 2}, 7: {"a1": 2}, 8: {"a1": 3}, 9: {"a1": 5}}),
+    )
+    sql.run(con, "int_rating_cells", params(min_cell_size=3))
+
+    assert columns_of(con, "int_rating_cells") == [name for name, _ in RATING_CELLS_SCHEMA]
+    assert_rows(
+        rows_of(con, "int_rating_cells", "segment, cro, attribute"),
+        [
+            ("big_pharma", "A", "a1", 3, 12.0, True),
+            ("small_pharma", "A", "a1", 2, 3.0, False),
+            ("small_pharma", "B", "a1", 4, 12.0, True),
+        ],
+    )
+
+
+def test_int_counted_ratings_thin_big_pharma_cell_beside_a_countable_small_pharma_cell(con):
+    # A/a1 has 2 Big Pharma ratings (thin at min_cell_size 3) and 3 Small Pharma ones (countable): only the
+    # Small Pharma ratings count; the Big Pharma ones are dropped although the CRO's a1 has 5 ratings.
+    # A/a2 (Big Pharma, 3 ratings) passes whole: the cell, not the CRO or the evaluation, decides.
+    given(
+        con,
+        "int_accepted_ratings",
+        RATINGS_SCHEMA,
+        segment_ratings("big_pharma", "A", {1: {"a1": 5, "a2": 1}, 2: {"a1": 5, "a2": 2}, 3: {"a2": 3}})
+        + segment_ratings("small_pharma", "A", {4: {"a1": 2}, 5: {"a1": 3}, 6: {"a1": 4}}),
+    )
+    knobs = params(min_cell_size=3)
+    sql.run(con, "int_rating_cells", knobs)
+    sql.run(con, "int_counted_ratings", knobs)
+
+    assert sql.materialization("int_counted_ratings") == "view"
+    assert columns_of(con, "int_counted_ratings") == ["segment", "cro", "source_row", "attribute", "rating_value"]
+    assert_rows(
+        rows_of(con, "int_counted_ratings", "source_row, attribute"),
+        [
+            ("big_pharma", "A", 1, "a2", 1.0),
+            ("big_pharma", "A", 2, "a2", 2.0),
+            ("big_pharma", "A", 3, "a2", 3.0),
+            ("small_pharma", "A", 4, "a1", 2.0),
+            ("small_pharma", "A", 5, "a1", 3.0),
+            ("small_pharma", "A", 6, "a1", 4.0),
+        ],
+    )
 
 
 def test_int_attribute_scores_mean_and_count_per_segment_and_overall_without_zero_rating_rows(con):
+    # Every cell countable (min_cell_size 1, bound at the SQL level): the arithmetic alone.
     given(
         con,
         "int_accepted_ratings",
@@ -1025,7 +1099,9 @@ def test_int_attribute_scores_mean_and_count_per_segment_and_overall_without_zer
             ("small_pharma", "B", 5, "a1", 2.0),
         ],
     )
-    sql.run(con, "int_attribute_scores", params())
+    knobs = params(min_cell_size=1)
+    sql.run(con, "int_rating_cells", knobs)
+    sql.run(con, "int_attribute_scores", knobs)
 
     assert columns_of(con, "int_attribute_scores") == ["segment", "cro", "attribute", "n_ratings", "score"]
     # overall pools both segments: A/a1 is (4 + 5 + 5) / 3; no small_pharma row for A/a2 (no rating).
@@ -1045,32 +1121,146 @@ def test_int_attribute_scores_mean_and_count_per_segment_and_overall_without_zer
 
 def test_int_attribute_scores_overall_is_the_pooled_mean_bit_for_bit(con):
     # Ratings whose pooled mean is not the mean of the segment means: overall = 17 / 6, not (3.5 + 8/3) / 2.
+    # Both cells countable at min_cell_size 2 (bound at the SQL level; Big Pharma has 2 ratings).
     ratings = [("big_pharma", "A", 1, "a1", 5.0), ("big_pharma", "A", 2, "a1", 2.0)] + [
         ("small_pharma", "A", row, "a1", value) for row, value in [(3, 1.0), (4, 4.0), (5, 3.0), (6, 2.0)]
     ]
     given(con, "int_accepted_ratings", RATINGS_SCHEMA, ratings)
-    sql.run(con, "int_attribute_scores", params())
+    knobs = params(min_cell_size=2)
+    sql.run(con, "int_rating_cells", knobs)
+    sql.run(con, "int_attribute_scores", knobs)
     [(n_ratings, score)] = con.execute(
         "select n_ratings, score from int_attribute_scores where segment = 'overall'"
     ).fetchall()
     assert (n_ratings, score) == (6, 17 / 6)
 
 
+def test_int_attribute_scores_overall_pools_countable_cells_only_and_none_when_both_are_thin(con):
+    # min_cell_size 3 (int_rating_cells given: the file's input).
+    # A/a1: Big Pharma 3 ratings summing 12 (countable), Small Pharma 2 summing 2 (thin): overall is the
+    #   Big Pharma cell alone, 3 ratings, 4.0 (not (12 + 2) / 5 = 2.8).
+    # B/a1: Big Pharma 2 and Small Pharma 2, both thin: no row at all, not even overall, although the
+    #   pooled count (4) would reach min_cell_size. This is the spec's rule (disclosure-control.md:
+    #   Overall pools the countable segment cells; none countable -> no Overall row): a pooled overall
+    #   would be a function of the thin cells' ratings.
+    # C/a1: both countable: overall pools them, (9 + 20) / (3 + 5).
+    given(
+        con,
+        "int_rating_cells",
+        RATING_CELLS_SCHEMA,
+        [
+            ("big_pharma", "A", "a1", 3, 12.0, True),
+            ("small_pharma", "A", "a1", 2, 2.0, False),
+            ("big_pharma", "B", "a1", 2, 8.0, False),
+            ("small_pharma", "B", "a1", 2, 10.0, False),
+            ("big_pharma", "C", "a1", 3, 9.0, True),
+            ("small_pharma", "C", "a1", 5, 20.0, True),
+        ],
+    )
+    sql.run(con, "int_attribute_scores", params(min_cell_size=3))
+
+    assert_rows(
+        rows_of(con, "int_attribute_scores", "segment, cro, attribute"),
+        [
+            ("big_pharma", "A", "a1", 3, 4.0),
+            ("big_pharma", "C", "a1", 3, 3.0),
+            ("overall", "A", "a1", 3, 4.0),
+            ("overall", "C", "a1", 8, 29 / 8),
+            ("small_pharma", "C", "a1", 5, 4.0),
+        ],
+    )
+
+
+# --- int_contributions / int_not_counted ------------------------------------------------------------
+
+
+def test_int_contributions_sorted_attributes_and_no_row_for_an_evaluation_counted_nowhere(con):
+    # From the accepted ratings through the real int_rating_cells and int_counted_ratings (min_cell_size 3).
+    # a1, a2, a3 of A (Small Pharma) are countable (3 ratings each); a4 is thin (rows 3 and 4 only).
+    # Row 1 answers a3 before a1 (the input's order): its list is sorted, [a1, a3].
+    # Row 3's a4 is dropped from its list; row 4's only rating is a4: row 4 has no row at all (it still
+    # counts as read and accepted, elsewhere).
+    given_accepted(
+        con,
+        segment_ratings(
+            "small_pharma",
+            "A",
+            {
+                1: {"a3": 5, "a1": 4},
+                2: {"a2": 3, "a1": 4, "a3": 1},
+                3: {"a4": 2, "a2": 3, "a1": 4},
+                4: {"a4": 2},
+                5: {"a3": 2, "a2": 3},
+            },
+        ),
+    )
+    knobs = params(min_cell_size=3)
+    for name in ("int_rating_cells", "int_counted_ratings", "int_contributions"):
+        sql.run(con, name, knobs)
+
+    assert columns_of(con, "int_contributions") == ["source_row", "respondent_id", "cro", "segment", "attributes"]
+    assert_rows(
+        rows_of(con, "int_contributions", "source_row"),
+        [
+            (1, "R1", "A", "small_pharma", ["a1", "a3"]),
+            (2, "R2", "A", "small_pharma", ["a1", "a2", "a3"]),
+            (3, "R3", "A", "small_pharma", ["a1", "a2"]),
+            (5, "R5", "A", "small_pharma", ["a2", "a3"]),
+        ],
+    )
+
+
+def test_int_not_counted_per_segment_with_zeros_for_a_segment_without_thin_cells(con):
+    # Big Pharma has only countable cells: 0 cells, 0 ratings (a row all the same). Small Pharma has two
+    # thin cells of 1 and 2 ratings: 2 cells, 3 ratings; its countable cell is not counted here.
+    given(
+        con,
+        "int_rating_cells",
+        RATING_CELLS_SCHEMA,
+        [
+            ("big_pharma", "A", "a1", 3, 12.0, True),
+            ("small_pharma", "A", "a1", 1, 4.0, False),
+            ("small_pharma", "B", "a2", 2, 6.0, False),
+            ("small_pharma", "B", "a1", 7, 21.0, True),
+        ],
+    )
+    sql.run(con, "int_not_counted", params())
+
+    assert columns_of(con, "int_not_counted") == ["segment", "cells", "ratings"]
+    assert sql.key("int_not_counted") == ("segment",)
+    assert_rows(rows_of(con, "int_not_counted", "segment"), [("big_pharma", 0, 0), ("small_pharma", 2, 3)])
+
+
+def test_int_not_counted_zeros_for_both_segments_without_any_cell(con):
+    given(con, "int_rating_cells", RATING_CELLS_SCHEMA, [])
+    sql.run(con, "int_not_counted", params())
+    assert_rows(rows_of(con, "int_not_counted", "segment"), [("big_pharma", 0, 0), ("small_pharma", 0, 0)])
+
+
 # --- int_composite_scores ---------------------------------------------------------------------------
 
 CATEGORY_SCHEMA = [("category", STR), ("attribute", STR)]
+COUNTING_MODELS = ("int_rating_cells", "int_counted_ratings", "int_contributions")
+"""The real files between the accepted ratings and the evaluations a composite counts (n_evaluations)."""
 
 
 def build_composites(con, categories, ratings, attribute_scores, **knobs) -> list[tuple]:
+    """int_composite_scores from literal category_attributes, int_accepted_ratings (and the evaluations
+    they imply) and a hand-written int_attribute_scores; `COUNTING_MODELS` are built from the ratings by
+    the real files first, with the same knobs (min_cell_size decides which ratings count)."""
     given(con, "category_attributes", CATEGORY_SCHEMA, categories)
     given_accepted(con, ratings)
     given(con, "int_attribute_scores", ATTRIBUTE_SCORES_SCHEMA, attribute_scores)
-    sql.run(con, "int_composite_scores", params(**knobs))
+    bound = params(**knobs)
+    for name in (*COUNTING_MODELS, "int_composite_scores"):
+        sql.run(con, name, bound)
     assert columns_of(con, "int_composite_scores") == COMPOSITE_COLUMNS[:7]
     return rows_of(con, "int_composite_scores", "segment, cro, category")
 
 
 def test_int_composite_scores_eligibility_and_rank_ties_skip(con):
+    # min_cell_size 2 (bound at the SQL level), min_evaluations 3: D's cell (2 ratings) is countable, so D
+    # has a composite, but D is not eligible and ranks nowhere, its 5.0 above everyone notwithstanding.
     ratings = (
         segment_ratings("small_pharma", "A", {1: {"a1": 4}, 2: {"a1": 4}, 3: {"a1": 4}})
         + segment_ratings("small_pharma", "B", {4: {"a1": 3}, 5: {"a1": 5}, 6: {"a1": 4}})
@@ -1083,7 +1273,7 @@ def test_int_composite_scores_eligibility_and_rank_ties_skip(con):
         ("overall", "C", "a1", 4, 3.0),
         ("overall", "D", "a1", 2, 5.0),
     ]
-    result = build_composites(con, [("k", "a1")], ratings, scores, min_evaluations=3, min_cell_size=3)
+    result = build_composites(con, [("k", "a1")], ratings, scores, min_evaluations=3, min_cell_size=2)
     assert_rows(
         result,
         [
@@ -1091,6 +1281,46 @@ def test_int_composite_scores_eligibility_and_rank_ties_skip(con):
             ("overall", "B", "k", 3, 4.0, True, 1),
             ("overall", "C", "k", 4, 3.0, True, 3),
             ("overall", "D", "k", 2, 5.0, False, None),
+        ],
+    )
+
+
+def test_int_composite_scores_n_evaluations_counts_counted_ratings_only(con):
+    # min_cell_size 3, min_evaluations 4. delivery = a1, a2; quality = a2, a3 (a2 in both categories).
+    # A (Small Pharma): a1 rated by rows 1, 2, 3, 6 (4.0); a2 by rows 1, 2, 4 (2.0); a3 by rows 5 and 6
+    # only: a thin cell, so int_attribute_scores (given, as the real file makes it) has no a3 row.
+    # delivery: (4 + 2) / 2 = 3.0 over rows {1, 2, 3, 4, 6}: 5 evaluations, eligible.
+    # quality: a2 alone, 2.0, over rows {1, 2, 4}: 3, not eligible. Row 5 (its only rating is the thin a3)
+    #   and row 6 (a3 thin; its counted a1 is not in quality) do not count: under the old rule quality
+    #   would have been (2 + 5) / 2 over 5 evaluations, eligible.
+    # a2 in both categories: rows 1, 2 and 4 count in both.
+    categories = [("delivery", "a1"), ("delivery", "a2"), ("quality", "a2"), ("quality", "a3")]
+    ratings = segment_ratings(
+        "small_pharma",
+        "A",
+        {
+            1: {"a1": 4, "a2": 2},
+            2: {"a1": 4, "a2": 2},
+            3: {"a1": 4},
+            4: {"a2": 2},
+            5: {"a3": 5},
+            6: {"a1": 4, "a3": 5},
+        },
+    )
+    scores = [
+        ("overall", "A", "a1", 4, 4.0),
+        ("overall", "A", "a2", 3, 2.0),
+        ("small_pharma", "A", "a1", 4, 4.0),
+        ("small_pharma", "A", "a2", 3, 2.0),
+    ]
+    result = build_composites(con, categories, ratings, scores, min_evaluations=4, min_cell_size=3)
+    assert_rows(
+        result,
+        [
+            ("overall", "A", "delivery", 5, 3.0, True, 1),
+            ("overall", "A", "quality", 3, 2.0, False, None),
+            ("small_pharma", "A", "delivery", 5, 3.0, True, 1),
+            ("small_pharma", "A", "quality", 3, 2.0, False, None),
         ],
     )
 
@@ -1106,6 +1336,7 @@ def test_rank_distinguishes_composites_more_than_1e_9_apart(con):
         ("overall", "B", "a1", 1, 3.0),
         ("overall", "C", "a1", 1, 3.0 + 5e-10),
     ]
+    # min_cell_size and min_evaluations 1 (bound at the SQL level): every single rating counts.
     result = build_composites(con, [("k", "a1")], ratings, scores, min_evaluations=1, min_cell_size=1)
     # A beats B by 2e-9 (> 1e-9) and C by 1.5e-9; C beats B by only 5e-10: B and C both rank 2.
     assert [(row[1], row[6]) for row in result] == [("A", 1), ("B", 2), ("C", 2)]
@@ -1166,6 +1397,8 @@ def test_attribute_in_two_categories_counts_in_both(con):
         ("overall", "A", "a2", 2, 2.0),
         ("overall", "A", "a3", 1, 5.0),
     ]
+    # Every cell countable (min_cell_size 1, bound at the SQL level); the new rule's case (a2 in both,
+    # beside a thin cell) is test_int_composite_scores_n_evaluations_counts_counted_ratings_only.
     result = build_composites(con, categories, ratings, scores, min_evaluations=3, min_cell_size=1)
     # delivery = (4 + 2) / 2 over evaluations {1, 2}; quality = (2 + 5) / 2 over evaluations {1, 2, 3}.
     assert_rows(
@@ -1181,7 +1414,8 @@ def test_attribute_with_no_ratings_is_left_out_of_composite(con):
     categories = [("k", "a1"), ("k", "a2"), ("k", "a3")]
     ratings = segment_ratings("small_pharma", "A", {1: {"a1": 4}, 2: {"a2": 2}, 3: {"a1": 4, "a2": 2}})
     scores = [("overall", "A", "a1", 2, 4.0), ("overall", "A", "a2", 2, 2.0)]
-    result = build_composites(con, categories, ratings, scores, min_evaluations=3)
+    # min_cell_size 2 (bound at the SQL level): a1 and a2 (2 ratings each) are countable; a3 has no rating.
+    result = build_composites(con, categories, ratings, scores, min_evaluations=3, min_cell_size=2)
     # (4 + 2) / 2 = 3.0, not (4 + 2 + 0) / 3 = 2.0; evaluation 3 (two ratings in k) counts once.
     assert_rows(result, [("overall", "A", "k", 3, 3.0, True, 1)])
 
@@ -1195,6 +1429,7 @@ def test_composites_are_per_segment(con):
         ("overall", "A", "a1", 3, 8 / 3),
         ("small_pharma", "A", "a1", 2, 1.5),
     ]
+    # Every cell countable (min_cell_size 1, bound at the SQL level): the segments alone decide.
     result = build_composites(con, [("k", "a1")], ratings, scores, min_evaluations=2, min_cell_size=1)
     assert_rows(
         result,
@@ -1209,29 +1444,23 @@ def test_composites_are_per_segment(con):
 # --- attribute_scores / composite_scores (published) ------------------------------------------------
 
 
-def test_attribute_scores_drops_small_cells_sorted_contract_columns(con):
+def test_attribute_scores_publishes_every_countable_row_labelled_sorted_contract_columns(con):
+    # int_attribute_scores holds countable cells only (every row at least min_cell_size ratings): the
+    # published table is each of its rows, labelled, read back in key order. The thin cells' rows never
+    # reach it (test_thin_cell_counts_nowhere_not_in_overall_composite_or_n_evaluations).
     given(
         con,
         "int_attribute_scores",
         ATTRIBUTE_SCORES_SCHEMA,
         [
-            ("overall", "B", "a1", 3, 2.0),
-            ("big_pharma", "B", "a2", 2, 5.0),
+            ("overall", "B", "a1", 10, 2.0),
             ("overall", "A", "a2", 4, 3.25),
             ("big_pharma", "A", "a1", 3, 4.0),
-            ("overall", "A", "a1", 1, 1.0),
-            ("big_pharma", "A", "a2", 5, 2.2),
+            ("big_pharma", "A", "a2", 4, 3.25),
             ("big_pharma", "B", "a1", 3, 1.0),
-            ("small_pharma", "B", "a1", 7, 3.0),
+            ("overall", "A", "a1", 3, 4.0),
+            ("small_pharma", "B", "a1", 7, 16 / 7),
         ],
-    )
-    # Complementary suppression withholds B's small_pharma a1 (thick as it is) and names a row that is
-    # small anyway: both are absent, nothing else changes.
-    given(
-        con,
-        "withheld_attribute_scores",
-        WITHHELD_ATTRIBUTES_SCHEMA,
-        [("small_pharma", "B", "a1"), ("overall", "A", "a1")],
     )
     given_labels(con)
     sql.run(con, "attribute_scores", params(min_cell_size=3))
@@ -1250,15 +1479,19 @@ def test_attribute_scores_drops_small_cells_sorted_contract_columns(con):
         published_rows(con, "attribute_scores"),
         [
             ("big_pharma", "A", "a1", 3, 4.0, "CRO A", "Attribute one"),
-            ("big_pharma", "A", "a2", 5, 2.2, "CRO A", "Attribute two"),
+            ("big_pharma", "A", "a2", 4, 3.25, "CRO A", "Attribute two"),
             ("big_pharma", "B", "a1", 3, 1.0, "CRO B", "Attribute one"),
+            ("overall", "A", "a1", 3, 4.0, "CRO A", "Attribute one"),
             ("overall", "A", "a2", 4, 3.25, "CRO A", "Attribute two"),
-            ("overall", "B", "a1", 3, 2.0, "CRO B", "Attribute one"),
+            ("overall", "B", "a1", 10, 2.0, "CRO B", "Attribute one"),
+            ("small_pharma", "B", "a1", 7, 16 / 7, "CRO B", "Attribute one"),
         ],
     )
 
 
-def test_composite_scores_drops_small_cells_sorted_contract_columns(con):
+def test_composite_scores_every_composite_figures_only_on_eligible_rows_sorted_contract_columns(con):
+    # int_composite_scores holds composites of countable cells only (n_evaluations >= min_cell_size follows):
+    # every row is published; the uncertainty figures only on eligible rows (rule D3), null elsewhere.
     given(
         con,
         "int_composite_scores",
@@ -1266,7 +1499,7 @@ def test_composite_scores_drops_small_cells_sorted_contract_columns(con):
         [
             ("overall", "B", "quality", 12, 3.5, True, 2),
             ("overall", "A", "quality", 10, 4.0, True, 1),
-            ("overall", "A", "delivery", 2, 5.0, False, None),
+            ("overall", "A", "delivery", 4, 5.0, False, None),
             ("big_pharma", "C", "delivery", 3, 1.0, False, None),
             ("overall", "A", "cost", 11, 2.5, True, 1),
             ("overall", "B", "cost", 10, 2.0, True, 2),
@@ -1278,14 +1511,12 @@ def test_composite_scores_drops_small_cells_sorted_contract_columns(con):
         UNCERTAINTY_SCHEMA,
         [
             figures("overall", "A", "cost", 2.0, 3.0),
+            # not eligible (4 and 3 evaluations < 10): published without their figures (rule D3)
             figures("overall", "A", "delivery", 4.0, 5.0),
-            # not eligible (3 evaluations): published without its figures (rule D3)
             figures("big_pharma", "C", "delivery", 1.0, 1.0),
             figures("overall", "B", "quality", 3.0, 4.0),
         ],
     )
-    # withheld by complementary suppression: absent, interval and all
-    given(con, "withheld_composite_scores", WITHHELD_COMPOSITES_SCHEMA, [("overall", "B", "quality")])
     given_labels(con)
     sql.run(con, "composite_scores", params(min_cell_size=3, min_evaluations=10))
 
@@ -1296,45 +1527,73 @@ def test_composite_scores_drops_small_cells_sorted_contract_columns(con):
         [
             ("big_pharma", "C", "delivery", 3, 1.0, False, None, *[None] * 8, "CRO C", "Delivery"),
             ("overall", "A", "cost", 11, 2.5, True, 1, 2.0, 3.0, 2.5, 0.25, 0.5, 1, 3, True, "CRO A", "Cost"),
+            ("overall", "A", "delivery", 4, 5.0, False, None, *[None] * 8, "CRO A", "Delivery"),
             ("overall", "A", "quality", 10, 4.0, True, 1, *[None] * 8, "CRO A", "Quality"),
             ("overall", "B", "cost", 10, 2.0, True, 2, *[None] * 8, "CRO B", "Cost"),
+            ("overall", "B", "quality", 12, 3.5, True, 2, 3.0, 4.0, 3.5, 0.25, 0.5, 1, 3, True, "CRO B", "Quality"),
         ],
     )
 
 
-def test_small_cell_suppressed_but_counts_in_composite(con):
+def test_thin_cell_counts_nowhere_not_in_overall_composite_or_n_evaluations(con):
+    # The chain from the accepted ratings to the published tables, by the real files. min_cell_size 3,
+    # min_evaluations 3; k = a1, a2.
+    # A, Small Pharma: a1 by rows 1, 2, 3 (3 each: countable, 3.0); a2 by rows 1 and 4 only (5 each: thin).
+    # A, Big Pharma: a1 by rows 5, 6, 7 (5 each: countable, 5.0); a2 by rows 5 and 6 (1 each: thin).
+    # B, Small Pharma: a1 by rows 8 and 9 only (thin): B has no row anywhere.
+    # So: no a2 row in any segment, not even overall although A's two a2 cells pool to 4 ratings;
+    # overall a1 pools the countable cells, (9 + 15) / 6 = 4.0. A's Small Pharma composite is 3.0, not
+    # (3 + 5) / 2 = 4.0 (the old rule counted the thin a2 in it), over rows {1, 2, 3}: row 4, whose only
+    # rating is the thin a2, is not an evaluation of the category. Big Pharma: 5.0 over {5, 6, 7}.
+    # Overall: the mean of the overall attribute scores, a1 alone, 4.0, over the 6 evaluations {1, 2, 3,
+    # 5, 6, 7} (not 8: rows 4 and 8, 9 count nowhere).
     given(con, "category_attributes", CATEGORY_SCHEMA, [("k", "a1"), ("k", "a2")])
     given_accepted(
         con,
-        segment_ratings("small_pharma", "A", {1: {"a1": 3, "a2": 5}, 2: {"a1": 3, "a2": 5}, 3: {"a1": 3}})
-        + segment_ratings("small_pharma", "B", {4: {"a1": 2}, 5: {"a1": 4}}),
+        segment_ratings("small_pharma", "A", {1: {"a1": 3, "a2": 5}, 2: {"a1": 3}, 3: {"a1": 3}, 4: {"a2": 5}})
+        + segment_ratings("big_pharma", "A", {5: {"a1": 5, "a2": 1}, 6: {"a1": 5, "a2": 1}, 7: {"a1": 5}})
+        + segment_ratings("small_pharma", "B", {8: {"a1": 2}, 9: {"a1": 4}}),
     )
     given(con, "composite_uncertainty", UNCERTAINTY_SCHEMA, [])
-    given(con, "withheld_attribute_scores", WITHHELD_ATTRIBUTES_SCHEMA, [])
-    given(con, "withheld_composite_scores", WITHHELD_COMPOSITES_SCHEMA, [])
     given_labels(con)
     knobs = params(min_cell_size=3, min_evaluations=3)
-    for name in ("int_attribute_scores", "int_composite_scores", "attribute_scores", "composite_scores"):
+    for name in (
+        *COUNTING_MODELS,
+        "int_not_counted",
+        "int_attribute_scores",
+        "int_composite_scores",
+        "attribute_scores",
+        "composite_scores",
+    ):
         sql.run(con, name, knobs)
 
-    # A's a2 has 2 ratings < 3: not published, yet its 5.0 is in A's composite (3 + 5) / 2. Every
-    # evaluation is small_pharma, so overall repeats that segment row for row.
-    for segment in ("overall", "small_pharma"):
-        assert_rows(
-            rows_of(con, f"attribute_scores where segment = '{segment}'", "cro, attribute"),
-            [(segment, "A", "a1", 3, 3.0, "CRO A", "Attribute one")],
-        )
-        assert_rows(
-            rows_of(con, f"int_composite_scores where segment = '{segment}'", "cro"),
-            [
-                (segment, "A", "k", 3, 4.0, True, 1),
-                (segment, "B", "k", 2, 3.0, False, None),
-            ],
-        )
-        assert_rows(
-            rows_of(con, f"composite_scores where segment = '{segment}'", "cro, category"),
-            [(segment, "A", "k", 3, 4.0, True, 1, *[None] * 8, "CRO A", "K")],
-        )
+    assert_rows(
+        published_rows(con, "attribute_scores"),
+        [
+            ("big_pharma", "A", "a1", 3, 5.0, "CRO A", "Attribute one"),
+            ("overall", "A", "a1", 6, 4.0, "CRO A", "Attribute one"),
+            ("small_pharma", "A", "a1", 3, 3.0, "CRO A", "Attribute one"),
+        ],
+    )
+    assert_rows(
+        rows_of(con, "int_composite_scores", "segment, cro, category"),
+        [
+            ("big_pharma", "A", "k", 3, 5.0, True, 1),
+            ("overall", "A", "k", 6, 4.0, True, 1),
+            ("small_pharma", "A", "k", 3, 3.0, True, 1),
+        ],
+    )
+    assert_rows(
+        published_rows(con, "composite_scores"),
+        [
+            ("big_pharma", "A", "k", 3, 5.0, True, 1, *[None] * 8, "CRO A", "K"),
+            ("overall", "A", "k", 6, 4.0, True, 1, *[None] * 8, "CRO A", "K"),
+            ("small_pharma", "A", "k", 3, 3.0, True, 1, *[None] * 8, "CRO A", "K"),
+        ],
+    )
+    assert [row[0] for row in rows_of(con, "int_contributions", "source_row")] == [1, 2, 3, 5, 6, 7]
+    # D6 accounting: Big Pharma A/a2 (2 ratings); Small Pharma A/a2 and B/a1 (2 + 2).
+    assert_rows(rows_of(con, "int_not_counted", "segment"), [("big_pharma", 1, 2), ("small_pharma", 2, 4)])
 
 
 # --- rejected_evaluations ---------------------------------------------------------------------------
