@@ -7,8 +7,10 @@ Same work as `cro-awards run`, without Prefect, Great Expectations, pydantic or 
 - read the CSV (all fields as text) and hash it (the pipeline records the export's SHA-256);
 - the data contract's row rules (docs/contract.md section 3), every reason of a row listed;
 - attribute scores, composites, eligibility, ranks and awards as docs/method.md defines them, with
-  the same 1e-9 tolerance and the same small-cell (primary) suppression of published rows (not the
-  complementary suppression and its audit, nor the bootstrap: the benchmark times those apart);
+  the same 1e-9 tolerance, over the countable cells only: a (segment, CRO, attribute) cell with fewer
+  than min_cell_size ratings counts nowhere (no row, not in overall, not in a composite or its
+  n_evaluations, so in no eligibility, rank or award); not the disclosure audit nor the bootstrap (the
+  benchmark times those apart);
 - write attribute_scores, composite_scores, awards (and a small manifest) under
   `<output>/survey_year=<year>/`, and the rejected rows with their reasons under
   `<quarantine>/survey_year=<year>/`, as zstd Parquet with COPY.
@@ -234,12 +236,11 @@ def run(
         from fields inner join verdicts using (field)
     """)
     sql("drop table fields")
-    # Per row: answered fields, any invalid rating, and the categories it has a rating in (bit mask).
+    # Per row: answered fields and any invalid rating.
     sql("""
         create table row_ratings as
-        select ratings.source_row, count(*) as n_answered, bool_or(not ratings.is_valid) as has_invalid_rating,
-               bit_or(attributes.mask) as category_mask
-        from ratings inner join attributes using (attribute_id)
+        select ratings.source_row, count(*) as n_answered, bool_or(not ratings.is_valid) as has_invalid_rating
+        from ratings
         group by ratings.source_row
     """)
     # Every reason that applies, in the contract's order. The recency window's first day is
@@ -252,14 +253,13 @@ def run(
                 evaluations.*,
                 coalesce(row_ratings.n_answered, 0) as n_answered,
                 coalesce(row_ratings.has_invalid_rating, false) as has_invalid_rating,
-                row_ratings.category_mask,
                 case when evaluations.respondent_id is not null and evaluations.cro is not null
                      then count(*) over (partition by evaluations.respondent_id, evaluations.cro)
                      else 1 end as n_copies,
             from evaluations left join row_ratings using (source_row)
         )
         select
-            source_row, cro, spend_text, category_mask,
+            source_row, cro, spend_text,
             list_filter([
                 case when respondent_id is null then 'missing_respondent_id' end,
                 case when spend_text is null or not regexp_full_match(spend_text, '[0-9]+(\\.[0-9]+)?')
@@ -283,7 +283,7 @@ def run(
     # segment: every accepted row counts there once.
     sql("""
         create table accepted as
-        select source_row, cro, category_mask,
+        select source_row, cro,
             case when coalesce(
                 try_cast(regexp_extract(spend_text, '^[0-9]{1,20}(\\.[0-9]{1,18})?') as decimal(38, 18))
                     >= cast($cut as decimal(38, 18)),
@@ -291,22 +291,45 @@ def run(
             ) then 'big_pharma' else 'small_pharma' end as segment
         from checked where len(reasons) = 0
     """)
-    # Attribute scores: the mean rating per (segment, CRO, attribute); ratings are whole numbers.
+    # The cells: each (segment, CRO, attribute)'s accepted ratings, counted and summed. A cell rated
+    # fewer than min_cell_size times is thin: nothing below reads its ratings.
+    sql("""
+        create table cells as
+        select accepted.segment, accepted.cro, ratings.attribute_id, count(*) as n_ratings,
+               sum(ratings.value) as total, count(*) >= $min_cell as countable
+        from ratings inner join accepted using (source_row)
+        group by accepted.segment, accepted.cro, ratings.attribute_id
+    """)
+    # Attribute scores: the mean rating per thick cell; overall adds up the CRO's thick cells of the
+    # attribute (both thin: no overall). Ratings are whole numbers, so the sums are exact.
     sql("""
         create table attribute_all as
         with sums as (
             select
-                case when grouping(accepted.segment) = 1 then 'overall' else accepted.segment end as segment,
-                accepted.cro, ratings.attribute_id, count(*) as n_ratings, sum(ratings.value) as total,
-            from ratings inner join accepted using (source_row)
-            group by grouping sets ((accepted.segment, accepted.cro, ratings.attribute_id),
-                                    (accepted.cro, ratings.attribute_id))
+                case when grouping(segment) = 1 then 'overall' else segment end as segment,
+                cro, attribute_id, sum(n_ratings)::bigint as n_ratings, sum(total) as total,
+            from cells
+            where countable
+            group by grouping sets ((segment, cro, attribute_id), (cro, attribute_id))
         )
         select sums.segment, sums.cro, attributes.attribute, sums.n_ratings, sums.total / sums.n_ratings as score
         from sums inner join attributes using (attribute_id)
     """)
+    # Each accepted row's categories, from its ratings in thick cells only (bit mask); a row whose
+    # ratings are all in thin cells has none.
+    sql("""
+        create table counted_masks as
+        select ratings.source_row, bit_or(attributes.mask) as category_mask
+        from ratings
+        inner join accepted using (source_row)
+        inner join cells
+            on cells.segment = accepted.segment and cells.cro = accepted.cro
+            and cells.attribute_id = ratings.attribute_id and cells.countable
+        inner join attributes on attributes.attribute_id = ratings.attribute_id
+        group by ratings.source_row
+    """)
     # Composites: the mean of the category's attribute scores; n_evaluations: accepted rows with a
-    # rating in the category; eligibility; rank among the eligible (1 + those above by > 1e-9).
+    # counted rating in the category; eligibility; rank among the eligible (1 + those above by > 1e-9).
     sql("""
         create table composite_all as
         with composites as (
@@ -319,7 +342,9 @@ def run(
             select
                 case when grouping(accepted.segment) = 1 then 'overall' else accepted.segment end as segment,
                 accepted.cro, categories.category, count(*) as n_evaluations
-            from accepted inner join categories on (accepted.category_mask >> categories.bit) & 1 = 1
+            from accepted
+            inner join counted_masks using (source_row)
+            inner join categories on (counted_masks.category_mask >> categories.bit) & 1 = 1
             group by grouping sets ((accepted.segment, accepted.cro, categories.category),
                                     (accepted.cro, categories.category))
         ),
@@ -368,7 +393,8 @@ def run(
     """)
     lap("scores")
 
-    # Publish: small cells left out, rows sorted; the quarantine holds the rejected rows as read.
+    # Publish: every row (each rests on thick cells only), sorted; the quarantine holds the rejected rows
+    # as read.
     folder = Path(output) / f"survey_year={year}"
     folder.mkdir(parents=True, exist_ok=True)
     quarantine_folder = Path(quarantine if quarantine is not None else Path(output).parent / "quarantine")
@@ -376,9 +402,9 @@ def run(
     quarantine_folder.mkdir(parents=True, exist_ok=True)
     published = {
         "attribute_scores": "select segment, cro, attribute, n_ratings, score from attribute_all "
-        "where n_ratings >= $min_cell order by segment, cro, attribute",
+        "order by segment, cro, attribute",
         "composite_scores": "select segment, cro, category, n_evaluations, composite, is_eligible, rank "
-        "from composite_all where n_evaluations >= $min_cell order by segment, cro, category",
+        "from composite_all order by segment, cro, category",
         "awards": "select * from awards order by segment, category, cro, award",
     }
     rows: dict[str, int] = {}

@@ -4,9 +4,9 @@
 
 Uses the benchmark's seeded exports (cached in bench/data; generated when missing). Prints the
 seconds of loading the configuration, extract, each SQL file (as `cro_awards.sql.run` runs it), validation
-(GX), the resampling (`cro_awards.uncertainty`), the complementary suppression and the disclosure audit,
-and the process's peak RSS. The flow's own stage timings, with Prefect, are in
-`cro-awards run --summary-json` and in `python -m bench.run`.
+(GX), the resampling (`cro_awards.uncertainty`), the disclosure audit (`cro_awards.disclosure.audit`: the
+countable-cells rule itself is in the SQL files, timed with them), and the process's peak RSS. The flow's
+own stage timings, with Prefect, are in `cro-awards run --summary-json` and in `python -m bench.run`.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ class Timings(list):
 
 TIMED = (
     ("uncertainty", "analyse", "resampling"),
-    ("disclosure", "plan", "suppression"),
     ("disclosure", "audit", "audit"),
 )
 """(module of cro_awards, function, label): the Python steps timed beside the SQL files."""
