@@ -122,7 +122,10 @@ def run(
     year = int(survey["survey_year"])
     attributes = [str(a) for a in survey["attributes"]]
     columns = ", ".join(_ident(a) for a in attributes)
-    con = duckdb.connect(":memory:")
+    # As the pipeline's workspace (cro_awards/sql.py, DISABLED_OPTIMIZERS): DuckDB's partial aggregate
+    # pushdown would first group the ratings by their own key below the join to their evaluations
+    # (the cells: 3.6 s instead of 0.3 s at 100x).
+    con = duckdb.connect(":memory:", config={"disabled_optimizers": "partial_aggregate_pushdown"})
     params = {
         "ws": WHITESPACE,
         "tol": TOLERANCE,
@@ -319,13 +322,13 @@ def run(
     # ratings are all in thin cells has none.
     sql("""
         create table counted_masks as
+        with thin as (select segment, cro, attribute_id from cells where not countable)
         select ratings.source_row, bit_or(attributes.mask) as category_mask
         from ratings
         inner join accepted using (source_row)
-        inner join cells
-            on cells.segment = accepted.segment and cells.cro = accepted.cro
-            and cells.attribute_id = ratings.attribute_id and cells.countable
         inner join attributes on attributes.attribute_id = ratings.attribute_id
+        anti join thin
+            on thin.segment = accepted.segment and thin.cro = accepted.cro and thin.attribute_id = ratings.attribute_id
         group by ratings.source_row
     """)
     # Composites: the mean of the category's attribute scores; n_evaluations: accepted rows with a
