@@ -333,7 +333,8 @@ class SurveyConfig(MethodKnobs):
         if self.min_evaluations < self.min_cell_size:
             raise ValueError(
                 f"min_evaluations ({self.min_evaluations}) is below min_cell_size ({self.min_cell_size}): "
-                "an eligible CRO's scores would be suppressed; raise min_evaluations or lower min_cell_size"
+                "every CRO with a composite would be eligible (a composite rests on a cell of at least min_cell_size "
+                "ratings), so min_evaluations would decide nothing; raise min_evaluations to at least min_cell_size"
             )
         if self.award_rule == "shrunk" and self.bootstrap_replicates == 0:
             raise ValueError(

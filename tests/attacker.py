@@ -30,6 +30,14 @@ serve to report the derived value.
 Optional, beyond the threat model above (`min_evaluations=`): R3, an awards cell's published weighted
 mean, ties the composites of the cell's eligible CROs together, across CROs.
 
+The integer attack (`integer_scale=`): rating sums are whole numbers within n x min .. n x max. Where the
+linear algebra leaves a cell open, a mixed-integer search (scipy's `milp`) over the same relations and
+bounds may still find exactly one sum that fits: the cell is then derived too (an attack that found 62 of
+the 202 thin cells of the design before the countable-cells rule).
+
+The method's rule (`countable_from=`): under the countable-cells rule, a cell of fewer than min_cell_size
+ratings enters neither Overall nor a composite, and the attacker, who knows the counts, knows which.
+
 Standard library only; a parquet file's path is read with pyarrow when given instead of rows.
 """
 
@@ -161,11 +169,23 @@ def derivable(
     min_cell_size: int,
     *,
     min_evaluations: int | None = None,
+    countable_from: int = 1,
+    integer_scale: tuple[int, int] | None = None,
 ) -> list[Leak]:
     """Every sensitive value the attacker obtains from `published_tables` (attribute_scores,
     composite_scores, awards: lists of row dicts, Arrow tables or parquet paths) knowing `counts`
     ({"n_ratings": {(segment, cro, attribute): n}, "n_evaluations": {(segment, cro, category): n}}, cells
     with n > 0), through R1 and R2 (module docstring). Sorted by (kind, cro, segment, name).
+
+    `countable_from`: the method's rule of which cells count, as the attacker knows it from the counts:
+    1 (every rated cell enters Overall and the composites: the design before the countable-cells rule) or
+    min_cell_size (a segment cell with fewer ratings counts nowhere: Overall pools the countable segment
+    cells, a composite averages the countable attributes; the relations then hold over those cells only,
+    and a composite's n_evaluations is not checked against the raw counts).
+
+    `integer_scale` (min, max of the rating scale): the attack also searches the integers (module
+    docstring, "The integer attack"): an attribute cell that the linear attack does not determine is
+    derived when exactly one whole-number sum within n x min .. n x max fits every relation.
 
     With `min_evaluations`, a third relation beyond the threat model joins, across CROs: R3, an awards
     cell's published weighted mean, mean x sum(n_i) = sum(n_i x composite_i) over the cell's eligible CROs
@@ -174,8 +194,15 @@ def derivable(
     Raises ValueError when a published row contradicts the counts (the attack's premise would not hold).
     """
     categories = {category: list(ids) for category, ids in categories.items()}
-    n_ratings = {key: n for key, n in counts["n_ratings"].items() if n > 0}
+    raw_ratings = {key: n for key, n in counts["n_ratings"].items() if n > 0}
     n_evaluations = {key: n for key, n in counts["n_evaluations"].items() if n > 0}
+    # The cells that enter the relations (the method's rule): segment cells of at least countable_from
+    # ratings, and overall cells pooling those.
+    n_ratings = dict(raw_ratings)
+    if countable_from > 1:
+        n_ratings = {key: n for key, n in raw_ratings.items() if key[0] != OVERALL and n >= countable_from}
+        for (_, cro, attribute), n in list(n_ratings.items()):
+            n_ratings[(OVERALL, cro, attribute)] = n_ratings.get((OVERALL, cro, attribute), 0) + n
 
     scores: dict[tuple[str, str, str], float] = {}
     for row in _rows(published_tables.get("attribute_scores", [])):
@@ -186,9 +213,12 @@ def derivable(
             )
         scores[key] = row["score"]
     composites: dict[tuple[str, str, str], float] = {}
+    published_eligible: dict[tuple[str, str, str], int] = {}
     for row in _rows(published_tables.get("composite_scores", [])):
         key = (row["segment"], row["cro"], row["category"])
-        if n_evaluations.get(key) != row["n_evaluations"]:
+        if row.get("is_eligible"):
+            published_eligible[key] = row["n_evaluations"]
+        if countable_from == 1 and n_evaluations.get(key) != row["n_evaluations"]:
             raise ValueError(
                 f"composite row {key} publishes n_evaluations={row['n_evaluations']}, counts say {n_evaluations.get(key)}"
             )
@@ -235,9 +265,10 @@ def derivable(
             equations.append((row, k * _exact(composite) - known))
     if min_evaluations is not None:  # R3: mean x sum(n_i) = sum(n_i composite_i) over the eligible CROs
         for (segment, category), mean in sorted(means.items()):
+            # eligibility by the raw counts, or (under the rule) as the published rows state it
             eligible = {
                 cro: n
-                for (s, cro, c), n in n_evaluations.items()
+                for (s, cro, c), n in (n_evaluations if countable_from == 1 else published_eligible).items()
                 if s == segment and c == category and n >= min_evaluations
             }
             row, constant = {}, _exact(mean) * sum(eligible.values())
@@ -254,18 +285,22 @@ def derivable(
     space = RowSpace(equations)
 
     leaks: list[Leak] = []
-    for cell, n in sorted(n_ratings.items()):
+    for cell, n in sorted(raw_ratings.items()):
         if n >= min_cell_size:
             continue
         segment, cro, attribute = cell
         if cell in scores:
             leaks.append(Leak("attribute", segment, cro, attribute, n, "published", scores[cell]))
             continue
-        total = space.value({cell: Fraction(1)})
+        total = space.value({cell: Fraction(1)}) if cell in n_ratings else None
         if total is not None:
             leaks.append(Leak("attribute", segment, cro, attribute, n, "derived", float(total / n)))
+        elif integer_scale is not None and cell in n_ratings:
+            found = integer_value(cell, equations, n_ratings, integer_scale)
+            if found is not None:
+                leaks.append(Leak("attribute", segment, cro, attribute, n, "integer", found / n))
     for key, n in sorted(n_evaluations.items()):
-        if n >= min_cell_size:
+        if n >= min_cell_size or countable_from > 1:  # under the rule a composite averages countable cells only
             continue
         segment, cro, category = key
         if key in composites:
@@ -278,6 +313,55 @@ def derivable(
             leaks.append(Leak("composite", segment, cro, category, n, "derived", float((known + total) / k)))
     leaks.sort(key=lambda leak: (leak.kind, leak.cro, leak.segment, leak.name))
     return leaks
+
+
+def integer_value(
+    cell: tuple[str, str, str],
+    equations: list[tuple[Vector, Fraction]],
+    n_ratings: Mapping[tuple[str, str, str], int],
+    scale: tuple[int, int],
+) -> int | None:
+    """The integer attack on one cell: its sum, when exactly one whole number within n x min .. n x max is
+    the cell's sum in every integer solution of the equations that involve it (its connected component),
+    each unknown a whole-number sum within its own bounds; else None. Two mixed-integer programs (scipy's
+    HiGHS): the least and the greatest sum; an equation holds within 1e-6 (the published values are
+    doubles)."""
+    import numpy as np
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    component, pending, chosen = {cell}, [cell], []
+    while pending:
+        current = pending.pop()
+        for index, (row, _) in enumerate(equations):
+            if current in row and index not in chosen:
+                chosen.append(index)
+                for other in row:
+                    if other not in component:
+                        component.add(other)
+                        pending.append(other)
+    if not chosen:
+        return None
+    unknowns = sorted(component, key=repr)
+    column = {unknown: index for index, unknown in enumerate(unknowns)}
+    matrix = np.zeros((len(chosen), len(unknowns)))
+    rhs = np.zeros(len(chosen))
+    for line, index in enumerate(chosen):
+        row, constant = equations[index]
+        for unknown, coefficient in row.items():
+            matrix[line, column[unknown]] = float(coefficient)
+        rhs[line] = float(constant)
+    low = np.array([n_ratings[u] * scale[0] for u in unknowns], dtype=float)
+    high = np.array([n_ratings[u] * scale[1] for u in unknowns], dtype=float)
+    constraint = LinearConstraint(matrix, rhs - 1e-6, rhs + 1e-6)
+    found = []
+    for sign in (1.0, -1.0):
+        objective = np.zeros(len(unknowns))
+        objective[column[cell]] = sign
+        result = milp(objective, integrality=np.ones(len(unknowns)), bounds=Bounds(low, high), constraints=[constraint])
+        if result.status != 0:
+            return None
+        found.append(round(result.x[column[cell]]))
+    return found[0] if found[0] == found[1] else None
 
 
 def sensitive_cells(

@@ -2,19 +2,20 @@
 
 An attacker holding the published tables and every cell's count (tests/reference.py:cell_counts, from the
 export, as the independent reference counts them) combines R1 (segments add up per attribute) and R2 (a
-composite is the mean of its attribute scores) over each CRO's whole system, in exact arithmetic. Checked:
+composite is the mean of its attribute scores) over each CRO's whole system, in exact arithmetic, and
+then searches the integers (rating sums are whole numbers within the scale: scipy's `milp`). Checked:
 
 - the attacker itself, on hand-written literal cases (and its row-space test against a plain rank);
-- the bundled sample: the pipeline's tables leak nothing, while primary suppression alone (the reference's
-  own tables, which withhold only the thin cells) leaks 179 of the 202 sensitive attribute scores: the
-  attack has teeth;
+- the bundled sample: the pipeline's release gives nothing away, linear or integer, and no thin cell is
+  published; the attack has teeth: the design before the countable-cells rule (thin cells counted in
+  Overall and the composites, only their own rows left out) gives 179 of the 202 thin attribute scores
+  away to the linear attack, and the integer search finds more;
 - generated surveys with many thin cells (few evaluations, a small Big Pharma segment, min_cell_size 3
-  and 5): every run that publishes leaks nothing; a run the pipeline refuses (DisclosureError) publishes
-  nothing, which is acceptable, but most runs must publish;
-- D1 (no thin row published) and D3 (no interval on a composite row that is not eligible) on every table.
+  and 5, min_evaluations 4 to 10): every one publishes (none is refused) and gives nothing away;
+- D3 (no interval on a composite row that is not eligible) on every table.
 
-The suppression code (cro_awards/disclosure.py) is neither read nor imported here: the attack is an
-independent statement of the rule. No Prefect: the pipeline runs in process.
+The pipeline's code is neither read nor imported here beyond running it: the attack is an independent
+statement of the threat. No Prefect: the pipeline runs in process.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from attacker import Leak, RowSpace, derivable, sensitive_cells
 from cro_awards.config import load_config
-from cro_awards.errors import DisclosureError
 from cro_awards.pipeline import run_pipeline
 from cro_awards.synthetic import generate_export, write_export
 from reference import cell_counts, reference
@@ -40,10 +40,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CONFIG = PROJECT_ROOT / "surveys" / "2024.yaml"
 SAMPLE_EXPORT = PROJECT_ROOT / "data" / "sample" / "export_2024.csv"
 
-# What primary suppression alone (D1) gives away on the bundled sample, measured with this attacker:
-# 179 of the 202 sensitive attribute scores (0 < n_ratings < 3) and 24 of the 25 sensitive composites
-# (0 < n_evaluations < 3) are exactly determined by the reference's D1-only tables through R1 and R2, and
-# every derived value equals the true one. The attribute figure matches the one reported in the issue.
+# What the design before the countable-cells rule would give away on the bundled sample with primary
+# suppression alone (every rated cell counted, the thin rows left out), measured with this attacker: 179 of
+# the 202 sensitive attribute scores (0 < n_ratings < 3, overall cells included) and 24 of the 25 sensitive
+# composites (0 < n_evaluations < 3) are exactly determined through R1 and R2, and every derived value
+# equals the true one.
 SAMPLE_SENSITIVE = {"attribute": 202, "composite": 25}
 SAMPLE_D1_ONLY_DERIVED = {"attribute": 179, "composite": 24}
 
@@ -303,26 +304,53 @@ def sample_counts():
     return config, cell_counts(config, SAMPLE_EXPORT)
 
 
+def old_design_tables(config: dict, export: Path) -> dict:
+    """The tables of the design before the countable-cells rule with primary suppression only: every rated
+    cell counted (the reference with min_cell_size 1), then the rows of fewer than min_cell_size ratings or
+    evaluations left out."""
+    min_cell = config["min_cell_size"]
+    _, everything = reference({**config, "min_cell_size": 1}, export)
+    return {
+        "attribute_scores": [r for r in everything["attribute_scores"] if r["n_ratings"] >= min_cell],
+        "composite_scores": [r for r in everything["composite_scores"] if r["n_evaluations"] >= min_cell],
+        "awards": everything["awards"],
+    }
+
+
+def scale_of(config: dict) -> tuple[int, int]:
+    scale = {"min": 1, "max": 5, **(config.get("rating_scale") or {})}
+    return scale["min"], scale["max"]
+
+
 def test_sample_publication_leaks_nothing(sample_counts):
-    """The published sample: nothing sensitive derivable; D1 (no thin row) and D3 (intervals only when eligible)."""
+    """The released sample: no thin cell published nor derivable, by the linear attack, the integer search
+    or the awards cells' weighted means; the published tables are the independent reference's; D3."""
     config, counts = sample_counts
     tables = run_pipeline(load_config(SAMPLE_CONFIG), SAMPLE_EXPORT).tables
-    # R1, R2 and the awards cells' weighted means (each eligible composite of a cell with awards counts)
+    min_cell = config["min_cell_size"]
     leaks = derivable(
-        tables, counts, config["categories"], config["min_cell_size"], min_evaluations=config["min_evaluations"]
+        tables,
+        counts,
+        config["categories"],
+        min_cell,
+        min_evaluations=config["min_evaluations"],
+        countable_from=min_cell,
+        integer_scale=scale_of(config),
     )
     assert not leaks, f"{len(leaks)} sensitive values derivable from the published sample:\n{describe(leaks)}"
-    assert not d1_violations(tables, config["min_cell_size"])
+    assert not d1_violations(tables, min_cell)
     assert not d3_violations(tables)
+    assert len(tables["attribute_scores"]) == len(reference(config, SAMPLE_EXPORT)[1]["attribute_scores"])
 
 
-def test_sample_primary_suppression_alone_would_leak(sample_counts):
-    """The reference's tables withhold only the thin cells (D1): most sensitive values follow from them."""
+def test_the_design_before_the_rule_leaks_linear_and_integer(sample_counts):
+    """The attack has teeth: on the old design's tables (thin cells counted everywhere, only their rows
+    left out) the linear attack derives most thin cells, and the integer search derives more of the rest."""
     config, counts = sample_counts
     min_cell = config["min_cell_size"]
     assert {kind: len(cells) for kind, cells in sensitive_cells(counts, min_cell).items()} == SAMPLE_SENSITIVE
-    _, d1_only = reference(config, SAMPLE_EXPORT)
-    leaks = derivable(d1_only, counts, config["categories"], min_cell)
+    old = old_design_tables(config, SAMPLE_EXPORT)
+    leaks = derivable(old, counts, config["categories"], min_cell)
     assert all(leak.how == "derived" for leak in leaks)
     assert by_kind(leaks) == SAMPLE_D1_ONLY_DERIVED
     # the attack recovers the true values: the reference with min_cell_size 1 publishes every cell
@@ -333,6 +361,15 @@ def test_sample_primary_suppression_alone_would_leak(sample_counts):
     }
     for leak in leaks:
         assert leak.value == pytest.approx(truth[(leak.kind, leak.segment, leak.cro, leak.name)], abs=1e-6), leak
+    # the integer search: on the old tables without the overall rows (harder for the linear attack) it
+    # finds thin cells the linear attack cannot, each equal to the truth
+    fewer = {**old, "attribute_scores": [r for r in old["attribute_scores"] if r["segment"] != "overall"]}
+    linear = derivable(fewer, counts, config["categories"], min_cell)
+    both = derivable(fewer, counts, config["categories"], min_cell, integer_scale=scale_of(config))
+    integer = [leak for leak in both if leak.how == "integer"]
+    assert len(both) > len(linear) and integer, (len(linear), len(both))
+    for leak in integer:
+        assert leak.value == pytest.approx(truth[(leak.kind, leak.segment, leak.cro, leak.name)], abs=1e-9), leak
 
 
 # --- 3. generated surveys with many thin cells -----------------------------------------------------------
@@ -340,12 +377,9 @@ def test_sample_primary_suppression_alone_would_leak(sample_counts):
 
 @pytest.mark.parametrize("case", GENERATED, ids=lambda case: "n{}-seed{}-cut{}-mine{}-cell{}".format(*case))
 def test_generated_survey_leaks_nothing(case, tmp_path):
-    """A generated survey that publishes leaks nothing and keeps D1 and D3; primary suppression alone would
-    give many of its sensitive values away (the attack has teeth). The pipeline may refuse to publish
-    (DisclosureError: nothing published, nothing leaks) only where min_evaluations is low; measured
-    2026-12-01: 8 of the 18 cases are refused, all with min_evaluations 4 or 5 (composites of 1 or 2
-    evaluations pinned by eligible composites of cells with awards). With min_evaluations 10 (10 of the 18
-    cases) every case must publish. The attack includes the awards cells' weighted means."""
+    """A generated survey publishes (never refused, whatever min_evaluations) and gives nothing away, linear
+    or integer; the old design with primary suppression alone would give many of its thin cells away (the
+    attack has teeth). Before the countable-cells rule, 8 of these 18 cases were refused (exit 9)."""
     evaluations, seed, cut, min_evaluations, min_cell = case
     config = load_yaml(SAMPLE_CONFIG)
     config.pop("sample_export", None)
@@ -360,16 +394,20 @@ def test_generated_survey_leaks_nothing(case, tmp_path):
     write_export(generate_export(config, n_evaluations=evaluations, seed=seed, bad_rows=False), export_path)
     counts = cell_counts(config, export_path)
 
-    d1_only = by_kind(derivable(reference(config, export_path)[1], counts, config["categories"], min_cell))
+    old = by_kind(derivable(old_design_tables(config, export_path), counts, config["categories"], min_cell))
     assert len(sensitive_cells(counts, min_cell)["attribute"]) >= 50, "too few thin cells for the attack"
-    assert d1_only["attribute"] >= 50, f"primary suppression alone should leak: {d1_only}"
+    assert old["attribute"] >= 50, f"the old design should leak: {old}"
 
-    try:
-        tables = run_pipeline(load_config(config_path), export_path).tables
-    except DisclosureError:
-        assert min_evaluations < 10, "refused to publish a survey with min_evaluations 10"
-        return
-    leaks = derivable(tables, counts, config["categories"], min_cell, min_evaluations=min_evaluations)
+    tables = run_pipeline(load_config(config_path), export_path).tables
+    leaks = derivable(
+        tables,
+        counts,
+        config["categories"],
+        min_cell,
+        min_evaluations=min_evaluations,
+        countable_from=min_cell,
+        integer_scale=scale_of(config),
+    )
     assert not leaks, f"{len(leaks)} sensitive values derivable:\n{describe(leaks)}"
-    assert not d1_violations(tables, min_cell), "D1: thin rows published"
+    assert not d1_violations(tables, min_cell), "thin rows published"
     assert not d3_violations(tables), "D3: intervals on composite rows that are not eligible"

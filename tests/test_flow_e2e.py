@@ -118,26 +118,31 @@ def test_manifest_accounts_for_every_row(first_run):
     assert {"code", "duckdb", "prefect", "great-expectations", "pyarrow"} <= set(manifest["versions"])
 
 
-def test_manifest_counts_the_rows_withheld_for_confidentiality(first_run):
-    """D6: primary suppression's rows are the reference's small cells (202 attribute rows with fewer than 3
-    ratings on the sample, 25 composites with fewer than 3 evaluations), complementary suppression's are
-    exactly the rows missing from the published tables beyond those."""
+def test_manifest_counts_what_was_not_counted_and_the_tables_are_the_references(first_run):
+    """D6: `not_counted` holds, per segment, the cells rated by fewer than min_cell_size respondents and their
+    ratings, as the independent reference finds them (tests/reference.py, `thin_cells`); the released tables
+    are the reference's, row for row (the rule leaves nothing to withhold afterwards)."""
     import yaml
 
-    from tests.reference import cell_counts, reference
+    from tests.reference import reference, thin_cells
 
     _summary, output, _quarantine = first_run
     manifest = json.loads((output / "survey_year=2024" / "_manifest.json").read_text())
-    withheld = manifest["withheld"]
     config = yaml.safe_load(SAMPLE_CONFIG.read_text(encoding="utf-8"))
-    counts = cell_counts(config, SAMPLE_EXPORT)
+    thin = thin_cells(config, SAMPLE_EXPORT)
+    expected = {
+        segment: {
+            "cells": sum(1 for cell in thin if cell[0] == segment),
+            "ratings": sum(len(rows) for cell, rows in thin.items() if cell[0] == segment),
+        }
+        for segment in ("big_pharma", "small_pharma")
+    }
+    assert manifest["not_counted"] == expected
+    assert expected == {"big_pharma": {"cells": 102, "ratings": 160}, "small_pharma": {"cells": 76, "ratings": 132}}
+    assert "withheld" not in manifest
     _quarantined, tables = reference(config, SAMPLE_EXPORT)
-    for table, key in (("attribute_scores", "n_ratings"), ("composite_scores", "n_evaluations")):
-        small = sum(1 for n in counts[key].values() if n < 3)
-        assert withheld[table]["primary"] == small
-        assert withheld[table]["complementary"] == len(tables[table]) - len(_read(output, table))
-    assert (withheld["attribute_scores"]["primary"], withheld["composite_scores"]["primary"]) == (202, 25)
-    assert withheld["attribute_scores"]["complementary"] > 0
+    for table in ("attribute_scores", "composite_scores", "awards"):
+        assert len(_read(output, table)) == len(tables[table]), table
 
 
 def test_quarantine_lives_outside_output_with_every_rejected_row(first_run):

@@ -187,6 +187,7 @@ MANIFEST = {
         "quarantined": 9,
         "quarantined_by_reason": {"unknown_cro": 4, "invalid_rating": 3, "duplicate_evaluation": 2},
     },
+    "not_counted": {"big_pharma": {"cells": 7, "ratings": 9}, "small_pharma": {"cells": 2, "ratings": 4}},
 }
 
 
@@ -269,7 +270,8 @@ def test_title_counts_and_method(html):
     method = html[html.index('<section id="method">') :]
     assert "at least 10 evaluations" in method and "at least 3 eligible CROs" in method
     assert "at least 0.5 weighted standard deviations above the weighted mean" in method
-    assert "fewer than 3 ratings or evaluations are not published" in method
+    assert "an attribute rated by fewer than 3 respondents of a segment for a CRO counts nowhere" in method
+    assert "(this year 7 such Big Pharma and 2 Small Pharma cells, 13 ratings in all)" in method
     assert "2024-03-05 10:11 UTC" in html
 
 
