@@ -20,16 +20,24 @@ The model (per survey, all randomness from `numpy.random.default_rng([seed, surv
   the same for every rating they give, and noise e ~ N(0, 0.6); each attribute is blank with its own
   probability, U(0.05, 0.30) per survey (independent of the rating); a row left with no rating gets
   one attribute back, so that every row is accepted;
-- the truth of a composite (any segment) is the population value: the mean over the category's
-  attributes of E[clip(round(mu + offset + Z), 1, 5)], Z ~ N(0, sqrt(0.3^2 + 0.6^2)), computed exactly
-  from the normal CDF at the cut points 1.5, 2.5, 3.5, 4.5 (`expected_rating`).
+- the truth of a composite (any segment) is the population value of what it averages: the mean over
+  the attributes it averages of E[clip(round(mu + offset + Z), 1, 5)], Z ~ N(0, sqrt(0.3^2 + 0.6^2)),
+  computed exactly from the normal CDF at the cut points 1.5, 2.5, 3.5, 4.5 (`expected_rating`). A
+  composite averages its segment's published attributes of the category: a (segment, CRO, attribute)
+  cell with fewer than min_cell_size ratings counts nowhere, so a composite whose cell of one attribute
+  is thin estimates the mean of the others, and its truth is theirs (`composite_truth`). The resampling
+  keeps the survey's countable cells fixed (disclosure-control.md), so that is what its interval covers.
 
-Each survey is written as a CSV export and a YAML (`min_cell_size: 1`, `max_rejected_share: 1.0`,
-`bootstrap_replicates` B, `bootstrap_seed` = seed x 100,000 + survey index) and run through
-`cro_awards.pipeline.run_pipeline(load_config(yaml), csv)` in process: every figure is the published one.
-Survey kinds (`KINDS`, taken in turn): coverage surveys (`min_evaluations: 1`, so that every composite
-of 3 or more evaluations gets its interval; 600 to 6,000 evaluations and one size large enough for the
-engine's normal approximation at B) and award surveys (`min_evaluations: 10`, the method's value, so
+Each survey is written as a CSV export and a YAML (`min_cell_size: 3`, the least the YAML accepts;
+`max_rejected_share: 1.0`, `bootstrap_replicates` B, `bootstrap_seed` = seed x 100,000 + survey index)
+and run through `cro_awards.pipeline.run_pipeline(load_config(yaml), csv)` in process: every figure is the
+published one. With min_cell_size 3 (it was 1 before the countable-cells rule, which the YAML now
+refuses), no composite rests on fewer than 3 evaluations: the smallest coverage bin (3-4) is the
+smallest composite there is, and composites of thin cells are not measured at all (they do not exist).
+Survey kinds (`KINDS`, taken in turn): coverage surveys (`min_evaluations: 3`, the least the YAML
+accepts beside min_cell_size 3, so that every published composite gets its interval, as
+`min_evaluations: 1` did; 600 to 6,000 evaluations and one size large enough for the engine's normal
+approximation at B) and award surveys (`min_evaluations: 10`, the method's value, so
 that the awards are those of a real year; null or spread; 1,500 and 5,000 evaluations and the large
 size), each of which is also run with `award_rule: shrunk` (an override of the same YAML).
 Whether a survey used exact resampling is decided as the engine decides it (`EXACT_UP_TO_WORK`).
@@ -87,6 +95,8 @@ EXTRA_CROS_MEAN = 2.0
 MAX_CROS_PER_RESPONDENT = 10
 CHAMPION_SD_MULTIPLIER = 1.0
 ROBUST_AWARD_PROBABILITY = 0.8
+MIN_CELL_SIZE = 3
+"""The least the YAML accepts (the countable-cells rule): a cell of fewer ratings counts nowhere."""
 SURVEY_CLOSE = "2024-02-29"
 LAST_ENGAGED = "2023-06-15"
 
@@ -125,10 +135,10 @@ class Kind:
 
 
 KINDS: tuple[Kind, ...] = (
-    Kind("coverage-600", "spread", 600, 2.5, 1, False),
-    Kind("coverage-2000", "spread", 2000, 2.5, 1, False),
-    Kind("coverage-6000", "spread", 6000, 2.5, 1, False),
-    Kind("coverage-large", "spread", 0, 2.5, 1, False),
+    Kind("coverage-600", "spread", 600, 2.5, 3, False),
+    Kind("coverage-2000", "spread", 2000, 2.5, 3, False),
+    Kind("coverage-6000", "spread", 6000, 2.5, 3, False),
+    Kind("coverage-large", "spread", 0, 2.5, 3, False),
     Kind("null-1500", "null", 1500, 12, 10, True),
     Kind("spread-1500", "spread", 1500, 12, 10, True),
     Kind("null-5000", "null", 5000, 12, 10, True),
@@ -150,10 +160,33 @@ def expected_rating(mu: Any, sd: float = RATING_SD, scale: tuple[int, int] = SCA
     return low + special.ndtr((mu[..., None] - cuts) / sd).sum(axis=-1)
 
 
+def true_attributes(mu: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """CROs x attributes: the expected attribute score."""
+    return expected_rating(mu[:, ATTRIBUTE_CATEGORY] + offsets[None, :])
+
+
 def true_composites(mu: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """CROs x categories: the mean over the category's attributes of the expected attribute score."""
-    per_attribute = expected_rating(mu[:, ATTRIBUTE_CATEGORY] + offsets[None, :])
+    """CROs x categories: the mean over the category's attributes of the expected attribute score (a
+    composite whose every attribute cell is countable)."""
+    per_attribute = true_attributes(mu, offsets)
     return np.stack([per_attribute[:, k == ATTRIBUTE_CATEGORY].mean(axis=1) for k in range(len(CATEGORIES))], axis=1)
+
+
+def composite_truth(
+    attribute_truth: np.ndarray, attribute_rows: list[dict[str, Any]], cro_index: dict[str, int]
+) -> dict[tuple[str, str, str], float]:
+    """(segment, cro id, category) -> the truth of the composite the pipeline publishes there: the mean of
+    the expected scores of the category's attributes published in that segment (`attribute_rows`: the
+    published attribute_scores), the thin cells' attributes left out as the composite leaves them out."""
+    published: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    for row in attribute_rows:
+        index = ATTRIBUTES.index(row["attribute"])
+        category = list(CATEGORIES)[ATTRIBUTE_CATEGORY[index]]
+        published[row["segment"], row["cro"], category].append(index)
+    return {
+        (segment, cro, category): float(attribute_truth[cro_index[cro], indices].mean())
+        for (segment, cro, category), indices in published.items()
+    }
 
 
 def champion_truth(truth: np.ndarray, weights: np.ndarray, k: float = CHAMPION_SD_MULTIPLIER) -> np.ndarray:
@@ -217,7 +250,8 @@ class Survey:
     big_pharma: np.ndarray  # per respondent
     cro: np.ndarray  # per evaluation, 0 .. N_CROS - 1
     ratings: np.ndarray  # evaluations x ATTRIBUTES, NaN = blank
-    truth: np.ndarray  # N_CROS x categories
+    truth: np.ndarray  # N_CROS x categories (every attribute)
+    attribute_truth: np.ndarray  # N_CROS x ATTRIBUTES
 
     @property
     def n_evaluations(self) -> int:
@@ -264,7 +298,9 @@ def draw_survey(kind: Kind, index: int, seed: int, n_evaluations: int) -> Survey
     empty = np.flatnonzero(missing.all(axis=1))
     missing[empty, rng.integers(0, len(ATTRIBUTES), len(empty))] = False
     ratings[missing] = np.nan
-    return Survey(index, kind, respondent, big_pharma, cro, ratings, true_composites(mu, offsets))
+    return Survey(
+        index, kind, respondent, big_pharma, cro, ratings, true_composites(mu, offsets), true_attributes(mu, offsets)
+    )
 
 
 def survey_config(kind: Kind, replicates: int, bootstrap_seed: int) -> dict[str, Any]:
@@ -277,7 +313,7 @@ def survey_config(kind: Kind, replicates: int, bootstrap_seed: int) -> dict[str,
         "min_evaluations": kind.min_evaluations,
         "min_cros_for_awards": 3,
         "champion_sd_multiplier": CHAMPION_SD_MULTIPLIER,
-        "min_cell_size": 1,
+        "min_cell_size": MIN_CELL_SIZE,
         "max_rejected_share": 1.0,
         "bootstrap_replicates": replicates,
         "bootstrap_seed": bootstrap_seed,
@@ -374,9 +410,10 @@ def cell_records(
     composites: list[dict[str, Any]],
     awards: list[dict[str, Any]],
     shrunk_awards: list[dict[str, Any]],
-    truth: dict[tuple[str, str], float],
+    truth: dict[tuple[str, str, str], float],
 ) -> list[dict[str, Any]]:
-    """Per cell with awards: how the published awards compare with the truth (`truth[(cro, category)]`)."""
+    """Per cell with awards: how the published awards compare with the truth (`truth[(segment, cro,
+    category)]`: `composite_truth`)."""
     eligible: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in composites:
         if row["is_eligible"]:
@@ -391,7 +428,7 @@ def cell_records(
     for cell, rows in sorted(by_cell.items()):
         members = eligible[cell]
         cros = [row["cro"] for row in members]
-        true = np.array([truth[cro, cell[1]] for cro in cros])
+        true = np.array([truth[cell[0], cro, cell[1]] for cro in cros])
         weights = np.array([row["n_evaluations"] for row in members], dtype=np.float64)
         best = cros[int(np.argmax(true))]
         truly = dict(zip(cros, champion_truth(true, weights).tolist(), strict=True))
@@ -456,10 +493,10 @@ def run_survey(task: tuple[Kind, int, int, int, int]) -> Outcome:
             raise RuntimeError(f"survey {index}: {result.counts} (every generated row should be accepted)")
         shrunk = run_pipeline(load_config(yaml_path, {"award_rule": "shrunk"}), csv_path) if kind.awards else None
     names = {derive_id(name): code for code, name in enumerate(cro_names())}  # the tables key on ids
-    categories = {name: k for k, name in enumerate(CATEGORIES)}
+    truth = composite_truth(survey.attribute_truth, _rows(result.tables["attribute_scores"]), names)
     composites = _rows(result.tables["composite_scores"])
     with_interval = [row for row in composites if row["is_eligible"] and row["ci_low"] is not None]
-    true = np.array([survey.truth[names[row["cro"]], categories[row["category"]]] for row in with_interval])
+    true = np.array([truth[row["segment"], row["cro"], row["category"]] for row in with_interval])
     low = np.array([row["ci_low"] for row in with_interval], dtype=np.float64)
     high = np.array([row["ci_high"] for row in with_interval], dtype=np.float64)
     outcome = Outcome(
@@ -476,9 +513,6 @@ def run_survey(task: tuple[Kind, int, int, int, int]) -> Outcome:
         width=high - low,
     )
     if shrunk is not None:
-        truth = {
-            (cro, category): float(survey.truth[names[cro], k]) for cro in names for category, k in categories.items()
-        }
         outcome.cells = cell_records(composites, _rows(result.tables["awards"]), _rows(shrunk.tables["awards"]), truth)
     outcome.seconds = time.perf_counter() - started
     return outcome
@@ -676,9 +710,10 @@ def render(
         f"each attribute blank with probability U{BLANK_SHARE} per survey; respondents rate 1 + Poisson(2) CROs "
         f"picked by skewed popularity; {BIG_PHARMA_SHARE:.0%} of respondents Big Pharma. True means mu: "
         f"{MEAN} for all (null) or ~ N({MEAN}, {SPREAD_SD}) per CRO and category (spread). The truth of a composite "
-        "(any segment) is the mean over its attributes of the exact expected rating. Every figure is the "
-        "pipeline's published one (`run_pipeline`, `min_cell_size: 1`); composites of all three segments "
-        "(big_pharma, small_pharma, overall) count.",
+        "(any segment) is the mean over the attributes it averages (its segment's published ones: a thin cell "
+        "counts nowhere) of the exact expected rating. Every figure is the "
+        f"pipeline's published one (`run_pipeline`, `min_cell_size: {MIN_CELL_SIZE}`); composites of all three "
+        "segments (big_pharma, small_pharma, overall) count.",
         "",
         "**Survey kinds** (taken in turn): "
         + "; ".join(
@@ -732,9 +767,9 @@ def render(
     lines += _table(header, body)
     lines += [
         "",
-        f"Not binned: {thin:,} composites of 1 or 2 evaluations (coverage {_f(_ratio(thin_hit, thin))}; "
-        "at n = 1 the interval is the whole scale; two identical ratings at n = 2 give a zero-width one: "
-        "intervals are published only from min_evaluations, at least min_cell_size).",
+        f"Not binned: {thin:,} composites of 1 or 2 evaluations (coverage {_f(_ratio(thin_hit, thin))}). There "
+        f"should be none: at min_cell_size {MIN_CELL_SIZE} a composite rests on countable cells only, each of at "
+        "least 3 ratings, and intervals are published only from min_evaluations, at least min_cell_size.",
         "",
         "## Awards when no CRO truly differs (null)",
         "",

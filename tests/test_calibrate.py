@@ -12,7 +12,8 @@ import pytest
 from bench import calibrate
 from cro_awards.uncertainty import EXACT_UP_TO_WORK
 
-TINY = calibrate.Kind("tiny", "spread", 300, 3, 1, True)
+TINY = calibrate.Kind("tiny", "spread", 300, 3, 3, True)
+"""min_evaluations 3: the least the YAML accepts beside min_cell_size 3 (every published composite eligible)."""
 
 
 def test_expected_rating_by_hand():
@@ -67,6 +68,35 @@ def test_drawn_survey_is_well_formed():
     assert 300 * weights.min() == pytest.approx(3, rel=1e-6)
 
 
+def test_composite_truth_leaves_out_the_attributes_of_thin_cells():
+    # Two CROs; compatibility's three attributes have expected scores 3, 4, 5 (CRO 0) and 2, 2, 2 (CRO 1).
+    truth = np.zeros((2, len(calibrate.ATTRIBUTES)))
+    first, second, third = calibrate.CATEGORIES["compatibility"]
+    for name, value in zip((first, second, third), (3.0, 4.0, 5.0), strict=True):
+        truth[0, calibrate.ATTRIBUTES.index(name)] = value
+        truth[1, calibrate.ATTRIBUTES.index(name)] = 2.0
+    rows = (
+        [{"segment": "overall", "cro": "a", "attribute": name} for name in (first, second, third)]
+        + [  # Small Pharma: the third attribute's cell is thin (no row), so the composite is (3 + 4) / 2
+            {"segment": "small_pharma", "cro": "a", "attribute": name} for name in (first, second)
+        ]
+        + [{"segment": "overall", "cro": "b", "attribute": first}]
+    )
+    assert calibrate.composite_truth(truth, rows, {"a": 0, "b": 1}) == {
+        ("overall", "a", "compatibility"): 4.0,
+        ("small_pharma", "a", "compatibility"): 3.5,
+        ("overall", "b", "compatibility"): 2.0,
+    }
+    # With every attribute published it is true_composites' value.
+    mu = np.full((1, len(calibrate.CATEGORIES)), 3.6)
+    offsets = np.linspace(-0.2, 0.2, len(calibrate.ATTRIBUTES))
+    everything = [{"segment": "overall", "cro": "a", "attribute": name} for name in calibrate.ATTRIBUTES]
+    by_category = calibrate.composite_truth(calibrate.true_attributes(mu, offsets), everything, {"a": 0})
+    composites = calibrate.true_composites(mu, offsets)[0]
+    for k, category in enumerate(calibrate.CATEGORIES):
+        assert by_category["overall", "a", category] == pytest.approx(composites[k], abs=1e-12)
+
+
 def test_large_surveys_take_the_approximation():
     for replicates in (200, 1000):
         size = calibrate.large_size(replicates)
@@ -78,7 +108,8 @@ def test_a_survey_through_the_pipeline_and_the_report(tmp_path):
     assert outcome.exact
     assert outcome.n_evaluations == 300
     assert len(outcome.n) > 0 and (outcome.width >= 0).all()
-    assert outcome.cells, "a 300-row survey with min_evaluations 1 has cells with awards"
+    assert outcome.cells, "a 300-row survey with min_evaluations 3 has cells with awards"
+    assert (outcome.n >= calibrate.MIN_CELL_SIZE).all(), "no composite rests on a thin cell"
     for cell in outcome.cells:
         assert cell["leaders"] >= 1 and 0 <= cell["leader_best"] <= 1
         assert cell["champions_above"] <= cell["champions"]
