@@ -1,11 +1,12 @@
 """The command line (docs/contract.md, "Command line").
 
-    cro-awards run [--config surveys/<year>.yaml] [--export FILE] [--output DIR] [--quarantine DIR]
-                   [--release] [--min-evaluations N] [--champion-sd-multiplier X] ... [--summary-json FILE]
+    cro-awards run [--config surveys/<year>.yaml] [--export FILE] [--output DIR] [--quarantine DIR] [--drafts DIR]
+                   [--release [--accept-difference REASON]] [--min-evaluations N] ... [--summary-json FILE]
     cro-awards check [--config surveys/<year>.yaml] [--export FILE] [overrides]   (dry run, no Prefect)
-    cro-awards release <year> <run_id> [--embargo-until ISO-TIME] [--by NAME] [--output DIR] [--quarantine DIR]
-    cro-awards publications <year> [--json] [--output DIR] [--quarantine DIR]
-    cro-awards diff <year> <run_id> [--against RUN_ID] [--output DIR] [--quarantine DIR]
+    cro-awards release <year> <run_id> [--embargo-until ISO-TIME] [--by NAME] [--accept-difference REASON]
+                   [--output DIR] [--quarantine DIR] [--drafts DIR]
+    cro-awards publications <year> [--json] [--output DIR] [--quarantine DIR] [--drafts DIR]
+    cro-awards diff <year> <run_id> [--against RUN_ID] [--output DIR] [--quarantine DIR] [--drafts DIR]
     cro-awards new-year 2025 --from 2024                                       (writes surveys/2025.yaml)
     cro-awards --version
 
@@ -82,16 +83,35 @@ def _add_folder_arguments(command: argparse.ArgumentParser) -> None:
         "--quarantine",
         help="folder of rejected evaluations, outside --output (default: data/quarantine, CRO_AWARDS_QUARANTINE)",
     )
+    command.add_argument(
+        "--drafts",
+        help="private folder of the drafts, the ledger and the release log, outside --output "
+        "(default: data/drafts, CRO_AWARDS_DRAFTS)",
+    )
 
 
-def _folders(arguments: argparse.Namespace) -> tuple[Path, Path]:
-    """(output, quarantine) from the arguments or the settings' defaults; a quarantine inside the output is refused."""
-    from cro_awards.publish import check_locations
+def _add_accept_difference(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--accept-difference",
+        metavar="REASON",
+        help="release although the differencing guard finds published rows differing from an earlier release of "
+        "the year by fewer than min_cell_size evaluations (else refused, exit 9); the reason goes to the release log",
+    )
+
+
+def _folders(arguments: argparse.Namespace) -> tuple[Path, Path, Path]:
+    """(output, quarantine, drafts) from the arguments or the settings' defaults, checked apart (a quarantine or
+    drafts folder inside the output is refused); an output folder of the old layout is moved over first."""
+    from cro_awards.releases import prepare
 
     settings = load_settings()
     output = Path(arguments.output) if arguments.output else settings.output
     quarantine = Path(arguments.quarantine) if arguments.quarantine else settings.quarantine
-    return check_locations(output, quarantine)
+    drafts = Path(arguments.drafts) if arguments.drafts else settings.drafts
+    output, quarantine, drafts, moved = prepare(output, quarantine, drafts)
+    if moved:
+        print(f"cro-awards: moved the drafts and logs of {output} to the private folder {drafts}.", file=sys.stderr)
+    return output, quarantine, drafts
 
 
 def parser() -> argparse.ArgumentParser:
@@ -108,6 +128,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="release the run's draft at once if it succeeds (without it, the run makes a draft only)",
     )
+    _add_accept_difference(run)
     run.add_argument(
         "--summary-json",
         metavar="FILE",
@@ -129,6 +150,7 @@ def parser() -> argparse.ArgumentParser:
         "deployment: needs a Prefect server serving it (make serve) named by PREFECT_API_URL",
     )
     release.add_argument("--by", help="who releases, for the release log (default: the operating system's user)")
+    _add_accept_difference(release)
     _add_folder_arguments(release)
     listing = commands.add_parser("publications", help="list a survey year's drafts and releases, newest first")
     listing.add_argument("year", type=int, help="the survey year, e.g. 2024")
@@ -271,7 +293,8 @@ def _run(arguments: argparse.Namespace) -> int:
     from flows.awards import cro_awards_flow  # after prepare_environment: Prefect reads it at import
 
     console = Console(width=None if sys.stdout.isatty() else 120)
-    parameters = {key: getattr(arguments, key) for key in ("export", "output", "quarantine", "release")}
+    keys = ("export", "output", "quarantine", "release", "drafts", "accept_difference")
+    parameters = {key: getattr(arguments, key) for key in keys}
     try:
         with guarding_temporary_server():
             summary = cro_awards_flow(config=str(loaded.path), **parameters, **loaded.overrides)
@@ -298,18 +321,20 @@ def _release(arguments: argparse.Namespace) -> int:
     from cro_awards.locks import year_lock
     from cro_awards.summary import printable
 
-    output, quarantine = _folders(arguments)
+    output, quarantine, drafts = _folders(arguments)
     if arguments.embargo_until:
-        return _schedule(arguments, output, quarantine, releases.parse_time(arguments.embargo_until))
-    releases.require_draft(output, arguments.year, arguments.run_id)
-    with year_lock(output, arguments.year, f"release-{arguments.run_id}"):
+        return _schedule(arguments, output, quarantine, drafts, releases.parse_time(arguments.embargo_until))
+    releases.require_draft(drafts, arguments.year, arguments.run_id)
+    with year_lock(output, arguments.year, "cro-awards"):
         done = releases.release(
             output,
             quarantine,
             arguments.year,
             arguments.run_id,
+            store=drafts,
             released_by=arguments.by,
             keep=load_settings().keep_publications,
+            accept_difference=arguments.accept_difference,
         )
     link = output / f"survey_year={arguments.year}"
     if done["already"]:
@@ -322,17 +347,27 @@ def _release(arguments: argparse.Namespace) -> int:
                 f"{done['released_at']} (before: {before}). Readers of {link} now see it."
             )
         )
+    if done["difference"]:
+        rows = sum(f["attribute_rows"] + f["composite_rows"] for f in done["difference"])
+        print(printable(f"The differencing guard's finding ({rows} row(s)) was accepted and logged."))
+    if done["unchecked"]:
+        print(
+            printable(
+                f"Not compared with the earlier release(s) {', '.join(done['unchecked'])}: no contributions were kept "
+                "with them (drafted before the differencing guard)."
+            )
+        )
     return 0
 
 
-def _schedule(arguments: argparse.Namespace, output: Path, quarantine: Path, until) -> int:
+def _schedule(arguments: argparse.Namespace, output: Path, quarantine: Path, drafts: Path, until) -> int:
     """`release --embargo-until`: a run of the cro-awards/release deployment scheduled at that time."""
     import datetime as dt
 
     from cro_awards import releases
     from cro_awards.summary import printable
 
-    releases.require_draft(output, arguments.year, arguments.run_id)
+    releases.require_draft(drafts, arguments.year, arguments.run_id)
     if until <= dt.datetime.now(dt.UTC):
         raise releases.ReleaseError(
             f"the embargo time {releases.iso(until)} has passed; release without --embargo-until to release now."
@@ -356,6 +391,8 @@ def _schedule(arguments: argparse.Namespace, output: Path, quarantine: Path, unt
             released_by=arguments.by,
             output=output,
             quarantine=quarantine,
+            drafts=drafts,
+            accept_difference=arguments.accept_difference,
         )
     except ObjectNotFound:
         raise releases.ReleaseError(
@@ -374,8 +411,8 @@ def _schedule(arguments: argparse.Namespace, output: Path, quarantine: Path, unt
 def _publications(arguments: argparse.Namespace) -> int:
     from cro_awards import releases
 
-    output, _ = _folders(arguments)
-    listed = releases.publications(output, arguments.year)
+    output, _, drafts = _folders(arguments)
+    listed = releases.publications(output, drafts, arguments.year)
     if arguments.json:
         print(json.dumps([p.as_json() for p in listed], indent=2))
         return 0
@@ -386,9 +423,9 @@ def _publications(arguments: argparse.Namespace) -> int:
     from cro_awards.summary import printable
 
     if not listed:
-        print(printable(f"No draft of survey year {arguments.year} in {output}."))
+        print(printable(f"No draft of survey year {arguments.year} in {drafts}."))
         return 0
-    table = Table(title=Text(f"Drafts and releases of {arguments.year}, newest first ({printable(output)})"))
+    table = Table(title=Text(f"Drafts and releases of {arguments.year}, newest first ({printable(drafts)})"))
     table.add_column("run id", no_wrap=True, min_width=36)  # whole: it is what `release` and `diff` take
     for column in ("status", "made at", "export (sha256)", "overrides", "released"):
         table.add_column(column)
@@ -405,10 +442,10 @@ def _publications(arguments: argparse.Namespace) -> int:
 def _diff(arguments: argparse.Namespace) -> int:
     from cro_awards import diff, releases
 
-    output, _ = _folders(arguments)
-    draft = diff.load(releases.require_draft(output, arguments.year, arguments.run_id))
+    output, _, drafts = _folders(arguments)
+    draft = diff.load(releases.require_draft(drafts, arguments.year, arguments.run_id))
     if arguments.against:
-        against = diff.load(releases.require_draft(output, arguments.year, arguments.against))
+        against = diff.load(releases.require_draft(drafts, arguments.year, arguments.against))
     else:
         current = releases.current_release(output, arguments.year)
         against = diff.load(current) if current else None

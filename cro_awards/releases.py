@@ -1,19 +1,30 @@
 """Releases: which draft of a survey year readers see, who released it and when, and what is kept.
 
-A run writes a draft (`cro_awards.publish.write_draft`); `release` points the year's link
-`<output>/survey_year=<year>` at one draft with one atomic rename (the commit point), then points
-`<quarantine>/survey_year=<year>/rejected_evaluations.parquet` at that run's quarantine, then appends
-an entry to the release log `<output>/.publications/releases.jsonl` (who, when, which run, which run
-was released before). Rollback is releasing an earlier draft. Whatever stops a release (an error, a
-SIGKILL), the link shows the old release or the new one, never neither nor a mix; running the same
-release again completes what it left undone (the quarantine link, the log line) and adds no second line.
+A run writes a draft in the private store `<drafts>` (`cro_awards.publish.write_draft`). `release`
+first applies the differencing guard (`cro_awards.guard`) to a draft never released before (against
+every earlier release of its year; refused with exit 9 unless the editor accepts the difference with a
+reason), keeps the guard's files of the run, places a readable copy of the draft's public files at
+`<output>/.releases/survey_year=<year>/<run_id>/` (`publish.write_release_copy`), points the year's link
+`<output>/survey_year=<year>` at that copy with one atomic rename (the commit point), then points
+`<quarantine>/survey_year=<year>/rejected_evaluations.parquet` at that run's quarantine, then appends an
+entry to the release log `<drafts>/releases.jsonl` (who, when, which run, which run was released before,
+the accepted difference). Rollback is releasing an earlier draft (never checked: it exposes nothing
+new). Whatever stops a release (an error, a SIGKILL), the link shows the old release or the new one,
+never neither nor a mix; running the same release again completes what it left undone (the quarantine
+link, the log line) and adds no second line.
 
-An embargoed release is recorded in the log (`record_embargo`) by whoever schedules the flow run that
-will release it at that time (`flows.release`); until then `publications` marks the draft "embargoed
-until ...". The keep policy (`collect_garbage`, after every draft and release): never delete the
-current release, the previous release, a draft with a pending embargo or a draft younger than
-`KEEP_DAYS` days; beyond those keep the newest `keep` drafts (CRO_AWARDS_KEEP_PUBLICATIONS). A deleted
-draft's quarantine goes with it; a failed run's quarantine (it has no draft) is kept `KEEP_DAYS` days.
+An embargoed release is recorded in the (private) log (`record_embargo`) by whoever schedules the flow
+run that will release it at that time (`flows.release`); until then `publications` marks the draft
+"embargoed until ...". Nothing under the output folder names a draft or an embargo. The keep policy
+(`collect_garbage`, after every draft and release): never delete the current release, the previous
+release, a draft with a pending embargo or a draft younger than `KEEP_DAYS` days; beyond those keep the
+newest `keep` drafts (CRO_AWARDS_KEEP_PUBLICATIONS). A deleted draft's quarantine goes with it; a failed
+run's quarantine (it has no draft) is kept `KEEP_DAYS` days. Under the output folder only the copies of the
+current and the previous release are kept; the guard's files of every run ever released are kept in the
+store.
+
+`migrate` moves an output folder of the old layout (drafts and logs in `<output>/.publications/`) to the
+store once, losing nothing; `prepare` (called first by every command and flow) does it when it is needed.
 
 Nothing here imports Prefect: the command line calls it directly, the flows through thin tasks. Run
 ids given by a person (the command line, a form in the UI) are matched against the drafts' manifests
@@ -30,22 +41,38 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
+from cro_awards import guard
 from cro_awards.checkpoints import checkpoint
-from cro_awards.errors import CroAwardsError, PublishError
+from cro_awards.errors import CroAwardsError, DisclosureError, PublishError
 from cro_awards.publish import (
     _TMP_PREFIX,
+    LEDGER,
     PUBLICATIONS,
     QUARANTINE_FILE,
+    RELEASED_GUARD as RELEASED_GUARD_FOLDER,
+    RELEASES,
     _entries,
     append_json_line,
+    check_locations,
+    check_store,
+    draft_name,
     drafts,
     find_draft,
+    guard_files,
+    keep_guard_files,
     live_target,
+    make_dirs,
+    make_private,
+    private_dir,
     quarantine_folder,
     read_manifest,
     reason,
+    releases_folder,
     remove_stray_links,
     switch_link,
+    write_release_copy,
     year_folder,
 )
 
@@ -61,6 +88,11 @@ class ReleaseError(CroAwardsError):
     """The draft to release or compare does not exist, or a release cannot be made as asked."""
 
     exit_code = 10
+
+
+class DifferenceError(DisclosureError):
+    """The differencing guard refused a release: some published rows would differ from an earlier
+    release's by fewer than `min_cell_size` evaluations (exit 9)."""
 
 
 def default_releaser() -> str:
@@ -97,14 +129,14 @@ def _now(now: dt.datetime | None) -> dt.datetime:
 # The log ------------------------------------------------------------------------------------------------
 
 
-def log_path(output: Path) -> Path:
-    return output / PUBLICATIONS / RELEASE_LOG
+def log_path(store: Path) -> Path:
+    return store / RELEASE_LOG
 
 
-def release_log(output: Path, survey_year: int | None = None) -> list[dict[str, Any]]:
+def release_log(store: Path, survey_year: int | None = None) -> list[dict[str, Any]]:
     """The release log's entries, oldest first (a torn or foreign line is skipped); one year's when given."""
     try:
-        content = log_path(output).read_bytes()
+        content = log_path(store).read_bytes()
     except FileNotFoundError:
         return []
     entries = [e for e in _entries(content) if isinstance(e, dict) and "event" in e and "run_id" in e]
@@ -112,7 +144,7 @@ def release_log(output: Path, survey_year: int | None = None) -> list[dict[str, 
 
 
 def record_embargo(
-    output: Path,
+    store: Path,
     survey_year: int,
     run_id: str,
     until: dt.datetime,
@@ -122,7 +154,7 @@ def record_embargo(
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Record that run `run_id`'s draft will be released at `until` (by a scheduled flow run)."""
-    require_draft(output, survey_year, run_id)
+    require_draft(store, survey_year, run_id)
     entry = {
         "event": EMBARGOED,
         "survey_year": survey_year,
@@ -132,7 +164,7 @@ def record_embargo(
         "embargo_until": iso(until),
         "flow_run_id": flow_run_id,
     }
-    append_json_line(log_path(output), entry)
+    append_json_line(log_path(store), entry)
     return entry
 
 
@@ -140,7 +172,8 @@ def record_embargo(
 
 
 def current_release(output: Path, survey_year: int) -> Path | None:
-    """The draft folder the year's link points at, None when no run of the year was released."""
+    """The release folder the year's link points at (a readable copy of the released draft), None when no
+    run of the year was released."""
     link = year_folder(output, survey_year)
     if not link.is_symlink():
         return None
@@ -153,18 +186,18 @@ def _released_run(output: Path, survey_year: int) -> str | None:
     return read_manifest(current).get("run_id") if current else None
 
 
-def previous_release(output: Path, survey_year: int) -> str | None:
+def previous_release(output: Path, store: Path, survey_year: int) -> str | None:
     """The run released before the current release (the release log's last other run), or None."""
     current = _released_run(output, survey_year)
-    runs = [e["run_id"] for e in release_log(output, survey_year) if e["event"] == RELEASED]
+    runs = [e["run_id"] for e in release_log(store, survey_year) if e["event"] == RELEASED]
     return next((run for run in reversed(runs) if run != current), None)
 
 
-def pending_embargoes(output: Path, survey_year: int, now: dt.datetime | None = None) -> dict[str, dt.datetime]:
+def pending_embargoes(store: Path, survey_year: int, now: dt.datetime | None = None) -> dict[str, dt.datetime]:
     """Run id -> embargo time, for the embargoes of the year still in the future and not released since."""
     now = _now(now)
     pending: dict[str, dt.datetime] = {}
-    for entry in release_log(output, survey_year):
+    for entry in release_log(store, survey_year):
         if entry["event"] == EMBARGOED:
             try:
                 pending[entry["run_id"]] = parse_time(entry["embargo_until"])
@@ -195,16 +228,17 @@ class Publication:
         return asdict(self)
 
 
-def publications(output: Path, survey_year: int, now: dt.datetime | None = None) -> list[Publication]:
-    """The year's drafts, newest first, each with its status and its latest release (see `Publication`)."""
-    current, previous = _released_run(output, survey_year), previous_release(output, survey_year)
-    embargoes = pending_embargoes(output, survey_year, now)
+def publications(output: Path, store: Path, survey_year: int, now: dt.datetime | None = None) -> list[Publication]:
+    """The year's drafts (in the private store), newest first, each with its status and its latest release
+    (see `Publication`)."""
+    current, previous = _released_run(output, survey_year), previous_release(output, store, survey_year)
+    embargoes = pending_embargoes(store, survey_year, now)
     released: dict[str, dict[str, Any]] = {}
-    for entry in release_log(output, survey_year):
+    for entry in release_log(store, survey_year):
         if entry["event"] == RELEASED:
             released[entry["run_id"]] = entry
     listed = []
-    for folder, manifest in drafts(output, survey_year):
+    for folder, manifest in drafts(store, survey_year):
         run_id = manifest["run_id"]
         if run_id == current:
             status = "released"
@@ -232,17 +266,17 @@ def publications(output: Path, survey_year: int, now: dt.datetime | None = None)
     return listed
 
 
-def require_draft(output: Path, survey_year: int, run_id: str) -> Path:
+def require_draft(store: Path, survey_year: int, run_id: str) -> Path:
     """Run `run_id`'s draft folder; `ReleaseError` listing the year's drafts when there is none."""
-    folder = find_draft(output, survey_year, run_id)
+    folder = find_draft(store, survey_year, run_id)
     if folder is not None:
         return folder
-    kept = [p.run_id for p in publications(output, survey_year)]
+    kept = [manifest["run_id"] for _, manifest in drafts(store, survey_year)]
     listed = ", ".join(kept[:10]) + (" ..." if len(kept) > 10 else "") if kept else "none"
     raise ReleaseError(
-        f"no draft of survey year {survey_year} with run id {run_id!r} in {output} (its drafts: {listed}). "
-        f"List them with `cro-awards publications {survey_year} --output {output}`; a run id is the one a run "
-        "printed (also the flow run's id in the Prefect UI)."
+        f"no draft of survey year {survey_year} with run id {run_id!r} in the drafts folder {store} (its drafts: "
+        f"{listed}). List them with `cro-awards publications {survey_year} --drafts {store}`; a run id is the one "
+        "a run printed (also the flow run's id in the Prefect UI)."
     )
 
 
@@ -255,19 +289,23 @@ def release(
     survey_year: int,
     run_id: str,
     *,
+    store: Path,
     released_by: str | None = None,
     keep: int = 2,
     now: dt.datetime | None = None,
+    accept_difference: str | None = None,
 ) -> dict[str, Any]:
-    """Release run `run_id`'s draft of `survey_year` (module contract); return what was done: the
-    run, the draft's path, who and when, the run released before (None for a first release) and
-    `already` (True when this draft was released already: nothing switched, no second log line; who,
-    when and the run before are then its log entry's)."""
+    """Release run `run_id`'s draft of `survey_year` from the store `store` (module contract); return what
+    was done: the run, the draft's path, the released copy's, who and when, the run released before (None
+    for a first release), `already` (True when this draft was released already: nothing switched, no second
+    log line; who, when and the run before are then its log entry's), `checked` (the earlier releases the
+    guard compared it with), `unchecked` (those it could not: no contributions kept) and `difference` (the
+    guard's findings the editor accepted). A `DifferenceError` (exit 9) when the guard refuses."""
     now = _now(now)
     by = released_by or default_releaser()
-    draft = require_draft(output, survey_year, run_id)
+    draft = require_draft(store, survey_year, run_id)
     link = year_folder(output, survey_year)
-    scratch = output / PUBLICATIONS
+    scratch = output / RELEASES
     if link.exists() and not link.is_symlink():
         raise PublishError(
             f"{link} is a {'folder' if link.is_dir() else 'file'}, not the link this pipeline releases through; "
@@ -275,40 +313,87 @@ def release(
             "release again."
         )
     before = _released_run(output, survey_year)
-    step = "switching the year's link"
+    logged = [e for e in release_log(store, survey_year) if e["event"] == RELEASED]
+    last = logged[-1] if logged else None
+    already = before == run_id and last is not None and last["run_id"] == run_id
+    checked, unchecked, findings = _guard(store, survey_year, run_id, draft, logged, before, accept_difference)
+    copy = None
+    step = "keeping what the differencing guard needs"
     try:
-        logged = [e for e in release_log(output, survey_year) if e["event"] == RELEASED]
-        last = logged[-1] if logged else None
-        already = before == run_id and last is not None and last["run_id"] == run_id
         if already:  # released before, or by an earlier attempt that logged it: its entry says who and when
             previous, at, by = last.get("previous_run_id"), last.get("at", iso(now)), last.get("by", by)
         elif before is not None and before != run_id:
             previous, at = before, iso(now)
         else:  # the first release, or an earlier attempt switched the link and stopped before logging it
             previous, at = (last["run_id"] if last is not None and last["run_id"] != run_id else None), iso(now)
-        remove_stray_links(scratch, link.name)
+        keep_guard_files(draft, store)
+        step = "copying the draft's public files under the output folder"
+        if scratch.is_dir():
+            remove_stray_links(scratch, link.name)
         remove_stray_links(output, link.name)  # where versions before the drafts made the fresh link
-        switch_link(link, draft, scratch)
+        copy = write_release_copy(draft, output)
+        step = "switching the year's link"
+        switch_link(link, copy, scratch)
         step = "switching the released quarantine's link"
         _release_quarantine(quarantine, survey_year, run_id)
         step = "recording the release in the release log"
         if not already:
             entry = {"survey_year": survey_year, "run_id": run_id, "at": at, "by": by, "previous_run_id": previous}
-            append_json_line(log_path(output), {"event": RELEASED, **entry})
+            if accept_difference:
+                entry["accepted_difference"] = accept_difference
+                entry["difference"] = [finding.as_json() for finding in findings]
+            append_json_line(log_path(store), {"event": RELEASED, **entry})
         checkpoint("release_recorded")
         step = "collecting old drafts"
-        collect_garbage(output, quarantine, survey_year, keep, now)
+        collect_garbage(output, quarantine, store, survey_year, keep, now)
     except OSError as error:
-        raise _failure(error, step, link, draft) from None
+        raise _failure(error, step, link, draft, releases_folder(output, survey_year) / str(run_id)) from None
     return {
         "survey_year": survey_year,
         "run_id": run_id,
         "path": str(draft),
+        "release_path": str(copy),
         "released_at": at,
         "released_by": by,
         "previous_run_id": previous,
         "already": already,
+        "checked": checked,
+        "unchecked": unchecked,
+        "difference": [finding.as_json() for finding in findings],
     }
+
+
+def _guard(
+    store: Path,
+    survey_year: int,
+    run_id: str,
+    draft: Path,
+    logged: list[dict[str, Any]],
+    before: str | None,
+    accept_difference: str | None,
+) -> tuple[list[str], list[str], list[guard.Finding]]:
+    """The differencing guard (module contract): (earlier releases compared, those that could not be, the
+    findings accepted). A run released before (a rollback, a retry) is not checked; refused: DifferenceError."""
+    earlier = list(dict.fromkeys([*(e["run_id"] for e in logged), *([before] if before else [])]))
+    if run_id in earlier:
+        return [], [], []
+    earlier = [run for run in earlier if run != run_id]
+    if not earlier:
+        return [], [], []
+    if guard_files(store, survey_year, run_id) is None and not (draft / guard.CONTRIBUTIONS).is_file():
+        return [], earlier, []  # drafted before the guard: nothing to compare with
+    folders, unchecked = {}, []
+    for run in earlier:
+        folder = guard_files(store, survey_year, run)
+        if folder is None:
+            unchecked.append(run)
+        else:
+            folders[run] = folder
+    minimum = guard.min_cell_size(read_manifest(draft))
+    findings = guard.check(draft, folders, minimum)
+    if findings and not (accept_difference and accept_difference.strip()):
+        raise DifferenceError(guard.refusal(survey_year, run_id, findings, minimum))
+    return list(folders), unchecked, findings
 
 
 def _release_quarantine(quarantine: Path, survey_year: int, run_id: str) -> None:
@@ -324,17 +409,30 @@ def _release_quarantine(quarantine: Path, survey_year: int, run_id: str) -> None
         link.unlink()
 
 
-def _failure(error: OSError, step: str, link: Path, draft: Path) -> PublishError:
+def _draft_name(copy: Path) -> str:
+    manifest = read_manifest(copy)
+    try:
+        return f"draft {draft_name(manifest)}"
+    except (KeyError, AttributeError):
+        return "an unreadable draft"
+
+
+def _failure(error: OSError, step: str, link: Path, draft: Path, copy: Path) -> PublishError:
     try:
         live = live_target(link)
     except OSError:
         live = None
-    if live == Path(os.path.normpath(draft)):
-        now = f"The draft {draft} IS released: {link} points at it; only {step} failed ({reason(error)})."
+    if live == Path(os.path.normpath(copy)):
+        now = (
+            f"The draft {draft} IS released: {link} points at its readable copy {copy}; only {step} failed "
+            f"({reason(error)})."
+        )
         advice = "Fix the folder (free space, permissions) and release the same run again to complete it."
     else:
         now = f"Nothing was released: {step} failed ({reason(error)}); " + (
-            f"{link} still shows {live}." if live else f"no run of {link.name} is released."
+            f"{link} still shows the release of {_draft_name(live)} ({live})."
+            if live
+            else f"no run of {link.name} is released."
         )
         advice = "Fix the folder (free space, permissions) and release again."
     return PublishError(f"{now} {advice}")
@@ -344,29 +442,51 @@ def _failure(error: OSError, step: str, link: Path, draft: Path) -> PublishError
 
 
 def collect_garbage(
-    output: Path, quarantine: Path | None, survey_year: int, keep: int, now: dt.datetime | None = None
+    output: Path,
+    quarantine: Path | None,
+    store: Path,
+    survey_year: int,
+    keep: int,
+    now: dt.datetime | None = None,
 ) -> list[Path]:
-    """Apply the keep policy (module contract) to the year's drafts and quarantines, and remove what
-    interrupted runs left (temporary folders); return what was removed."""
+    """Apply the keep policy (module contract) to the year's drafts, quarantines and released copies, and
+    remove what interrupted runs left (temporary folders); return what was removed."""
     now = _now(now)
-    store = output / PUBLICATIONS / year_folder(output, survey_year).name
-    current, previous = _released_run(output, survey_year), previous_release(output, survey_year)
-    protected = {current, previous, *pending_embargoes(output, survey_year, now)}
+    year_store = year_folder(store, survey_year)
+    current, previous = _released_run(output, survey_year), previous_release(output, store, survey_year)
+    protected = {current, previous, *pending_embargoes(store, survey_year, now)}
     young = now - dt.timedelta(days=KEEP_DAYS)
     others = []
-    for folder, manifest in drafts(output, survey_year):
+    for folder, manifest in drafts(store, survey_year):
         run_id = manifest["run_id"]
         if run_id in protected or _published_at(manifest, now) > young:
             continue
         others.append((folder, run_id))
     doomed = others[max(keep, 0) :]
     removed = [folder for folder, _ in doomed]
-    removed += [p for p in store.iterdir() if p.name.startswith(_TMP_PREFIX)] if store.is_dir() else []
+    removed += [p for p in year_store.iterdir() if p.name.startswith(_TMP_PREFIX)] if year_store.is_dir() else []
+    kept_guard = year_store / RELEASED_GUARD_FOLDER
+    removed += [p for p in kept_guard.iterdir() if p.name.startswith(_TMP_PREFIX)] if kept_guard.is_dir() else []
+    removed += _collect_copies(output, survey_year, {run for run in (current, previous) if run})
     for path in removed:
         _remove(path)
     if quarantine is not None:
-        removed += _collect_quarantines(quarantine, survey_year, output, {run for _, run in doomed}, young)
+        removed += _collect_quarantines(quarantine, survey_year, store, {run for _, run in doomed}, young)
     return removed
+
+
+def _collect_copies(output: Path, survey_year: int, kept: set[str]) -> list[Path]:
+    """The released copies under the output folder other than the current and the previous release's, and
+    temporary leftovers (a killed release's). The link's own target is never among them."""
+    folder = releases_folder(output, survey_year)
+    if not folder.is_dir():
+        return []
+    live = live_target(year_folder(output, survey_year)) if year_folder(output, survey_year).is_symlink() else None
+    return [
+        entry
+        for entry in folder.iterdir()
+        if entry.name not in kept and (live is None or Path(os.path.normpath(entry)) != live)
+    ]
 
 
 def _published_at(manifest: dict[str, Any], now: dt.datetime) -> dt.datetime:
@@ -377,12 +497,12 @@ def _published_at(manifest: dict[str, Any], now: dt.datetime) -> dt.datetime:
 
 
 def _collect_quarantines(
-    quarantine: Path, survey_year: int, output: Path, deleted_runs: set[str], young: dt.datetime
+    quarantine: Path, survey_year: int, store: Path, deleted_runs: set[str], young: dt.datetime
 ) -> list[Path]:
     folder = year_folder(quarantine, survey_year)
     if not folder.is_dir():
         return []
-    kept_runs = {manifest["run_id"] for _, manifest in drafts(output, survey_year)}
+    kept_runs = {manifest["run_id"] for _, manifest in drafts(store, survey_year)}
     released = live_target(folder / QUARANTINE_FILE) if (folder / QUARANTINE_FILE).is_symlink() else None
     removed = []
     for entry in folder.iterdir():
@@ -415,3 +535,109 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
     else:
         shutil.rmtree(path, ignore_errors=True)
+
+
+# The private store, and the move from the old layout ---------------------------------------------------
+
+MIGRATION_LOCK = ".migration.lock"
+MIGRATION_WAIT_SECONDS = 300
+
+
+def prepare(output: Path, quarantine: Path, store: Path) -> tuple[Path, Path, Path, list[str]]:
+    """Resolved (output, quarantine, store) checked apart (`publish.check_locations`, `check_store`), the
+    store created owner-only, and an output folder of the old layout moved over (`migrate`) when there is
+    one; the last item says what the move did (empty: nothing to move)."""
+    output, quarantine = check_locations(output, quarantine)
+    store = check_store(store, output, quarantine)
+    moved = migrate(output, quarantine, store) if (output / PUBLICATIONS).is_dir() else []
+    return output, quarantine, store, moved
+
+
+def migrate(output: Path, quarantine: Path, store: Path) -> list[str]:
+    """Move an output folder of the old layout to the private store, once, losing nothing (module contract):
+    the ledger's and the release log's lines into the store's (each line once), each year's current release
+    given its readable copy and its link switched to it, every draft moved into the store (owner-only),
+    the old year locks' holder records (they name runs) removed, then `<output>/.publications` removed.
+    Each step may be repeated: a move that was stopped is completed by the next one. Return what was done."""
+    old = output / PUBLICATIONS
+    private_dir(store)
+    lock = FileLock(str(store / MIGRATION_LOCK), timeout=MIGRATION_WAIT_SECONDS)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise PublishError(
+            f"the output folder {output} is being moved to the drafts folder {store} by another process, which has "
+            f"held it for {MIGRATION_WAIT_SECONDS} s; wait for it to finish, then run again."
+        ) from None
+    try:
+        os.chmod(store / MIGRATION_LOCK, 0o600)
+        if not old.is_dir():  # another process moved it meanwhile
+            return []
+        done: list[str] = []
+        for name in (LEDGER, RELEASE_LOG):
+            if (old / name).is_file():
+                lines = [e for e in _entries((old / name).read_bytes()) if isinstance(e, dict)]
+                for entry in lines:
+                    append_json_line(store / name, entry, once=True)
+                done.append(f"{len(lines)} line(s) of {name}")
+        years = sorted(p for p in old.iterdir() if p.is_dir() and p.name.startswith("survey_year="))
+        for year in years:
+            done += _migrate_year(output, quarantine, store, year)
+        locks = output / ".locks"
+        if locks.is_dir():
+            for holder in locks.glob("*.holder.json"):
+                holder.unlink(missing_ok=True)
+        shutil.rmtree(old)
+        done.append(f"removed {old}")
+        return done
+    finally:
+        lock.release()
+
+
+def _migrate_year(output: Path, quarantine: Path, store: Path, old_year: Path) -> list[str]:
+    done = []
+    try:
+        survey_year = int(old_year.name.split("=", 1)[1])
+    except ValueError:
+        return done
+    link = year_folder(output, survey_year)
+    live = live_target(link) if link.is_symlink() else None
+    year_store = private_dir(year_folder(store, survey_year))
+    moved = {}
+    for folder in sorted(old_year.iterdir()):
+        if folder.name.startswith(_TMP_PREFIX) or folder.is_symlink() or not folder.is_dir():
+            continue
+        manifest = read_manifest(folder)
+        if not manifest.get("run_id") or not folder.name.endswith(f"-{manifest['run_id']}"):
+            continue
+        moved[Path(os.path.normpath(folder))] = manifest
+    if live is not None and live in moved:  # the current release: its copy first, so readers never lose it
+        copy = write_release_copy(live, output)
+        scratch = make_dirs(output / RELEASES, 0o755)
+        switch_link(link, copy, scratch)
+        done.append(f"survey year {survey_year}: the release (run {moved[live]['run_id']}) relinked to {copy}")
+    for folder, manifest in moved.items():
+        target = year_store / folder.name
+        if not target.exists():
+            temporary = year_store / f"{_TMP_PREFIX}{folder.name}"
+            if temporary.exists():
+                shutil.rmtree(temporary)
+            try:
+                os.rename(folder, target)
+            except OSError:  # another file system: copy, then rename complete
+                shutil.copytree(folder, temporary, symlinks=True)
+                os.rename(temporary, target)
+        make_private(target)
+        if folder.exists():
+            shutil.rmtree(folder)
+        if (target / guard.CONTRIBUTIONS).is_file():
+            keep_guard_files(target, store) if _was_released(store, survey_year, manifest["run_id"]) else None
+        done.append(f"survey year {survey_year}: draft of run {manifest['run_id']} moved to {target}")
+    quarantine_year = year_folder(quarantine, survey_year)
+    if quarantine_year.is_dir():
+        make_private(quarantine_year)
+    return done
+
+
+def _was_released(store: Path, survey_year: int, run_id: str) -> bool:
+    return any(e["event"] == RELEASED and e["run_id"] == run_id for e in release_log(store, survey_year))

@@ -7,6 +7,7 @@
 | `CRO_AWARDS_DATA_ROOT` | `<home>/data` | root of exports, outputs and quarantine; deployment runs may not leave it |
 | `CRO_AWARDS_OUTPUT` | `<data root>/output` | default `--output` |
 | `CRO_AWARDS_QUARANTINE` | `<data root>/quarantine` | default `--quarantine` |
+| `CRO_AWARDS_DRAFTS` | `<data root>/drafts` | default `--drafts`: the private store of drafts and logs |
 | `CRO_AWARDS_INBOX` | `<data root>/inbox` | where the inbox deployment looks for new exports |
 | `CRO_AWARDS_KEEP_PUBLICATIONS` | `2` | old drafts kept per year (`cro_awards.releases`, keep policy) |
 | `CRO_AWARDS_TASK_RUNNER` | `threads` | `threads` or `dask`: how the backfill runs survey years in parallel |
@@ -53,6 +54,7 @@ class Settings(BaseSettings):
     data_root: Path | None = None
     output: Path | None = None
     quarantine: Path | None = None
+    drafts: Path | None = None
     inbox: Path | None = None
     keep_publications: int = Field(2, ge=1)
     task_runner: Literal["threads", "dask"] = "threads"
@@ -74,6 +76,7 @@ class Settings(BaseSettings):
             "data_root": data_root,
             "output": values.get("output", data_root / "output"),
             "quarantine": values.get("quarantine", data_root / "quarantine"),
+            "drafts": values.get("drafts", data_root / "drafts"),
             "inbox": values.get("inbox", data_root / "inbox"),
         }
 

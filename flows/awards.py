@@ -81,6 +81,9 @@ def _run_name() -> str:
     return f"awards-{stem}-{uuid.uuid4().hex[:8]}"
 
 
+LOCK_HOLDER = "cro-awards"
+"""What the year's lock file under the output folder records as its holder: never a run id, which names a draft."""
+
 YEAR_SLOT_LEASE_SECONDS = 60
 """A killed run's slot is freed when its lease lapses; a live run renews its lease."""
 
@@ -103,25 +106,46 @@ def year_slot(survey_year: int) -> Iterator[None]:
 
 
 def _locations(
-    settings: Settings, config: str | None, export: str | None, output: str | None, quarantine: str | None
-) -> tuple[Path, Path | None, Path, Path]:
-    """(config, export, output, quarantine) with defaults; confined to their roots in deployment runs."""
+    settings: Settings,
+    config: str | None,
+    export: str | None,
+    output: str | None,
+    quarantine: str | None,
+    drafts: str | None = None,
+) -> tuple[Path, Path | None, Path, Path, Path]:
+    """(config, export, output, quarantine, drafts) with defaults; confined to their roots in deployment runs."""
     config_path, export_path = Path(config) if config else settings.default_config, Path(export) if export else None
     if deployment.id is not None:
         config_path = confine(config_path, [settings.surveys, settings.data_root], "config")
         export_path = confine(export_path, [settings.data_root], "export") if export_path else None
-    return (config_path, export_path, *folders(settings, output, quarantine))
+    return (config_path, export_path, *folders(settings, output, quarantine, drafts))
 
 
-def folders(settings: Settings, output: str | None, quarantine: str | None) -> tuple[Path, Path]:
-    """(output, quarantine) with the settings' defaults; confined to the data root in deployment runs."""
+def folders(
+    settings: Settings, output: str | None, quarantine: str | None, drafts: str | None = None
+) -> tuple[Path, Path, Path]:
+    """(output, quarantine, drafts) with the settings' defaults; confined to the data root in deployment runs."""
     output_path = Path(output) if output else settings.output
     quarantine_path = Path(quarantine) if quarantine else settings.quarantine
+    drafts_path = Path(drafts) if drafts else settings.drafts
     if deployment.id is None:
-        return output_path, quarantine_path
-    return confine(output_path, [settings.data_root], "output"), confine(
-        quarantine_path, [settings.data_root], "quarantine"
+        return output_path, quarantine_path, drafts_path
+    return (
+        confine(output_path, [settings.data_root], "output"),
+        confine(quarantine_path, [settings.data_root], "quarantine"),
+        confine(drafts_path, [settings.data_root], "drafts"),
     )
+
+
+def open_store(output: Path, quarantine: Path, drafts: Path) -> tuple[Path, Path, Path]:
+    """The three folders checked apart, the private store ready, and an output folder of the old layout
+    moved over (`cro_awards.releases.prepare`; what was moved is logged)."""
+    output, quarantine, drafts, moved = releases.prepare(output, quarantine, drafts)
+    if moved:
+        get_run_logger().warning(
+            "Moved the drafts and logs of %s to the private store %s: %s", output, drafts, "; ".join(moved)
+        )
+    return output, quarantine, drafts
 
 
 def _with_knob_parameters(function):
@@ -155,6 +179,8 @@ def cro_awards_flow(
     output: str | None = None,
     quarantine: str | None = None,
     release: bool = False,
+    drafts: str | None = None,
+    accept_difference: str | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Score one survey year and write a draft of its awards (released at once only if `release`).
@@ -166,19 +192,34 @@ def cro_awards_flow(
         quarantine: Folder of rejected evaluations, outside output; empty for the default (data/quarantine).
         release: Release the draft at once if the run succeeds (what readers see changes); off: a draft only,
             released later with the cro-awards/release deployment or `cro-awards release`.
+        drafts: The private folder of drafts, the ledger and the release log, outside output; empty for the
+            default (data/drafts).
+        accept_difference: With release: why releasing is right although the differencing guard finds rows
+            that differ from an earlier release by fewer than min_cell_size evaluations (recorded in the release
+            log); empty: such a release is refused.
     """
     settings = load_settings()
-    config_path, export_path, output_path, quarantine_path = _locations(settings, config, export, output, quarantine)
+    config_path, export_path, output_path, quarantine_path, drafts_path = _locations(
+        settings, config, export, output, quarantine, drafts
+    )
     loaded = load_config_task(config_path, overrides)
     survey = loaded.survey
     output_path, quarantine_path = publishing.check_locations(output_path, quarantine_path)
+    drafts_path = publishing.check_store(drafts_path, output_path, quarantine_path)
     if export_path is None and deployment.id is not None:  # a path from the YAML is confined like a parameter
         export_path = confine(loaded.export_path(None), [settings.data_root], f"{loaded.path.name}'s sample_export")
     export_path = loaded.export_path(export_path)
     run_id = str(flow_run.id or uuid.uuid4())
-    with year_slot(survey.survey_year), year_lock(output_path, survey.survey_year, run_id):
+    with year_slot(survey.survey_year), year_lock(output_path, survey.survey_year, LOCK_HOLDER):
+        output_path, quarantine_path, drafts_path = open_store(output_path, quarantine_path, drafts_path)
         summary, difference = _score_and_draft(
-            loaded, export_path, output_path, quarantine_path, run_id, settings.keep_publications, release
+            loaded,
+            export_path,
+            (output_path, quarantine_path, drafts_path),
+            run_id,
+            settings.keep_publications,
+            release,
+            accept_difference,
         )
     artifacts_task(summary, diffs.render_markdown(difference))
     return summary
@@ -187,12 +228,13 @@ def cro_awards_flow(
 def _score_and_draft(
     loaded: LoadedConfig,
     export_path: Path,
-    output_path: Path,
-    quarantine_path: Path,
+    places: tuple[Path, Path, Path],
     run_id: str,
     keep: int,
     release: bool,
+    accept_difference: str | None = None,
 ) -> tuple[dict[str, Any], diffs.Diff]:
+    output_path, quarantine_path, drafts_path = places
     survey = loaded.survey
     written: dict[str, Any] = {}
 
@@ -216,12 +258,14 @@ def _score_and_draft(
     timings["report"] = time.perf_counter() - started
     checkpoint("after_report")
     started = time.perf_counter()
-    folder = draft_task(result.tables, manifest, output_path, documents)
+    folder = draft_task(result.tables, manifest, drafts_path, documents, result.contributions, output_path)
     released = None
     if release:
-        released = release_task(output_path, quarantine_path, survey.survey_year, run_id, None, keep)
+        released = release_task(
+            output_path, quarantine_path, drafts_path, survey.survey_year, run_id, None, keep, accept_difference
+        )
     else:
-        keep_policy_task(output_path, quarantine_path, survey.survey_year, keep)
+        keep_policy_task(output_path, quarantine_path, drafts_path, survey.survey_year, keep)
     timings["publish"] = time.perf_counter() - started
     checkpoint("after_publish")
     get_run_logger().info("Stage seconds: %s", ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))

@@ -5,7 +5,7 @@ Each new export's run writes a draft; with the parameter `release` (default off)
 An export belongs to the survey year whose number its file name contains (`export_2025.csv`,
 `2025-final.xlsx`) among the configured years (`surveys/<year>.yaml`); others are named in the log and
 left alone, and so is a file that links outside the data root (refused before it is read: it fails
-the inbox run at the end). An export is new when its SHA-256 is not in the output's ledger of every
+the inbox run at the end). An export is new when its SHA-256 is not in the private store's ledger of every
 export ever published, so a republished old export never takes turns with a newer one of the same
 year. Each new export runs the `cro-awards` flow as a subflow, oldest file first; one failing export does not stop
 the others, but fails the inbox run at the end.
@@ -22,7 +22,7 @@ from cro_awards.inbox import scan_inbox
 from cro_awards.paths import confine
 from cro_awards.publish import published_exports
 from cro_awards.settings import load_settings
-from flows.awards import cro_awards_flow
+from flows.awards import cro_awards_flow, open_store
 
 
 @flow(name="cro-awards-inbox", flow_run_name="inbox", persist_result=False)
@@ -42,10 +42,16 @@ def inbox_flow(
     logger = get_run_logger()
     inbox_path = Path(inbox) if inbox else settings.inbox
     output_path = Path(output) if output else settings.output
+    drafts_path = settings.drafts  # the private store: its ledger lists every export ever run to a draft
     if deployment.id is not None:
         inbox_path = confine(inbox_path, [settings.data_root], "inbox")
         output_path = confine(output_path, [settings.data_root], "output")
-    published = published_exports(output_path)
+        drafts_path = confine(drafts_path, [settings.data_root], "drafts")
+    quarantine_path = Path(quarantine) if quarantine else settings.quarantine
+    if deployment.id is not None:
+        quarantine_path = confine(quarantine_path, [settings.data_root], "quarantine")
+    open_store(output_path, quarantine_path, drafts_path)  # an old layout's ledger moves to the store first
+    published = published_exports(drafts_path)
     scan = scan_inbox(inbox_path, settings.configured_years(), published, [settings.data_root, inbox_path])
     for path in scan.unmatched:
         logger.warning("Ignoring %s: not a .csv/.xlsx/.parquet named after a configured survey year", path.name)
@@ -68,6 +74,7 @@ def inbox_flow(
                 export=str(export.resolved),
                 output=str(output_path),
                 quarantine=quarantine,
+                drafts=str(drafts_path),
                 release=release,
             )
         except CroAwardsError as error:

@@ -3,7 +3,8 @@
 Served as the deployment `cro-awards/release` (`deployments/serve.py`; the flow shares the name
 `cro-awards` with the awards flow, so its deployments read `cro-awards/on-demand` and
 `cro-awards/release`). Parameters: the survey year, the run id of the draft (from `cro-awards
-publications`, or the awards run's id in the UI), `embargo_until`, `released_by`, and the folders.
+publications`, or the awards run's id in the UI), `embargo_until`, `released_by`, `accept_difference`
+(why a release the differencing guard refuses is right: recorded in the release log), and the folders.
 
 Without an embargo, or once its time has come, the flow releases (`cro_awards.releases.release`)
 under the year's lock, like a run. With an embargo in the future it checks the draft exists, records
@@ -24,11 +25,11 @@ from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
 
-from cro_awards import publish as publishing, releases
+from cro_awards import releases
 from cro_awards.errors import quiet_user_error_tracebacks
 from cro_awards.locks import year_lock
 from cro_awards.settings import load_settings
-from flows.awards import folders, year_slot
+from flows.awards import LOCK_HOLDER, folders, open_store, year_slot
 from tasks.awards import release_task
 
 quiet_user_error_tracebacks("prefect.flow_runs", "prefect.task_runs")
@@ -51,10 +52,13 @@ def schedule_release(
     released_by: str | None,
     output: Path,
     quarantine: Path,
+    drafts: Path,
+    accept_difference: str | None = None,
 ) -> dict[str, Any]:
-    """Record the embargo and create a run of `cro-awards/release` scheduled at `embargo_until` (needs a
-    Prefect server serving the deployment: `make serve`); return the log entry, with the flow run's id."""
-    releases.require_draft(output, survey_year, run_id)  # before anything is scheduled
+    """Record the embargo (in the private store's release log) and create a run of `cro-awards/release`
+    scheduled at `embargo_until` (needs a Prefect server serving the deployment: `make serve`); return the
+    log entry, with the flow run's id."""
+    releases.require_draft(drafts, survey_year, run_id)  # before anything is scheduled
     scheduled = run_deployment(
         DEPLOYMENT,
         parameters={
@@ -64,6 +68,8 @@ def schedule_release(
             "released_by": released_by,
             "output": str(output),
             "quarantine": str(quarantine),
+            "drafts": str(drafts),
+            "accept_difference": accept_difference,
         },
         scheduled_time=embargo_until,
         timeout=0,
@@ -71,7 +77,7 @@ def schedule_release(
         flow_run_name=f"release-{survey_year}-{run_id[:8]}-embargoed",
     )
     return releases.record_embargo(
-        output, survey_year, run_id, embargo_until, by=released_by, flow_run_id=str(scheduled.id)
+        drafts, survey_year, run_id, embargo_until, by=released_by, flow_run_id=str(scheduled.id)
     )
 
 
@@ -83,6 +89,8 @@ def release_flow(
     released_by: str | None = None,
     output: str | None = None,
     quarantine: str | None = None,
+    drafts: str | None = None,
+    accept_difference: str | None = None,
 ) -> dict[str, Any]:
     """Release a draft of a survey year: what readers see at output/survey_year=<year> becomes that draft.
 
@@ -95,10 +103,15 @@ def release_flow(
         released_by: Who releases, recorded in the release log; empty for the operating system's user.
         output: Folder of the published tables; empty for the default (data/output).
         quarantine: Folder of rejected evaluations; empty for the default (data/quarantine).
+        drafts: The private folder of drafts and the release log; empty for the default (data/drafts).
+        accept_difference: Why releasing is right although the differencing guard finds published rows that
+            differ from an earlier release of the year by fewer than min_cell_size evaluations (recorded in the
+            release log); empty: such a release is refused (exit 9). Rollbacks are never checked.
     """
     settings = load_settings()
     logger = get_run_logger()
-    output_path, quarantine_path = publishing.check_locations(*folders(settings, output, quarantine))
+    output_path, quarantine_path, drafts_path = folders(settings, output, quarantine, drafts)
+    output_path, quarantine_path, drafts_path = open_store(output_path, quarantine_path, drafts_path)
     released_by = released_by or releases.default_releaser()
     if embargo_until is not None:
         until = releases.parse_time(embargo_until)
@@ -107,7 +120,14 @@ def release_flow(
         is_the_scheduled_run = scheduled is not None and abs((scheduled - until).total_seconds()) < 1
         if wait > 0 and not (is_the_scheduled_run and wait <= EARLY_START_SECONDS):
             entry = schedule_release(
-                survey_year, run_id, until, released_by=released_by, output=output_path, quarantine=quarantine_path
+                survey_year,
+                run_id,
+                until,
+                released_by=released_by,
+                output=output_path,
+                quarantine=quarantine_path,
+                drafts=drafts_path,
+                accept_difference=accept_difference,
             )
             logger.info(
                 "Survey year %s, run %s: embargoed until %s; a run of %s is scheduled then (%s)",
@@ -121,8 +141,17 @@ def release_flow(
         if wait > 0:
             logger.info("Started %.1f s before the embargo; waiting for it", wait)
             time.sleep(wait)
-    with year_slot(survey_year), year_lock(output_path, survey_year, f"release-{run_id}"):
-        done = release_task(output_path, quarantine_path, survey_year, run_id, released_by, settings.keep_publications)
+    with year_slot(survey_year), year_lock(output_path, survey_year, LOCK_HOLDER):
+        done = release_task(
+            output_path,
+            quarantine_path,
+            drafts_path,
+            survey_year,
+            run_id,
+            released_by,
+            settings.keep_publications,
+            accept_difference,
+        )
     return {"status": "released", **done}
 
 

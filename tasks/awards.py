@@ -26,7 +26,7 @@ from cro_awards import (
     summary as summaries,
 )
 from cro_awards.config import LoadedConfig, load_config
-from cro_awards.errors import ConfigError, ExportError
+from cro_awards.errors import ConfigError, DisclosureError, ExportError
 
 _TASK = {"cache_policy": NO_CACHE, "persist_result": False}
 
@@ -35,7 +35,7 @@ def _worth_retrying(task, task_run, state) -> bool:  # noqa: ARG001 - Prefect's 
     """I/O may fail for passing reasons; a bad export or configuration will not fix itself."""
     try:
         state.result()
-    except (ConfigError, ExportError):
+    except (ConfigError, ExportError, DisclosureError):  # the differencing guard's refusal, too
         return False
     except Exception:  # noqa: BLE001 - anything else (a full disk, a flaky mount) may pass
         return True
@@ -109,9 +109,17 @@ def render_report_task(
 
 
 @task(name="write-draft", **_IO)
-def draft_task(tables: dict[str, pa.Table], manifest: dict[str, Any], output: Path, documents: dict[str, str]) -> Path:
-    """Write the run's draft (`cro_awards.publish.write_draft`), each table self-described
-    (`cro_awards.columns.describe`: survey year, run id, effective configuration, column descriptions)."""
+def draft_task(
+    tables: dict[str, pa.Table],
+    manifest: dict[str, Any],
+    store: Path,
+    documents: dict[str, str],
+    contributions: pa.Table | None = None,
+    output: Path | None = None,
+) -> Path:
+    """Write the run's draft in the private store (`cro_awards.publish.write_draft`), each table self-described
+    (`cro_awards.columns.describe`: survey year, run id, effective configuration, column descriptions), with
+    its contributions for the differencing guard."""
     described = {
         name: columns.describe(
             name,
@@ -122,30 +130,57 @@ def draft_task(tables: dict[str, pa.Table], manifest: dict[str, Any], output: Pa
         )
         for name, table in tables.items()
     }
-    folder = publishing.write_draft(described, manifest, output, documents)
+    folder = publishing.write_draft(described, manifest, store, documents, contributions, output=output)
     get_run_logger().info("Draft of survey year %s written to %s", manifest["survey_year"], summaries.printable(folder))
     return folder
 
 
 @task(name="release", **_IO)
 def release_task(
-    output: Path, quarantine: Path, survey_year: int, run_id: str, released_by: str | None, keep: int
+    output: Path,
+    quarantine: Path,
+    store: Path,
+    survey_year: int,
+    run_id: str,
+    released_by: str | None,
+    keep: int,
+    accept_difference: str | None = None,
 ) -> dict[str, Any]:
-    """Release run `run_id`'s draft (`cro_awards.releases.release`)."""
-    done = releases.release(output, quarantine, survey_year, run_id, released_by=released_by, keep=keep)
-    get_run_logger().info(
+    """Release run `run_id`'s draft (`cro_awards.releases.release`, the differencing guard included)."""
+    done = releases.release(
+        output,
+        quarantine,
+        survey_year,
+        run_id,
+        store=store,
+        released_by=released_by,
+        keep=keep,
+        accept_difference=accept_difference,
+    )
+    logger = get_run_logger()
+    logger.info(
         "Released survey year %s: run %s (by %s; before: %s)",
         survey_year,
         run_id,
         summaries.printable(done["released_by"]),
         done["previous_run_id"] or "no release",
     )
+    if done["difference"]:
+        logger.warning(
+            "The differencing guard's findings were accepted: %s", summaries.printable(accept_difference or "")
+        )
+    if done["unchecked"]:
+        logger.warning(
+            "Not compared with earlier release(s) %s: no contributions were kept with them (drafted before the "
+            "differencing guard)",
+            ", ".join(done["unchecked"]),
+        )
     return done
 
 
 @task(name="keep-policy", **_IO)
-def keep_policy_task(output: Path, quarantine: Path, survey_year: int, keep: int) -> None:
-    removed = releases.collect_garbage(output, quarantine, survey_year, keep)
+def keep_policy_task(output: Path, quarantine: Path, store: Path, survey_year: int, keep: int) -> None:
+    removed = releases.collect_garbage(output, quarantine, store, survey_year, keep)
     if removed:
         get_run_logger().info("Keep policy: removed %d old draft(s) and quarantine(s)", len(removed))
 

@@ -53,9 +53,26 @@ def manifest(run_id: str, published_at: str | None = None, overrides: dict | Non
     }
 
 
-def draft(output: Path, run_id: str, score: float = 1.0, n_awards: int = 1, published_at: str | None = None) -> Path:
+def store(output: Path) -> Path:
+    """The private store of drafts of the output folder `output` in these tests: `drafts` beside it."""
+    return output.parent / "drafts"
+
+
+def draft(
+    output: Path,
+    run_id: str,
+    score: float = 1.0,
+    n_awards: int = 1,
+    published_at: str | None = None,
+    contributions=None,
+) -> Path:
     return publishing.write_draft(
-        tables(score, n_awards), manifest(run_id, published_at), output, {"report.html": f"<p>{run_id}</p>"}
+        tables(score, n_awards),
+        manifest(run_id, published_at),
+        store(output),
+        {"report.html": f"<p>{run_id}</p>", "draft_report.html": f"<p>DRAFT {run_id}</p>"},
+        contributions,
+        output=output,
     )
 
 

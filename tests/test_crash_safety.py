@@ -57,6 +57,8 @@ def _run(
             str(output),
             "--quarantine",
             str(quarantine),
+            "--drafts",
+            str(output.parent / "drafts"),
             "--champion-sd-multiplier",
             multiplier,
             "--release",
@@ -81,8 +83,8 @@ def _live_publication(output: Path) -> dict:
         parquet = pq.read_table(link / f"{table}.parquet")
         assert parquet.num_rows == manifest["tables"][table]["rows"]
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [*(f"{t}.parquet" for t in TABLES), "_manifest.json", "report.html", "draft_report.html"]
-    )
+        [*(f"{t}.parquet" for t in TABLES), "_manifest.json", "report.html"]
+    ), "the release's readable copy: the public files only (no draft_report.html, nothing of the guard's)"
     return manifest
 
 
@@ -139,10 +141,13 @@ def _kill_chain(root: Path, points: tuple[str, ...]) -> None:
     live = _live_publication(output)
     _readers_get_the_live_rows(output, live)
     assert live["config"]["overrides"] == {"champion_sd_multiplier": 2.0}
-    leftovers = [*output.rglob(".tmp-*"), *quarantine.rglob(".tmp-*")]
+    leftovers = [*output.rglob(".tmp-*"), *quarantine.rglob(".tmp-*"), *(root / "drafts").rglob(".tmp-*")]
     assert leftovers == [], f"temporary files left behind: {leftovers}"
-    store = output / ".publications" / "survey_year=2024"
-    assert all((p / "_manifest.json").is_file() for p in store.iterdir()), "only complete drafts are kept"
+    store = root / "drafts" / "survey_year=2024"
+    drafts = [p for p in store.iterdir() if not p.name.startswith(".")]
+    assert all((p / "_manifest.json").is_file() for p in drafts), "only complete drafts are kept"
+    copies = sorted(p.name for p in (output / ".releases" / "survey_year=2024").iterdir())
+    assert live["run_id"] in copies and len(copies) <= 2, f"the current and the previous release's copies: {copies}"
 
 
 def test_kill_at_every_point_leaves_old_or_new_publication_and_next_run_recovers(tmp_path):
@@ -156,8 +161,14 @@ def test_kill_at_every_point_leaves_old_or_new_publication_and_next_run_recovers
             future.result()
 
 
-RELEASE_KILL_POINTS = ("link_created", "link_switched", "release_recorded")
-"""The checkpoints a release passes (the year's link, then the quarantine's, then the log)."""
+RELEASE_KILL_POINTS = (
+    "release_copy_file_written",
+    "release_copy_renamed",
+    "link_created",
+    "link_switched",
+    "release_recorded",
+)
+"""The checkpoints a release passes (its readable copy, the year's link, then the quarantine's, then the log)."""
 
 
 def _release(output: Path, quarantine: Path, run_id: str, kill_point: str | None) -> subprocess.CompletedProcess:
@@ -166,6 +177,7 @@ def _release(output: Path, quarantine: Path, run_id: str, kill_point: str | None
     if kill_point:
         env[KILL_POINT_VARIABLE] = kill_point
     arguments = ["release", "2024", run_id, "--output", str(output), "--quarantine", str(quarantine)]
+    arguments += ["--drafts", str(output.parent / "drafts")]
     return subprocess.run(
         [*CLI, *arguments],
         env=env,
@@ -175,6 +187,10 @@ def _release(output: Path, quarantine: Path, run_id: str, kill_point: str | None
         timeout=120,
         start_new_session=True,
     )
+
+
+def _released_run(output: Path) -> str:
+    return json.loads((output / "survey_year=2024" / "_manifest.json").read_text())["run_id"]
 
 
 def _make_draft(output: Path, quarantine: Path, run_id: str, rows: int) -> Path:
@@ -191,7 +207,8 @@ def _make_draft(output: Path, quarantine: Path, run_id: str, rows: int) -> Path:
         "config": {"overrides": {}, "effective": {}},
     }
     publish.write_quarantine(pa.table({"source_row": list(range(rows))}), quarantine, 2024, run_id)
-    return publish.write_draft({"awards": awards}, manifest, output, {"report.html": "<p>report</p>"})
+    documents = {"report.html": "<p>report</p>", "draft_report.html": "<p>DRAFT</p>"}
+    return publish.write_draft({"awards": awards}, manifest, output.parent / "drafts", documents, output=output)
 
 
 @pytest.mark.timeout(len(RELEASE_KILL_POINTS) * 2 * 120 + 60)
@@ -207,24 +224,30 @@ def test_sigkill_during_a_release_leaves_the_old_or_the_new_release_never_neithe
     rows = {"run-a": 3, "run-b": 5}
     first = _release(output, quarantine, "run-a", None)
     assert first.returncode == 0, first.stderr
-    current = "run-a"
+    current, previous = "run-a", "run-b"
     connection = duckdb.connect()
-    for point in RELEASE_KILL_POINTS:
-        target = "run-b" if current == "run-a" else "run-a"
+    for number, point in enumerate(RELEASE_KILL_POINTS):
+        if point.startswith("release_copy"):  # a draft never released: its readable copy is made, then killed
+            target = f"run-{number}"
+            rows[target] = 6 + number
+            drafts[target] = _make_draft(output, quarantine, target, rows[target])
+        else:  # back and forth (a rollback reuses the copy kept of the previous release)
+            target = previous
         killed = _release(output, quarantine, target, point)
         assert killed.returncode == -9, f"{point}: expected SIGKILL, got {killed.returncode}: {killed.stderr[-2000:]}"
-        live = (output / "survey_year=2024").resolve()
-        assert live in (drafts[current], drafts[target]), f"{point}: the link shows {live}"
-        assert live == drafts[target] if point != "link_created" else live == drafts[current], point
+        live = _released_run(output)
+        assert live in (current, target), f"{point}: the link shows {live}"
+        switched = RELEASE_KILL_POINTS.index(point) >= RELEASE_KILL_POINTS.index("link_switched")
+        assert live == (target if switched else current), point
         count = connection.execute(f"select count(*) from read_parquet('{output}/*/awards.parquet')").fetchone()[0]
-        assert count == rows["run-b" if live == drafts["run-b"] else "run-a"], point
+        assert count == rows[live], point
         completed = _release(output, quarantine, target, None)
         assert completed.returncode == 0, completed.stderr
-        assert (output / "survey_year=2024").resolve() == drafts[target]
+        assert _released_run(output) == target and (output / "survey_year=2024").resolve() != drafts[target]
         released_quarantine = quarantine / "survey_year=2024" / "rejected_evaluations.parquet"
         assert pq.read_table(released_quarantine).num_rows == rows[target], point
-        log = [json.loads(line) for line in (output / ".publications" / "releases.jsonl").read_text().splitlines()]
+        log = [json.loads(line) for line in (tmp_path / "drafts" / "releases.jsonl").read_text().splitlines()]
         assert log[-1]["run_id"] == target and log[-2]["run_id"] == current, f"{point}: one line per release: {log}"
-        current = target
-    leftovers = [*output.rglob(".tmp-*"), *quarantine.rglob(".tmp-*")]
+        current, previous = target, current
+    leftovers = [*output.rglob(".tmp-*"), *quarantine.rglob(".tmp-*"), *(tmp_path / "drafts").rglob(".tmp-*")]
     assert leftovers == [], f"temporary links left behind: {leftovers}"

@@ -26,6 +26,7 @@ from helpers_publications import (
     reader_counts,
     released_score,
     stop_at,
+    store,
     tables,
 )
 
@@ -39,12 +40,19 @@ def output(tmp_path) -> Path:
 
 def _release(output: Path, run_id: str, quarantine: Path | None = None) -> dict:
     return releases.release(
-        output, quarantine or output.parent / "quarantine", YEAR, run_id, released_by="tester", keep=10, now=NOW
+        output,
+        quarantine or output.parent / "quarantine",
+        YEAR,
+        run_id,
+        store=store(output),
+        released_by="tester",
+        keep=10,
+        now=NOW,
     )
 
 
 def _store(output: Path) -> Path:
-    return output / ".publications" / f"survey_year={YEAR}"
+    return store(output) / f"survey_year={YEAR}"
 
 
 def _temporaries(output: Path) -> list[Path]:
@@ -52,11 +60,11 @@ def _temporaries(output: Path) -> list[Path]:
 
 
 def _ledger_lines(output: Path) -> list[dict]:
-    return [json.loads(line) for line in (output / ".publications" / publishing.LEDGER).read_text().splitlines()]
+    return [json.loads(line) for line in (store(output) / publishing.LEDGER).read_text().splitlines()]
 
 
 def _log_runs(output: Path) -> list[str]:
-    return [entry["run_id"] for entry in releases.release_log(output, YEAR)]
+    return [entry["run_id"] for entry in releases.release_log(store(output), YEAR)]
 
 
 def _full_disk_at_call(number: int):
@@ -83,7 +91,9 @@ def test_a_draft_is_written_whole_in_its_own_folder_and_readers_see_nothing_new(
         "attribute_scores": {"file": "attribute_scores.parquet", "rows": 1},
         "awards": {"file": "awards.parquet", "rows": 1},
     }
-    assert stored["documents"] == ["report.html"] and (folder / "report.html").read_text() == "<p>run-a</p>"
+    assert stored["documents"] == ["draft_report.html", "report.html"]
+    assert (folder / "report.html").read_text() == "<p>run-a</p>"
+    assert not folder.is_relative_to(output), "drafts live in the private store, never under the output folder"
     assert pq.read_table(folder / "attribute_scores.parquet")["score"].to_pylist() == [4.0]
     assert not (output / f"survey_year={YEAR}").exists() and not (output / f"survey_year={YEAR}").is_symlink()
     assert_readers_see_only(output, 0)
@@ -100,9 +110,9 @@ def test_full_disk_while_writing_leaves_no_draft_and_the_release_unchanged(outpu
         PublishError, match=r"run-b.*writing the draft failed: the disk is full.*release\) is unchanged"
     ):
         draft(output, "run-b", score=2.0)
-    assert publishing.find_draft(output, YEAR, "run-b") is None
+    assert publishing.find_draft(store(output), YEAR, "run-b") is None
     assert _temporaries(output) == [], "no half-written folder is left"
-    assert "sha-run-b" not in publishing.published_exports(output)
+    assert "sha-run-b" not in publishing.published_exports(store(output))
     if released_before:
         assert released_score(output) == 1.0
     else:
@@ -123,7 +133,7 @@ def test_read_only_output_fails_clearly_and_keeps_the_release(output, monkeypatc
     with pytest.raises(PublishError, match=r"the file system is read-only.*release\) is unchanged"):
         draft(output, "run-b", score=2.0)
     monkeypatch.undo()
-    assert released_score(output) == 1.0 and publishing.find_draft(output, YEAR, "run-b") is None
+    assert released_score(output) == 1.0 and publishing.find_draft(store(output), YEAR, "run-b") is None
 
 
 def test_a_retry_after_a_failure_while_writing_writes_the_draft(output, monkeypatch):
@@ -131,10 +141,10 @@ def test_a_retry_after_a_failure_while_writing_writes_the_draft(output, monkeypa
     run_b = manifest("run-b")
     monkeypatch.setattr(publishing, "_write_parquet", _full_disk_at_call(2))
     with pytest.raises(PublishError, match="disk is full"):
-        publishing.write_draft(tables(2.0), run_b, output)
+        publishing.write_draft(tables(2.0), run_b, store(output), output=output)
     monkeypatch.undo()
-    folder = publishing.write_draft(tables(2.0), run_b, output)
-    assert publishing.find_draft(output, YEAR, "run-b") == folder
+    folder = publishing.write_draft(tables(2.0), run_b, store(output), output=output)
+    assert publishing.find_draft(store(output), YEAR, "run-b") == folder
     assert pq.read_table(folder / "attribute_scores.parquet")["score"].to_pylist() == [2.0]
     assert [entry["run_id"] for entry in _ledger_lines(output)] == ["run-a", "run-b"]
 
@@ -147,7 +157,7 @@ def test_a_retry_meets_its_own_half_written_temporary_folder(output):
     leftover = _store(output) / f".tmp-{name}"
     leftover.mkdir(parents=True)
     (leftover / "attribute_scores.parquet").write_bytes(b"PAR1 partial")
-    folder = publishing.write_draft(tables(4.0), run_a, output)
+    folder = publishing.write_draft(tables(4.0), run_a, store(output), output=output)
     assert folder.name == name and pq.read_table(folder / "attribute_scores.parquet")["score"].to_pylist() == [4.0]
     assert not leftover.exists()
 
@@ -160,10 +170,12 @@ def test_a_retry_after_the_first_attempt_was_killed_midway_completes_it_once(out
     run_b = manifest("run-b")
     stop_at(monkeypatch, point)
     with pytest.raises(Killed):
-        publishing.write_draft(tables(2.0), run_b, output)
+        publishing.write_draft(tables(2.0), run_b, store(output), output=output)
     monkeypatch.undo()
-    folder = publishing.write_draft(tables(2.0), run_b, output)
-    assert publishing.write_draft(tables(2.0), run_b, output) == folder, "a second retry finds it complete"
+    folder = publishing.write_draft(tables(2.0), run_b, store(output), output=output)
+    assert publishing.write_draft(tables(2.0), run_b, store(output), output=output) == folder, (
+        "a second retry finds it complete"
+    )
     assert pq.read_table(folder / "attribute_scores.parquet")["score"].to_pylist() == [2.0]
     assert [entry["run_id"] for entry in _ledger_lines(output)] == ["run-a", "run-b"]
     assert _temporaries(output) == []
@@ -178,7 +190,7 @@ def test_a_folder_of_the_same_name_holding_something_else_is_refused_untouched(o
     squatter.mkdir()
     (squatter / "mine.txt").write_text("keep me")
     with pytest.raises(PublishError, match=r"already exists.*left untouched, and so is the release"):
-        publishing.write_draft(tables(2.0), run_b, output)
+        publishing.write_draft(tables(2.0), run_b, store(output), output=output)
     assert (squatter / "mine.txt").read_text() == "keep me"
     assert released_score(output) == 1.0
 
@@ -198,7 +210,7 @@ def test_a_real_folder_in_place_of_the_link_is_refused_by_the_draft_and_the_rele
     with pytest.raises(PublishError, match="is a folder, not the link.*nothing was released"):
         _release(output, "run-a")
     assert [p.name for p in mine.iterdir()] == ["mine.txt"] and not mine.is_symlink()
-    assert releases.release_log(output) == []
+    assert releases.release_log(store(output)) == []
 
 
 # --- the ledger: every drafted export once, and the truth when it cannot be written -----------------
@@ -208,7 +220,7 @@ def test_the_ledger_records_every_drafted_export_once(output):
     draft(output, "run-a")
     draft(output, "run-b")
     draft(output, "run-a")  # a retry of run-a (same manifest: same published_at, same folder)
-    assert publishing.published_exports(output) == {"sha-run-a", "sha-run-b"}
+    assert publishing.published_exports(store(output)) == {"sha-run-a", "sha-run-b"}
     assert [entry["run_id"] for entry in _ledger_lines(output)] == ["run-a", "run-b"]
     assert _ledger_lines(output)[0] == {
         "sha256": "sha-run-a",
@@ -221,11 +233,11 @@ def test_the_ledger_records_every_drafted_export_once(output):
 
 def test_a_torn_ledger_line_is_ignored_and_does_not_swallow_the_next_record(output):
     draft(output, "run-a")
-    with (output / ".publications" / publishing.LEDGER).open("a") as stream:
+    with (store(output) / publishing.LEDGER).open("a") as stream:
         stream.write('{"sha256": "to')
-    assert publishing.published_exports(output) == {"sha-run-a"}
+    assert publishing.published_exports(store(output)) == {"sha-run-a"}
     draft(output, "run-b")
-    assert publishing.published_exports(output) == {"sha-run-a", "sha-run-b"}
+    assert publishing.published_exports(store(output)) == {"sha-run-a", "sha-run-b"}
 
 
 def test_an_unwritable_ledger_says_the_draft_is_complete_and_a_retry_records_it_once(output):
@@ -234,13 +246,13 @@ def test_an_unwritable_ledger_says_the_draft_is_complete_and_a_retry_records_it_
     the ledger is writable a retry records the export exactly once. The release is never touched."""
     draft(output, "run-a", n_awards=3, published_at=at(2))
     _release(output, "run-a")
-    ledger = output / ".publications" / publishing.LEDGER
+    ledger = store(output) / publishing.LEDGER
     ledger.unlink()
     ledger.mkdir()
     run_b = manifest("run-b")
     for _attempt in range(3):  # the first attempt and Prefect's two retries
         with pytest.raises(PublishError) as caught:
-            publishing.write_draft(tables(2.0, 5), run_b, output)
+            publishing.write_draft(tables(2.0, 5), run_b, store(output), output=output)
         message = str(caught.value)
         assert "recording the export in the ledger failed" in message, message
         assert f"{publishing.draft_name(run_b)} is complete, but not recorded" in message, message
@@ -248,8 +260,8 @@ def test_an_unwritable_ledger_says_the_draft_is_complete_and_a_retry_records_it_
         assert_readers_see_only(output, 3)
     assert PublishError.exit_code == 5
     ledger.rmdir()
-    folder = publishing.write_draft(tables(2.0, 5), run_b, output)
-    assert folder == publishing.find_draft(output, YEAR, "run-b")
+    folder = publishing.write_draft(tables(2.0, 5), run_b, store(output), output=output)
+    assert folder == publishing.find_draft(store(output), YEAR, "run-b")
     assert [entry["run_id"] for entry in _ledger_lines(output)] == ["run-b"], "recorded exactly once"
     assert_readers_see_only(output, 3)
     assert _temporaries(output) == []
@@ -258,20 +270,20 @@ def test_an_unwritable_ledger_says_the_draft_is_complete_and_a_retry_records_it_
 def test_full_disk_while_recording_the_ledger_says_the_draft_is_complete_but_not_recorded(output, monkeypatch):
     draft(output, "run-a", score=1.0, published_at=at(2))
     _release(output, "run-a")
-    real_open = Path.open
+    real_open = os.open
 
-    def full_disk(self, mode="r", *args, **kwargs):
-        if self.name == publishing.LEDGER and "a" in mode:
+    def full_disk(path, flags, *args, **kwargs):
+        if Path(path).name == publishing.LEDGER and flags & os.O_APPEND:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_open(self, mode, *args, **kwargs)
+        return real_open(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "open", full_disk)
+    monkeypatch.setattr(publishing.os, "open", full_disk)
     with pytest.raises(PublishError, match=r"ledger failed: the disk is full.*-run-b is complete, but not recorded"):
         draft(output, "run-b", score=2.0)
     monkeypatch.undo()
-    assert publishing.find_draft(output, YEAR, "run-b") is not None
+    assert publishing.find_draft(store(output), YEAR, "run-b") is not None
     assert released_score(output) == 1.0
-    assert publishing.published_exports(output) == {"sha-run-a"}
+    assert publishing.published_exports(store(output)) == {"sha-run-a"}
 
 
 # --- the switch (releases.release): atomic, and never seen half-done by readers ----------------------
@@ -292,7 +304,7 @@ def test_failure_while_switching_leaves_the_previous_release(output, monkeypatch
     assert released_score(output) == 1.0
     assert _log_runs(output) == ["run-a"]
     assert not list(output.glob(".tmp-*")), "the fresh link is never at the top level"
-    assert not list((output / ".publications").glob(".tmp-*")), "the fresh link is removed when the switch fails"
+    assert not list((output / ".releases").glob(".tmp-*")), "the fresh link is removed when the switch fails"
 
 
 def test_failure_before_anything_was_ever_released_says_nothing_is_released(output, monkeypatch):
@@ -306,7 +318,7 @@ def test_failure_before_anything_was_ever_released_says_nothing_is_released(outp
         _release(output, "run-a")
     monkeypatch.undo()
     assert not (output / f"survey_year={YEAR}").is_symlink() and reader_counts(output) == (0, 0)
-    assert releases.release_log(output) == []
+    assert releases.release_log(store(output)) == []
 
 
 def test_failure_to_sync_the_switched_link_says_the_draft_is_released(output, monkeypatch):
@@ -351,7 +363,8 @@ def test_leftovers_of_interrupted_runs_are_collected_by_the_next_release(output)
     store = _store(output)
     (store / ".tmp-20240101T000000Z-dead").mkdir(parents=True)
     os.symlink(f".publications/survey_year={YEAR}/x", output / f".tmp-survey_year={YEAR}-dead")  # older versions'
-    os.symlink("nowhere", output / ".publications" / f".tmp-survey_year={YEAR}-dead")
+    (output / ".releases").mkdir()
+    os.symlink("nowhere", output / ".releases" / f".tmp-survey_year={YEAR}-dead")
     draft(output, "run-a")
     _release(output, "run-a")
     assert _temporaries(output) == []
@@ -371,13 +384,13 @@ def test_killed_between_making_and_renaming_the_link_readers_get_the_released_ro
         _release(output, "run-b")
     monkeypatch.undo()
     assert_readers_see_only(output, 3)
-    strays = list((output / ".publications").glob(f".tmp-survey_year={YEAR}-*"))
-    assert len(strays) == 1 and strays[0].is_symlink(), "the killed release's fresh link is in .publications/"
+    strays = list((output / ".releases").glob(f".tmp-survey_year={YEAR}-*"))
+    assert len(strays) == 1 and strays[0].is_symlink(), "the killed release's fresh link is in .releases/"
     assert not strays[0].exists(), "there it dangles: nothing follows it"
     draft(output, "run-c", n_awards=7, published_at=at(1))
     _release(output, "run-c")
     assert_readers_see_only(output, 7)
-    assert not list((output / ".publications").glob(".tmp-*")), "the next release removes the stray link"
+    assert not list((output / ".releases").glob(".tmp-*")), "the next release removes the stray link"
     assert not os.path.isabs(os.readlink(output / f"survey_year={YEAR}"))
 
 
@@ -388,7 +401,10 @@ def test_the_first_release_killed_before_its_link_is_renamed_leaves_readers_no_f
         _release(output, "run-a")
     monkeypatch.undo()
     assert_readers_see_only(output, 0)
-    assert sorted(p.name for p in output.iterdir()) == [".publications"]
+    assert sorted(p.name for p in output.iterdir()) == [".releases"]
+    # its readable copy was made before the kill: the next run or release of the year removes it
+    releases.collect_garbage(output, output.parent / "quarantine", store(output), YEAR, 10, now=NOW)
+    assert list(publishing.releases_folder(output, YEAR).iterdir()) == []
 
 
 def test_readers_never_see_a_temporary_entry_during_a_draft_and_its_release(output, monkeypatch):
@@ -414,6 +430,11 @@ def test_readers_never_see_a_temporary_entry_during_a_draft_and_its_release(outp
         ("publication_table_written", 3),
         ("publication_complete", 3),
         ("publication_renamed", 3),
+        ("release_copy_file_written", 3),
+        ("release_copy_file_written", 3),
+        ("release_copy_file_written", 3),
+        ("release_copy_complete", 3),
+        ("release_copy_renamed", 3),
         ("link_created", 3),
         ("link_switched", 5),
         ("link_created", 5),  # the released quarantine's link
@@ -425,15 +446,17 @@ def test_readers_never_see_a_temporary_entry_during_a_draft_and_its_release(outp
 def test_another_years_fresh_link_is_left_alone(output):
     """Years release side by side (one lock per year): a release of 2024 never removes 2023's fresh link,
     which may be between its creation and its rename."""
-    (output / ".publications").mkdir()
-    in_flight = output / ".publications" / ".tmp-survey_year=2023-inflight"
-    os.symlink(".publications/survey_year=2023/x", in_flight)
+    (output / ".releases").mkdir()
+    in_flight = output / ".releases" / ".tmp-survey_year=2023-inflight"
+    os.symlink(".releases/survey_year=2023/x", in_flight)
     draft(output, "run-a")
     _release(output, "run-a")
     assert in_flight.is_symlink()
 
 
-@pytest.mark.parametrize("point", ["link_created", "link_switched", "release_recorded"])
+@pytest.mark.parametrize(
+    "point", ["release_copy_file_written", "release_copy_renamed", "link_created", "link_switched", "release_recorded"]
+)
 def test_a_release_killed_midway_is_completed_by_releasing_again_with_one_log_line(output, monkeypatch, point):
     draft(output, "run-a", score=1.0, published_at=at(2))
     _release(output, "run-a")
@@ -444,12 +467,12 @@ def test_a_release_killed_midway_is_completed_by_releasing_again_with_one_log_li
     monkeypatch.undo()
     done = _release(output, "run-b")
     assert released_score(output) == 2.0
-    assert [(e["run_id"], e["previous_run_id"]) for e in releases.release_log(output)] == [
+    assert [(e["run_id"], e["previous_run_id"]) for e in releases.release_log(store(output))] == [
         ("run-a", None),
         ("run-b", "run-a"),
     ]
     assert done["previous_run_id"] == "run-a"
-    assert not list((output / ".publications").glob(".tmp-*"))
+    assert not list((output / ".releases").glob(".tmp-*"))
     assert_readers_see_only(output, 1)
 
 
@@ -467,7 +490,7 @@ def test_releasing_the_logged_release_after_a_killed_switch_logs_the_switch_back
     done = _release(output, "run-a")
     assert (done["already"], done["previous_run_id"]) == (False, "run-b")
     assert released_score(output) == 1.0
-    assert [(e["run_id"], e["previous_run_id"]) for e in releases.release_log(output)] == [
+    assert [(e["run_id"], e["previous_run_id"]) for e in releases.release_log(store(output))] == [
         ("run-a", None),
         ("run-a", "run-b"),
     ]

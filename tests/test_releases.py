@@ -25,6 +25,7 @@ from helpers_publications import (
     quarantine_rows,
     reader_counts,
     released_score,
+    store,
     tables,
 )
 
@@ -49,6 +50,7 @@ def _release(output: Path, quarantine: Path, run_id: str, **options) -> dict:
         quarantine,
         YEAR,
         run_id,
+        store=store(output),
         released_by=options.get("released_by", "tester"),
         keep=options.get("keep", 10),
         now=options.get("now", NOW),
@@ -56,11 +58,16 @@ def _release(output: Path, quarantine: Path, run_id: str, **options) -> dict:
 
 
 def _log(output: Path) -> list[tuple[str, str | None]]:
-    return [(entry["run_id"], entry.get("previous_run_id")) for entry in releases.release_log(output, YEAR)]
+    return [(entry["run_id"], entry.get("previous_run_id")) for entry in releases.release_log(store(output), YEAR)]
 
 
 def _released_quarantine(quarantine: Path) -> Path:
     return quarantine / f"survey_year={YEAR}" / "rejected_evaluations.parquet"
+
+
+def _copy(output: Path, run_id: str) -> Path:
+    """The readable copy a release of `run_id` places under the output folder."""
+    return publishing.releases_folder(output, YEAR) / run_id
 
 
 def _rows(path: Path) -> list[int]:
@@ -78,7 +85,8 @@ def test_a_draft_changes_nothing_readers_see(output, quarantine):
     _release(output, quarantine, "run-a")
     pointed = os.readlink(link)
     draft(output, "run-b", n_awards=5, published_at=at(1))
-    assert os.readlink(link) == pointed and releases.current_release(output, YEAR) == first
+    assert os.readlink(link) == pointed and releases.current_release(output, YEAR) == _copy(output, "run-a")
+    assert publishing.read_manifest(first)["run_id"] == "run-a"
     assert_readers_see_only(output, 3)
 
 
@@ -87,7 +95,15 @@ def test_a_release_points_the_years_link_at_its_draft(output, quarantine):
     second = draft(output, "run-b", score=2.0, published_at=at(1))
     done = _release(output, quarantine, "run-b")
     link = output / f"survey_year={YEAR}"
-    assert link.resolve() == second.resolve() and releases.current_release(output, YEAR) == second
+    copy = _copy(output, "run-b")
+    assert link.resolve() == copy.resolve() and releases.current_release(output, YEAR) == copy
+    assert sorted(p.name for p in copy.iterdir()) == [
+        "_manifest.json",
+        "attribute_scores.parquet",
+        "awards.parquet",
+        "report.html",
+    ]
+    assert (copy / "report.html").read_bytes() == (second / "report.html").read_bytes()
     assert not os.path.isabs(os.readlink(link)), "a relative link keeps the output folder movable"
     assert released_score(output) == 2.0
     assert publishing.read_publication(output, YEAR, ("awards",))["awards"].equals(tables(2.0)["awards"])
@@ -105,10 +121,11 @@ def test_releasing_an_earlier_draft_is_a_rollback(output, quarantine):
     _release(output, quarantine, "run-a")
     _release(output, quarantine, "run-b", now=NOW + HOUR)
     done = _release(output, quarantine, "run-a", now=NOW + 2 * HOUR)
-    assert released_score(output) == 1.0 and releases.current_release(output, YEAR) == first
+    assert released_score(output) == 1.0 and releases.current_release(output, YEAR) == _copy(output, "run-a")
+    assert publishing.read_manifest(first)["run_id"] == "run-a"
     assert (done["previous_run_id"], done["already"]) == ("run-b", False)
     assert _log(output) == [("run-a", None), ("run-b", "run-a"), ("run-a", "run-b")]
-    assert releases.previous_release(output, YEAR) == "run-b"
+    assert releases.previous_release(output, store(output), YEAR) == "run-b"
 
 
 def test_releasing_the_current_release_again_is_already_and_logs_nothing(output, quarantine):
@@ -116,7 +133,7 @@ def test_releasing_the_current_release_again_is_already_and_logs_nothing(output,
     draft(output, "run-b", published_at=at(1))
     _release(output, quarantine, "run-a")
     _release(output, quarantine, "run-b", released_by="ann", now=NOW + HOUR)
-    log = releases.log_path(output).read_bytes()
+    log = releases.log_path(store(output)).read_bytes()
     again = _release(output, quarantine, "run-b", released_by="bob", now=NOW + 2 * HOUR)
     assert again["already"] is True
     assert (again["released_by"], again["released_at"], again["previous_run_id"]) == (
@@ -124,16 +141,18 @@ def test_releasing_the_current_release_again_is_already_and_logs_nothing(output,
         "2026-12-01T13:00:00.000000Z",
         "run-a",
     ), "who, when and the run before are the release's, not the repeat's"
-    assert releases.log_path(output).read_bytes() == log
+    assert releases.log_path(store(output)).read_bytes() == log
 
 
 def test_each_release_logs_who_when_the_run_and_the_run_before(output, quarantine, monkeypatch):
     monkeypatch.setattr(releases.getpass, "getuser", lambda: "os-user")
     draft(output, "run-a", published_at=at(2))
     draft(output, "run-b", published_at=at(1))
-    releases.release(output, quarantine, YEAR, "run-a", now=NOW)
-    releases.release(output, quarantine, YEAR, "run-b", released_by="editor", now=NOW + HOUR)
-    lines = releases.log_path(output).read_text().splitlines()
+    releases.release(output, quarantine, YEAR, store=store(output), run_id="run-a", now=NOW)
+    releases.release(
+        output, quarantine, YEAR, store=store(output), run_id="run-b", released_by="editor", now=NOW + HOUR
+    )
+    lines = releases.log_path(store(output)).read_text().splitlines()
     assert [json.loads(line) for line in lines] == [
         {
             "event": "released",
@@ -166,11 +185,11 @@ def test_a_torn_last_line_of_the_release_log_is_ended_not_merged(output, quarant
     draft(output, "run-a", published_at=at(2))
     draft(output, "run-b", published_at=at(1))
     _release(output, quarantine, "run-a")
-    with releases.log_path(output).open("a") as stream:
+    with releases.log_path(store(output)).open("a") as stream:
         stream.write('{"event": "released", "run')
     assert _log(output) == [("run-a", None)]
     _release(output, quarantine, "run-b")
-    lines = releases.log_path(output).read_text().splitlines()
+    lines = releases.log_path(store(output)).read_text().splitlines()
     assert lines[1] == '{"event": "released", "run' and json.loads(lines[2])["run_id"] == "run-b"
     assert _log(output) == [("run-a", None), ("run-b", "run-a")]
 
@@ -238,13 +257,13 @@ def _four_drafts(output: Path, quarantine: Path) -> dict[str, Path]:
     }
     _release(output, quarantine, "run-1", released_by="ann", now=NOW - 2 * HOUR)
     _release(output, quarantine, "run-2", released_by="bob", now=NOW - HOUR)
-    releases.record_embargo(output, YEAR, "run-3", NOW + DAY, by="cat", now=NOW)
+    releases.record_embargo(store(output), YEAR, "run-3", NOW + DAY, by="cat", now=NOW)
     return folders
 
 
 def test_publications_newest_first_with_their_status(output, quarantine):
     folders = _four_drafts(output, quarantine)
-    listed = releases.publications(output, YEAR, now=NOW)
+    listed = releases.publications(output, store(output), YEAR, now=NOW)
     assert [(p.run_id, p.status) for p in listed] == [
         ("run-4", "draft"),
         ("run-3", "embargoed until 2026-12-02T12:00:00.000000Z"),
@@ -271,20 +290,20 @@ def test_publications_show_a_drafts_overrides(output):
     publishing.write_draft(
         tables(1.0),
         manifest("run-x", overrides={"min_evaluations": 12}),
-        output,
+        store(output),
     )
-    (listed,) = releases.publications(output, YEAR, now=NOW)
+    (listed,) = releases.publications(output, store(output), YEAR, now=NOW)
     assert listed.overrides == {"min_evaluations": 12} and listed.status == "draft"
 
 
 def test_an_embargo_is_pending_until_its_time_or_its_release(output, quarantine):
     _four_drafts(output, quarantine)
-    assert releases.pending_embargoes(output, YEAR, now=NOW) == {"run-3": NOW + DAY}
-    assert releases.pending_embargoes(output, YEAR, now=NOW + 2 * DAY) == {}, "its time has passed"
-    assert releases.publications(output, YEAR, now=NOW + 2 * DAY)[1].status == "draft"
+    assert releases.pending_embargoes(store(output), YEAR, now=NOW) == {"run-3": NOW + DAY}
+    assert releases.pending_embargoes(store(output), YEAR, now=NOW + 2 * DAY) == {}, "its time has passed"
+    assert releases.publications(output, store(output), YEAR, now=NOW + 2 * DAY)[1].status == "draft"
     _release(output, quarantine, "run-3", now=NOW + DAY)
-    assert releases.pending_embargoes(output, YEAR, now=NOW) == {}
-    assert [p.status for p in releases.publications(output, YEAR, now=NOW)] == [
+    assert releases.pending_embargoes(store(output), YEAR, now=NOW) == {}
+    assert [p.status for p in releases.publications(output, store(output), YEAR, now=NOW)] == [
         "draft",
         "released",
         "previous release",
@@ -295,8 +314,8 @@ def test_an_embargo_is_pending_until_its_time_or_its_release(output, quarantine)
 def test_an_embargo_of_an_unknown_run_is_refused(output):
     draft(output, "run-a")
     with pytest.raises(ReleaseError, match="'run-z'.*its drafts: run-a"):
-        releases.record_embargo(output, YEAR, "run-z", NOW + DAY, by="cat", now=NOW)
-    assert not releases.log_path(output).exists()
+        releases.record_embargo(store(output), YEAR, "run-z", NOW + DAY, by="cat", now=NOW)
+    assert not releases.log_path(store(output)).exists()
 
 
 # --- the keep policy -----------------------------------------------------------------------------------
@@ -315,8 +334,8 @@ def _keep_policy_year(output: Path, quarantine: Path) -> None:
         os.utime(own.parent, (stamp, stamp))
     _release(output, quarantine, "run-2", keep=100)
     _release(output, quarantine, "run-3", keep=100)
-    releases.record_embargo(output, YEAR, "run-1", NOW + 5 * DAY, by="cat", now=NOW)
-    releases.record_embargo(output, YEAR, "run-4", NOW - DAY, by="cat", now=NOW - 2 * DAY)
+    releases.record_embargo(store(output), YEAR, "run-1", NOW + 5 * DAY, by="cat", now=NOW)
+    releases.record_embargo(store(output), YEAR, "run-4", NOW - DAY, by="cat", now=NOW - 2 * DAY)
 
 
 @pytest.mark.parametrize(
@@ -326,27 +345,32 @@ def _keep_policy_year(output: Path, quarantine: Path) -> None:
 )
 def test_the_keep_policy_keeps_what_it_must_and_then_the_newest(output, quarantine, keep, deleted):
     _keep_policy_year(output, quarantine)
-    removed = releases.collect_garbage(output, quarantine, YEAR, keep, now=NOW)
-    kept = {p.run_id for p in releases.publications(output, YEAR, now=NOW)}
+    removed = releases.collect_garbage(output, quarantine, store(output), YEAR, keep, now=NOW)
+    kept = {p.run_id for p in releases.publications(output, store(output), YEAR, now=NOW)}
     assert kept == set(AGES) - deleted
     runs_quarantined = {p.name for p in (quarantine / f"survey_year={YEAR}").iterdir() if p.is_dir()}
     assert runs_quarantined == set(AGES) - deleted, "a deleted draft's quarantine goes with it"
-    store = output / ".publications" / f"survey_year={YEAR}"
-    assert {path.name.split("-", 1)[1] for path in removed if path.parent == store} == deleted
-    assert releases.current_release(output, YEAR).name.endswith("-run-3")
+    year_store = store(output) / f"survey_year={YEAR}"
+    assert {path.name.split("-", 1)[1] for path in removed if path.parent == year_store} == deleted
+    assert releases.current_release(output, YEAR).name == "run-3", "its readable copy"
 
 
 def test_the_release_applies_the_keep_policy_with_its_own_keep(output, quarantine):
     _keep_policy_year(output, quarantine)
     _release(output, quarantine, "run-3", keep=0)  # already released: the policy runs all the same
-    assert {p.run_id for p in releases.publications(output, YEAR, now=NOW)} == {"run-1", "run-2", "run-3", "run-6"}
+    assert {p.run_id for p in releases.publications(output, store(output), YEAR, now=NOW)} == {
+        "run-1",
+        "run-2",
+        "run-3",
+        "run-6",
+    }
 
 
 def test_a_draft_just_under_thirty_days_is_kept_one_just_over_is_not(output, quarantine):
     draft(output, "run-young", published_at=at(29.9))
     draft(output, "run-old", published_at=at(30.1))
-    releases.collect_garbage(output, quarantine, YEAR, 0, now=NOW)
-    assert [p.run_id for p in releases.publications(output, YEAR, now=NOW)] == ["run-young"]
+    releases.collect_garbage(output, quarantine, store(output), YEAR, 0, now=NOW)
+    assert [p.run_id for p in releases.publications(output, store(output), YEAR, now=NOW)] == ["run-young"]
 
 
 def test_a_failed_runs_quarantine_is_kept_thirty_days_and_leftovers_are_removed(output, quarantine):
@@ -357,24 +381,24 @@ def test_a_failed_runs_quarantine_is_kept_thirty_days_and_leftovers_are_removed(
         own = publishing.write_quarantine(quarantine_rows([1]), quarantine, YEAR, run_id)
         stamp = (NOW - dt.timedelta(days=days)).timestamp()
         os.utime(own.parent, (stamp, stamp))
-    store = output / ".publications" / f"survey_year={YEAR}"
-    (store / ".tmp-20261101T000000.000000Z-killed").mkdir()
-    (store / ".tmp-20261101T000000.000000Z-killed" / "awards.parquet").write_bytes(b"PAR1 partial")
+    year_store = store(output) / f"survey_year={YEAR}"
+    (year_store / ".tmp-20261101T000000.000000Z-killed").mkdir(parents=True)
+    (year_store / ".tmp-20261101T000000.000000Z-killed" / "awards.parquet").write_bytes(b"PAR1 partial")
     (quarantine / f"survey_year={YEAR}" / ".tmp-0123.parquet").write_bytes(b"PAR1 partial")
-    releases.collect_garbage(output, quarantine, YEAR, 0, now=NOW)
+    releases.collect_garbage(output, quarantine, store(output), YEAR, 0, now=NOW)
     assert sorted(p.name for p in (quarantine / f"survey_year={YEAR}").iterdir()) == [
         "failed-recent",
         "rejected_evaluations.parquet",
         "run-a",
     ], "run-a's quarantine, however old, is kept with its draft"
-    assert [p.name.endswith("-run-a") for p in store.iterdir()] == [True]
+    assert [p.name.endswith("-run-a") for p in year_store.iterdir()] == [True]
 
 
 def test_a_year_whose_runs_all_failed_still_loses_its_old_quarantines(output, quarantine):
     own = publishing.write_quarantine(quarantine_rows([1]), quarantine, YEAR, "failed-old")
     stamp = (NOW - dt.timedelta(days=31)).timestamp()
     os.utime(own.parent, (stamp, stamp))
-    assert releases.collect_garbage(output, quarantine, YEAR, 0, now=NOW) == [own.parent]
+    assert releases.collect_garbage(output, quarantine, store(output), YEAR, 0, now=NOW) == [own.parent]
     assert not own.parent.exists()
 
 
@@ -389,7 +413,7 @@ def test_a_run_killed_while_writing_its_quarantine_leaves_nothing_after_the_next
     (year / "killed").mkdir()
     (year / "killed" / ".tmp-5e1f.parquet").write_bytes(b"PAR1 partial")
     (year / "run-a" / ".tmp-77aa.parquet").write_bytes(b"PAR1 partial")  # a retry of run-a killed later
-    releases.collect_garbage(output, quarantine, YEAR, 2, now=NOW)
+    releases.collect_garbage(output, quarantine, store(output), YEAR, 2, now=NOW)
     assert sorted(p.name for p in year.iterdir()) == ["rejected_evaluations.parquet", "run-a"]
     assert sorted(p.name for p in (year / "run-a").iterdir()) == ["rejected_evaluations.parquet"]
 
@@ -405,7 +429,7 @@ def test_an_unknown_run_id_lists_the_years_drafts(output, quarantine):
     with pytest.raises(
         ReleaseError, match=r"'run-z'.*its drafts: run-b, run-a\).*cro-awards publications 2024"
     ) as caught:
-        releases.require_draft(output, YEAR, "run-z")
+        releases.require_draft(store(output), YEAR, "run-z")
     assert caught.value.exit_code == 10
     with pytest.raises(ReleaseError, match="'run-a'"):
         releases.require_draft(output, YEAR + 1, "run-a")  # another year's drafts are not this year's
@@ -436,24 +460,25 @@ def test_a_hostile_run_id_never_reaches_a_path(tmp_path, kind):
     output, quarantine = site / "out", site / "q"
     released = draft(output, "run-a", n_awards=2)
     publishing.write_quarantine(quarantine_rows([1]), quarantine, YEAR, "run-a")
-    releases.release(output, quarantine, YEAR, "run-a", released_by="tester", now=NOW)
-    store = output / ".publications" / f"survey_year={YEAR}"
+    releases.release(output, quarantine, YEAR, store=store(output), run_id="run-a", released_by="tester", now=NOW)
+    year_store = store(output) / f"survey_year={YEAR}"
     run_id, joined = {
-        "parent-escape": ("../../etc", output / "etc"),  # store / run_id
-        "dot-dot-inside": ("x/../y", store / "y"),
+        "parent-escape": ("../../etc", output / "etc"),  # year_store / run_id
+        "dot-dot-inside": ("x/../y", year_store / "y"),
         "absolute": (str(site / "elsewhere"), site / "elsewhere"),
     }[kind]
     _decoy(released, joined, run_id)
-    (store / "x").mkdir()  # so that a join of "x/../y" would reach the decoy
+    (year_store / "x").mkdir()  # so that a join of "x/../y" would reach the decoy
     before = _state(tmp_path)
     with pytest.raises(ReleaseError):
-        releases.release(output, quarantine, YEAR, run_id, released_by="attacker", now=NOW)
+        releases.release(output, quarantine, YEAR, store=store(output), run_id=run_id, released_by="attacker", now=NOW)
     with pytest.raises(ReleaseError):
-        releases.record_embargo(output, YEAR, run_id, NOW + DAY, by="attacker", now=NOW)
-    assert publishing.find_draft(output, YEAR, run_id) is None
-    assert run_id not in {p.run_id for p in releases.publications(output, YEAR, now=NOW)}
+        releases.record_embargo(store(output), YEAR, run_id, NOW + DAY, by="attacker", now=NOW)
+    assert publishing.find_draft(store(output), YEAR, run_id) is None
+    assert run_id not in {p.run_id for p in releases.publications(output, store(output), YEAR, now=NOW)}
     assert _state(tmp_path) == before, "nothing was written, moved or removed"
-    assert releases.current_release(output, YEAR) == released
+    assert releases.current_release(output, YEAR) == _copy(output, "run-a"), "the release of run-a (its copy)"
+    assert publishing.read_manifest(released)["run_id"] == "run-a"
 
 
 # --- times -----------------------------------------------------------------------------------------------
