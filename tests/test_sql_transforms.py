@@ -1194,9 +1194,7 @@ def test_int_contributions_sorted_attributes_and_no_row_for_an_evaluation_counte
             },
         ),
     )
-    knobs = params(min_cell_size=3)
-    for name in ("int_rating_cells", "int_counted_ratings", "int_contributions"):
-        sql.run(con, name, knobs)
+    run_chain(con, ("int_contributions",), params(min_cell_size=3))
 
     assert columns_of(con, "int_contributions") == ["source_row", "respondent_id", "cro", "segment", "attributes"]
     assert_rows(
@@ -1240,20 +1238,46 @@ def test_int_not_counted_zeros_for_both_segments_without_any_cell(con):
 # --- int_composite_scores ---------------------------------------------------------------------------
 
 CATEGORY_SCHEMA = [("category", STR), ("attribute", STR)]
-COUNTING_MODELS = ("int_rating_cells", "int_counted_ratings", "int_contributions")
-"""The real files between the accepted ratings and the evaluations a composite counts (n_evaluations)."""
+ACCEPTED = ("int_accepted_ratings", "int_accepted_evaluations")
+"""Given as literals (given_accepted): the chains below start from them."""
+
+
+def run_chain(con, targets: tuple[str, ...], knobs: dict[str, Any], literal: tuple[str, ...] = ()) -> None:
+    """Run, in graph order, every real file `targets` need from the accepted ratings and evaluations on
+    (given as literals, as is every model of `literal`), e.g. int_rating_cells, int_counted_ratings and
+    int_contributions on the way to int_composite_scores. The label sources are given the attributes of
+    int_accepted_ratings when none are (a file may number the attributes from them)."""
+    if (
+        "attribute_labels" in sql.sources_of(targets)
+        and not con.execute(
+            "select count(*) from information_schema.tables where table_name = 'attribute_labels'"
+        ).fetchall()[0][0]
+    ):
+        attributes = [row[0] for row in con.execute("select distinct attribute from int_accepted_ratings").fetchall()]
+        given(
+            con,
+            "attribute_labels",
+            [("attribute", STR), ("attribute_label", STR)],
+            [(attribute, attribute.upper()) for attribute in sorted(attributes)],
+        )
+    skipped = set(sql.run_order(ACCEPTED)) | set(literal)
+    for name in sql.run_order(targets):
+        if name not in skipped:
+            sql.run(con, name, knobs)
 
 
 def build_composites(con, categories, ratings, attribute_scores, **knobs) -> list[tuple]:
     """int_composite_scores from literal category_attributes, int_accepted_ratings (and the evaluations
-    they imply) and a hand-written int_attribute_scores; `COUNTING_MODELS` are built from the ratings by
+    they imply) and a hand-written int_attribute_scores; the files between the ratings and the
+    evaluations a composite counts (int_rating_cells, int_counted_ratings, int_contributions) are built by
     the real files first, with the same knobs (min_cell_size decides which ratings count)."""
     given(con, "category_attributes", CATEGORY_SCHEMA, categories)
     given_accepted(con, ratings)
     given(con, "int_attribute_scores", ATTRIBUTE_SCORES_SCHEMA, attribute_scores)
-    bound = params(**knobs)
-    for name in (*COUNTING_MODELS, "int_composite_scores"):
-        sql.run(con, name, bound)
+    run_chain(con, ("int_composite_scores",), params(**knobs), literal=("int_attribute_scores",))
+    assert {"int_rating_cells", "int_counted_ratings", "int_contributions"} <= set(
+        sql.run_order(("int_composite_scores",))
+    )
     assert columns_of(con, "int_composite_scores") == COMPOSITE_COLUMNS[:7]
     return rows_of(con, "int_composite_scores", "segment, cro, category")
 
@@ -1556,16 +1580,11 @@ def test_thin_cell_counts_nowhere_not_in_overall_composite_or_n_evaluations(con)
     )
     given(con, "composite_uncertainty", UNCERTAINTY_SCHEMA, [])
     given_labels(con)
-    knobs = params(min_cell_size=3, min_evaluations=3)
-    for name in (
-        *COUNTING_MODELS,
-        "int_not_counted",
-        "int_attribute_scores",
-        "int_composite_scores",
-        "attribute_scores",
-        "composite_scores",
-    ):
-        sql.run(con, name, knobs)
+    run_chain(
+        con,
+        ("int_not_counted", "int_contributions", "attribute_scores", "composite_scores"),
+        params(min_cell_size=3, min_evaluations=3),
+    )
 
     assert_rows(
         published_rows(con, "attribute_scores"),
