@@ -272,6 +272,11 @@ def _check_ids(cros: tuple[Cro, ...]) -> None:
                 )
 
 
+MAX_ATTRIBUTES = 128
+"""Attributes a year may have: each evaluation's counted attributes are a 128-bit mask
+(`sql/int_contributions.sql`)."""
+
+
 class SurveyConfig(MethodKnobs):
     """One survey year: questionnaire, ballot and the method knobs (`cro_awards.knobs`, docs/method.md)."""
 
@@ -280,7 +285,7 @@ class SurveyConfig(MethodKnobs):
     rating_scale: RatingScale = RatingScale()
     sample_export: str | None = None
     cros: tuple[Cro, ...] = Field(min_length=1)
-    attributes: dict[str, str] = Field(min_length=1)
+    attributes: dict[str, str] = Field(min_length=1, max_length=MAX_ATTRIBUTES)
     categories: dict[str, tuple[str, ...]] = Field(min_length=1)
     columns: dict[str, str] = Field(default_factory=dict)
     screens: Screens = Screens()

@@ -161,9 +161,9 @@ class Scored:
     not_counted: dict[str, dict[str, int]]
     """segment -> {"cells", "ratings"}: the cells rated by fewer than min_cell_size respondents (D6)."""
     contributions: pa.Table
-    """One row per accepted evaluation with a counted rating: respondent_id, cro, segment and the sorted
-    list of its counted attributes; the schema's metadata `categories` holds the category membership
-    (JSON). What the differencing guard compares between a draft and the earlier releases."""
+    """One row per accepted evaluation with a counted rating: respondent_id, cro, segment and the mask of
+    its counted attributes (`contributions`). What the differencing guard compares between a draft and
+    the earlier releases."""
 
 
 def score(workspace: sql.Workspace, survey: SurveyConfig) -> Scored:
@@ -214,13 +214,27 @@ def not_counted(workspace: sql.Workspace, survey: SurveyConfig) -> dict[str, dic
 
 
 def contributions(workspace: sql.Workspace, survey: SurveyConfig) -> pa.Table:
-    """`int_contributions` without its source rows, in (respondent_id, cro) order, with the category
-    membership in the schema's metadata (see `Scored.contributions`)."""
+    """`int_contributions` without its source rows, in (respondent_id, cro) order: respondent_id, cro,
+    segment, and the mask of the counted attributes as uint64 words (`mask_0`: bits 0-63; `mask_1`: bits
+    64-127, only in a year of more than 64 attributes). The schema's metadata names the bits
+    (`attributes`: the attribute ids, bit 0 first) and the category membership (`categories`), as JSON:
+    the form `cro_awards.guard` keeps with each draft."""
+    bits = [
+        attribute
+        for (attribute,) in sql.rows(
+            workspace.connection, "select attribute from int_attribute_bits order by attribute_bit"
+        )
+    ]
+    words = ["(attribute_mask & 18446744073709551615::uhugeint)::ubigint as mask_0"]
+    if len(bits) > 64:
+        words.append("(attribute_mask >> 64)::ubigint as mask_1")
     table = sql.arrow(
         workspace.connection,
-        "select respondent_id, cro, segment, attributes from int_contributions order by respondent_id, cro",
+        f"select respondent_id, cro, segment, {', '.join(words)} from int_contributions order by respondent_id, cro",
     )
     categories: dict[str, list[str]] = {}
     for category, attribute in survey.category_rows():
         categories.setdefault(category, []).append(attribute)
-    return table.replace_schema_metadata({"categories": json.dumps(categories, sort_keys=True)})
+    return table.replace_schema_metadata(
+        {"attributes": json.dumps(bits), "categories": json.dumps(categories, sort_keys=True)}
+    )

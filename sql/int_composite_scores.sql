@@ -7,7 +7,7 @@
 -- Means are taken over lists in a fixed order, so parallel aggregation cannot change the last bits.
 -- grain: one row per (segment, cro, category) with at least one counted rating in the category
 -- key: segment, cro, category
--- reads: int_attribute_scores, int_contributions, category_attributes (category, attribute)
+-- reads: int_attribute_scores, int_contributions, int_attribute_bits, category_attributes (category, attribute)
 -- params: $min_evaluations, $tolerance
 with
 
@@ -22,23 +22,24 @@ category_scores as (
     group by int_attribute_scores.segment, int_attribute_scores.cro, category_attributes.category
 ),
 
-category_lists as (
+category_masks as (
     select
-        category,
-        list(attribute) as attributes,
+        category_attributes.category,
+        bit_or((1::uhugeint) << int_attribute_bits.attribute_bit) as category_mask,
     from category_attributes
-    group by category
+    inner join int_attribute_bits on category_attributes.attribute = int_attribute_bits.attribute
+    group by category_attributes.category
 ),
 
 segment_evaluations as (
     select
         int_contributions.segment,
         int_contributions.cro,
-        category_lists.category,
+        category_masks.category,
         count(*) as n_evaluations,
     from int_contributions
-    inner join category_lists on list_has_any(int_contributions.attributes, category_lists.attributes)
-    group by int_contributions.segment, int_contributions.cro, category_lists.category
+    inner join category_masks on (int_contributions.attribute_mask & category_masks.category_mask) <> 0
+    group by int_contributions.segment, int_contributions.cro, category_masks.category
 ),
 
 category_evaluations as (

@@ -116,7 +116,12 @@ def test_params_header_names_exactly_the_parameters_used(case):
 def test_header_parsing_of_notes_and_continuation_lines():
     # Notes in parentheses are dropped (commas inside them too); an indented `--` line continues the header.
     assert sql.reads("cro_aliases") == ("ballot",)
-    assert sql.reads("int_composite_scores") == ("int_attribute_scores", "int_contributions", "category_attributes")
+    assert sql.reads("int_composite_scores") == (
+        "int_attribute_scores",
+        "int_contributions",
+        "int_attribute_bits",
+        "category_attributes",
+    )
     assert sql.reads("composite_scores") == (
         "int_composite_scores",
         "composite_uncertainty",

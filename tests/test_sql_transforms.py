@@ -1174,12 +1174,12 @@ def test_int_attribute_scores_overall_pools_countable_cells_only_and_none_when_b
 # --- int_contributions / int_not_counted ------------------------------------------------------------
 
 
-def test_int_contributions_sorted_attributes_and_no_row_for_an_evaluation_counted_nowhere(con):
+def test_int_contributions_mask_of_counted_attributes_and_no_row_for_an_evaluation_counted_nowhere(con):
     # From the accepted ratings through the real int_rating_cells and int_counted_ratings (min_cell_size 3).
     # a1, a2, a3 of A (Small Pharma) are countable (3 ratings each); a4 is thin (rows 3 and 4 only).
-    # Row 1 answers a3 before a1 (the input's order): its list is sorted, [a1, a3].
-    # Row 3's a4 is dropped from its list; row 4's only rating is a4: row 4 has no row at all (it still
-    # counts as read and accepted, elsewhere).
+    # Bits by attribute id (int_attribute_bits): a1 = 1, a2 = 2, a3 = 4, a4 = 8. Row 1 answers a3 before
+    # a1 (the input's order changes nothing): 5. Row 3's a4 is not in its mask (3); row 4's only rating is
+    # a4: row 4 has no row at all (it still counts as read and accepted, elsewhere).
     given_accepted(
         con,
         segment_ratings(
@@ -1196,14 +1196,14 @@ def test_int_contributions_sorted_attributes_and_no_row_for_an_evaluation_counte
     )
     run_chain(con, ("int_contributions",), params(min_cell_size=3))
 
-    assert columns_of(con, "int_contributions") == ["source_row", "respondent_id", "cro", "segment", "attributes"]
+    assert columns_of(con, "int_contributions") == ["source_row", "respondent_id", "cro", "segment", "attribute_mask"]
     assert_rows(
         rows_of(con, "int_contributions", "source_row"),
         [
-            (1, "R1", "A", "small_pharma", ["a1", "a3"]),
-            (2, "R2", "A", "small_pharma", ["a1", "a2", "a3"]),
-            (3, "R3", "A", "small_pharma", ["a1", "a2"]),
-            (5, "R5", "A", "small_pharma", ["a2", "a3"]),
+            (1, "R1", "A", "small_pharma", 5),
+            (2, "R2", "A", "small_pharma", 7),
+            (3, "R3", "A", "small_pharma", 3),
+            (5, "R5", "A", "small_pharma", 6),
         ],
     )
 
