@@ -235,3 +235,33 @@ def test_the_awards_table_shows_cro_names_and_category_labels_not_ids():
     printed = console.file.getvalue()
     assert "Northwind Clinical (4.50)" in printed and "Acme CRO (4.10)" in printed and "Quality of delivery" in printed
     assert "northwind_clinical" not in printed and "acme_cro" not in printed and "quality " not in printed
+
+
+def test_min_cell_size_below_the_yamls_is_refused_by_run_and_check(tmp_path, capsys, monkeypatch):
+    """`--min-cell-size` may raise the YAML's value, never lower it: one paragraph naming the YAML's value,
+    exit 2, from `check` and from `run` (before Prefect, nothing written); below 3 the knob's own bound."""
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "2024.yaml"
+    text = SAMPLE_CONFIG.read_text(encoding="utf-8").replace("min_cell_size: 3", "min_cell_size: 4")
+    config.write_text(text.replace("sample_export: ../data/", f"sample_export: {SAMPLE_CONFIG.parent.parent}/data/"))
+    output, quarantine = tmp_path / "out", tmp_path / "q"
+    assert main(["check", "--config", str(config), "--min-cell-size", "3"]) == 2
+    check = _one_paragraph(capsys.readouterr().err)
+    assert "override min_cell_size = 3 is below the YAML's min_cell_size = 4" in check
+    run = [
+        "run",
+        "--config",
+        str(config),
+        "--min-cell-size",
+        "3",
+        "--output",
+        str(output),
+        "--quarantine",
+        str(quarantine),
+    ]
+    assert main(run) == 2
+    assert _one_paragraph(capsys.readouterr().err) == check
+    assert not output.exists() and not quarantine.exists()
+    assert main(["check", "--min-cell-size", "2"]) == 2
+    assert "min_cell_size" in _one_paragraph(capsys.readouterr().err)
+    assert main(["check", "--config", str(config), "--min-cell-size", "5"]) == 0

@@ -420,3 +420,30 @@ def test_screens_configuration_error_names_file_and_key(tmp_path, screens, names
 def test_screens_are_not_method_knobs_and_cannot_be_overridden(tmp_path):
     with pytest.raises(ConfigError, match="screens cannot be overridden"):
         load_config(_write(tmp_path), overrides={"screens": SCREENS})
+
+
+# --- min_cell_size is a promise --------------------------------------------------------------------------
+
+
+def _year_with_min_cell_size(tmp_path, value: int):
+    text = SAMPLE_TEXT.replace("min_cell_size: 3", f"min_cell_size: {value}")
+    path = tmp_path / "2024.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_min_cell_size_is_at_least_three_in_the_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="min_cell_size") as refused:
+        load_config(_year_with_min_cell_size(tmp_path, 2))
+    assert "3" in str(refused.value)
+
+
+def test_an_override_may_raise_min_cell_size_never_lower_it_below_the_yamls(tmp_path):
+    path = _year_with_min_cell_size(tmp_path, 4)
+    assert load_config(path, {"min_cell_size": 6}).survey.min_cell_size == 6
+    assert load_config(path, {"min_cell_size": 4}).survey.min_cell_size == 4
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, {"min_cell_size": 3})
+    message = str(refused.value)
+    assert "override min_cell_size = 3 is below the YAML's min_cell_size = 4" in message
+    assert "never lower it" in message and "\n" not in message

@@ -46,3 +46,28 @@ def test_the_flows_have_distinct_names():
         "cro-awards-backfill",
         "cro-awards-inbox",
     ]
+
+
+def test_the_forms_min_cell_size_starts_at_three():
+    """The UI's Custom run form refuses min_cell_size 1 or 2 before any run starts (the schema's minimum)."""
+    bounded = next(option for option in _schema()["min_cell_size"]["anyOf"] if option.get("type") != "null")
+    assert bounded["minimum"] == 3
+
+
+def test_a_form_value_below_the_yamls_min_cell_size_fails_the_run_with_the_configuration_error(
+    prefect_server, tmp_path
+):
+    """A value the form accepts (3) but below the year's YAML (4) fails the run with the configuration's own
+    one paragraph, before anything is read or written."""
+    from cro_awards.errors import ConfigError
+    from flows.awards import cro_awards_flow
+    from tests.conftest import SAMPLE_CONFIG
+
+    config = tmp_path / "2024.yaml"
+    text = SAMPLE_CONFIG.read_text(encoding="utf-8").replace("min_cell_size: 3", "min_cell_size: 4")
+    config.write_text(text.replace("sample_export: ../data/", f"sample_export: {SAMPLE_CONFIG.parent.parent}/data/"))
+    with pytest.raises(ConfigError, match="below the YAML's min_cell_size = 4"):
+        cro_awards_flow(
+            config=str(config), output=str(tmp_path / "out"), quarantine=str(tmp_path / "q"), min_cell_size=3
+        )
+    assert not (tmp_path / "out").exists() and not (tmp_path / "q").exists()
