@@ -384,6 +384,32 @@ def test_check_export_counts_reasons_and_source_rows(tmp_path: Path, monkeypatch
     assert "Nobody" not in rendered and "bluefen" not in rendered.lower()
 
 
+def test_check_shows_what_a_run_would_count_nowhere() -> None:
+    """Before a run, `check` shows per segment the cells rated by fewer than min_cell_size respondents and
+    their ratings, as the independent reference finds them on the bundled sample."""
+    from tests.conftest import SAMPLE_CONFIG
+    from tests.reference import thin_cells
+
+    report = check_export(SAMPLE_CONFIG)
+    config = yaml.safe_load(SAMPLE_CONFIG.read_text(encoding="utf-8"))
+    thin = thin_cells(config, (SAMPLE_CONFIG.parent / config["sample_export"]).resolve())
+    expected = {
+        segment: {
+            "cells": sum(1 for cell in thin if cell[0] == segment),
+            "ratings": sum(len(rows) for cell, rows in thin.items() if cell[0] == segment),
+        }
+        for segment in ("big_pharma", "small_pharma")
+    }
+    assert report.not_counted == expected == {
+        "big_pharma": {"cells": 102, "ratings": 160},
+        "small_pharma": {"cells": 76, "ratings": 132},
+    }
+    assert (
+        "Not counted (a CRO's attribute rated by fewer than min_cell_size = 3 respondents of a segment counts "
+        "nowhere): Big Pharma 102 cell(s), 160 rating(s); Small Pharma 76 cell(s), 132 rating(s)."
+    ) in report.render()
+
+
 def test_check_export_fails_when_the_rejected_share_is_exceeded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
