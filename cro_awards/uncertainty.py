@@ -23,7 +23,9 @@ each award is"):
 
 Resampling: respondents are drawn with replacement (each with all of their accepted evaluations), and
 every composite of every segment is recomputed from the same replicate. Eligibility and the CROs of a
-cell are the real data's. An attribute that draws no rating drops out of the replicate's composite. A
+cell are the real data's. Only the ratings of countable cells come in (`int_counted_ratings`: a cell
+rated by fewer than min_cell_size respondents counts nowhere, fixed by the full survey); a countable
+cell that a replicate leaves without ratings drops out of that replicate's composite. A
 survey whose resampling would take more than `EXACT_UP_TO_WORK` rating-replicates (about 10,000
 evaluations at 1,000 replicates) uses the documented approximation instead: each composite is
 linearised (its influence per respondent, respondents as clusters), and replicates are drawn from the
@@ -438,7 +440,7 @@ def analyse(
     settings: Settings,
 ) -> pa.Table:
     """See the module contract. `evaluations`: source_row, cro, segment, respondent_rank (accepted);
-    `ratings`: source_row, attribute, rating_value; `composites`: int_composite_scores (segment, cro,
+    `ratings`: source_row, attribute, rating_value (the counted ratings only); `composites`: int_composite_scores (segment, cro,
     category, n_evaluations, composite, is_eligible)."""
     if settings.replicates == 0:
         return SCHEMA.empty_table()
