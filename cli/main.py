@@ -86,7 +86,7 @@ def _add_folder_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--drafts",
         help="private folder of the drafts, the ledger and the release log, outside --output "
-        "(default: data/drafts, CRO_AWARDS_DRAFTS)",
+        "(default: CRO_AWARDS_DRAFTS, else `drafts` beside --output: data/drafts)",
     )
 
 
@@ -107,7 +107,7 @@ def _folders(arguments: argparse.Namespace) -> tuple[Path, Path, Path]:
     settings = load_settings()
     output = Path(arguments.output) if arguments.output else settings.output
     quarantine = Path(arguments.quarantine) if arguments.quarantine else settings.quarantine
-    drafts = Path(arguments.drafts) if arguments.drafts else settings.drafts
+    drafts = Path(arguments.drafts) if arguments.drafts else settings.drafts_for(output)
     output, quarantine, drafts, moved = prepare(output, quarantine, drafts)
     if moved:
         print(f"cro-awards: moved the drafts and logs of {output} to the private folder {drafts}.", file=sys.stderr)

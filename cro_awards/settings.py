@@ -7,7 +7,7 @@
 | `CRO_AWARDS_DATA_ROOT` | `<home>/data` | root of exports, outputs and quarantine; deployment runs may not leave it |
 | `CRO_AWARDS_OUTPUT` | `<data root>/output` | default `--output` |
 | `CRO_AWARDS_QUARANTINE` | `<data root>/quarantine` | default `--quarantine` |
-| `CRO_AWARDS_DRAFTS` | `<data root>/drafts` | default `--drafts`: the private store of drafts and logs |
+| `CRO_AWARDS_DRAFTS` | `drafts` beside the output | default `--drafts`: the private store of drafts and logs |
 | `CRO_AWARDS_INBOX` | `<data root>/inbox` | where the inbox deployment looks for new exports |
 | `CRO_AWARDS_KEEP_PUBLICATIONS` | `2` | old drafts kept per year (`cro_awards.releases`, keep policy) |
 | `CRO_AWARDS_TASK_RUNNER` | `threads` | `threads` or `dask`: how the backfill runs survey years in parallel |
@@ -76,7 +76,6 @@ class Settings(BaseSettings):
             "data_root": data_root,
             "output": values.get("output", data_root / "output"),
             "quarantine": values.get("quarantine", data_root / "quarantine"),
-            "drafts": values.get("drafts", data_root / "drafts"),
             "inbox": values.get("inbox", data_root / "inbox"),
         }
 
@@ -101,6 +100,12 @@ class Settings(BaseSettings):
                 f"{PREFIX}SURVEYS to the folder of the survey YAML files."
             )
         return self.survey_config(years[-1])
+
+    def drafts_for(self, output: Path) -> Path:
+        """The private store of drafts of the output folder `output`: `CRO_AWARDS_DRAFTS` when set, else a
+        folder `drafts` beside the output (`<data root>/drafts` for the default `<data root>/output`), so
+        that each output folder has its own store."""
+        return self.drafts if self.drafts is not None else output.parent / "drafts"
 
     def survey_config(self, year: int) -> Path:
         return self.surveys / f"{year}.yaml"

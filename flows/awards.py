@@ -127,7 +127,7 @@ def folders(
     """(output, quarantine, drafts) with the settings' defaults; confined to the data root in deployment runs."""
     output_path = Path(output) if output else settings.output
     quarantine_path = Path(quarantine) if quarantine else settings.quarantine
-    drafts_path = Path(drafts) if drafts else settings.drafts
+    drafts_path = Path(drafts) if drafts else settings.drafts_for(output_path)
     if deployment.id is None:
         return output_path, quarantine_path, drafts_path
     return (
@@ -193,7 +193,7 @@ def cro_awards_flow(
         release: Release the draft at once if the run succeeds (what readers see changes); off: a draft only,
             released later with the cro-awards/release deployment or `cro-awards release`.
         drafts: The private folder of drafts, the ledger and the release log, outside output; empty for the
-            default (data/drafts).
+            default (CRO_AWARDS_DRAFTS, else drafts beside output: data/drafts).
         accept_difference: With release: why releasing is right although the differencing guard finds rows
             that differ from an earlier release by fewer than min_cell_size evaluations (recorded in the release
             log); empty: such a release is refused.

@@ -42,7 +42,7 @@ def inbox_flow(
     logger = get_run_logger()
     inbox_path = Path(inbox) if inbox else settings.inbox
     output_path = Path(output) if output else settings.output
-    drafts_path = settings.drafts  # the private store: its ledger lists every export ever run to a draft
+    drafts_path = settings.drafts_for(output_path)  # the private store: its ledger lists every export ever run
     if deployment.id is not None:
         inbox_path = confine(inbox_path, [settings.data_root], "inbox")
         output_path = confine(output_path, [settings.data_root], "output")

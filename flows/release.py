@@ -103,7 +103,8 @@ def release_flow(
         released_by: Who releases, recorded in the release log; empty for the operating system's user.
         output: Folder of the published tables; empty for the default (data/output).
         quarantine: Folder of rejected evaluations; empty for the default (data/quarantine).
-        drafts: The private folder of drafts and the release log; empty for the default (data/drafts).
+        drafts: The private folder of drafts and the release log; empty for the default (CRO_AWARDS_DRAFTS, else
+            drafts beside output: data/drafts).
         accept_difference: Why releasing is right although the differencing guard finds published rows that
             differ from an earlier release of the year by fewer than min_cell_size evaluations (recorded in the
             release log); empty: such a release is refused (exit 9). Rollbacks are never checked.

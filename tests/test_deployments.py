@@ -150,25 +150,31 @@ def _artifacts(flow_run_id) -> dict:
     return {artifact.key: artifact.data for artifact in artifacts}
 
 
-def _draft(output: Path, run_id) -> Path:
-    (folder,) = (output / ".publications" / "survey_year=2024").glob(f"*-{run_id}")
+def _draft(drafts: Path, run_id) -> Path:
+    """Run `run_id`'s draft, in the private store `drafts`."""
+    (folder,) = (drafts / "survey_year=2024").glob(f"*-{run_id}")
     return folder
+
+
+def _released(output: Path) -> str:
+    """The run id of the year's release, as readers of `output` see it."""
+    return json.loads((output / "survey_year=2024" / "_manifest.json").read_text())["run_id"]
 
 
 def test_a_what_if_from_the_ui_is_a_draft_and_an_editor_releases_it_from_the_ui(served):
     """The issue's story: the YAML's own run is released; a Custom run with other knobs makes a draft
     (readers still see the release) whose artifacts carry the difference; the release deployment then
     releases it, recording who; rolling back with the command line brings the first one back."""
-    output, quarantine = served["data"] / "custom-out", served["data"] / "custom-q"
-    folders = {"output": str(output), "quarantine": str(quarantine)}
+    output, quarantine, drafts = (served["data"] / name for name in ("custom-out", "custom-q", "custom-drafts"))
+    folders = {"output": str(output), "quarantine": str(quarantine), "drafts": str(drafts)}
     official = _run("cro-awards/on-demand", {**folders, "release": True})
     assert official.state.is_completed(), official.state
-    assert _draft(output, official.id) == (output / "survey_year=2024").resolve()
+    assert _released(output) == str(official.id) and _draft(drafts, official.id).is_dir()
     what_if = _run("cro-awards/on-demand", {**folders, "min_evaluations": 12, "champion_sd_multiplier": 0.5})
     assert what_if.state.is_completed(), what_if.state
     assert what_if.name.startswith("awards-2024-")
-    draft = _draft(output, what_if.id)
-    assert (output / "survey_year=2024").resolve() == _draft(output, official.id), "a what-if changes nothing"
+    draft = _draft(drafts, what_if.id)
+    assert _released(output) == str(official.id), "a what-if changes nothing"
     manifest = json.loads((draft / "_manifest.json").read_text())
     assert manifest["config"]["overrides"] == {"min_evaluations": 12, "champion_sd_multiplier": 0.5}
     eligible = (
@@ -198,20 +204,30 @@ def test_a_what_if_from_the_ui_is_a_draft_and_an_editor_releases_it_from_the_ui(
     )
     assert released.state.is_completed(), released.state
     assert released.name.startswith("release-2024-")
-    assert (output / "survey_year=2024").resolve() == draft
-    log = [json.loads(line) for line in (output / ".publications" / "releases.jsonl").read_text().splitlines()]
+    assert _released(output) == str(what_if.id)
+    log = [json.loads(line) for line in (drafts / "releases.jsonl").read_text().splitlines()]
     assert [(e["run_id"], e["by"]) for e in log][-1] == (str(what_if.id), "editor")
     assert log[-1]["previous_run_id"] == str(official.id)
-    rollback = _cli("release", "2024", str(official.id), "--output", str(output), "--quarantine", str(quarantine))
+    rollback = _cli(
+        "release",
+        "2024",
+        str(official.id),
+        "--output",
+        str(output),
+        "--quarantine",
+        str(quarantine),
+        "--drafts",
+        str(drafts),
+    )
     assert rollback.returncode == 0, rollback.stderr
-    assert (output / "survey_year=2024").resolve() == _draft(output, official.id)
+    assert _released(output) == str(official.id)
 
 
 def test_an_embargoed_release_happens_at_its_time_by_a_scheduled_run(served):
     import datetime as dt
 
-    output, quarantine = served["data"] / "embargo-out", served["data"] / "embargo-q"
-    folders = {"output": str(output), "quarantine": str(quarantine)}
+    output, quarantine, drafts = (served["data"] / name for name in ("embargo-out", "embargo-q", "embargo-drafts"))
+    folders = {"output": str(output), "quarantine": str(quarantine), "drafts": str(drafts)}
     first = _run("cro-awards/on-demand", {**folders, "release": True})
     second = _run("cro-awards/on-demand", {**folders, "champion_sd_multiplier": 0.75})
     assert first.state.is_completed() and second.state.is_completed()
@@ -221,20 +237,31 @@ def test_an_embargoed_release_happens_at_its_time_by_a_scheduled_run(served):
         {**folders, "survey_year": 2024, "run_id": str(second.id), "embargo_until": until.isoformat()},
     )
     assert scheduled.state.is_completed(), scheduled.state
-    assert (output / "survey_year=2024").resolve() == _draft(output, first.id), "nothing changes before the embargo"
-    listing = _cli("publications", "2024", "--json", "--output", str(output), "--quarantine", str(quarantine))
+    assert _released(output) == str(first.id), "nothing changes before the embargo"
+    assert b"embargo" not in b"".join(p.read_bytes() for p in output.rglob("*") if p.is_file()), "it is private"
+    listing = _cli(
+        "publications",
+        "2024",
+        "--json",
+        "--output",
+        str(output),
+        "--quarantine",
+        str(quarantine),
+        "--drafts",
+        str(drafts),
+    )
     statuses = {item["run_id"]: item["status"] for item in json.loads(listing.stdout)}
     assert statuses[str(second.id)].startswith("embargoed until"), statuses
     deadline = time.monotonic() + 20 + DEPLOYMENT_RUN_TIMEOUT
     while time.monotonic() < deadline:
         seen_at = dt.datetime.now(dt.UTC)
-        if (output / "survey_year=2024").resolve() == _draft(output, second.id):
+        if _released(output) == str(second.id):
             assert seen_at >= until, f"released before the embargo ({seen_at} < {until})"
             break
         time.sleep(0.5)
     else:
         pytest.fail(f"the embargoed release did not happen within {DEPLOYMENT_RUN_TIMEOUT} s of {until}")
-    log = [json.loads(line) for line in (output / ".publications" / "releases.jsonl").read_text().splitlines()]
+    log = [json.loads(line) for line in (drafts / "releases.jsonl").read_text().splitlines()]
     assert [e["event"] for e in log if e["run_id"] == str(second.id)] == ["embargoed", "released"]
     assert dt.datetime.fromisoformat(log[-1]["at"]) >= until
 
@@ -290,14 +317,15 @@ def test_inbox_publishes_a_new_export_once_then_skips_it(served):
     output = served["data"] / "output"
     first = _run("cro-awards-inbox/inbox", {})
     assert first.state.is_completed(), first.state
-    ledger = (output / ".publications" / "published_exports.jsonl").read_text().splitlines()
+    store = served["data"] / "drafts"  # the default private store: <data root>/drafts
+    ledger = (store / "published_exports.jsonl").read_text().splitlines()
     assert len(ledger) == 1 and json.loads(ledger[0])["file_name"] == "export_2024.csv"
     assert not (output / "survey_year=2024").exists(), "the inbox makes drafts unless told to release"
-    drafts = sorted((output / ".publications" / "survey_year=2024").iterdir())
+    drafts = sorted((store / "survey_year=2024").iterdir())
     second = _run("cro-awards-inbox/inbox", {"release": True})
     assert second.state.is_completed()
-    assert sorted((output / ".publications" / "survey_year=2024").iterdir()) == drafts, "an export is run once"
-    assert len((output / ".publications" / "published_exports.jsonl").read_text().splitlines()) == 1
+    assert sorted((store / "survey_year=2024").iterdir()) == drafts, "an export is run once"
+    assert len((store / "published_exports.jsonl").read_text().splitlines()) == 1
 
 
 def test_backfill_runs_two_years_in_parallel_with_dask(served):

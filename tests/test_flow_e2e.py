@@ -185,7 +185,7 @@ def test_a_rerun_is_a_draft_with_the_same_rows_and_releasing_it_switches_the_lin
     assert "no differences" in second["diff"]
     draft = Path(second["published"])
     assert "DRAFT" in (draft / "draft_report.html").read_text() and "DRAFT" not in (draft / "report.html").read_text()
-    releases.release(output, quarantine, 2024, second["run_id"])
+    releases.release(output, quarantine, 2024, second["run_id"], store=output.parent / "drafts")
     assert os.readlink(output / "survey_year=2024") != first_target
     assert {table: _read(output, table) for table in before} == before
     quarantined = (
@@ -287,7 +287,7 @@ def test_a_failed_run_leaves_the_release_the_drafts_and_the_released_quarantine_
     year = quarantine / "survey_year=2024"
     link = os.readlink(output / "survey_year=2024")
     released_quarantine = (year / "rejected_evaluations.parquet").read_bytes()
-    drafts = [(p.run_id, p.status) for p in releases.publications(output, 2024)]
+    drafts = [(p.run_id, p.status) for p in releases.publications(output, output.parent / "drafts", 2024)]
     runs_before = {p.name for p in year.iterdir() if p.is_dir()}
     with pytest.raises(RejectedShareError):
         cro_awards_flow(
@@ -295,7 +295,7 @@ def test_a_failed_run_leaves_the_release_the_drafts_and_the_released_quarantine_
         )
     assert os.readlink(output / "survey_year=2024") == link
     assert (year / "rejected_evaluations.parquet").read_bytes() == released_quarantine
-    assert [(p.run_id, p.status) for p in releases.publications(output, 2024)] == drafts
+    assert [(p.run_id, p.status) for p in releases.publications(output, output.parent / "drafts", 2024)] == drafts
     (failed,) = {p.name for p in year.iterdir() if p.is_dir()} - runs_before
     assert (year / failed / "rejected_evaluations.parquet").is_file()
 

@@ -156,3 +156,11 @@ def test_encoding_is_lossless_for_any_number_of_attributes(n_attributes):
         decoded = [a for i, a in enumerate(guard.vocabulary(encoded)) if int(masks[i // 64]) >> (i % 64) & 1]
         assert decoded == sorted(attributes)
     assert side.hashes(("attribute", "overall", "acme", names[-1])).size == 2 - (n_attributes % 2 == 0)
+
+
+def test_contributions_given_as_masks_are_kept_as_they_are_with_their_hash():
+    """The pipeline may give the contributions as masks (`mask_0`, the vocabulary in the metadata)."""
+    as_lists = guard.encode(contributions(BASE))
+    as_masks = as_lists.drop_columns(["h"]).replace_schema_metadata(as_lists.schema.metadata)
+    again = guard.encode(as_masks)
+    assert again.equals(as_lists) and guard.digests(again).equals(guard.digests(as_lists))
