@@ -51,7 +51,8 @@ EXIT_CODES = {
     6: "another run of the same survey year holds its lock",
     7: "a deployment run named a path outside the data root",
     8: "Prefect's temporary server did not start in time",
-    9: "the disclosure audit found a confidential value the tables would reveal; nothing published",
+    9: "disclosure: the audit found a table not resting on countable cells (a bug), or the differencing guard "
+    "refused a release; nothing published",
     10: "release, publications or diff: no such draft, or an embargo that cannot be scheduled",
 }
 """Every exit code of `cro-awards`, the same for the same failure in `check` and `run`."""
