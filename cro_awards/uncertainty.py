@@ -440,8 +440,8 @@ def analyse(
     settings: Settings,
 ) -> pa.Table:
     """See the module contract. `evaluations`: source_row, cro, segment, respondent_rank (accepted);
-    `ratings`: source_row, attribute, rating_value (the counted ratings only); `composites`: int_composite_scores (segment, cro,
-    category, n_evaluations, composite, is_eligible)."""
+    `ratings`: source_row, attribute, rating_value (the counted ratings only); `composites`:
+    int_composite_scores (segment, cro, category, n_evaluations, composite, is_eligible)."""
     if settings.replicates == 0:
         return SCHEMA.empty_table()
     survey = _arrange(evaluations, ratings, composites, category_rows)

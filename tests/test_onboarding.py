@@ -400,10 +400,14 @@ def test_check_shows_what_a_run_would_count_nowhere() -> None:
         }
         for segment in ("big_pharma", "small_pharma")
     }
-    assert report.not_counted == expected == {
-        "big_pharma": {"cells": 102, "ratings": 160},
-        "small_pharma": {"cells": 76, "ratings": 132},
-    }
+    assert (
+        report.not_counted
+        == expected
+        == {
+            "big_pharma": {"cells": 102, "ratings": 160},
+            "small_pharma": {"cells": 76, "ratings": 132},
+        }
+    )
     assert (
         "Not counted (a CRO's attribute rated by fewer than min_cell_size = 3 respondents of a segment counts "
         "nowhere): Big Pharma 102 cell(s), 160 rating(s); Small Pharma 76 cell(s), 132 rating(s)."
