@@ -193,7 +193,7 @@ class _Side:
         self.masks = _masks(table)[order]
         self.small = pc.equal(table["segment"], "small_pharma").to_numpy(zero_copy_only=False)[order]
         starts = np.flatnonzero(np.r_[True, indices[1:] != indices[:-1]]) if len(indices) else np.zeros(0, int)
-        ends = np.r_[starts[1:], len(indices)]
+        ends = np.r_[starts[1:], len(indices)] if len(indices) else np.zeros(0, int)  # no evaluation counted
         names = cro.dictionary.to_pylist()
         self.cros = {names[indices[start]]: (int(start), int(end)) for start, end in zip(starts, ends, strict=True)}
 

@@ -19,8 +19,16 @@ def _schema():
 
 def test_every_knob_is_a_flow_parameter_with_the_knobs_bounds_and_description():
     properties = _schema()
-    assert list(properties)[:5] == ["config", "export", "output", "quarantine", "release"]
-    assert list(properties)[5:] == list(knobs.KNOBS)
+    assert list(properties)[:7] == [
+        "config",
+        "export",
+        "output",
+        "quarantine",
+        "release",
+        "drafts",
+        "accept_difference",
+    ]
+    assert list(properties)[7:] == list(knobs.KNOBS)
     assert (properties["release"]["type"], properties["release"]["default"]) == ("boolean", False), (
         "a draft unless asked"
     )

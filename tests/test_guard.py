@@ -164,3 +164,10 @@ def test_contributions_given_as_masks_are_kept_as_they_are_with_their_hash():
     as_masks = as_lists.drop_columns(["h"]).replace_schema_metadata(as_lists.schema.metadata)
     again = guard.encode(as_masks)
     assert again.equals(as_lists) and guard.digests(again).equals(guard.digests(as_lists))
+
+
+def test_a_draft_with_no_counted_evaluation_has_no_digest_and_compares_clean():
+    """A tiny survey whose every cell is thin counts no evaluation: its contributions are empty, its
+    digests too, and nothing is published to compare."""
+    empty = guard.encode(contributions(BASE)).slice(0, 0)
+    assert guard.digests(empty).num_rows == 0
