@@ -335,6 +335,7 @@ def min_cell_size(manifest: dict[str, Any], default: int = 3) -> int:
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
+    """A publication folder's `_manifest.json`, or {} when it is missing or unreadable."""
     try:
         value = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -49,8 +49,9 @@ import pyarrow.parquet as pq
 from cro_awards import guard
 from cro_awards.checkpoints import checkpoint
 from cro_awards.errors import PublishError
+from cro_awards.guard import read_manifest
 
-MANIFEST = "_manifest.json"
+MANIFEST = guard.MANIFEST
 QUARANTINE_FILE = "rejected_evaluations.parquet"
 PUBLICATIONS = ".publications"
 """The old layout's folder of drafts and logs inside the output folder (moved out by `releases.migrate`)."""
@@ -245,15 +246,6 @@ def find_draft(store: Path, survey_year: int, run_id: str) -> Path | None:
     """The complete draft folder of run `run_id` for `survey_year`, or None. `run_id` is matched against
     the drafts' manifests, never joined into a path (it may come from a form in the UI)."""
     return next((folder for folder, manifest in drafts(store, survey_year) if manifest["run_id"] == run_id), None)
-
-
-def read_manifest(folder: Path) -> dict[str, Any]:
-    """A publication folder's `_manifest.json`, or {} when it is missing or unreadable."""
-    try:
-        value = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def draft_name(manifest: dict[str, Any]) -> str:
