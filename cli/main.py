@@ -213,35 +213,57 @@ def prepare_environment() -> None:
 
 def awards_table(summary: dict[str, Any]):
     """A rich table: per segment and category (its label), the leaders and the champions by name (composites to
-    2 decimals, with the probability that the award is deserved, and "not robust" below robust_award_probability).
+    2 decimals, with the probability that the award is deserved, and "not robust" below robust_award_probability),
+    "no distinguishable leader" under the leader of a cell where most eligible CROs are co-leaders, and the
+    co-leaders (`summary["co_leaders"]`, names).
 
     Every cell is a `rich.text.Text`, never markup: a CRO named `Northwind [/] Clinical` or
     `[link=https://...]Acme[/link]` prints as written, and control characters as visible escapes."""
     from rich.table import Table
     from rich.text import Text
 
-    from cro_awards.summary import award_cells, award_text, category_name, printable
+    from cro_awards.summary import award_cells, award_text, category_name, indistinct_text, printable
 
     table = Table(title=Text(f"CRO Leadership Awards {printable(summary['survey_year'])}"))
-    for column in ("segment", "category", "leader(s)", "champion(s)"):
+    for column in ("segment", "category", "leader(s)", "co-leader(s)", "champion(s)"):
         table.add_column(column)
 
-    for segment, _, leaders, champions in award_cells(summary["awards"]):
-        names = ["\n".join(printable(award_text(row)) for row in rows) or "-" for rows in (leaders, champions)]
+    names = {row["cro"]: row.get("cro_name") or row["cro"] for row in summary["awards"]}
+    for segment, category, leaders, champions in award_cells(summary["awards"]):
+        key = f"{segment}/{category}"
+        leading = [award_text(row) for row in leaders]
+        indistinct = (summary.get("no_distinguishable_leader") or {}).get(key)
+        if indistinct:
+            leading.append(indistinct_text(*indistinct))
+        co_leaders = [names.get(cro, cro) for cro in (summary.get("co_leaders") or {}).get(key) or []]
+        cells = [
+            "\n".join(printable(text) for text in texts) or "-"
+            for texts in (leading, co_leaders, [award_text(row) for row in champions])
+        ]
         label = category_name([*leaders, *champions][0])  # a cell holds at least one award
-        table.add_row(*(Text(cell) for cell in (printable(segment), printable(label), *names)))
+        table.add_row(*(Text(cell) for cell in (printable(segment), printable(label), *cells)))
     return table
 
 
+def report_path(summary: dict[str, Any]) -> Path:
+    """Where the run's report.html is: the released one under the output if the run released, else the
+    draft's, in the private store."""
+    return Path(summary["output"] if summary.get("released") else summary["published"]) / "report.html"
+
+
 def print_summary(console, summary: dict[str, Any]) -> None:
-    """What `run` prints on success: the awards table, the counts and where the outputs went, all as plain
-    text (`markup=False`, `highlight=False`): names and paths are never read as rich markup."""
-    from cro_awards.summary import printable
+    """What `run` prints on success: the awards table, the legend of its figures, the counts, where the
+    outputs went and the report's path, all as plain text (`markup=False`, `highlight=False`): names and
+    paths are never read as rich markup."""
+    from cro_awards.summary import LEGEND_AWARD, LEGEND_CO_LEADERS, printable
 
     counts = summary["counts"]
     console.print(awards_table(summary))
-    reasons = ", ".join(f"{printable(k)} {v}" for k, v in summary["quarantined_by_reason"].items())
     plain = {"markup": False, "highlight": False, "emoji": False}
+    if any(row.get("p_award") is not None for row in summary["awards"]):  # resampling figures are shown
+        for legend in (LEGEND_AWARD, LEGEND_CO_LEADERS):
+            console.print(legend, soft_wrap=True, **plain)  # one line, however wide the terminal
+    reasons = ", ".join(f"{printable(k)} {v}" for k, v in summary["quarantined_by_reason"].items())
     console.print(
         f"Rows read {counts['read']}, accepted {counts['accepted']}, quarantined {counts['quarantined']}"
         + (f" ({reasons})" if reasons else ""),
@@ -263,6 +285,7 @@ def print_summary(console, summary: dict[str, Any]) -> None:
             f"{printable(summary['run_id'])}` (quarantine: {printable(summary['quarantine'])})",
             **plain,
         )
+    console.print(f"Report: {printable(report_path(summary))}", **plain)
 
 
 @contextlib.contextmanager

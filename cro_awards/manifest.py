@@ -26,7 +26,7 @@ from cro_awards.config import LoadedConfig
 from cro_awards.knobs import KNOBS
 from cro_awards.pipeline import PipelineResult
 from cro_awards.settings import PROJECT_ROOT
-from cro_awards.summary import cro_name
+from cro_awards.summary import cro_name, indistinct_cells
 
 EFFECTIVE_KEYS = ("survey_close", "rating_scale", *KNOBS, "screens")
 """The configuration values a manifest records as the run used them (overrides applied); `screens` only
@@ -113,6 +113,13 @@ def co_leaders(composites: Any) -> dict[str, list[str]]:
     return found
 
 
+def _indistinct(composites: Any) -> dict[str, list[int]]:
+    """ "segment/category" -> [co-leaders, eligible CROs] of the cells with no distinguishable leader."""
+    if "is_co_leader" not in composites.column_names:
+        return {}
+    return indistinct_cells(composites.select(["segment", "category", "is_eligible", "is_co_leader"]).to_pylist())
+
+
 def summary(
     result: PipelineResult,
     loaded: LoadedConfig,
@@ -136,6 +143,7 @@ def summary(
         "quarantine": quarantine,
         "awards": result.tables["awards"].to_pylist(),
         "co_leaders": co_leaders(result.tables["composite_scores"]),
+        "no_distinguishable_leader": _indistinct(result.tables["composite_scores"]),
         "timings": timings,
         "not_counted": result.not_counted,
         "disclosure_seconds": {"audit": result.audit_seconds},

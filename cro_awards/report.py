@@ -37,7 +37,19 @@ import pyarrow as pa
 from cro_awards import history as histories, knobs as knobs_model
 from cro_awards.config import REASON_CODES as REASON_ORDER, category_label
 from cro_awards.history import Point, Release
-from cro_awards.summary import SEGMENT_LABELS, SEGMENT_ORDER, cro_name, probability_text, reason_description
+from cro_awards.summary import (
+    LEGEND_AWARD,
+    LEGEND_CO_LEADERS,
+    LEGEND_STABILITY,
+    SEGMENT_LABELS,
+    SEGMENT_ORDER,
+    cro_name,
+    format_probability,
+    indistinct_text,
+    no_distinguishable_leader,
+    reason_description,
+    stability_text,
+)
 
 KNOBS = knobs_model.KNOBS
 """The knobs the report lists with their values: every method knob (`cro_awards.knobs`)."""
@@ -437,9 +449,9 @@ def chart_layout(
             tooltip.append(f"co-leader(s): {ties[row['cro']]}")
         if rank_text(row):
             tooltip.append(f"rank {rank_text(row)} (95% rank interval in brackets)")
-        for name, label in (("p_leader", "leads in"), ("p_champion", "is a champion in")):
-            if probability_text(row.get(name)):
-                tooltip.append(f"{label} {probability_text(row.get(name))} of the replicates")
+        for name, role in (("p_leader", "leader"), ("p_champion", "champion")):
+            if stability_text(row.get(name), role):
+                tooltip.append(stability_text(row.get(name), role))
         if row["cro"] in notes:
             tooltip.append(notes[row["cro"]])
         elif row["cro"] in changes:
@@ -951,7 +963,13 @@ def report_context(
                 if rows
                 else None
             )
+            co_leading = sum(1 for row in rows if row.get("is_co_leader"))
             cell = {
+                "indistinct": (
+                    indistinct_text(co_leading, len(rows))
+                    if cell_awards and no_distinguishable_leader(co_leading, len(rows))
+                    else None
+                ),
                 "segment": segment,
                 "category": category,
                 "anchor": f"{segment}-{category}",
@@ -964,7 +982,7 @@ def report_context(
                         "name": row["cro_name"],
                         "composite": fmt2(row["composite"]),
                         "co_leaders": coleading.get(row["cro"], []),
-                        "p_award": probability_text(row.get("p_award")),
+                        "p_award": format_probability(row.get("p_award")),
                         "robust": row.get("is_robust"),
                     }
                     for row in leaders
@@ -974,7 +992,7 @@ def report_context(
                         "cro": row["cro"],
                         "name": row["cro_name"],
                         "composite": fmt2(row["composite"]),
-                        "p_award": probability_text(row.get("p_award")),
+                        "p_award": format_probability(row.get("p_award")),
                         "robust": row.get("is_robust"),
                     }
                     for row in champions
@@ -1019,6 +1037,7 @@ def report_context(
         "previous_year": previous_year,
         "rating_scale": getattr(survey, "rating_scale", None),
         "intervals": intervals,
+        "legend": [LEGEND_AWARD, LEGEND_STABILITY, LEGEND_CO_LEADERS] if intervals else [],
         "has_previous": compared is not None,
         "change_label": change_label,
         "compared": {

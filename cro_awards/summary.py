@@ -18,7 +18,7 @@ import math
 import string
 import unicodedata
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cro_awards.config import REASON_CODES
@@ -143,24 +143,84 @@ def award_cells(awards: list[dict[str, Any]]) -> list[tuple[str, str, list[dict]
     ]
 
 
-def probability_text(value: float | None) -> str | None:
-    """A probability as a person reads it: two decimals, never "1.00" or "0.00" for what is not certain."""
+def probability_text(value: float | None, *, percent: bool = False) -> str | None:
+    """A probability as a person reads it, the one formatting of every probability shown: two decimals
+    (">0.99" from 0.995 up, "<0.01" below 0.005), or with `percent` a whole percentage (">99%", "<1%"):
+    never "1.00", "0.00", "100%" or "0%", not even for exactly 1 or 0 (a figure from a sample is never
+    certain). None (or NaN) for no figure."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    if 0.995 <= value < 1:
-        return ">0.99"
-    if 0 < value < 0.005:
-        return "<0.01"
-    return f"{value:.2f}"
+    if value >= 0.995:
+        return ">99%" if percent else ">0.99"
+    if value < (0.01 if percent else 0.005):
+        return "<1%" if percent else "<0.01"
+    return f"{value:.0%}" if percent else f"{value:.2f}"
+
+
+def format_probability(value: float | None) -> str | None:
+    """A probability after "p": "p=0.54", "p>0.99", "p<0.01" (`probability_text`); None for no figure."""
+    text = probability_text(value)
+    if text is None:
+        return None
+    return f"p{text}" if text[0] in "<>" else f"p={text}"
+
+
+def stability_text(value: float | None, role: str) -> str | None:
+    """`p_leader` or `p_champion` as what it is, stability under resampling: "stable as leader in 54% of
+    resamples" (`probability_text` in percent); None for no figure."""
+    text = probability_text(value, percent=True)
+    return None if text is None else f"stable as {role} in {text} of resamples"
 
 
 def sureness(row: Mapping[str, Any]) -> str:
     """What follows an award's composite wherever it is printed: ", p=0.54, not robust" (empty without
     resampling figures)."""
-    text = probability_text(row.get("p_award"))
+    text = format_probability(row.get("p_award"))
     if text is None:
         return ""
-    return f", p={text}" + (", not robust" if row.get("is_robust") is False else "")
+    return f", {text}" + (", not robust" if row.get("is_robust") is False else "")
+
+
+NO_DISTINGUISHABLE_LEADER = "no distinguishable leader"
+
+
+def no_distinguishable_leader(co_leading: int, eligible: int) -> bool:
+    """The rule: a cell has no distinguishable leader when more than half of its eligible CROs are
+    co-leaders (`is_co_leader`, the leader itself included) and at least two are."""
+    return co_leading >= 2 and 2 * co_leading > eligible
+
+
+def indistinct_cells(composites: Iterable[Mapping[str, Any]]) -> dict[str, list[int]]:
+    """ "segment/category" -> [co-leaders, eligible CROs] of every cell that has no distinguishable leader
+    (`no_distinguishable_leader`), from composite rows (segment, category, is_eligible, is_co_leader)."""
+    counts: dict[str, list[int]] = {}
+    for row in composites:
+        if row.get("is_eligible"):
+            count = counts.setdefault(f"{row['segment']}/{row['category']}", [0, 0])
+            count[0] += bool(row.get("is_co_leader"))
+            count[1] += 1
+    return {cell: count for cell, count in counts.items() if no_distinguishable_leader(*count)}
+
+
+def indistinct_text(co_leading: int, eligible: int) -> str:
+    """ "no distinguishable leader (9 of 12 eligible CROs are co-leaders)"."""
+    return f"{NO_DISTINGUISHABLE_LEADER} ({co_leading} of {eligible} eligible CROs are co-leaders)"
+
+
+LEGEND_AWARD = (
+    "p: the chance that the award is deserved, not luck (empirical Bayes; docs/method.md); "
+    "not robust: p below robust_award_probability."
+)
+LEGEND_STABILITY = (
+    "stable in x% of resamples (p_leader, p_champion): how often the CRO leads, or is a champion, when the "
+    "respondents are resampled; stability, not the chance that the award is deserved."
+)
+LEGEND_CO_LEADERS = (
+    "co-leaders: CROs whose difference to the leader, on the same respondents, is within its 95% interval; "
+    f"{NO_DISTINGUISHABLE_LEADER}: more than half of the cell's eligible CROs (at least two) are co-leaders, "
+    "the leader included."
+)
+"""The one-line legends of the figures, wherever they are shown (report, terminal, artifact)."""
 
 
 def _names(rows: list[dict]) -> str:
@@ -168,7 +228,8 @@ def _names(rows: list[dict]) -> str:
 
 
 def awards_markdown(summary: dict[str, Any]) -> str:
-    """Leaders and champions per segment and category, as a markdown document."""
+    """Leaders and champions per segment and category, as a markdown document; a cell with no
+    distinguishable leader (`summary["no_distinguishable_leader"]`) says so beside its leader."""
     lines = [f"# CRO Leadership Awards {summary['survey_year']}", ""]
     names = {row["cro"]: cro_name(row) for row in summary["awards"]}  # co-leaders given by id: their names
     current = None
@@ -184,8 +245,10 @@ def awards_markdown(summary: dict[str, Any]) -> str:
             current = segment
         reference = (leaders or champions)[0]
         co_leaders = (summary.get("co_leaders") or {}).get(f"{segment}/{category}") or []
+        indistinct = (summary.get("no_distinguishable_leader") or {}).get(f"{segment}/{category}")
+        leading = _names(leaders) + (f"; **{escape_markdown(indistinct_text(*indistinct))}**" if indistinct else "")
         lines.append(
-            f"| {escape_markdown(category_name(reference))} | {_names(leaders)} | "
+            f"| {escape_markdown(category_name(reference))} | {leading} | "
             f"{', '.join(escape_markdown(names.get(cro, cro)) for cro in co_leaders) or '-'} | {_names(champions)} | "
             f"{reference['weighted_mean']:.2f} | {reference['threshold']:.2f} |"
         )
@@ -194,9 +257,7 @@ def awards_markdown(summary: dict[str, Any]) -> str:
     elif any(row.get("p_award") is not None for row in summary["awards"]):
         lines += [
             "",
-            "p: the probability that the award is deserved (docs/method.md); not robust: p below "
-            "robust_award_probability. Co-leaders: CROs whose difference to the leader, on the same "
-            "respondents, is within its 95% interval.",
+            *(f"- {escape_markdown(legend)}" for legend in (LEGEND_AWARD, LEGEND_CO_LEADERS)),
         ]
     return "\n".join(lines) + "\n"
 
@@ -229,8 +290,8 @@ def validation_markdown(summary: dict[str, Any]) -> str:
 
 
 def awards_table_rows(awards: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The awards as rows for a table artifact, scores rounded to two decimals; the CRO by name (its id
-    last)."""
+    """The awards as rows for a table artifact, scores rounded to two decimals, `p_award` as text
+    (`probability_text`: "0.54", ">0.99", "<0.01"); the CRO by name (its id last)."""
     return [
         {
             "segment": row["segment"],
@@ -240,7 +301,7 @@ def awards_table_rows(awards: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "composite": round(row["composite"], 2),
             "weighted_mean": round(row["weighted_mean"], 2),
             "threshold": round(row["threshold"], 2),
-            "p_award": None if row.get("p_award") is None else round(row["p_award"], 2),
+            "p_award": probability_text(row.get("p_award")),  # ">0.99", never 1.0
             "robust": row.get("is_robust"),
             "cro": row["cro"],
         }

@@ -237,6 +237,68 @@ def test_the_awards_table_shows_cro_names_and_category_labels_not_ids():
     assert "northwind_clinical" not in printed and "acme_cro" not in printed and "quality " not in printed
 
 
+def _summary_with_figures(*, released: bool) -> dict:
+    """Two cells: overall/quality, where 3 of 4 eligible CROs co-lead (no distinguishable leader), and
+    overall/cost, with a clear leader."""
+
+    def award(category, cro, name, kind, composite, p_award):
+        return {
+            "segment": "overall",
+            "category": category,
+            "cro": cro,
+            "cro_name": name,
+            "award": kind,
+            "composite": composite,
+            "weighted_mean": 3.5,
+            "weighted_sd": 0.4,
+            "threshold": 3.9,
+            "p_award": p_award,
+            "is_robust": p_award >= 0.8,
+        }
+
+    return {
+        **_hostile_summary(),
+        "awards": [
+            award("quality", "north", "Northwind [b]Clinical[/b]", "leader", 4.2, 0.31),
+            award("quality", "north", "Northwind [b]Clinical[/b]", "champion", 4.2, 0.996),
+            award("cost", "acme", "Acme CRO", "leader", 4.6, 1.0),
+        ],
+        "co_leaders": {"overall/quality": ["[i]Beta[/i] Trials", "Gamma"]},
+        "no_distinguishable_leader": {"overall/quality": [3, 4]},
+        "released": released,
+    }
+
+
+def test_the_summary_says_which_cell_has_no_distinguishable_leader_with_its_co_leaders_and_a_legend():
+    from cro_awards.summary import LEGEND_AWARD, LEGEND_CO_LEADERS
+
+    plain, _ = _printed(_summary_with_figures(released=False))
+    lines = plain.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("│ overall │ quality "))
+    quality = [[cell.strip() for cell in line.split("│")[3:6]] for line in lines[at : at + 2]]
+    assert quality == [
+        [
+            "Northwind [b]Clinical[/b] (4.20, p=0.31, not robust)",
+            "[i]Beta[/i] Trials",
+            "Northwind [b]Clinical[/b] (4.20, p>0.99)",
+        ],
+        ["no distinguishable leader (3 of 4 eligible CROs are co-leaders)", "Gamma", ""],
+    ], "the official leader stays, marked; the co-leaders by name, literally; p>0.99, never p=1.00"
+    cost = next(line for line in lines if line.startswith("│ overall │ cost "))
+    assert [cell.strip() for cell in cost.split("│")[3:6]] == ["Acme CRO (4.60, p>0.99)", "-", "-"]
+    assert plain.count("no distinguishable leader (") == 1, "the clear leader of overall/cost is not marked"
+    assert LEGEND_AWARD in lines and LEGEND_CO_LEADERS in lines, "each legend on one line of its own"
+    assert "p=>" not in plain and "1.00" not in plain
+
+
+def test_the_summary_prints_the_path_of_report_html():
+    summary = _summary_with_figures(released=False)
+    plain, _ = _printed(summary)
+    assert f"Report: {summary['published']}/report.html" in plain, "a draft: its report in the private store"
+    plain, _ = _printed(_summary_with_figures(released=True))
+    assert f"Report: {summary['output']}/report.html" in plain, "released: the readable report under the output"
+
+
 def test_min_cell_size_below_the_yamls_is_refused_by_run_and_check(tmp_path, capsys, monkeypatch):
     """`--min-cell-size` may raise the YAML's value, never lower it: one paragraph naming the YAML's value,
     exit 2, from `check` and from `run` (before Prefect, nothing written); below 3 the knob's own bound."""

@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from cro_awards import report
+from cro_awards import report, summary
 from cro_awards.config import SurveyConfig, derive_id
 from cro_awards.diff import AwardChange, CompositeMove, Diff, KnobChange
 from cro_awards.history import Point, Release
@@ -416,6 +416,59 @@ def test_awards_show_their_probability_and_whether_they_are_robust(html):
     assert "p=0.90" in cell  # the champion
     glance = html[: html.index('id="overall-quality"')]
     assert "award not robust" in glance or "awards not robust" in glance
+
+
+def _co_leading(published: dict[str, pa.Table], segment: str, category: str, cros: set[str]) -> dict:
+    """`published` with `cros` (names) also flagged co-leaders of (segment, category)."""
+    composites = published["composite_scores"]
+    rows = composites.to_pylist()
+    flags = [
+        row["is_co_leader"]
+        or (row["segment"], row["category"], row["cro_name"]) in {(segment, category, c) for c in cros}
+        for row in rows
+    ]
+    flagged = composites.set_column(
+        composites.column_names.index("is_co_leader"), "is_co_leader", pa.array(flags, pa.bool_())
+    )
+    return {**published, "composite_scores": flagged}
+
+
+def test_a_cell_where_most_eligible_cros_co_lead_has_no_distinguishable_leader():
+    # overall/quality: Alpha leads, Beta co-leads (fixture), Gamma too here: 3 of its 4 eligible CROs.
+    html = report.render_report(_co_leading(tables(), "overall", "quality", {"Gamma"}), MANIFEST, SURVEY)
+    cell = _cell_html(html, "overall", "quality")
+    assert "no distinguishable leader (3 of 4 eligible CROs are co-leaders)" in cell
+    assert "<b>Alpha</b>" in cell, "the official leader is still named"
+    glance = html[html.index('<section id="glance">') : html.index('id="overall-quality"')]
+    assert glance.count("no distinguishable leader (3 of 4") == 1
+    # overall/service: 2 of 4 co-lead (exactly half: distinguishable); big_pharma/quality: the leader alone.
+    assert "no distinguishable leader" not in _cell_html(html, "overall", "service")
+    assert "no distinguishable leader" not in _cell_html(html, "big_pharma", "quality")
+
+
+def test_a_cell_with_a_clear_leader_does_not_say_no_distinguishable_leader(html):
+    assert "no distinguishable leader (" not in html  # the fixture: at most half of a cell's CROs co-lead
+
+
+def test_the_figures_have_one_line_legends_and_probabilities_read_p_then_the_figure(html):
+    legend = html[html.index('<ul class="figures-legend">') :]
+    legend = legend[: legend.index("</ul>")]
+    assert "<li>p: the chance that the award is deserved, not luck" in legend
+    assert "<li>stable in x% of resamples (p_leader, p_champion): how often the CRO leads" in legend
+    assert "no distinguishable leader: more than half of the cell&#39;s eligible CROs (at least two)" in legend
+    assert "p=&gt;" not in html and "p=&lt;" not in html and "p=1.00" not in html and "p=0.00" not in html
+
+
+def test_stability_reads_as_the_share_of_resamples_in_the_tooltip():
+    published = tables()
+    composites = published["composite_scores"]
+    p_leader = [
+        0.996 if row["rank"] == 1 else (0.004 if row["is_eligible"] else None) for row in composites.to_pylist()
+    ]
+    published["composite_scores"] = composites.append_column("p_leader", pa.array(p_leader, pa.float64()))
+    chart = _chart_html(report.render_report(published, MANIFEST, SURVEY), "overall/quality")
+    assert "stable as leader in &gt;99% of resamples" in chart and "stable as leader in &lt;1% of resamples" in chart
+    assert "replicates" not in chart
 
 
 def test_rank_intervals_are_drawn_beside_each_bar(html):
@@ -876,12 +929,12 @@ def test_co_leaders_rank_text_and_probability_text_functions():
     assert report.rank_text({"rank": 2, "rank_low": 1, "rank_high": 4}) == "#2 (1–4)"
     assert report.rank_text({"rank": 1, "rank_low": 1, "rank_high": 1}) == "#1 (1)"
     assert report.rank_text({"rank": 3}) == "#3" and report.rank_text({"rank": None}) is None
-    assert [report.probability_text(p) for p in (0.5, 0.999, 1.0, 0.001, 0.0, None)] == [
+    assert [summary.probability_text(p) for p in (0.5, 0.999, 1.0, 0.001, 0.0, None)] == [
         "0.50",
         ">0.99",
-        "1.00",
+        ">0.99",  # never "1.00": a figure from a sample is never certain
         "<0.01",
-        "0.00",
+        "<0.01",  # nor "0.00"
         None,
     ]
 

@@ -6,6 +6,8 @@ import pytest
 
 from cro_awards.config import REASON_CODES
 from cro_awards.summary import (
+    LEGEND_AWARD,
+    LEGEND_CO_LEADERS,
     REASON_DESCRIPTIONS,
     award_cells,
     award_text,
@@ -13,8 +15,13 @@ from cro_awards.summary import (
     awards_table_rows,
     code_span,
     escape_markdown,
+    format_probability,
+    indistinct_cells,
+    no_distinguishable_leader,
     printable,
+    probability_text,
     reasons_in_order,
+    stability_text,
     validation_markdown,
 )
 
@@ -212,3 +219,111 @@ def test_reasons_in_order_puts_unknown_codes_last_by_name():
         "a_new",
         "b_new",
     ]
+
+
+# --- probabilities, stability and leaders that cannot be told apart ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.996, "p>0.99"),
+        (0.995, "p>0.99"),
+        (0.994, "p=0.99"),
+        (1.0, "p>0.99"),
+        (0.004, "p<0.01"),
+        (0.0, "p<0.01"),
+        (0.005, "p=0.01"),
+        (0.5, "p=0.50"),
+        (0.54321, "p=0.54"),
+        (None, None),
+        (float("nan"), None),
+    ],
+)
+def test_format_probability_never_prints_certainty(value, text):
+    assert format_probability(value) == text
+
+
+def test_probability_text_in_percent_and_stability():
+    assert [probability_text(p, percent=True) for p in (1.0, 0.996, 0.994, 0.5, 0.01, 0.009, 0.0)] == [
+        ">99%",
+        ">99%",
+        "99%",
+        "50%",
+        "1%",
+        "<1%",
+        "<1%",
+    ]
+    assert stability_text(0.54, "leader") == "stable as leader in 54% of resamples"
+    assert stability_text(1.0, "champion") == "stable as champion in >99% of resamples"
+    assert stability_text(None, "leader") is None
+
+
+def test_sureness_reads_p_then_the_figure():
+    row = {**NAMED[3], "p_award": 0.999, "is_robust": True}
+    assert award_text(row) == "old_row (3.90, p>0.99)"
+    assert award_text({**row, "p_award": 0.001, "is_robust": False}) == "old_row (3.90, p<0.01, not robust)"
+
+
+def test_the_no_distinguishable_leader_rule_is_more_than_half_and_at_least_two():
+    assert no_distinguishable_leader(3, 4) and no_distinguishable_leader(2, 3) and no_distinguishable_leader(2, 2)
+    assert not no_distinguishable_leader(2, 4)  # exactly half: the leader stands out from the other half
+    assert not no_distinguishable_leader(1, 1)  # a leader alone is distinguishable
+    assert not no_distinguishable_leader(1, 3) and not no_distinguishable_leader(0, 5)
+
+
+def test_indistinct_cells_count_eligible_co_leaders_the_leader_included():
+    def row(category, cro, eligible, co_leader):
+        return {
+            "segment": "overall",
+            "category": category,
+            "cro": cro,
+            "is_eligible": eligible,
+            "is_co_leader": co_leader,
+        }
+
+    rows = [
+        *(row("quality", cro, True, cro != "d") for cro in "abcd"),  # 3 of 4 co-lead
+        row("quality", "thin", False, None),  # not eligible: not counted
+        *(row("cost", cro, True, cro in "ab") for cro in "abcd"),  # 2 of 4: a leader stands out
+        *(row("speed", cro, True, None) for cro in "ab"),  # no awards: no figures
+    ]
+    assert indistinct_cells(rows) == {"overall/quality": [3, 4]}
+
+
+def test_markdown_says_no_distinguishable_leader_only_where_the_rule_holds_and_has_the_legend():
+    awards = [{**row, "p_award": 0.4, "is_robust": False} for row in AWARDS]
+    summary = {"survey_year": 2024, "awards": awards, "no_distinguishable_leader": {"overall/quality": [3, 4]}}
+    lines = awards_markdown(summary).splitlines()
+    quality = next(line for line in lines if line.startswith("| quality ") and "Beta" in line)
+    marked = r"Beta (4.40, p=0.40, not robust); **no distinguishable leader \(3 of 4 eligible CROs are co\-leaders\)**"
+    assert marked in quality, "the official leader stays, marked"
+    assert not any("distinguishable" in line for line in lines if line.startswith("| ") and line is not quality)
+    assert f"- {escape_markdown(LEGEND_AWARD)}" in lines and f"- {escape_markdown(LEGEND_CO_LEADERS)}" in lines
+    assert "chance that the award is deserved" in LEGEND_AWARD
+
+
+def test_table_rows_show_p_award_as_text_never_certain():
+    rows = [
+        {**_award("overall", "q", cro, "leader", 4.0), "p_award": p}
+        for cro, p in (("A", 0.999), ("B", 0.0), ("C", 0.4))
+    ]
+    assert [row["p_award"] for row in awards_table_rows(rows)] == [">0.99", "<0.01", "0.40"]
+    assert awards_table_rows([_award("overall", "q", "A", "leader", 4.0)])[0]["p_award"] is None
+
+
+def test_the_run_summary_names_the_cells_with_no_distinguishable_leader():
+    import pyarrow as pa
+
+    from cro_awards.manifest import _indistinct
+
+    composites = pa.table(
+        {
+            "segment": ["overall"] * 7,
+            "category": ["quality"] * 4 + ["cost"] * 3,
+            "is_eligible": [True] * 7,
+            "is_co_leader": [True, True, True, False, True, False, False],
+        }
+    )
+    assert _indistinct(composites) == {"overall/quality": [3, 4]}
+    assert _indistinct(composites.drop_columns(["is_co_leader"])) == {}  # no resampling figures
