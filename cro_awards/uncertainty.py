@@ -33,6 +33,29 @@ multivariate normal with the resulting covariance between the CROs of a cell (sh
 included). `tests/test_uncertainty.py` checks it against the exact resampling; the calibration
 (`make calibrate`) checks both against the truth.
 
+Thin composites are always exact: the approximation is too narrow for them (issue 21: median width 0.63
+of the exact one at n 3-4, 0.86 at 5-9, 0.92 at 10-19), so in an approximated survey the columns of the
+composites with n_evaluations < `EXACT_BELOW_EVALUATIONS` come from exact resampling of the respondents
+who rated them (their counts drawn from the multinomial of drawing all n respondents: the distribution
+of exact resampling of the whole survey, not its very draws), and only the other columns from the normal
+draws. Each cell's figures still come from one replicate matrix; what the combination gives up (choice):
+the two sources are drawn independently, so a thin CRO's replicates do not co-vary with its cell's thick
+CROs' (thin against thin, every segment included, they do: one exact draw serves them all; thick against
+thick, the linearised covariance). The covariance left out is that of the respondents shared by a thin
+CRO (n evaluations, n < 20) and a thick one (N): with rho the correlation of one respondent's
+evaluations (leniency) and sigma^2 their variance, at most rho x sigma^2 / N, a correlation of at most
+rho x sqrt(n / N), so leaving it out moves the variance of their paired difference by at most a fraction
+2 x rho x n / N: negligible against the CROs of hundreds of evaluations a survey this large mostly has
+(under 4% for N = 1,000), up to about rho against a thick CRO of barely 20. Positive (lenient
+respondents lift both), leaving it out widens the difference: the conservative side for `is_co_leader`
+and `p_leader`. The alternative, drawing the thick columns conditionally on the thin ones' exact draws,
+would carry the linearised covariance over, but it regresses on the very covariance the approximation
+gets wrong for thin CROs. The cost grows with the thin composites' respondents, not the survey's:
+drawing the very draws of the whole survey's exact resampling (replicates x all respondents) cost 15.6 s
+at the benchmark's 1000x (which has 5 thin composites, n 10) against 10.8 s for its whole approximation;
+the marginal draw takes 0.9 s there against 9.5 s (2026-12-07, `python -m bench.profile`, a machine busy
+with a calibration run).
+
 Determinism: evaluations are ordered by respondent (respondent_rank) and CRO, and every random draw
 comes from a generator seeded by (seed, what it is for), so the export's row order changes nothing.
 With `replicates` 0, the table is empty (every figure null).
@@ -81,6 +104,9 @@ columns become the awards' p_award)."""
 EXACT_UP_TO_WORK = 150_000_000
 """Exact resampling while (ratings counted in their segment and in overall) x replicates stays below
 this: the bundled 1x sample (about 60,000 x 1,000) is exact; 10x and larger use the approximation."""
+
+EXACT_BELOW_EVALUATIONS = 20
+"""Composites with fewer evaluations are resampled exactly whatever the survey's size (module docstring)."""
 
 POSTERIOR_DRAWS = 20_000
 """Draws of the posterior simulation behind p_leader_deserved (its Monte Carlo SD is at most 0.004)."""
@@ -210,12 +236,16 @@ def _members(survey: _Survey) -> list[np.ndarray]:
     return found
 
 
-def _slots(survey: _Survey) -> tuple[sparse.csr_matrix, sparse.csr_matrix, np.ndarray]:
+def _slots(survey: _Survey, only: np.ndarray | None = None) -> tuple[sparse.csr_matrix, sparse.csr_matrix, np.ndarray]:
     """The composites' (composite, attribute) slots as columns over respondents: ratings (R x K) and
-    rated (R x K), and each slot's composite."""
+    rated (R x K), and each slot's composite; with `only`, the slots of those composites alone (in the
+    same relative order, so that each composite's arithmetic is the same as with every slot)."""
     rated = ~np.isnan(survey.matrix)
     rows, columns, values, slot_composite = [], [], [], []
+    wanted = None if only is None else set(only.tolist())
     for index, members in enumerate(_members(survey)):
+        if wanted is not None and index not in wanted:
+            continue
         for attribute in survey.attributes_of[survey.composites[index][2]]:
             who = members[rated[members, attribute]]
             if len(who):
@@ -266,6 +296,30 @@ def _exact_replicates(survey: _Survey, settings: Settings) -> np.ndarray:
         totals = np.asarray(transposed_counts.dot(weights.T)).T
         out.append(_composites_from_slots(sums, totals, slot_composite, len(survey.composites)))
     return np.vstack(out) if out else np.zeros((0, len(survey.composites)))
+
+
+def _thin_replicates(survey: _Survey, settings: Settings, thin: np.ndarray) -> np.ndarray:
+    """Replicates x composites: the `thin` composites' columns resampled exactly (NaN elsewhere). Drawing
+    n respondents with replacement gives their counts a multinomial(n, 1/n each); the counts of the s
+    respondents who rated a thin composite are drawn from its marginal, multinomial(n; 1/n each of
+    them, (n - s)/n the rest), so the columns have exactly the distribution of exact resampling of the
+    whole survey, at a cost in s, not n (not the same draws: the whole survey's would cost replicates x
+    n, seconds at 1000x)."""
+    ratings, counts, slot_composite = _slots(survey, thin)
+    involved = np.flatnonzero(np.diff(counts.indptr))
+    transposed_ratings, transposed_counts = ratings[involved].T.tocsr(), counts[involved].T.tocsr()
+    n, s = survey.n_respondents, len(involved)
+    probabilities = np.append(np.full(s, 1.0 / n), max(0.0, 1.0 - s / n))
+    rng = _generator(settings.seed, "thin respondents")
+    chunk = max(1, _WEIGHTS_PER_CHUNK // max(s, 1))
+    out = []
+    for start in range(0, settings.replicates, chunk):
+        size = min(chunk, settings.replicates - start)
+        weights = rng.multinomial(n, probabilities, size=size)[:, :s].astype(np.float64)
+        sums = np.asarray(transposed_ratings.dot(weights.T)).T
+        totals = np.asarray(transposed_counts.dot(weights.T)).T
+        out.append(_composites_from_slots(sums, totals, slot_composite, len(survey.composites)))
+    return np.vstack(out)
 
 
 def _influences(survey: _Survey) -> dict[str, dict[str, np.ndarray]]:
@@ -455,6 +509,11 @@ def analyse(
         replicates = _exact_replicates(survey, settings)
     else:
         replicates = _approximate_replicates(survey, settings, cells)
+        # Thin composites are always resampled exactly (the approximation is too narrow for them): their
+        # columns replace the normal draws, the other columns of their cells unchanged (module docstring).
+        thin = np.flatnonzero(survey.n_evaluations < EXACT_BELOW_EVALUATIONS)
+        if len(thin):
+            replicates[:, thin] = _thin_replicates(survey, settings, thin)[:, thin]
     columns: dict[str, list] = {name: [None] * len(survey.composites) for name in SCHEMA.names}
     for index, key in enumerate(survey.composites):
         for name, value in zip(("segment", "cro", "category"), key, strict=True):
