@@ -26,12 +26,13 @@ every composite of every segment is recomputed from the same replicate. Eligibil
 cell are the real data's. Only the ratings of countable cells come in (`int_counted_ratings`: a cell
 rated by fewer than min_cell_size respondents counts nowhere, fixed by the full survey); a countable
 cell that a replicate leaves without ratings drops out of that replicate's composite. A
-survey whose resampling would take more than `EXACT_UP_TO_WORK` rating-replicates (about 10,000
-evaluations at 1,000 replicates) uses the documented approximation instead: each composite is
-linearised (its influence per respondent, respondents as clusters), and replicates are drawn from the
-multivariate normal with the resulting covariance between the CROs of a cell (shared respondents
-included). `tests/test_uncertainty.py` checks it against the exact resampling; the calibration
-(`make calibrate`) checks both against the truth.
+survey whose resampling would take more than `EXACT_UP_TO_WORK` rating-replicates (1.2 billion: about
+30,000 evaluations of the 2024 questionnaire at 1,000 replicates; measured 2026-12-07, see the
+constant) uses the documented approximation instead: each composite is linearised (its influence per
+respondent, respondents as clusters), and replicates are drawn from the multivariate normal with the
+resulting covariance between the CROs of a cell (shared respondents included).
+`tests/test_uncertainty.py` checks it against the exact resampling; the calibration (`make calibrate`)
+checks both against the truth.
 
 Thin composites are always exact: the approximation is too narrow for them (issue 21: median width 0.63
 of the exact one at n 3-4, 0.86 at 5-9, 0.92 at 10-19), so in an approximated survey the columns of the
@@ -101,9 +102,19 @@ COMPOSITE_FIGURES = (
 """The figures of `SCHEMA` that composite_scores publishes, on eligible rows only (the two *_deserved
 columns become the awards' p_award)."""
 
-EXACT_UP_TO_WORK = 150_000_000
-"""Exact resampling while (ratings counted in their segment and in overall) x replicates stays below
-this: the bundled 1x sample (about 60,000 x 1,000) is exact; 10x and larger use the approximation."""
+EXACT_UP_TO_WORK = 1_200_000_000
+"""Exact resampling while (ratings counted in their segment and in overall) x replicates stays at most
+this: about 30,000 evaluations of the 2024 questionnaire (some 19.8 counted ratings each, 39,500
+rating-replicates at 1,000 replicates); the benchmark's 1x and 10x are exact, 100x and 1000x use the
+approximation (until 2026-12-07: 150 million, about 3,800 evaluations, documented as 10,000).
+
+Chosen 2026-12-07 from `python -m bench.profile` (exact forced, then approximation forced; the machine
+shared with a calibration run, both cores busy): resampling at 10x (15,000 evaluations, 0.59 billion
+rating-replicates) 2.0 s exact against 1.0 s approximate; at 100x (5.9 billion) 22.1 s exact against
+4.6 s. Exact resampling costs about 3.7 s a billion rating-replicates. At 100x it would add some 17 s,
+where the benchmark's 100x target (marginal cost within 3x the baseline's) has about 2 s to spare, so
+100x and above stay approximate; below, a survey is exact while its exact resampling costs no more than
+the approximation costs the 100x run (4.6 s / 3.7 s a billion: 1.2 billion)."""
 
 EXACT_BELOW_EVALUATIONS = 20
 """Composites with fewer evaluations are resampled exactly whatever the survey's size (module docstring)."""
