@@ -3,7 +3,7 @@ evaluations of 30 CROs, 20 counted attributes each (30 million counted ratings),
 
     .venv/bin/python -m bench.guard [--evaluations 1500000]
 
-Prints the seconds of: encoding the contributions and their digests and writing them (what a draft pays),
+Prints the seconds of: hashing the contributions, their digests and writing both (what a draft pays),
 the guard for a rerun on the same export (the ordinary case: digests only), and the guard with one
 evaluation dropped (the digests leave that CRO's rows to the exact comparison).
 """
@@ -24,11 +24,11 @@ from cro_awards import guard
 
 
 def synthetic(evaluations: int, seed: int = 20261207) -> pa.Table:
+    """Contributions in the pipeline's shape (`cro_awards.transform.contributions`): every evaluation
+    counting all 20 attributes, as one mask."""
     rng = np.random.default_rng(seed)
     attributes = [f"attribute_{i:02d}" for i in range(20)]
     categories = {f"category_{j}": attributes[j * 4 : (j + 1) * 4] for j in range(5)}
-    values = pa.array(np.tile(np.array(attributes, dtype=object), evaluations), pa.string())
-    lists = pa.ListArray.from_arrays(pa.array(np.arange(0, 20 * evaluations + 1, 20, dtype=np.int32)), values)
     cros = np.array([f"cro_{i:02d}" for i in range(30)], dtype=object)[rng.integers(0, 30, evaluations)]
     segments = np.array(["big_pharma", "small_pharma"], dtype=object)[rng.integers(0, 2, evaluations)]
     table = pa.table(
@@ -36,10 +36,10 @@ def synthetic(evaluations: int, seed: int = 20261207) -> pa.Table:
             "respondent_id": pa.array([f"R{i:07d}" for i in range(evaluations)], pa.string()),
             "cro": pa.array(cros, pa.string()),
             "segment": pa.array(segments, pa.string()),
-            "attributes": lists,
+            "mask_0": pa.array(np.full(evaluations, (1 << 20) - 1, np.uint64), pa.uint64()),
         }
     )
-    return table.replace_schema_metadata({"categories": json.dumps(categories)})
+    return table.replace_schema_metadata({"attributes": json.dumps(attributes), "categories": json.dumps(categories)})
 
 
 def _keep(folder: Path, contributions: pa.Table) -> float:
@@ -69,7 +69,7 @@ def main() -> None:
         dropped = guard.check(root / "one-dropped", {"released": root / "released"}, 3)
         one = time.perf_counter() - started
     print(f"{evaluations:,} evaluations, {20 * evaluations:,} counted ratings")
-    print(f"  a draft's contributions and digests, encoded and written: {written:.2f} s")
+    print(f"  a draft's contributions and digests, hashed and written: {written:.2f} s")
     print(f"  the guard, a rerun on the same export: {rerun:.3f} s ({len(same)} finding)")
     print(f"  the guard, one evaluation dropped: {one:.3f} s ({sum(f.rows for f in dropped)} rows refused)")
 

@@ -136,48 +136,14 @@ def _bits(attributes: list[str], members: list[str], words: int) -> np.ndarray:
 
 
 def encode(contributions: pa.Table) -> pa.Table:
-    """The contributions as a draft keeps them (`contributions.parquet`): `respondent_id`, `cro`, `segment`,
-    `h` (the evaluation's stable hash) and `mask_0`, `mask_1`, ... (bit i set: the i-th attribute of the
-    vocabulary counted), the vocabulary (`attributes`) and the category membership (`categories`) in the
-    schema's metadata. Lossless: the attributes of an evaluation are the vocabulary's bits set.
-
-    The pipeline gives its contributions encoded already, but for the hash (`mask_0`, ... and the metadata:
-    `cro_awards.transform.contributions`); a table of `attributes` lists (the readable form tests write)
-    is encoded here."""
-    if "attributes" not in contributions.column_names:
-        hashes = evaluation_hashes(contributions["respondent_id"], contributions["cro"])
-        return contributions.add_column(3, "h", pa.array(hashes, pa.uint64()))
-    groups = categories(contributions)
-    lists = contributions["attributes"]
-    lists = lists.combine_chunks() if isinstance(lists, pa.ChunkedArray) else lists
-    encoded = pc.dictionary_encode(pc.list_flatten(lists))
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
-    seen = encoded.dictionary.to_pylist()
-    attributes = sorted(set(seen) | {a for members in groups.values() for a in members})
-    words = _words(len(attributes))
-    size = contributions.num_rows
-    position = np.array([attributes.index(a) for a in seen], np.int16)
-    codes = position[encoded.indices.to_numpy(zero_copy_only=False)] if len(seen) else np.zeros(0, np.int16)
-    offsets = lists.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
-    starts, nonempty = offsets[:-1] - offsets[0], np.diff(offsets) > 0
-    columns: dict[str, Any] = {
-        "respondent_id": contributions["respondent_id"],
-        "cro": contributions["cro"],
-        "segment": contributions["segment"],
-        "h": pa.array(evaluation_hashes(contributions["respondent_id"], contributions["cro"]), pa.uint64()),
-    }
-    for word in range(words):
-        mask = np.zeros(size, np.uint64)
-        if len(codes):
-            shifts = codes - np.int16(64 * word) if word else codes
-            bits = np.left_shift(np.uint64(1), (shifts & np.int16(63)).astype(np.uint8))
-            if words > 1:
-                bits[(shifts < 0) | (shifts >= 64)] = 0
-            mask[nonempty] = np.bitwise_or.reduceat(bits, starts[nonempty])
-        columns[f"mask_{word}"] = pa.array(mask, pa.uint64())
-    metadata = {b"categories": json.dumps(groups, sort_keys=True), b"attributes": json.dumps(attributes)}
-    return pa.table(columns).replace_schema_metadata(metadata)
+    """The contributions as a draft keeps them (`contributions.parquet`): the pipeline's
+    (`cro_awards.transform.contributions`: `respondent_id`, `cro`, `segment`, `mask_0`, ... (bit i set: the
+    i-th attribute of the vocabulary counted), the vocabulary (`attributes`) and the category membership
+    (`categories`) in the schema's metadata) with `h`, each evaluation's stable hash, after `segment`."""
+    if "mask_0" not in contributions.column_names:
+        raise ValueError("contributions without mask_0: not the pipeline's (cro_awards.transform.contributions)")
+    hashes = evaluation_hashes(contributions["respondent_id"], contributions["cro"])
+    return contributions.add_column(3, "h", pa.array(hashes, pa.uint64()))
 
 
 class _Side:

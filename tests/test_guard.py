@@ -28,16 +28,26 @@ BASE = [
 
 
 def contributions(rows: list[tuple[str, str, str, list[str]]]) -> pa.Table:
-    """A literal table of the pipeline's contributions (schema and metadata as `PipelineResult` gives them)."""
-    table = pa.table(
-        {
-            "respondent_id": pa.array([r[0] for r in rows], pa.string()),
-            "cro": pa.array([r[1] for r in rows], pa.string()),
-            "segment": pa.array([r[2] for r in rows], pa.string()),
-            "attributes": pa.array([sorted(r[3]) for r in rows], pa.list_(pa.string())),
-        }
+    """A literal table of the pipeline's contributions, written readably (respondent, CRO, segment, the
+    counted attributes) and given the shape `cro_awards.transform.contributions` gives: the attributes as
+    bits over the vocabulary (every attribute id, sorted), `mask_1` only past 64 attributes, the vocabulary
+    and the category membership in the metadata."""
+    vocabulary = sorted({a for members in CATEGORIES.values() for a in members} | {a for r in rows for a in r[3]})
+    masks = [[0] * max(1, -(-len(vocabulary) // 64)) for _ in rows]
+    for mask, (_, _, _, attributes) in zip(masks, rows, strict=True):
+        for attribute in attributes:
+            bit = vocabulary.index(attribute)
+            mask[bit // 64] |= 1 << (bit % 64)
+    columns = {
+        "respondent_id": pa.array([r[0] for r in rows], pa.string()),
+        "cro": pa.array([r[1] for r in rows], pa.string()),
+        "segment": pa.array([r[2] for r in rows], pa.string()),
+    }
+    for word in range(len(masks[0]) if masks else 1):
+        columns[f"mask_{word}"] = pa.array([mask[word] for mask in masks], pa.uint64())
+    return pa.table(columns).replace_schema_metadata(
+        {"attributes": json.dumps(vocabulary), "categories": json.dumps(CATEGORIES, sort_keys=True)}
     )
-    return table.replace_schema_metadata({"categories": json.dumps(CATEGORIES)})
 
 
 def folder(tmp_path: Path, name: str, rows, manifest: dict | None = None) -> Path:
@@ -146,7 +156,8 @@ def test_the_refusal_names_counts_and_knobs_never_values_or_respondents(tmp_path
 
 
 @pytest.mark.parametrize("n_attributes", [3, 70])
-def test_encoding_is_lossless_for_any_number_of_attributes(n_attributes):
+def test_masks_are_read_right_for_any_number_of_attributes(n_attributes):
+    """Past 64 attributes the pipeline gives a second word (`mask_1`): bits are read in both."""
     names = [f"a{i:03d}" for i in range(n_attributes)]
     rows = [("R1", "acme", "big_pharma", names[::2]), ("R2", "acme", "small_pharma", names[-1:])]
     encoded = guard.encode(contributions(rows))
@@ -158,12 +169,15 @@ def test_encoding_is_lossless_for_any_number_of_attributes(n_attributes):
     assert side.hashes(("attribute", "overall", "acme", names[-1])).size == 2 - (n_attributes % 2 == 0)
 
 
-def test_contributions_given_as_masks_are_kept_as_they_are_with_their_hash():
-    """The pipeline may give the contributions as masks (`mask_0`, the vocabulary in the metadata)."""
-    as_lists = guard.encode(contributions(BASE))
-    as_masks = as_lists.drop_columns(["h"]).replace_schema_metadata(as_lists.schema.metadata)
-    again = guard.encode(as_masks)
-    assert again.equals(as_lists) and guard.digests(again).equals(guard.digests(as_lists))
+def test_encoding_adds_the_stable_hash_and_keeps_the_rest():
+    given = contributions(BASE)
+    encoded = guard.encode(given)
+    assert encoded.column_names == ["respondent_id", "cro", "segment", "h", "mask_0"]
+    assert encoded.drop_columns(["h"]).equals(given) and encoded.schema.metadata == given.schema.metadata
+    expected = guard.evaluation_hashes(given["respondent_id"], given["cro"])
+    assert encoded["h"].to_pylist() == [int(h) for h in expected]
+    with pytest.raises(ValueError, match="mask_0"):
+        guard.encode(given.drop_columns(["mask_0"]))
 
 
 def test_a_draft_with_no_counted_evaluation_has_no_digest_and_compares_clean():
