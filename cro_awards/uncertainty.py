@@ -423,6 +423,50 @@ def _ranks(values: np.ndarray, tolerance: float) -> np.ndarray:
     return np.where(missing, (~missing).sum(axis=1, keepdims=True) + 1, above + 1)
 
 
+def pooled_variance(variance: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The variance of each composite of a cell as the empirical Bayes step takes it: the cell's pooled
+    variance of one evaluation, s2 = sum((n - 1) x n x v) / sum(n - 1), divided by the CRO's n (v its own
+    variance, n its evaluations; a CRO of one evaluation adds nothing to the pool). A CRO's own variance
+    rests on its 10-30 evaluations: one whose few raters happened to agree would barely be shrunk and
+    read as a sure award (docs/method.md, "Deserved, not just stable", and the simulation behind the
+    choice: `python -m bench.eb_variance`). Where no CRO has two evaluations, the own variances stay."""
+    freedom = np.maximum(weights - 1.0, 0.0)
+    finite = np.isfinite(variance)
+    if freedom[finite].sum() <= 0:
+        return variance
+    per_evaluation = float((freedom * weights * variance)[finite].sum() / freedom[finite].sum())
+    return per_evaluation / np.maximum(weights, 1.0)
+
+
+def _shrinkage(
+    observed: np.ndarray, weights: np.ndarray, variance: np.ndarray, k: float, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Empirical Bayes per cell (docs/method.md): the shrunk composites and the posterior probabilities
+    that each CRO truly leads (`p_leader_deserved`) and is truly a champion (`p_champion_deserved`)."""
+    n_cros = len(observed)
+    total = weights.sum()
+    mean = float(weights @ observed / total)
+    spread = float(weights @ (observed - mean) ** 2 / total)
+    tau2 = max(0.0, spread - float(weights @ variance / total))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        factor = np.where(tau2 + variance > 0, tau2 / (tau2 + variance), 0.0)
+    shrunk = mean + factor * (observed - mean)
+    posterior_sd = np.sqrt(factor * variance)
+    figures = {"composite_shrunk": shrunk}
+    if tau2 > 0:
+        bar = mean + k * math.sqrt(tau2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = np.where(posterior_sd > 0, (shrunk - bar) / posterior_sd, np.where(shrunk >= bar, np.inf, -np.inf))
+        figures["p_champion_deserved"] = special.ndtr(z)
+        draws = shrunk[None, :] + posterior_sd[None, :] * rng.standard_normal((POSTERIOR_DRAWS, n_cros))
+        best = draws.argmax(axis=1)
+        figures["p_leader_deserved"] = np.bincount(best, minlength=n_cros) / POSTERIOR_DRAWS
+    else:
+        figures["p_champion_deserved"] = np.zeros(n_cros)
+        figures["p_leader_deserved"] = np.full(n_cros, 1.0 / n_cros)
+    return figures
+
+
 def _cell_figures(
     replicates: np.ndarray,
     observed: np.ndarray,
@@ -445,28 +489,9 @@ def _cell_figures(
     figures["rank_low"] = np.percentile(ranks, 2.5, axis=0, method="inverted_cdf").astype(np.int64)
     figures["rank_high"] = np.percentile(ranks, 97.5, axis=0, method="inverted_cdf").astype(np.int64)
 
-    # The shrinkage reading, from the corrected resampling variance.
+    # The shrinkage reading, from the corrected resampling variance pooled over the cell's CROs.
     variance = (se * np.sqrt(np.maximum(weights, 2.0) / np.maximum(weights - 1.0, 1.0))) ** 2
-    total = weights.sum()
-    mean = float(weights @ observed / total)
-    spread = float(weights @ (observed - mean) ** 2 / total)
-    tau2 = max(0.0, spread - float(weights @ variance / total))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        factor = np.where(tau2 + variance > 0, tau2 / (tau2 + variance), 0.0)
-    shrunk = mean + factor * (observed - mean)
-    posterior_sd = np.sqrt(factor * variance)
-    figures["composite_shrunk"] = shrunk
-    if tau2 > 0:
-        bar = mean + k * math.sqrt(tau2)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            z = np.where(posterior_sd > 0, (shrunk - bar) / posterior_sd, np.where(shrunk >= bar, np.inf, -np.inf))
-        figures["p_champion_deserved"] = special.ndtr(z)
-        draws = shrunk[None, :] + posterior_sd[None, :] * rng.standard_normal((POSTERIOR_DRAWS, n_cros))
-        best = draws.argmax(axis=1)
-        figures["p_leader_deserved"] = np.bincount(best, minlength=n_cros) / POSTERIOR_DRAWS
-    else:
-        figures["p_champion_deserved"] = np.zeros(n_cros)
-        figures["p_leader_deserved"] = np.full(n_cros, 1.0 / n_cros)
+    figures.update(_shrinkage(observed, weights, pooled_variance(variance, weights), k, rng))
 
     if not gives_awards:
         for name in ("p_leader", "p_champion"):

@@ -1,0 +1,38 @@
+"""The empirical Bayes step's variance model (`cro_awards.uncertainty.pooled_variance`, `_shrinkage`):
+hand-computed expectations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cro_awards.uncertainty import _shrinkage, pooled_variance
+
+
+def test_the_pool_weights_each_cros_variance_of_one_evaluation_by_its_degrees_of_freedom():
+    # per evaluation: 3 x 0.1 = 0.3 (2 degrees of freedom) and 5 x 0.02 = 0.1 (4): pooled (0.6 + 0.4) / 6
+    pooled = pooled_variance(np.array([0.1, 0.02]), np.array([3.0, 5.0]))
+    assert pooled == pytest.approx([1 / 6 / 3, 1 / 6 / 5])
+
+
+def test_a_cro_of_one_evaluation_adds_nothing_to_the_pool_but_gets_its_share():
+    pooled = pooled_variance(np.array([9.0, 0.1, 0.1]), np.array([1.0, 4.0, 4.0]))
+    assert pooled == pytest.approx([0.4, 0.1, 0.1])
+
+
+def test_without_two_evaluations_anywhere_the_own_variances_stay():
+    variance = np.array([0.5, 0.7])
+    assert pooled_variance(variance, np.array([1.0, 1.0])) is variance
+
+
+def test_a_cro_whose_few_raters_agreed_is_shrunk_like_its_neighbours():
+    """Two CROs of the same composite and n, one of whose raters happened to agree (own variance tiny):
+    with the pooled variance both get the same shrunk composite and the same p_champion_deserved."""
+    observed = np.array([4.6, 4.6, 4.0, 4.0, 3.9, 4.1, 4.0])
+    weights = np.array([12.0, 12.0, 60.0, 80.0, 40.0, 50.0, 70.0])
+    own = np.array([0.0005, 0.03, 0.004, 0.003, 0.006, 0.005, 0.0035])
+    trusted = _shrinkage(observed, weights, own, 1.0, np.random.default_rng(0))
+    assert trusted["p_champion_deserved"][0] > trusted["p_champion_deserved"][1] + 0.1  # the flaw
+    pooled = _shrinkage(observed, weights, pooled_variance(own, weights), 1.0, np.random.default_rng(0))
+    assert pooled["composite_shrunk"][0] == pytest.approx(pooled["composite_shrunk"][1])
+    assert pooled["p_champion_deserved"][0] == pytest.approx(pooled["p_champion_deserved"][1])
