@@ -341,9 +341,9 @@ class SurveyConfig(MethodKnobs):
                 "every CRO with a composite would be eligible (a composite rests on a cell of at least min_cell_size "
                 "ratings), so min_evaluations would decide nothing; raise min_evaluations to at least min_cell_size"
             )
-        if self.award_rule == "shrunk" and self.bootstrap_replicates == 0:
+        if self.award_rule != "official" and self.bootstrap_replicates == 0:
             raise ValueError(
-                "award_rule shrunk needs the resampling variances: set bootstrap_replicates above 0 "
+                f"award_rule {self.award_rule} needs the resampling's figures: set bootstrap_replicates above 0 "
                 "(e.g. 1000) or award_rule official"
             )
         targets = list(self.columns.values())

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 from pydantic.fields import FieldInfo
 
-AwardRule = Literal["official", "shrunk"]
+AwardRule = Literal["official", "shrunk", "adjusted"]
 """The rules that can name the awards (docs/method.md): the official one, or the shrinkage reading."""
 
 Number = StrictInt | StrictFloat
@@ -113,7 +113,7 @@ class MethodKnobs(BaseModel):
         AwardRule,
         Field(
             description="the rule that names the awards: official (highest composite; weighted mean + k SD) or "
-            "shrunk (the empirical Bayes reading)",
+            "shrunk (the empirical Bayes reading) or adjusted (the official rule on the leniency-adjusted composites)",
         ),
     ] = "official"
     bootstrap_seed: Annotated[

@@ -52,8 +52,8 @@ SOURCES = {
     "field_1 ... field_n (placed by position), raw_text",
     "rejection_reasons": "(source_row, reason, reason_order, attributes: the invalid ratings' attribute ids for "
     "invalid_rating) from validation and the reader",
-    "composite_uncertainty": "each eligible composite's interval, rank interval, award probabilities and "
-    "shrunk composite, from cro_awards/uncertainty.py",
+    "composite_uncertainty": "each eligible composite's interval, rank interval, award probabilities, "
+    "shrunk and leniency-adjusted composites, from cro_awards/uncertainty.py",
 }
 """The relations registered from Python (by `Workspace.register`), which the SQL files read."""
 

@@ -74,6 +74,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import sparse, special, stats
 
+from cro_awards import leniency
+
 OVERALL = "overall"
 PARTS = ("big_pharma", "small_pharma")
 SEGMENTS = (*PARTS, OVERALL)
@@ -93,14 +95,18 @@ SCHEMA = pa.schema(
         ("is_co_leader", pa.bool_()),
         ("p_leader_deserved", pa.float64()),
         ("p_champion_deserved", pa.float64()),
+        ("composite_adjusted", pa.float64()),
+        ("p_leader_adjusted", pa.float64()),
+        ("p_champion_adjusted", pa.float64()),
     ]
 )
 
 COMPOSITE_FIGURES = (
     "ci_low", "ci_high", "composite_shrunk", "p_leader", "p_champion", "rank_low", "rank_high", "is_co_leader",
+    "composite_adjusted",
 )  # fmt: skip
-"""The figures of `SCHEMA` that composite_scores publishes, on eligible rows only (the two *_deserved
-columns become the awards' p_award)."""
+"""The figures of `SCHEMA` that composite_scores publishes, on eligible rows only (the *_deserved and
+*_adjusted probabilities become the awards' p_award, by award rule)."""
 
 EXACT_UP_TO_WORK = 1_200_000_000
 """Exact resampling while (ratings counted in their segment and in overall) x replicates stays at most
@@ -474,6 +480,7 @@ def _cell_figures(
     settings: Settings,
     gives_awards: bool,
     rng: np.random.Generator,
+    adjusted: tuple[np.ndarray, np.ndarray],
 ) -> dict[str, np.ndarray]:
     tolerance, k = settings.tolerance, settings.champion_sd_multiplier
     low_scale, high_scale = settings.scale
@@ -492,6 +499,12 @@ def _cell_figures(
     # The shrinkage reading, from the corrected resampling variance pooled over the cell's CROs.
     variance = (se * np.sqrt(np.maximum(weights, 2.0) / np.maximum(weights - 1.0, 1.0))) ** 2
     figures.update(_shrinkage(observed, weights, pooled_variance(variance, weights), k, rng))
+    # The leniency-adjusted reading (cro_awards.leniency), through the same empirical Bayes step.
+    adjusted_composite, adjusted_variance = adjusted
+    reading = _shrinkage(adjusted_composite, weights, pooled_variance(adjusted_variance, weights), k, rng)
+    figures["composite_adjusted"] = adjusted_composite
+    figures["p_leader_adjusted"] = reading["p_leader_deserved"]
+    figures["p_champion_adjusted"] = reading["p_champion_deserved"]
 
     if not gives_awards:
         for name in ("p_leader", "p_champion"):
@@ -550,6 +563,9 @@ def analyse(
         thin = np.flatnonzero(survey.n_evaluations < EXACT_BELOW_EVALUATIONS)
         if len(thin):
             replicates[:, thin] = _thin_replicates(survey, settings, thin)[:, thin]
+    adjusted = leniency.adjust(
+        survey.matrix, survey.respondent, survey.groups, survey.cros, survey.attributes_of, survey.composites
+    )
     columns: dict[str, list] = {name: [None] * len(survey.composites) for name in SCHEMA.names}
     for index, key in enumerate(survey.composites):
         for name, value in zip(("segment", "cro", "category"), key, strict=True):
@@ -563,6 +579,7 @@ def analyse(
             settings,
             len(members) >= settings.min_cros_for_awards,
             rng,
+            (adjusted.composite[members], adjusted.variance[members]),
         )
         for name, values in figures.items():
             for position, index in enumerate(members):

@@ -1,8 +1,9 @@
 -- Published composite scores: every composite of the countable cells (int_composite_scores: the mean
 -- of the segment's published attribute scores of the category). The figures of
--- cro_awards/uncertainty.py (the 95% interval, the rank interval, p_leader, p_champion, is_co_leader and
--- the shrunk composite) are published only on eligible rows, null elsewhere (with few evaluations a
--- resampled bound is one respondent's composite), and null when bootstrap_replicates is 0. cro is the
+-- cro_awards/uncertainty.py (the 95% interval, the rank interval, p_leader, p_champion, is_co_leader,
+-- the shrunk and the leniency-adjusted composites) are published only on eligible rows, null elsewhere
+-- (with few evaluations a resampled bound is one respondent's composite), and null when
+-- bootstrap_replicates is 0. cro is the
 -- CRO's id; the labels people read (cro_name, category_label) come last.
 -- grain: one row per (segment, cro, category) with at least one counted rating in the category
 -- key: segment, cro, category
@@ -27,6 +28,7 @@ final as (
         composite_uncertainty.rank_low,
         composite_uncertainty.rank_high,
         composite_uncertainty.is_co_leader,
+        composite_uncertainty.composite_adjusted,
         cro_labels.cro_name,
         category_labels.category_label,
     from int_composite_scores

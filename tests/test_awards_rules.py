@@ -94,6 +94,7 @@ def awards(con, composites: list[tuple], figures: list[tuple] = (), **knobs: Any
         pa.table({name: [row[i] for row in figures] for i, name in enumerate(names)}, schema=uncertainty.SCHEMA),
     )
     given_labels(con, composites)
+    sql.run(con, "int_award_readings", params(**knobs))
     sql.run(con, "awards", params(**knobs))
     assert [d[0] for d in con.execute("select * from awards limit 0").description] == AWARDS_COLUMNS
     return published(con)
@@ -425,9 +426,17 @@ def test_two_champions_one_leader_sorted_by_cro_then_award(con):
 # --- p_award, is_robust and the shrunk rule (figures from cro_awards/uncertainty.py, given literally) ------
 
 
-def figure(cro: str, shrunk: float, p_leader: float, p_champion: float, category: str = "delivery") -> tuple:
-    """A composite_uncertainty row: only composite_shrunk and the posterior probabilities matter here."""
-    return ("overall", cro, category, None, None, shrunk, None, None, None, None, None, p_leader, p_champion)
+def figure(
+    cro: str,
+    shrunk: float,
+    p_leader: float,
+    p_champion: float,
+    category: str = "delivery",
+    adjusted: tuple[float, float, float] = (None, None, None),
+) -> tuple:
+    """A composite_uncertainty row: only composite_shrunk, the posterior probabilities and the adjusted
+    reading (composite_adjusted, p_leader_adjusted, p_champion_adjusted) matter here."""
+    return ("overall", cro, category, None, None, shrunk, None, None, None, None, None, p_leader, p_champion, *adjusted)
 
 
 THREE = [eligible("A", 10, 4.6), eligible("B", 40, 4.5), eligible("C", 50, 3.9)]
@@ -487,3 +496,38 @@ def test_the_shrunk_rule_names_no_leader_where_every_composite_shrinks_to_the_me
     flat = [figure(cro, 4.21, 1 / 3, 0.0) for cro in ("A", "B", "C")]
     assert awards(con, THREE, flat, award_rule="shrunk") == []
     assert [row[3] for row in awards(con, THREE, flat)] == ["champion", "leader"]  # official: A still wins
+
+
+ADJUSTED = [
+    figure("A", 4.40, 0.35, 0.55, adjusted=(4.20, 0.30, 0.40)),
+    figure("B", 4.45, 0.60, 0.85, adjusted=(4.30, 0.65, 0.50)),
+    figure("C", 3.95, 0.05, 0.0, adjusted=(4.25, 0.05, 0.10)),
+]
+# Adjusted composites 4.20, 4.30, 4.25: mean (42 + 172 + 212.5) / 100 = 4.265; sd sqrt((10 * 0.004225 +
+# 40 * 0.001225 + 50 * 0.000225) / 100) = 0.010259; threshold 4.27526: B (4.30) leads and is champion.
+
+
+def test_the_adjusted_rule_is_the_official_rule_on_the_adjusted_composites(con):
+    awards(con, THREE, ADJUSTED, award_rule="adjusted")
+    # composite stays the official figure (4.5); p_award is the adjusted reading's, below 0.8: not robust
+    rows = published(con, ["cro", "award", "composite", "p_award", "is_robust"])
+    assert rows == [("B", "champion", 4.5, 0.50, False), ("B", "leader", 4.5, 0.65, False)]
+
+
+def test_every_reading_is_kept_for_the_report_whichever_rule_names_the_awards(con):
+    awards(con, THREE, ADJUSTED, award_rule="official")
+    readings = con.execute(f"select reading, cro, award from ({sql.sorted_query('int_award_readings')})").fetchall()
+    assert readings == [
+        ("adjusted", "B", "champion"),
+        ("adjusted", "B", "leader"),
+        ("official", "A", "champion"),
+        ("official", "A", "leader"),
+        ("shrunk", "B", "champion"),
+        ("shrunk", "B", "leader"),
+    ]
+
+
+def test_without_an_adjusted_composite_the_adjusted_reading_names_nobody(con):
+    # No resampling (no composite_uncertainty rows): only the official reading names awards.
+    awards(con, THREE)
+    assert con.execute("select distinct reading from int_award_readings").fetchall() == [("official",)]

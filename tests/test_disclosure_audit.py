@@ -64,6 +64,7 @@ COMPOSITE_SCHEMA = pa.schema(
         ("rank_low", INT),
         ("rank_high", INT),
         ("is_co_leader", BOOL),
+        ("composite_adjusted", DBL),
         ("cro_name", STR),
         ("category_label", STR),
     ]
@@ -111,7 +112,7 @@ def attribute(segment: str, cro: str, name: str, n_ratings: int, score: float) -
 def composite(segment: str, cro: str, n: int, value: float, rank: int | None, interval: bool = True) -> dict:
     """A k composite: eligible when ranked, with recognisable figures on eligible rows (none elsewhere)."""
     eligible = rank is not None
-    figures = (value - 0.5, value + 0.5, value, 0.5, 0.25, 1, 2, True) if eligible and interval else (None,) * 8
+    figures = (value - 0.5, value + 0.5, value, 0.5, 0.25, 1, 2, True, value) if eligible and interval else (None,) * 9
     row = (segment, cro, "k", n, value, eligible, rank, *figures, f"CRO {cro}", "K")
     return dict(zip(COMPOSITE_SCHEMA.names, row, strict=True))
 
@@ -187,7 +188,10 @@ def test_the_clean_set_passes_without_awards_or_figures():
     rows = clean()
     rows["awards"] = []
     for row in rows["composite_scores"]:
-        for column in ("ci_low", "ci_high", "composite_shrunk", "p_leader", "p_champion", "rank_low", "rank_high"):
+        for column in (
+            "ci_low", "ci_high", "composite_shrunk", "p_leader", "p_champion", "rank_low", "rank_high",
+            "composite_adjusted",
+        ):  # fmt: skip
             row[column] = None
         row["is_co_leader"] = None
     assert audit(rows) == []

@@ -71,6 +71,7 @@ def test_published_tables_read_back_with_hive_partitioning(first_run):
         "rank_low",
         "rank_high",
         "is_co_leader",
+        "composite_adjusted",
         "cro_name",
         "category_label",
         "survey_year",

@@ -55,7 +55,7 @@ def run_pipeline(yaml_path: Path, csv_path: Path) -> tuple[dict[int, list[str]],
 
 UNCERTAINTY_COLUMNS = (
     "ci_low", "ci_high", "composite_shrunk", "p_leader", "p_champion", "rank_low", "rank_high", "is_co_leader",
-    "p_award", "is_robust",
+    "composite_adjusted", "p_award", "is_robust",
 )  # fmt: skip
 """The resampling's figures (tests/test_uncertainty.py), which the reference does not restate."""
 

@@ -525,7 +525,7 @@ PLANTS = {
     "duplicate_composite_scores_key_with_other_values": (
         [
             "insert into composite_scores values ('overall', 'beta', 'k', 2, 3.5, true, 2, null, null, null, null, null, "
-            "null, null, null, 'Beta', 'K')"
+            "null, null, null, null, 'Beta', 'K')"
         ],
         "composite_scores: key (segment, cro, category) has 0 null and 1 duplicate row(s)",
     ),

@@ -50,14 +50,16 @@ COMPOSITE_COLUMNS = [
     "rank_low",
     "rank_high",
     "is_co_leader",
+    "composite_adjusted",
 ]
 UNCERTAINTY_SCHEMA = [(field.name, field.type) for field in uncertainty.SCHEMA]
 
 
 def figures(segment: str, cro: str, category: str, low: float, high: float) -> tuple:
     """A composite_uncertainty row: the interval given, and recognisable values for the rest (shrunk =
-    the interval's middle, p_leader 0.25, p_champion 0.5, ranks 1 to 3, a co-leader)."""
-    return (segment, cro, category, low, high, (low + high) / 2, 0.25, 0.5, 1, 3, True, 0.2, 0.4)
+    the interval's middle, p_leader 0.25, p_champion 0.5, ranks 1 to 3, a co-leader; adjusted = the
+    interval's low end, its probabilities 0.3 and 0.6)."""
+    return (segment, cro, category, low, high, (low + high) / 2, 0.25, 0.5, 1, 3, True, 0.2, 0.4, low, 0.3, 0.6)
 
 
 LABELS = ["cro_name", "category_label"]
@@ -1549,12 +1551,31 @@ def test_composite_scores_every_composite_figures_only_on_eligible_rows_sorted_c
     assert_rows(
         published_rows(con, "composite_scores"),
         [
-            ("big_pharma", "C", "delivery", 3, 1.0, False, None, *[None] * 8, "CRO C", "Delivery"),
-            ("overall", "A", "cost", 11, 2.5, True, 1, 2.0, 3.0, 2.5, 0.25, 0.5, 1, 3, True, "CRO A", "Cost"),
-            ("overall", "A", "delivery", 4, 5.0, False, None, *[None] * 8, "CRO A", "Delivery"),
-            ("overall", "A", "quality", 10, 4.0, True, 1, *[None] * 8, "CRO A", "Quality"),
-            ("overall", "B", "cost", 10, 2.0, True, 2, *[None] * 8, "CRO B", "Cost"),
-            ("overall", "B", "quality", 12, 3.5, True, 2, 3.0, 4.0, 3.5, 0.25, 0.5, 1, 3, True, "CRO B", "Quality"),
+            ("big_pharma", "C", "delivery", 3, 1.0, False, None, *[None] * 9, "CRO C", "Delivery"),
+            ("overall", "A", "cost", 11, 2.5, True, 1, 2.0, 3.0, 2.5, 0.25, 0.5, 1, 3, True, 2.0, "CRO A", "Cost"),
+            ("overall", "A", "delivery", 4, 5.0, False, None, *[None] * 9, "CRO A", "Delivery"),
+            ("overall", "A", "quality", 10, 4.0, True, 1, *[None] * 9, "CRO A", "Quality"),
+            ("overall", "B", "cost", 10, 2.0, True, 2, *[None] * 9, "CRO B", "Cost"),
+            (
+                "overall",
+                "B",
+                "quality",
+                12,
+                3.5,
+                True,
+                2,
+                3.0,
+                4.0,
+                3.5,
+                0.25,
+                0.5,
+                1,
+                3,
+                True,
+                3.0,
+                "CRO B",
+                "Quality",
+            ),
         ],
     )
 
@@ -1605,9 +1626,9 @@ def test_thin_cell_counts_nowhere_not_in_overall_composite_or_n_evaluations(con)
     assert_rows(
         published_rows(con, "composite_scores"),
         [
-            ("big_pharma", "A", "k", 3, 5.0, True, 1, *[None] * 8, "CRO A", "K"),
-            ("overall", "A", "k", 6, 4.0, True, 1, *[None] * 8, "CRO A", "K"),
-            ("small_pharma", "A", "k", 3, 3.0, True, 1, *[None] * 8, "CRO A", "K"),
+            ("big_pharma", "A", "k", 3, 5.0, True, 1, *[None] * 9, "CRO A", "K"),
+            ("overall", "A", "k", 6, 4.0, True, 1, *[None] * 9, "CRO A", "K"),
+            ("small_pharma", "A", "k", 3, 3.0, True, 1, *[None] * 9, "CRO A", "K"),
         ],
     )
     assert [row[0] for row in rows_of(con, "int_contributions", "source_row")] == [1, 2, 3, 5, 6, 7]

@@ -17,4 +17,5 @@ where
         or composite_scores.rank_low is not null
         or composite_scores.rank_high is not null
         or composite_scores.is_co_leader is not null
+        or composite_scores.composite_adjusted is not null
     )
