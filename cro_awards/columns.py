@@ -61,6 +61,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "rank_low": f"2.5th percentile of the CRO's rank over the resampling replicates; {_UNCERTAIN}",
         "rank_high": f"97.5th percentile of the CRO's rank over the resampling replicates; {_UNCERTAIN}",
         "is_co_leader": f"the leader, or no different from it within a paired 95% interval; {_IN_AWARD_CELLS}",
+        "composite_adjusted": "the composite with each respondent's fitted leniency taken out (a random respondent "
+        f"intercept per segment); {_UNCERTAIN}",
         "cro_name": _CRO_NAME,
         "category_label": _CATEGORY_LABEL,
     },
@@ -68,7 +70,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "segment": _SEGMENT,
         "category": _CATEGORY,
         "cro": _CRO,
-        "award": "leader (the cell's highest composite) or champion (at least the threshold); a CRO may hold both",
+        "award": "leader (the cell's highest composite) or champion (at least the threshold), by the year's "
+        "award_rule (official unless a what-if chose shrunk or adjusted); a CRO may hold both",
         "composite": "the CRO's composite in the cell",
         "weighted_mean": "the cell's mean composite over its eligible CROs, weighted by n_evaluations",
         "weighted_sd": "the cell's standard deviation of composites, weighted by n_evaluations (population form)",

@@ -90,6 +90,9 @@ class PipelineResult:
     contributions: pa.Table | None = None
     """Each accepted evaluation's counted attributes (`cro_awards.transform.Scored.contributions`): what a
     draft keeps privately for the differencing guard at release."""
+    readings: pa.Table | None = None
+    """The awards every reading would name (`cro_awards.transform.Scored.readings`): the report's
+    sensitivity lines."""
     audit_seconds: float = 0.0
     """Seconds of the disclosure audit (within check): the benchmark reports it apart."""
 
@@ -254,5 +257,12 @@ def run_pipeline(
         scored = timed("transform", _score, workspace, loaded)
         audit_seconds = timed("check", _check, workspace, loaded, scored.tables)
     return PipelineResult(
-        exported, validation, scored.tables, timings, scored.not_counted, scored.contributions, audit_seconds
+        exported,
+        validation,
+        scored.tables,
+        timings,
+        scored.not_counted,
+        scored.contributions,
+        scored.readings,
+        audit_seconds,
     )

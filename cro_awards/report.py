@@ -5,7 +5,9 @@ function: no file, network or clock is read. Data is prepared here, in small pur
 (`chart_rows`, `co_leaders`, `year_over_year`, `chart_layout`, `sparkline_layout`, `cro_profiles`,
 `draft_context`, `report_context`); the markup, the SVG charts included, is in
 `templates/report.html.j2`, rendered by jinja2 with autoescape on, so every CRO name, label and id is
-escaped wherever it lands (text, attribute or SVG).
+escaped wherever it lands (text, attribute or SVG). `tables` holds the published tables and, optionally,
+`award_readings` (`int_award_readings`: the awards each reading would name), from which each cell gets
+one line per reading the award rule did not choose (`sensitivity`).
 
 CROs are keyed by their id (`cro`) and shown by their name (`cro_name`, appended to the published
 tables; the id where a table has no such column). The history (`cro_awards.history`: every year released
@@ -804,6 +806,48 @@ def _order(value: str, order: list[str]) -> tuple[int, str]:
     return (order.index(value) if value in order else len(order), value)
 
 
+READINGS = {
+    "official": "the official rule",
+    "shrunk": "the shrunk composites",
+    "adjusted": "adjusted for respondent leniency",
+}
+"""The award readings (sql/int_award_readings.sql), as the sensitivity lines name them."""
+
+
+def sensitivity(
+    readings: Iterable[Mapping[str, Any]], rule: str, segment: str, category: str, names: Mapping[str, str]
+) -> list[str]:
+    """Per other reading of one cell, one sentence saying whether it would name other awards than the
+    rule in effect (a pure function of int_award_readings' rows): "Adjusted for respondent leniency: the
+    same awards." or "...: leader B instead of A; champions also C, not D." Readings that name no award
+    anywhere in the cell (no resampling) are left out."""
+    named: dict[str, dict[str, set[str]]] = {}
+    for row in readings:
+        if row["segment"] == segment and row["category"] == category:
+            named.setdefault(row["reading"], {"leader": set(), "champion": set()})[row["award"]].add(row["cro"])
+    chosen = named.get(rule, {"leader": set(), "champion": set()})
+
+    def listed(cros: Iterable[str]) -> str:
+        return join_names(sorted((names.get(cro, cro) for cro in cros), key=str.casefold))
+
+    lines = []
+    for reading, label in READINGS.items():
+        if reading == rule or reading not in named:
+            continue
+        other = named[reading]
+        parts = []
+        if other["leader"] != chosen["leader"]:
+            leaders = f"leader {listed(other['leader'])}" if other["leader"] else "no leader"
+            parts.append(f"{leaders} instead of {listed(chosen['leader']) or 'none'}")
+        gained, lost = other["champion"] - chosen["champion"], chosen["champion"] - other["champion"]
+        if gained or lost:
+            change = [f"also {listed(gained)}"] if gained else []
+            change += [f"not {listed(lost)}"] if lost else []
+            parts.append("champions " + ", ".join(change))
+        lines.append(f"{label[0].upper()}{label[1:]}: " + ("; ".join(parts) if parts else "the same awards") + ".")
+    return lines
+
+
 def draft_context(diff: Any, segments: Iterable[str], categories: Iterable[str]) -> dict[str, Any]:
     """What the DRAFT banner shows from a `cro_awards.diff.Diff` (a pure function): the run, the release
     it is compared with (None: no release yet), the overrides, the awards gained and lost per cell (in
@@ -920,6 +964,9 @@ def report_context(
     def by_composite(row: Mapping[str, Any]) -> tuple:
         return (-row["composite"], row["cro_name"].casefold(), row["cro"])
 
+    # Every reading's awards (int_award_readings), for the sensitivity lines; absent: none shown.
+    readings = table_rows(tables.get("award_readings"), ("reading", "segment", "category", "cro", "award"))
+    rule = (histories.effective(manifest) or {}).get("award_rule") or "official"
     sections = []
     glance = {category: {} for category in categories}
     for segment in segments:
@@ -998,6 +1045,7 @@ def report_context(
                     for row in champions
                 ],
                 "not_robust": sum(1 for row in cell_awards if row.get("is_robust") is False),
+                "sensitivity": sensitivity(readings, rule, segment, category, names) if cell_awards else [],
                 "weighted_mean": fmt2(mean) if reference else None,
                 "weighted_sd": fmt2(reference["weighted_sd"]) if reference else None,
                 "threshold": fmt2(threshold) if reference else None,

@@ -164,6 +164,9 @@ class Scored:
     """One row per accepted evaluation with a counted rating: respondent_id, cro, segment and the mask of
     its counted attributes (`contributions`). What the differencing guard compares between a draft and
     the earlier releases."""
+    readings: pa.Table
+    """The awards every reading would name (`int_award_readings`, in key order): the report's sensitivity
+    lines compare the readings the award rule did not choose with the one it did."""
 
 
 def score(workspace: sql.Workspace, survey: SurveyConfig) -> Scored:
@@ -200,6 +203,7 @@ def score(workspace: sql.Workspace, survey: SurveyConfig) -> Scored:
         tables={name: workspace.table(name) for name in sql.PUBLISHED},
         not_counted=not_counted(workspace, survey),
         contributions=contributions(workspace, survey),
+        readings=workspace.table("int_award_readings"),
     )
 
 

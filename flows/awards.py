@@ -254,7 +254,9 @@ def _score_and_draft(
         diffs.Publication(run_id, survey.survey_year, result.tables, manifest),
         diffs.load(current) if current else None,
     )
-    documents = render_report_task(result.tables, manifest, loaded, output_path, difference)
+    documents = render_report_task(
+        {**result.tables, "award_readings": result.readings}, manifest, loaded, output_path, difference
+    )
     timings["report"] = time.perf_counter() - started
     checkpoint("after_report")
     started = time.perf_counter()

@@ -1080,3 +1080,46 @@ def _sparks(html: str) -> list[str]:
 def _profile_html(html: str, cro: str) -> str:
     start = html.rindex('<details class="profile">', 0, html.index(f"<summary>{_escaped(cro)}"))
     return html[start : html.index("</details>", start)]
+
+
+# --- the sensitivity lines (other readings of the awards) ----------------------------------------------
+
+
+def reading(name: str, cro: str, award: str, segment: str = "overall", category: str = "quality") -> dict:
+    return {"reading": name, "segment": segment, "category": category, "cro": cro, "award": award}
+
+
+def test_sensitivity_says_when_another_reading_names_the_same_awards_and_what_it_changes():
+    from cro_awards.report import sensitivity
+
+    rows = [
+        reading("official", "A", "leader"),
+        reading("official", "A", "champion"),
+        reading("official", "C", "champion"),
+        reading("shrunk", "A", "leader"),
+        reading("shrunk", "A", "champion"),
+        reading("shrunk", "C", "champion"),
+        reading("adjusted", "B", "leader"),
+        reading("adjusted", "B", "champion"),
+        reading("adjusted", "C", "champion"),
+        reading("adjusted", "Z", "leader", category="delivery"),  # another cell: not this one's
+    ]
+    names = {"A": "Acme", "B": "Beta", "C": "Cobalt"}
+    assert sensitivity(rows, "official", "overall", "quality", names) == [
+        "The shrunk composites: the same awards.",
+        "Adjusted for respondent leniency: leader Beta instead of Acme; champions also Beta, not Acme.",
+    ]
+    # Under the adjusted rule the official reading is the one compared.
+    assert sensitivity(rows, "adjusted", "overall", "quality", names)[0] == (
+        "The official rule: leader Acme instead of Beta; champions also Acme, not Beta."
+    )
+
+
+def test_sensitivity_without_readings_or_where_a_reading_names_no_leader():
+    from cro_awards.report import sensitivity
+
+    assert sensitivity([], "official", "overall", "quality", {}) == []
+    rows = [reading("official", "A", "leader"), reading("shrunk", "B", "champion")]
+    assert sensitivity(rows, "official", "overall", "quality", {}) == [
+        "The shrunk composites: no leader instead of A; champions also B."
+    ]
