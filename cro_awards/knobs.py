@@ -170,9 +170,10 @@ def bounds(name: str) -> dict[str, Any]:
 
 
 def describe_bounds(name: str) -> str:
-    """E.g. `0 to 10` (or `official or shrunk`), for help texts."""
+    """E.g. `0 to 10` (or `official, shrunk or adjusted`), for help texts."""
     if choices(name):
-        return " or ".join(choices(name))
+        *first, last = choices(name)
+        return f"{', '.join(first)} or {last}" if first else last
     limits = bounds(name)
     low, high = limits.get("ge", limits.get("gt")), limits.get("le", limits.get("lt"))
     return f"{low:g} to {high:g}"
