@@ -5,19 +5,20 @@ the real pipeline, compared with the truth (docs/method.md, "How sure each award
                                         [--quick] [--workers W]
 
 `make calibrate` runs the default (`KINDS`' counts: 528 surveys, B = 1,000; 15-35 minutes on 2 cores with
-the machine's load, see "Budget"); `--quick` runs 1 survey of each kind at B = 1,000 in a couple of minutes
-(the large kinds need B = 1,000 to stay near the engine's threshold: at B = 200 they would be 630,000
-evaluations) and writes to
-bench/results/calibration_quick.md unless `--out` is given. `--surveys N` scales every kind's count to a total
-of N (at least one of each). The report (markdown) goes to `--out` and to standard output.
+the machine's load, see "Budget"); `--quick` runs 1 survey of each kind at B = 1,000 (under a minute on 2
+loaded cores; the large kinds need B = 1,000 to stay near the engine's threshold: at B = 200 they would be
+some 630,000 evaluations) and writes to bench/results/calibration_quick.md unless `--out` is given.
+`--surveys N` spreads N surveys over the kinds in their proportions (at least one of each). The report
+(markdown) goes to `--out` and to standard output.
 
 The data-generating process (issue 21; per survey, all randomness from `numpy.random.default_rng([seed,
 survey index])`). It is the harder process under which an independent review found the award probabilities
 overconfident, and it REPLACES the earlier one (leniency N(0, 0.3) for all, no halo, blanks U(0.05, 0.30)
-per attribute, true means around 3.8): that process is the special case without lenient share, clustering,
-halo or respondent-dependent response, under which the engine was calibrated (docs/calibration.md at commit
-b3cbd3c keeps its tables). Running both would halve the surveys the budget allows under the process that
-matters, and every figure the earlier one checked is checked here under harsher conditions. The process:
+per attribute, true means around 3.8): that process has the same structure without the lenient share, the
+clustering, the halo or respondent-dependent response, and means further from the top of the scale; the
+engine was calibrated under it (docs/calibration.md at commit b3cbd3c keeps its tables). Running both would
+halve the surveys the budget allows under the process that matters, and every figure the earlier one checked
+is checked here under harsher conditions. The process:
 - 36 CROs (the first 36 of surveys/2024.yaml) and three categories of the 2024 questionnaire with their
   attributes (compatibility 3, quality 2, reliability 3; no attribute in two categories);
 - a true mean `mu[cro, category]` near the top of the scale, so that clipping at 5 matters: 4.2 for every
