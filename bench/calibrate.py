@@ -1363,6 +1363,8 @@ def render(
         f"Not binned: {thin:,} composites of 1 or 2 evaluations. There should be none: at min_cell_size "
         f"{MIN_CELL_SIZE} a composite rests on countable cells only, each of at least 3 ratings.",
         "",
+        _zero_width_note(first),
+        "",
         "## The raw composite's bias under clustered leniency",
         "",
         "Eligible composites of each survey's official run, all segments. Error = estimate - truth, mean over "
@@ -1581,6 +1583,25 @@ def render(
     ]
     lines += _table(header, body)
     return "\n".join(lines) + "\n"
+
+
+def _zero_width_note(runs: list[Intervals]) -> str:
+    """Intervals of zero width (every replicate's composite the same: near the top of the scale, a CRO whose
+    few raters all gave 5 gets [5, 5]) and how many of them miss the truth, per path."""
+    parts = []
+    for path in PATHS:
+        chosen = [run for run in runs if run.path == path]
+        zero = [(run.width <= 1e-9) for run in chosen]
+        count = sum(int(z.sum()) for z in zero)
+        missed = sum(int((z & (run.below | run.above)).sum()) for z, run in zip(zero, chosen, strict=True))
+        small = sum(int((z & (run.n < 10)).sum()) for z, run in zip(zero, chosen, strict=True))
+        parts.append(
+            f"{path}: {count:,} intervals of zero width ({small:,} of them at n < 10), {missed:,} missing the truth"
+        )
+    return (
+        "Zero-width intervals (every replicate's composite the same, e.g. a CRO whose few raters all gave 5, near "
+        "the top of the scale where this process puts the means): " + "; ".join(parts) + "."
+    )
 
 
 def _signed(value: float) -> str:

@@ -328,6 +328,7 @@ def test_a_survey_through_the_pipeline_and_the_report(tmp_path):
     for _, _, label in calibrate.BINS:
         assert any(line.startswith(f"| {label} |") for line in coverage_rows), label
     assert "1 forced" in report
+    assert "Zero-width intervals" in report
     assert "## Awards with a real spread" in report and "## The raw composite's bias" in report
     for rule in calibrate.AWARD_RULES:
         assert f"`award_rule: {rule}`" in report
