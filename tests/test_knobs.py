@@ -37,7 +37,9 @@ def test_every_knob_has_a_description_bounds_and_a_default_within_them():
 
 def test_a_choice_knob_is_a_choice_on_the_command_line_and_in_the_flow():
     assert knobs.choices("award_rule") == ("official", "shrunk", "adjusted")
-    assert knobs.python_type("award_rule") is str and knobs.describe_bounds("award_rule") == "official, shrunk or adjusted"
+    assert (
+        knobs.python_type("award_rule") is str and knobs.describe_bounds("award_rule") == "official, shrunk or adjusted"
+    )
     for command in ("run", "check"):
         sub = parser()._subparsers._group_actions[0].choices[command]
         flag = next(action for action in sub._actions if action.dest == "award_rule")
