@@ -125,6 +125,11 @@ the approximation costs the 100x run (4.6 s / 3.7 s a billion: 1.2 billion)."""
 EXACT_BELOW_EVALUATIONS = 20
 """Composites with fewer evaluations are resampled exactly whatever the survey's size (module docstring)."""
 
+INTERVAL_PRIOR_DF = 2.0
+"""The cell's pooled variance of one evaluation counts as this many degrees of freedom in each
+composite's interval (`moderated_variance`): enough that no interval collapses to a point because a
+thin CRO's few raters agreed, too few to matter from about 20 evaluations (calibration, docs/method.md)."""
+
 POSTERIOR_DRAWS = 20_000
 """Draws of the posterior simulation behind p_leader_deserved (its Monte Carlo SD is at most 0.004)."""
 
@@ -444,6 +449,23 @@ def pooled_variance(variance: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return per_evaluation / np.maximum(weights, 1.0)
 
 
+def moderated_variance(variance: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The variance a composite's interval takes: its own variance of one evaluation, moderated towards
+    the cell's pool (`pooled_variance`) as if the pool were INTERVAL_PRIOR_DF more evaluations, divided
+    by n: ((n - 1) x n x v + d x s2) / (n - 1 + d) / n. A CRO whose 3 raters all gave 5 has an own
+    variance of 0 and would get the interval [5, 5], which misses any truth below 5; with the pool's
+    prior its interval has the width a typical CRO of 3 evaluations would have, shrunk. From about 20
+    evaluations on it is the CRO's own variance within a few percent."""
+    pooled = pooled_variance(variance, weights) * np.maximum(weights, 1.0)
+    freedom = np.maximum(weights - 1.0, 0.0)
+    own = variance * weights
+    with np.errstate(invalid="ignore"):
+        blended = np.where(
+            np.isfinite(own), (freedom * own + INTERVAL_PRIOR_DF * pooled) / (freedom + INTERVAL_PRIOR_DF), pooled
+        )
+    return blended / np.maximum(weights, 1.0)
+
+
 def _shrinkage(
     observed: np.ndarray, weights: np.ndarray, variance: np.ndarray, k: float, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
@@ -486,8 +508,13 @@ def _cell_figures(
     low_scale, high_scale = settings.scale
     n_cros = len(observed)
     se = np.nanstd(replicates, axis=0)
-    # One evaluation says nothing of its spread: the interval is then the whole scale.
-    half = np.where(weights >= 2, _t_factor(weights) * se, np.inf)
+    # The corrected resampling variance of each composite, and its interval: the variance moderated
+    # towards the cell's pool by INTERVAL_PRIOR_DF degrees of freedom, t with as many more. One
+    # evaluation says nothing of its spread: the interval is then the whole scale.
+    variance = (se * np.sqrt(np.maximum(weights, 2.0) / np.maximum(weights - 1.0, 1.0))) ** 2
+    moderated = moderated_variance(variance, weights)
+    freedom = np.maximum(weights - 1.0, 1.0) + INTERVAL_PRIOR_DF
+    half = np.where(weights >= 2, stats.t.ppf(0.975, freedom) * np.sqrt(moderated), np.inf)
     figures: dict[str, np.ndarray] = {
         "ci_low": np.clip(observed - half, low_scale, high_scale),
         "ci_high": np.clip(observed + half, low_scale, high_scale),
@@ -497,7 +524,6 @@ def _cell_figures(
     figures["rank_high"] = np.percentile(ranks, 97.5, axis=0, method="inverted_cdf").astype(np.int64)
 
     # The shrinkage reading, from the corrected resampling variance pooled over the cell's CROs.
-    variance = (se * np.sqrt(np.maximum(weights, 2.0) / np.maximum(weights - 1.0, 1.0))) ** 2
     figures.update(_shrinkage(observed, weights, pooled_variance(variance, weights), k, rng))
     # The leniency-adjusted reading (cro_awards.leniency), through the same empirical Bayes step.
     adjusted_composite, adjusted_variance = adjusted

@@ -36,3 +36,14 @@ def test_a_cro_whose_few_raters_agreed_is_shrunk_like_its_neighbours():
     pooled = _shrinkage(observed, weights, pooled_variance(own, weights), 1.0, np.random.default_rng(0))
     assert pooled["composite_shrunk"][0] == pytest.approx(pooled["composite_shrunk"][1])
     assert pooled["p_champion_deserved"][0] == pytest.approx(pooled["p_champion_deserved"][1])
+
+
+def test_an_interval_moderates_the_cros_own_variance_towards_the_pool():
+    """Own variances of one evaluation 3 x 0 = 0 and 5 x 0.02 = 0.1; pooled (2 x 0 + 4 x 0.1) / 6 = 1/15;
+    with the pool's 2 prior degrees of freedom: (2 x 0 + 2/15) / 4 / 3 and (4 x 0.1 + 2/15) / 6 / 5."""
+    from cro_awards.uncertainty import INTERVAL_PRIOR_DF, moderated_variance
+
+    assert INTERVAL_PRIOR_DF == 2.0
+    moderated = moderated_variance(np.array([0.0, 0.02]), np.array([3.0, 5.0]))
+    assert moderated == pytest.approx([(2 / 15) / 4 / 3, (0.4 + 2 / 15) / 6 / 5])
+    assert moderated[0] > 0  # raters who agreed do not make a point interval
