@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import json
+import logging
 import os
 import shutil
 from dataclasses import asdict, dataclass
@@ -81,7 +83,12 @@ KEEP_DAYS = 30
 """Drafts younger than this many days are never deleted; nor is a failed run's quarantine."""
 
 RELEASED, EMBARGOED = "released", "embargoed"
-"""The release log's events."""
+EMBARGO_CANCELLED, EMBARGO_NOT_APPLIED = "embargo_cancelled", "embargo_not_applied"
+EVENTS = (RELEASED, EMBARGOED, EMBARGO_CANCELLED, EMBARGO_NOT_APPLIED)
+"""The release log's events (`released` and `embargoed` lines; an embargo cancelled by a release or
+replaced by another embargo; a scheduled release that found its embargo cancelled and released nothing)."""
+
+logger = logging.getLogger(__name__)
 
 
 class ReleaseError(CroAwardsError):
@@ -134,13 +141,69 @@ def log_path(store: Path) -> Path:
 
 
 def release_log(store: Path, survey_year: int | None = None) -> list[dict[str, Any]]:
-    """The release log's entries, oldest first (a torn or foreign line is skipped); one year's when given."""
+    """The release log's entries, oldest first; one year's when given. A line that is not a well-formed
+    entry (broken JSON, a torn write, a field of the wrong type, an unknown event) is skipped with one
+    warning naming the file and the line number (`_malformed`), never an error."""
+    path = log_path(store)
     try:
-        content = log_path(store).read_bytes()
+        content = path.read_bytes()
     except FileNotFoundError:
         return []
-    entries = [e for e in _entries(content) if isinstance(e, dict) and "event" in e and "run_id" in e]
-    return [e for e in entries if survey_year is None or e.get("survey_year") == survey_year]
+    entries = []
+    for number, line in enumerate(content.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            _warn_once(path, number, line, "not JSON (a torn or hand-edited line)")
+            continue
+        problem = _malformed(entry)
+        if problem:
+            _warn_once(path, number, line, problem)
+            continue
+        if survey_year is None or entry["survey_year"] == survey_year:
+            entries.append(entry)
+    return entries
+
+
+_WARNED: set[tuple[str, int, bytes]] = set()
+
+
+def _warn_once(path: Path, number: int, line: bytes, problem: str) -> None:
+    key = (str(path), number, line)
+    if key in _WARNED:
+        return
+    _WARNED.add(key)
+    logger.warning(
+        "cro-awards: warning: skipped line %d of the release log %s: %s. The other lines are read as usual; "
+        "correct or remove that line (it is not a release this pipeline recorded).",
+        number,
+        path,
+        problem,
+    )
+
+
+def _malformed(entry: Any) -> str | None:
+    """What is wrong with a release log entry, None when it is well formed."""
+    if not isinstance(entry, dict):
+        return "not a JSON object"
+    if entry.get("event") not in EVENTS:
+        return f"its event {entry.get('event')!r} is none of {', '.join(EVENTS)}"
+    year = entry.get("survey_year")
+    if not isinstance(year, int) or isinstance(year, bool):
+        return f"its survey_year {year!r} is not a year"
+    if not isinstance(entry.get("run_id"), str) or not entry["run_id"]:
+        return f"its run_id {entry.get('run_id')!r} is not a run id"
+    for key in ("at", "by", "previous_run_id", "flow_run_id", "embargo_until"):
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            return f"its {key} {entry[key]!r} is not text"
+    for key in ("embargo_until",) if entry["event"] != RELEASED else ():
+        try:
+            parse_time(entry[key])
+        except (KeyError, ReleaseError, OverflowError):
+            return f"its {key} {entry.get(key)!r} is not a time"
+    return None
 
 
 def record_embargo(
@@ -183,7 +246,8 @@ def current_release(output: Path, survey_year: int) -> Path | None:
 
 def _released_run(output: Path, survey_year: int) -> str | None:
     current = current_release(output, survey_year)
-    return read_manifest(current).get("run_id") if current else None
+    run_id = read_manifest(current).get("run_id") if current else None
+    return run_id if isinstance(run_id, str) else None
 
 
 def previous_release(output: Path, store: Path, survey_year: int) -> str | None:
@@ -346,8 +410,11 @@ def release(
         checkpoint("release_recorded")
         step = "collecting old drafts"
         collect_garbage(output, quarantine, store, survey_year, keep, now)
-    except OSError as error:
-        raise _failure(error, step, link, draft, releases_folder(output, survey_year) / str(run_id)) from None
+    except Exception as error:  # noqa: BLE001 - once the link is switched, say so whatever failed after it
+        failure = _failure(error, step, link, draft, releases_folder(output, survey_year) / str(run_id))
+        if failure is None:
+            raise
+        raise failure from None
     return {
         "survey_year": survey_year,
         "run_id": run_id,
@@ -417,25 +484,32 @@ def _draft_name(copy: Path) -> str:
         return "an unreadable draft"
 
 
-def _failure(error: OSError, step: str, link: Path, draft: Path, copy: Path) -> PublishError:
+def _failure(error: Exception, step: str, link: Path, draft: Path, copy: Path) -> PublishError | None:
+    """The paragraph for a release stopped by `error` during `step`: the draft IS released when the link
+    points at its copy (whatever failed after the switch), else nothing was (an OSError; None for any other
+    error before the switch, which is re-raised as it is)."""
     try:
         live = live_target(link)
     except OSError:
         live = None
+    why = reason(error) if isinstance(error, OSError) else str(error) or type(error).__name__
     if live == Path(os.path.normpath(copy)):
         now = (
-            f"The draft {draft} IS released: {link} points at its readable copy {copy}; only {step} failed "
-            f"({reason(error)})."
+            f"The draft {draft} IS released: readers of {link} now see it (its readable copy {copy}); only {step} "
+            f"failed ({why})."
         )
-        advice = "Fix the folder (free space, permissions) and release the same run again to complete it."
-    else:
-        now = f"Nothing was released: {step} failed ({reason(error)}); " + (
-            f"{link} still shows the release of {_draft_name(live)} ({live})."
-            if live
-            else f"no run of {link.name} is released."
-        )
-        advice = "Fix the folder (free space, permissions) and release again."
-    return PublishError(f"{now} {advice}")
+        advice = "Fix the cause and release the same run again to complete it."
+        if isinstance(error, OSError):
+            advice = "Fix the folder (free space, permissions) and release the same run again to complete it."
+        return PublishError(f"{now} {advice}")
+    if not isinstance(error, OSError):
+        return None
+    now = f"Nothing was released: {step} failed ({why}); " + (
+        f"{link} still shows the release of {_draft_name(live)} ({live})."
+        if live
+        else f"no run of {link.name} is released."
+    )
+    return PublishError(f"{now} Fix the folder (free space, permissions) and release again.")
 
 
 # The keep policy --------------------------------------------------------------------------------------
