@@ -487,6 +487,8 @@ COMMANDS = {
 }
 
 
+RELEASE_COMMANDS = ("release", "publications", "diff")
+
 def main(argv: list[str] | None = None) -> int:
     arguments = parser().parse_args(argv)
     try:
@@ -495,6 +497,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cro-awards: {error}", file=sys.stderr)
         return error.exit_code
 
+    except NotADirectoryError as error:
+        if arguments.command not in RELEASE_COMMANDS:
+            raise
+        # a file where a folder should be, met past the folders' checks (`releases.require_folders`)
+        print(
+            f"cro-awards: cannot use {error.filename}: a file stands where a folder should be in its path. Nothing "
+            "was published or released; what readers see is unchanged. Fix: move the file aside (it was not "
+            "written by cro-awards) or give --output / --drafts / --quarantine another folder, then run again.",
+            file=sys.stderr,
+        )
+        return 5
 
 if __name__ == "__main__":
     sys.exit(main())

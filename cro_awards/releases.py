@@ -48,6 +48,7 @@ from filelock import FileLock, Timeout
 from cro_awards import guard
 from cro_awards.checkpoints import checkpoint
 from cro_awards.errors import CroAwardsError, DisclosureError, PublishError
+from cro_awards.locks import LOCKS
 from cro_awards.publish import (
     _TMP_PREFIX,
     LEDGER,
@@ -295,6 +296,7 @@ class Publication:
 def publications(output: Path, store: Path, survey_year: int, now: dt.datetime | None = None) -> list[Publication]:
     """The year's drafts (in the private store), newest first, each with its status and its latest release
     (see `Publication`)."""
+    require_folders(year_folder(store, survey_year), "--drafts")
     current, previous = _released_run(output, survey_year), previous_release(output, store, survey_year)
     embargoes = pending_embargoes(store, survey_year, now)
     released: dict[str, dict[str, Any]] = {}
@@ -332,6 +334,7 @@ def publications(output: Path, store: Path, survey_year: int, now: dt.datetime |
 
 def require_draft(store: Path, survey_year: int, run_id: str) -> Path:
     """Run `run_id`'s draft folder; `ReleaseError` listing the year's drafts when there is none."""
+    require_folders(year_folder(store, survey_year), "--drafts")
     folder = find_draft(store, survey_year, run_id)
     if folder is not None:
         return folder
@@ -376,6 +379,8 @@ def release(
             "nothing was released. Move it aside (it was not written by cro-awards, or by an older layout) and "
             "release again."
         )
+    require_folders(releases_folder(output, survey_year) / str(run_id), "--output")
+    require_folders(year_folder(store, survey_year) / RELEASED_GUARD_FOLDER, "--drafts")
     before = _released_run(output, survey_year)
     logged = [e for e in release_log(store, survey_year) if e["event"] == RELEASED]
     last = logged[-1] if logged else None
@@ -623,8 +628,26 @@ def prepare(output: Path, quarantine: Path, store: Path) -> tuple[Path, Path, Pa
     one; the last item says what the move did (empty: nothing to move)."""
     output, quarantine = check_locations(output, quarantine)
     store = check_store(store, output, quarantine)
+    for folder, flag in ((output, "--output"), (quarantine, "--quarantine"), (store, "--drafts")):
+        require_folders(folder, flag)
+    for name in (PUBLICATIONS, RELEASES, LOCKS):
+        require_folders(output / name, "--output")
     moved = migrate(output, quarantine, store) if (output / PUBLICATIONS).is_dir() else []
     return output, quarantine, store, moved
+
+
+def require_folders(path: Path, flag: str) -> None:
+    """A `PublishError` (exit 5, one paragraph naming it) when `path` or one of its parents exists and is not
+    a folder (a file where this pipeline keeps a folder); a folder that does not exist yet is fine."""
+    for folder in (path, *path.parents):
+        if folder.is_dir():
+            return
+        if folder.exists() or folder.is_symlink():
+            raise PublishError(
+                f"cannot use {path} ({flag}): {folder} is a file, not a folder. Nothing was published or released; "
+                "what readers see is unchanged. Fix: move the file aside (it was not written by cro-awards) or "
+                f"give {flag} another folder, then run again."
+            )
 
 
 def migrate(output: Path, quarantine: Path, store: Path) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -180,3 +181,63 @@ def test_an_error_before_the_switch_that_is_not_the_folders_is_raised_as_it_is(f
     with pytest.raises(TypeError, match="a bug"):
         _release(folders, "run-a")
     assert not (folders["output"] / f"survey_year={YEAR}").is_symlink()
+
+
+# --- a file where a folder should be --------------------------------------------------------------------
+
+BLOCKED = {
+    "the output folder": "out",
+    "a folder above the output": "srv",
+    "the old layout's .publications": "out/.publications",
+    "the releases' .releases": "out/.releases",
+    "the year's release folder": f"out/.releases/survey_year={YEAR}",
+    "the locks' .locks": "out/.locks",
+    "the drafts folder": "drafts",
+    "the drafts' year folder": f"drafts/survey_year={YEAR}",
+}
+"""Which path (under tmp_path) is a file; the output is tmp_path/out (tmp_path/srv/out for "srv")."""
+
+
+def _block(tmp_path: Path, where: str) -> tuple[dict[str, Path], Path]:
+    output = tmp_path / ("srv/out" if where == "srv" else "out")
+    folders = {"output": output, "quarantine": tmp_path / "quarantine", "drafts": tmp_path / "drafts"}
+    if not where.startswith("drafts"):
+        draft(tmp_path / "out", "run-a", published_at=at(1))  # its store: tmp_path/drafts
+    blocking = tmp_path / where
+    if blocking.is_dir():
+        shutil.rmtree(blocking)
+    blocking.parent.mkdir(parents=True, exist_ok=True)
+    blocking.write_text("a file, not a folder")
+    return folders, blocking
+
+
+@pytest.mark.parametrize("where", list(BLOCKED.values()), ids=list(BLOCKED))
+@pytest.mark.parametrize("command", ["release", "publications", "diff"])
+def test_a_file_where_a_folder_should_be_is_exit_5_in_one_paragraph_naming_it(tmp_path, capsys, where, command):
+    folders, blocking = _block(tmp_path, where)
+    argv = {
+        "release": ["release", str(YEAR), "run-a"],
+        "publications": ["publications", str(YEAR), "--json"],
+        "diff": ["diff", str(YEAR), "run-a"],
+    }[command]
+    if command != "release" and where.startswith("out/.releases/"):
+        pytest.skip("only a release writes the year's release folder")
+    code = main([*argv, *_arguments(folders)])
+    printed = capsys.readouterr()
+    lines = [line for line in printed.err.splitlines() if line.strip()]
+    assert code == 5 == PublishError.exit_code, printed.err + printed.out
+    assert len(lines) == 1 and lines[0].startswith("cro-awards: "), printed.err
+    assert f"{blocking} is a file, not a folder" in lines[0] and "run again" in lines[0]
+    assert "Traceback" not in printed.err + printed.out
+    assert blocking.read_text() == "a file, not a folder", "left untouched"
+
+
+def test_a_not_a_directory_error_met_past_the_checks_is_exit_5_naming_the_path(folders, capsys, monkeypatch):
+    def raced(*_args, **_kwargs):  # e.g. a file put in place of a folder between the check and the read
+        raise NotADirectoryError(20, "Not a directory", "/srv/out/.releases/survey_year=2024/run-a")
+
+    monkeypatch.setattr(releases, "publications", raced)
+    code = main(["publications", str(YEAR), *_arguments(folders)])
+    printed = capsys.readouterr()
+    assert code == 5 and "Traceback" not in printed.err
+    assert printed.err.count("\n") == 1 and "cannot use /srv/out/.releases/survey_year=2024/run-a" in printed.err
