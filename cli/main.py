@@ -44,7 +44,7 @@ from cro_awards.settings import PROJECT_ROOT, load_settings
 EXIT_CODES = {
     0: "success (check: a run would pass)",
     1: "an unexpected error (a bug: please report it with the traceback)",
-    2: "invalid configuration, override or runtime setting",
+    2: "invalid configuration, override, runtime setting or argument (e.g. an embargo time out of range)",
     3: "the export cannot be read or does not fit the contract",
     4: "too many rejected rows (more than max_rejected_share); nothing published",
     5: "publishing failed (disk full, read-only folder); the message says which publication is live",
@@ -345,9 +345,10 @@ def _release(arguments: argparse.Namespace) -> int:
     from cro_awards.locks import year_lock
     from cro_awards.summary import printable
 
+    until = releases.embargo_time(arguments.embargo_until) if arguments.embargo_until else None  # refused first
     output, quarantine, drafts = _folders(arguments)
-    if arguments.embargo_until:
-        return _schedule(arguments, output, quarantine, drafts, releases.parse_time(arguments.embargo_until))
+    if until is not None:
+        return _schedule(arguments, output, quarantine, drafts, until)
     releases.require_draft(drafts, arguments.year, arguments.run_id)
     with year_lock(output, arguments.year, "cro-awards"):
         done = releases.release(
@@ -386,16 +387,10 @@ def _release(arguments: argparse.Namespace) -> int:
 
 def _schedule(arguments: argparse.Namespace, output: Path, quarantine: Path, drafts: Path, until) -> int:
     """`release --embargo-until`: a run of the cro-awards/release deployment scheduled at that time."""
-    import datetime as dt
-
     from cro_awards import releases
     from cro_awards.summary import printable
 
     releases.require_draft(drafts, arguments.year, arguments.run_id)
-    if until <= dt.datetime.now(dt.UTC):
-        raise releases.ReleaseError(
-            f"the embargo time {releases.iso(until)} has passed; release without --embargo-until to release now."
-        )
     if not os.environ.get("PREFECT_API_URL"):
         raise releases.ReleaseError(
             "an embargoed release is made by a scheduled run of the cro-awards/release deployment, which needs a "
@@ -486,8 +481,8 @@ COMMANDS = {
     "new-year": _new_year,
 }
 
-
 RELEASE_COMMANDS = ("release", "publications", "diff")
+
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parser().parse_args(argv)
@@ -496,7 +491,6 @@ def main(argv: list[str] | None = None) -> int:
     except CroAwardsError as error:
         print(f"cro-awards: {error}", file=sys.stderr)
         return error.exit_code
-
     except NotADirectoryError as error:
         if arguments.command not in RELEASE_COMMANDS:
             raise
@@ -508,6 +502,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 5
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -123,7 +123,49 @@ def parse_time(text: str | dt.datetime) -> dt.datetime:
                 f"{text!r} is not an ISO 8601 time; write it like 2026-12-24T09:00:00Z (UTC) or "
                 "2026-12-24T10:00:00+01:00."
             ) from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    value = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    try:
+        value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ReleaseError(
+            f"{text!r} is out of the range of times this pipeline handles (years 1 to 9999, UTC)."
+        ) from None
+    return value
+
+
+MAX_EMBARGO_DAYS = 366
+"""An embargo is at most this many days ahead: a later time is taken for a typing error."""
+
+
+class EmbargoTimeError(ReleaseError):
+    """An embargo time that is not a time, has passed, or is beyond `MAX_EMBARGO_DAYS` (a usage error)."""
+
+    exit_code = 2
+
+
+def embargo_time(text: str | dt.datetime, now: dt.datetime | None = None) -> dt.datetime:
+    """The embargo time `text` (ISO 8601; no offset: UTC), refused with `EmbargoTimeError` (exit 2) unless it
+    is after `now` and at most `MAX_EMBARGO_DAYS` days after it: saying which range is accepted."""
+    now = _now(now)
+    latest = now + dt.timedelta(days=MAX_EMBARGO_DAYS)
+    accepted = (
+        f"an embargo time is accepted from now ({iso(now)}) to {MAX_EMBARGO_DAYS} days ahead ({iso(latest)}), "
+        "written like 2026-12-24T09:00:00Z (UTC) or 2026-12-24T10:00:00+01:00; nothing was scheduled"
+    )
+    try:
+        until = parse_time(text)
+        until.astimezone(dt.UTC)
+    except (ReleaseError, OverflowError):
+        raise EmbargoTimeError(
+            f"{str(text)!r} is not an embargo time this pipeline can schedule: {accepted}."
+        ) from None
+    if until <= now:
+        raise EmbargoTimeError(
+            f"the embargo time {iso(until)} has passed; release without --embargo-until to release now ({accepted})."
+        )
+    if until > latest:
+        raise EmbargoTimeError(f"the embargo time {iso(until)} is too far ahead: {accepted}.")
+    return until
 
 
 def iso(moment: dt.datetime) -> str:

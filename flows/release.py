@@ -58,7 +58,8 @@ def schedule_release(
     """Record the embargo (in the private store's release log) and create a run of `cro-awards/release`
     scheduled at `embargo_until` (needs a Prefect server serving the deployment: `make serve`); return the
     log entry, with the flow run's id."""
-    releases.require_draft(drafts, survey_year, run_id)  # before anything is scheduled
+    embargo_until = releases.embargo_time(embargo_until)  # in range (exit 2), before anything is scheduled
+    releases.require_draft(drafts, survey_year, run_id)
     scheduled = run_deployment(
         DEPLOYMENT,
         parameters={

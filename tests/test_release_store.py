@@ -241,3 +241,45 @@ def test_a_not_a_directory_error_met_past_the_checks_is_exit_5_naming_the_path(f
     printed = capsys.readouterr()
     assert code == 5 and "Traceback" not in printed.err
     assert printed.err.count("\n") == 1 and "cannot use /srv/out/.releases/survey_year=2024/run-a" in printed.err
+
+
+# --- embargo times out of range -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("9999-12-31T23:59:59-05:00", "is not an embargo time this pipeline can schedule"),
+        ("0001-01-01T00:00:00+01:00", "is not an embargo time this pipeline can schedule"),
+        ("2026-11-30T12:00:00Z", "has passed"),
+        ("2027-12-03T12:00:00Z", "too far ahead"),
+        ("2026-12-32T09:00:00Z", "is not an embargo time"),
+    ],
+)
+def test_an_embargo_time_out_of_range_is_refused_saying_the_accepted_range(text, says):
+    with pytest.raises(releases.EmbargoTimeError) as raised:
+        releases.embargo_time(text, now=NOW)
+    message = str(raised.value)
+    assert raised.value.exit_code == 2 and says in message
+    assert "from now (2026-12-01T12:00:00.000000Z) to 366 days ahead (2027-12-02T12:00:00.000000Z)" in message
+
+
+def test_an_embargo_time_in_range_is_taken_as_given():
+    assert releases.embargo_time("2027-12-02T13:00:00+01:00", now=NOW) == releases.parse_time("2027-12-02T12:00:00Z")
+    assert releases.embargo_time("2026-12-01T12:00:01", now=NOW) == NOW + releases.dt.timedelta(seconds=1)
+
+
+def test_parse_time_refuses_a_time_out_of_utcs_range_instead_of_overflowing():
+    with pytest.raises(releases.ReleaseError, match="out of the range of times"):
+        releases.parse_time("9999-12-31T23:59:59-05:00")
+
+
+@pytest.mark.parametrize("text", ["9999-12-31T23:59:59-05:00", "2001-01-01T00:00:00Z", "tomorrow"])
+def test_the_command_line_refuses_an_embargo_out_of_range_with_exit_2_before_anything(folders, capsys, text):
+    draft(folders["output"], "run-a", published_at=at(1))
+    code = main(["release", str(YEAR), "run-a", "--embargo-until", text, *_arguments(folders)])
+    printed = capsys.readouterr()
+    assert code == 2, printed.err
+    assert "Traceback" not in printed.err and "366 days ahead" in printed.err
+    assert not releases.log_path(folders["drafts"]).exists(), "nothing recorded"
+    assert not (folders["output"] / f"survey_year={YEAR}").is_symlink(), "nothing released"
