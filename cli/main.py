@@ -150,13 +150,18 @@ def parser() -> argparse.ArgumentParser:
         help="release at this time (e.g. 2026-12-24T09:00:00Z), by a scheduled run of the cro-awards/release "
         "deployment: needs a Prefect server serving it (make serve) named by PREFECT_API_URL",
     )
+    release.add_argument(
+        "--now",
+        action="store_true",
+        help="release a draft that has a pending embargo at once (its embargo is cancelled); without it refused",
+    )
     release.add_argument("--by", help="who releases, for the release log (default: the operating system's user)")
     _add_accept_difference(release)
     _add_folder_arguments(release)
     listing = commands.add_parser("publications", help="list a survey year's drafts and releases, newest first")
     listing.add_argument("year", type=int, help="the survey year, e.g. 2024")
     listing.add_argument(
-        "--json", action="store_true", help="print JSON for scripts (run_id, status, published_at, export, ...)"
+        "--json", action="store_true", help="print JSON for scripts (run_id, status, created_at, published_at, ...)"
     )
     _add_folder_arguments(listing)
     difference = commands.add_parser("diff", help="a draft's difference from the current release (or another)")
@@ -345,12 +350,21 @@ def _release(arguments: argparse.Namespace) -> int:
     from cro_awards.locks import year_lock
     from cro_awards.summary import printable
 
+    if arguments.now and arguments.embargo_until:
+        raise releases.EmbargoTimeError("give --now (release at once) or --embargo-until (release then), not both.")
     until = releases.embargo_time(arguments.embargo_until) if arguments.embargo_until else None  # refused first
     output, quarantine, drafts = _folders(arguments)
     if until is not None:
         return _schedule(arguments, output, quarantine, drafts, until)
     releases.require_draft(drafts, arguments.year, arguments.run_id)
     with year_lock(output, arguments.year, "cro-awards"):
+        embargoed = releases.pending_embargoes(drafts, arguments.year).get(arguments.run_id)
+        if embargoed is not None and not arguments.now:
+            raise releases.ReleaseError(
+                f"run {arguments.run_id} of {arguments.year} is embargoed until {releases.iso(embargoed)}: its "
+                "scheduled run releases it then. To release it at once (cancelling the embargo) add --now; nothing "
+                "was released."
+            )
         done = releases.release(
             output,
             quarantine,
@@ -370,6 +384,13 @@ def _release(arguments: argparse.Namespace) -> int:
             printable(
                 f"Released survey year {arguments.year}: run {done['run_id']}, by {done['released_by']} at "
                 f"{done['released_at']} (before: {before}). Readers of {link} now see it."
+            )
+        )
+    for cancelled in done["cancelled_embargoes"]:
+        print(
+            printable(
+                f"The embargoed release of run {cancelled['run_id']} at {cancelled['embargo_until']} is cancelled: "
+                "its scheduled run will release nothing."
             )
         )
     if done["difference"]:
@@ -418,6 +439,13 @@ def _schedule(arguments: argparse.Namespace, output: Path, quarantine: Path, dra
             f"the Prefect server at {os.environ['PREFECT_API_URL']} has no deployment {DEPLOYMENT}: serve it "
             "(`make serve`) and try again (nothing was scheduled)."
         ) from None
+    for replaced in entry["replaced"]:
+        print(
+            printable(
+                f"The embargoed release of run {replaced['run_id']} at {replaced['embargo_until']} is cancelled "
+                "(replaced by this one): its scheduled run will release nothing."
+            )
+        )
     print(
         printable(
             f"Run {arguments.run_id} of {arguments.year} is embargoed until {entry['embargo_until']}: flow run "
@@ -452,7 +480,7 @@ def _publications(arguments: argparse.Namespace) -> int:
         overrides = ", ".join(f"{k}={v}" for k, v in item.overrides.items()) or "-"
         export = f"{item.export_file} ({(item.export_sha256 or '')[:12]})"
         released = f"{item.released_at} by {item.released_by}" if item.released_at else "-"
-        cells = (item.run_id, item.status, item.published_at, export, overrides, released)
+        cells = (item.run_id, item.status, item.created_at, export, overrides, released)
         table.add_row(*(Text(printable(cell)) for cell in cells))
     Console(width=None if sys.stdout.isatty() else 160).print(table)
     return 0

@@ -15,7 +15,12 @@ link, the log line) and adds no second line.
 
 An embargoed release is recorded in the (private) log (`record_embargo`) by whoever schedules the flow
 run that will release it at that time (`flows.release`); until then `publications` marks the draft
-"embargoed until ...". Nothing under the output folder names a draft or an embargo. The keep policy
+"embargoed until ...". A year has at most one embargo in force: a newer embargo of the year, and any
+release or rollback of the year (`release`), cancel it (an `embargo_cancelled` line saying why); when its
+time comes the scheduled run releases only if nothing settled the embargo meanwhile
+(`release_embargoed`): a scheduled release never overrides a release made after it was scheduled (an
+`embargo_not_applied` line says why it released nothing). Nothing under the output folder names a draft
+or an embargo. The keep policy
 (`collect_garbage`, after every draft and release): never delete the current release, the previous
 release, a draft with a pending embargo or a draft younger than `KEEP_DAYS` days; beyond those keep the
 newest `keep` drafts (CRO_AWARDS_KEEP_PUBLICATIONS). A deleted draft's quarantine goes with it; a failed
@@ -261,6 +266,13 @@ def record_embargo(
 ) -> dict[str, Any]:
     """Record that run `run_id`'s draft will be released at `until` (by a scheduled flow run)."""
     require_draft(store, survey_year, run_id)
+    replaced = _cancel(
+        store,
+        open_embargoes(store, survey_year),
+        f"replaced by the embargo of run {run_id} until {iso(until)}",
+        by or default_releaser(),
+        _now(now),
+    )
     entry = {
         "event": EMBARGOED,
         "survey_year": survey_year,
@@ -271,7 +283,117 @@ def record_embargo(
         "flow_run_id": flow_run_id,
     }
     append_json_line(log_path(store), entry)
-    return entry
+    return {**entry, "replaced": replaced}
+
+
+def _key(entry: dict[str, Any]) -> tuple[str, str]:
+    return entry["run_id"], iso(parse_time(entry["embargo_until"]))
+
+
+def open_embargoes(store: Path, survey_year: int) -> list[dict[str, Any]]:
+    """The year's embargo entries not yet settled, oldest first: an embargo is settled by any release of the
+    year logged after it (its own, or one that overrides it), by its cancellation (a release, a rollback or
+    a newer embargo of the year cancels it) or by its scheduled run finding it cancelled. Whether its time
+    has come or not (`pending_embargoes`: those still in the future)."""
+    unsettled: dict[tuple[str, str], dict[str, Any]] = {}
+    for entry in release_log(store, survey_year):
+        if entry["event"] == EMBARGOED:
+            unsettled[_key(entry)] = entry
+        elif entry["event"] == RELEASED:
+            unsettled.clear()
+        else:
+            unsettled.pop(_key(entry), None)
+    return list(unsettled.values())
+
+
+def _cancel(store: Path, embargoes: list[dict[str, Any]], why: str, by: str, now: dt.datetime) -> list[dict[str, Any]]:
+    """Log the cancellation of each of `embargoes` (its scheduled run will then release nothing)."""
+    cancelled = []
+    for embargo in embargoes:
+        entry = {
+            "event": EMBARGO_CANCELLED,
+            "survey_year": embargo["survey_year"],
+            "run_id": embargo["run_id"],
+            "embargo_until": embargo["embargo_until"],
+            "flow_run_id": embargo.get("flow_run_id"),
+            "at": iso(now),
+            "by": by,
+            "reason": why,
+        }
+        append_json_line(log_path(store), entry)
+        cancelled.append(entry)
+    return cancelled
+
+
+def embargo_settled(store: Path, survey_year: int, run_id: str, until: dt.datetime) -> str | None:
+    """None when run `run_id`'s embargo until `until` is still to be released by its scheduled run; else why
+    not (it was cancelled, or another release of the year was made after it was set: a scheduled release
+    never overrides a release made after it was scheduled)."""
+    key = (run_id, iso(until))
+    why = f"no embargo of run {run_id} until {iso(until)} is in the release log"
+    for entry in release_log(store, survey_year):
+        if entry["event"] == EMBARGOED and _key(entry) == key:
+            why = None
+        elif why is None and entry["event"] == RELEASED:
+            if entry["run_id"] == run_id:
+                why = f"run {run_id} was released at {entry.get('at')} by {entry.get('by')} already"
+            else:
+                why = (
+                    f"run {entry['run_id']} was released at {entry.get('at')} by {entry.get('by')}, after this "
+                    "embargo was set"
+                )
+        elif why is None and entry["event"] in (EMBARGO_CANCELLED, EMBARGO_NOT_APPLIED) and _key(entry) == key:
+            why = f"the embargo was cancelled at {entry.get('at')}: {entry.get('reason')}"
+    return why
+
+
+def release_embargoed(
+    output: Path,
+    quarantine: Path,
+    survey_year: int,
+    run_id: str,
+    until: dt.datetime,
+    *,
+    store: Path,
+    released_by: str | None = None,
+    keep: int = 2,
+    now: dt.datetime | None = None,
+    accept_difference: str | None = None,
+    flow_run_id: str | None = None,
+    release_draft=None,
+) -> dict[str, Any]:
+    """What the scheduled run of an embargo does at its time, under the year's lock: release run `run_id`
+    (`release`, or `release_draft` given the same arguments) unless the embargo was settled meanwhile
+    (`embargo_settled`), in which case nothing is released and an `embargo_not_applied` line says why.
+    Returns the release's result with `status` "released", or {status: "not applied", reason, ...}."""
+    now = _now(now)
+    why = embargo_settled(store, survey_year, run_id, until)
+    if why is not None:
+        entry = {
+            "event": EMBARGO_NOT_APPLIED,
+            "survey_year": survey_year,
+            "run_id": run_id,
+            "embargo_until": iso(until),
+            "flow_run_id": flow_run_id,
+            "at": iso(now),
+            "by": released_by or default_releaser(),
+            "reason": why,
+        }
+        append_json_line(log_path(store), entry)
+        return {"status": "not applied", **entry}
+    release_draft = release_draft or release
+    done = release_draft(
+        output,
+        quarantine,
+        survey_year,
+        run_id,
+        store=store,
+        released_by=released_by,
+        keep=keep,
+        now=now,
+        accept_difference=accept_difference,
+    )
+    return {"status": "released", **done}
 
 
 # What is released -------------------------------------------------------------------------------------
@@ -301,17 +423,9 @@ def previous_release(output: Path, store: Path, survey_year: int) -> str | None:
 
 
 def pending_embargoes(store: Path, survey_year: int, now: dt.datetime | None = None) -> dict[str, dt.datetime]:
-    """Run id -> embargo time, for the embargoes of the year still in the future and not released since."""
+    """Run id -> embargo time, for the year's embargoes still in the future and not settled (`open_embargoes`)."""
     now = _now(now)
-    pending: dict[str, dt.datetime] = {}
-    for entry in release_log(store, survey_year):
-        if entry["event"] == EMBARGOED:
-            try:
-                pending[entry["run_id"]] = parse_time(entry["embargo_until"])
-            except (ReleaseError, KeyError):
-                continue
-        elif entry["event"] == RELEASED:
-            pending.pop(entry["run_id"], None)
+    pending = {entry["run_id"]: parse_time(entry["embargo_until"]) for entry in open_embargoes(store, survey_year)}
     return {run: until for run, until in pending.items() if until > now}
 
 
@@ -323,7 +437,10 @@ class Publication:
     survey_year: int
     status: str
     """`released`, `embargoed until <time>`, `previous release` or `draft`."""
-    published_at: str
+    created_at: str
+    """When the run made the draft (its manifest's `published_at`)."""
+    published_at: str | None
+    """When it was last released (readers saw it from then), None for a draft never released."""
     export_file: str | None
     export_sha256: str | None
     overrides: dict[str, Any]
@@ -362,7 +479,8 @@ def publications(output: Path, store: Path, survey_year: int, now: dt.datetime |
                 run_id=run_id,
                 survey_year=survey_year,
                 status=status,
-                published_at=manifest.get("published_at", ""),
+                created_at=manifest.get("published_at", ""),
+                published_at=released.get(run_id, {}).get("at"),
                 export_file=export.get("file_name"),
                 export_sha256=export.get("sha256"),
                 overrides=config.get("overrides", {}),
@@ -448,6 +566,17 @@ def release(
         step = "switching the released quarantine's link"
         _release_quarantine(quarantine, survey_year, run_id)
         step = "recording the release in the release log"
+        cancelled = _cancel(
+            store,
+            [
+                e
+                for e in open_embargoes(store, survey_year)
+                if not (e["run_id"] == run_id and parse_time(e["embargo_until"]) <= now)
+            ],
+            f"run {run_id} was released at {iso(now)} by {released_by or default_releaser()}",
+            released_by or default_releaser(),
+            now,
+        )
         if not already:
             entry = {"survey_year": survey_year, "run_id": run_id, "at": at, "by": by, "previous_run_id": previous}
             if accept_difference:
@@ -471,6 +600,7 @@ def release(
         "released_by": by,
         "previous_run_id": previous,
         "already": already,
+        "cancelled_embargoes": cancelled,
         "checked": checked,
         "unchecked": unchecked,
         "difference": [finding.as_json() for finding in findings],

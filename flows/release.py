@@ -6,12 +6,15 @@ Served as the deployment `cro-awards/release` (`deployments/serve.py`; the flow 
 publications`, or the awards run's id in the UI), `embargo_until`, `released_by`, `accept_difference`
 (why a release the differencing guard refuses is right: recorded in the release log), and the folders.
 
-Without an embargo, or once its time has come, the flow releases (`cro_awards.releases.release`)
-under the year's lock, like a run. With an embargo in the future it checks the draft exists, records
-the embargo in the release log and schedules a run of this same deployment at that time
-(`schedule_release`, which `cro-awards release --embargo-until` calls too), then ends: nothing readers
-see changes before the embargo. A scheduled run that the runner starts a little early waits for the
-embargo time before releasing (never more than `EARLY_START_SECONDS`).
+Without an embargo the flow releases (`cro_awards.releases.release`) under the year's lock, like a run;
+a draft with a pending embargo only with `now` (its embargo is cancelled), and any release cancels the
+year's pending embargo (logged). With an embargo (from now to `releases.MAX_EMBARGO_DAYS` days ahead;
+else refused) it checks the draft exists, records the embargo in the release log (replacing the year's
+pending one) and schedules a run of this same deployment at that time (`schedule_release`, which
+`cro-awards release --embargo-until` calls too), then ends: nothing readers see changes before the
+embargo. That scheduled run (`releases.release_embargoed`) releases only if no release, rollback or newer
+embargo of the year came after the embargo was set; otherwise it releases nothing and logs why. Started a
+little early, it waits for the embargo time (never more than `EARLY_START_SECONDS`).
 """
 
 from __future__ import annotations
@@ -82,6 +85,20 @@ def schedule_release(
     )
 
 
+def _release_draft(output, quarantine, survey_year, run_id, *, store, released_by, keep, now, accept_difference):
+    """`releases.release` through the flow's release task (what an embargo's scheduled run calls)."""
+    return release_task(output, quarantine, store, survey_year, run_id, released_by, keep, accept_difference)
+
+
+def _log_cancelled(done: dict[str, Any]) -> None:
+    for cancelled in done.get("cancelled_embargoes", []):
+        get_run_logger().warning(
+            "The embargoed release of run %s at %s is cancelled: its scheduled run will release nothing",
+            cancelled["run_id"],
+            cancelled["embargo_until"],
+        )
+
+
 @flow(name="cro-awards", flow_run_name=_run_name, persist_result=False, log_prints=False)
 def release_flow(
     survey_year: int,
@@ -92,6 +109,7 @@ def release_flow(
     quarantine: str | None = None,
     drafts: str | None = None,
     accept_difference: str | None = None,
+    now: bool = False,
 ) -> dict[str, Any]:
     """Release a draft of a survey year: what readers see at output/survey_year=<year> becomes that draft.
 
@@ -109,6 +127,8 @@ def release_flow(
         accept_difference: Why releasing is right although the differencing guard finds published rows that
             differ from an earlier release of the year by fewer than min_cell_size evaluations (recorded in the
             release log); empty: such a release is refused (exit 9). Rollbacks are never checked.
+        now: Release a draft that has a pending embargo at once, cancelling the embargo (without it, refused).
+            Any release of the year cancels the year's pending embargo.
     """
     settings = load_settings()
     logger = get_run_logger()
@@ -120,7 +140,7 @@ def release_flow(
         wait = (until - dt.datetime.now(dt.UTC)).total_seconds()
         scheduled = flow_run.scheduled_start_time
         is_the_scheduled_run = scheduled is not None and abs((scheduled - until).total_seconds()) < 1
-        if wait > 0 and not (is_the_scheduled_run and wait <= EARLY_START_SECONDS):
+        if not (is_the_scheduled_run and wait <= EARLY_START_SECONDS):  # a time given in the form: schedule
             entry = schedule_release(
                 survey_year,
                 run_id,
@@ -143,7 +163,32 @@ def release_flow(
         if wait > 0:
             logger.info("Started %.1f s before the embargo; waiting for it", wait)
             time.sleep(wait)
+        with year_slot(survey_year), year_lock(output_path, survey_year, LOCK_HOLDER):
+            done = releases.release_embargoed(
+                output_path,
+                quarantine_path,
+                survey_year,
+                run_id,
+                until,
+                store=drafts_path,
+                released_by=released_by,
+                keep=settings.keep_publications,
+                accept_difference=accept_difference,
+                flow_run_id=str(flow_run.id) if flow_run.id else None,
+                release_draft=_release_draft,
+            )
+        if done["status"] != "released":
+            logger.warning("Survey year %s, run %s: nothing released: %s", survey_year, run_id, done["reason"])
+            return done
+        _log_cancelled(done)
+        return done
     with year_slot(survey_year), year_lock(output_path, survey_year, LOCK_HOLDER):
+        embargoed = releases.pending_embargoes(drafts_path, survey_year).get(run_id)
+        if embargoed is not None and not now:
+            raise releases.ReleaseError(
+                f"run {run_id} of {survey_year} is embargoed until {releases.iso(embargoed)}: its scheduled run "
+                "releases it then. To release it at once (cancelling the embargo) set `now`; nothing was released."
+            )
         done = release_task(
             output_path,
             quarantine_path,
@@ -154,6 +199,7 @@ def release_flow(
             settings.keep_publications,
             accept_difference,
         )
+    _log_cancelled(done)
     return {"status": "released", **done}
 
 

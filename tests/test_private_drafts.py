@@ -252,7 +252,7 @@ def test_an_old_layout_is_moved_to_the_store_once_losing_nothing(output, capsys)
     assert main(["publications", str(YEAR), "--json", *_folders(output)]) == 0
     assert "moved" not in capsys.readouterr().err, "once"
     assert [e["event"] for e in releases.release_log(store(output), YEAR)] == ["released", "embargoed"]
-    assert main(["release", str(YEAR), "run-b", *_folders(output)]) == 0, capsys.readouterr().err
+    assert main(["release", str(YEAR), "run-b", "--now", *_folders(output)]) == 0, capsys.readouterr().err  # embargoed
     assert_readers_see_only(output, 5)
 
 

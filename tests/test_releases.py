@@ -274,7 +274,8 @@ def test_publications_newest_first_with_their_status(output, quarantine):
         "run_id": "run-2",
         "survey_year": YEAR,
         "status": "released",
-        "published_at": "2026-11-28T12:00:00.000000Z",
+        "created_at": "2026-11-28T12:00:00.000000Z",
+        "published_at": "2026-12-01T11:00:00.000000Z",
         "export_file": "export.csv",
         "export_sha256": "sha-run-2",
         "overrides": {},
@@ -284,6 +285,10 @@ def test_publications_newest_first_with_their_status(output, quarantine):
     }
     assert (listed[3].released_at, listed[3].released_by) == ("2026-12-01T10:00:00.000000Z", "ann")
     assert (listed[0].released_at, listed[0].released_by) == (None, None)
+    draft_only = listed[0].as_json()
+    assert (draft_only["created_at"], draft_only["published_at"]) == ("2026-11-30T12:00:00.000000Z", None), (
+        "a draft's creation time is not a publication"
+    )
 
 
 def test_publications_show_a_drafts_overrides(output):
@@ -334,8 +339,9 @@ def _keep_policy_year(output: Path, quarantine: Path) -> None:
         os.utime(own.parent, (stamp, stamp))
     _release(output, quarantine, "run-2", keep=100)
     _release(output, quarantine, "run-3", keep=100)
-    releases.record_embargo(store(output), YEAR, "run-1", NOW + 5 * DAY, by="cat", now=NOW)
+    # a year has one embargo in force (a newer one replaces it): run-4's lapsed, then run-1's pending
     releases.record_embargo(store(output), YEAR, "run-4", NOW - DAY, by="cat", now=NOW - 2 * DAY)
+    releases.record_embargo(store(output), YEAR, "run-1", NOW + 5 * DAY, by="cat", now=NOW)
 
 
 @pytest.mark.parametrize(
@@ -358,8 +364,8 @@ def test_the_keep_policy_keeps_what_it_must_and_then_the_newest(output, quaranti
 def test_the_release_applies_the_keep_policy_with_its_own_keep(output, quarantine):
     _keep_policy_year(output, quarantine)
     _release(output, quarantine, "run-3", keep=0)  # already released: the policy runs all the same
+    # the release cancelled run-1's embargo, so nothing protects run-1 any more
     assert {p.run_id for p in releases.publications(output, store(output), YEAR, now=NOW)} == {
-        "run-1",
         "run-2",
         "run-3",
         "run-6",
