@@ -1,15 +1,16 @@
 """Calibration of the uncertainty figures: synthetic surveys drawn from known true CRO means, run through
-the real pipeline, compared with the truth (docs/method.md, "How sure each award is", "Calibration").
+the real pipeline, compared with the truth each figure claims to estimate (docs/method.md, "How sure each
+award is", "Calibration").
 
     .venv/bin/python -m bench.calibrate [--surveys N] [--replicates B] [--seed S] [--out docs/calibration.md]
                                         [--quick] [--workers W]
 
-`make calibrate` runs the default (`KINDS`' counts: 528 surveys, B = 1,000; 15-35 minutes on 2 cores with
-the machine's load, see "Budget"); `--quick` runs 1 survey of each kind at B = 1,000 (under a minute on 2
-loaded cores; the large kinds need B = 1,000 to stay near the engine's threshold: at B = 200 they would be
-some 630,000 evaluations) and writes to bench/results/calibration_quick.md unless `--out` is given.
-`--surveys N` spreads N surveys over the kinds in their proportions (at least one of each). The report
-(markdown) goes to `--out` and to standard output.
+`make calibrate` runs the default (`KINDS`' counts: 628 surveys, B = 1,000; about 12 minutes on 2 cores at
+the load of the last full run, about 23 under a load of 6-9, see "Budget"); `--quick` runs 1 survey of each
+kind at B = 1,000 (40-70 s on 2 loaded cores; the large kinds need B = 1,000 to stay near the engine's
+threshold: at B = 200 they would be some 630,000 evaluations) and writes to bench/results/calibration_quick.md
+unless `--out` is given. `--surveys N` spreads N surveys over the kinds in their proportions (at least one of
+each). The report (markdown) goes to `--out` and to standard output.
 
 The data-generating process (issue 21; per survey, all randomness from `numpy.random.default_rng([seed,
 survey index])`). It is the harder process under which an independent review found the award probabilities
@@ -22,18 +23,20 @@ is checked here under harsher conditions. The process:
 - 36 CROs (the first 36 of surveys/2024.yaml) and three categories of the 2024 questionnaire with their
   attributes (compatibility 3, quality 2, reliability 3; no attribute in two categories);
 - a true mean `mu[cro, category]` near the top of the scale, so that clipping at 5 matters: 4.2 for every
-  CRO and category ("null": no CRO truly differs), or N(4.2, 0.15) ("spread"), or spread with one planted
-  clear winner per category ("planted", below); plus a fixed offset per attribute, N(0, 0.15), shared by all
-  CROs;
+  CRO and category ("null": no CRO truly differs), or N(4.2, 0.15) ("spread"), or one planted clear winner
+  per category among others ~ N(3.8, 0.15) ("planted", below); plus a fixed offset per attribute,
+  N(0, 0.15), shared by all CROs;
 - respondents rate 1 + Poisson(2) CROs (at most 10, never one twice), picked by popularity (log-spaced
   weights between 1 and R, R set so that the least popular CRO expects `min_n` evaluations; assigned to
   CROs at random); 40% of respondents are Big Pharma (R&D spend 5000), the others Small Pharma (200);
 - respondent leniency L = N(0, 0.35) + 0.6 x lenient, lenient for a random 20% of respondents (the same L
   for every rating a respondent gives; so E[L] = 0.12: leniency is not mean-zero);
-- clustering: a random third of the CROs (12, "favoured") has its popularity weight multiplied by 3 for
-  lenient respondents (weighted sampling without replacement, Gumbel top-k), so lenient raters gather on
-  them and leniency is confounded with CRO: about a third of a favoured CRO's raters are lenient, about 15%
-  of another's (`lenient_share_among_raters`);
+- clustering (`Kind.clustered`: every kind but the unclustered null ones): a random third of the CROs (12,
+  "favoured") has its popularity weight multiplied by 3 for lenient respondents (weighted sampling without
+  replacement, Gumbel top-k), so lenient raters gather on them and leniency is confounded with CRO: about a
+  third of a favoured CRO's raters are lenient, about 15% of another's (`lenient_share_among_raters`).
+  Unclustered: the same process without the 3x favouring (the favoured third is still drawn, as a label
+  only), so lenient raters spread evenly and every CRO's raters are lenient in the population's 20%;
 - a halo per evaluation, N(0, 0.3), shared by all attributes of one evaluation;
 - a rating is `clip(round(mu + offset + L + halo + e), 1, 5)`, noise e ~ N(0, 0.6);
 - response: respondent i answers attribute a with probability 0.35 + 0.62 x expit(alpha_a + u_i), alpha_a
@@ -41,55 +44,83 @@ is checked here under harsher conditions. The process:
   within 0.35-0.97, mean about 0.72), independent of the rating; a row left with no rating gets one
   attribute back, so that every row is accepted;
 - planted: in each category one CRO, drawn from the more popular half (a clear winner must be seen: the least
-  popular CROs are not even eligible in Big Pharma at 1,500 evaluations), gets a true mean mu 0.5 above the
-  highest of the other 35 (`plant_winners`); on the rating scale, where clipping at 5 compresses it, its true
-  composite (below) is then about 0.3 above the best other one (0.5 there is out of reach: the best other
-  true composite is already about 4.5).
+  popular CROs are not even eligible in Big Pharma at 1,500 evaluations), is made clear ON THE COMPOSITE
+  SCALE: its mu is raised (`plant_winners`, bisection) to the least value at which its true composite is at
+  least 0.5 above every other CRO's in every cell, under both truths (below), whichever attributes thin
+  cells leave out of either composite (`planted_margin`: its least attribute truth minus the others' largest,
+  under both truths, at least 0.5). Clipping at 5 caps what a winner can reach (the best of 35 others ~
+  N(4.2, 0.15) is already about 4.5 on the rating scale, so 0.5 above it is out of reach): hence the others'
+  lower mean, 3.8, and where even a mu of 6 would not do (about 5% of categories), the category's other CROs
+  are lowered together by the least shift that makes it do. The realised gap (in the report, per truth) is
+  about 0.65 on average, 0.5 at least.
 
-The truth of a composite is what the official composite estimates in the population: the expected rating of
-a random respondent of the population (not of the CRO's own raters), E over L (the two-component mixture),
-the halo and the noise of clip(round(mu + offset + L + halo + e)), computed exactly: given the component,
-mu + offset + L + halo + e is normal with SD sqrt(0.35^2 + 0.3^2 + 0.6^2), so the expectation is 0.8 x
-E_N(mu + offset) + 0.2 x E_N(mu + offset + 0.6), each from the normal CDF at the cut points 1.5 .. 4.5
-(`mixture_rating`). A composite averages its segment's published attributes of the category: a (segment,
-CRO, attribute) cell with fewer than min_cell_size ratings counts nowhere, so such a composite estimates the
-mean of the others, and its truth is theirs (`composite_truth`).
+Two truths, named (`TRUTHS`). The *raters' truth* of a composite is what the CRO's own raters (its
+sponsors) would rate it on average: the expected rating under the lenient share among that CRO's raters
+(`lenient_share_among_raters`, `true_attributes(..., share)`). The *population truth* is what a typical
+respondent of the population would: the expected rating at the population's lenient share, E over L (the
+two-component mixture), the halo and the noise of clip(round(mu + offset + L + halo + e)), computed exactly:
+given the component, mu + offset + L + halo + e is normal with SD sqrt(0.35^2 + 0.3^2 + 0.6^2), so the
+expectation is (1 - s) x E_N(mu + offset) + s x E_N(mu + offset + 0.6), each from the normal CDF at the
+cut points 1.5 .. 4.5 (`mixture_rating`; s = 0.2 for the population, the CRO's raters' share for the raters'
+truth). A composite averages its segment's published attributes of the category: a (segment, CRO,
+attribute) cell with fewer than min_cell_size ratings counts nowhere, so such a composite estimates the mean
+of the others, and its truth is theirs (`composite_truth`).
 
-Clustering BIASES the raw composite against this truth, by design: a favoured CRO's raters are more lenient
-than the population, so its raw composite converges to the expected rating under ITS raters' lenient share
-("raters' truth", `lenient_share_among_raters`, `true_attributes(..., share)`), above the truth; the other
-CROs' below it (about +0.06 and -0.02 on the rating scale). Resampling respondents cannot see that bias, so
-the raw composite's intervals under-cover the truth as n grows; that is what this calibration must show
-honestly, and what the leniency-adjusted composite (`composite_adjusted`, a column of composite_scores being
-added to the engine) is for. The report gives the coverage against both truths (against the raters' truth
-it measures the resampling alone), the bias of the raw composite, favoured CROs and others apart, and, when
-composite_scores has `composite_adjusted`, the same for it, with the rank correlation of each with the truth.
+Each reading is judged against what it claims to estimate (`READING_TRUTH`, `FIGURE_TRUTH`). The official
+and shrunk readings (composite, ci_low / ci_high, p_leader, composite_shrunk, and the awards and p_award of
+award_rule official and shrunk) estimate the raters' truth: "the CRO's sponsors rated it highest" is what
+they say, and resampling respondents estimates exactly that. The adjusted reading (composite_adjusted and
+award_rule adjusted) claims the population truth. "Truly above the threshold", "truly best", "no true
+difference" (`null_for`) and the p_award bins all use the truth of the reading.
+
+The bias is reported apart, not hidden. Under clustering a favoured CRO's raters are more lenient than the
+population, the others' less, so the official composite converges to the raters' truth and is BIASED
+against the population truth (about +0.05 for favoured CROs and -0.03 for the others on the rating scale);
+at large n that bias dwarfs the interval. The report keeps (1) the bias table: the raw and the adjusted
+composite against the population truth, favoured CROs and others apart, with RMSE and rank correlation
+(unclustered kinds as a placebo); (2) the population truth's coverage beside the raters' truth's; and (3) a
+labelled diagnostic right after the targets: the official and shrunk readings' award figures against the
+population truth (robust champions per cell in the clustered null kinds, robust champions truly above and
+leaders truly best in the spread and planted kinds; `diagnostic_table`).
+
+Null kinds. In a clustered null survey the population truth is the same for every CRO but the raters'
+truth is not (a favoured CRO's raters are more lenient): "no true difference" would not hold for the
+official reading. So the null award kinds that judge every reading are UNCLUSTERED (`null-1500`,
+`null-5000`, `null-large`), where both truths are the same for every CRO. Clustered null kinds
+(`null-clustered-*`) are added where needed: for the bias table, the diagnostic, and the adjusted
+reading's own null target under clustering (a line of its own: its truth, the population's, is still null
+there). The coverage, spread and planted kinds stay clustered.
 
 Each survey is written as a CSV export and a YAML (`min_cell_size: 3`, the least the YAML accepts;
 `max_rejected_share: 1.0`, `bootstrap_replicates` B, `bootstrap_seed` = seed x 100,000 + survey index)
-and run through `cro_awards.pipeline.run_pipeline(load_config(yaml), csv)` in process: every figure is the
-published one. Survey kinds (`KINDS`):
+and run ONCE through `cro_awards.pipeline.run_pipeline(load_config(yaml), csv)` in process: every figure is
+the published one. Every award rule's awards come from that one run: the run carries every reading's awards
+(`PipelineResult.readings`, int_award_readings, whose rows of the award_rule are what awards.sql publishes),
+and nothing else the pipeline publishes depends on the award rule (tests/test_calibrate.py checks both).
+Survey kinds (`KINDS`):
 - coverage surveys (`min_evaluations: 3`, so that every published composite gets its interval; 600, 2,000
   and 6,000 evaluations, resampled exactly, each run a second time in process with
   `cro_awards.uncertainty.EXACT_UP_TO_WORK` set to 0, which forces the normal approximation on the same
   survey (composites with n < EXACT_BELOW_EVALUATIONS = 20 are resampled exactly on that path too, as the
   engine always does); and a large size, beyond the engine's EXACT_UP_TO_WORK at B, which takes the
   approximation by the engine's own choice);
-- award surveys (`min_evaluations: 10`, the method's value; null, spread and planted; 1,500 and 5,000
-  evaluations and, for null and spread, the large size), each run once per award rule of `AWARD_RULES`
-  (an override of the same YAML): "official", "shrunk" and, when `cro_awards.knobs.AwardRule` accepts it,
+- award surveys (`min_evaluations: 10`, the method's value; null (unclustered and clustered), spread and
+  planted; 1,500 and 5,000 evaluations and, for null and spread, the large size), each judged under every
+  award rule of `AWARD_RULES`: "official", "shrunk" and, when `cro_awards.knobs.AwardRule` accepts it,
   "adjusted".
 Whether a survey's own run used exact resampling is decided as the engine decides it (`EXACT_UP_TO_WORK`).
 
-Budget: `make calibrate` must finish in about 35 minutes on the 2 shared cores. The earlier 1,000 surveys
-ran 29.8 minutes with 2 runs per award survey; here award surveys run once per award rule (3) and coverage
-surveys twice, so the counts are lower: 50 of each exact coverage kind, 30 large; 60 of each award kind of
-1,500 and 5,000 evaluations (540 cells each) and 20 of the large ones (180 cells each: their three runs
-of some 126,000 evaluations cost the most); 34 of each planted kind (68 surveys, 612 cells: the 600 the
-planted target is stated for). 528 surveys, 1,374 pipeline runs. Measured 2026-12-07 with 36 surveys (3 of
-each kind) while other work kept the load at about 5: 2.6 minutes, which scales to about 32 minutes for the
-full run; on a quiet machine about half that. Targets about the awards are judged pooled over the survey
-sizes (a kind's cells alone cannot resolve 0.005 robust champions a cell); the tables give each size.
+Budget: `make calibrate` must finish in about 20 minutes on the 2 shared cores. The last run with one
+pipeline run per award rule (528 surveys, 1,374 runs) took 16.6 minutes; reading every rule from one run
+cuts an award survey's cost to about a third, which pays for the clustered null kinds: 50 of each exact
+coverage kind, 30 large; 60 of each unclustered null and spread kind of 1,500 and 5,000 evaluations (540
+cells each) and 20 of the large ones (180 cells each); 40 of each clustered null kind of 1,500 and 5,000
+evaluations and 20 large; 34 of each planted kind (68 surveys, 612 cells: the 600 the planted target is
+stated for). 628 surveys, 778 pipeline runs. Measured 2026-12-07 with 100 surveys in these proportions
+while other work kept the load at 6-9: 3.6 minutes, which scales to about 23 minutes for the full run; the
+coverage surveys, unchanged, took about twice their seconds of the 16.6-minute run there, so at that run's
+load about 12 minutes. Targets about the awards are judged pooled over the survey sizes (a kind's cells
+alone cannot resolve 0.005 robust champions a cell); the tables give each size.
 """
 
 from __future__ import annotations
@@ -139,8 +170,13 @@ SCALE = (1, 5)
 MEAN = 4.2
 """Near the top of the scale: clipping at 5 matters."""
 SPREAD_SD = 0.15
+PLANTED_MEAN = 3.8
+"""Planted surveys: the other CROs' true means ~ N(PLANTED_MEAN, SPREAD_SD), lower than MEAN, so that a winner
+can be PLANTED_GAP clear on the rating scale below its ceiling of 5."""
 PLANTED_GAP = 0.5
-"""A planted winner's true mean minus the highest true mean of the other CROs of its category."""
+"""A planted winner's true composite minus the best other CRO's, at least, in every cell, on both truths."""
+PLANTED_MU_CAP = 6.0
+"""The highest true mean a planted winner is given; where more would be needed the others are lowered."""
 ATTRIBUTE_OFFSET_SD = 0.15
 LENIENCY_SD = 0.35
 LENIENT_SHARE = 0.2
@@ -171,7 +207,26 @@ SURVEY_CLOSE = "2024-02-29"
 LAST_ENGAGED = "2023-06-15"
 
 AWARD_RULES: tuple[str, ...] = tuple(rule for rule in ("official", "shrunk", "adjusted") if rule in get_args(AwardRule))
-"""The award rules every award survey is run with: "adjusted" only where the engine's AwardRule has it."""
+"""The award rules (readings) every award survey is judged under: "adjusted" only where the engine's AwardRule
+has it."""
+
+TRUTHS: dict[str, str] = {
+    "raters": "raters' truth",
+    "population": "population truth",
+}
+"""The two truths (module docstring): what the CRO's own raters would rate on average, and what a typical
+respondent of the population would."""
+READING_TRUTH: dict[str, str] = {"official": "raters", "shrunk": "raters", "adjusted": "population"}
+"""Award rule (reading) -> the truth it is judged against: the one it claims to estimate."""
+FIGURE_TRUTH: dict[str, str] = {
+    "composite": "raters",
+    "ci_low / ci_high": "raters",
+    "p_leader": "raters",
+    "composite_shrunk": "raters",
+    "composite_adjusted": "population",
+}
+"""Published figure -> the truth it estimates (the bias table judges composite and composite_adjusted both
+against the population truth, to show the raw composite's bias)."""
 
 BINS: tuple[tuple[int, float, str], ...] = (
     (3, 5, "3-4"),
@@ -217,9 +272,10 @@ class Kind:
     n_evaluations: int  # 0: large (see `large_size`)
     min_n: float  # expected overall evaluations of the least popular CRO
     min_evaluations: int
-    awards: bool  # award statistics (one run per award rule)
+    awards: bool  # award statistics (every award rule's, from the one run)
     surveys: int = 1  # surveys of this kind in a full run
     force_approximation: bool = False  # also run with the normal approximation forced (EXACT_UP_TO_WORK = 0)
+    clustered: bool = True  # lenient respondents favour a third of the CROs (else spread evenly over all)
 
 
 KINDS: tuple[Kind, ...] = (
@@ -227,18 +283,28 @@ KINDS: tuple[Kind, ...] = (
     Kind("coverage-2000", "spread", 2000, 2.5, 3, False, 50, True),
     Kind("coverage-6000", "spread", 6000, 2.5, 3, False, 50, True),
     Kind("coverage-large", "spread", 0, 2.5, 3, False, 30),
-    Kind("null-1500", "null", 1500, 12, 10, True, 60),
+    Kind("null-1500", "null", 1500, 12, 10, True, 60, clustered=False),
     Kind("spread-1500", "spread", 1500, 12, 10, True, 60),
-    Kind("null-5000", "null", 5000, 12, 10, True, 60),
+    Kind("null-5000", "null", 5000, 12, 10, True, 60, clustered=False),
     Kind("spread-5000", "spread", 5000, 12, 10, True, 60),
-    Kind("null-large", "null", 0, 12, 10, True, 20),
+    Kind("null-large", "null", 0, 12, 10, True, 20, clustered=False),
     Kind("spread-large", "spread", 0, 12, 10, True, 20),
     Kind("planted-1500", "planted", 1500, 12, 10, True, 34),
     Kind("planted-5000", "planted", 5000, 12, 10, True, 34),
+    Kind("null-clustered-1500", "null", 1500, 12, 10, True, 40),
+    Kind("null-clustered-5000", "null", 5000, 12, 10, True, 40),
+    Kind("null-clustered-large", "null", 0, 12, 10, True, 20),
 )
 
 
-# --- the truth ------------------------------------------------------------------------------------------
+def null_for(kind: Kind, truth: str) -> bool:
+    """Whether no CRO truly differs in a survey of `kind` against `truth` ("raters" or "population"): a null
+    survey's population truth is the same for every CRO; its raters' truth only without clustering (with it,
+    a favoured CRO's raters are more lenient than another's)."""
+    return kind.scenario == "null" and (truth == "population" or not kind.clustered)
+
+
+# --- the truths -----------------------------------------------------------------------------------------
 
 
 def expected_rating(mu: Any, sd: float = RATING_SD, scale: tuple[int, int] = SCALE) -> np.ndarray:
@@ -297,13 +363,61 @@ def champion_truth(truth: np.ndarray, weights: np.ndarray, k: float = CHAMPION_S
     return (truth >= mean + k * sd - 1e-12) & (truth > mean + 1e-12)
 
 
-def plant_winners(mu: np.ndarray, planted: np.ndarray, gap: float = PLANTED_GAP) -> np.ndarray:
-    """mu with, in each category k, CRO planted[k]'s true mean set `gap` above the highest of the other CROs'
-    (the attribute offsets are shared, so its true composite is the highest too; clipping at 5 compresses the
-    gap on the rating scale to about 0.3)."""
+def planted_margin(
+    mu: np.ndarray, winner: int, k: int, offsets: np.ndarray, raters_share: np.ndarray
+) -> tuple[float, float]:
+    """(the least, over the attributes of category k and both truths, of CRO `winner`'s expected attribute
+    score; the largest of every other CRO's). Their difference bounds the winner's true composite minus
+    any other CRO's from below in every cell, on both truths, whichever attributes thin cells leave out of
+    either composite (a composite averages some of its CRO's attribute truths)."""
+    attributes = k == ATTRIBUTE_CATEGORY
+    others = np.arange(len(mu)) != winner
+    latent = mu[others, k][:, None] + offsets[attributes][None, :]
+    best_other = max(
+        float(mixture_rating(latent, LENIENT_SHARE).max()),
+        float(mixture_rating(latent, raters_share[others][:, None]).max()),
+    )
+    own = mu[winner, k] + offsets[attributes]
+    least = min(float(mixture_rating(own, LENIENT_SHARE).min()), float(mixture_rating(own, raters_share[winner]).min()))
+    return least, best_other
+
+
+def plant_winners(
+    mu: np.ndarray,
+    planted: np.ndarray,
+    offsets: np.ndarray,
+    raters_share: np.ndarray,
+    gap: float = PLANTED_GAP,
+    cap: float = PLANTED_MU_CAP,
+) -> np.ndarray:
+    """mu with, in each category k, CRO planted[k]'s true mean raised (bisection) to the least value at which
+    its true composite is at least `gap` above every other CRO's in every cell, on the population truth and
+    on the raters' truth (`planted_margin`'s bound at least `gap`). Clipping at 5 caps what a winner can
+    reach: where even `cap` is not enough, the category's other CROs are lowered together by the least shift
+    (bisection) that makes `cap` enough."""
     mu = mu.copy()
-    for k, winner in enumerate(planted):
-        mu[winner, k] = np.delete(mu[:, k], winner).max() + gap
+    others = np.arange(len(mu))
+
+    def margin(values: np.ndarray, winner: int, k: int) -> float:
+        least, best_other = planted_margin(values, winner, k, offsets, raters_share)
+        return least - best_other
+
+    for k, winner in enumerate(planted.tolist()):
+        rest = others != winner
+        mu[winner, k] = cap
+        if margin(mu, winner, k) < gap:
+            low, high = 0.0, cap
+            for _ in range(60):
+                middle = (low + high) / 2
+                trial = mu.copy()
+                trial[rest, k] -= middle
+                low, high = (low, middle) if margin(trial, winner, k) >= gap else (middle, high)
+            mu[rest, k] -= high
+        low, high = float(mu[rest, k].max()), cap
+        for _ in range(60):
+            mu[winner, k] = (low + high) / 2
+            low, high = (low, mu[winner, k]) if margin(mu, winner, k) >= gap else (mu[winner, k], high)
+        mu[winner, k] = high
     return mu
 
 
@@ -372,12 +486,13 @@ def choose_cros(
     favoured: np.ndarray,
     lenient: np.ndarray,
     per_respondent: np.ndarray,
+    factor: float = FAVOURED_FACTOR,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(respondent, cro) per evaluation: each respondent's CROs drawn without replacement by popularity, a
-    favoured CRO's weight multiplied by FAVOURED_FACTOR for a lenient respondent (Gumbel top-k: the k largest
-    of log weight + Gumbel noise)."""
+    favoured CRO's weight multiplied by `factor` for a lenient respondent (Gumbel top-k: the k largest of log
+    weight + Gumbel noise). `factor` 1: no clustering."""
     plain = np.log(weights)
-    boosted = plain + math.log(FAVOURED_FACTOR) * favoured
+    boosted = plain + math.log(factor) * favoured
     keys = np.where(lenient[:, None], boosted[None, :], plain[None, :]) + rng.gumbel(size=(len(lenient), len(weights)))
     order = np.argsort(-keys, axis=1)
     respondent, position = np.nonzero(np.arange(len(weights))[None, :] < per_respondent[:, None])
@@ -402,7 +517,7 @@ def lenient_share_among_raters(
 
 @dataclass
 class Survey:
-    """A drawn survey: one row per evaluation, and the truth."""
+    """A drawn survey: one row per evaluation, and the truths."""
 
     index: int
     kind: Kind
@@ -412,11 +527,13 @@ class Survey:
     rates: np.ndarray  # respondents x ATTRIBUTES: response probabilities
     cro: np.ndarray  # per evaluation, 0 .. N_CROS - 1
     ratings: np.ndarray  # evaluations x ATTRIBUTES, NaN = blank
-    favoured: np.ndarray  # per CRO: favoured by lenient respondents
+    favoured: np.ndarray  # per CRO: favoured by lenient respondents (a label only when not clustered)
     planted: np.ndarray  # per category: the planted winner's CRO index, or -1
+    mu: np.ndarray  # N_CROS x categories: the true means
+    offsets: np.ndarray  # per attribute
     truth: np.ndarray  # N_CROS x categories (every attribute): the population truth
     attribute_truth: np.ndarray  # N_CROS x ATTRIBUTES: the population truth
-    raters_share: np.ndarray  # per CRO: the expected lenient share among its raters
+    raters_share: np.ndarray  # per CRO: the expected lenient share among its raters (LENIENT_SHARE unclustered)
     raters_attribute_truth: np.ndarray  # N_CROS x ATTRIBUTES: the expectation under the CRO's raters
 
     @property
@@ -435,17 +552,26 @@ def draw_survey(kind: Kind, index: int, seed: int, n_evaluations: int) -> Survey
     if kind.scenario == "null":
         mu = np.full((N_CROS, n_categories), MEAN)
     else:
-        mu = rng.normal(MEAN, SPREAD_SD, (N_CROS, n_categories))
+        mean = PLANTED_MEAN if kind.scenario == "planted" else MEAN
+        mu = rng.normal(mean, SPREAD_SD, (N_CROS, n_categories))
     offsets = rng.normal(0.0, ATTRIBUTE_OFFSET_SD, len(ATTRIBUTES))
     attribute_logit = rng.uniform(*ATTRIBUTE_LOGIT, len(ATTRIBUTES))
     weights = rng.permutation(popularity(n_evaluations, kind.min_n))
     favoured = np.zeros(N_CROS, dtype=bool)
     favoured[rng.choice(N_CROS, N_FAVOURED, replace=False)] = True
+    factor = FAVOURED_FACTOR if kind.clustered else 1.0
+    # Without clustering every CRO's raters are lenient in the population's share (each type of respondent
+    # picks CROs alike), exactly.
+    raters_share = (
+        lenient_share_among_raters(weights, favoured, np.random.default_rng([seed, index, 1]))
+        if kind.clustered
+        else np.full(N_CROS, LENIENT_SHARE)
+    )
     planted = np.full(n_categories, -1)
     if kind.scenario == "planted":
         popular = np.flatnonzero(weights >= np.median(weights))
         planted = rng.choice(popular, n_categories, replace=False)
-        mu = plant_winners(mu, planted)
+        mu = plant_winners(mu, planted, offsets, raters_share)
 
     per_respondent = np.minimum(1 + rng.poisson(EXTRA_CROS_MEAN, n_evaluations), MAX_CROS_PER_RESPONDENT)
     total = np.cumsum(per_respondent)
@@ -453,7 +579,7 @@ def draw_survey(kind: Kind, index: int, seed: int, n_evaluations: int) -> Survey
     per_respondent = per_respondent[:n_respondents]
     per_respondent[-1] -= int(total[n_respondents - 1]) - n_evaluations
     lenient = rng.random(n_respondents) < LENIENT_SHARE
-    respondent, cro = choose_cros(rng, weights, favoured, lenient, per_respondent)
+    respondent, cro = choose_cros(rng, weights, favoured, lenient, per_respondent, factor)
 
     leniency = rng.normal(0.0, LENIENCY_SD, n_respondents) + LENIENT_SHIFT * lenient
     big_pharma = rng.random(n_respondents) < BIG_PHARMA_SHARE
@@ -470,7 +596,6 @@ def draw_survey(kind: Kind, index: int, seed: int, n_evaluations: int) -> Survey
     empty = np.flatnonzero(missing.all(axis=1))
     missing[empty, rng.integers(0, len(ATTRIBUTES), len(empty))] = False
     ratings[missing] = np.nan
-    raters_share = lenient_share_among_raters(weights, favoured, np.random.default_rng([seed, index, 1]))
     return Survey(
         index=index,
         kind=kind,
@@ -482,6 +607,8 @@ def draw_survey(kind: Kind, index: int, seed: int, n_evaluations: int) -> Survey
         ratings=ratings,
         favoured=favoured,
         planted=planted,
+        mu=mu,
+        offsets=offsets,
         truth=true_composites(mu, offsets),
         attribute_truth=true_attributes(mu, offsets),
         raters_share=raters_share,
@@ -572,15 +699,16 @@ def code_version() -> str:
 
 @dataclass
 class Intervals:
-    """One run's published intervals (eligible composites with one) against the truths."""
+    """One run's published intervals (eligible composites with one) against the truths: the raters' truth,
+    which the official composite and its resampling estimate, and the population truth (a diagnostic)."""
 
     path: str  # "exact" or "approximate"
     forced: bool  # the approximation forced in process on a survey the engine would resample exactly
     n: np.ndarray  # n_evaluations per composite
-    below: np.ndarray  # truth < ci_low
-    above: np.ndarray  # truth > ci_high
-    raters_below: np.ndarray  # the raters' truth < ci_low
-    raters_above: np.ndarray  # the raters' truth > ci_high
+    below: np.ndarray  # the raters' truth < ci_low
+    above: np.ndarray  # the raters' truth > ci_high
+    population_below: np.ndarray  # the population truth < ci_low
+    population_above: np.ndarray  # the population truth > ci_high
     width: np.ndarray
 
 
@@ -624,7 +752,7 @@ def interval_records(
     forced: bool = False,
 ) -> Intervals:
     """The eligible composites with an interval (`composites`: published composite_scores rows) against
-    the truth and the raters' truth (`composite_truth`)."""
+    the population truth (`truth`) and the raters' truth (`composite_truth` of each)."""
     with_interval = [row for row in composites if row["is_eligible"] and row["ci_low"] is not None]
     keys = [(row["segment"], row["cro"], row["category"]) for row in with_interval]
     true = np.array([truth[key] for key in keys], dtype=np.float64)
@@ -635,10 +763,10 @@ def interval_records(
         path=path,
         forced=forced,
         n=np.array([row["n_evaluations"] for row in with_interval], dtype=np.int64),
-        below=true < low,
-        above=true > high,
-        raters_below=raters < low,
-        raters_above=raters > high,
+        below=raters < low,
+        above=raters > high,
+        population_below=true < low,
+        population_above=true > high,
         width=high - low,
     )
 
@@ -671,10 +799,12 @@ def composite_estimates(
 def _rule_record(
     rows: list[dict[str, Any]], best: str, truly: dict[str, bool], winner: str | None, p_leader: float | None
 ) -> dict[str, Any]:
-    """One rule's awards of one cell against the truth (`p_leader`: the planted winner's, in that rule's run)."""
+    """One rule's awards of one cell against one truth (`best`: the truly best CRO, `truly`: CRO -> truly
+    above the threshold, both under that truth; `p_leader`: the planted winner's)."""
     leaders = [row for row in rows if row["award"] == "leader"]
     champions = [row for row in rows if row["award"] == "champion"]
     record = {
+        "true_champions": sum(truly.values()),
         "leaders": len(leaders),
         "leader_best": sum(row["cro"] == best for row in leaders) / len(leaders) if leaders else math.nan,
         "leader_p": [row["p_award"] for row in leaders],
@@ -698,19 +828,16 @@ def _rule_record(
 def cell_records(
     composites: list[dict[str, Any]],
     awards: dict[str, list[dict[str, Any]]],
-    truth: dict[tuple[str, str, str], float],
+    truths: dict[str, dict[tuple[str, str, str], float]],
     planted: dict[str, str] | None = None,
-    rule_composites: dict[str, list[dict[str, Any]]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Per cell with awards (those of the official rule's run): how each rule's published awards compare
-    with the truth (`composites`: the official run's composite_scores rows; `awards[rule]`: that rule's run's
-    awards rows; `truth[(segment, cro, category)]`: `composite_truth`; `planted`: category -> the planted
-    winner's CRO id, for planted surveys, whose p_leader is read from `rule_composites[rule]`, each rule's
-    run's composite_scores rows, where given, else from `composites`)."""
-    p_leaders = {
-        rule: {(row["segment"], row["cro"], row["category"]): row["p_leader"] for row in rows}
-        for rule, rows in (rule_composites or {rule: composites for rule in awards}).items()
-    }
+    """Per cell with awards (those of the official reading): how each reading's awards compare with the
+    truth it claims to estimate (`READING_TRUTH`), in "rules"; and, in "population", the readings judged
+    against the raters' truth judged against the population truth instead (the diagnostic).
+    `composites`: the run's composite_scores rows (p_leader is read there; it does not depend on the award
+    rule); `awards[rule]`: the reading's awards rows; `truths[name][(segment, cro, category)]`:
+    `composite_truth` under each of TRUTHS; `planted`: category -> the planted winner's CRO id."""
+    p_leaders = {(row["segment"], row["cro"], row["category"]): row["p_leader"] for row in composites}
     eligible: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in composites:
         if row["is_eligible"]:
@@ -724,39 +851,54 @@ def cell_records(
     for cell in sorted(by_rule["official"]):
         members = eligible[cell]
         cros = [row["cro"] for row in members]
-        true = np.array([truth[cell[0], cro, cell[1]] for cro in cros])
         weights = np.array([row["n_evaluations"] for row in members], dtype=np.float64)
-        best = cros[int(np.argmax(true))]
-        truly = dict(zip(cros, champion_truth(true, weights).tolist(), strict=True))
+        true = {name: np.array([truths[name][cell[0], cro, cell[1]] for cro in cros]) for name in TRUTHS}
+        best = {name: cros[int(np.argmax(values))] for name, values in true.items()}
+        truly = {
+            name: dict(zip(cros, champion_truth(values, weights).tolist(), strict=True))
+            for name, values in true.items()
+        }
         co_leaders = [row["cro"] for row in members if row["is_co_leader"]]
         shrunk_values = [row["composite_shrunk"] for row in members]
         winner = planted.get(cell[1]) if planted else None
+        p_leader = p_leaders.get((cell[0], winner, cell[1]))
+        judged = {
+            (rule, truth): _rule_record(rows[cell], best[truth], truly[truth], winner, p_leader)
+            for rule, rows in by_rule.items()
+            for truth in TRUTHS
+        }
         record: dict[str, Any] = {
             "cell": cell,
             "eligible": len(members),
             "tau_zero": max(shrunk_values) - min(shrunk_values) <= 1e-9,
             "co_leaders": len(co_leaders),
-            "co_leaders_hold_best": best in co_leaders,
-            "true_champions": sum(truly.values()),
-            "rules": {
-                rule: _rule_record(
-                    rows[cell],
-                    best,
-                    truly,
-                    winner,
-                    p_leaders.get(rule, p_leaders.get("official", {})).get((cell[0], winner, cell[1])),
-                )
-                for rule, rows in by_rule.items()
-            },
+            # The co-leaders come from the official composite's resampling: the raters' truth.
+            "co_leaders_hold_best": best["raters"] in co_leaders,
+            "true_champions": {name: sum(values.values()) for name, values in truly.items()},
+            "rules": {rule: judged[rule, READING_TRUTH[rule]] for rule in by_rule},
+            "population": {rule: judged[rule, "population"] for rule in by_rule if READING_TRUTH[rule] != "population"},
         }
         if winner is not None:
             position = cros.index(winner) if winner in cros else -1
             record["planted_eligible"] = position >= 0
-            record["planted_gap"] = (
-                float(true[position] - np.delete(true, position).max()) if position >= 0 else math.nan
-            )
+            record["planted_gap"] = {
+                name: float(values[position] - np.delete(values, position).max()) if position >= 0 else math.nan
+                for name, values in true.items()
+            }
         records.append(record)
     return records
+
+
+def reading_awards(result: Any) -> dict[str, list[dict[str, Any]]]:
+    """Award rule -> the awards that reading names (AWARD_RULES' order), from a run's
+    `PipelineResult.readings` (int_award_readings: the rows awards.sql publishes for that award_rule)."""
+    if result.readings is None:
+        raise RuntimeError("the pipeline result carries no readings (int_award_readings)")
+    found: dict[str, list[dict[str, Any]]] = {rule: [] for rule in AWARD_RULES}
+    for row in _rows(result.readings):
+        if row["reading"] in found:
+            found[row["reading"]].append(row)
+    return found
 
 
 @contextmanager
@@ -774,9 +916,11 @@ def approximation_forced() -> Iterator[None]:
 
 
 def run_survey(task: tuple[Kind, int, int, int, int]) -> Outcome:
-    """Draw survey `index` of `kind`, run it through the pipeline (once per award rule for award surveys,
-    and once more with the approximation forced for the kinds that ask for it), and compare the published
-    figures with the truth."""
+    """Draw survey `index` of `kind`, run it through the pipeline (once; once more with the approximation
+    forced for the kinds that ask for it), and compare the published figures with the truths. Every award
+    rule's awards come from the one run: the run carries every reading's awards (`PipelineResult.readings`,
+    int_award_readings, of which awards.sql publishes the award_rule's rows), and nothing else the pipeline
+    publishes depends on the award rule."""
     from cro_awards import uncertainty
     from cro_awards.config import derive_id, load_config
     from cro_awards.pipeline import run_pipeline
@@ -789,20 +933,18 @@ def run_survey(task: tuple[Kind, int, int, int, int]) -> Outcome:
     # The engine's own test (uncertainty.analyse): every rating of an accepted evaluation counts once per
     # segment it is in (its own and overall).
     exact = 2 * survey.n_ratings * replicates <= uncertainty.EXACT_UP_TO_WORK
-    results = {}
     forced = None
     with tempfile.TemporaryDirectory(prefix="cro-calibrate-") as folder:
         yaml_path, csv_path = write_survey(survey, Path(folder), replicates, seed * 100_000 + index)
-        for rule in AWARD_RULES if kind.awards else ("official",):
-            results[rule] = run_pipeline(load_config(yaml_path, {"award_rule": rule}), csv_path)
-        if results["official"].counts["accepted"] != survey.n_evaluations:
-            raise RuntimeError(f"survey {index}: {results['official'].counts} (every generated row should be accepted)")
+        result = run_pipeline(load_config(yaml_path), csv_path)
+        if result.counts["accepted"] != survey.n_evaluations:
+            raise RuntimeError(f"survey {index}: {result.counts} (every generated row should be accepted)")
         if kind.force_approximation and exact:
             with approximation_forced():
                 forced = run_pipeline(load_config(yaml_path), csv_path)
     ids = [derive_id(name) for name in cro_names()]  # the tables key on ids
     index_of = {cro: code for code, cro in enumerate(ids)}
-    official = results["official"].tables
+    official = result.tables
     attribute_rows = _rows(official["attribute_scores"])
     truth = composite_truth(survey.attribute_truth, attribute_rows, index_of)
     raters_truth = composite_truth(survey.raters_attribute_truth, attribute_rows, index_of)
@@ -829,9 +971,9 @@ def run_survey(task: tuple[Kind, int, int, int, int]) -> Outcome:
             if kind.scenario == "planted"
             else None
         )
-        awards = {rule: _rows(result.tables["awards"]) for rule, result in results.items()}
-        rule_composites = {rule: _rows(result.tables["composite_scores"]) for rule, result in results.items()}
-        outcome.cells = cell_records(composites, awards, truth, planted, rule_composites)
+        outcome.cells = cell_records(
+            composites, reading_awards(result), {"raters": raters_truth, "population": truth}, planted
+        )
     outcome.seconds = time.perf_counter() - started
     return outcome
 
@@ -860,14 +1002,15 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else math.nan
 
 
-def _total(cells: list[dict[str, Any]], name: str, rule: str | None = None) -> float:
-    return sum((cell["rules"][rule] if rule else cell)[name] for cell in cells)
+def _total(cells: list[dict[str, Any]], name: str) -> float:
+    return sum(cell[name] for cell in cells)
 
 
 def coverage_table(outcomes: list[Outcome]) -> list[dict[str, Any]]:
     """Per n bin (and all bins together), per path (exact, approximate): composites, surveys (runs forced
-    to the approximation among them), coverage of the truth and of the raters' truth with their SEs (surveys
-    as clusters), the shares missed below and above the truth, the mean interval width."""
+    to the approximation among them), coverage of the raters' truth (what the interval estimates) and, as a
+    diagnostic, of the population truth, with their SEs (surveys as clusters), the shares of the raters'
+    truth missed below and above, the mean interval width."""
     rows = []
     for low, high, label in (*BINS, (BINS[0][0], math.inf, f"{BINS[0][0]}+ (all)")):
         row: dict[str, Any] = {"bin": label, "all": high == math.inf and label.endswith("(all)")}
@@ -876,11 +1019,12 @@ def coverage_table(outcomes: list[Outcome]) -> list[dict[str, Any]]:
             masks = [(run.n >= low) & (run.n < high) for run in runs]
             counts = np.array([mask.sum() for mask in masks], dtype=np.float64)
             hits = np.array([(m & ~r.below & ~r.above).sum() for m, r in zip(masks, runs, strict=True)], np.float64)
-            raters = np.array(
-                [(m & ~r.raters_below & ~r.raters_above).sum() for m, r in zip(masks, runs, strict=True)], np.float64
+            population = np.array(
+                [(m & ~r.population_below & ~r.population_above).sum() for m, r in zip(masks, runs, strict=True)],
+                np.float64,
             )
             share, se = _cluster_share(hits, counts)
-            raters_share, raters_se = _cluster_share(raters, counts)
+            population_share, population_se = _cluster_share(population, counts)
             total = counts.sum()
             row[path] = {
                 "composites": int(total),
@@ -888,8 +1032,8 @@ def coverage_table(outcomes: list[Outcome]) -> list[dict[str, Any]]:
                 "forced": sum(1 for run, count in zip(runs, counts, strict=True) if run.forced and count > 0),
                 "coverage": share,
                 "se": se,
-                "raters_coverage": raters_share,
-                "raters_se": raters_se,
+                "population_coverage": population_share,
+                "population_se": population_se,
                 "below": _ratio(sum(int((m & r.below).sum()) for m, r in zip(masks, runs, strict=True)), total),
                 "above": _ratio(sum(int((m & r.above).sum()) for m, r in zip(masks, runs, strict=True)), total),
                 "width": _ratio(sum(float(r.width[m].sum()) for m, r in zip(masks, runs, strict=True)), total),
@@ -899,7 +1043,8 @@ def coverage_table(outcomes: list[Outcome]) -> list[dict[str, Any]]:
 
 
 def _rank_correlations(outcome: Outcome, values: np.ndarray) -> list[float]:
-    """Spearman's correlation of `values` with the truth within each cell of at least 3 eligible CROs."""
+    """Spearman's correlation of `values` with the population truth within each cell of at least 3 eligible
+    CROs."""
     estimates = outcome.estimates
     found = []
     for cell in np.unique(estimates.cell):
@@ -910,9 +1055,10 @@ def _rank_correlations(outcome: Outcome, values: np.ndarray) -> list[float]:
 
 
 def bias_table(outcomes: list[Outcome]) -> list[dict[str, Any]]:
-    """Per survey kind: the raw composite's error against the truth (favoured CROs and the others apart),
-    what the raters' lenient share predicts for it, its RMSE and rank correlation with the truth within cells
-    (not for null surveys: no true ranking); the same for composite_adjusted where the output has it."""
+    """Per survey kind: the raw composite's error against the population truth (favoured CROs and the others
+    apart), what the raters' lenient share predicts for it (raters' truth - population truth), its RMSE and
+    rank correlation with the population truth within cells (not for null surveys: no true ranking); the same
+    for composite_adjusted where the output has it."""
     rows = []
     for kind in KINDS:
         chosen = [o for o in outcomes if o.kind == kind.name and o.estimates is not None]
@@ -926,6 +1072,7 @@ def bias_table(outcomes: list[Outcome]) -> list[dict[str, Any]]:
             "surveys": len(chosen),
             "composites": len(truth),
             "favoured": int(favoured.sum()),
+            "clustered": kind.clustered,
             "expected": {"favoured": _nanmean(expected[favoured]), "others": _nanmean(expected[~favoured])},
         }
         for name in ("raw", "adjusted"):
@@ -960,10 +1107,44 @@ def rules_of(outcomes: list[Outcome]) -> list[str]:
     return [rule for rule in AWARD_RULES if rule in found] + sorted(found - set(AWARD_RULES))
 
 
+def _summary(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """One reading's award records (`_rule_record`, one per cell, all against one truth), pooled."""
+    cells = len(records)
+
+    def total(name: str) -> float:
+        return sum(record[name] for record in records)
+
+    return {
+        "cells": cells,
+        "leaders": _ratio(total("leaders"), cells),
+        "leader_best": _mean([record["leader_best"] for record in records]),
+        "leader_p": _mean([p for record in records for p in record["leader_p"]]),
+        "robust_leaders": _ratio(total("robust_leaders"), cells),
+        "robust_leaders_total": total("robust_leaders"),
+        "robust_leaders_best_total": total("robust_leaders_best"),
+        "robust_leader_best": _ratio(total("robust_leaders_best"), total("robust_leaders")),
+        "champions": _ratio(total("champions"), cells),
+        "champions_above": _ratio(total("champions_above"), total("champions")),
+        "champions_found": _ratio(total("champions_above"), total("true_champions")),
+        "champion_p": _mean([p for record in records for p in record["champion_p"]]),
+        "robust_champions": _ratio(total("robust_champions"), cells),
+        "robust_champions_total": total("robust_champions"),
+        "robust_champions_above_total": total("robust_champions_above"),
+        "robust_champions_above": _ratio(total("robust_champions_above"), total("robust_champions")),
+        "robust_champions_found": _ratio(total("robust_champions_above"), total("true_champions")),
+    }
+
+
+def kind_of(name: str) -> Kind | None:
+    return next((kind for kind in KINDS if kind.name == name), None)
+
+
 def award_tables(outcomes: list[Outcome]) -> dict[str, list[dict[str, Any]]]:
     """ "cells": per award kind, what does not depend on the rule; "rules": per award kind and rule, the
-    awards against the truth, pooled over the cells."""
-    tables: dict[str, list[dict[str, Any]]] = {"cells": [], "rules": []}
+    reading's awards against its own truth (`READING_TRUTH`), pooled over the cells; "population": per award
+    kind and rule judged against the raters' truth, the same against the population truth (the diagnostic:
+    what the official reading's figures would look like against the truth it does not claim)."""
+    tables: dict[str, list[dict[str, Any]]] = {"cells": [], "rules": [], "population": []}
     for kind in KINDS:
         chosen = [o for o in outcomes if o.kind == kind.name]
         cells = [cell for o in chosen for cell in o.cells]
@@ -973,6 +1154,7 @@ def award_tables(outcomes: list[Outcome]) -> dict[str, list[dict[str, Any]]]:
             {
                 "kind": kind.name,
                 "scenario": kind.scenario,
+                "clustered": kind.clustered,
                 "surveys": len(chosen),
                 "evaluations": _mean([o.n_evaluations for o in chosen]),
                 "path": ", ".join(sorted({"exact" if o.exact else "approximate" for o in chosen})),
@@ -981,46 +1163,36 @@ def award_tables(outcomes: list[Outcome]) -> dict[str, list[dict[str, Any]]]:
                 "tau_zero": _ratio(_total(cells, "tau_zero"), len(cells)),
                 "co_leaders_hold_best": _ratio(_total(cells, "co_leaders_hold_best"), len(cells)),
                 "co_leaders": _ratio(_total(cells, "co_leaders"), len(cells)),
-                "true_champions": _ratio(_total(cells, "true_champions"), len(cells)),
+                "true_champions": {
+                    name: _ratio(sum(cell["true_champions"][name] for cell in cells), len(cells)) for name in TRUTHS
+                },
             }
         )
         for rule in rules_of(chosen):
-            ruled = [cell for cell in cells if rule in cell["rules"]]
-            tables["rules"].append(
-                {
-                    "kind": kind.name,
-                    "scenario": kind.scenario,
-                    "rule": rule,
-                    "cells": len(ruled),
-                    "leaders": _ratio(_total(ruled, "leaders", rule), len(ruled)),
-                    "leader_best": _mean([cell["rules"][rule]["leader_best"] for cell in ruled]),
-                    "leader_p": _mean([p for cell in ruled for p in cell["rules"][rule]["leader_p"]]),
-                    "robust_leaders": _ratio(_total(ruled, "robust_leaders", rule), len(ruled)),
-                    "robust_leader_best": _ratio(
-                        _total(ruled, "robust_leaders_best", rule), _total(ruled, "robust_leaders", rule)
-                    ),
-                    "champions": _ratio(_total(ruled, "champions", rule), len(ruled)),
-                    "champions_above": _ratio(_total(ruled, "champions_above", rule), _total(ruled, "champions", rule)),
-                    "champions_found": _ratio(_total(ruled, "champions_above", rule), _total(ruled, "true_champions")),
-                    "champion_p": _mean([p for cell in ruled for p in cell["rules"][rule]["champion_p"]]),
-                    "robust_champions": _ratio(_total(ruled, "robust_champions", rule), len(ruled)),
-                    "robust_champions_total": _total(ruled, "robust_champions", rule),
-                    "robust_champions_above_total": _total(ruled, "robust_champions_above", rule),
-                    "robust_champions_above": _ratio(
-                        _total(ruled, "robust_champions_above", rule), _total(ruled, "robust_champions", rule)
-                    ),
-                    "robust_champions_found": _ratio(
-                        _total(ruled, "robust_champions_above", rule), _total(ruled, "true_champions")
-                    ),
-                }
-            )
+            for key in ("rules", "population"):
+                records = [cell[key][rule] for cell in cells if rule in cell.get(key, {})]
+                if not records:
+                    continue
+                truth = READING_TRUTH.get(rule, "raters") if key == "rules" else "population"
+                tables[key].append(
+                    {
+                        "kind": kind.name,
+                        "scenario": kind.scenario,
+                        "clustered": kind.clustered,
+                        "rule": rule,
+                        "truth": truth,
+                        "null": null_for(kind, truth),
+                        **_summary(records),
+                    }
+                )
     return tables
 
 
 def p_award_table(outcomes: list[Outcome], rule: str) -> list[dict[str, Any]]:
     """Spread scenario, awards of `rule`: is p_award calibrated? Per p_award bin, the awards, their mean
-    p_award and the share truly deserved (champion: truly above the threshold; leader: truly the best), its
-    SE with surveys as clusters, and whether the bin is judged (at least MIN_BIN_AWARDS awards) and met."""
+    p_award and the share truly deserved against the reading's truth (`READING_TRUTH`; champion: truly above
+    the threshold; leader: truly the best), its SE with surveys as clusters, and whether the bin is judged
+    (at least MIN_BIN_AWARDS awards) and met."""
     found: dict[str, list[tuple[int, float, bool]]] = {"champion": [], "leader": []}
     for outcome in outcomes:
         if outcome.scenario != "spread":
@@ -1064,8 +1236,9 @@ def p_award_table(outcomes: list[Outcome], rule: str) -> list[dict[str, Any]]:
 
 def planted_table(outcomes: list[Outcome]) -> list[dict[str, Any]]:
     """Per planted kind and rule (and "all" planted kinds per rule): cells, the planted winner eligible, its
-    true gap to the best other eligible CRO, p_leader >= PLANTED_P_LEADER, named leader, robust leader, and
-    the cells with both p_leader >= PLANTED_P_LEADER and a robust leader (the target)."""
+    true composite's gap to the best other eligible CRO's under each truth (mean and least), p_leader >=
+    PLANTED_P_LEADER, named leader, robust leader, and the cells with both p_leader >= PLANTED_P_LEADER and a
+    robust leader (the target)."""
     rows = []
     planted_kinds = [kind.name for kind in KINDS if kind.scenario == "planted"]
     groups = [(name, [name]) for name in planted_kinds] + [("all planted", planted_kinds)]
@@ -1095,14 +1268,48 @@ def planted_table(outcomes: list[Outcome]) -> list[dict[str, Any]]:
                     "surveys": len(chosen),
                     "cells": len(ruled),
                     "eligible": _ratio(sum(cell["planted_eligible"] for cell in ruled), len(ruled)),
-                    "gap": _mean([cell["planted_gap"] for cell in ruled]),
-                    "min_gap": min((g for cell in ruled if not math.isnan(g := cell["planted_gap"])), default=math.nan),
+                    "gap": {name: _mean([cell["planted_gap"][name] for cell in ruled]) for name in TRUTHS},
+                    "min_gap": {
+                        name: min(
+                            (g for cell in ruled if not math.isnan(g := cell["planted_gap"][name])), default=math.nan
+                        )
+                        for name in TRUTHS
+                    },
                     "strong": _ratio(sum(strong), len(ruled)),
                     "leader": _ratio(sum(bool(cell["rules"][rule]["planted_leader"]) for cell in ruled), len(ruled)),
                     "robust": _ratio(sum(robust), len(ruled)),
                     "hits": hits,
                     "segments": segments,
                     "met": hits * of >= need * len(ruled),
+                }
+            )
+    return rows
+
+
+def diagnostic_table(outcomes: list[Outcome]) -> list[dict[str, Any]]:
+    """The readings judged against the raters' truth (official, shrunk), judged against the population truth
+    as well: per clustered award kind, and pooled over the clustered null kinds and over the spread kinds,
+    each reading's summary (`_summary`) under both truths. Not a target: what the bias does to the awards."""
+    kinds = [kind for kind in KINDS if kind.awards and kind.clustered]
+    groups = [(kind.name, [kind.name]) for kind in kinds]
+    for scenario, label in (("null", "clustered null, pooled"), ("spread", "spread, pooled")):
+        names = [kind.name for kind in kinds if kind.scenario == scenario]
+        if len(names) > 1:
+            groups.append((label, names))
+    rows = []
+    for label, names in groups:
+        cells = [cell for o in outcomes if o.kind in names for cell in o.cells]
+        for rule in rules_of([o for o in outcomes if o.kind in names]):
+            ruled = [cell for cell in cells if rule in cell.get("population", {})]
+            if not ruled:
+                continue
+            rows.append(
+                {
+                    "kind": label,
+                    "scenario": kind_of(names[0]).scenario,
+                    "rule": rule,
+                    "raters": _summary([cell["rules"][rule] for cell in ruled]),
+                    "population": _summary([cell["population"][rule] for cell in ruled]),
                 }
             )
     return rows
@@ -1120,7 +1327,7 @@ def targets(outcomes: list[Outcome]) -> list[dict[str, Any]]:
             measured = f"lowest {_f(lowest)} (n {label}); {met} of {len(judged)} bins meet it"
         found.append(
             {
-                "target": f"coverage >= {TARGET_COVERAGE} at every n >= {BINS[0][0]}, {path} path",
+                "target": f"coverage of the raters' truth >= {TARGET_COVERAGE} at every n >= {BINS[0][0]}, {path} path",
                 "measured": measured if judged else "no composites",
                 "met": all(value >= TARGET_COVERAGE for _, value in judged) if judged else None,
             }
@@ -1129,14 +1336,19 @@ def targets(outcomes: list[Outcome]) -> list[dict[str, Any]]:
     for rule in rules_of(outcomes):
         # Judged pooled over the survey sizes (a kind's own cells are too few to resolve 0.005 a cell: one
         # robust champion in 180 cells is 0.0056); each size's figure is listed beside it.
-        null = [row for row in awards if row["rule"] == rule and row["scenario"] == "null"]
-        if null:
+        # No true difference in the reading's own truth: the unclustered null surveys for every reading; the
+        # clustered ones too, as a line of their own, for a reading judged against the population truth.
+        for clustered in (False, True):
+            null = [row for row in awards if row["rule"] == rule and row["null"] and row["clustered"] == clustered]
+            if not null:
+                continue
             cells = sum(row["cells"] for row in null)
             total = sum(row["robust_champions_total"] for row in null)
             found.append(
                 {
-                    "target": f"`{rule}`: robust champions per cell with no true difference <= "
-                    f"{TARGET_NULL_ROBUST_CHAMPIONS}",
+                    "target": f"`{rule}`: robust champions per cell with no true difference "
+                    + ("(clustered leniency; the population truth) " if clustered else "")
+                    + f"<= {TARGET_NULL_ROBUST_CHAMPIONS}",
                     "measured": f"{_f(total / cells)} ({total:,} in {cells:,} cells; "
                     + ", ".join(f"{row['kind']} {_f(row['robust_champions'])}" for row in null)
                     + ")",
@@ -1149,8 +1361,8 @@ def targets(outcomes: list[Outcome]) -> list[dict[str, Any]]:
             above = sum(row["robust_champions_above_total"] for row in spread)
             found.append(
                 {
-                    "target": f"`{rule}`: robust champions truly above the threshold >= "
-                    f"{TARGET_ROBUST_CHAMPIONS_ABOVE}",
+                    "target": f"`{rule}`: robust champions truly above the threshold ({TRUTHS[READING_TRUTH[rule]]}) "
+                    f">= {TARGET_ROBUST_CHAMPIONS_ABOVE}",
                     "measured": f"{_f(above / total)} ({above:,} of {total:,}; "
                     + ", ".join(f"{row['kind']} {_f(row['robust_champions_above'])}" for row in spread)
                     + ")",
@@ -1175,7 +1387,7 @@ def targets(outcomes: list[Outcome]) -> list[dict[str, Any]]:
         found.append(
             {
                 "target": f"`{rule}`: every p_award bin within {TARGET_P_AWARD_GAP} of its observed rate "
-                f"(spread surveys; bins of at least {MIN_BIN_AWARDS} awards)",
+                f"({TRUTHS[READING_TRUTH[rule]]}; spread surveys; bins of at least {MIN_BIN_AWARDS} awards)",
                 "measured": measured,
                 "met": met,
             }
@@ -1229,13 +1441,16 @@ def render(
     rules = rules_of(outcomes)
     n_exact = sum(o.exact for o in outcomes)
     n_forced = sum(interval.forced for o in outcomes for interval in o.intervals)
-    runs = sum(len(o.intervals) + (len(rules_of([o])) - 1 if o.cells else 0) for o in outcomes)
+    runs = sum(len(o.intervals) for o in outcomes)
     engines: dict[str, int] = defaultdict(int)
     for outcome in outcomes:
         engines[outcome.engine] += 1
     first = [interval for o in outcomes for interval in o.intervals]
     thin = sum(int((run.n < BINS[0][0]).sum()) for run in first)
     has_adjusted = any(o.estimates is not None and o.estimates.adjusted is not None for o in outcomes)
+    readings = ", ".join(
+        f"`{rule}` against the {TRUTHS[READING_TRUTH[rule]]}" for rule in rules or AWARD_RULES if rule in READING_TRUTH
+    )
     lines = [
         "# Calibration of the uncertainty figures",
         "",
@@ -1244,7 +1459,7 @@ def render(
         f"approximation; {n_forced} of the exact ones run a second time with the approximation forced), "
         f"{runs:,} pipeline runs, `bootstrap_replicates` {replicates}, seed {seed}, {workers} worker process(es), "
         f"run time {seconds / 60:.1f} min. Regenerate with `make calibrate` (bench/calibrate.py; the "
-        "data-generating process, the truth and the survey kinds are in its docstring).",
+        "data-generating process, the truths and the survey kinds are in its docstring).",
         "",
         f"**Engine.** {version}; fingerprint of cro_awards/uncertainty.py and sql/ as run "
         "(bench/calibrate.py, `engine_fingerprint`): "
@@ -1254,57 +1469,74 @@ def render(
             if len(engines) > 1
             else "."
         )
-        + " Award rules run: "
+        + " Award rules (readings) judged: "
         + ", ".join(f"`{rule}`" for rule in rules or AWARD_RULES)
         + ("" if "adjusted" in AWARD_RULES else " (this engine's `AwardRule` has no `adjusted` yet)")
-        + ".",
+        + ", all from one run per survey (every reading's awards are in the run's `int_award_readings`; "
+        "nothing else depends on `award_rule`).",
         "",
         "**Data-generating process** (issue 21's harder one; it replaces the earlier model, whose tables are "
         "docs/calibration.md at commit b3cbd3c). 36 CROs; categories compatibility (3 attributes), quality (2) "
         "and reliability (3). A rating is clip(round(mu + offset + L + halo + e), 1, 5): respondent leniency "
         f"L ~ N(0, {LENIENCY_SD}) plus {LENIENT_SHIFT} for a lenient {LENIENT_SHARE:.0%} of respondents; "
-        f'clustering: lenient respondents pick a random third of the CROs ({N_FAVOURED}, "favoured") with '
-        f"{FAVOURED_FACTOR:g}x their popularity weight, so leniency is confounded with CRO; a halo N(0, {HALO_SD}) "
-        f"per evaluation, shared by its attributes; noise e ~ N(0, {NOISE_SD}); attribute offsets ~ "
-        f"N(0, {ATTRIBUTE_OFFSET_SD}); respondent i answers attribute a with probability "
+        f"clustering (every kind but the unclustered null ones): lenient respondents pick a random third of the "
+        f'CROs ({N_FAVOURED}, "favoured") with {FAVOURED_FACTOR:g}x their popularity weight, so leniency is '
+        "confounded with CRO (unclustered: the same process without that favouring, lenient raters spread "
+        f"evenly); a halo N(0, {HALO_SD}) per evaluation, shared by its attributes; noise e ~ N(0, {NOISE_SD}); "
+        f"attribute offsets ~ N(0, {ATTRIBUTE_OFFSET_SD}); respondent i answers attribute a with probability "
         f"{RESPONSE_RATE[0]} + {RESPONSE_RATE[1] - RESPONSE_RATE[0]:.2f} x expit(alpha_a + u_i), alpha_a ~ "
         f"U{ATTRIBUTE_LOGIT}, u_i ~ N(0, {PROPENSITY_SD:g}) (rates {RESPONSE_RATE[0]}-{RESPONSE_RATE[1]}, mean "
         f"{mean_response_rate():.2f}); respondents rate 1 + Poisson(2) CROs picked by skewed popularity; "
         f"{BIG_PHARMA_SHARE:.0%} of respondents Big Pharma. True means mu near the top of the scale: {MEAN} for "
-        f"all (null), ~ N({MEAN}, {SPREAD_SD}) per CRO and category (spread), or spread with one planted winner "
-        f"per category, drawn from the more popular half of the CROs, whose true mean is {PLANTED_GAP} above the "
-        "highest other CRO's (planted). Every figure is the pipeline's published one (`run_pipeline`, "
-        f"`min_cell_size: {MIN_CELL_SIZE}`); composites of all three segments (big_pharma, small_pharma, "
-        "overall) count.",
+        f"all (null), ~ N({MEAN}, {SPREAD_SD}) per CRO and category (spread), or (planted) ~ N({PLANTED_MEAN}, "
+        f"{SPREAD_SD}) with one planted winner per category, drawn from the more popular half of the CROs, whose "
+        f"mu is raised until its true composite is at least {PLANTED_GAP} above every other CRO's in every cell, "
+        "on both truths, whichever attributes thin cells leave out. Every figure is the pipeline's published "
+        f"one (`run_pipeline`, `min_cell_size: {MIN_CELL_SIZE}`); composites of all three segments (big_pharma, "
+        "small_pharma, overall) count.",
         "",
-        "**The truth** of a composite is what the official composite estimates in the population: the expected "
-        "rating of a random respondent of the population, not of the CRO's own raters (the mixture of leniency, "
-        "the halo and the noise integrated exactly with the normal CDF), averaged over the attributes the "
-        "composite averages (its segment's published ones: a thin cell counts nowhere). Clustering therefore "
-        "**biases the raw composite against this truth**: a favoured CRO's raters are more lenient than the "
-        "population, the others' less, and no resampling of respondents can see it. The raw composite converges "
-        "to the *raters' truth* (the same expectation under the CRO's own raters' lenient share); coverage of "
-        "it is shown beside coverage of the truth, to tell the intervals' own calibration from the bias. The "
-        "leniency-adjusted composite (`composite_adjusted`) is meant to undo the bias"
+        "**Two truths.** The *raters' truth* of a composite is what the CRO's own raters would rate it on "
+        "average: the expected rating under the lenient share among that CRO's raters. The *population truth* "
+        "is what a typical respondent of the population would: the expected rating at the population's lenient "
+        f"share ({LENIENT_SHARE:.0%}). Both integrate the leniency mixture, the halo and the noise exactly (normal "
+        "CDF), averaged over the attributes the composite averages (its segment's published ones: a thin cell "
+        "counts nowhere). **Each reading is judged against the truth it claims to estimate**: the official and "
+        "shrunk readings (composite, ci_low / ci_high, p_leader, p_award of `award_rule` official and shrunk) "
+        "against the raters' truth, since \"the CRO's sponsors rated it highest\" is what they say; the "
+        "leniency-adjusted reading (`composite_adjusted`, `award_rule: adjusted`) against the population truth. "
+        f"Here: {readings}. Truly above the threshold, truly best, no true difference and the p_award bins use "
+        "the truth of the reading.",
+        "",
+        "**The bias is reported, not hidden.** Under clustering the two truths differ: a favoured CRO's raters "
+        "are more lenient than the population, the others' less, so the official composite is biased against "
+        "the population truth, and no resampling of respondents can see it. That bias is the subject of its "
+        "own section (the raw and the adjusted composite against the population truth), and the section right "
+        "after the targets shows the official and shrunk readings' award figures against the population truth "
+        "as a diagnostic. Because a clustered null survey has no true difference in the population but does "
+        "among the raters (the favoured CROs' raters' truth is higher), **the null award kinds that judge every "
+        "reading are unclustered**; the clustered null kinds feed the bias table, the diagnostic and the "
+        "adjusted reading's own null target (its truth, the population's, is still null there)"
         + (
-            "; its bias and rank correlation are below."
+            "."
             if has_adjusted
-            else "; this engine's composite_scores has no `composite_adjusted` yet, so only the raw composite is "
-            "measured."
+            else "; this engine's composite_scores has no `composite_adjusted` yet, so only the raw composite's "
+            "bias is measured."
         ),
         "",
         "**Survey kinds**: "
         + "; ".join(
             f"`{k.name}` ({sum(o.kind == k.name for o in outcomes)} surveys): {k.scenario}, "
+            + ("clustered" if k.clustered else "unclustered")
+            + ", "
             + (f"{k.n_evaluations:,}" if k.n_evaluations else "large")
             + f" evaluations, least popular CRO ~{k.min_n:g} expected, `min_evaluations: {k.min_evaluations}`"
-            + (", once per award rule" if k.awards else "")
+            + (", award readings judged" if k.awards else "")
             + (", also with the approximation forced" if k.force_approximation else "")
             for k in KINDS
         )
         + f". Large = {large_size(replicates):,} evaluations at these replicates (beyond the engine's "
         "`EXACT_UP_TO_WORK`). Survey counts are lower than the earlier calibration's 100 a kind, to keep "
-        "`make calibrate` within about 35 minutes on 2 shared cores with 2-3 pipeline runs a survey "
+        "`make calibrate` within about 20 minutes on 2 shared cores "
         '(bench/calibrate.py, "Budget"); the targets about awards are therefore judged pooled over the survey '
         "sizes, each size's figure beside it.",
         "",
@@ -1318,30 +1550,40 @@ def render(
         "",
         f"## Targets (issue 21): {today.isoformat()}, engine {version}",
         "",
+        "Each reading against its own truth (above).",
+        "",
     ]
     lines += _table(
         ["target", "measured", "met"],
         [[row["target"], row["measured"], _mark(row["met"])] for row in targets(outcomes)],
     )
+    lines += _diagnostic_section(outcomes)
     lines += [
         "",
         "## Interval coverage by n_evaluations",
         "",
-        "Share of eligible composites whose [ci_low, ci_high] holds the truth; ± is one standard error with "
-        "surveys as clusters (composites of one survey share respondents). Below / above: the truth lies below "
-        "ci_low / above ci_high. *Raters' truth*: the share holding the expectation under the CRO's own raters "
-        "(what resampling respondents estimates; the difference is the clustering's bias). Target: at least "
-        f"{TARGET_COVERAGE} at every n (✓/✗). Exact: the surveys the engine resamples exactly. Approximation: "
-        "the large surveys (the engine's own choice) and the coverage surveys of 600 to 6,000 evaluations run a "
-        "second time in process with `cro_awards.uncertainty.EXACT_UP_TO_WORK` set to 0, which forces the "
-        "normal approximation; on that path composites with n < `EXACT_BELOW_EVALUATIONS` (20) are still "
-        "resampled exactly, as the engine always does, so its rows below n = 20 measure that exact draw within "
-        "an approximated survey.",
+        "Share of eligible composites whose [ci_low, ci_high] holds the raters' truth (what the official "
+        "composite and its resampling of respondents estimate); ± is one standard error with surveys as "
+        "clusters (composites of one survey share respondents). Below / above: the raters' truth lies below "
+        "ci_low / above ci_high. *Population truth (diagnostic)*: the share holding the population truth instead; "
+        "under clustering the difference is the bias, which grows relative to the interval as n grows. Target: "
+        f"at least {TARGET_COVERAGE} of the raters' truth at every n (✓/✗). Exact: the surveys the engine "
+        "resamples exactly. Approximation: the large surveys (the engine's own choice) and the coverage surveys "
+        "of 600 to 6,000 evaluations run a second time in process with `cro_awards.uncertainty.EXACT_UP_TO_WORK` "
+        "set to 0, which forces the normal approximation; on that path composites with n < "
+        "`EXACT_BELOW_EVALUATIONS` (20) are still resampled exactly, as the engine always does, so its rows below "
+        "n = 20 measure that exact draw within an approximated survey.",
         "",
     ]
     header = ["n_evaluations"]
     for name in ("exact", "approx."):
-        header += [f"{name}: composites (surveys)", "coverage", "below / above", "raters' truth", "mean width"]
+        header += [
+            f"{name}: composites (surveys)",
+            "coverage (raters' truth)",
+            "below / above",
+            "population truth (diagnostic)",
+            "mean width",
+        ]
     body = []
     for row in coverage:
         cells = [row["bin"]]
@@ -1353,7 +1595,7 @@ def render(
                 f"{found['composites']:,} ({surveys})",
                 (f"{_f(found['coverage'])} ± {_f(found['se'])}{mark}" if found["composites"] else "–"),
                 f"{_f(found['below'])} / {_f(found['above'])}",
-                (f"{_f(found['raters_coverage'])} ± {_f(found['raters_se'])}" if found["composites"] else "–"),
+                (f"{_f(found['population_coverage'])} ± {_f(found['population_se'])}" if found["composites"] else "–"),
                 _f(found["width"]),
             ]
         body.append(cells)
@@ -1365,18 +1607,23 @@ def render(
         "",
         _zero_width_note(first),
         "",
-        "## The raw composite's bias under clustered leniency",
+        "## The raw composite's bias under clustered leniency (against the population truth)",
         "",
-        "Eligible composites of each survey's official run, all segments. Error = estimate - truth, mean over "
-        "the CROs favoured by lenient respondents and over the others; *expected* = raters' truth - truth, what "
-        "the lenient share among each CRO's raters predicts for the raw composite. RMSE over all; rank "
-        "correlation: Spearman's between the estimate and the truth within each cell of at least 3 eligible "
-        "CROs, averaged (not for null surveys, which have no true ranking). `composite_adjusted`: "
+        "Eligible composites of each survey's run, all segments, both the raw (official) and the "
+        "leniency-adjusted composite against the **population truth**: the question is how far the official "
+        "composite is from what a typical respondent would rate, and whether the adjusted one closes it. Error = "
+        "estimate - population truth, mean over the CROs favoured by lenient respondents and over the others "
+        "(in unclustered kinds the favoured third is a label only: a placebo, both near zero); *expected* = "
+        "raters' truth - population truth, what the lenient share among each CRO's raters predicts for the raw "
+        "composite. RMSE over all; rank correlation: Spearman's between the estimate and the population truth "
+        "within each cell of at least 3 eligible CROs, averaged (not for null surveys, which have no true "
+        "ranking). `composite_adjusted`: "
         + ("the engine's leniency-adjusted composite." if has_adjusted else "not in this engine's output (–)."),
         "",
     ]
     header = [
         "survey kind",
+        "clustered",
         "composites (favoured)",
         "expected: favoured / others",
         "raw: error favoured / others",
@@ -1390,6 +1637,7 @@ def render(
     for row in bias_table(outcomes):
         cells = [
             row["kind"],
+            "yes" if row["clustered"] else "no",
             f"{row['composites']:,} ({row['favoured']:,})",
             f"{_signed(row['expected']['favoured'])} / {_signed(row['expected']['others'])}",
         ]
@@ -1410,8 +1658,12 @@ def render(
         "## Awards when no CRO truly differs (null)",
         "",
         "Award surveys: `min_evaluations: 10`, so the cells are those of a real year. Per cell (segment x "
-        "category with awards). Every champion here is undeserved: the truth is the same for every CRO, and the "
-        "favoured CROs' raw composites are lifted only by their lenient raters. Target: at most "
+        "category with awards). In the unclustered null kinds every CRO has the same truth, raters' and "
+        "population alike, so every champion is undeserved for every reading. In the clustered null kinds only "
+        "the population truth is the same for every CRO: they judge the adjusted reading (its truth), while the "
+        "official and shrunk readings' figures there are not null against their truth (the favoured CROs' "
+        "raters are more lenient) and are shown with – (their figures against the population truth are in the "
+        "diagnostic above). Target: at most "
         f"{TARGET_NULL_ROBUST_CHAMPIONS} robust champions per cell (✓/✗ per size here; judged pooled over the "
         "sizes in the targets above).",
         "",
@@ -1421,6 +1673,7 @@ def render(
     header = [
         "survey kind",
         "rule",
+        "truth",
         "champions per cell",
         "robust champions per cell",
         "mean p_award of champions",
@@ -1432,8 +1685,10 @@ def render(
         [
             row["kind"],
             f"`{row['rule']}`",
+            TRUTHS[row["truth"]] + ("" if row["null"] else " (not null)"),
             _f(row["champions"], 2),
-            f"{_f(row['robust_champions'])} {_mark(row['robust_champions'] <= TARGET_NULL_ROBUST_CHAMPIONS + 1e-12)}",
+            f"{_f(row['robust_champions'])} "
+            + (_mark(row["robust_champions"] <= TARGET_NULL_ROBUST_CHAMPIONS + 1e-12) if row["null"] else "–"),
             _f(row["champion_p"]),
             _f(row["leaders"], 2),
             _f(row["robust_leaders"]),
@@ -1445,12 +1700,14 @@ def render(
     lines += _table(header, body)
     lines += [
         "",
-        f"## Awards with a real spread (true means ~ N({MEAN}, {SPREAD_SD}))",
+        f"## Awards with a real spread (true means ~ N({MEAN}, {SPREAD_SD}), clustered)",
         "",
-        "The truly best CRO has the highest true composite among the cell's eligible CROs; chance alone would "
-        "name it in 1 / (eligible CROs) of cells. Truly above = true composite >= true weighted mean + "
-        f"{CHAMPION_SD_MULTIPLIER:g} x true weighted SD of the cell's eligible CROs (weights n_evaluations). "
-        "Where the engine estimates tau^2 = 0, every shrunk composite equals the cell's weighted mean.",
+        "Each reading against its own truth. The truly best CRO has the highest true composite among the cell's "
+        "eligible CROs; chance alone would name it in 1 / (eligible CROs) of cells. Truly above = true "
+        f"composite >= true weighted mean + {CHAMPION_SD_MULTIPLIER:g} x true weighted SD of the cell's eligible "
+        "CROs (weights n_evaluations). Where the engine estimates tau^2 = 0, every shrunk composite equals the "
+        "cell's weighted mean. The co-leader set comes from the official composite's resampling: it is judged "
+        "against the raters' truth.",
         "",
     ]
     lines += _cells_table([row for row in awards["cells"] if row["scenario"] == "spread"], spread=True)
@@ -1458,6 +1715,7 @@ def render(
     header = [
         "survey kind",
         "rule",
+        "truth",
         "leaders per cell",
         "leader truly best",
         "mean p_award of leaders",
@@ -1469,6 +1727,7 @@ def render(
         [
             row["kind"],
             f"`{row['rule']}`",
+            TRUTHS[row["truth"]],
             _f(row["leaders"], 2),
             _f(row["leader_best"]),
             _f(row["leader_p"]),
@@ -1487,6 +1746,7 @@ def render(
     header = [
         "survey kind",
         "rule",
+        "truth",
         "champions per cell",
         "truly above",
         "found",
@@ -1499,6 +1759,7 @@ def render(
         [
             row["kind"],
             f"`{row['rule']}`",
+            TRUTHS[row["truth"]],
             _f(row["champions"], 2),
             _f(row["champions_above"]),
             _f(row["champions_found"]),
@@ -1518,11 +1779,12 @@ def render(
     for rule in rules:
         lines += [
             "",
-            f"### Is p_award calibrated? `award_rule: {rule}` (spread surveys, all sizes)",
+            f"### Is p_award calibrated? `award_rule: {rule}` (spread surveys, all sizes; "
+            f"{TRUTHS[READING_TRUTH.get(rule, 'raters')]})",
             "",
-            "Per p_award bin: the awards, their mean p_award and the share truly deserved (± one standard error, "
-            f"surveys as clusters). Target: within {TARGET_P_AWARD_GAP} of the mean p_award (✓/✗; bins of fewer "
-            f"than {MIN_BIN_AWARDS} awards are not judged).",
+            "Per p_award bin: the awards, their mean p_award and the share truly deserved against the reading's "
+            f"truth (± one standard error, surveys as clusters). Target: within {TARGET_P_AWARD_GAP} of the mean "
+            f"p_award (✓/✗; bins of fewer than {MIN_BIN_AWARDS} awards are not judged).",
             "",
         ]
         header = ["p_award", "champions", "mean p_award", "truly above", "leaders", "mean p_award", "truly best"]
@@ -1544,12 +1806,15 @@ def render(
         "",
         "## A planted clear winner",
         "",
-        f"Spread surveys (`min_evaluations: 10`) in which one CRO per category, from the more popular half, has a "
-        f"true mean mu {PLANTED_GAP} above the highest other CRO's; it is the truly best CRO of every cell of its "
-        "category. Gap: its true composite minus the best other eligible CRO's in the cell, on the rating scale "
-        "(clipping at 5 compresses the planted gap). Target: p_leader >= "
+        f"Clustered surveys (`min_evaluations: 10`), the other CROs' true means ~ N({PLANTED_MEAN}, {SPREAD_SD}), "
+        "in which one CRO per category, from the more popular half, has its mu raised (`plant_winners`) until "
+        f"its true composite is at least {PLANTED_GAP} above every other CRO's in every cell, on both truths "
+        "(where a mu of "
+        f"{PLANTED_MU_CAP:g} would not do, the category's other CROs are lowered together); it is the truly best "
+        "CRO of every cell of its category, for every reading. Gap: its true composite minus the best other "
+        "eligible CRO's in the cell, on the rating scale, under each truth. Target: p_leader >= "
         f"{PLANTED_P_LEADER} and a robust leader in at least {TARGET_PLANTED[0]} of {TARGET_PLANTED[1]} cells "
-        "(✓/✗ on the pooled row of each rule).",
+        "(✓/✗ on the pooled row of each rule; p_leader is composite_scores' own, the same whatever the rule).",
         "",
     ]
     header = [
@@ -1558,7 +1823,8 @@ def render(
         "surveys",
         "cells",
         "winner eligible",
-        "gap: mean (least)",
+        "gap, raters' truth: mean (least)",
+        "gap, population truth: mean (least)",
         f"p_leader >= {PLANTED_P_LEADER}",
         "named leader",
         "robust leader",
@@ -1572,7 +1838,7 @@ def render(
             f"{row['surveys']}",
             f"{row['cells']:,}",
             _f(row["eligible"]),
-            f"{_f(row['gap'])} ({_f(row['min_gap'])})",
+            *(f"{_f(row['gap'][name])} ({_f(row['min_gap'][name])})" for name in TRUTHS),
             _f(row["strong"]),
             _f(row["leader"]),
             _f(row["robust"]),
@@ -1585,9 +1851,55 @@ def render(
     return "\n".join(lines) + "\n"
 
 
+def _diagnostic_section(outcomes: list[Outcome]) -> list[str]:
+    """The readings judged against the raters' truth, against the population truth too (`diagnostic_table`)."""
+    rows = diagnostic_table(outcomes)
+    lines = [
+        "",
+        "## Diagnostic, not a target: the official and shrunk readings against the population truth",
+        "",
+        "The same awards as above, judged against the population truth, which these readings do not claim to "
+        "estimate: this is what the bias of the raw composite under clustered leniency does to the awards, "
+        "shown so that it is not hidden. Clustered award kinds only (in unclustered ones the two truths "
+        "coincide). In the clustered null kinds every champion is undeserved against the population truth: "
+        f"compare their robust champions per cell with the {TARGET_NULL_ROBUST_CHAMPIONS} the readings meet or "
+        "miss against their own truth. The adjusted reading is judged against the population truth in the "
+        "targets themselves.",
+        "",
+    ]
+    if not rows:
+        return [*lines, "No clustered award surveys in this run."]
+    header = [
+        "survey kind",
+        "rule",
+        "cells",
+        "robust champions per cell",
+        "robust champions truly above: raters' / population",
+        "robust leaders per cell",
+        "robust leader truly best: raters' / population",
+        "leader truly best: raters' / population",
+    ]
+    body = []
+    for row in rows:
+        raters, population = row["raters"], row["population"]
+        body.append(
+            [
+                row["kind"],
+                f"`{row['rule']}`",
+                f"{population['cells']:,}",
+                _f(population["robust_champions"]),
+                f"{_f(raters['robust_champions_above'])} / {_f(population['robust_champions_above'])}",
+                _f(population["robust_leaders"]),
+                f"{_f(raters['robust_leader_best'])} / {_f(population['robust_leader_best'])}",
+                f"{_f(raters['leader_best'])} / {_f(population['leader_best'])}",
+            ]
+        )
+    return lines + _table(header, body)
+
+
 def _zero_width_note(runs: list[Intervals]) -> str:
     """Intervals of zero width (every replicate's composite the same: near the top of the scale, a CRO whose
-    few raters all gave 5 gets [5, 5]) and how many of them miss the truth, per path."""
+    few raters all gave 5 gets [5, 5]) and how many of them miss the raters' truth, per path."""
     parts = []
     for path in PATHS:
         chosen = [run for run in runs if run.path == path]
@@ -1596,7 +1908,8 @@ def _zero_width_note(runs: list[Intervals]) -> str:
         missed = sum(int((z & (run.below | run.above)).sum()) for z, run in zip(zero, chosen, strict=True))
         small = sum(int((z & (run.n < 10)).sum()) for z, run in zip(zero, chosen, strict=True))
         parts.append(
-            f"{path}: {count:,} intervals of zero width ({small:,} of them at n < 10), {missed:,} missing the truth"
+            f"{path}: {count:,} intervals of zero width ({small:,} of them at n < 10), {missed:,} missing the "
+            "raters' truth"
         )
     return (
         "Zero-width intervals (every replicate's composite the same, e.g. a CRO whose few raters all gave 5, near "
@@ -1610,13 +1923,26 @@ def _signed(value: float) -> str:
 
 def _cells_table(rows: list[dict[str, Any]], *, spread: bool) -> list[str]:
     """The award kinds' cells: what does not depend on the award rule."""
-    header = ["survey kind", "surveys (evaluations)", "path", "cells", "eligible CROs per cell", "cells with tau^2 = 0"]
+    header = [
+        "survey kind",
+        "clustered",
+        "surveys (evaluations)",
+        "path",
+        "cells",
+        "eligible CROs per cell",
+        "cells with tau^2 = 0",
+    ]
     if spread:
-        header += ["co-leader set holds the best", "co-leaders per cell", "truly above per cell"]
+        header += [
+            "co-leader set holds the best (raters' truth)",
+            "co-leaders per cell",
+            "truly above per cell: raters' / population",
+        ]
     body = []
     for row in rows:
         cells = [
             row["kind"],
+            "yes" if row["clustered"] else "no",
             f"{row['surveys']} ({row['evaluations']:,.0f})",
             row["path"],
             f"{row['cells']:,}",
@@ -1624,7 +1950,11 @@ def _cells_table(rows: list[dict[str, Any]], *, spread: bool) -> list[str]:
             _f(row["tau_zero"]),
         ]
         if spread:
-            cells += [_f(row["co_leaders_hold_best"]), _f(row["co_leaders"], 1), _f(row["true_champions"], 2)]
+            cells += [
+                _f(row["co_leaders_hold_best"]),
+                _f(row["co_leaders"], 1),
+                " / ".join(_f(row["true_champions"][name], 2) for name in TRUTHS),
+            ]
         body.append(cells)
     return _table(header, body)
 

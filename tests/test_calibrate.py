@@ -1,8 +1,9 @@
-"""The calibration command's pieces (bench/calibrate.py) on a tiny setting: the truth it compares with (the
-leniency mixture, computed exactly, against Monte Carlo), the data-generating process it draws from (the
-lenient share, the clustering of lenient raters on favoured CROs, response rates, planted winners), one
-survey through the real pipeline (every award rule, the approximation forced), the targets' arithmetic and
-the report. Quick: no timing is asserted."""
+"""The calibration command's pieces (bench/calibrate.py) on a tiny setting: the truths it compares with (the
+leniency mixture, computed exactly, against Monte Carlo; the raters' and the population truth), the
+data-generating process it draws from (the lenient share, the clustering of lenient raters on favoured CROs
+and the unclustered null kinds, response rates, planted winners half a point clear on the composite scale),
+each reading judged against the truth it claims, one survey through the real pipeline (every reading from
+one run, the approximation forced), the targets' arithmetic and the report. Quick: no timing is asserted."""
 
 from __future__ import annotations
 
@@ -154,6 +155,215 @@ def test_lenient_raters_cluster_on_the_favoured_cros(big):
     assert (difference[favoured] > 0).all() and (difference[~favoured] < 0).all()
 
 
+def test_the_null_award_kinds_are_unclustered():
+    null = [kind for kind in calibrate.KINDS if kind.scenario == "null"]
+    unclustered = {kind.n_evaluations for kind in null if not kind.clustered}
+    clustered = {kind.n_evaluations for kind in null if kind.clustered}
+    assert unclustered == {1500, 5000, 0} and clustered == {1500, 5000, 0}
+    # Every other kind keeps the clustering (coverage, spread, planted).
+    assert all(kind.clustered for kind in calibrate.KINDS if kind.scenario != "null")
+    # No clustering: the same process with lenient respondents picking CROs as the others do. Each CRO's raters
+    # are lenient in the population's share exactly, so the raters' truth is the population truth.
+    kind = next(kind for kind in calibrate.KINDS if kind.name == "null-5000")
+    survey = calibrate.draw_survey(kind, 3, 5, 30_000)
+    assert survey.favoured.sum() == 12  # drawn all the same: a label only
+    assert (survey.raters_share == 0.2).all()
+    np.testing.assert_array_equal(survey.raters_attribute_truth, survey.attribute_truth)
+    # Realised: a favoured CRO's raters are no more lenient than another's (SE of each share about 0.004).
+    raters_lenient = survey.lenient[survey.respondent]
+    favoured = survey.favoured[survey.cro]
+    assert raters_lenient[favoured].mean() == pytest.approx(raters_lenient[~favoured].mean(), abs=0.02)
+    assert raters_lenient.mean() == pytest.approx(0.2, abs=0.02)
+    # The same draw with the clustering: the favoured CROs' raters clearly more lenient.
+    clustered_kind = calibrate.Kind("null-clustered", "null", 30_000, 12, 10, True)
+    clustered = calibrate.draw_survey(clustered_kind, 3, 5, 30_000)
+    lenient = clustered.lenient[clustered.respondent]
+    on_favoured = clustered.favoured[clustered.cro]
+    assert lenient[on_favoured].mean() - lenient[~on_favoured].mean() > 0.1
+
+
+def test_choose_cros_without_clustering():
+    # factor 1: a lenient respondent picks a favoured CRO with 12 / 36, as any other.
+    rng = np.random.default_rng(4)
+    favoured = np.zeros(36, dtype=bool)
+    favoured[:12] = True
+    _, cro = calibrate.choose_cros(rng, np.full(36, 1 / 36), favoured, np.ones(60_000, bool), np.ones(60_000, int), 1.0)
+    assert favoured[cro].mean() == pytest.approx(1 / 3, abs=0.01)
+
+
+def test_each_reading_is_judged_against_the_truth_it_claims():
+    assert calibrate.READING_TRUTH == {"official": "raters", "shrunk": "raters", "adjusted": "population"}
+    assert set(calibrate.AWARD_RULES) <= set(calibrate.READING_TRUTH)
+    assert calibrate.FIGURE_TRUTH["composite"] == calibrate.FIGURE_TRUTH["ci_low / ci_high"] == "raters"
+    assert calibrate.FIGURE_TRUTH["p_leader"] == calibrate.FIGURE_TRUTH["composite_shrunk"] == "raters"
+    assert calibrate.FIGURE_TRUTH["composite_adjusted"] == "population"
+    assert set(calibrate.TRUTHS) == {"raters", "population"}
+    # No true difference: a null survey's population truth always; its raters' truth only unclustered.
+    null = calibrate.Kind("n", "null", 1500, 12, 10, True, clustered=False)
+    null_clustered = calibrate.Kind("n", "null", 1500, 12, 10, True)
+    spread = calibrate.Kind("s", "spread", 1500, 12, 10, True, clustered=False)
+    assert calibrate.null_for(null, "raters") and calibrate.null_for(null, "population")
+    assert not calibrate.null_for(null_clustered, "raters") and calibrate.null_for(null_clustered, "population")
+    assert not calibrate.null_for(spread, "raters") and not calibrate.null_for(spread, "population")
+
+
+def _cell_rows() -> tuple[list[dict], dict[str, list[dict]], dict[str, dict]]:
+    """One cell of four CROs, weights alike. Raters' truth 5, 3, 3, 3 (a best; mean 3.5, SD sqrt(0.75) =
+    0.866: threshold 4.37, a truly above); population truth 3, 5, 3, 3 (b best and truly above)."""
+    composites = [
+        {
+            "segment": "overall",
+            "cro": cro,
+            "category": "quality",
+            "n_evaluations": 20,
+            "is_eligible": True,
+            "is_co_leader": cro in "ab",
+            "composite_shrunk": 4.0 + 0.1 * position,
+            "p_leader": 0.5,
+        }
+        for position, cro in enumerate("abcd")
+    ]
+
+    def award(cro: str, kind: str, p: float) -> dict:
+        return {
+            "segment": "overall",
+            "category": "quality",
+            "cro": cro,
+            "award": kind,
+            "p_award": p,
+            "is_robust": p >= 0.8,
+        }
+
+    awards = {
+        "official": [award("a", "leader", 0.9), award("a", "champion", 0.95)],
+        "shrunk": [award("a", "leader", 0.9), award("a", "champion", 0.95)],
+        "adjusted": [award("b", "leader", 0.85), award("b", "champion", 0.9)],
+    }
+    truths = {
+        "raters": {("overall", cro, "quality"): value for cro, value in zip("abcd", (5.0, 3.0, 3.0, 3.0), strict=True)},
+        "population": {
+            ("overall", cro, "quality"): value for cro, value in zip("abcd", (3.0, 5.0, 3.0, 3.0), strict=True)
+        },
+    }
+    return composites, awards, truths
+
+
+def test_cell_records_judge_each_reading_against_its_truth():
+    composites, awards, truths = _cell_rows()
+    [cell] = calibrate.cell_records(composites, awards, truths)
+    assert cell["true_champions"] == {"raters": 1, "population": 1}
+    assert cell["co_leaders_hold_best"]  # a, the raters' best, is a co-leader
+    official, adjusted = cell["rules"]["official"], cell["rules"]["adjusted"]
+    # official names a: truly best and truly above against the raters' truth, its own.
+    assert official["leader_best"] == 1.0 and official["champions_above"] == 1 == official["robust_champions_above"]
+    assert cell["rules"]["shrunk"]["leader_is_best"] == [True]
+    # adjusted names b: truly best and truly above against the population truth, its own.
+    assert adjusted["leader_best"] == 1.0 and adjusted["robust_champions_above"] == 1
+    assert adjusted["leader_p"] == [0.85] and adjusted["champion_is_above"] == [True]
+    # The diagnostic: official and shrunk against the population truth, where a is neither; none for adjusted.
+    assert set(cell["population"]) == {"official", "shrunk"}
+    diagnostic = cell["population"]["official"]
+    assert diagnostic["leader_best"] == 0.0 and diagnostic["robust_champions"] == 1
+    assert diagnostic["robust_champions_above"] == 0 and diagnostic["true_champions"] == 1
+    # A planted winner (b): its gap under each truth, against the best other eligible CRO.
+    [planted] = calibrate.cell_records(composites, awards, truths, {"quality": "b"})
+    assert planted["planted_gap"] == {"raters": -2.0, "population": 2.0}
+    assert planted["rules"]["adjusted"]["planted_robust_leader"] and not planted["rules"]["official"]["planted_leader"]
+    assert planted["rules"]["official"]["planted_p_leader"] == 0.5
+
+
+def _null_outcome(index: int, kind: str, official_robust: int) -> calibrate.Outcome:
+    composites, awards, _ = _cell_rows()
+    flat = {("overall", cro, "quality"): 4.0 for cro in "abcd"}
+    champions = [{**awards["official"][1], "cro": cro} for cro in "abcd"[:official_robust]]
+    awards = {
+        "official": [awards["official"][0], *champions],
+        "shrunk": [awards["shrunk"][0]],
+        "adjusted": [{**awards["adjusted"][0], "p_award": 0.3, "is_robust": False}],
+    }
+    outcome = calibrate.Outcome(index, kind, "null", 1500, True, 0.0, "x")
+    outcome.cells = calibrate.cell_records(composites, awards, {"raters": flat, "population": flat})
+    return outcome
+
+
+def test_the_null_targets_use_the_unclustered_kinds_and_the_adjusted_reading_the_clustered_too():
+    outcomes = [_null_outcome(0, "null-1500", 0), _null_outcome(1, "null-clustered-1500", 2)]
+    rows = calibrate.award_tables(outcomes)["rules"]
+    flags = {(row["kind"], row["rule"]): row["null"] for row in rows}
+    assert flags == {
+        ("null-1500", "official"): True,
+        ("null-1500", "shrunk"): True,
+        ("null-1500", "adjusted"): True,
+        ("null-clustered-1500", "official"): False,
+        ("null-clustered-1500", "shrunk"): False,
+        ("null-clustered-1500", "adjusted"): True,
+    }
+    null_lines = {row["target"]: row for row in calibrate.targets(outcomes) if "no true difference" in row["target"]}
+    official = [row for target, row in null_lines.items() if target.startswith("`official`")]
+    # official: the unclustered cell only (its 2 robust champions in the clustered one are not judged here).
+    assert [(row["measured"].split(" (")[0], row["met"]) for row in official] == [("0.000", True)]
+    adjusted = [target for target in null_lines if target.startswith("`adjusted`")]
+    assert len(adjusted) == 2 and any("clustered leniency" in target for target in adjusted)
+    # The diagnostic shows the clustered kind's official awards against the population truth: 2 a cell.
+    diagnostic = calibrate.diagnostic_table(outcomes)
+    [official_row] = [row for row in diagnostic if row["kind"] == "null-clustered-1500" and row["rule"] == "official"]
+    assert official_row["population"]["robust_champions"] == 2.0
+    assert all(row["kind"] != "null-1500" for row in diagnostic)
+
+
+def test_coverage_is_of_the_raters_truth_and_the_population_truth_a_diagnostic():
+    def intervals(below, above, population_below, population_above) -> calibrate.Intervals:
+        return calibrate.Intervals(
+            "exact",
+            False,
+            np.array([12, 12, 12, 12]),
+            np.array(below),
+            np.array(above),
+            np.array(population_below),
+            np.array(population_above),
+            np.full(4, 0.5),
+        )
+
+    outcome = calibrate.Outcome(0, "coverage-600", "spread", 600, True, 0.0, "x")
+    outcome.intervals = [intervals([False] * 4, [False, False, False, True], [True, True, False, False], [False] * 4)]
+    [row] = [row for row in calibrate.coverage_table([outcome]) if row["bin"] == "10-19"]
+    assert row["exact"]["coverage"] == 0.75 and row["exact"]["above"] == 0.25 and row["exact"]["below"] == 0.0
+    assert row["exact"]["population_coverage"] == 0.5
+
+
+def test_reading_awards_groups_the_readings_rows():
+    class Result:
+        readings = pa.table(
+            {
+                "reading": ["official", "adjusted", "official", "other"],
+                "cro": ["a", "b", "c", "d"],
+            }
+        )
+
+    found = calibrate.reading_awards(Result())
+    assert [row["cro"] for row in found["official"]] == ["a", "c"]
+    assert [row["cro"] for row in found["adjusted"]] == ["b"] and found["shrunk"] == []
+    assert list(found) == list(calibrate.AWARD_RULES)
+
+
+def test_one_run_carries_every_readings_awards(tmp_path):
+    # What run_survey relies on: the awards a run with award_rule R publishes are the readings' rows of R,
+    # and nothing else it publishes depends on the rule.
+    from cro_awards.config import load_config
+    from cro_awards.pipeline import run_pipeline
+
+    survey = calibrate.draw_survey(TINY, 2, 7, 300)
+    yaml_path, csv_path = calibrate.write_survey(survey, tmp_path, 50, 3)
+    official = run_pipeline(load_config(yaml_path), csv_path)
+    keys = ("segment", "category", "cro", "award", "p_award", "is_robust")
+    for rule in calibrate.AWARD_RULES:
+        run = official if rule == "official" else run_pipeline(load_config(yaml_path, {"award_rule": rule}), csv_path)
+        published = sorted(tuple(row[key] for key in keys) for row in run.tables["awards"].to_pylist())
+        read = sorted(tuple(row[key] for key in keys) for row in calibrate.reading_awards(official)[rule])
+        assert published == read, rule
+        assert run.tables["composite_scores"].equals(official.tables["composite_scores"])
+
+
 def test_response_rates_vary_by_respondent_and_attribute_within_bounds(big):
     low, high = calibrate.RESPONSE_RATE
     assert (low, high) == (0.35, 0.97)
@@ -175,17 +385,56 @@ def test_response_rates_vary_by_respondent_and_attribute_within_bounds(big):
     assert calibrate.mean_response_rate() == pytest.approx(monte_carlo, abs=0.002)
 
 
-def test_planted_winners_lead_their_category():
+def test_planted_winners_are_half_a_point_clear_on_the_composite_scale():
     kind = calibrate.Kind("planted", "planted", 1500, 12, 10, True)
     survey = calibrate.draw_survey(kind, 4, 9, 1500)
     assert len(set(survey.planted.tolist())) == len(calibrate.CATEGORIES)
+    assert calibrate.PLANTED_GAP == 0.5
     for k, winner in enumerate(survey.planted):
-        others = np.delete(survey.truth[:, k], winner)
-        assert survey.truth[winner, k] > others.max() + 0.15  # clipping compresses the 0.5 of mu
-    mu = np.arange(12, dtype=np.float64).reshape(4, 3) / 10
-    planted = calibrate.plant_winners(mu, np.array([0, 1, 2]))
-    assert planted[:, 0].tolist() == pytest.approx([0.9 + 0.5, 0.3, 0.6, 0.9])
-    assert planted[1, 1] == pytest.approx(1.0 + 0.5) and planted[2, 2] == pytest.approx(1.1 + 0.5)
+        attributes = k == calibrate.ATTRIBUTE_CATEGORY
+        for truth in (survey.attribute_truth, survey.raters_attribute_truth):
+            # The composite of every attribute: at least 0.5 above every other CRO's...
+            composites = truth[:, attributes].mean(axis=1)
+            assert composites[winner] - np.delete(composites, winner).max() >= 0.5 - 1e-9
+            # ...and whichever attributes thin cells leave out of either composite: the winner's least
+            # attribute truth is 0.5 above every other CRO's largest.
+            assert truth[winner, attributes].min() - np.delete(truth[:, attributes], winner, axis=0).max() >= 0.5 - 1e-9
+        # The least mu that does it: 0.01 less falls short on one of the truths.
+        lower = survey.mu.copy()
+        lower[winner, k] -= 0.01
+        least, best_other = calibrate.planted_margin(lower, winner, k, survey.offsets, survey.raters_share)
+        assert least - best_other < 0.5
+    # The other CROs' means are drawn lower for planted kinds: room below the ceiling of 5.
+    assert np.median(np.delete(survey.mu, survey.planted, axis=0)) < 4.0
+
+
+def test_plant_winners_by_hand():
+    offsets = np.zeros(len(calibrate.ATTRIBUTES))
+    mu = np.full((4, len(calibrate.CATEGORIES)), 3.0)
+    share = np.full(4, 0.2)
+    planted = calibrate.plant_winners(mu, np.array([0, 1, 2]), offsets, share)
+    # Every CRO alike and no clustering: the winner's expected rating is exactly 0.5 above 3.0's.
+    for k, winner in enumerate((0, 1, 2)):
+        assert calibrate.mixture_rating(planted[winner, k]) == pytest.approx(
+            calibrate.mixture_rating(3.0) + 0.5, abs=1e-9
+        )
+        assert np.delete(planted[:, k], winner).tolist() == [3.0, 3.0, 3.0]
+    # The winner's raters are never lenient, the others' always: the binding truths are the winner's
+    # non-lenient expectation and the others' fully lenient one (3.0 + 0.6).
+    share = np.array([0.0, 1.0, 1.0, 1.0])
+    planted = calibrate.plant_winners(mu, np.array([0, 1, 2]), offsets, share)
+    assert calibrate.expected_rating(planted[0, 0]) == pytest.approx(calibrate.expected_rating(3.6) + 0.5, abs=1e-9)
+    # Too near the top for 0.5 on the rating scale (4.8 expects about 4.66): the others are lowered together,
+    # by the least shift with which the cap (6) does it.
+    high = np.full((4, len(calibrate.CATEGORIES)), 4.8)
+    high[3] = 4.6
+    planted = calibrate.plant_winners(high, np.array([0, 1, 2]), offsets, np.full(4, 0.2))
+    shift = 4.8 - planted[1, 0]
+    assert shift > 0 and planted[2:, 0].tolist() == pytest.approx([4.8 - shift, 4.6 - shift], abs=1e-12)
+    assert planted[0, 0] == pytest.approx(calibrate.PLANTED_MU_CAP, abs=1e-6)
+    assert calibrate.mixture_rating(calibrate.PLANTED_MU_CAP) - calibrate.mixture_rating(4.8 - shift) == pytest.approx(
+        0.5, abs=1e-6
+    )
 
 
 def test_composite_truth_leaves_out_the_attributes_of_thin_cells():
@@ -263,7 +512,7 @@ def _planted_outcome(index: int, hits: int, cells: int) -> calibrate.Outcome:
             {
                 "cell": (("big_pharma", "small_pharma", "overall")[cell % 3], "quality"),
                 "planted_eligible": True,
-                "planted_gap": 0.3,
+                "planted_gap": {"raters": 0.6, "population": 0.55},
                 "rules": {
                     "official": {
                         "planted_leader": True,
@@ -296,6 +545,7 @@ def test_a_survey_through_the_pipeline_and_the_report(tmp_path):
     assert outcome.cells, "a 300-row survey with min_evaluations 3 has cells with awards"
     for cell in outcome.cells:
         assert set(cell["rules"]) == set(calibrate.AWARD_RULES)
+        assert set(cell["population"]) == {rule for rule in calibrate.AWARD_RULES if rule != "adjusted"}
         official = cell["rules"]["official"]
         assert official["leaders"] >= 1 and 0 <= official["leader_best"] <= 1
         assert official["champions_above"] <= official["champions"]
@@ -332,3 +582,8 @@ def test_a_survey_through_the_pipeline_and_the_report(tmp_path):
     assert "## Awards with a real spread" in report and "## The raw composite's bias" in report
     for rule in calibrate.AWARD_RULES:
         assert f"`award_rule: {rule}`" in report
+    assert "**Two truths.**" in report and "coverage of the raters' truth >= 0.93" in report
+    assert "## Diagnostic, not a target: the official and shrunk readings against the population truth" in report
+    assert "population truth (diagnostic)" in report
+    # One pipeline run a survey, and one more for the forced approximation.
+    assert "3 pipeline runs" in report
