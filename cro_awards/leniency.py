@@ -137,7 +137,8 @@ def _intercepts(fit: _Fit, total: np.ndarray, answered: np.ndarray) -> tuple[np.
         for _ in range(MAX_ITERATIONS):
             raters_mean = np.bincount(code, weights=u[key], minlength=fit.n_codes) / np.maximum(n_c, 1.0)
             summed = np.bincount(key, weights=d + raters_mean[code], minlength=fit.n_keys)
-            new = np.where(adjusting, summed / (n_r + np.where(adjusting, ratio, 0.0)), 0.0)
+            denominator = n_r + np.where(adjusting, ratio, 0.0)
+            new = np.divide(summed, denominator, out=np.zeros(fit.n_keys), where=adjusting & (denominator > 0))
             for chosen in members:
                 if chosen.any():
                     new[chosen] -= new[chosen].mean()
