@@ -1,12 +1,15 @@
-"""Where a run's time goes, statement by statement, without Prefect (the pipeline called directly).
+"""Where a run's time and memory go, statement by statement, without Prefect (the pipeline called directly).
 
     python -m bench.profile --size 1000 [--bootstrap-replicates N] [--data-dir bench/data]
 
 Uses the benchmark's seeded exports (cached in bench/data; generated when missing). Prints the
 seconds of loading the configuration, extract, each SQL file (as `cro_awards.sql.run` runs it), validation
-(GX), the resampling (`cro_awards.uncertainty`), the disclosure audit (`cro_awards.disclosure.audit`: the
-countable-cells rule itself is in the SQL files, timed with them), and the process's peak RSS. The flow's
-own stage timings, with Prefect, are in `cro-awards run --summary-json` and in `python -m bench.run`.
+(GX), the resampling (`cro_awards.uncertainty`, and its steps: arranging the ratings, the normal
+approximation and its influences (one line per category), the exact draws, the leniency-adjusted reading
+of `cro_awards.leniency`), the disclosure audit (`cro_awards.disclosure.audit`: the
+countable-cells rule itself is in the SQL files, timed with them), and the process's peak RSS; then, on
+Linux, the peak RSS within each step (`Memory`). The flow's own stage timings, with Prefect, are in
+`cro-awards run --summary-json` and in `python -m bench.run`.
 """
 
 from __future__ import annotations
@@ -19,35 +22,96 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench import data
-from cro_awards import disclosure, sql, uncertainty
+from cro_awards import disclosure, leniency, sql, transform, uncertainty
 from cro_awards.config import load_config
 from cro_awards.pipeline import run_pipeline
 
 
+class Memory:
+    """The peak resident memory within each step, exactly, not sampled: at every step's start and end
+    the kernel's high-water mark (VmHWM, /proc/self/status) is read, credited to the steps running since
+    the last boundary, and reset (`5` to /proc/self/clear_refs, Linux 4.0+). Where that is not possible
+    (`available` False), no step gets a figure. Resetting the mark also resets the process's ru_maxrss:
+    `peak_mib` keeps the largest reading."""
+
+    def __init__(self) -> None:
+        self.peak_mib = 0.0
+        self.available = self._reset()
+
+    @staticmethod
+    def _reset() -> bool:
+        try:
+            with open("/proc/self/clear_refs", "w") as clear:
+                clear.write("5")
+        except OSError:
+            return False
+        return True
+
+    def boundary(self) -> float | None:
+        """The peak since the last boundary (MiB), the mark reset; None where unavailable."""
+        if not self.available:
+            return None
+        with open("/proc/self/status") as status:
+            peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+        self._reset()
+        self.peak_mib = max(self.peak_mib, peak)
+        return peak
+
+
 class Timings(list):
-    """(label, seconds) in the order they ended."""
+    """(label, seconds) in the order they ended; `peaks`, in the same order, the peak RSS (MiB) within
+    each (None where `Memory` is unavailable)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.memory = Memory()
+        self.peaks: list[float | None] = []
+        self._running: list[list[float | None]] = []  # per running step, its peak so far
+
+    def _boundary(self) -> None:
+        peak = self.memory.boundary()
+        if peak is not None:
+            for running in self._running:
+                running[0] = max(running[0] or 0.0, peak)
 
     @contextmanager
     def timed(self, label: str) -> Iterator[None]:
+        self._boundary()
+        mine: list[float | None] = [None]
+        self._running.append(mine)
         start = time.perf_counter()
         try:
             yield
         finally:
-            self.append((label, time.perf_counter() - start))
+            seconds = time.perf_counter() - start
+            self._boundary()
+            self._running.pop()  # steps nest: the last one started ends first
+            self.append((label, seconds))
+            self.peaks.append(mine[0])
 
 
 TIMED = (
     ("uncertainty", "analyse", "resampling"),
+    ("uncertainty", "_arrange", "resampling: arrange"),
+    ("uncertainty", "_exact_replicates", "resampling: exact"),
+    ("uncertainty", "_approximate_replicates", "resampling: approximation"),
+    ("uncertainty", "_influences", "resampling: influences"),
+    ("uncertainty", "_thin_replicates", "resampling: thin exact"),
+    ("leniency", "adjust", "resampling: leniency"),
+    ("transform", "not_counted", "not counted"),
+    ("transform", "contributions", "contributions"),
     ("disclosure", "audit", "audit"),
 )
-"""(module of cro_awards, function, label): the Python steps timed beside the SQL files."""
+"""(module of cro_awards, function, label): the Python steps timed beside the SQL files (a function the
+module does not have is left out)."""
 
 
 @contextmanager
 def _timing_sql_and_python_steps(timings: Timings) -> Iterator[None]:
     """Time every `sql.run` (each SQL file) and the steps of `TIMED`, while the block runs."""
-    modules = {"uncertainty": uncertainty, "disclosure": disclosure}
-    originals = [(modules[module], function, getattr(modules[module], function)) for module, function, _ in TIMED]
+    modules = {"uncertainty": uncertainty, "leniency": leniency, "disclosure": disclosure, "transform": transform}
+    steps = [(module, function, label) for module, function, label in TIMED if hasattr(modules[module], function)]
+    originals = [(modules[module], function, getattr(modules[module], function)) for module, function, _ in steps]
     run = sql.run
 
     def timed_run(connection, name, params):
@@ -62,7 +126,7 @@ def _timing_sql_and_python_steps(timings: Timings) -> Iterator[None]:
         return timed
 
     sql.run = timed_run
-    for (module, function, original), (_, _, label) in zip(originals, TIMED, strict=True):
+    for (module, function, original), (_, _, label) in zip(originals, steps, strict=True):
         setattr(module, function, timing(original, label))
     try:
         yield
@@ -100,7 +164,14 @@ def main(argv: list[str] | None = None) -> int:
     width = max(len(label) for label, _ in timings)
     for label, seconds in timings:
         print(f"{label:<{width}}  {seconds:8.3f} s")
-    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    memory = timings.memory
+    memory.boundary()
+    peak = memory.peak_mib if memory.available else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS {peak:.0f} MiB")
+    if memory.available:
+        print("peak RSS within each step:")
+        for (label, _), step_peak in zip(timings, timings.peaks, strict=True):
+            print(f"  {label:<{width}}  {step_peak:8.0f} MiB")
     return 0
 
 

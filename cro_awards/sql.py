@@ -11,9 +11,10 @@ Contract:
   `view`), binding only the `$parameters` the file uses (values are never formatted into SQL text).
 - `Workspace` is one run's in-memory DuckDB database: `register(source, table)` for the sources,
   `build(*targets, params=...)` for every model the targets need that is not built yet, in graph order,
-  and `failed_checks(params)` for the output checks of `sql/tests/` (each a query returning the rows that break
-  a rule; a published table's key is checked from its header). A workspace owns a spill folder of its
-  own, removed when it is closed.
+  `release(table)` to drop a built table nothing will read again (its memory freed; what was built from
+  it kept), and `failed_checks(params)` for the output checks of `sql/tests/` (each a query returning the
+  rows that break a rule; a published table's key is checked from its header). A workspace owns a spill
+  folder of its own, removed when it is closed.
 """
 
 from __future__ import annotations
@@ -259,6 +260,9 @@ class Workspace:
                 "temp_directory": str(spill),
                 "preserve_insertion_order": False,
                 "disabled_optimizers": DISABLED_OPTIMIZERS,
+                # Memory DuckDB frees goes back to the system within a second, not at some later
+                # allocation: what `release` frees is free for the resampling that follows it.
+                "allocator_background_threads": True,
             },
         )
         identity.register(connection)
@@ -282,14 +286,41 @@ class Workspace:
         self.registered.add(source)
 
     def build(self, *targets: str, params: dict[str, Any]) -> None:
-        """Build every model `targets` need that is not built yet, each after what it reads."""
+        """Build every model `targets` need that is not built yet, each after what it reads. A model built
+        needs nothing more: what it read may have been released since."""
         missing = sources_of(targets) - self.registered
         if missing:
             raise SqlGraphError(f"building {', '.join(targets)} needs source(s) {', '.join(sorted(missing))}")
-        for name in run_order(targets):
-            if name not in self.built:
+        order, edges = run_order(targets), graph()
+        needed: set[str] = set()
+        pending = [name for name in targets if name not in self.built]
+        while pending:
+            name = pending.pop()
+            if name not in needed:
+                needed.add(name)
+                pending.extend(read for read in edges[name] if read not in self.built)
+        for name in order:
+            if name in needed:
                 run(self.connection, name, params)
                 self.built.add(name)
+
+    def release(self, table: str) -> None:
+        """Drop `table`, a built table that nothing will read again, to free its memory. The tables built
+        from it keep their rows; the views that read it (directly or through other views) go with it.
+        `build` makes any of them again, from the sources, should a later target need one."""
+        if table not in self.built or materialization(table) != "table":
+            raise SqlGraphError(f"{table!r} is not a table built in this workspace")
+        edges = graph()
+        views: list[str] = []  # the built views over it, each after the views it reads
+        for name in run_order():
+            over = any(read == table or read in views for read in edges[name])
+            if over and name in self.built and materialization(name) == "view":
+                views.append(name)
+        for name in reversed(views):
+            self.connection.execute(f"drop view {name}")
+            self.built.discard(name)
+        self.connection.execute(f"drop table {table}")
+        self.built.discard(table)
 
     def failed_checks(self, params: dict[str, Any]) -> list[str]:
         """The output checks that fail: each a sentence naming the check and how many rows break it."""

@@ -18,12 +18,14 @@ test can drive it with literal Arrow tables):
 - `score(workspace, survey)` builds every published table (the resampling's figures,
   `cro_awards.uncertainty`, registered on the way) over the countable cells only and returns them as
   Arrow, in key order, with the accounting of the cells not counted and the evaluations' contributions
-  (`Scored`).
+  (`Scored`). Once the resampling has read the counted ratings, `stg_ratings` is released (nothing
+  reads it after them).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +37,11 @@ from cro_awards.extract import column_names, field_name
 
 SCAN_ROWS = 65_536
 """Rows per chunk of the export as registered (see `stage`)."""
+
+RATING_BATCH_ROWS = 65_536
+"""Rows per batch of the counted ratings streamed to the resampling (`counted_ratings`). DuckDB keeps
+several batches in flight while the stream runs: at 1 << 20 rows (42 MB each) they took some 250 MB at
+the benchmark's 1000x, then the run's peak; at this size about 30 MB (2026-12-07, `python -m bench.profile`)."""
 
 VALIDATION_INPUTS = ("int_evaluations", "cro_aliases", "stg_rating_texts", "stg_ratings")
 """The staged relations validation reads (`cro_awards.validate`)."""
@@ -183,9 +190,7 @@ def score(workspace: sql.Workspace, survey: SurveyConfig) -> Scored:
     )
     figures = uncertainty.analyse(
         evaluations,
-        workspace.connection.sql("select source_row, attribute, rating_value from int_counted_ratings").to_arrow_reader(
-            1 << 20
-        ),
+        counted_ratings(workspace),
         composites,
         survey.category_rows(),
         uncertainty.Settings(
@@ -205,6 +210,19 @@ def score(workspace: sql.Workspace, survey: SurveyConfig) -> Scored:
         contributions=contributions(workspace, survey),
         readings=workspace.table("int_award_readings"),
     )
+
+
+def counted_ratings(workspace: sql.Workspace) -> Iterator[pa.RecordBatch]:
+    """The counted ratings (source_row, attribute, rating_value), streamed from DuckDB in batches of
+    `RATING_BATCH_ROWS`. Read to the end, they release `stg_ratings`: every rating of the export, most of
+    the workspace's memory (some 1.3 GB at the benchmark's 1000x), which nothing reads after them (the
+    tables built from it are built by then), freed before the resampling's arithmetic begins."""
+    reader = workspace.connection.sql(
+        "select source_row, attribute, rating_value from int_counted_ratings"
+    ).to_arrow_reader(RATING_BATCH_ROWS)
+    yield from reader
+    reader.close()
+    workspace.release("stg_ratings")
 
 
 def not_counted(workspace: sql.Workspace, survey: SurveyConfig) -> dict[str, dict[str, int]]:

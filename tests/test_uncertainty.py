@@ -282,3 +282,101 @@ def test_the_threshold_at_its_boundary(monkeypatch):
     analyse(*data, CATEGORIES, settings(below + 1))
     assert calls == [("approximation", None), ("exact", ["THIN", "THIN"])]  # its segment and overall
     assert uncertainty.EXACT_BELOW_EVALUATIONS == 20
+
+
+# --- the arrangement: ratings stored as float32, exactly; influences one category at a time ----------------
+
+PARTS = ("big_pharma", "small_pharma")
+
+
+def several_attributes(n_respondents: int, seed: int) -> tuple[tuple[pa.Table, ...], list[tuple[str, str]]]:
+    """Respondents of both segments rating 1-3 of 5 CROs on a1-a3, each answer blank with chance 0.3;
+    categories k1 (a1, a2) and k2 (a2, a3): a2 in both. Every composite eligible."""
+    rng = np.random.default_rng(seed)
+    evaluations, rows = [], []
+    for rank in range(1, n_respondents + 1):
+        segment = PARTS[rng.integers(2)]
+        for cro in sorted(rng.choice(5, size=rng.integers(1, 4), replace=False)):
+            source_row = len(evaluations) + 1
+            evaluations.append((source_row, f"CRO{cro}", segment, rank))
+            for attribute in ("a1", "a2", "a3"):
+                if rng.random() > 0.3:
+                    rows.append((source_row, attribute, float(rng.integers(1, 6))))
+    categories = [("k1", "a1"), ("k1", "a2"), ("k2", "a2"), ("k2", "a3")]
+    keys = sorted({(segment, cro) for _, cro, segment, _ in evaluations})
+    keys += sorted({("overall", cro) for _, cro, _, _ in evaluations})
+    composites = [(segment, cro, category, 10, 3.0, True) for segment, cro in keys for category in ("k1", "k2")]
+
+    def table(records: list[tuple], names: list[str]) -> pa.Table:
+        return pa.table({name: [record[i] for record in records] for i, name in enumerate(names)})
+
+    return (
+        table(evaluations, ["source_row", "cro", "segment", "respondent_rank"]),
+        table(rows, ["source_row", "attribute", "rating_value"]),
+        table(composites, ["segment", "cro", "category", "n_evaluations", "composite", "is_eligible"]),
+    ), categories
+
+
+def test_whole_number_ratings_are_stored_as_float32_and_any_other_as_float64():
+    source_rows = np.array([10, 11, 12])
+    ratings = pa.table(
+        {"source_row": [10, 11, 12, 12], "attribute": ["a1", "a1", "a2", "zz"], "rating_value": [5.0, 1.0, 3.0, 2.5]}
+    )
+    matrix = uncertainty._rating_matrix(source_rows, ratings, ["a1", "a2"])  # zz: in no category, skipped
+    assert matrix.dtype == np.float32 and matrix.flags.f_contiguous
+    np.testing.assert_array_equal(matrix, [[5.0, np.nan], [1.0, np.nan], [np.nan, 3.0]])
+    # A rating no float32 holds, in a later batch: the whole matrix becomes float64, nothing else changes.
+    batches = [
+        pa.record_batch({"source_row": [10], "attribute": ["a1"], "rating_value": [5.0]}),
+        pa.record_batch({"source_row": [11], "attribute": ["a2"], "rating_value": [0.1]}),
+    ]
+    matrix = uncertainty._rating_matrix(source_rows, batches, ["a1", "a2"])
+    assert matrix.dtype == np.float64 and matrix.flags.f_contiguous
+    np.testing.assert_array_equal(matrix, [[5.0, np.nan], [np.nan, 0.1], [np.nan, np.nan]])
+
+
+def test_the_replicates_of_float32_storage_are_those_of_float64_bit_for_bit():
+    """Stored as float32, the ratings are upcast before any arithmetic: every path's replicates are those of
+    the same survey stored as float64, to the last bit."""
+    import dataclasses
+
+    data, categories = several_attributes(300, 11)
+    stored = uncertainty._arrange(*data, categories)
+    assert stored.matrix.dtype == np.float32
+    wide = dataclasses.replace(stored, matrix=stored.matrix.astype(np.float64, order="F"))
+    cells: dict = {}
+    for index, (segment, _, category) in enumerate(stored.composites):
+        cells.setdefault((segment, category), []).append(index)
+    every = np.arange(len(stored.composites))
+    for replicates in (
+        lambda s: uncertainty._exact_replicates(s, settings(50)),
+        lambda s: uncertainty._approximate_replicates(s, settings(50), cells),
+        lambda s: uncertainty._thin_replicates(s, settings(50), every),
+    ):
+        narrow, reference = replicates(stored), replicates(wide)
+        assert narrow.tobytes() == reference.tobytes()
+
+
+def test_each_influence_is_its_definition_and_they_sum_to_zero_per_composite():
+    """Per category and segment, an evaluation's influence is (1/k) x the sum over the category's attributes
+    it rated of (rating - the CRO's mean there) / the CRO's count there (k: the CRO's rated attributes of
+    the category), worked out here evaluation by evaluation; big_pharma and small_pharma are read at their
+    own evaluations. An attribute in two categories counts in both."""
+    data, categories = several_attributes(200, 12)
+    arranged = uncertainty._arrange(*data, categories)
+    names = sorted({attribute for _, attribute in categories})
+    for category in ("k1", "k2"):
+        influences = uncertainty._influences(arranged, category)
+        attributes = [names.index(a) for c, a in categories if c == category]
+        for segment in (*PARTS, "overall"):
+            codes = arranged.groups[segment]
+            for code in np.unique(codes[codes >= 0]):
+                members = np.flatnonzero(codes == code)
+                ratings = arranged.matrix[members][:, attributes].astype(np.float64)
+                rated = ~np.isnan(ratings)
+                counts = rated.sum(axis=0)
+                means = np.nansum(ratings, axis=0) / np.maximum(counts, 1)
+                k = (counts > 0).sum()
+                expected = np.where(rated, (ratings - means) / np.maximum(counts, 1), 0.0).sum(axis=1) / max(k, 1)
+                np.testing.assert_allclose(influences[segment][members], expected, rtol=0, atol=1e-12)
+                assert abs(influences[segment][members].sum()) < 1e-12
