@@ -354,3 +354,43 @@ def test_backfill_runs_two_years_in_parallel_with_dask(served):
     with get_client(sync_client=True) as client:
         children = client.read_flow_runs(flow_run_filter=FlowRunFilter(parent_flow_run_id={"any_": [flow_run.id]}))
     assert sorted(child.name.split("-")[1] for child in children) == ["2023", "2024"]
+
+
+def test_a_release_made_after_an_embargo_was_set_is_not_overridden_by_its_scheduled_run(served):
+    """The issue's race: an embargo of A, then `cro-awards release` of B at once (which says the embargo is
+    cancelled); when A's time comes its scheduled run releases nothing and logs why: readers keep B."""
+    import datetime as dt
+
+    output, quarantine, drafts = (served["data"] / name for name in ("race-out", "race-q", "race-drafts"))
+    folders = {"output": str(output), "quarantine": str(quarantine), "drafts": str(drafts)}
+    first = _run("cro-awards/on-demand", folders)
+    second = _run("cro-awards/on-demand", {**folders, "champion_sd_multiplier": 0.75})
+    assert first.state.is_completed() and second.state.is_completed()
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=20)
+    scheduled = _run(
+        "cro-awards/release",
+        {**folders, "survey_year": 2024, "run_id": str(first.id), "embargo_until": until.isoformat()},
+    )
+    assert scheduled.state.is_completed(), scheduled.state
+    flags = ["--output", str(output), "--quarantine", str(quarantine), "--drafts", str(drafts)]
+    released = _cli("release", "2024", str(second.id), *flags)
+    assert released.returncode == 0, released.stderr
+    assert "now see it" in released.stdout and f"embargoed release of run {first.id}" in released.stdout
+    assert "is cancelled" in released.stdout
+    log = drafts / "releases.jsonl"
+    deadline = time.monotonic() + 20 + DEPLOYMENT_RUN_TIMEOUT
+    while time.monotonic() < deadline:
+        events = [json.loads(line) for line in log.read_text().splitlines()]
+        if any(e["event"] == "embargo_not_applied" for e in events):
+            break
+        time.sleep(1)
+    else:
+        pytest.fail(f"the embargo's scheduled run did not finish within {DEPLOYMENT_RUN_TIMEOUT} s of {until}")
+    assert _released(output) == str(second.id), "the later release stays"
+    assert [(e["event"], e["run_id"]) for e in events] == [
+        ("embargoed", str(first.id)),
+        ("embargo_cancelled", str(first.id)),
+        ("released", str(second.id)),
+        ("embargo_not_applied", str(first.id)),
+    ]
+    assert dt.datetime.fromisoformat(events[-1]["at"]) >= until
