@@ -54,6 +54,8 @@ EXIT_CODES = {
     9: "disclosure: the audit found a table not resting on countable cells (a bug), or the differencing guard "
     "refused a release; nothing published",
     10: "release, publications or diff: no such draft, or an embargo that cannot be scheduled",
+    11: "a CRO spelling matching no name or alias has at least min_evaluations rows (and not_rated does not list "
+    "it): the run would drop a CRO; nothing written",
 }
 """Every exit code of `cro-awards`, the same for the same failure in `check` and `run`."""
 
@@ -198,13 +200,12 @@ def _new_year(arguments: argparse.Namespace) -> int:
 
 
 def _check(arguments: argparse.Namespace) -> int:
-    from cro_awards.errors import RejectedShareError
     from cro_awards.onboarding import check_export
 
     loaded = _loaded(arguments)
     report = check_export(loaded.path, arguments.export, overrides=loaded.overrides)
     print(report.render())
-    return 0 if report.passed else RejectedShareError.exit_code
+    return report.exit_code
 
 
 def prepare_environment() -> None:

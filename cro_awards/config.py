@@ -5,7 +5,8 @@ attribute, a name or alias standing for two CROs (ignoring case and surrounding 
 one id, an id also listed as another CRO's former id, a name deriving no id where none is given,
 `min_evaluations` below `min_cell_size`, a respondent screen that cannot judge (`Screens`: `allowed`
 empty or blank, `min_ratings` below 2, `min_seconds` negative, a screen's column that is a contract
-column, an attribute id or the other screen's column), and bad values are configuration errors. They stop the run
+column, an attribute id or the other screen's column), a `not_rated` spelling that is blank, listed
+twice or a configured CRO's name or alias, and bad values are configuration errors. They stop the run
 before any export is read, with a message naming the file and the key. Overrides (from the command
 line or a deployment's parameters) replace the YAML's method knobs and go through the same checks.
 """
@@ -289,6 +290,13 @@ class SurveyConfig(MethodKnobs):
     categories: dict[str, tuple[str, ...]] = Field(min_length=1)
     columns: dict[str, str] = Field(default_factory=dict)
     screens: Screens = Screens()
+    not_rated: tuple[str, ...] = ()
+    """CRO spellings of the export that the year knowingly leaves out of the awards: their rows are
+    quarantined as unknown_cro like any spelling matching no name or alias, but however many rows one has,
+    it does not stop the run (a spelling with at least `min_evaluations` rows that is neither a CRO's name
+    or alias nor listed here stops it: `errors.UnmatchedCroError`). Matched as names are (ignoring case,
+    surrounding whitespace, invisible format characters); none may be blank, listed twice, or a name or
+    alias of a configured CRO (its rows would be that CRO's, not lost)."""
 
     @field_validator("survey_close", mode="before")
     @classmethod
@@ -334,6 +342,7 @@ class SurveyConfig(MethodKnobs):
         names = [cro.name for cro in self.cros]
         if len(set(names)) != len(names):
             raise ValueError("cros: a CRO is listed twice")
+        self._check_not_rated(owner)
         _check_ids(self.cros)
         if self.min_evaluations < self.min_cell_size:
             raise ValueError(
@@ -357,6 +366,27 @@ class SurveyConfig(MethodKnobs):
                     "duration_seconds): name that column, mapping its header with `columns` if need be"
                 )
         return self
+
+    def _check_not_rated(self, owner: dict[str, str]) -> None:
+        """`not_rated`: no blank spelling, none twice, none a name or alias of a CRO (`owner`: key -> CRO name)."""
+        if not self.not_rated:
+            return
+        if identity_key(pa.array(list(self.not_rated), pa.string())).null_count:
+            raise ValueError(
+                "not_rated: a spelling must not be blank (nor only spaces or invisible characters); list the "
+                "CRO spellings whose rows the year leaves out knowingly, e.g. [Initech Trials]"
+            )
+        seen: dict[str, str] = {}
+        for spelling, key in zip(self.not_rated, cro_keys(list(self.not_rated)), strict=True):
+            if key in owner:
+                raise ValueError(
+                    f"not_rated: {spelling!r} is a name or alias of {owner[key]!r}, so its rows are that CRO's "
+                    f"and rated; remove it from not_rated, or from {owner[key]!r}'s entry to leave its rows out"
+                )
+            if key in seen:
+                same = "" if seen[key] == spelling else f" (as {seen[key]!r}: matched ignoring case and spaces)"
+                raise ValueError(f"not_rated: {spelling!r} is listed twice{same}; keep one")
+            seen[key] = spelling
 
     @property
     def window_months(self) -> int:

@@ -45,6 +45,16 @@ class DisclosureError(CroAwardsError):
     exit_code = 9
 
 
+class UnmatchedCroError(ExportError):
+    """The export names a CRO, in at least `min_evaluations` rows, by a spelling that is no name or alias of
+    the year's ballot and not listed under `not_rated`: a run would quietly drop it from the awards (its rows
+    quarantined as unknown_cro). Raised after validation, before anything is written (no quarantine, no
+    draft); `check` reports it with the same code. The message names each spelling, its rows and the YAML
+    lines that add it as a CRO, as an alias, or under `not_rated` (accepting the loss)."""
+
+    exit_code = 11
+
+
 class ValidationBug(RuntimeError):
     """Great Expectations raised instead of judging data: a bug in the suite or the pipeline, never bad data."""
 

@@ -26,22 +26,27 @@ Contract:
   returns a `CheckReport`: rows read / accepted / quarantined, the count per reason code, the first
   source rows per reason, what reading the export noticed (rows hidden in an .xlsx's first sheet, which
   are scored; formula cells without a saved value, read as blank, per column; trailing columns with no
-  name and no value, ignored), `near_misses` (`near_misses`: the CRO spellings quarantined as
-  unknown_cro that are within a typo of a configured name or alias, each with the alias to add),
+  name and no value, ignored), `unmatched` (every CRO spelling quarantined as unknown_cro, with its
+  rows and whether `not_rated` lists it: `unmatched.unmatched_spellings`), `near_misses`
+  (`near_misses`: those within a typo of a configured name or alias, each with the alias to add),
   `screens` (per configured respondent screen, `screen_counts`: the rows per reason code, the rows it
   alone removes and, for the respondent-level screens, the respondents; all taken from the run's own
   validation, never judged a second time), `screened_alone` (the rows only the screens remove) and
-  `passed` (the rejected share is within `max_rejected_share`). A configuration error (`ConfigError`)
-  or a file-level export error (`ExportError`) propagates, for the caller to print. The report holds
-  codes, counts, column names and source row numbers only, and the near-miss CRO spellings (a typo of a
-  CRO's name is no respondent's data): never a respondent id or any other field's value.
+  `passed` (a run would pass: the rejected share is within `max_rejected_share`, and no unmatched
+  spelling has `min_evaluations` rows or more without `not_rated` listing it: `lost`, `stop` the
+  paragraph a run would stop with); `exit_code` is what a run would exit with (`UnmatchedCroError`'s for
+  a lost CRO, then `RejectedShareError`'s). A configuration error (`ConfigError`) or a file-level export
+  error (`ExportError`) propagates, for the caller to print. The report holds codes, counts, column
+  names and source row numbers only, and the CRO spellings that match no CRO (the name of a CRO is no
+  respondent's data): never a respondent id or any other field's value.
+- The near misses and the paragraph of a lost CRO come from `cro_awards.unmatched` (`near_misses`,
+  `edit_distance`, `near_miss_limit`, `NearMiss`, re-exported here; `unmatched_cro_message`).
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
-import json
 import os
 import re
 import tempfile
@@ -53,10 +58,20 @@ import pyarrow as pa
 import yaml
 from pydantic import ValidationError
 
-from cro_awards.config import Screens, SurveyConfig, cro_keys, load_config, load_yaml
-from cro_awards.errors import ConfigError
+from cro_awards.config import Screens, SurveyConfig, load_config, load_yaml
+from cro_awards.errors import ConfigError, RejectedShareError, UnmatchedCroError
 from cro_awards.identity import identity_key
 from cro_awards.pipeline import gate_failure, run_pipeline
+from cro_awards.unmatched import (  # noqa: F401 - near-miss names re-exported: onboarding's contract
+    NearMiss,
+    UnmatchedSpelling,
+    edit_distance,
+    lost_cros,
+    near_miss_limit,
+    near_misses,
+    unmatched_cro_message,
+    unmatched_spellings,
+)
 
 EXAMPLES_PER_REASON = 5
 """How many source rows `CheckReport.examples` keeps per reason code (the first ones)."""
@@ -410,114 +425,6 @@ def _review_items(made: _NewYear, source: Path, target: Path) -> list[str]:
     return items
 
 
-# --- near-miss CRO spellings ----------------------------------------------------------------------------
-
-
-def edit_distance(first: str, second: str) -> int:
-    """The edits between two texts (optimal string alignment): inserting, deleting or replacing a
-    character, or swapping two adjacent ones, is one edit each ("Nortwhind" is one edit from "Northwind")."""
-    before: list[int] = []
-    previous = list(range(len(second) + 1))
-    for i, a in enumerate(first, 1):
-        current = [i] + [0] * len(second)
-        for j, b in enumerate(second, 1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b))
-            if i > 1 and j > 1 and a != b and a == second[j - 2] and first[i - 2] == b:
-                current[j] = min(current[j], before[j - 2] + 1)
-        before, previous = previous, current
-    return previous[-1]
-
-
-def near_miss_limit(length: int) -> int:
-    """The most edits a spelling may be from a configured name or alias of `length` characters (the
-    shorter of the two) to count as a near miss: none below 4 characters (CHT and CRT are two names more
-    often than a typo), 1 from 4, 2 from 10 (about a fifth of the length)."""
-    return 0 if length < 4 else 1 if length < 10 else 2
-
-
-@dataclass(frozen=True)
-class NearMiss:
-    """A CRO spelling of the export that matches no name or alias but is within `near_miss_limit` edits
-    of one: likely the configured CRO, and lost to unknown_cro unless the YAML adds it as an alias."""
-
-    spelling: str
-    """As the export writes it, trimmed (the identity form: `cro_awards.identity`); the most frequent
-    when several spellings differ only in case."""
-    rows: int
-    cro_id: str
-    cro_name: str
-    close_to: str
-    """The configured name or alias it is closest to."""
-    distance: int
-    aliases_line: str
-    """The CRO's `aliases:` with the spelling added, as a YAML line to put in its entry."""
-    also_close: tuple[str, ...] = ()
-    """Other CROs' ids as close: the spelling may be theirs."""
-
-
-def _flow_scalar(text: str) -> str:
-    """`text` as an item of a YAML flow list: plain where YAML reads it back as written, else quoted."""
-    try:
-        plain = yaml.safe_load(f"[{text}]") == [text]
-    except yaml.YAMLError:
-        plain = False
-    return text if plain and "#" not in text else json.dumps(text, ensure_ascii=False)
-
-
-def near_misses(unknown: dict[str, int], survey: SurveyConfig) -> list[NearMiss]:
-    """The near misses among `unknown` ({spelling as trimmed: rows}, spellings that matched no CRO),
-    compared on the key exports are matched by (`config.cro_keys`), the most rows first. Each names the
-    closest CRO (ties by the ballot's order) and any other as close."""
-    configured = [(spelling, cro) for cro in survey.cros for spelling in (cro.name, *cro.aliases)]
-    configured_keys = cro_keys([spelling for spelling, _ in configured])
-    grouped: dict[str, list[tuple[int, str]]] = {}
-    for (spelling, rows), key in zip(unknown.items(), cro_keys(list(unknown)), strict=True):
-        if key is not None:
-            grouped.setdefault(key, []).append((rows, spelling))
-    found = []
-    for key, spellings in grouped.items():
-        distances = [(edit_distance(key, other), index, other) for index, other in enumerate(configured_keys)]
-        scored = [
-            (distance, index)
-            for distance, index, other in distances
-            if 0 < distance <= near_miss_limit(min(len(key), len(other)))
-        ]
-        if not scored:
-            continue
-        distance, index = min(scored)
-        spelling_matched, cro = configured[index]
-        others = dict.fromkeys(configured[i][1].id for d, i in scored if d == distance and configured[i][1] is not cro)
-        _, spelling = min(spellings, key=lambda item: (-item[0], item[1]))
-        aliases = ", ".join(_flow_scalar(alias) for alias in (*cro.aliases, spelling))
-        found.append(
-            NearMiss(
-                spelling=spelling,
-                rows=sum(count for count, _ in spellings),
-                cro_id=cro.id,
-                cro_name=cro.name,
-                close_to=spelling_matched,
-                distance=distance,
-                aliases_line=f"aliases: [{aliases}]",
-                also_close=tuple(others),
-            )
-        )
-    return sorted(found, key=lambda miss: (-miss.rows, miss.spelling))
-
-
-def _unknown_spellings(rejected: pa.Table) -> dict[str, int]:
-    """{CRO text as trimmed (identity form): rows} of the quarantined rows whose reasons hold unknown_cro."""
-    texts = [
-        dict(row["fields"]).get("cro")
-        for row in rejected.select(["reasons", "fields"]).to_pylist()
-        if "unknown_cro" in row["reasons"]
-    ]
-    counts: dict[str, int] = {}
-    for text in identity_key(pa.array(texts, pa.string())).to_pylist():
-        if text is not None:
-            counts[text] = counts.get(text, 0) + 1
-    return counts
-
-
 # --- what each respondent screen would remove ----------------------------------------------------------
 
 SCREEN_REASONS = {
@@ -642,6 +549,11 @@ class CheckReport:
     formulas_without_saved_value: dict[str, int] = field(default_factory=dict)
     empty_columns_ignored: int = 0
     near_misses: tuple[NearMiss, ...] = ()
+    unmatched: tuple[UnmatchedSpelling, ...] = ()
+    """Every CRO spelling quarantined as unknown_cro, with its rows, the most rows first."""
+    min_evaluations: int = 10
+    stop: str = ""
+    """The paragraph a run would stop with for `lost` (`unmatched_cro_message`); empty when none."""
     screens: tuple[ScreenCount, ...] = ()
     """What each configured respondent screen removes (empty: the year configures none)."""
     screened_alone: int = 0
@@ -654,6 +566,44 @@ class CheckReport:
     @property
     def rejected_share(self) -> float:
         return self.quarantined / self.read if self.read else 0.0
+
+    @property
+    def within_rejected_share(self) -> bool:
+        """The rejected-share gate's verdict (`pipeline.gate_failure`)."""
+        return self.rejected_share <= self.max_rejected_share
+
+    @property
+    def lost(self) -> tuple[UnmatchedSpelling, ...]:
+        """The unmatched spellings that would stop a run: at least min_evaluations rows, not in not_rated."""
+        return tuple(s for s in self.unmatched if s.rows >= self.min_evaluations and not s.not_rated)
+
+    @property
+    def exit_code(self) -> int:
+        """What `cro-awards check` exits with: what a run would (0 when it would pass)."""
+        if self.lost:
+            return UnmatchedCroError.exit_code
+        return 0 if self.passed else RejectedShareError.exit_code
+
+    def _render_unmatched(self) -> list[str]:
+        if not self.unmatched:
+            return []
+        lines = [
+            "CRO spellings that match no name or alias (quarantined as unknown_cro), with their rows; one in at "
+            f"least min_evaluations = {self.min_evaluations} rows stops a run unless not_rated lists it:"
+        ]
+        width = max(len(repr(unmatched.spelling)) for unmatched in self.unmatched)
+        for unmatched in self.unmatched:
+            if unmatched.not_rated:
+                note = "  not_rated: left out knowingly"
+            elif unmatched.rows >= self.min_evaluations:
+                note = "  STOPS A RUN (below)"
+            else:
+                note = ""
+            lines.append(f"  {unmatched.spelling!r:<{width}}  {unmatched.rows:>6} row(s){note}")
+        blank = self.quarantined_by_reason.get("unknown_cro", 0) - sum(unmatched.rows for unmatched in self.unmatched)
+        if blank:
+            lines.append(f"  and {blank} row{'' if blank == 1 else 's'} with the CRO blank")
+        return lines
 
     def _render_screens(self) -> list[str]:
         if not self.screens:
@@ -720,6 +670,7 @@ class CheckReport:
                 f"of a segment counts nowhere): Big Pharma {big['cells']} cell(s), {big['ratings']} rating(s); "
                 f"Small Pharma {small['cells']} cell(s), {small['ratings']} rating(s)."
             )
+        lines += self._render_unmatched()
         if self.near_misses:
             lines.append(
                 "CRO spellings that match no name or alias but are close to one (quarantined as unknown_cro); "
@@ -731,7 +682,9 @@ class CheckReport:
                     f"  {miss.spelling!r} in {miss.rows} row(s) is {miss.distance} edit(s) from {miss.close_to!r}: "
                     f"CRO {miss.cro_id} ({miss.cro_name!r}){others}; in its entry write  {miss.aliases_line}"
                 )
-        if not self.passed:
+        if self.stop:
+            lines.append(f"A run would stop: {self.stop}")
+        if not self.within_rejected_share:
             lines.append(
                 f"A run would fail: {self.rejected_share:.1%} of the rows rejected is more than max_rejected_share. "
                 "Fix the export (source row 1 is its first data row) or the configuration, and check again."
@@ -756,8 +709,11 @@ def check_export(
     rows_by_reason = validation.rows_by_reason()
     counts = validation.counts
     screens = loaded.survey.screens
+    unmatched = unmatched_spellings(validation.rejected, loaded.survey)
+    lost = lost_cros(unmatched, loaded.survey)
+    config_file = Path(config_path).name
     return CheckReport(
-        config_file=Path(config_path).name,
+        config_file=config_file,
         export_file=export.name,
         survey_year=loaded.survey.survey_year,
         read=counts["read"],
@@ -766,14 +722,17 @@ def check_export(
         quarantined_by_reason={code: len(rows) for code, rows in rows_by_reason.items()},
         examples={code: rows[:EXAMPLES_PER_REASON] for code, rows in rows_by_reason.items()},
         max_rejected_share=float(loaded.survey.max_rejected_share),
-        passed=gate_failure(validation, loaded, export) is None,
+        passed=gate_failure(validation, loaded, export) is None and not lost,
         renamed_columns=len(result.export.renamed),
         ignored_columns=len(result.export.ignored_columns),
         overrides=dict(loaded.overrides),
         hidden_rows=result.export.hidden_rows,
         formulas_without_saved_value=dict(result.export.formulas_without_saved_value),
         empty_columns_ignored=result.export.dropped_empty_columns,
-        near_misses=tuple(near_misses(_unknown_spellings(validation.rejected), loaded.survey)),
+        near_misses=tuple(near_misses({s.spelling: s.rows for s in unmatched}, loaded.survey)),
+        unmatched=unmatched,
+        min_evaluations=loaded.survey.min_evaluations,
+        stop=unmatched_cro_message(lost, loaded.survey, config_file, export.name) if lost else "",
         screens=screen_counts(screens, rows_by_reason, _respondents(validation.rejected) if screens.configured else {}),
         screened_alone=screened_alone(screens, rows_by_reason),
         min_cell_size=loaded.survey.min_cell_size,

@@ -6,7 +6,9 @@ No Prefect here: the flow passes `run_stage` (wrapping each stage in a Prefect t
 (writing the quarantine), and this module neither knows nor cares.
 
 Stages, in order (`STAGES`): extract (read the file), stage (DuckDB staging), validate (Great
-Expectations, then the quarantine table and the counts), then the rejected-share gate, then transform (the
+Expectations, then the quarantine table and the counts), then the stop for a CRO the run would drop quietly
+(a spelling matching no name or alias in at least `min_evaluations` rows, not listed under `not_rated`:
+`UnmatchedCroError`, before `on_rejected`, so nothing is written), then the rejected-share gate, then transform (the
 awards' tables, over the countable cells only: `sql/int_rating_cells.sql`) and check (the output checks of
 `sql/tests/`, then the disclosure audit of `cro_awards.disclosure` on exactly the tables to be published). The gate runs
 right after validation, so a run bound to fail does no scoring; `on_rejected` is called before the gate,
@@ -15,7 +17,8 @@ so a failing run still leaves its quarantine for the user to inspect.
 Contract: `run_pipeline(loaded, export_path, through="check")` returns a `PipelineResult`; with
 `through="validate"` it stops after validation (no gate, no tables; the cells not counted: what `check`
 reports). Raises
-`ConfigError`/`ExportError` for bad input, `RejectedShareError` at the gate, `OutputCheckError` (a bug)
+`ConfigError`/`ExportError` for bad input, `UnmatchedCroError` for a CRO lost to unknown_cro,
+`RejectedShareError` at the gate, `OutputCheckError` (a bug)
 when an output check fails, `DisclosureError` when the tables lack the structure that keeps every published
 number off the cells that are not countable (a bug, never bad data).
 """
@@ -31,10 +34,10 @@ from typing import Any, Literal, TypeVar
 
 import pyarrow as pa
 
-from cro_awards import disclosure, sql, transform, validate
+from cro_awards import disclosure, sql, transform, unmatched, validate
 from cro_awards.checkpoints import checkpoint
 from cro_awards.config import REASON_CODES, LoadedConfig
-from cro_awards.errors import DisclosureError, OutputCheckError, RejectedShareError
+from cro_awards.errors import DisclosureError, OutputCheckError, RejectedShareError, UnmatchedCroError
 from cro_awards.extract import Export, read_export
 
 logger = logging.getLogger(__name__)
@@ -115,6 +118,15 @@ def gate_failure(validation: Validation, loaded: LoadedConfig, export_path: Path
         f"{export_path}: {counts['quarantined']} of {counts['read']} evaluations were rejected "
         f"({validation.rejected_share:.1%}), more than max_rejected_share {limit:.1%}; nothing was published."
     )
+
+
+def _stop_for_lost_cros(validation: Validation, loaded: LoadedConfig, export_path: Path) -> None:
+    """`UnmatchedCroError` when a CRO spelling matching no name or alias has at least min_evaluations rows
+    and `not_rated` does not list it (`unmatched.lost_cros`): the run would drop a CRO quietly."""
+    lost = unmatched.lost_cros(unmatched.unmatched_spellings(validation.rejected, loaded.survey), loaded.survey)
+    if lost:
+        message = unmatched.unmatched_cro_message(lost, loaded.survey, loaded.path.name, str(export_path))
+        raise UnmatchedCroError(message)
 
 
 def _extract(loaded: LoadedConfig, export_path: Path) -> Export:
@@ -245,6 +257,7 @@ def run_pipeline(
         if through == "validate":
             not_counted = transform.not_counted(workspace, loaded.survey)
             return PipelineResult(exported, validation, timings=timings, not_counted=not_counted)
+        _stop_for_lost_cros(validation, loaded, export_path)  # before the quarantine: nothing written yet
         where = on_rejected(validation.rejected) if on_rejected else None
         failure = gate_failure(validation, loaded, export_path)
         if failure:

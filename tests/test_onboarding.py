@@ -381,7 +381,8 @@ def test_check_export_counts_reasons_and_source_rows(tmp_path: Path, monkeypatch
     assert "PASSED" in rendered and "quarantined 3" in rendered and "rows 7, 8" in rendered
     assert report.screens == () and "Respondent screens: not configured in survey.yaml" in rendered
     assert SECRET not in rendered and SECRET not in repr(report)
-    assert "Nobody" not in rendered and "bluefen" not in rendered.lower()
+    assert "bluefen" not in rendered.lower()
+    assert "'Nobody Research'       1 row(s)" in rendered, "every CRO spelling matching no CRO, with its rows"
 
 
 def test_check_shows_what_a_run_would_count_nowhere() -> None:
