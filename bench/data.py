@@ -2,7 +2,9 @@
 
 Files live in `bench/data/` (ignored by git) and are reused by later runs:
 - `bench_2024.yaml`: `surveys/2024.yaml` with `max_rejected_share: 1.0` (a run never fails on the
-  share of rejected rows) and without `sample_export`;
+  share of rejected rows), without `sample_export`, and with the synthetic export's made-up CRO names
+  (`cro_awards.synthetic.UNKNOWN_CROS`) under `not_rated` (at 1000x each has some 10 rows, which would
+  otherwise stop the run: a CRO is never lost quietly);
 - `export_2024_x<multiplier>_seed<seed>.csv`: `cro_awards.synthetic.generate_export` of
   1500 * multiplier evaluations with `bad_rows=True`, written with `write_export`;
 - `export_2024_x<multiplier>_seed<seed>.json`: what is known about it (rows, answered rating cells,
@@ -21,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from cro_awards import synthetic
 from cro_awards.config import WHITESPACE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -44,10 +47,12 @@ def bench_config(data_dir: Path = DATA_DIR, source: Path = SOURCE_CONFIG, extra:
     config = yaml.safe_load(source.read_text(encoding="utf-8"))
     config["max_rejected_share"] = 1.0
     config.pop("sample_export", None)
+    config["not_rated"] = [*config.get("not_rated", []), *synthetic.UNKNOWN_CROS]
     config.update(extra or {})
     changes = "".join(f", {key} {value}" for key, value in (extra or {}).items())
     text = (
-        f"# Written by bench/data.py from {source.name}: max_rejected_share 1.0, no sample_export{changes}.\n"
+        f"# Written by bench/data.py from {source.name}: max_rejected_share 1.0, no sample_export, the "
+        f"synthetic export's made-up CROs not_rated{changes}.\n"
         + yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
     )
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -175,6 +175,16 @@ def test_bench_config_never_fails_on_the_share_of_rejected_rows(tmp_path):
     assert config["cros"] == yaml.safe_load(SAMPLE_CONFIG.read_text(encoding="utf-8"))["cros"]
 
 
+def test_bench_config_accepts_the_loss_of_the_synthetic_exports_made_up_cros(tmp_path):
+    """At 1000x each made-up CRO name of the generator has some 10 rows, as many as min_evaluations: without
+    `not_rated` a benchmark run would stop (a CRO is never lost quietly)."""
+    from cro_awards import synthetic
+    from cro_awards.config import load_config
+
+    path = bench_data.bench_config(tmp_path, SAMPLE_CONFIG)
+    assert set(synthetic.UNKNOWN_CROS) <= set(load_config(path).survey.not_rated)
+
+
 def test_measure_reports_wall_time_peak_rss_and_exit_code(tmp_path):
     import sys
 
