@@ -45,7 +45,7 @@ serve: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --repeat 3 --cold-repeat 5
 
-# Calibration of the uncertainty figures against known truths (15-35 min on 2 cores with the load; writes docs/calibration.md).
+# Calibration of the uncertainty figures against known truths (11 min on 2 quiet cores, about 20 with other work; writes docs/calibration.md).
 calibrate: $(STAMP)
 	$(BIN)/python -m bench.calibrate
 
