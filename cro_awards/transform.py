@@ -41,7 +41,7 @@ SCAN_ROWS = 65_536
 RATING_BATCH_ROWS = 65_536
 """Rows per batch of the counted ratings streamed to the resampling (`counted_ratings`). DuckDB keeps
 several batches in flight while the stream runs: at 1 << 20 rows (42 MB each) they took some 250 MB at
-the benchmark's 1000x, then the run's peak; at this size about 30 MB (2026-12-07, `python -m bench.profile`)."""
+the benchmark's 1000x, then the run's peak; at this size about 40 MB (2026-12-07, bench/README.md)."""
 
 VALIDATION_INPUTS = ("int_evaluations", "cro_aliases", "stg_rating_texts", "stg_ratings")
 """The staged relations validation reads (`cro_awards.validate`)."""
