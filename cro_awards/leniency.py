@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -71,18 +72,36 @@ class _Fit:
     part_of_key: np.ndarray
     parts: tuple[str, ...]
 
+    @cached_property
+    def everyone(self) -> bool:
+        """Every evaluation is inside the fit (no code -1): nothing to filter out."""
+        return bool(len(self.code) == 0 or self.code.min() >= 0)
+
+
+def _rated(matrix: np.ndarray, attribute: int, fits: Sequence[_Fit]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per fit, the evaluations inside it that rated `attribute`: (rows, their codes, their ratings)."""
+    column = matrix[:, attribute]
+    where = np.flatnonzero(~np.isnan(column))
+    values = column[where].astype(np.float64)
+    out = []
+    for fit in fits:
+        codes = fit.code[where]
+        if fit.everyone:
+            out.append((where, codes, values))
+        else:
+            inside = codes >= 0
+            out.append((where[inside], codes[inside], values[inside]))
+    return out
+
 
 def _residuals(matrix: np.ndarray, fits: Sequence[_Fit]) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per fit, each evaluation's summed residual against its cell's mean, and its answered attributes."""
     n = matrix.shape[0]
     out = [(np.zeros(n), np.zeros(n)) for _ in fits]
     for attribute in range(matrix.shape[1]):
-        column = matrix[:, attribute]
-        where = np.flatnonzero(~np.isnan(column))
-        values = column[where].astype(np.float64)
-        for fit, (total, answered) in zip(fits, out, strict=True):
-            inside = fit.code[where] >= 0
-            rows, codes, found = where[inside], fit.code[where][inside], values[inside]
+        for fit, (total, answered), (rows, codes, found) in zip(
+            fits, out, _rated(matrix, attribute, fits), strict=True
+        ):
             counts = np.bincount(codes, minlength=fit.n_codes)
             means = np.bincount(codes, weights=found, minlength=fit.n_codes) / np.maximum(counts, 1)
             total[rows] += found - means[codes]
@@ -171,42 +190,43 @@ def _intercepts(fit: _Fit, total: np.ndarray, answered: np.ndarray) -> tuple[np.
 
 def _composites(
     matrix: np.ndarray,
-    fit: _Fit,
-    offset: np.ndarray,
+    fits: Sequence[_Fit],
+    offsets: Sequence[tuple[np.ndarray, np.ndarray]],
     attributes_of: Mapping[str, np.ndarray],
-    left_out: np.ndarray | None = None,
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """category -> (per code the adjusted composite, its linearised variance), NaN without a rating."""
+) -> list[dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Per fit, category -> (per code the adjusted composite, its linearised variance), NaN without a
+    rating. `offsets`: per fit, (each evaluation's intercept, the intercept its respondent's other
+    evaluations alone give), the first taken out of the composite, the second out of the influences."""
     n = matrix.shape[0]
-    out = {}
+    out: list[dict[str, tuple[np.ndarray, np.ndarray]]] = [{} for _ in fits]
     for category, attributes in attributes_of.items():
-        total = np.zeros(fit.n_codes)
-        rated = np.zeros(fit.n_codes)
-        influence = np.zeros(n)
+        totals = [np.zeros(fit.n_codes) for fit in fits]
+        rated = [np.zeros(fit.n_codes) for fit in fits]
+        influences = [np.zeros(n) for _ in fits]
         for attribute in attributes:
-            column = matrix[:, attribute]
-            where = np.flatnonzero(~np.isnan(column))
-            inside = fit.code[where] >= 0
-            rows = where[inside]
-            codes = fit.code[rows]
-            values = column[rows].astype(np.float64) - offset[rows]
-            counts = np.bincount(codes, minlength=fit.n_codes).astype(np.float64)
-            means = np.bincount(codes, weights=values, minlength=fit.n_codes) / np.maximum(counts, 1.0)
-            total += np.where(counts > 0, means, 0.0)
-            rated += counts > 0
-            if left_out is not None:
-                values = column[rows].astype(np.float64) - left_out[rows]
-                means = np.bincount(codes, weights=values, minlength=fit.n_codes) / np.maximum(counts, 1.0)
-            influence[rows] += (values - means[codes]) / counts[codes]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            composite = np.where(rated > 0, total / rated, np.nan)
-            influence /= np.where(fit.code >= 0, np.maximum(rated[np.maximum(fit.code, 0)], 1.0), 1.0)
-        inside = fit.code >= 0
-        codes = fit.code[inside]
-        n_c = np.bincount(codes, minlength=fit.n_codes).astype(np.float64)
-        squared = np.bincount(codes, weights=influence[inside] ** 2, minlength=fit.n_codes)
-        variance = np.where(n_c >= 2, squared * n_c / np.maximum(n_c - 1.0, 1.0), np.nan)
-        out[category] = (composite, np.where(rated > 0, variance, np.nan))
+            found = _rated(matrix, attribute, fits)
+            for index, (fit, (offset, left_out), (rows, codes, ratings)) in enumerate(
+                zip(fits, offsets, found, strict=True)
+            ):
+                counts = np.bincount(codes, minlength=fit.n_codes).astype(np.float64)
+                per_code = np.maximum(counts, 1.0)
+                means = np.bincount(codes, weights=ratings - offset[rows], minlength=fit.n_codes) / per_code
+                totals[index] += np.where(counts > 0, means, 0.0)
+                rated[index] += counts > 0
+                values = ratings - left_out[rows]
+                loo_means = np.bincount(codes, weights=values, minlength=fit.n_codes) / per_code
+                influences[index][rows] += (values - loo_means[codes]) / counts[codes]
+        for index, fit in enumerate(fits):
+            total, count, influence = totals[index], rated[index], influences[index]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                composite = np.where(count > 0, total / count, np.nan)
+            inside = slice(None) if fit.everyone else fit.code >= 0
+            codes = fit.code[inside]
+            influence = influence[inside] / np.maximum(count[codes], 1.0)
+            n_c = np.bincount(codes, minlength=fit.n_codes).astype(np.float64)
+            squared = np.bincount(codes, weights=influence**2, minlength=fit.n_codes)
+            variance = np.where(n_c >= 2, squared * n_c / np.maximum(n_c - 1.0, 1.0), np.nan)
+            out[index][category] = (composite, np.where(count > 0, variance, np.nan))
     return out
 
 
@@ -244,12 +264,14 @@ def adjust(
     )
     respondent_sd: dict[str, float] = {}
     evaluation_sd: dict[str, float] = {}
-    results = {}
+    offsets = []
     for fit, (total, answered) in zip((overall, parts), _residuals(matrix, (overall, parts)), strict=True):
         offset, left_out, u_sd, e_sd = _intercepts(fit, total, answered)
         respondent_sd.update(u_sd)
         evaluation_sd.update(e_sd)
-        results[fit.parts] = _composites(matrix, fit, offset, attributes_of, left_out)
+        offsets.append((offset, left_out))
+    whole, segments = _composites(matrix, (overall, parts), offsets, attributes_of)
+    results = {overall.parts: whole, parts.parts: segments}
     position = {cro: index for index, cro in enumerate(cros)}
     composite = np.full(len(composites), np.nan)
     variance = np.full(len(composites), np.nan)

@@ -53,7 +53,9 @@ def test_with_no_intercepts_the_arithmetic_is_the_composites_own():
     matrix[np.isnan(matrix).all(axis=1), 0] = 3.0
     code = rng.integers(0, 4, 40)
     fit = leniency._Fit(code, 4, np.arange(40), 40, np.zeros(40, dtype=np.int64), ("overall",))
-    composite, variance = leniency._composites(matrix, fit, np.zeros(40), {"all": np.array([0, 1, 2])})["all"]
+    no_offsets = [(np.zeros(40), np.zeros(40))]
+    [composites] = leniency._composites(matrix, (fit,), no_offsets, {"all": np.array([0, 1, 2])})
+    composite, variance = composites["all"]
     for c in range(4):
         expected = np.nanmean([np.nanmean(matrix[code == c, a]) for a in range(3)])
         assert composite[c] == pytest.approx(expected)
@@ -83,7 +85,8 @@ def test_a_crowd_of_lenient_raters_on_some_cros_is_taken_out():
     matrix, respondent, groups, cros = lenient_survey(1, clustered=True)
     keys = composites_of(cros)
     zero = leniency._Fit(groups["overall"], len(cros), respondent, 400, np.zeros(400, dtype=np.int64), ("o",))
-    raw, _ = leniency._composites(matrix, zero, np.zeros(len(respondent)), ONE_CATEGORY)["quality"]
+    no_offsets = [(np.zeros(len(respondent)), np.zeros(len(respondent)))]
+    raw, _ = leniency._composites(matrix, (zero,), no_offsets, ONE_CATEGORY)[0]["quality"]
     result = leniency.adjust(matrix, respondent, groups, cros, ONE_CATEGORY, keys)
     favoured = np.arange(len(cros)) < len(cros) // 2
     raw_gap = raw[favoured].mean() - raw[~favoured].mean()
