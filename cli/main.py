@@ -171,7 +171,8 @@ def parser() -> argparse.ArgumentParser:
     difference.add_argument("run_id", help="the run id of the draft")
     difference.add_argument("--against", metavar="RUN_ID", help="compare with this draft (default: the release)")
     _add_folder_arguments(difference)
-    new_year = commands.add_parser("new-year", help="write surveys/<year>.yaml from a previous year's")
+    about = "write surveys/<year>.yaml from a previous year's YAML (CROs, aliases and knobs carried over)"
+    new_year = commands.add_parser("new-year", help=about, description=about[0].upper() + about[1:] + ".")
     new_year.add_argument("year", type=int, help="the new survey year, e.g. 2025")
     new_year.add_argument("--from", dest="from_year", type=int, required=True, help="the year to start from")
     new_year.add_argument("--surveys", help="the folder of survey YAML files (default: surveys/)")

@@ -12,6 +12,7 @@ checks as the YAML (the same bounds, the same message), whoever passes it.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
@@ -176,4 +177,13 @@ def describe_bounds(name: str) -> str:
         return f"{', '.join(first)} or {last}" if first else last
     limits = bounds(name)
     low, high = limits.get("ge", limits.get("gt")), limits.get("le", limits.get("lt"))
-    return f"{low:g} to {high:g}"
+    return f"{_number(low)} to {_number(high)}"
+
+
+def _number(value: float) -> str:
+    """A bound as people read it, never in exponent notation: `1,000,000`, `2^63 - 1`, `0.05`."""
+    if value == 2**63 - 1:
+        return "2^63 - 1"
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return format(Decimal(str(value)), "f")

@@ -104,3 +104,21 @@ def test_whole_number_knobs_refuse_fractions_and_text():
         if knobs.python_type(name) is int:
             with pytest.raises(ValueError):
                 SurveyConfig(**base, **{name: 3.5})
+
+
+def test_bounds_in_help_are_written_out_never_in_exponent_notation():
+    assert knobs.describe_bounds("min_evaluations") == "1 to 1,000,000"
+    assert knobs.describe_bounds("big_pharma_min_rd_spend_musd") == "0 to 1,000,000,000,000"
+    assert knobs.describe_bounds("max_rejected_share") == "0 to 1"
+    huge = next(name for name in knobs.KNOBS if knobs.bounds(name).get("le") == 2**63 - 1)
+    assert knobs.describe_bounds(huge) == "0 to 2^63 - 1"
+    for command in ("run", "check"):
+        text = parser()._subparsers._group_actions[0].choices[command].format_help()
+        assert "e+" not in text, command
+
+
+def test_new_year_help_is_a_whole_sentence():
+    top = parser().format_help()
+    assert "from a previous year's YAML" in " ".join(top.split())
+    sub = parser()._subparsers._group_actions[0].choices["new-year"].format_help()
+    assert "Write surveys/<year>.yaml from a previous year's YAML" in " ".join(sub.split())
