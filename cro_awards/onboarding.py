@@ -526,6 +526,17 @@ def _respondents(rejected: pa.Table) -> dict[int, str | None]:
 
 
 # --- a dry run of an export -----------------------------------------------------------------------------
+IGNORED_COLUMNS_NAMED = 5
+"""How many ignored columns `check` names before "and N more"."""
+
+
+def _named_columns(names: tuple[str, ...], count: int) -> str:
+    """`: 'Notes', 'extra'` (at most IGNORED_COLUMNS_NAMED, then `and N more`); empty when none is named."""
+    if not names:
+        return ""
+    shown = ", ".join(repr(name) for name in names[:IGNORED_COLUMNS_NAMED])
+    more = count - min(len(names), IGNORED_COLUMNS_NAMED)
+    return f": {shown}" + (f" and {more} more" if more > 0 else "")
 
 
 @dataclass(frozen=True)
@@ -544,6 +555,8 @@ class CheckReport:
     passed: bool
     renamed_columns: int = 0
     ignored_columns: int = 0
+    ignored_column_names: tuple[str, ...] = ()
+    """The ignored columns' headers, in the export's order (the count above is their number)."""
     overrides: dict[str, Any] = field(default_factory=dict)
     hidden_rows: int = 0
     formulas_without_saved_value: dict[str, int] = field(default_factory=dict)
@@ -639,7 +652,7 @@ class CheckReport:
         if self.renamed_columns or self.ignored_columns:
             lines.append(
                 f"Columns: {self.renamed_columns} renamed through `columns`, {self.ignored_columns} ignored "
-                "(not in the contract)"
+                f"(not in the contract){_named_columns(self.ignored_column_names, self.ignored_columns)}"
             )
         if self.empty_columns_ignored:
             lines.append(f"Columns: {self.empty_columns_ignored} trailing column(s) with no name and no value ignored")
@@ -725,6 +738,7 @@ def check_export(
         passed=gate_failure(validation, loaded, export) is None and not lost,
         renamed_columns=len(result.export.renamed),
         ignored_columns=len(result.export.ignored_columns),
+        ignored_column_names=tuple(result.export.ignored_columns),
         overrides=dict(loaded.overrides),
         hidden_rows=result.export.hidden_rows,
         formulas_without_saved_value=dict(result.export.formulas_without_saved_value),

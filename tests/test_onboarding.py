@@ -785,3 +785,26 @@ def test_2023_sample_scores_phase_iv_in_process() -> None:
     assert {r["category"] for r in tables["composite_scores"].to_pylist()} == set(loaded.survey.categories)
     awards = [r for r in tables["awards"].to_pylist() if r["category"] == "phase_iv"]
     assert {(r["segment"], r["award"]) for r in awards} >= {("overall", "leader"), ("overall", "champion")}
+
+
+def _with_extra_columns(folder: Path, names: list[str]) -> Path:
+    lines = _tiny_export(folder).read_text(encoding="utf-8").splitlines()
+    extra = folder / "extra.csv"
+    header, *rest = lines
+    extra.write_text(
+        "\n".join([header + "," + ",".join(names), *(line + "," + ",".join("x" for _ in names) for line in rest)])
+        + "\n",
+        encoding="utf-8",
+    )
+    return extra
+
+
+def test_check_names_the_ignored_columns(tmp_path: Path) -> None:
+    report = check_export(write_config(tmp_path), _with_extra_columns(tmp_path, ["Notes"]))
+    assert "Columns: 0 renamed through `columns`, 1 ignored (not in the contract): 'Notes'" in report.render()
+
+
+def test_check_names_a_handful_of_ignored_columns_then_counts_the_rest(tmp_path: Path) -> None:
+    names = ["a1", "a2", "a3", "a4", "a5", "a6", "a7"]
+    report = check_export(write_config(tmp_path), _with_extra_columns(tmp_path, names))
+    assert "7 ignored (not in the contract): 'a1', 'a2', 'a3', 'a4', 'a5' and 2 more" in report.render()
