@@ -18,7 +18,9 @@ Contract:
 - `render_text(diff)` is what `cro-awards diff` prints, every name through `summary.printable`;
   `render_markdown(diff)` the same for a Prefect markdown artifact, every name escaped
   (`summary.escape_markdown`, `summary.code_span`), so no name becomes markup. Numbers with two
-  decimals, as people read them.
+  decimals, as people read them. Segments, categories and CROs are shown by label (`SEGMENT_LABELS`,
+  `config.category_label`, the CRO's name); composites of CROs eligible on one side only are listed apart
+  ("No longer eligible", "Newly eligible"), never as moves.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cro_awards.config import category_label
 from cro_awards.errors import PublishError
 from cro_awards.sql import TOLERANCE
 from cro_awards.summary import SEGMENT_LABELS, SEGMENT_ORDER, code_span, cro_name, escape_markdown, printable
@@ -103,6 +106,21 @@ class Diff:
     composites_moved: list[CompositeMove] = field(default_factory=list)
     knobs_changed: list[KnobChange] = field(default_factory=list)
     overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def moved_while_eligible(self) -> list[CompositeMove]:
+        """The composites of CROs eligible on both sides that moved by more than `MOVE_THRESHOLD`."""
+        return [move for move in self.composites_moved if move.delta is not None]
+
+    @property
+    def no_longer_eligible(self) -> list[CompositeMove]:
+        """The CROs eligible (a composite published) in the publication compared with, not in the draft."""
+        return [move for move in self.composites_moved if move.after is None]
+
+    @property
+    def newly_eligible(self) -> list[CompositeMove]:
+        """The CROs eligible in the draft, not in the publication compared with."""
+        return [move for move in self.composites_moved if move.before is None]
 
     @property
     def is_empty(self) -> bool:
@@ -266,6 +284,11 @@ def _segment(segment: str) -> str:
     return SEGMENT_LABELS.get(segment, segment)
 
 
+def _cell(segment: str, category: str) -> str:
+    """ "Big Pharma / Capabilities": the segment's and the category's labels, as the report shows them."""
+    return f"{_segment(segment)} / {printable(category_label(category))}"
+
+
 def render_text(diff: Diff) -> str:
     """The diff as plain text for a terminal (what `cro-awards diff` prints); every name made printable."""
     heading = f"Survey year {diff.survey_year}: draft {printable(diff.draft_run_id)}"
@@ -282,17 +305,19 @@ def render_text(diff: Diff) -> str:
         return ["", f"{title} ({len(items)})", *(f"  {item}" for item in items or ["none"])]
 
     def award(change: AwardChange) -> str:
-        return f"{_segment(change.segment)} / {printable(change.category)}: {change.award} {printable(change.cro_name)}"
+        return f"{_cell(change.segment, change.category)}: {change.award} {printable(change.cro_name)}"
+
+    def composite(move: CompositeMove) -> str:
+        return f"{_cell(move.segment, move.category)} / {printable(move.cro_name)}: {_move(move)}"
 
     lines += section("Awards gained", [award(change) for change in diff.awards_gained])
     lines += section("Awards lost", [award(change) for change in diff.awards_lost])
     lines += section(
-        f"Composites moved by more than {MOVE_THRESHOLD:.2f}",
-        [
-            f"{_segment(move.segment)} / {printable(move.category)} / {printable(move.cro_name)}: {_move(move)}"
-            for move in diff.composites_moved
-        ],
+        f"Composites moved by more than {MOVE_THRESHOLD:.2f}", [composite(move) for move in diff.moved_while_eligible]
     )
+    for title, moves in (("No longer eligible", diff.no_longer_eligible), ("Newly eligible", diff.newly_eligible)):
+        if moves:
+            lines += section(title, [composite(move) for move in moves])
     lines += section(
         "Knobs that differ",
         [
@@ -329,7 +354,7 @@ def render_markdown(diff: Diff) -> str:
     def award(change: AwardChange) -> tuple[str, ...]:
         return (
             escape_markdown(_segment(change.segment)),
-            escape_markdown(change.category),
+            escape_markdown(category_label(change.category)),
             escape_markdown(change.award),
             escape_markdown(change.cro_name),
         )
@@ -337,21 +362,26 @@ def render_markdown(diff: Diff) -> str:
     award_header = ("segment", "category", "award", "CRO")
     lines += section("Awards gained", award_header, [award(change) for change in diff.awards_gained])
     lines += section("Awards lost", award_header, [award(change) for change in diff.awards_lost])
+
+    def composite(move: CompositeMove) -> tuple[str, ...]:
+        return (
+            escape_markdown(_segment(move.segment)),
+            escape_markdown(category_label(move.category)),
+            escape_markdown(move.cro_name),
+            _composite(move.before),
+            _composite(move.after),
+            "-" if move.delta is None else f"{move.delta:+.2f}",
+        )
+
+    composite_header = ("segment", "category", "CRO", "before", "after", "change")
     lines += section(
         f"Composites moved by more than {MOVE_THRESHOLD:.2f}",
-        ("segment", "category", "CRO", "before", "after", "change"),
-        [
-            (
-                escape_markdown(_segment(move.segment)),
-                escape_markdown(move.category),
-                escape_markdown(move.cro_name),
-                _composite(move.before),
-                _composite(move.after),
-                "-" if move.delta is None else f"{move.delta:+.2f}",
-            )
-            for move in diff.composites_moved
-        ],
+        composite_header,
+        [composite(move) for move in diff.moved_while_eligible],
     )
+    for title, moves in (("No longer eligible", diff.no_longer_eligible), ("Newly eligible", diff.newly_eligible)):
+        if moves:
+            lines += section(title, composite_header, [composite(move) for move in moves])
     lines += section(
         "Knobs that differ",
         ("knob", "before", "after"),

@@ -105,8 +105,8 @@ def test_award_gained_and_lost_per_cell():
     assert diff.awards_gained == [AwardChange("big_pharma", "cost", "champion", "beta", "Beta")]
     assert diff.awards_lost == [AwardChange("overall", "cost", "leader", "gamma", "Gamma")]
     text = render_text(diff)
-    assert "Awards gained (1)\n  Big Pharma / cost: champion Beta\n" in text
-    assert "Awards lost (1)\n  Overall / cost: leader Gamma\n" in text
+    assert "Awards gained (1)\n  Big Pharma / Cost: champion Beta\n" in text
+    assert "Awards lost (1)\n  Overall / Cost: leader Gamma\n" in text
     assert "Composites moved by more than 0.01 (0)\n  none\n" in text
 
 
@@ -174,14 +174,14 @@ def test_a_move_of_exactly_0_01_is_not_reported_and_0_0101_is():
     after = _composites(("overall", "q", "acme", 1.01, True), ("overall", "q", "beta", 3.5101, True))
     diff = compare(_publication("d", composites=after), _publication("r", composites=before))
     assert diff.composites_moved == [CompositeMove("overall", "q", "beta", "Beta", 3.50, 3.5101)]
-    assert "  Overall / q / Beta: 3.50 -> 3.51 (+0.01)\n" in render_text(diff)
+    assert "  Overall / Q / Beta: 3.50 -> 3.51 (+0.01)\n" in render_text(diff)
 
 
 def test_a_move_down_is_signed():
     before = _composites(("overall", "q", "acme", 4.25, True))
     after = _composites(("overall", "q", "acme", 4.0, True))
     diff = compare(_publication("d", composites=after), _publication("r", composites=before))
-    assert "Overall / q / Acme: 4.25 -> 4.00 (-0.25)" in render_text(diff)
+    assert "Overall / Q / Acme: 4.25 -> 4.00 (-0.25)" in render_text(diff)
 
 
 def test_a_withheld_composite_is_never_compared_nor_shown():
@@ -191,7 +191,7 @@ def test_a_withheld_composite_is_never_compared_nor_shown():
     diff = compare(_publication("d", composites=after), _publication("r", composites=before))
     assert diff.composites_moved == [CompositeMove("overall", "q", "beta", "Beta", 3.0, None)]
     text, markdown = render_text(diff), render_markdown(diff)
-    assert "Overall / q / Beta: 3.00 -> not eligible\n" in text
+    assert "No longer eligible (1)\n  Overall / Q / Beta: 3.00 -> not eligible\n" in text
     assert "3.78" not in text + markdown and "nan" not in (text + markdown).lower()
 
 
@@ -204,7 +204,28 @@ def test_a_cro_becoming_ineligible_or_eligible():
         CompositeMove("overall", "q", "beta", "Beta", None, 3.9),
     ]
     text = render_text(diff)
-    assert "Acme: 4.20 -> not eligible\n" in text and "Beta: not eligible -> 3.90\n" in text
+    # neither is a move: each is listed apart, by label, and the moves section stays empty
+    assert "Composites moved by more than 0.01 (0)\n  none\n" in text
+    assert "No longer eligible (1)\n  Overall / Q / Acme: 4.20 -> not eligible\n" in text
+    assert "Newly eligible (1)\n  Overall / Q / Beta: not eligible -> 3.90\n" in text
+    markdown = render_markdown(diff)
+    assert "## No longer eligible\n\n| segment | category | CRO | before | after | change |" in markdown
+    assert "| Overall | Q | Acme | 4.20 | not eligible | - |" in markdown
+    assert "## Newly eligible" in markdown
+
+
+def test_the_diff_shows_segments_categories_and_cros_by_label_never_by_id():
+    before = _composites(("big_pharma", "phase_iv", "acme", 3.0, True))
+    after = _composites(("big_pharma", "phase_iv", "acme", 3.5, True))
+    draft = _publication("d", awards=_awards(("big_pharma", "capabilities", "leader", "acme")), composites=after)
+    diff = compare(draft, _publication("r", composites=before))
+    text = render_text(diff)
+    assert "  Big Pharma / Capabilities: leader Acme\n" in text
+    assert "  Big Pharma / Phase iv / Acme: 3.00 -> 3.50 (+0.50)\n" in text
+    assert "big_pharma" not in text and "capabilities" not in text and "phase_iv" not in text
+    markdown = render_markdown(diff)
+    assert "| Big Pharma | Capabilities | leader | Acme |" in markdown
+    assert "big\\_pharma" not in markdown and "phase\\_iv" not in markdown
 
 
 def test_a_cro_ineligible_on_both_sides_is_no_move():
@@ -266,7 +287,7 @@ def test_markdown_escapes_a_hostile_name_and_the_terminal_sees_no_escape():
     diff = compare(draft, _publication("r"))
     markdown = render_markdown(diff)
     assert "[x](http://evil)" not in markdown and "\\[x\\]\\(http\\:\\/\\/evil\\)" in markdown
-    assert "\x1b" not in markdown and "q\\|x" in markdown and "| `` `shrunk` `` |" in markdown
+    assert "\x1b" not in markdown and "Q\\|x" in markdown and "| `` `shrunk` `` |" in markdown
     # every table row keeps its cells: the hostile `|` in the category is escaped
     rows = [line for line in markdown.splitlines() if line.startswith("| Overall")]
     assert len(rows) == 2 and all(row.replace("\\|", "").count("|") in (5, 7) for row in rows)
