@@ -263,6 +263,18 @@ def _check_ids(cros: tuple[Cro, ...]) -> None:
                 "the one its name derives): give them distinct `id:` keys, or list them as one CRO with "
                 "the other's name as an alias"
             )
+    claimed: dict[str, Cro] = {}
+    for cro in cros:
+        for former in cro.formerly:
+            first = claimed.setdefault(former, cro)
+            if first is not cro:
+                raise ValueError(
+                    f"cros: {first.name!r} (`{first.id}`) and {cro.name!r} (`{cro.id}`) both list `{former}` under "
+                    f"`formerly`, so both would inherit its history: a former id belongs to one CRO (its rename, or "
+                    f"a merger into it). If `{former}` split, the parts are new entities, formed from `{former}` but "
+                    f"not continuing it: remove `{former}` from the `formerly` of both (each keeps its own distinct "
+                    f"id, with no history before this year), or keep it under the one CRO that continues `{former}`"
+                )
     for cro in cros:
         for former in cro.formerly:
             if former in by_id:

@@ -260,6 +260,14 @@ def test_the_bundled_years_write_the_ids_their_names_derive():
             [{"name": "Acme"}, {"name": "Apex", "formerly": ["acme"]}],
             ["cros", "`acme`", "'Apex'", "'Acme'", "formerly", "remove it"],
         ),
+        (
+            [{"name": "Acme East", "formerly": ["acme"]}, {"name": "Acme West", "formerly": ["acme"]}],
+            [
+                "cros: 'Acme East' (`acme_east`) and 'Acme West' (`acme_west`) both list `acme` under `formerly`",
+                "new entities, formed from `acme`",
+                "remove `acme` from the `formerly` of both",
+            ],
+        ),
     ],
     ids=[
         "two-names-derive-one-id",
@@ -271,6 +279,7 @@ def test_the_bundled_years_write_the_ids_their_names_derive():
         "cro-lists-itself-as-former",
         "former-id-listed-twice",
         "id-still-on-the-ballot-is-another-cros-former-id",
+        "two-cros-claim-one-former-id",
     ],
 )
 def test_cro_id_errors_name_the_file_the_key_and_the_cros(tmp_path, cros, names):
