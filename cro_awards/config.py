@@ -432,7 +432,7 @@ class LoadedConfig(BaseModel):
         return self.resolve(self.survey.sample_export)
 
 
-def _describe(error: dict, overrides: dict[str, Any]) -> str:
+def _describe(error: dict, overrides: dict[str, Any], raw: dict[str, Any]) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if not error["loc"]:
         return message
@@ -442,7 +442,30 @@ def _describe(error: dict, overrides: dict[str, Any]) -> str:
         message = "unknown key (check its spelling; README lists the keys)"
     if error["type"] == "missing":
         message = "required key is missing"
-    return f"{source} `{location}`: {message}"
+    return f"{source} `{location}`{_which_cro(error['loc'], raw)}: {message}"
+
+
+def _which_cro(location: tuple, raw: dict[str, Any]) -> str:
+    """` (CRO 'Acme', entry 2 of cros)` for an error inside an entry of `cros`: the CRO by its name, else its
+    id, else the entry before it; empty elsewhere."""
+    cros = raw.get("cros")
+    if len(location) < 2 or location[0] != "cros" or not isinstance(location[1], int) or not isinstance(cros, list):
+        return ""
+    index = location[1]
+    if not 0 <= index < len(cros):
+        return ""
+    entry = cros[index]
+    name = entry.get("name") if isinstance(entry, dict) else None
+    cro_id = entry.get("id") if isinstance(entry, dict) else None
+    if isinstance(name, str) and name.strip():
+        who = f"CRO {name!r}"
+    elif isinstance(cro_id, str) and cro_id.strip():
+        who = f"CRO with id {cro_id!r}"
+    else:
+        previous = cros[index - 1] if index > 0 else None
+        after = previous.get("name") or previous.get("id") if isinstance(previous, dict) else None
+        who = "a CRO without a name or id" + (f", after {after!r}" if isinstance(after, str) else "")
+    return f" ({who}, entry {index + 1} of cros)"
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -507,7 +530,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Lo
     try:
         survey = SurveyConfig.model_validate({**raw, **overrides})
     except ValidationError as error:
-        details = "; ".join(_describe(e, overrides) for e in error.errors())
+        details = "; ".join(_describe(e, overrides, raw) for e in error.errors())
         raise ConfigError(f"{path}: invalid survey configuration: {details}.") from None
     if "min_cell_size" in overrides:
         promised = SurveyConfig.model_validate(raw).min_cell_size

@@ -456,3 +456,24 @@ def test_an_override_may_raise_min_cell_size_never_lower_it_below_the_yamls(tmp_
     message = str(refused.value)
     assert "override min_cell_size = 3 is below the YAML's min_cell_size = 4" in message
     assert "never lower it" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("cros", "expected"),
+    [
+        (
+            [{"name": "Acme"}, {"name": "Apex", "alias": ["Apex Inc"]}],
+            "key `cros.1.alias` (CRO 'Apex', entry 2 of cros): unknown key",
+        ),
+        ([{"name": "Acme"}, {"id": "apex", "name": "  "}], "key `cros.1.name` (CRO with id 'apex', entry 2 of cros): "),
+        (
+            [{"name": "Acme"}, {"aliases": ["Apex"]}],
+            "key `cros.1.name` (a CRO without a name or id, after 'Acme', entry 2 of cros): required key is missing",
+        ),
+    ],
+    ids=["by-name", "by-id", "neither"],
+)
+def test_an_error_in_a_cro_entry_names_the_cro(tmp_path, cros, expected):
+    with pytest.raises(ConfigError) as raised:
+        load_config(_write(tmp_path, cros=cros))
+    assert expected in str(raised.value), str(raised.value)
