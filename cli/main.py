@@ -37,8 +37,8 @@ from typing import Any
 
 import cro_awards
 from cro_awards import knobs
-from cro_awards.config import LoadedConfig, load_config
-from cro_awards.errors import CroAwardsError
+from cro_awards.config import LoadedConfig, load_config, load_yaml
+from cro_awards.errors import CroAwardsError, ExportError
 from cro_awards.settings import PROJECT_ROOT, load_settings
 
 EXIT_CODES = {
@@ -186,7 +186,30 @@ def _overrides(arguments: argparse.Namespace) -> dict[str, Any]:
 def _loaded(arguments: argparse.Namespace) -> LoadedConfig:
     """The configuration with the overrides, checked the same way for `run` and `check`."""
     config = Path(arguments.config) if arguments.config else load_settings().default_config
-    return load_config(config, _overrides(arguments))
+    loaded = load_config(config, _overrides(arguments))
+    if not arguments.config and not arguments.export and not loaded.survey.sample_export:
+        raise _no_default_export(loaded)
+    return loaded
+
+
+def _no_default_export(loaded: LoadedConfig) -> ExportError:
+    """The default configuration stays the latest year, which has no bundled sample once `new-year` wrote it:
+    the message says what to pass, for that year and for the latest year with a sample."""
+    year, settings = loaded.survey.survey_year, load_settings()
+    sampled = []
+    for earlier in reversed(settings.configured_years()):
+        path = settings.survey_config(earlier)
+        with contextlib.suppress(CroAwardsError, OSError):
+            raw = load_yaml(path.read_bytes(), path)
+            if earlier != year and isinstance(raw, dict) and raw.get("sample_export"):
+                sampled.append(path)
+        if sampled:
+            break
+    hint = f"; or, to run {sampled[0].stem} on its bundled sample, --config {sampled[0]}" if sampled else ""
+    return ExportError(
+        f"{loaded.path}, the default configuration (the latest survey year, {year}), names no sample_export and "
+        f"no --export was given: to run {year}, pass --export with its export (.csv, .xlsx or .parquet){hint}."
+    )
 
 
 def _new_year(arguments: argparse.Namespace) -> int:
