@@ -16,9 +16,10 @@ run: $(STAMP)
 test: $(STAMP) browser lint
 	$(BIN)/python -m pytest -n 2 --dist worksteal
 
-# The fast tier: every test that needs no Prefect (no server, no flow), on two workers; under a minute here.
+# The fast tier: every test that needs no Prefect (no server, no flow) and repeats nothing a hundred times
+# (marker `stress`), on two workers.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not prefect" -n 2 --dist worksteal
+	$(BIN)/python -m pytest -m "not prefect and not stress" -n 2 --dist worksteal
 
 # The linters, configured in pyproject.toml ([tool.ruff]) and .sqlfluff: they report, they never rewrite.
 # All three run even when one fails; the target fails if any did.

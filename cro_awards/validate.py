@@ -106,6 +106,12 @@ class Suites:
     `Suites.prepare()` starts building them on a background thread (GX's import and set-up overlap the
     run's extract and staging); `failures` waits for it. Should the preparation fail, the error is
     raised where validation meets it, on the run's own thread.
+
+    The thread is not a daemon: a run that fails before validation (a renamed header fails in extract,
+    within milliseconds) leaves it importing GX, and the interpreter must wait for it before finalizing.
+    A daemon thread still in an extension module's C++ code at finalization is ended by `pthread_exit`
+    when it next takes the GIL; the forced unwind through a `noexcept` C++ frame aborts the process
+    ("terminate called without an active exception", exit 134 instead of the error's code).
     """
 
     def __init__(self) -> None:
@@ -116,7 +122,7 @@ class Suites:
     @classmethod
     def prepare(cls) -> Suites:
         suites = cls()
-        suites._thread = threading.Thread(target=suites._build, name="cro-awards-gx-prepare", daemon=True)
+        suites._thread = threading.Thread(target=suites._build, name="cro-awards-gx-prepare", daemon=False)
         suites._thread.start()
         return suites
 
@@ -130,7 +136,7 @@ class Suites:
 
     def validator(self, name: str):
         if self._thread is None:
-            self._thread = threading.Thread(target=self._build, name="cro-awards-gx-prepare", daemon=True)
+            self._thread = threading.Thread(target=self._build, name="cro-awards-gx-prepare", daemon=False)
             self._thread.start()
         self._thread.join()
         if self._error is not None:
