@@ -20,6 +20,8 @@ a draft with the current release (or `--against` another draft). The default con
 the latest `surveys/<year>.yaml`. One `--flag` per method knob of `cro_awards.knobs`, for `run` and
 `check` alike, checked by the same code as the YAML before anything runs. A user-facing error prints
 one paragraph, without a traceback, and exits with the code `EXIT_CODES` lists (also in `--help`).
+Before Prefect's temporary server starts, `run` checks all that needs no server (the export's path and a .csv's
+header, the folders, the year's lock in ephemeral mode), so such an error comes at once, printed once.
 Names and paths are printed as text, never as rich markup. In ephemeral mode a watchdog process
 (`cro_awards.watchdog`, Linux) stops Prefect's temporary server should this process be killed alone.
 """
@@ -339,8 +341,58 @@ def _server_timed_out(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and _SERVER_TIMED_OUT in str(error)
 
 
+def _export_header(export: Path, loaded: LoadedConfig) -> None:
+    """The export's path and, for a .csv, its header, checked as extract checks them (the same `ExportError`,
+    exit 3) without reading the rows. A header that cannot be read here is left to extract, which says why;
+    so are an .xlsx's and a .parquet's, whose header costs a read of the file."""
+    import csv
+
+    from cro_awards import extract
+
+    if export.suffix.lower() not in extract.SUPPORTED_SUFFIXES or not export.is_file():
+        extract.read_export(export, loaded)  # raises its message at once, before opening the file
+    if export.suffix.lower() != ".csv":
+        return
+    try:
+        with export.open(encoding="utf-8-sig", newline="") as stream:
+            header = next((row for row in csv.reader(stream) if not extract._is_blank_line("".join(row))), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return
+    names = [name.strip(extract.WHITESPACE) for name in header or []]
+    while names and not names[-1]:  # trailing empty columns are dropped by extract when their cells are
+        names.pop()
+    if names:
+        extract._check_header(export, names, loaded)
+
+
+def _preflight(arguments: argparse.Namespace, loaded: LoadedConfig) -> None:
+    """Every check of `run` that needs no server, before Prefect's temporary server starts (which takes
+    seconds): the export's path and header, the output, quarantine and drafts folders, and (in ephemeral
+    mode, where nothing queues a second run) the year's lock. Each fails with the error the flow would
+    raise, printed once by `main`; the flow checks them all again."""
+    from cro_awards import publish
+    from cro_awards.locks import LOCKS, year_lock
+
+    _export_header(loaded.export_path(arguments.export), loaded)
+    settings = load_settings()
+    output = Path(arguments.output) if arguments.output else settings.output
+    quarantine = Path(arguments.quarantine) if arguments.quarantine else settings.quarantine
+    drafts = Path(arguments.drafts) if arguments.drafts else settings.drafts_for(output)
+    output, quarantine = publish.check_locations(output, quarantine)
+    publish.check_store(drafts, output, quarantine)
+    # The year's lock, without making a folder (a run stopped later, e.g. by a server that does not start,
+    # leaves nothing behind): held only where its folder exists; a file in the way fails at once. With a
+    # server, a second run of the year waits for its slot instead.
+    locks = output / LOCKS
+    blocked = any(path.exists() and not path.is_dir() for path in (locks, output, *output.parents))
+    if not os.environ.get("PREFECT_API_URL") and (locks.is_dir() or blocked):
+        with year_lock(output, loaded.survey.survey_year, "cro-awards"):
+            pass
+
+
 def _run(arguments: argparse.Namespace) -> int:
     loaded = _loaded(arguments)  # an invalid configuration or override fails here, as in `check`
+    _preflight(arguments, loaded)  # so do a wrong path, header or folder, and a held year: no server yet
     prepare_environment()
     from rich.console import Console
 
