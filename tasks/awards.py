@@ -31,11 +31,16 @@ from cro_awards.errors import ConfigError, DisclosureError, ExportError
 _TASK = {"cache_policy": NO_CACHE, "persist_result": False}
 
 
+NEVER_PASSING = (ConfigError, ExportError, DisclosureError, NotADirectoryError, IsADirectoryError, PermissionError)
+"""Errors a retry cannot mend: a bad export or configuration, the differencing guard's refusal, a file
+where a folder should be (or the reverse), a folder the run may not write."""
+
+
 def _worth_retrying(task, task_run, state) -> bool:  # noqa: ARG001 - Prefect's retry_condition_fn signature
-    """I/O may fail for passing reasons; a bad export or configuration will not fix itself."""
+    """I/O may fail for passing reasons (a full disk, a flaky mount); `NEVER_PASSING` errors will not."""
     try:
         state.result()
-    except (ConfigError, ExportError, DisclosureError):  # the differencing guard's refusal, too
+    except NEVER_PASSING:
         return False
     except Exception:  # noqa: BLE001 - anything else (a full disk, a flaky mount) may pass
         return True

@@ -79,3 +79,30 @@ def test_a_form_value_below_the_yamls_min_cell_size_fails_the_run_with_the_confi
             config=str(config), output=str(tmp_path / "out"), quarantine=str(tmp_path / "q"), min_cell_size=3
         )
     assert not (tmp_path / "out").exists() and not (tmp_path / "q").exists()
+
+
+class _State:
+    def __init__(self, error: BaseException | None):
+        self.error = error
+
+    def result(self):
+        if self.error is not None:
+            raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (NotADirectoryError(20, "Not a directory", "out/survey_year=2024"), False),
+        (IsADirectoryError(21, "Is a directory", "out/awards.parquet"), False),
+        (PermissionError(13, "Permission denied", "out"), False),
+        (OSError(28, "No space left on device"), True),
+        (TimeoutError("flaky mount"), True),
+        (None, False),
+    ],
+)
+def test_only_errors_that_can_pass_are_retried(error, retried):
+    """Issue 22: a NotADirectoryError, which cannot succeed, was retried; a full disk may pass."""
+    from tasks.awards import _worth_retrying
+
+    assert _worth_retrying(None, None, _State(error)) is retried
