@@ -354,6 +354,9 @@ def _export_header(export: Path, loaded: LoadedConfig) -> None:
     if export.suffix.lower() != ".csv":
         return
     try:
+        with export.open("rb") as raw:
+            if b"\x00" in raw.read(1 << 16):  # UTF-16 (without a byte-order mark, it decodes as UTF-8)
+                return  # extract says "not UTF-8", which comes before anything about the header
         with export.open(encoding="utf-8-sig", newline="") as stream:
             header = next((row for row in csv.reader(stream) if not extract._is_blank_line("".join(row))), None)
     except (OSError, UnicodeDecodeError, csv.Error):
