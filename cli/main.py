@@ -109,10 +109,7 @@ def _folders(arguments: argparse.Namespace) -> tuple[Path, Path, Path]:
     drafts folder inside the output is refused); an output folder of the old layout is moved over first."""
     from cro_awards.releases import prepare
 
-    settings = load_settings()
-    output = Path(arguments.output) if arguments.output else settings.output
-    quarantine = Path(arguments.quarantine) if arguments.quarantine else settings.quarantine
-    drafts = Path(arguments.drafts) if arguments.drafts else settings.drafts_for(output)
+    output, quarantine, drafts = load_settings().folders(arguments.output, arguments.quarantine, arguments.drafts)
     output, quarantine, drafts, moved = prepare(output, quarantine, drafts)
     if moved:
         print(f"cro-awards: moved the drafts and logs of {output} to the private folder {drafts}.", file=sys.stderr)
@@ -377,10 +374,7 @@ def _preflight(arguments: argparse.Namespace, loaded: LoadedConfig) -> None:
     from cro_awards.locks import LOCKS, year_lock
 
     _export_header(loaded.export_path(arguments.export), loaded)
-    settings = load_settings()
-    output = Path(arguments.output) if arguments.output else settings.output
-    quarantine = Path(arguments.quarantine) if arguments.quarantine else settings.quarantine
-    drafts = Path(arguments.drafts) if arguments.drafts else settings.drafts_for(output)
+    output, quarantine, drafts = load_settings().folders(arguments.output, arguments.quarantine, arguments.drafts)
     output, quarantine = publish.check_locations(output, quarantine)
     publish.check_store(drafts, output, quarantine)
     # The year's lock, without making a folder (a run stopped later, e.g. by a server that does not start,

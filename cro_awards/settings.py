@@ -101,6 +101,15 @@ class Settings(BaseSettings):
             )
         return self.survey_config(years[-1])
 
+    def folders(
+        self, output: str | Path | None, quarantine: str | Path | None, drafts: str | Path | None = None
+    ) -> tuple[Path, Path, Path]:
+        """(output, quarantine, drafts): each as given, else its default (`output`, `quarantine`, and the
+        drafts store of that output, `drafts_for`). Nothing is checked or created here."""
+        output_path = Path(output) if output else self.output
+        quarantine_path = Path(quarantine) if quarantine else self.quarantine
+        return output_path, quarantine_path, Path(drafts) if drafts else self.drafts_for(output_path)
+
     def drafts_for(self, output: Path) -> Path:
         """The private store of drafts of the output folder `output`: `CRO_AWARDS_DRAFTS` when set, else a
         folder `drafts` beside the output (`<data root>/drafts` for the default `<data root>/output`), so

@@ -125,9 +125,7 @@ def folders(
     settings: Settings, output: str | None, quarantine: str | None, drafts: str | None = None
 ) -> tuple[Path, Path, Path]:
     """(output, quarantine, drafts) with the settings' defaults; confined to the data root in deployment runs."""
-    output_path = Path(output) if output else settings.output
-    quarantine_path = Path(quarantine) if quarantine else settings.quarantine
-    drafts_path = Path(drafts) if drafts else settings.drafts_for(output_path)
+    output_path, quarantine_path, drafts_path = settings.folders(output, quarantine, drafts)
     if deployment.id is None:
         return output_path, quarantine_path, drafts_path
     return (

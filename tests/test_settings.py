@@ -35,6 +35,20 @@ def test_paths_derive_from_home_and_data_root_unless_set():
     )
 
 
+def test_the_folders_of_a_run_are_those_given_else_the_defaults():
+    settings = load_settings({"CRO_AWARDS_DATA_ROOT": "/data"})
+    assert settings.folders(None, None) == (Path("/data/output"), Path("/data/quarantine"), Path("/data/drafts"))
+    # The drafts store follows the output it belongs to, unless given.
+    assert settings.folders("/elsewhere/out", "", None) == (
+        Path("/elsewhere/out"),
+        Path("/data/quarantine"),
+        Path("/elsewhere/drafts"),
+    )
+    assert settings.folders("/o", "/q", "/d") == (Path("/o"), Path("/q"), Path("/d"))
+    configured = load_settings({"CRO_AWARDS_DATA_ROOT": "/data", "CRO_AWARDS_DRAFTS": "/private"})
+    assert configured.folders("/elsewhere/out", None)[2] == Path("/private")
+
+
 def test_only_the_given_mapping_is_read(monkeypatch):
     monkeypatch.setenv("CRO_AWARDS_MAX_WORKERS", "7")
     assert load_settings({}).max_workers == 2
