@@ -137,12 +137,17 @@ def _intercepts(fit: _Fit, total: np.ndarray, answered: np.ndarray) -> tuple[np.
     n_c = np.bincount(code, minlength=fit.n_codes).astype(np.float64)
     members = [(fit.part_of_key == index) & (n_r > 0) for index in range(len(fit.parts))]
     mine = [fit.part_of_key[key] == index for index in range(len(fit.parts))]
+
+    def against_adjusted_means(u: np.ndarray) -> np.ndarray:
+        """Each evaluation's residual against its CRO's mean adjusted by the intercepts `u`: d plus the mean
+        intercept of the CRO's raters."""
+        return d + (np.bincount(code, weights=u[key], minlength=fit.n_codes) / np.maximum(n_c, 1.0))[code]
+
     u = np.zeros(fit.n_keys)
     ratio = np.full(fit.n_keys, np.inf)  # sigma_e^2 / sigma_u^2 per key
     components: list[tuple[float, float]] = []
     for _ in range(MAX_ROUNDS):
-        raters_mean = np.bincount(code, weights=u[key], minlength=fit.n_codes) / np.maximum(n_c, 1.0)
-        residual = d + raters_mean[code]
+        residual = against_adjusted_means(u)
         components = [_components(residual[m], key[m], fit.n_keys) for m in mine]
         previous = ratio
         ratio = np.full(fit.n_keys, np.inf)
@@ -154,8 +159,7 @@ def _intercepts(fit: _Fit, total: np.ndarray, answered: np.ndarray) -> tuple[np.
             u = np.zeros(fit.n_keys)
             break
         for _ in range(MAX_ITERATIONS):
-            raters_mean = np.bincount(code, weights=u[key], minlength=fit.n_codes) / np.maximum(n_c, 1.0)
-            summed = np.bincount(key, weights=d + raters_mean[code], minlength=fit.n_keys)
+            summed = np.bincount(key, weights=against_adjusted_means(u), minlength=fit.n_keys)
             denominator = n_r + np.where(adjusting, ratio, 0.0)
             new = np.divide(summed, denominator, out=np.zeros(fit.n_keys), where=adjusting & (denominator > 0))
             for chosen in members:
@@ -175,8 +179,7 @@ def _intercepts(fit: _Fit, total: np.ndarray, answered: np.ndarray) -> tuple[np.
     # this very evaluation's noise, the residuals, and so the variance, come out too small).
     left_out = np.zeros(len(fit.code))
     if np.isfinite(ratio).any():
-        raters_mean = np.bincount(code, weights=u[key], minlength=fit.n_codes) / np.maximum(n_c, 1.0)
-        own = d + raters_mean[code]
+        own = against_adjusted_means(u)
         summed = np.bincount(key, weights=own, minlength=fit.n_keys)
         finite = np.isfinite(ratio[key])
         denominator = n_r[key] - 1.0 + np.where(finite, ratio[key], 0.0)

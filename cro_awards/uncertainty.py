@@ -75,9 +75,8 @@ import pyarrow.compute as pc
 from scipy import sparse, special, stats
 
 from cro_awards import leniency
+from cro_awards.leniency import OVERALL, PARTS
 
-OVERALL = "overall"
-PARTS = ("big_pharma", "small_pharma")
 SEGMENTS = (*PARTS, OVERALL)
 
 SCHEMA = pa.schema(
@@ -451,12 +450,18 @@ def pooled_variance(variance: np.ndarray, weights: np.ndarray) -> np.ndarray:
     rests on its 10-30 evaluations: one whose few raters happened to agree would barely be shrunk and
     read as a sure award (docs/method.md, "Deserved, not just stable", and the simulation behind the
     choice: `python -m bench.eb_variance`). Where no CRO has two evaluations, the own variances stay."""
+    pool = _pool(variance, weights)
+    return variance if pool is None else pool / np.maximum(weights, 1.0)
+
+
+def _pool(variance: np.ndarray, weights: np.ndarray) -> float | None:
+    """The cell's pooled variance of one evaluation, sum((n - 1) x n x v) / sum(n - 1) over the CROs with a
+    finite variance v; None where none of them has two evaluations."""
     freedom = np.maximum(weights - 1.0, 0.0)
     finite = np.isfinite(variance)
     if freedom[finite].sum() <= 0:
-        return variance
-    per_evaluation = float((freedom * weights * variance)[finite].sum() / freedom[finite].sum())
-    return per_evaluation / np.maximum(weights, 1.0)
+        return None
+    return float((freedom * weights * variance)[finite].sum() / freedom[finite].sum())
 
 
 def moderated_variance(variance: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -466,9 +471,10 @@ def moderated_variance(variance: np.ndarray, weights: np.ndarray) -> np.ndarray:
     variance of 0 and would get the interval [5, 5], which misses any truth below 5; with the pool's
     prior its interval has the width a typical CRO of 3 evaluations would have, shrunk. From about 20
     evaluations on it is the CRO's own variance within a few percent."""
-    pooled = pooled_variance(variance, weights) * np.maximum(weights, 1.0)
     freedom = np.maximum(weights - 1.0, 0.0)
     own = variance * weights
+    pool = _pool(variance, weights)
+    pooled = own if pool is None else pool
     with np.errstate(invalid="ignore"):
         blended = np.where(
             np.isfinite(own), (freedom * own + INTERVAL_PRIOR_DF * pooled) / (freedom + INTERVAL_PRIOR_DF), pooled
