@@ -436,7 +436,9 @@ class Publication:
     run_id: str
     survey_year: int
     status: str
-    """`released`, `embargoed until <time>`, `previous release` or `draft`."""
+    """`released`, `embargoed until <time>`, `previous release` or `draft`. An embargo whose time has come
+    while its scheduled run has not yet released it still reads `embargoed until <time> (due: ...)`:
+    readers do not see it yet, and it is no plain draft."""
     created_at: str
     """When the run made the draft (its manifest's `published_at`)."""
     published_at: str | None
@@ -457,7 +459,7 @@ def publications(output: Path, store: Path, survey_year: int, now: dt.datetime |
     (see `Publication`)."""
     require_folders(year_folder(store, survey_year), "--drafts")
     current, previous = _released_run(output, survey_year), previous_release(output, store, survey_year)
-    embargoes = pending_embargoes(store, survey_year, now)
+    embargoes = {entry["run_id"]: parse_time(entry["embargo_until"]) for entry in open_embargoes(store, survey_year)}
     released: dict[str, dict[str, Any]] = {}
     for entry in release_log(store, survey_year):
         if entry["event"] == RELEASED:
@@ -468,7 +470,8 @@ def publications(output: Path, store: Path, survey_year: int, now: dt.datetime |
         if run_id == current:
             status = "released"
         elif run_id in embargoes:
-            status = f"embargoed until {iso(embargoes[run_id])}"
+            due = "" if embargoes[run_id] > _now(now) else " (due: its scheduled run has not released it yet)"
+            status = f"embargoed until {iso(embargoes[run_id])}{due}"
         elif run_id == previous:
             status = "previous release"
         else:

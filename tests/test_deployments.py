@@ -231,7 +231,7 @@ def test_an_embargoed_release_happens_at_its_time_by_a_scheduled_run(served):
     first = _run("cro-awards/on-demand", {**folders, "release": True})
     second = _run("cro-awards/on-demand", {**folders, "champion_sd_multiplier": 0.75})
     assert first.state.is_completed() and second.state.is_completed()
-    until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=20)
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
     scheduled = _run(
         "cro-awards/release",
         {**folders, "survey_year": 2024, "run_id": str(second.id), "embargo_until": until.isoformat()},
@@ -252,7 +252,7 @@ def test_an_embargoed_release_happens_at_its_time_by_a_scheduled_run(served):
     )
     statuses = {item["run_id"]: item["status"] for item in json.loads(listing.stdout)}
     assert statuses[str(second.id)].startswith("embargoed until"), statuses
-    deadline = time.monotonic() + 20 + DEPLOYMENT_RUN_TIMEOUT
+    deadline = time.monotonic() + 30 + DEPLOYMENT_RUN_TIMEOUT
     while time.monotonic() < deadline:
         seen_at = dt.datetime.now(dt.UTC)
         if _released(output) == str(second.id):
@@ -366,7 +366,7 @@ def test_a_release_made_after_an_embargo_was_set_is_not_overridden_by_its_schedu
     first = _run("cro-awards/on-demand", folders)
     second = _run("cro-awards/on-demand", {**folders, "champion_sd_multiplier": 0.75})
     assert first.state.is_completed() and second.state.is_completed()
-    until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=20)
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
     scheduled = _run(
         "cro-awards/release",
         {**folders, "survey_year": 2024, "run_id": str(first.id), "embargo_until": until.isoformat()},
@@ -378,7 +378,7 @@ def test_a_release_made_after_an_embargo_was_set_is_not_overridden_by_its_schedu
     assert "now see it" in released.stdout and f"embargoed release of run {first.id}" in released.stdout
     assert "is cancelled" in released.stdout
     log = drafts / "releases.jsonl"
-    deadline = time.monotonic() + 20 + DEPLOYMENT_RUN_TIMEOUT
+    deadline = time.monotonic() + 30 + DEPLOYMENT_RUN_TIMEOUT
     while time.monotonic() < deadline:
         events = [json.loads(line) for line in log.read_text().splitlines()]
         if any(e["event"] == "embargo_not_applied" for e in events):

@@ -305,7 +305,10 @@ def test_an_embargo_is_pending_until_its_time_or_its_release(output, quarantine)
     _four_drafts(output, quarantine)
     assert releases.pending_embargoes(store(output), YEAR, now=NOW) == {"run-3": NOW + DAY}
     assert releases.pending_embargoes(store(output), YEAR, now=NOW + 2 * DAY) == {}, "its time has passed"
-    assert releases.publications(output, store(output), YEAR, now=NOW + 2 * DAY)[1].status == "draft"
+    due = releases.publications(output, store(output), YEAR, now=NOW + 2 * DAY)[1].status
+    assert due == "embargoed until 2026-12-02T12:00:00.000000Z (due: its scheduled run has not released it yet)", (
+        "its time has come but readers do not see it yet: still embargoed, not a plain draft"
+    )
     _release(output, quarantine, "run-3", now=NOW + DAY)
     assert releases.pending_embargoes(store(output), YEAR, now=NOW) == {}
     assert [p.status for p in releases.publications(output, store(output), YEAR, now=NOW)] == [
