@@ -16,7 +16,9 @@ segment's and category's leaders and champions, the draft's difference from the 
 and exits 0. `release` switches what readers see to a draft (rollback: an earlier draft), at once
 and without Prefect, or at an embargo time by a scheduled run of the `cro-awards/release` deployment
 (a Prefect server: `make serve`). `publications` lists a year's drafts, newest first; `diff` compares
-a draft with the current release (or `--against` another draft). The default configuration is
+a draft with the current release (or `--against` another draft). A run id may be given by its first
+characters (at least 4) when no other draft of the year's starts with them, as git takes an abbreviated
+commit (`releases.resolve_run_id`; an ambiguous or unknown one exits 10). The default configuration is
 the latest `surveys/<year>.yaml`. One `--flag` per method knob of `cro_awards.knobs`, for `run` and
 `check` alike, checked by the same code as the YAML before anything runs. A user-facing error prints
 one paragraph, without a traceback, and exits with the code `EXIT_CODES` lists (also in `--help`).
@@ -55,7 +57,8 @@ EXIT_CODES = {
     8: "Prefect's temporary server did not start in time",
     9: "disclosure: the audit found a table not resting on countable cells (a bug), or the differencing guard "
     "refused a release; nothing published",
-    10: "release, publications or diff: no such draft, or an embargo that cannot be scheduled",
+    10: "release, publications or diff: no such draft (or a run id prefix naming none or several), or an embargo "
+    "that cannot be scheduled",
     11: "a CRO spelling matching no name or alias has at least min_evaluations rows (and not_rated does not list "
     "it): the run would drop a CRO; nothing written",
 }
@@ -144,7 +147,11 @@ def parser() -> argparse.ArgumentParser:
         "release", help="release a draft: what readers see becomes it (an earlier draft: a rollback)", **listed
     )
     release.add_argument("year", type=int, help="the survey year, e.g. 2024")
-    release.add_argument("run_id", help="the run id of the draft (`cro-awards publications <year>` lists them)")
+    release.add_argument(
+        "run_id",
+        help="the run id of the draft, or its first characters (at least 4) when no other draft of the year's "
+        "starts with them (`cro-awards publications <year>` lists them)",
+    )
     release.add_argument(
         "--embargo-until",
         metavar="ISO-TIME",
@@ -167,8 +174,12 @@ def parser() -> argparse.ArgumentParser:
     _add_folder_arguments(listing)
     difference = commands.add_parser("diff", help="a draft's difference from the current release (or another)")
     difference.add_argument("year", type=int, help="the survey year, e.g. 2024")
-    difference.add_argument("run_id", help="the run id of the draft")
-    difference.add_argument("--against", metavar="RUN_ID", help="compare with this draft (default: the release)")
+    difference.add_argument("run_id", help="the run id of the draft, or a unique prefix of it (at least 4 characters)")
+    difference.add_argument(
+        "--against",
+        metavar="RUN_ID",
+        help="compare with this draft (a run id or a unique prefix; default: the release)",
+    )
     _add_folder_arguments(difference)
     about = "write surveys/<year>.yaml from a previous year's YAML (CROs, aliases and knobs carried over)"
     new_year = commands.add_parser("new-year", help=about, description=about[0].upper() + about[1:] + ".")
@@ -428,9 +439,9 @@ def _release(arguments: argparse.Namespace) -> int:
         raise releases.EmbargoTimeError("give --now (release at once) or --embargo-until (release then), not both.")
     until = releases.embargo_time(arguments.embargo_until) if arguments.embargo_until else None  # refused first
     output, quarantine, drafts = _folders(arguments)
+    arguments.run_id = releases.resolve_run_id(drafts, arguments.year, arguments.run_id, output=output)
     if until is not None:
         return _schedule(arguments, output, quarantine, drafts, until)
-    releases.require_draft(drafts, arguments.year, arguments.run_id)
     with year_lock(output, arguments.year, "cro-awards"):
         embargoed = releases.pending_embargoes(drafts, arguments.year).get(arguments.run_id)
         if embargoed is not None and not arguments.now:
@@ -564,9 +575,11 @@ def _diff(arguments: argparse.Namespace) -> int:
     from cro_awards import diff, releases
 
     output, _, drafts = _folders(arguments)
-    draft = diff.load(releases.require_draft(drafts, arguments.year, arguments.run_id))
+    run_id = releases.resolve_run_id(drafts, arguments.year, arguments.run_id, output=output)
+    draft = diff.load(releases.require_draft(drafts, arguments.year, run_id))
     if arguments.against:
-        against = diff.load(releases.require_draft(drafts, arguments.year, arguments.against))
+        against_id = releases.resolve_run_id(drafts, arguments.year, arguments.against, output=output)
+        against = diff.load(releases.require_draft(drafts, arguments.year, against_id))
     else:
         current = releases.current_release(output, arguments.year)
         against = diff.load(current) if current else None

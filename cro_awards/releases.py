@@ -510,6 +510,60 @@ def require_draft(store: Path, survey_year: int, run_id: str) -> Path:
     )
 
 
+MIN_PREFIX = 4
+"""The fewest characters of a run id that name a draft by prefix (as git takes an abbreviated commit)."""
+
+
+def resolve_run_id(store: Path, survey_year: int, given: str, *, output: Path | None = None) -> str:
+    """The whole run id of the year's draft that a person named `given`: its run id, or (as git takes an
+    abbreviated commit) the start of exactly one draft's run id, at least `MIN_PREFIX` characters, matched
+    without regard to case and surrounding blanks. `ReleaseError` (exit 10) for a prefix shorter than that,
+    one starting several run ids (listing each with when it was made and its status, as `publications`
+    gives it when `output` is given; else from the release log), or one starting none. Matched against the
+    drafts' manifests, never joined into a path."""
+    require_folders(year_folder(store, survey_year), "--drafts")
+    kept = drafts(store, survey_year)
+    if any(manifest["run_id"] == given for _, manifest in kept):
+        return given
+    prefix = str(given).strip()
+    listing = f"`cro-awards publications {survey_year} --drafts {store}` lists them with their status"
+    if len(prefix) < MIN_PREFIX:
+        raise ReleaseError(
+            f"{given!r} names no draft of survey year {survey_year}: give a whole run id, or at least {MIN_PREFIX} of "
+            f"its first characters ({listing}). Nothing was done."
+        )
+    matches = [manifest for _, manifest in kept if manifest["run_id"].lower().startswith(prefix.lower())]
+    if len(matches) == 1:
+        return matches[0]["run_id"]
+    if not matches:
+        others = [manifest["run_id"] for _, manifest in kept]
+        named = ", ".join(others[:10]) + (" ..." if len(others) > 10 else "") if others else "none"
+        raise ReleaseError(
+            f"no draft of survey year {survey_year} has the run id {given!r} or one starting with it in the drafts "
+            f"folder {store} (its drafts: {named}): {listing}; a run id is the one a run printed (also the flow run's "
+            "id in the Prefect UI). Nothing was done."
+        )
+    statuses = _statuses(store, survey_year, output)
+    candidates = "; ".join(
+        f"{m['run_id']} (made {m.get('published_at', '?')}, {statuses.get(m['run_id'], 'draft')})" for m in matches
+    )
+    raise ReleaseError(
+        f"the run id prefix {prefix!r} is ambiguous in survey year {survey_year}: the run ids of {len(matches)} drafts "
+        f"start with it: {candidates}. Give more of its characters (or the whole run id). Nothing was done."
+    )
+
+
+def _statuses(store: Path, survey_year: int, output: Path | None) -> dict[str, str]:
+    """Run id -> status of the year's drafts: `publications`' when the output folder is known, else the
+    release log's (released, embargoed until ..., draft)."""
+    if output is not None:
+        return {item.run_id: item.status for item in publications(output, store, survey_year)}
+    statuses = {e["run_id"]: "released before" for e in release_log(store, survey_year) if e["event"] == RELEASED}
+    for entry in open_embargoes(store, survey_year):
+        statuses[entry["run_id"]] = f"embargoed until {iso(parse_time(entry['embargo_until']))}"
+    return statuses
+
+
 # Release ----------------------------------------------------------------------------------------------
 
 
