@@ -14,7 +14,7 @@
 which writes a DRAFT (readers' view unchanged) and, with `--release`, releases it; it prints each
 segment's and category's leaders and champions, the draft's difference from the current release,
 and exits 0. `release` switches what readers see to a draft (rollback: an earlier draft), at once
-and without Prefect, or at an embargo time by a scheduled run of the `cro-awards/release` deployment
+and without Prefect, or at an embargo time by a scheduled run of the `cro-awards-release/release` deployment
 (a Prefect server: `make serve`). `publications` lists a year's drafts, newest first; `diff` compares
 a draft with the current release (or `--against` another draft). A run id may be given by its first
 characters (at least 4) when no other draft of the year's starts with them, as git takes an abbreviated
@@ -61,6 +61,8 @@ EXIT_CODES = {
     "that cannot be scheduled",
     11: "a CRO spelling matching no name or alias has at least min_evaluations rows (and not_rated does not list "
     "it): the run would drop a CRO; nothing written",
+    12: "the run (or one of its tasks) took longer than CRO_AWARDS_FLOW_TIMEOUT (CRO_AWARDS_TASK_TIMEOUT) and was "
+    "stopped; its survey year is free again",
 }
 """Every exit code of `cro-awards`, the same for the same failure in `check` and `run`."""
 
@@ -155,8 +157,9 @@ def parser() -> argparse.ArgumentParser:
     release.add_argument(
         "--embargo-until",
         metavar="ISO-TIME",
-        help="release at this time (e.g. 2026-12-24T09:00:00Z), by a scheduled run of the cro-awards/release "
-        "deployment: needs a Prefect server serving it (make serve) named by PREFECT_API_URL",
+        help="release at this time (e.g. 2026-12-24T09:00:00Z), by a scheduled run of the "
+        "cro-awards-release/release deployment: needs a Prefect server serving it (make serve) named by "
+        "PREFECT_API_URL",
     )
     release.add_argument(
         "--now",
@@ -492,15 +495,15 @@ def _release(arguments: argparse.Namespace) -> int:
 
 
 def _schedule(arguments: argparse.Namespace, output: Path, quarantine: Path, drafts: Path, until) -> int:
-    """`release --embargo-until`: a run of the cro-awards/release deployment scheduled at that time."""
+    """`release --embargo-until`: a run of the cro-awards-release/release deployment scheduled at that time."""
     from cro_awards import releases
     from cro_awards.summary import printable
 
     releases.require_draft(drafts, arguments.year, arguments.run_id)
     if not os.environ.get("PREFECT_API_URL"):
         raise releases.ReleaseError(
-            "an embargoed release is made by a scheduled run of the cro-awards/release deployment, which needs a "
-            "Prefect server serving it: start `make serve` and set PREFECT_API_URL=http://127.0.0.1:4200/api "
+            "an embargoed release is made by a scheduled run of the cro-awards-release/release deployment, which "
+            "needs a Prefect server serving it: start `make serve` and set PREFECT_API_URL=http://127.0.0.1:4200/api "
             "(nothing was scheduled)."
         )
     prepare_environment()
