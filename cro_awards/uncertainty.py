@@ -444,12 +444,12 @@ def _ranks(values: np.ndarray, tolerance: float) -> np.ndarray:
 
 
 def pooled_variance(variance: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """The variance of each composite of a cell as the empirical Bayes step takes it: the cell's pooled
-    variance of one evaluation, s2 = sum((n - 1) x n x v) / sum(n - 1), divided by the CRO's n (v its own
-    variance, n its evaluations; a CRO of one evaluation adds nothing to the pool). A CRO's own variance
-    rests on its 10-30 evaluations: one whose few raters happened to agree would barely be shrunk and
-    read as a sure award (docs/method.md, "Deserved, not just stable", and the simulation behind the
-    choice: `python -m bench.eb_variance`). Where no CRO has two evaluations, the own variances stay."""
+    """The plain pooled variance of each composite of a cell (the first step of `scaled_variance`, which the
+    empirical Bayes step takes): the cell's pooled variance of one evaluation, s2 = sum((n - 1) x n x v) /
+    sum(n - 1), divided by the CRO's n (v its own variance, n its evaluations; a CRO of one evaluation adds
+    nothing to the pool). A CRO's own variance rests on its 10-30 evaluations: one whose few raters
+    happened to agree would barely be shrunk and read as a sure award (docs/method.md, "Deserved, not just
+    stable"; `python -m bench.eb_variance`). Where no CRO has two evaluations, the own variances stay."""
     pool = _pool(variance, weights)
     return variance if pool is None else pool / np.maximum(weights, 1.0)
 
@@ -462,6 +462,32 @@ def _pool(variance: np.ndarray, weights: np.ndarray) -> float | None:
     if freedom[finite].sum() <= 0:
         return None
     return float((freedom * weights * variance)[finite].sum() / freedom[finite].sum())
+
+
+def scaled_variance(
+    variance: np.ndarray, weights: np.ndarray, observed: np.ndarray, scale: tuple[float, float]
+) -> np.ndarray:
+    """The variance of each composite of a cell as the empirical Bayes step takes it: the cell's pooled
+    variance of one evaluation, scaled by where the CRO sits on the bounded rating scale, divided by its n.
+    On a 1-5 scale a CRO rated near 5 cannot vary as much as one rated 3 (the variance of one evaluation
+    is at most (x - low) x (high - x), the Bhatia-Davis bound), so one pooled figure overstates the top
+    CROs' variance, over-shrinks them and makes their awards read as less deserved than they are. Model:
+    variance of one evaluation = phi x g(x), g(x) = (x - low) x (high - x), phi pooled over the cell with
+    weights n - 1 (sum((n - 1) x n x v) / sum((n - 1) x g)). x is the CRO's composite shrunk under the
+    plain pool (`pooled_variance`), never its raw mean: a thin CRO whose raters all gave 5 would otherwise
+    get no variance at all. g is floored at 1% of the scale's width squared (a composite at the edge).
+    Decided by `python -m bench.eb_mean_variance` (docs/method.md). Where no CRO has two evaluations,
+    the own variances stay."""
+    pool = _pool(variance, weights)
+    if pool is None:
+        return variance
+    low, high = scale
+    centre = _posterior(observed, weights, pooled_variance(variance, weights))[0]
+    shape = np.maximum((centre - low) * (high - centre), 0.01 * (high - low) ** 2)
+    freedom = np.maximum(weights - 1.0, 0.0)
+    finite = np.isfinite(variance)
+    phi = float((freedom * weights * variance)[finite].sum() / (freedom * shape)[finite].sum())
+    return phi * shape / np.maximum(weights, 1.0)
 
 
 def moderated_variance(variance: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -482,20 +508,27 @@ def moderated_variance(variance: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return blended / np.maximum(weights, 1.0)
 
 
-def _shrinkage(
-    observed: np.ndarray, weights: np.ndarray, variance: np.ndarray, k: float, rng: np.random.Generator
-) -> dict[str, np.ndarray]:
-    """Empirical Bayes per cell (docs/method.md): the shrunk composites and the posterior probabilities
-    that each CRO truly leads (`p_leader_deserved`) and is truly a champion (`p_champion_deserved`)."""
-    n_cros = len(observed)
+def _posterior(
+    observed: np.ndarray, weights: np.ndarray, variance: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """The normal-normal empirical Bayes posterior of a cell (docs/method.md): each CRO's shrunk composite
+    and posterior SD, the weighted mean m and the moment estimate of tau^2."""
     total = weights.sum()
     mean = float(weights @ observed / total)
     spread = float(weights @ (observed - mean) ** 2 / total)
     tau2 = max(0.0, spread - float(weights @ variance / total))
     with np.errstate(invalid="ignore", divide="ignore"):
         factor = np.where(tau2 + variance > 0, tau2 / (tau2 + variance), 0.0)
-    shrunk = mean + factor * (observed - mean)
-    posterior_sd = np.sqrt(factor * variance)
+    return mean + factor * (observed - mean), np.sqrt(factor * variance), mean, tau2
+
+
+def _shrinkage(
+    observed: np.ndarray, weights: np.ndarray, variance: np.ndarray, k: float, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Empirical Bayes per cell (docs/method.md): the shrunk composites and the posterior probabilities
+    that each CRO truly leads (`p_leader_deserved`) and is truly a champion (`p_champion_deserved`)."""
+    n_cros = len(observed)
+    shrunk, posterior_sd, mean, tau2 = _posterior(observed, weights, variance)
     figures = {"composite_shrunk": shrunk}
     if tau2 > 0:
         bar = mean + k * math.sqrt(tau2)
@@ -539,11 +572,15 @@ def _cell_figures(
     figures["rank_low"] = np.percentile(ranks, 2.5, axis=0, method="inverted_cdf").astype(np.int64)
     figures["rank_high"] = np.percentile(ranks, 97.5, axis=0, method="inverted_cdf").astype(np.int64)
 
-    # The shrinkage reading, from the corrected resampling variance pooled over the cell's CROs.
-    figures.update(_shrinkage(observed, weights, pooled_variance(variance, weights), k, rng))
+    # The shrinkage reading, from the corrected resampling variance pooled over the cell's CROs and scaled
+    # to where each sits on the rating scale.
+    scale = (float(low_scale), float(high_scale))
+    figures.update(_shrinkage(observed, weights, scaled_variance(variance, weights, observed, scale), k, rng))
     # The leniency-adjusted reading (cro_awards.leniency), through the same empirical Bayes step.
     adjusted_composite, adjusted_variance = adjusted
-    reading = _shrinkage(adjusted_composite, weights, pooled_variance(adjusted_variance, weights), k, rng)
+    reading = _shrinkage(
+        adjusted_composite, weights, scaled_variance(adjusted_variance, weights, adjusted_composite, scale), k, rng
+    )
     figures["composite_adjusted"] = adjusted_composite
     figures["p_leader_adjusted"] = reading["p_leader_deserved"]
     figures["p_champion_adjusted"] = reading["p_champion_deserved"]
