@@ -125,3 +125,46 @@ def test_the_core_modules_import_each_other_without_a_cycle():
         if _package(module) == "cro_awards"
     }
     graphlib.TopologicalSorter(graph).prepare()  # raises CycleError naming the cycle
+
+
+def _third_party_imports() -> dict[str, set[str]]:
+    """Top-level module -> the runtime files (cro_awards, cli, flows, tasks, deployments) importing it,
+    for every module outside the standard library and the project."""
+    import sys
+
+    ours = {"cro_awards", "cli", "flows", "tasks", "deployments"}
+    found: dict[str, set[str]] = {}
+    for package in sorted(ours):
+        for path in (PROJECT_ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                for name in names:
+                    top = name.split(".")[0]
+                    if top not in sys.stdlib_module_names and top not in ours:
+                        found.setdefault(top, set()).add(str(path.relative_to(PROJECT_ROOT)))
+    return found
+
+
+def test_every_import_of_the_runtime_code_is_a_declared_dependency():
+    """A package that arrives only through another's dependencies (scipy through Great Expectations) can
+    vanish with that package's next release: each one the runtime imports is named in pyproject.toml."""
+    import re
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    declared = {
+        re.split(r"[<>=!~\[ ;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+        for requirement in tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
+    distributions = packages_distributions()
+    undeclared = {
+        module: sorted(files)
+        for module, files in _third_party_imports().items()
+        if not {d.lower().replace("_", "-") for d in distributions.get(module, [module])} & declared
+    }
+    assert not undeclared, f"imported by the runtime but not in pyproject.toml's dependencies: {undeclared}"
