@@ -55,6 +55,13 @@ class UnmatchedCroError(ExportError):
     exit_code = 11
 
 
+class RunTimeoutError(CroAwardsError, TimeoutError):
+    """A run (or one of its tasks) took longer than its timeout (CRO_AWARDS_FLOW_TIMEOUT, CRO_AWARDS_TASK_TIMEOUT)
+    and was stopped; its survey year is free again. A TimeoutError, so Prefect marks the run TimedOut."""
+
+    exit_code = 12
+
+
 class ValidationBug(RuntimeError):
     """Great Expectations raised instead of judging data: a bug in the suite or the pipeline, never bad data."""
 

@@ -21,6 +21,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 import cro_awards
 from cro_awards.config import LoadedConfig
 from cro_awards.knobs import KNOBS
@@ -118,6 +120,18 @@ def _indistinct(composites: Any) -> dict[str, list[int]]:
     if "is_co_leader" not in composites.column_names:
         return {}
     return indistinct_cells(composites.select(["segment", "category", "is_eligible", "is_co_leader"]).to_pylist())
+
+
+def awards_summary(folder: Path, survey_year: int) -> dict[str, Any]:
+    """The awards part of a run's summary (`summary`: awards, co-leaders, cells with no distinguishable
+    leader) read back from a draft's or a release's tables in `folder`: what a release shows."""
+    composites = pq.read_table(folder / "composite_scores.parquet")
+    return {
+        "survey_year": survey_year,
+        "awards": pq.read_table(folder / "awards.parquet").to_pylist(),
+        "co_leaders": co_leaders(composites),
+        "no_distinguishable_leader": _indistinct(composites),
+    }
 
 
 def summary(

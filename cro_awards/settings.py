@@ -14,6 +14,8 @@
 | `CRO_AWARDS_MAX_WORKERS` | `2` | threads, or Dask workers of a local cluster |
 | `CRO_AWARDS_DASK_ADDRESS` | none | an existing Dask scheduler (`tcp://host:8786`) instead of a local cluster |
 | `CRO_AWARDS_SERVER_STARTUP_TIMEOUT` | `300` | seconds `cro-awards` lets Prefect's temporary server start |
+| `CRO_AWARDS_FLOW_TIMEOUT` | `21600` (6 h) | seconds an awards or release run may take; then TimedOut, its year freed |
+| `CRO_AWARDS_TASK_TIMEOUT` | `7200` (2 h) | seconds one task of such a run (a stage, a write, a release) may take |
 
 Contract: `load_settings(environ=None)` reads `environ` (default `os.environ`) and returns a frozen
 `Settings`, or raises `SettingsError` (one paragraph naming the variable) for a value it cannot use.
@@ -61,6 +63,8 @@ class Settings(BaseSettings):
     max_workers: int = Field(2, ge=1)
     dask_address: str | None = None
     server_startup_timeout: int = Field(300, ge=1)
+    flow_timeout: float = Field(6 * 3600, gt=0)
+    task_timeout: float = Field(2 * 3600, gt=0)
 
     @model_validator(mode="before")
     @classmethod

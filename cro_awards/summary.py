@@ -227,10 +227,13 @@ def _names(rows: list[dict]) -> str:
     return ", ".join(f"{escape_markdown(cro_name(row))} ({row['composite']:.2f}{sureness(row)})" for row in rows) or "-"
 
 
-def awards_markdown(summary: dict[str, Any]) -> str:
+def awards_markdown(summary: dict[str, Any], *, title: str | None = None, preamble: Iterable[str] = ()) -> str:
     """Leaders and champions per segment and category, as a markdown document; a cell with no
-    distinguishable leader (`summary["no_distinguishable_leader"]`) says so beside its leader."""
-    lines = [f"# CRO Leadership Awards {summary['survey_year']}", ""]
+    distinguishable leader (`summary["no_distinguishable_leader"]`) says so beside its leader. `title`
+    (plain text, escaped here) replaces "CRO Leadership Awards <year>"; `preamble` (markdown lines, escaped
+    by the caller) comes before the tables."""
+    title = title or f"CRO Leadership Awards {summary['survey_year']}"
+    lines = [f"# {escape_markdown(title)}", "", *preamble]
     names = {row["cro"]: cro_name(row) for row in summary["awards"]}  # co-leaders given by id: their names
     current = None
     for segment, category, leaders, champions in award_cells(summary["awards"]):
@@ -264,7 +267,8 @@ def awards_markdown(summary: dict[str, Any]) -> str:
 
 def validation_markdown(summary: dict[str, Any]) -> str:
     """Rows read, accepted and quarantined (by reason, in the contract's order, each with what it means),
-    and where the outputs went."""
+    and where the outputs went: the draft (not released, what readers see unchanged) unless
+    `summary["released"]`, then the release readers see."""
     counts = summary["counts"]
     lines = [
         f"# Validation, survey year {summary['survey_year']}",
@@ -281,12 +285,63 @@ def validation_markdown(summary: dict[str, Any]) -> str:
             meaning = escape_markdown(reason_description(reason))
             lines.append(f"| {code_span(reason, in_table=True)} | {meaning} | {by_reason[reason]} |")
         lines.append("")
+    run = code_span(summary.get("run_id", "?"))
+    if summary.get("released"):
+        where = [f"- Released: {code_span(summary['output'])} (run {run}; its draft {code_span(summary['published'])})"]
+    else:
+        where = [
+            f"- Draft: {code_span(summary['published'])} (run {run}), not released: readers of "
+            f"{code_span(summary['output'])} still see the current release"
+        ]
     lines += [
-        f"- Published: {code_span(summary['output'])} (publication {code_span(summary['published'])})",
+        *where,
         f"- Quarantine: {code_span(summary['quarantine'])}",
         f"- Export: {code_span(summary['export'])} (sha256 {code_span(summary['export_sha256'][:16] + '…')})",
     ]
     return "\n".join(lines) + "\n"
+
+
+def release_command(survey_year: Any, run_id: Any) -> str:
+    """How to release a draft, as markdown: the command and the deployment."""
+    return (
+        f"Release it with {code_span(f'cro-awards release {survey_year} {run_id}')} or the deployment "
+        f"{code_span('cro-awards-release/release')}."
+    )
+
+
+def draft_awards_markdown(summary: dict[str, Any]) -> str:
+    """A draft's awards (`awards_markdown`) titled DRAFT, naming its run and saying it is not released."""
+    year, run_id = summary["survey_year"], summary["run_id"]
+    return awards_markdown(
+        summary,
+        title=f"DRAFT, not released: CRO Leadership Awards {year}",
+        preamble=[
+            f"**DRAFT** of run {code_span(run_id)}: readers see the current release of {year}, not these awards. "
+            + release_command(year, run_id),
+            "",
+        ],
+    )
+
+
+def release_markdown(release: Mapping[str, Any], summary: dict[str, Any]) -> str:
+    """The year's awards as released (`awards_markdown` of the released draft's tables, `summary`), after
+    what the release was: the year, the run, who released it, when, and the release it replaced
+    (`release`: what `cro_awards.releases.release` returns)."""
+    year = release["survey_year"]
+    previous = release.get("previous_run_id")
+    return awards_markdown(
+        summary,
+        title=f"CRO Leadership Awards {year}, released",
+        preamble=[
+            "| survey year | run | released by | released at | replaces |",
+            "| --- | --- | --- | --- | --- |",
+            f"| {year} | {code_span(release['run_id'], in_table=True)} | "
+            f"{escape_markdown(release.get('released_by') or '-')} | "
+            f"{code_span(release.get('released_at') or '-', in_table=True)} | "
+            f"{code_span(previous, in_table=True) if previous else 'no earlier release'} |",
+            "",
+        ],
+    )
 
 
 def awards_table_rows(awards: list[dict[str, Any]]) -> list[dict[str, Any]]:

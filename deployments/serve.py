@@ -6,7 +6,7 @@ Starts `prefect server start` (state under the project's `.prefect/` unless PREF
 otherwise, analytics off), waits for it to answer, then serves, in this process:
 - `cro-awards/on-demand`: no schedule; every flow parameter in the UI's Custom run form; makes a draft
   (released at once only with the parameter `release`);
-- `cro-awards/release`: an editor releases a draft (or rolls back to an earlier one), at once or at an
+- `cro-awards-release/release`: an editor releases a draft (or rolls back to an earlier one), at once or at an
   embargo time (the flow schedules a run of this deployment then);
 - `cro-awards-inbox/inbox`: daily (cron, default 06:00 UTC), a draft of each new export in the inbox;
 - `cro-awards-backfill/backfill`: every configured survey year (or a list), in parallel.

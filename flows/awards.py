@@ -9,13 +9,24 @@ are the paths and one override per method knob of `cro_awards.knobs` (bounds and
 from there, so the UI's Custom run form refuses an out-of-range value before a run starts).
 
 One run per survey year at a time: under Prefect a global concurrency limit `cro-awards-year-<year>`
-(1 slot, created on first use) queues a second run however it was started; outside Prefect's queue,
-a file lock per year makes a second process fail fast (`cro_awards.locks`).
+(1 slot, created on first use) queues a second run however it was started (which logs the slot and who
+holds it before it waits, and again when it has it); outside Prefect's queue, a file lock per year makes a
+second process fail fast (`cro_awards.locks`).
+
+Timeouts (`run_timeout`): a run may take CRO_AWARDS_FLOW_TIMEOUT seconds (default 6 h), each of its tasks
+CRO_AWARDS_TASK_TIMEOUT (2 h), read from the settings when the run starts (a decorator's `timeout_seconds`
+would be read at import, where settings are never read). A run that exceeds either fails (state TimedOut,
+`RunTimeoutError`, exit 12) and frees its year: the slot and the lock are released on the way out.
+
+The flow run's name carries its run id: `awards-<year>-<first 8 of the run id>-draft` (or `-release`).
 """
 
 import contextlib
+import datetime as dt
 import inspect
 import logging
+import os
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,10 +35,14 @@ from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.concurrency.sync import concurrency
 from prefect.runtime import deployment, flow_run
 from prefect.settings import PREFECT_API_URL
-from pydantic import Field
+from prefect.task_engine import TaskRunTimeoutError
+from prefect.utilities.timeout import timeout as prefect_timeout
+from prefect.variables import Variable
+from pydantic import Field, WithJsonSchema
 
 from cro_awards import (
     diff as diffs,
@@ -39,7 +54,7 @@ from cro_awards import (
 )
 from cro_awards.checkpoints import checkpoint
 from cro_awards.config import LoadedConfig
-from cro_awards.errors import CroAwardsError, quiet_user_error_tracebacks
+from cro_awards.errors import CroAwardsError, RunTimeoutError, quiet_user_error_tracebacks
 from cro_awards.locks import year_lock
 from cro_awards.paths import confine
 from cro_awards.settings import Settings, load_settings
@@ -51,7 +66,8 @@ from tasks.awards import (
     quarantine_task,
     release_task,
     render_report_task,
-    run_stage,
+    stage_runner,
+    timed,
 )
 
 quiet_user_error_tracebacks("prefect.flow_runs", "prefect.task_runs")
@@ -72,13 +88,16 @@ forward_core_logs()
 
 
 def _run_name() -> str:
+    """`awards-<year>-<run id, first 8>-draft` (or `-release`): the run id is the flow run's id, so the UI's
+    name, `cro-awards publications` and the drafts folder (`<made at>-<run id>`) agree."""
     parameters = flow_run.parameters or {}
     config = parameters.get("config")
     try:
         stem = Path(str(config)).stem if config else load_settings().default_config.stem
     except CroAwardsError:
         stem = "latest"
-    return f"awards-{stem}-{uuid.uuid4().hex[:8]}"
+    run = str(flow_run.id or uuid.uuid4())[:8]
+    return f"awards-{stem}-{run}-{'release' if parameters.get('release') else 'draft'}"
 
 
 LOCK_HOLDER = "cro-awards"
@@ -98,11 +117,71 @@ def year_slot(survey_year: int) -> Iterator[None]:
     if not PREFECT_API_URL.value():
         yield
         return
-    limit = f"cro-awards-year-{survey_year}"
+    limit = year_slot_name(survey_year)
+    logger = get_run_logger()
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(limit, 1)
-    with concurrency(limit, occupy=1, strict=True, lease_duration=YEAR_SLOT_LEASE_SECONDS):
+        held = client.read_global_concurrency_limit_by_name(limit).active_slots
+        holder = _slot_holder(client, survey_year) if held else None
+    waited = time.monotonic()
+    if held:
+        logger.info("Survey year %s: waiting for its slot %s, held by %s", survey_year, limit, holder)
+    me = flow_run.id
+    lease_holder = ConcurrencyLeaseHolder(type="flow_run", id=me) if me else None
+    with concurrency(limit, occupy=1, strict=True, lease_duration=YEAR_SLOT_LEASE_SECONDS, holder=lease_holder):
+        if held:
+            logger.info("Survey year %s: got its slot %s after %.0f s", survey_year, limit, time.monotonic() - waited)
+        _record_slot_holder(survey_year)
         yield
+
+
+def year_slot_name(survey_year: int) -> str:
+    return f"cro-awards-year-{survey_year}"
+
+
+def _holder_variable(survey_year: int) -> str:
+    """The Prefect variable naming the flow run that last took the year's slot (the server does not tell who
+    holds a global concurrency slot)."""
+    return f"cro_awards_year_{survey_year}_holder"
+
+
+def _record_slot_holder(survey_year: int) -> None:
+    """Name this run as the year's slot holder, for a run that waits for it (best effort: never fails a run)."""
+    if flow_run.id is None:
+        return
+    record = {
+        "flow_run_id": str(flow_run.id),
+        "flow_run_name": flow_run.name,
+        "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+    try:
+        Variable.set(_holder_variable(survey_year), record, overwrite=True)
+    except Exception as error:  # noqa: BLE001 - a note for people, not part of the run
+        get_run_logger().debug("Could not record the slot holder: %s", error)
+
+
+def _slot_holder(client, survey_year: int) -> str:
+    """Who holds the year's slot, as far as the last recorded holder tells: "flow run awards-2025-1a2b3c4d-draft
+    (<id>, Running, since …, pid … on …)"; "an unknown run" when no record names a live run."""
+    try:
+        record = Variable.get(_holder_variable(survey_year))
+        if not isinstance(record, dict) or "flow_run_id" not in record:
+            return "an unknown run"
+        state = client.read_flow_run(uuid.UUID(record["flow_run_id"])).state
+        state_name = state.name if state else "no state"
+        text = (
+            f"flow run {record.get('flow_run_name')} ({record['flow_run_id']}, {state_name}, since "
+            f"{record.get('since')}, pid {record.get('pid')} on {record.get('host')})"
+        )
+        if state is not None and state.is_final():
+            text += (
+                f"; that run has ended: its slot is freed when its lease lapses (at most {YEAR_SLOT_LEASE_SECONDS} s)"
+            )
+        return text
+    except Exception:  # noqa: BLE001 - naming the holder is a courtesy; waiting goes on regardless
+        return "an unknown run"
 
 
 def _locations(
@@ -146,6 +225,22 @@ def open_store(output: Path, quarantine: Path, drafts: Path) -> tuple[Path, Path
     return output, quarantine, drafts
 
 
+_JSON_SCHEMA_BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
+
+
+def _bounds_schema(name: str) -> list[WithJsonSchema]:
+    """A numeric knob's JSON schema with its bounds beside the `anyOf` (number or none), not inside its
+    number branch: the UI validates a form value with every error (`/ui/schemas/validate`), and a bound
+    inside a branch fails the whole `anyOf` ("-3 is not valid under any of the given schemas"), while a bound
+    beside it is its own error, "-3 is less than the minimum of 1", under the knob's field (a bound ignores
+    none). A choice keeps pydantic's schema (the form's list of values lives in its branch)."""
+    if knobs.choices(name):
+        return []
+    kind = "integer" if knobs.python_type(name) is int else "number"
+    bounds = {_JSON_SCHEMA_BOUNDS[key]: value for key, value in knobs.bounds(name).items()}
+    return [WithJsonSchema({"anyOf": [{"type": kind}, {"type": "null"}], **bounds})]
+
+
 def _with_knob_parameters(function):
     """Give `function` (which takes `**overrides`) one optional parameter per method knob, bounded as the
     knob is, and an `Args:` line each in its docstring: what Prefect builds the Custom run form from."""
@@ -156,7 +251,7 @@ def _with_knob_parameters(function):
             name,
             inspect.Parameter.POSITIONAL_OR_KEYWORD,
             default=None,
-            annotation=Annotated[knobs.annotation(name) | None, Field(**knobs.bounds(name))],
+            annotation=Annotated[knobs.annotation(name) | None, Field(**knobs.bounds(name)), *_bounds_schema(name)],
         )
         for name in knobs.KNOBS
     ]
@@ -189,7 +284,7 @@ def cro_awards_flow(
         output: Folder of the published tables; empty for the default (data/output).
         quarantine: Folder of rejected evaluations, outside output; empty for the default (data/quarantine).
         release: Release the draft at once if the run succeeds (what readers see changes); off: a draft only,
-            released later with the cro-awards/release deployment or `cro-awards release`.
+            released later with the cro-awards-release/release deployment or `cro-awards release`.
         drafts: The private folder of drafts, the ledger and the release log, outside output; empty for the
             default (CRO_AWARDS_DRAFTS, else drafts beside output: data/drafts).
         accept_difference: With release: why releasing is right although the differencing guard finds rows
@@ -200,7 +295,7 @@ def cro_awards_flow(
     config_path, export_path, output_path, quarantine_path, drafts_path = _locations(
         settings, config, export, output, quarantine, drafts
     )
-    loaded = load_config_task(config_path, overrides)
+    loaded = timed(load_config_task, settings.task_timeout)(config_path, overrides)
     survey = loaded.survey
     output_path, quarantine_path = publishing.check_locations(output_path, quarantine_path)
     drafts_path = publishing.check_store(drafts_path, output_path, quarantine_path)
@@ -208,19 +303,51 @@ def cro_awards_flow(
         export_path = confine(loaded.export_path(None), [settings.data_root], f"{loaded.path.name}'s sample_export")
     export_path = loaded.export_path(export_path)
     run_id = str(flow_run.id or uuid.uuid4())
-    with year_slot(survey.survey_year), year_lock(output_path, survey.survey_year, LOCK_HOLDER):
-        output_path, quarantine_path, drafts_path = open_store(output_path, quarantine_path, drafts_path)
-        summary, difference = _score_and_draft(
-            loaded,
-            export_path,
-            (output_path, quarantine_path, drafts_path),
-            run_id,
-            settings.keep_publications,
-            release,
-            accept_difference,
-        )
-    artifacts_task(summary, diffs.render_markdown(difference))
+    with run_timeout(settings, f"the run of survey year {survey.survey_year}"):
+        with year_slot(survey.survey_year), year_lock(output_path, survey.survey_year, LOCK_HOLDER):
+            output_path, quarantine_path, drafts_path = open_store(output_path, quarantine_path, drafts_path)
+            summary, difference = _score_and_draft(
+                loaded,
+                export_path,
+                (output_path, quarantine_path, drafts_path),
+                run_id,
+                settings,
+                release,
+                accept_difference,
+            )
+        timed(artifacts_task, settings.task_timeout)(summary, diffs.render_markdown(difference))
     return summary
+
+
+class _RunTimedOut(TimeoutError):
+    """Prefect's timeout scope, converted to `RunTimeoutError` by `run_timeout`."""
+
+
+@contextlib.contextmanager
+def run_timeout(settings: Settings, what: str) -> Iterator[None]:
+    """Stop the run when it exceeds `settings.flow_timeout` seconds, or one of its tasks
+    `settings.task_timeout`, with a `RunTimeoutError` (exit 12) naming the setting; Prefect marks the run
+    TimedOut. Prefect's own timeout scope (an alarm in the main thread, else an exception sent to the
+    thread) raises at the point the run has reached, so every `with` it is inside exits on the way out: the
+    year's slot (`year_slot`) and lock (`year_lock`) are released, and a draft or a release stopped
+    half-way is completed or cleared by the next run, as after a crash. A native call (a DuckDB query) is
+    interrupted when it returns to Python."""
+    try:
+        with prefect_timeout(seconds=settings.flow_timeout, timeout_exc_type=_RunTimedOut):
+            yield
+    except _RunTimedOut:
+        raise RunTimeoutError(
+            f"{what} took longer than CRO_AWARDS_FLOW_TIMEOUT = {settings.flow_timeout:g} s and was stopped; its "
+            "survey year is free again. Nothing was released unless the log says so (`cro-awards publications` "
+            "shows what readers see). Run it again, or raise the setting if such a run really takes this long."
+        ) from None
+    except TaskRunTimeoutError as error:
+        raise RunTimeoutError(
+            f"{what}: a task took longer than CRO_AWARDS_TASK_TIMEOUT = {settings.task_timeout:g} s and was "
+            f"stopped ({error}); its survey year is free again. Nothing was released unless the log says so "
+            "(`cro-awards publications` shows what readers see). Run it again, or raise the setting if such a "
+            "task really takes this long."
+        ) from None
 
 
 def _score_and_draft(
@@ -228,22 +355,23 @@ def _score_and_draft(
     export_path: Path,
     places: tuple[Path, Path, Path],
     run_id: str,
-    keep: int,
+    settings: Settings,
     release: bool,
     accept_difference: str | None = None,
 ) -> tuple[dict[str, Any], diffs.Diff]:
     output_path, quarantine_path, drafts_path = places
     survey = loaded.survey
+    keep, seconds = settings.keep_publications, settings.task_timeout
     written: dict[str, Any] = {}
 
     def write_quarantine(rejected) -> str:
         started = time.perf_counter()
-        written["path"] = str(quarantine_task(rejected, quarantine_path, survey.survey_year, run_id))
+        written["path"] = str(timed(quarantine_task, seconds)(rejected, quarantine_path, survey.survey_year, run_id))
         written["seconds"] = time.perf_counter() - started
         checkpoint("after_quarantine")
         return written["path"]
 
-    result = pipeline.run_pipeline(loaded, export_path, run_stage=run_stage, on_rejected=write_quarantine)
+    result = pipeline.run_pipeline(loaded, export_path, run_stage=stage_runner(seconds), on_rejected=write_quarantine)
     timings = {**result.timings, "quarantine": written["seconds"]}
     started = time.perf_counter()
     manifest = manifests.manifest(result, loaded, run_id, publishing.utc_now())
@@ -252,20 +380,22 @@ def _score_and_draft(
         diffs.Publication(run_id, survey.survey_year, result.tables, manifest),
         diffs.load(current) if current else None,
     )
-    documents = render_report_task(
+    documents = timed(render_report_task, seconds)(
         {**result.tables, "award_readings": result.readings}, manifest, loaded, output_path, difference
     )
     timings["report"] = time.perf_counter() - started
     checkpoint("after_report")
     started = time.perf_counter()
-    folder = draft_task(result.tables, manifest, drafts_path, documents, result.contributions, output_path)
+    folder = timed(draft_task, seconds)(
+        result.tables, manifest, drafts_path, documents, result.contributions, output_path
+    )
     released = None
     if release:
-        released = release_task(
+        released = timed(release_task, seconds)(
             output_path, quarantine_path, drafts_path, survey.survey_year, run_id, None, keep, accept_difference
         )
     else:
-        keep_policy_task(output_path, quarantine_path, drafts_path, survey.survey_year, keep)
+        timed(keep_policy_task, seconds)(output_path, quarantine_path, drafts_path, survey.survey_year, keep)
     timings["publish"] = time.perf_counter() - started
     checkpoint("after_publish")
     get_run_logger().info("Stage seconds: %s", ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))

@@ -36,7 +36,7 @@ def inbox_flow(
         output: Folder of the published tables; empty for the default (data/output).
         quarantine: Folder of rejected evaluations; empty for the default (data/quarantine).
         release: Release each new export's draft at once if its run succeeds; off: drafts only, released later
-            with the cro-awards/release deployment or `cro-awards release`.
+            with the cro-awards-release/release deployment or `cro-awards release`.
     """
     settings = load_settings()
     logger = get_run_logger()

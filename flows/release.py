@@ -1,8 +1,8 @@
 """The release flow: an editor releases a draft from the Prefect UI, at once or at an embargo time.
 
-Served as the deployment `cro-awards/release` (`deployments/serve.py`; the flow shares the name
-`cro-awards` with the awards flow, so its deployments read `cro-awards/on-demand` and
-`cro-awards/release`). Parameters: the survey year, the run id of the draft (from `cro-awards
+Served as the deployment `cro-awards-release/release` (`deployments/serve.py`, `deployments/prefect.yaml`):
+the flow `cro-awards-release`, apart from the awards flow `cro-awards`, so the UI lists releases apart from
+awards runs. Parameters: the survey year, the run id of the draft (from `cro-awards
 publications`, or the awards run's id in the UI), `embargo_until`, `released_by`, `accept_difference`
 (why a release the differencing guard refuses is right: recorded in the release log), and the folders.
 
@@ -31,13 +31,13 @@ from prefect.runtime import flow_run
 from cro_awards import releases
 from cro_awards.errors import quiet_user_error_tracebacks
 from cro_awards.locks import year_lock
-from cro_awards.settings import load_settings
-from flows.awards import LOCK_HOLDER, folders, open_store, year_slot
-from tasks.awards import release_task
+from cro_awards.settings import Settings, load_settings
+from flows.awards import LOCK_HOLDER, folders, open_store, run_timeout, year_slot
+from tasks.awards import release_task, timed
 
 quiet_user_error_tracebacks("prefect.flow_runs", "prefect.task_runs")
 
-DEPLOYMENT = "cro-awards/release"
+DEPLOYMENT = "cro-awards-release/release"
 EARLY_START_SECONDS = 120
 """A scheduled release run that starts at most this early waits for its embargo; earlier, it reschedules."""
 
@@ -58,9 +58,9 @@ def schedule_release(
     drafts: Path,
     accept_difference: str | None = None,
 ) -> dict[str, Any]:
-    """Record the embargo (in the private store's release log) and create a run of `cro-awards/release`
-    scheduled at `embargo_until` (needs a Prefect server serving the deployment: `make serve`); return the
-    log entry, with the flow run's id."""
+    """Record the embargo (in the private store's release log) and create a run of `cro-awards-release/release`
+    scheduled at `embargo_until` (needs a Prefect server serving the deployment: `make serve`); return the log
+    entry, with the flow run's id."""
     embargo_until = releases.embargo_time(embargo_until)  # in range (exit 2), before anything is scheduled
     releases.require_draft(drafts, survey_year, run_id)
     scheduled = run_deployment(
@@ -87,7 +87,8 @@ def schedule_release(
 
 def _release_draft(output, quarantine, survey_year, run_id, *, store, released_by, keep, now, accept_difference):
     """`releases.release` through the flow's release task (what an embargo's scheduled run calls)."""
-    return release_task(output, quarantine, store, survey_year, run_id, released_by, keep, accept_difference)
+    task_ = timed(release_task, load_settings().task_timeout)
+    return task_(output, quarantine, store, survey_year, run_id, released_by, keep, accept_difference)
 
 
 def _log_cancelled(done: dict[str, Any]) -> None:
@@ -99,7 +100,7 @@ def _log_cancelled(done: dict[str, Any]) -> None:
         )
 
 
-@flow(name="cro-awards", flow_run_name=_run_name, persist_result=False, log_prints=False)
+@flow(name="cro-awards-release", flow_run_name=_run_name, persist_result=False, log_prints=False)
 def release_flow(
     survey_year: int,
     run_id: str,
@@ -131,6 +132,34 @@ def release_flow(
             Any release of the year cancels the year's pending embargo.
     """
     settings = load_settings()
+    with run_timeout(settings, f"the release of run {run_id} of survey year {survey_year}"):
+        return _release(
+            settings,
+            survey_year,
+            run_id,
+            embargo_until,
+            released_by,
+            output,
+            quarantine,
+            drafts,
+            accept_difference,
+            now,
+        )
+
+
+def _release(
+    settings: Settings,
+    survey_year: int,
+    run_id: str,
+    embargo_until: dt.datetime | None,
+    released_by: str | None,
+    output: str | None,
+    quarantine: str | None,
+    drafts: str | None,
+    accept_difference: str | None,
+    now: bool,
+) -> dict[str, Any]:
+    """The release flow's body (`release_flow`), inside its timeout."""
     logger = get_run_logger()
     output_path, quarantine_path, drafts_path = folders(settings, output, quarantine, drafts)
     output_path, quarantine_path, drafts_path = open_store(output_path, quarantine_path, drafts_path)
@@ -189,7 +218,7 @@ def release_flow(
                 f"run {run_id} of {survey_year} is embargoed until {releases.iso(embargoed)}: its scheduled run "
                 "releases it then. To release it at once (cancelling the embargo) set `now`; nothing was released."
             )
-        done = release_task(
+        done = timed(release_task, settings.task_timeout)(
             output_path,
             quarantine_path,
             drafts_path,

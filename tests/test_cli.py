@@ -91,7 +91,7 @@ def test_help_lists_every_exit_code(capsys, command):
         main([*command, "--help"])
     assert exited.value.code == 0
     printed = capsys.readouterr().out
-    assert sorted(EXIT_CODES) == list(range(12))
+    assert sorted(EXIT_CODES) == list(range(13))
     listed = printed[printed.index("exit codes:") :]
     for code, meaning in EXIT_CODES.items():
         assert re.search(rf"^\s+{code}\s+{re.escape(meaning)}$", listed, re.MULTILINE), (code, listed)

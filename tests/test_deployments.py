@@ -172,7 +172,7 @@ def test_a_what_if_from_the_ui_is_a_draft_and_an_editor_releases_it_from_the_ui(
     assert _released(output) == str(official.id) and _draft(drafts, official.id).is_dir()
     what_if = _run("cro-awards/on-demand", {**folders, "min_evaluations": 12, "champion_sd_multiplier": 0.5})
     assert what_if.state.is_completed(), what_if.state
-    assert what_if.name.startswith("awards-2024-")
+    assert what_if.name == f"awards-2024-{str(what_if.id)[:8]}-draft", "the name carries the run id"
     draft = _draft(drafts, what_if.id)
     assert _released(output) == str(official.id), "a what-if changes nothing"
     manifest = json.loads((draft / "_manifest.json").read_text())
@@ -184,26 +184,31 @@ def test_a_what_if_from_the_ui_is_a_draft_and_an_editor_releases_it_from_the_ui(
     )
     assert eligible >= 12
     assert "DRAFT" in (draft / "draft_report.html").read_text()
-    artifacts = _artifacts(what_if.id)
+    artifacts = _artifacts(what_if.id)  # a draft's: titled DRAFT, under draft keys, never "Published"
     assert set(artifacts) == {
-        "cro-awards-2024",
-        "cro-awards-2024-awards",
-        "cro-awards-2024-validation",
-        "cro-awards-2024-diff",
+        "cro-awards-2024-draft",
+        "cro-awards-2024-draft-awards",
+        "cro-awards-2024-draft-validation",
+        "cro-awards-2024-draft-diff",
     }
-    assert "Leaders" in artifacts["cro-awards-2024"] or "leader(s)" in artifacts["cro-awards-2024"]
-    assert str(manifest["counts"]["read"]) in artifacts["cro-awards-2024-validation"]
-    assert "duplicate_evaluation" in artifacts["cro-awards-2024-validation"]
+    assert "DRAFT" in artifacts["cro-awards-2024-draft"] and str(what_if.id) in artifacts["cro-awards-2024-draft"]
+    assert str(manifest["counts"]["read"]) in artifacts["cro-awards-2024-draft-validation"]
+    assert "duplicate_evaluation" in artifacts["cro-awards-2024-draft-validation"]
+    assert "Published" not in artifacts["cro-awards-2024-draft-validation"]
     assert (
-        str(official.id) in artifacts["cro-awards-2024-diff"]
-        and "champion_sd_multiplier" in artifacts["cro-awards-2024-diff"]
+        str(official.id) in artifacts["cro-awards-2024-draft-diff"]
+        and "champion_sd_multiplier" in artifacts["cro-awards-2024-draft-diff"]
     )
 
     released = _run(
-        "cro-awards/release", {**folders, "survey_year": 2024, "run_id": str(what_if.id), "released_by": "editor"}
+        "cro-awards-release/release",
+        {**folders, "survey_year": 2024, "run_id": str(what_if.id), "released_by": "editor"},
     )
     assert released.state.is_completed(), released.state
-    assert released.name.startswith("release-2024-")
+    assert released.name == f"release-2024-{str(what_if.id)[:8]}"
+    release_artifacts = _artifacts(released.id)  # the year's awards, as released, by whom, replacing what
+    assert set(release_artifacts) == {"cro-awards-2024", "cro-awards-2024-awards"}
+    assert all(text in release_artifacts["cro-awards-2024"] for text in (str(what_if.id), "editor", str(official.id)))
     assert _released(output) == str(what_if.id)
     log = [json.loads(line) for line in (drafts / "releases.jsonl").read_text().splitlines()]
     assert [(e["run_id"], e["by"]) for e in log][-1] == (str(what_if.id), "editor")
@@ -233,7 +238,7 @@ def test_an_embargoed_release_happens_at_its_time_by_a_scheduled_run(served):
     assert first.state.is_completed() and second.state.is_completed()
     until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
     scheduled = _run(
-        "cro-awards/release",
+        "cro-awards-release/release",
         {**folders, "survey_year": 2024, "run_id": str(second.id), "embargo_until": until.isoformat()},
     )
     assert scheduled.state.is_completed(), scheduled.state
@@ -267,10 +272,22 @@ def test_an_embargoed_release_happens_at_its_time_by_a_scheduled_run(served):
 
 
 def test_invalid_parameter_is_refused_before_the_run_starts(served):
+    """Refused by the API with the bound named; the UI's form asks /ui/schemas/validate, whose answer names
+    the bound too (issue 22: it said "-3 is not valid under any of the given schemas")."""
+    from prefect.client.orchestration import get_client
     from prefect.exceptions import PrefectHTTPStatusError
 
-    with pytest.raises(PrefectHTTPStatusError, match="min_evaluations|less than the minimum"):
+    with pytest.raises(PrefectHTTPStatusError, match="min_evaluations.*less than the minimum of 1"):
         _run("cro-awards/on-demand", {"min_evaluations": -3}, timeout=0)
+    with get_client(sync_client=True) as client:
+        schema = client.read_deployment_by_name("cro-awards/on-demand").parameter_openapi_schema
+        answer = client.request(
+            "POST", "/ui/schemas/validate", json={"schema": schema, "values": {"min_evaluations": -3}}
+        ).json()
+    assert answer == {
+        "valid": False,
+        "errors": [{"property": "min_evaluations", "errors": ["-3 is less than the minimum of 1"]}],
+    }
 
 
 def test_paths_outside_the_data_root_are_refused(served):
@@ -368,7 +385,7 @@ def test_a_release_made_after_an_embargo_was_set_is_not_overridden_by_its_schedu
     assert first.state.is_completed() and second.state.is_completed()
     until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
     scheduled = _run(
-        "cro-awards/release",
+        "cro-awards-release/release",
         {**folders, "survey_year": 2024, "run_id": str(first.id), "embargo_until": until.isoformat()},
     )
     assert scheduled.state.is_completed(), scheduled.state

@@ -307,3 +307,88 @@ def test_quarantine_inside_output_is_refused(prefect_server, tmp_path):
 
     with pytest.raises(PublishError, match="inside the output"):
         cro_awards_flow(config=str(SAMPLE_CONFIG), output=str(tmp_path / "out"), quarantine=str(tmp_path / "out" / "q"))
+
+
+def _artifacts(**filters) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(artifact_filter=ArtifactFilter(**filters), sort=ArtifactSort.CREATED_DESC)
+
+
+def _of_run(run_id: str) -> dict[str, str]:
+    from prefect.client.schemas.filters import ArtifactFilterFlowRunId
+
+    return {a.key: a.data for a in _artifacts(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))}
+
+
+def _latest(key: str) -> str:
+    from prefect.client.schemas.filters import ArtifactFilterKey
+
+    return _artifacts(key=ArtifactFilterKey(any_=[key]))[0].data
+
+
+def test_artifacts_show_a_draft_as_a_draft_and_the_years_awards_change_only_by_a_release(
+    prefect_server, tmp_path, monkeypatch
+):
+    """Issue 22: a what-if's awards were written under `cro-awards-<year>` as the awards, and its validation
+    artifact said "Published". A draft's artifacts are titled DRAFT under draft keys, with its run id; the
+    year's awards artifact changes only on a release (run --release, the release flow), which also emits the
+    event `cro-awards.release`."""
+    import tasks.awards
+    from flows.awards import cro_awards_flow
+    from flows.release import release_flow
+
+    events: list[dict] = []
+    monkeypatch.setattr(tasks.awards, "emit_event", lambda **event: events.append(event))
+    folders = {"output": str(tmp_path / "out"), "quarantine": str(tmp_path / "q")}
+    official = cro_awards_flow(config=str(SAMPLE_CONFIG), **folders, release=True)
+    what_if = cro_awards_flow(config=str(SAMPLE_CONFIG), **folders, champion_sd_multiplier=0.5)
+
+    released_run = _of_run(official["run_id"])
+    assert set(released_run) == {"cro-awards-2024", "cro-awards-2024-awards", "cro-awards-2024-validation",
+                                 "cro-awards-2024-diff"}  # fmt: skip
+    assert "released" in released_run["cro-awards-2024"].splitlines()[0]
+    assert official["run_id"] in released_run["cro-awards-2024"]
+    assert "- Released: " in released_run["cro-awards-2024-validation"]
+
+    draft = _of_run(what_if["run_id"])
+    assert set(draft) == {"cro-awards-2024-draft", "cro-awards-2024-draft-awards", "cro-awards-2024-draft-validation",
+                          "cro-awards-2024-draft-diff"}  # fmt: skip
+    assert draft["cro-awards-2024-draft"].startswith("# DRAFT\\, not released")
+    assert what_if["run_id"] in draft["cro-awards-2024-draft"]
+    validation = draft["cro-awards-2024-draft-validation"]
+    assert "Published" not in validation and "not released" in validation and "- Draft: " in validation
+    assert what_if["run_id"] in validation
+    assert official["run_id"] in _latest("cro-awards-2024"), "the year's awards are still the release's"
+    assert [e["event"] for e in events] == ["cro-awards.release"]
+
+    done = release_flow(survey_year=2024, run_id=what_if["run_id"], released_by="editor", **folders)
+    assert done["status"] == "released"
+    year = _latest("cro-awards-2024")
+    assert what_if["run_id"] in year and "editor" in year and official["run_id"] in year, "who, and what it replaced"
+    assert "Leaders" in year or "leader(s)" in year
+    assert len(events) == 2
+    event = events[-1]
+    assert event["event"] == "cro-awards.release"
+    assert event["resource"]["prefect.resource.id"] == "cro-awards.year.2024"
+    assert event["resource"]["cro-awards.run-id"] == what_if["run_id"]
+    assert event["payload"]["released_by"] == "editor"
+    assert event["payload"]["previous_run_id"] == official["run_id"]
+
+
+def test_the_flow_run_name_carries_the_run_id_and_says_draft_or_release(prefect_server, tmp_path):
+    from prefect import get_client
+
+    from flows.awards import cro_awards_flow
+
+    folders = {"config": str(SAMPLE_CONFIG), "output": str(tmp_path / "out"), "quarantine": str(tmp_path / "q")}
+    names = {}
+    for release in (False, True):
+        summary = cro_awards_flow(**folders, release=release)
+        with get_client(sync_client=True) as client:
+            names[release] = client.read_flow_run(summary["run_id"]).name
+        assert Path(summary["published"]).name.endswith(summary["run_id"])
+        assert names[release] == f"awards-2024-{summary['run_id'][:8]}-{'release' if release else 'draft'}"

@@ -39,27 +39,57 @@ def test_every_knob_is_a_flow_parameter_with_the_knobs_bounds_and_description():
             assert knobs.description(name) in properties[name]["description"]
             continue
         assert bounded["type"] == ("integer" if knobs.python_type(name) is int else "number")
-        assert (bounded["minimum"], bounded["maximum"]) == (knobs.bounds(name)["ge"], knobs.bounds(name)["le"])
+        # the bounds beside the anyOf, not in its branch: the UI's error names the bound (below)
+        assert (properties[name]["minimum"], properties[name]["maximum"]) == (
+            knobs.bounds(name)["ge"],
+            knobs.bounds(name)["le"],
+        )
         assert knobs.description(name) in properties[name]["description"]
         assert properties[name]["default"] is None, "no value: the YAML's"
 
 
+def test_the_uis_answer_to_an_out_of_range_knob_names_the_bound():
+    """Issue 22: the UI answered min_evaluations -3 with "-3 is not valid under any of the given schemas". The
+    form's values are checked by the server's /ui/schemas/validate, which lists every JSON-schema error of
+    each field (Prefect's `validate` and `build_error_obj`); deployment runs get the best match."""
+    from prefect.utilities.schema_tools.validation import build_error_obj, preprocess_schema, validate
+
+    from flows.awards import cro_awards_flow
+
+    schema = cro_awards_flow.parameters.model_dump()
+    checked = preprocess_schema(schema)
+    answer = build_error_obj(validate({"min_evaluations": -3}, checked, preprocess=False))
+    assert answer == {
+        "errors": [{"property": "min_evaluations", "errors": ["-3 is less than the minimum of 1"]}],
+        "valid": False,
+    }
+    too_many = build_error_obj(validate({"bootstrap_replicates": 10**9}, checked, preprocess=False))
+    assert too_many["errors"][0]["errors"] == [f"{10**9} is greater than the maximum of 10000"]
+    for fine in ({}, {"min_evaluations": None}, {"min_evaluations": 12}, {"champion_sd_multiplier": 0.5}):
+        assert build_error_obj(validate(fine, checked, preprocess=False))["valid"], fine
+    wrong_choice = build_error_obj(validate({"award_rule": "x"}, checked, preprocess=False))
+    assert not wrong_choice["valid"]
+
+
 def test_the_flows_have_distinct_names():
+    """Issue 22: the release flow was named `cro-awards` like the awards flow, mixing both in the UI."""
     from flows.awards import cro_awards_flow
     from flows.backfill import backfill_flow
     from flows.inbox import inbox_flow
+    from flows.release import DEPLOYMENT, release_flow
 
-    assert sorted(f.name for f in (cro_awards_flow, inbox_flow, backfill_flow)) == [
+    assert sorted(f.name for f in (cro_awards_flow, release_flow, inbox_flow, backfill_flow)) == [
         "cro-awards",
         "cro-awards-backfill",
         "cro-awards-inbox",
+        "cro-awards-release",
     ]
+    assert f"{release_flow.name}/release" == DEPLOYMENT
 
 
 def test_the_forms_min_cell_size_starts_at_three():
     """The UI's Custom run form refuses min_cell_size 1 or 2 before any run starts (the schema's minimum)."""
-    bounded = next(option for option in _schema()["min_cell_size"]["anyOf"] if option.get("type") != "null")
-    assert bounded["minimum"] == 3
+    assert _schema()["min_cell_size"]["minimum"] == 3
 
 
 def test_a_form_value_below_the_yamls_min_cell_size_fails_the_run_with_the_configuration_error(

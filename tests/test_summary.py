@@ -327,3 +327,58 @@ def test_the_run_summary_names_the_cells_with_no_distinguishable_leader():
     )
     assert _indistinct(composites) == {"overall/quality": [3, 4]}
     assert _indistinct(composites.drop_columns(["is_co_leader"])) == {}  # no resampling figures
+
+
+def _validation_summary(**extra) -> dict:
+    return {
+        "survey_year": 2024,
+        "run_id": "1a2b3c4d-0000-4000-8000-000000000000",
+        "counts": {"read": 3, "accepted": 2, "quarantined": 1},
+        "quarantined_by_reason": {},
+        "output": "/srv/out/survey_year=2024",
+        "published": "/srv/drafts/survey_year=2024/20261201T120000Z-1a2b3c4d-0000-4000-8000-000000000000",
+        "quarantine": "/srv/q",
+        "export": "/srv/e.csv",
+        "export_sha256": "ab" * 32,
+        **extra,
+    }
+
+
+def test_a_drafts_validation_says_draft_and_not_released_never_published():
+    """Issue 22: a what-if's validation artifact said "Published: …/survey_year=2024"."""
+    text = validation_markdown(_validation_summary(released=False))
+    assert "Published" not in text and "Released" not in text
+    assert "- Draft: `/srv/drafts/survey_year=2024/20261201T120000Z-1a2b3c4d" in text
+    assert "(run `1a2b3c4d-0000-4000-8000-000000000000`), not released" in text
+    released = validation_markdown(_validation_summary(released=True))
+    assert "- Released: `/srv/out/survey_year=2024` (run `1a2b3c4d-" in released and "Draft:" not in released
+
+
+def test_a_drafts_awards_are_titled_draft_with_its_run_id_and_how_to_release_it():
+    from cro_awards.summary import draft_awards_markdown
+
+    text = draft_awards_markdown({"survey_year": 2024, "run_id": "1a2b3c4d-x", "awards": AWARDS})
+    assert text.splitlines()[0] == "# DRAFT\\, not released\\: CRO Leadership Awards 2024"
+    assert "**DRAFT** of run `1a2b3c4d-x`" in text and "`cro-awards release 2024 1a2b3c4d-x`" in text
+    assert awards_markdown({"survey_year": 2024, "awards": AWARDS}).split("\n## ", 1)[1] in text, "same tables"
+
+
+def test_a_release_says_the_year_run_who_when_and_what_it_replaced_then_the_awards():
+    from cro_awards.summary import release_markdown
+
+    done = {
+        "survey_year": 2024,
+        "run_id": "run-b",
+        "released_by": "Ana [x](http://e.example)",
+        "released_at": "2026-12-08T10:00:00+00:00",
+        "previous_run_id": "run-a",
+    }
+    text = release_markdown(done, {"survey_year": 2024, "awards": AWARDS})
+    lines = text.splitlines()
+    assert lines[0] == "# CRO Leadership Awards 2024\\, released"
+    assert lines[4] == (
+        "| 2024 | `run-b` | Ana \\[x\\]\\(http\\:\\/\\/e\\.example\\) | `2026-12-08T10:00:00+00:00` | `run-a` |"
+    ), "who released it is text, never a link"
+    assert "## Overall" in text
+    first = release_markdown({**done, "previous_run_id": None}, {"survey_year": 2024, "awards": []})
+    assert "| no earlier release |" in first
