@@ -3,9 +3,9 @@
 Files live in `bench/data/` (ignored by git) and are reused by later runs:
 - `bench_2024.yaml`: `surveys/2024.yaml` with `max_rejected_share: 1.0` (a run never fails on the
   share of rejected rows), without `sample_export`, and with the synthetic export's made-up CRO names
-  (`cro_awards.synthetic.UNKNOWN_CROS`) under `not_rated` (at 1000x each has some 10 rows, which would
+  (`bench.synthetic.UNKNOWN_CROS`) under `not_rated` (at 1000x each has some 10 rows, which would
   otherwise stop the run: a CRO is never lost quietly);
-- `export_2024_x<multiplier>_seed<seed>.csv`: `cro_awards.synthetic.generate_export` of
+- `export_2024_x<multiplier>_seed<seed>.csv`: `bench.synthetic.generate_export` of
   1500 * multiplier evaluations with `bad_rows=True`, written with `write_export`;
 - `export_2024_x<multiplier>_seed<seed>.json`: what is known about it (rows, answered rating cells,
   bytes, the source YAML's SHA-256). An export is regenerated when its record is missing or was made
@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from cro_awards import synthetic
+from bench import synthetic
 from cro_awards.config import WHITESPACE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +90,7 @@ def export_for(
     Returns its record: path, multiplier, seed, evaluations, ratings (answered rating cells), bytes,
     config_sha256, generate_seconds (0 when reused) and cached (True when reused).
     """
-    from cro_awards.synthetic import generate_export, write_export
+    from bench.synthetic import generate_export, write_export
 
     data_dir.mkdir(parents=True, exist_ok=True)
     source_bytes = source.read_bytes()

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.screens [--size 1000] [--repeat 3] [--seed 2024] [--data-dir bench/data]
                                       [--out bench/results/screens-latest.json]
 
-The export is `cro_awards.synthetic`'s for `surveys/2025.yaml` (the year that configures all three
+The export is `bench.synthetic`'s for `surveys/2025.yaml` (the year that configures all three
 screens, so the export carries `decision_role` and `duration_seconds`, with planted failures of each
 screen and `bad_rows=True`), 1500 * size evaluations, seeded, cached in bench/data/ by bench/data.py.
 Two bench copies of that YAML (`max_rejected_share: 1.0`, no `sample_export`) differ only in `screens`:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from bench import baseline, data as bench_data, run as bench_run
-from cro_awards.synthetic import generate_export, write_export
+from bench.synthetic import generate_export, write_export
 from tests.conftest import SAMPLE_CONFIG
 
 
@@ -178,7 +178,7 @@ def test_bench_config_never_fails_on_the_share_of_rejected_rows(tmp_path):
 def test_bench_config_accepts_the_loss_of_the_synthetic_exports_made_up_cros(tmp_path):
     """At 1000x each made-up CRO name of the generator has some 10 rows, as many as min_evaluations: without
     `not_rated` a benchmark run would stop (a CRO is never lost quietly)."""
-    from cro_awards import synthetic
+    from bench import synthetic
     from cro_awards.config import load_config
 
     path = bench_data.bench_config(tmp_path, SAMPLE_CONFIG)

@@ -86,7 +86,7 @@ def test_the_steps_only_screens_run_are_the_screens_own() -> None:
 
 
 def test_one_tiny_round_runs_both_variants_end_to_end(tmp_path: Path) -> None:
-    from cro_awards.synthetic import generate_export, write_export
+    from bench.synthetic import generate_export, write_export
 
     paths = bench_screens.configs(tmp_path)
     export = tmp_path / "export.csv"

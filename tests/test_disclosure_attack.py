@@ -31,9 +31,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from attacker import Leak, RowSpace, derivable, sensitive_cells
+from bench.synthetic import generate_export, write_export
 from cro_awards.config import load_config
 from cro_awards.pipeline import run_pipeline
-from cro_awards.synthetic import generate_export, write_export
 from reference import cell_counts, reference
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -114,6 +114,16 @@ def test_prefect_tasks_live_in_tasks_and_flows_in_flows():
             assert _package(module) == "flows", f"{module} defines a Prefect flow"
 
 
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_runtime_module_imports_the_test_data_generator(module):
+    """bench/synthetic.py makes test and bench exports; the runtime (cro_awards, cli, flows, tasks,
+    deployments) never imports it, nor anything else of bench/ or tests/."""
+    for imported, _, line in _imports(MODULES[module]):
+        assert imported.split(".")[0] not in ("bench", "tests") and not imported.endswith("synthetic"), (
+            f"{MODULES[module].relative_to(PROJECT_ROOT)}:{line} imports {imported}: dev-only code"
+        )
+
+
 def test_the_core_modules_import_each_other_without_a_cycle():
     graph = {
         module: {

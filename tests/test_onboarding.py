@@ -660,7 +660,7 @@ def test_check_export_suggests_the_alias_for_a_near_miss(tmp_path: Path) -> None
 
 
 def test_check_export_agrees_with_the_planted_rows_of_a_synthetic_export(tmp_path: Path) -> None:
-    from cro_awards.synthetic import generate_export, planted_rows, write_export
+    from bench.synthetic import generate_export, planted_rows, write_export
 
     table = generate_export(yaml.safe_load(CONFIG_YAML), n_evaluations=300, seed=7)
     write_export(table, tmp_path / "synthetic.csv")
@@ -757,7 +757,7 @@ def test_2023_yaml_has_six_categories_and_maps_every_column() -> None:
 def test_2023_sample_export_uses_the_platform_headers_and_is_reproducible(tmp_path: Path) -> None:
     import csv
 
-    from cro_awards.synthetic import generate_export, write_export
+    from bench.synthetic import generate_export, write_export
 
     with EXPORT_2023.open(encoding="utf-8", newline="") as stream:
         header = next(csv.reader(stream))

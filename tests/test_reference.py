@@ -110,9 +110,9 @@ def sample_export() -> Path:
     if SAMPLE_EXPORT.is_file():
         return SAMPLE_EXPORT
     try:
-        from cro_awards import synthetic
+        from bench import synthetic
     except ImportError:
-        pytest.skip(f"{SAMPLE_EXPORT} is missing and cro_awards/synthetic.py is not available to generate it")
+        pytest.skip(f"{SAMPLE_EXPORT} is missing and bench/synthetic.py is not available to generate it")
     with open(SAMPLE_CONFIG, encoding="utf-8") as stream:
         config = yaml.safe_load(stream)
     path = Path(tempfile.mkdtemp(prefix="cro-awards-sample-")) / "export_2024.csv"
@@ -150,7 +150,7 @@ def test_the_2025_sample_quarantines_what_the_generator_planted() -> None:
     """Two restatements agree on the sample with all three screens: the reference's quarantine is the
     generator's record of planted rows (plus each planted duplicate's original, which the contract
     quarantines too), every screen's reason among it, well under the year's max_rejected_share."""
-    from cro_awards.synthetic import SCREEN_KINDS, generate_export, planted_rows
+    from bench.synthetic import SCREEN_KINDS, generate_export, planted_rows
 
     config_path = PROJECT_ROOT / "surveys" / "2025.yaml"
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))

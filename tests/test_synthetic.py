@@ -1,4 +1,4 @@
-"""Tests for `cro_awards.synthetic`: determinism, shape, validity of good rows, planted defects, writers.
+"""Tests for `bench.synthetic`: determinism, shape, validity of good rows, planted defects, writers.
 
 The validity rules are re-stated here as small predicates, independent of the generator's internals.
 """
@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from cro_awards.synthetic import (
+from bench.synthetic import (
     DEFECT_KINDS,
     SCREEN_KINDS,
     generate_export,

@@ -52,7 +52,7 @@ Contract:
   fields quoted only when they hold a comma, double quote, CR or LF, quotes doubled; an empty
   string is an empty field), `.xlsx` (one sheet, header row then every cell as a text string) or
   `.parquet` (all columns strings).
-- Command line: `python -m cro_awards.synthetic --config surveys/2024.yaml --evaluations 1500
+- Command line: `python -m bench.synthetic --config surveys/2024.yaml --evaluations 1500
   --seed 2024 --out data/sample/export_2024.csv [--no-bad-rows]`. The bundled samples: 2023 with 1200
   evaluations and seed 2023, 2024 with 1500 and 2024, 2025 with 1500 and 2025 (each year's YAML says so).
 """
@@ -83,7 +83,7 @@ DEFECT_KINDS = tuple(code for code in REASON_CODES if code != "malformed_row" an
 """The reason codes the pipeline gives the planted bad rows of every survey (a table of fields cannot hold a
 ragged CSV row; the screens' codes are `SCREEN_KINDS`)."""
 
-METADATA_KEY = b"cro_awards.synthetic"
+METADATA_KEY = b"bench.synthetic"
 """Schema metadata key holding the JSON list of planted and tricky rows."""
 
 MISSING_FORMS = ("", "n/a", "N/A", "na")
@@ -1116,7 +1116,7 @@ def main(argv: list[str] | None = None) -> int:
     """Generate an export from a survey YAML and write it; print how many rows were written."""
     import yaml
 
-    parser = argparse.ArgumentParser(prog="python -m cro_awards.synthetic", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.synthetic", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, type=Path, help="survey year YAML, e.g. surveys/2024.yaml")
     parser.add_argument("--evaluations", required=True, type=int, help="number of export rows")
     parser.add_argument("--seed", required=True, type=int, help="random seed")
