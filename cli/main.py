@@ -226,7 +226,7 @@ def _no_default_export(loaded: LoadedConfig) -> ExportError:
 
 
 def _new_year(arguments: argparse.Namespace) -> int:
-    from cro_awards.onboarding import new_year
+    from cro_awards.new_year import new_year
 
     surveys = Path(arguments.surveys) if arguments.surveys else load_settings().surveys
     path, review = new_year(surveys, arguments.year, arguments.from_year)
@@ -237,7 +237,7 @@ def _new_year(arguments: argparse.Namespace) -> int:
 
 
 def _check(arguments: argparse.Namespace) -> int:
-    from cro_awards.onboarding import check_export
+    from cro_awards.dry_run import check_export
 
     loaded = _loaded(arguments)
     report = check_export(loaded.path, arguments.export, overrides=loaded.overrides)

@@ -25,8 +25,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from cro_awards.config import REASON_CODES, load_config
+from cro_awards.dry_run import check_export
 from cro_awards.errors import ConfigError, ExportError
-from cro_awards.onboarding import check_export
 from cro_awards.pipeline import run_pipeline
 from cro_awards.publish import QUARANTINE_FILE
 from tests.conftest import PROJECT_ROOT, RUN_TIMEOUT, SAMPLE_CONFIG, cli_run_env

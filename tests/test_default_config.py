@@ -14,7 +14,7 @@ import pytest
 from cli import main as cli_main
 from cli.main import main
 from cro_awards.config import load_yaml
-from cro_awards.onboarding import new_year
+from cro_awards.new_year import new_year
 from tests.conftest import PROJECT_ROOT
 
 

@@ -639,8 +639,8 @@ def test_nan_in_a_parquet_float_column_is_no_value(files, lenient):
 def test_hidden_rows_are_scored_and_counted_in_the_log_the_manifest_and_check(files, lenient, caplog):
     import logging
 
+    from cro_awards.dry_run import check_export
     from cro_awards.manifest import manifest
-    from cro_awards.onboarding import check_export
     from cro_awards.pipeline import run_pipeline
 
     caplog.set_level(logging.INFO, logger="cro_awards")
@@ -661,8 +661,8 @@ def test_hidden_rows_are_scored_and_counted_in_the_log_the_manifest_and_check(fi
 def test_formulas_without_a_saved_value_are_counted_per_column(files, lenient, caplog):
     import logging
 
+    from cro_awards.dry_run import check_export
     from cro_awards.manifest import manifest
-    from cro_awards.onboarding import check_export
 
     caplog.set_level(logging.INFO, logger="cro_awards")
     loaded = load_config(lenient)

@@ -1,4 +1,5 @@
-"""Onboarding a survey year (`cro_awards.onboarding`) and the 2023 survey year (`surveys/2023.yaml`).
+"""Onboarding a survey year (`cro_awards.new_year`, `cro_awards.dry_run`) and the 2023 survey year
+(`surveys/2023.yaml`).
 
 - `new_year_text` on literal YAML: survey_close moved by whole years (29 February -> 28 February in a
   year without one), comments, quoting and line ends kept, sample_export commented out, the CROs' ids
@@ -21,19 +22,18 @@ import pytest
 import yaml
 
 from cro_awards.config import CONTRACT_COLUMNS, SurveyConfig, load_config
-from cro_awards.errors import ConfigError, ExportError
-from cro_awards.onboarding import (
+from cro_awards.dry_run import (
     CheckReport,
     ScreenCount,
     check_export,
     edit_distance,
     near_miss_limit,
     near_misses,
-    new_year,
-    new_year_text,
     screen_counts,
     screened_alone,
 )
+from cro_awards.errors import ConfigError, ExportError
+from cro_awards.new_year import new_year, new_year_text
 from helpers_exports import CONFIG_YAML, HEADER, row, write_config, write_csv
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -727,7 +727,7 @@ def test_check_export_reports_hidden_rows_formulas_and_ignored_empty_columns(tmp
 
 def test_onboarding_runs_without_prefect() -> None:
     code = (
-        "import sys, cro_awards.onboarding, cro_awards.extract, cro_awards.transform, cro_awards.validate; "
+        "import sys, cro_awards.new_year, cro_awards.dry_run, cro_awards.extract, cro_awards.transform, cro_awards.validate; "
         "assert not [m for m in sys.modules if m.split('.')[0] in ('prefect', 'flows')], 'prefect imported'"
     )
     subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, check=True, timeout=120)

@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from cro_awards.config import load_config
+from cro_awards.dry_run import check_export
 from cro_awards.errors import ConfigError, UnmatchedCroError
-from cro_awards.onboarding import check_export
 from cro_awards.pipeline import run_pipeline
 from cro_awards.unmatched import UnmatchedSpelling
 from helpers_exports import CONFIG_YAML, row, write_config, write_csv
