@@ -208,18 +208,43 @@ def _check_header(
     survey = config.survey
     required = [*CONTRACT_COLUMNS, *survey.attributes]
     screened = survey.screens.column_keys()
-    spellings = {name.casefold(): name for name in (*survey.columns, *survey.columns.values(), *required, *screened)}
-    recognised = [spellings[name.casefold()] for name in header if name.casefold() in spellings]
     empty = [index for index, name in enumerate(header) if name == ""]
-    spreadsheet = sheet is not None
-    where = f"column{'s' if len(empty) > 1 else ''} {', '.join(_column_label(i, spreadsheet) for i in empty)}"
+    _refuse_a_row_of_data(path, header, config, sheet, required, empty)
+    _refuse_empty_names(path, header, config, sheet, required, empty)
+    _refuse_repeated_names(path, header)
+    renamed = _renamings(path, header, config)
+    names = [renamed.get(name, name) for name in header]
+    _refuse_missing_columns(path, header, names, config, required)
+    _refuse_missing_screen_columns(path, names, config, screened)
+    ignored = tuple(name for name in names if name not in required and name not in screened)
+    return names, renamed, ignored
+
+
+def _plural(count: int) -> str:
+    return "s" if count > 1 else ""
+
+
+def _where_empty(empty: list[int], sheet: _Sheet | None) -> str:
+    """`columns C, D` (a spreadsheet's letters) or `column 3` (a number): where the empty names are."""
+    return f"column{_plural(len(empty))} {', '.join(_column_label(i, sheet is not None) for i in empty)}"
+
+
+def _refuse_a_row_of_data(
+    path: Path, header: list[str], config: LoadedConfig, sheet: _Sheet | None, required: list[str], empty: list[int]
+) -> None:
+    """`ExportError` when no name of `header` is a column the survey knows (any capitals): a title row, a
+    sheet other than the responses first, another separator than the comma, or data with no header."""
+    survey = config.survey
+    known = {*survey.columns, *survey.columns.values(), *required, *survey.screens.column_keys()}
+    if {name.casefold() for name in known} & {name.casefold() for name in header}:
+        return
     blanks = (
-        f"; the row has {len(empty)} empty column name{'s' if len(empty) > 1 else ''} ({where}): a header over "
-        "two rows (merged cells) must be made one row"
+        f"; the row has {len(empty)} empty column name{_plural(len(empty))} ({_where_empty(empty, sheet)}): a header "
+        "over two rows (merged cells) must be made one row"
         if empty
         else ""
     )
-    if not recognised and sheet is not None:
+    if sheet is not None:
         sheets = sheet.names
         others = f" (the workbook's other sheets: {', '.join(repr(s) for s in sheets[1:])})" if sheets[1:] else ""
         raise ExportError(
@@ -229,34 +254,46 @@ def _check_header(
             "first sheet: delete any title or note rows above the header, and move the sheet of responses to the "
             f"front{others}; or map differently named headers with `columns` in {config.path.name}."
         )
-    if not recognised and len(header) == 1:
+    if len(header) == 1:
         separator = next((label for char, label in _SEPARATORS if char in header[0]), None)
         hint = f" (it looks separated by {separator})" if separator else ""
         raise ExportError(
             f"{path}: the header row is a single column that names no column of the survey; the file may not be "
             f"comma-separated{hint}. Export it as comma-separated CSV."
         )
-    if not recognised:
-        raise ExportError(
-            f"{path}: the first row looks like data, not a header: none of its {len(header)} cells is a column "
-            f"name the survey knows ({', '.join(CONTRACT_COLUMNS)} and the {len(survey.attributes)} attribute "
-            f"columns){blanks}. The export's first row must be its header: add it (export with column headers), "
-            f"or map differently named headers with `columns` in {config.path.name}."
-        )
-    if empty:
-        missing = [column for column in required if column not in {survey.columns.get(n, n) for n in header}]
-        merged = (
-            f" It also lacks column(s) {', '.join(missing)}: a header over two rows (merged cells) must be made one "
-            "row."
-            if missing
-            else ""
-        )
-        raise ExportError(
-            f"{path}: the header has {len(empty)} empty column name{'s' if len(empty) > 1 else ''} ({where} of "
-            f"{len(header)}); every column needs its own name: name {'those columns' if len(empty) > 1 else 'it'} "
-            f"or delete {'them' if len(empty) > 1 else 'it'} in the export (trailing columns with no name are "
-            f"ignored only while every value in them is empty).{merged}"
-        )
+    raise ExportError(
+        f"{path}: the first row looks like data, not a header: none of its {len(header)} cells is a column "
+        f"name the survey knows ({', '.join(CONTRACT_COLUMNS)} and the {len(survey.attributes)} attribute "
+        f"columns){blanks}. The export's first row must be its header: add it (export with column headers), "
+        f"or map differently named headers with `columns` in {config.path.name}."
+    )
+
+
+def _refuse_empty_names(
+    path: Path, header: list[str], config: LoadedConfig, sheet: _Sheet | None, required: list[str], empty: list[int]
+) -> None:
+    """`ExportError` when a column has no name (`empty`: their positions), saying whether the header also
+    lacks required columns (a header over two rows)."""
+    if not empty:
+        return
+    columns = config.survey.columns
+    missing = [column for column in required if column not in {columns.get(n, n) for n in header}]
+    merged = (
+        f" It also lacks column(s) {', '.join(missing)}: a header over two rows (merged cells) must be made one row."
+        if missing
+        else ""
+    )
+    several = len(empty) > 1
+    raise ExportError(
+        f"{path}: the header has {len(empty)} empty column name{_plural(len(empty))} ({_where_empty(empty, sheet)} of "
+        f"{len(header)}); every column needs its own name: name {'those columns' if several else 'it'} "
+        f"or delete {'them' if several else 'it'} in the export (trailing columns with no name are "
+        f"ignored only while every value in them is empty).{merged}"
+    )
+
+
+def _refuse_repeated_names(path: Path, header: list[str]) -> None:
+    """`ExportError` naming the first column the header names twice."""
     seen: set[str] = set()
     for name in header:
         if name in seen:
@@ -265,42 +302,64 @@ def _check_header(
                 "Rename or remove one of them in the export."
             )
         seen.add(name)
-    renamed = {source: target for source, target in survey.columns.items() if source in seen and source != target}
+
+
+def _renamings(path: Path, header: list[str], config: LoadedConfig) -> dict[str, str]:
+    """The YAML's `columns` renamings that apply to `header` (source -> target); `ConfigError` when one
+    renames a column onto another the export already has."""
+    present = set(header)
+    renamed = {
+        source: target for source, target in config.survey.columns.items() if source in present and source != target
+    }
     for source, target in renamed.items():
-        if target in seen:
+        if target in present:
             raise ConfigError(
                 f"{config.path}: key `columns`: renames {source!r} onto {target!r}, but {path.name} already has a "
                 f"column {target!r}; remove the renaming or the duplicate column."
             )
-    names = [renamed.get(name, name) for name in header]
+    return renamed
+
+
+def _refuse_missing_columns(
+    path: Path, header: list[str], names: list[str], config: LoadedConfig, required: list[str]
+) -> None:
+    """`ExportError` naming the contract and attribute columns `names` (after `columns`) lacks, and those
+    of them present with other capitals."""
     missing = [column for column in required if column not in names]
-    if missing:
-        found = [column for column in required if column in names]
-        other_case = [column for column in missing if column.casefold() in {n.casefold() for n in names}]
-        case_note = (
-            f" Column(s) {', '.join(other_case)} appear with other capitals: names are compared exactly; rename "
-            "them or map them with `columns`."
-            if other_case
-            else ""
-        )
-        raise ExportError(
-            f"{path}: missing column(s) {', '.join(missing)}. The header has {len(header)} column(s), of which "
-            f"{len(found)} are the survey's ({', '.join(found) or 'none'}).{case_note} Map differently named "
-            f"headers with `columns` in {config.path.name}."
-        )
+    if not missing:
+        return
+    found = [column for column in required if column in names]
+    other_case = [column for column in missing if column.casefold() in {n.casefold() for n in names}]
+    case_note = (
+        f" Column(s) {', '.join(other_case)} appear with other capitals: names are compared exactly; rename "
+        "them or map them with `columns`."
+        if other_case
+        else ""
+    )
+    raise ExportError(
+        f"{path}: missing column(s) {', '.join(missing)}. The header has {len(header)} column(s), of which "
+        f"{len(found)} are the survey's ({', '.join(found) or 'none'}).{case_note} Map differently named "
+        f"headers with `columns` in {config.path.name}."
+    )
+
+
+def _refuse_missing_screen_columns(
+    path: Path, names: list[str], config: LoadedConfig, screened: dict[str, str]
+) -> None:
+    """`ExportError` naming the first column a configured respondent screen reads (`screened`: column ->
+    its YAML key) that `names` lacks, then the others."""
     unscreened = [column for column in screened if column not in names]
-    if unscreened:
-        column, key = unscreened[0], screened[unscreened[0]]
-        also = "".join(f" It also lacks {other!r} (`{screened[other]}`)." for other in unscreened[1:])
-        cased = [name for name in names if name.casefold() == column.casefold()]
-        case_note = f" The header has {cased[0]!r}: names are compared exactly." if cased else ""
-        raise ExportError(
-            f"{path}: missing column {column!r}, which `{key}` in {config.path.name} names (a respondent screen "
-            f"reads it).{also}{case_note} Export that column with the responses, map its header onto {column!r} with "
-            f"`columns`, or remove the screen from {config.path.name} if this year does not screen by it."
-        )
-    ignored = tuple(name for name in names if name not in required and name not in screened)
-    return names, renamed, ignored
+    if not unscreened:
+        return
+    column, key = unscreened[0], screened[unscreened[0]]
+    also = "".join(f" It also lacks {other!r} (`{screened[other]}`)." for other in unscreened[1:])
+    cased = [name for name in names if name.casefold() == column.casefold()]
+    case_note = f" The header has {cased[0]!r}: names are compared exactly." if cased else ""
+    raise ExportError(
+        f"{path}: missing column {column!r}, which `{key}` in {config.path.name} names (a respondent screen "
+        f"reads it).{also}{case_note} Export that column with the responses, map its header onto {column!r} with "
+        f"`columns`, or remove the screen from {config.path.name} if this year does not screen by it."
+    )
 
 
 def _check_formulas(path: Path, names: list[str], config: LoadedConfig, sheet: _Sheet) -> dict[str, int]:
