@@ -105,11 +105,14 @@ def cro_keys(spellings: list[str]) -> list[str]:
         connection.close()
 
 
-class _Strict(BaseModel):
+class _YamlSection(BaseModel):
+    """A section or entry of the YAML: an unknown key is an error, the model is immutable, and values are
+    coerced as pydantic's lax mode does (a field that must not be coerced says `strict=True`)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
 
-class RatingScale(_Strict):
+class RatingScale(_YamlSection):
     min: StrictInt = 1
     max: StrictInt = 5
 
@@ -122,7 +125,7 @@ class RatingScale(_Strict):
         return self
 
 
-class Cro(_Strict):
+class Cro(_YamlSection):
     """One CRO of the ballot. `id` (what the tables' `cro` holds) is always set once validated: given,
     or derived from `name` (`derive_id`). `formerly` lists the ids it had before a rename or merger."""
 
@@ -177,7 +180,7 @@ class Cro(_Strict):
         return self
 
 
-class Qualification(_Strict):
+class Qualification(_YamlSection):
     """Who may rate (docs/contract.md, "Respondent screens"): export column `column` (named as after
     `columns`) must hold one of `allowed`, compared as names are (`lower(identity_key(text))`: ignoring
     case, surrounding whitespace, invisible format characters); blank is never allowed."""
@@ -201,13 +204,13 @@ class Qualification(_Strict):
         return value
 
 
-class StraightLining(_Strict):
+class StraightLining(_YamlSection):
     """The same answer everywhere: an evaluation with at least `min_ratings` valid ratings, all equal."""
 
     min_ratings: StrictInt = Field(ge=2)
 
 
-class Speeding(_Strict):
+class Speeding(_YamlSection):
     """Answered too fast: export column `column` holds the seconds the questionnaire took; a well-formed
     duration below `min_seconds` is speeding, a blank or malformed one `invalid_duration`."""
 
@@ -215,9 +218,10 @@ class Speeding(_Strict):
     min_seconds: float = Field(ge=0, allow_inf_nan=False, strict=True)
 
 
-class Screens(_Strict):
-    """The respondent screens of a year (YAML `screens:`), each optional: none configured (`Screens()`)
-    is a year judged exactly as before the screens existed. Not method knobs: no run overrides them."""
+class Screens(_YamlSection):
+    """The respondent screens of a year (YAML `screens:`), each optional: with none configured
+    (`Screens()`) no screen column is read and no row gets a screen's reason. Not method knobs: no run
+    overrides them."""
 
     qualification: Qualification | None = None
     straight_lining: StraightLining | None = None
@@ -399,10 +403,6 @@ class SurveyConfig(MethodKnobs):
                 same = "" if seen[key] == spelling else f" (as {seen[key]!r}: matched ignoring case and spaces)"
                 raise ValueError(f"not_rated: {spelling!r} is listed twice{same}; keep one")
             seen[key] = spelling
-
-    @property
-    def window_months(self) -> int:
-        return self.recency_months
 
     def category_rows(self) -> list[tuple[str, str]]:
         """(category, attribute) pairs: an attribute in two categories appears twice."""

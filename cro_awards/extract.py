@@ -21,8 +21,8 @@ Contract:
 - Messages (and `Export`'s notes) name files, lines, rows, columns and counts, never a field's
   content: where the first row may be data it is not echoed.
 - The columns read are the contract's, the attributes' and those of the configured screens
-  (`Screens.columns()`); any other column is ignored (`ignored_columns`, kept for the quarantine), so a
-  year without screens reads its export exactly as before, screen columns or not.
+  (`Screens.columns()`); any other column is ignored (`ignored_columns`, kept for the quarantine): a
+  year without screens ignores the screen columns an export has.
 - Notes for the log, `check` and the manifest: trailing CSV columns with no name and no value are
   dropped (`dropped_empty_columns`); rows hidden in the first sheet of an .xlsx are counted
   (`hidden_rows`; they are read like the others); formula cells without a saved value, read as blank,

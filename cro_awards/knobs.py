@@ -1,10 +1,10 @@
 """The method knobs: each defined once, here, with its type, bounds, default and description.
 
 Everything else derives from `MethodKnobs`: the YAML's checks (`SurveyConfig` extends it), the overrides
-a run accepts (`validate_overrides`), the flow's parameters and their bounds in the Prefect UI's Custom
-run form (`flows.awards`), the command line's `--flags` (`cli.main`), the manifest's `effective`
-configuration and the report's list of knobs. Adding a knob means adding a field here and the code that
-uses it, nothing else.
+a run accepts (`config.load_config`'s `overrides`, `config.OVERRIDABLE_KEYS`), the flow's parameters and
+their bounds in the Prefect UI's Custom run form (`flows.awards`), the command line's `--flags`
+(`cli.main`), the manifest's `effective` configuration and the report's list of knobs. Adding a knob
+means adding a field here and the code that uses it, nothing else.
 
 Every knob can be set in the year's YAML and overridden by a run; an override goes through the same
 checks as the YAML (the same bounds, the same message), whoever passes it.
@@ -98,9 +98,8 @@ class MethodKnobs(BaseModel):
             description="respondent-level resampling replicates behind every interval and probability (0: none)",
         ),
     ] = 1000
-    """At most 10,000: the interval's ends are then within about 0.3 percentage points of their limit
-    (more changes nothing at two decimals), and a run of the sample stays seconds (20,000: 9 s of
-    bootstrap on the 1x sample; 100,000: over two minutes)."""
+    """At most 10,000: more changes no interval's ends at two decimals, and the resampling's time grows
+    with the replicates (bench/README.md, "Where the figures come from")."""
     robust_award_probability: Annotated[
         Number,
         Field(

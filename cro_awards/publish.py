@@ -581,13 +581,5 @@ def published_exports(store: Path) -> set[str]:
     }
 
 
-def read_publication(output: Path, survey_year: int, names: tuple[str, ...]) -> dict[str, pa.Table] | None:
-    """A year's released tables, or None when no run of the year was ever released there."""
-    folder = year_folder(output, survey_year)
-    if not (folder / MANIFEST).is_file():
-        return None
-    return {name: pq.read_table(folder / f"{name}.parquet") for name in names}
-
-
 def utc_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

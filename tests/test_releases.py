@@ -106,7 +106,7 @@ def test_a_release_points_the_years_link_at_its_draft(output, quarantine):
     assert (copy / "report.html").read_bytes() == (second / "report.html").read_bytes()
     assert not os.path.isabs(os.readlink(link)), "a relative link keeps the output folder movable"
     assert released_score(output) == 2.0
-    assert publishing.read_publication(output, YEAR, ("awards",))["awards"].equals(tables(2.0)["awards"])
+    assert pq.read_table(publishing.year_folder(output, YEAR) / "awards.parquet").equals(tables(2.0)["awards"])
     assert (done["run_id"], done["path"], done["previous_run_id"], done["already"]) == (
         "run-b",
         str(second),
