@@ -44,6 +44,7 @@ from cro_awards import knobs
 from cro_awards.config import LoadedConfig, load_config, load_yaml
 from cro_awards.errors import CroAwardsError, ExportError
 from cro_awards.settings import PROJECT_ROOT, load_settings
+from cro_awards.summary import AwardsSummary, RunSummary
 
 EXIT_CODES = {
     0: "success (check: a run would pass)",
@@ -254,11 +255,11 @@ def prepare_environment() -> None:
     os.environ.setdefault(SERVER_TIMEOUT_VARIABLE, str(load_settings().server_startup_timeout))
 
 
-def awards_table(summary: dict[str, Any]):
+def awards_table(summary: AwardsSummary):
     """A rich table: per segment and category (its label), the leaders and the champions by name (composites to
     2 decimals, with the probability that the award is deserved, and "not robust" below robust_award_probability),
     "no distinguishable leader" under the leader of a cell where most eligible CROs are co-leaders, and the
-    co-leaders (`summary["co_leaders"]`, names).
+    co-leaders (`summary.co_leaders`, names).
 
     Every cell is a `rich.text.Text`, never markup: a CRO named `Northwind [/] Clinical` or
     `[link=https://...]Acme[/link]` prints as written, and control characters as visible escapes."""
@@ -267,18 +268,18 @@ def awards_table(summary: dict[str, Any]):
 
     from cro_awards.summary import award_cells, award_text, category_name, indistinct_text, printable
 
-    table = Table(title=Text(f"CRO Leadership Awards {printable(summary['survey_year'])}"))
+    table = Table(title=Text(f"CRO Leadership Awards {printable(summary.survey_year)}"))
     for column in ("segment", "category", "leader(s)", "co-leader(s)", "champion(s)"):
         table.add_column(column)
 
-    names = {row["cro"]: row.get("cro_name") or row["cro"] for row in summary["awards"]}
-    for segment, category, leaders, champions in award_cells(summary["awards"]):
+    names = {row["cro"]: row.get("cro_name") or row["cro"] for row in summary.awards}
+    for segment, category, leaders, champions in award_cells(summary.awards):
         key = f"{segment}/{category}"
         leading = [award_text(row) for row in leaders]
-        indistinct = (summary.get("no_distinguishable_leader") or {}).get(key)
+        indistinct = summary.no_distinguishable_leader.get(key)
         if indistinct:
             leading.append(indistinct_text(*indistinct))
-        co_leaders = [names.get(cro, cro) for cro in (summary.get("co_leaders") or {}).get(key) or []]
+        co_leaders = [names.get(cro, cro) for cro in summary.co_leaders.get(key) or []]
         cells = [
             "\n".join(printable(text) for text in texts) or "-"
             for texts in (leading, co_leaders, [award_text(row) for row in champions])
@@ -288,44 +289,43 @@ def awards_table(summary: dict[str, Any]):
     return table
 
 
-def report_path(summary: dict[str, Any]) -> Path:
+def report_path(summary: RunSummary) -> Path:
     """Where the run's report.html is: the released one under the output if the run released, else the
     draft's, in the private store."""
-    return Path(summary["output"] if summary.get("released") else summary["published"]) / "report.html"
+    return Path(summary.output if summary.released else summary.published) / "report.html"
 
 
-def print_summary(console, summary: dict[str, Any]) -> None:
+def print_summary(console, summary: RunSummary) -> None:
     """What `run` prints on success: the awards table, the legend of its figures, the counts, where the
     outputs went and the report's path, all as plain text (`markup=False`, `highlight=False`): names and
     paths are never read as rich markup."""
     from cro_awards.summary import LEGEND_AWARD, LEGEND_CO_LEADERS, printable
 
-    counts = summary["counts"]
+    counts = summary.counts
     console.print(awards_table(summary))
     plain = {"markup": False, "highlight": False, "emoji": False}
-    if any(row.get("p_award") is not None for row in summary["awards"]):  # resampling figures are shown
+    if any(row.get("p_award") is not None for row in summary.awards):  # resampling figures are shown
         for legend in (LEGEND_AWARD, LEGEND_CO_LEADERS):
             console.print(legend, soft_wrap=True, **plain)  # one line, however wide the terminal
-    reasons = ", ".join(f"{printable(k)} {v}" for k, v in summary["quarantined_by_reason"].items())
+    reasons = ", ".join(f"{printable(k)} {v}" for k, v in summary.quarantined_by_reason.items())
     console.print(
         f"Rows read {counts['read']}, accepted {counts['accepted']}, quarantined {counts['quarantined']}"
         + (f" ({reasons})" if reasons else ""),
         **plain,
     )
-    for line in summary["diff"].splitlines():
+    for line in summary.diff.splitlines():
         console.print(printable(line), **plain)
-    console.print(f"Draft of run {printable(summary['run_id'])}: {printable(summary['published'])}", **plain)
-    if summary.get("released"):
+    console.print(f"Draft of run {printable(summary.run_id)}: {printable(summary.published)}", **plain)
+    if summary.released:
         console.print(
-            f"Released: readers of {printable(summary['output'])} see it "
-            f"(quarantine: {printable(summary['quarantine'])})",
+            f"Released: readers of {printable(summary.output)} see it (quarantine: {printable(summary.quarantine)})",
             **plain,
         )
     else:
         console.print(
-            f"Not released: readers of {printable(summary['output'])} still see the current release. Read its "
-            f"draft_report.html, then release it with `cro-awards release {summary['survey_year']} "
-            f"{printable(summary['run_id'])}` (quarantine: {printable(summary['quarantine'])})",
+            f"Not released: readers of {printable(summary.output)} still see the current release. Read its "
+            f"draft_report.html, then release it with `cro-awards release {summary.survey_year} "
+            f"{printable(summary.run_id)}` (quarantine: {printable(summary.quarantine)})",
             **plain,
         )
     console.print(f"Report: {printable(report_path(summary))}", **plain)
@@ -428,7 +428,7 @@ def _run(arguments: argparse.Namespace) -> int:
         )
         return 8
     if arguments.summary_json:
-        Path(arguments.summary_json).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        Path(arguments.summary_json).write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
     print_summary(console, summary)
     return 0
 

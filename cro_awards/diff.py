@@ -2,17 +2,17 @@
 
 Contract:
 - `load(folder)` reads a publication folder (`_manifest.json`, `awards.parquet`,
-  `composite_scores.parquet`) into a `Publication`; a missing or unreadable file, or a table without
+  `composite_scores.parquet`) into a `Snapshot`; a missing or unreadable file, or a table without
   the columns compared, raises `PublishError` naming the folder, the file and what to do.
 - `compare(draft, against)` is pure: the awards gained and lost, keyed by (segment, category, award,
   cro), a leader becoming champion being one lost and one gained; the composites of eligible CROs
   (`is_eligible` true and a composite published: a null composite is a withheld value, never compared
   nor shown) that moved by more than `MOVE_THRESHOLD` (strictly, up to `sql.TOLERANCE`), or of a CRO
-  eligible on one side only (the other side None); the knobs of `manifest["config"]["effective"]`
-  that differ, a knob missing on one side counting as a change (None on that side); the draft's
-  overrides. `against=None` means the year has no release yet: `against_run_id` is None and every
+  eligible on one side only (the other side None); the knobs that differ (`manifest.knob_changes`:
+  a knob missing on one side is a change, None on that side; survey_close counts, both runs being of one
+  year); the draft's overrides. `against=None` means the year has no release yet: `against_run_id` is None and every
   list is empty. Lists are sorted: segments in `summary.SEGMENT_ORDER`, then category, then award
-  (leader before champion), then CRO id; knobs in the draft's order, then those only the other has.
+  (leader before champion), then CRO id; knobs in `manifest.EFFECTIVE_KEYS` order, then the others by name.
 - `cro` is the CRO id; `cro_name` is the table's display name where it has a `cro_name` column (the
   draft's for a gain or a move, the other's for a loss), else the id.
 - `render_text(diff)` is what `cro-awards diff` prints, every name through `summary.printable`;
@@ -36,10 +36,10 @@ import pyarrow.parquet as pq
 
 from cro_awards.config import category_label
 from cro_awards.errors import PublishError
+from cro_awards.manifest import MANIFEST, KnobChange, Manifest, ManifestError, knob_changes, read_manifest
 from cro_awards.sql import TOLERANCE
 from cro_awards.summary import SEGMENT_LABELS, SEGMENT_ORDER, code_span, cro_name, escape_markdown, printable
 
-MANIFEST = "_manifest.json"
 TABLES = {
     "awards": ("segment", "category", "award", "cro"),
     "composite_scores": ("segment", "category", "cro", "composite", "is_eligible"),
@@ -53,13 +53,21 @@ AWARD_ORDER = ("leader", "champion")
 
 
 @dataclass(frozen=True)
-class Publication:
-    """One publication's run id, survey year, tables (by name, see `TABLES`) and `_manifest.json`."""
+class Snapshot:
+    """What a diff compares of one publication (a draft, a release, or a run not yet written): its run id,
+    survey year, tables (by name, see `TABLES`) and manifest (a mapping is read as a `Manifest`)."""
 
     run_id: str
     survey_year: int
     tables: dict[str, pa.Table]
-    manifest: dict[str, Any]
+    manifest: Manifest
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "manifest", Manifest.of(self.manifest))
+
+
+Publication = Snapshot
+"""Transitional: flows/awards.py still names `diffs.Publication`; remove once it names `Snapshot`."""
 
 
 @dataclass(frozen=True)
@@ -85,15 +93,6 @@ class CompositeMove:
     @property
     def delta(self) -> float | None:
         return None if self.before is None or self.after is None else self.after - self.before
-
-
-@dataclass(frozen=True)
-class KnobChange:
-    """A knob's effective value before and after; None where that side's manifest does not record it."""
-
-    knob: str
-    before: Any
-    after: Any
 
 
 @dataclass(frozen=True)
@@ -136,20 +135,15 @@ def _unreadable(folder: Path, what: str) -> PublishError:
     )
 
 
-def load(folder: Path) -> Publication:
+def load(folder: Path) -> Snapshot:
     """The publication in `folder` (see the module contract)."""
     folder = Path(folder)
-    manifest_path = folder / MANIFEST
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise _unreadable(folder, f"{MANIFEST} is missing") from None
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise _unreadable(folder, f"{MANIFEST} is unreadable ({error})") from None
-    try:
-        run_id, survey_year = str(manifest["run_id"]), int(manifest["survey_year"])
-    except (TypeError, KeyError, ValueError):
-        raise _unreadable(folder, f"{MANIFEST} lacks its run_id or survey_year") from None
+        manifest = read_manifest(folder)
+    except ManifestError as error:
+        raise _unreadable(folder, error.what) from None
+    if manifest.run_id is None or manifest.survey_year is None:
+        raise _unreadable(folder, f"{MANIFEST} lacks its run_id or survey_year")
     tables = {}
     for name, columns in TABLES.items():
         path = folder / f"{name}.parquet"
@@ -163,7 +157,7 @@ def load(folder: Path) -> Publication:
         if missing:
             raise _unreadable(folder, f"{path.name} has no column {', '.join(missing)}")
         tables[name] = table
-    return Publication(run_id=run_id, survey_year=survey_year, tables=tables, manifest=manifest)
+    return Snapshot(run_id=manifest.run_id, survey_year=manifest.survey_year, tables=tables, manifest=manifest)
 
 
 def _cell_order(segment: str, category: str) -> tuple[int, str, str]:
@@ -181,7 +175,7 @@ def _rows(table: pa.Table, columns: Iterable[str]) -> list[dict[str, Any]]:
     return table.select(wanted).to_pylist()
 
 
-def _awards(publication: Publication) -> dict[tuple[str, str, str, str], str]:
+def _awards(publication: Snapshot) -> dict[tuple[str, str, str, str], str]:
     """(segment, category, award, cro) -> display name."""
     return {
         (row["segment"], row["category"], row["award"], row["cro"]): cro_name(row)
@@ -189,7 +183,7 @@ def _awards(publication: Publication) -> dict[tuple[str, str, str, str], str]:
     }
 
 
-def _composites(publication: Publication) -> dict[tuple[str, str, str], tuple[float, str]]:
+def _composites(publication: Snapshot) -> dict[tuple[str, str, str], tuple[float, str]]:
     """(segment, category, cro) -> (composite, display name), eligible and published composites only."""
     found = {}
     for row in _rows(publication.tables["composite_scores"], TABLES["composite_scores"]):
@@ -199,19 +193,15 @@ def _composites(publication: Publication) -> dict[tuple[str, str, str], tuple[fl
     return found
 
 
-def _config(publication: Publication, key: str) -> dict[str, Any]:
-    return dict(((publication.manifest.get("config") or {}).get(key)) or {})
-
-
 def _moved(before: float | None, after: float | None) -> bool:
     if before is None or after is None:
         return True  # eligible on one side only (never both None: the key comes from one side)
     return abs(after - before) > MOVE_THRESHOLD + TOLERANCE
 
 
-def compare(draft: Publication, against: Publication | None) -> Diff:
+def compare(draft: Snapshot, against: Snapshot | None) -> Diff:
     """See the module contract."""
-    overrides = _config(draft, "overrides")
+    overrides = dict(draft.manifest.overrides)
     if against is None:
         return Diff(draft.survey_year, draft.run_id, None, overrides=overrides)
     if against.survey_year != draft.survey_year:
@@ -238,13 +228,6 @@ def compare(draft: Publication, against: Publication | None) -> Diff:
             )
     moves.sort(key=lambda move: (*_cell_order(move.segment, move.category), move.cro))
 
-    knobs_after, knobs_before = _config(draft, "effective"), _config(against, "effective")
-    knobs = [
-        KnobChange(knob, knobs_before.get(knob), knobs_after.get(knob))
-        for knob in [*knobs_after, *(knob for knob in knobs_before if knob not in knobs_after)]
-        if knob not in knobs_after or knob not in knobs_before or knobs_after[knob] != knobs_before[knob]
-    ]
-
     return Diff(
         survey_year=draft.survey_year,
         draft_run_id=draft.run_id,
@@ -252,7 +235,7 @@ def compare(draft: Publication, against: Publication | None) -> Diff:
         awards_gained=sorted(gained, key=_award_order),
         awards_lost=sorted(lost, key=_award_order),
         composites_moved=moves,
-        knobs_changed=knobs,
+        knobs_changed=knob_changes(against.manifest, draft.manifest),
         overrides=overrides,
     )
 

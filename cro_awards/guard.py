@@ -38,9 +38,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from cro_awards.manifest import MANIFEST as MANIFEST, Manifest, knob_changes, read_manifest
+
 CONTRIBUTIONS = "contributions.parquet"
 DIGESTS = "cell_digests.parquet"
-MANIFEST = "_manifest.json"
 SEGMENTS = ("big_pharma", "small_pharma")
 OVERALL = "overall"
 
@@ -292,44 +293,22 @@ class Finding:
         }
 
 
-def min_cell_size(manifest: dict[str, Any], default: int = 3) -> int:
-    """The draft's `min_cell_size` (its manifest's effective configuration)."""
-    try:
-        return int(manifest["config"]["effective"]["min_cell_size"])
-    except (KeyError, TypeError, ValueError):
-        return default
-
-
-def read_manifest(folder: Path) -> dict[str, Any]:
-    """A publication folder's `_manifest.json`, or {} when it is missing or unreadable."""
-    try:
-        value = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def behind(new: dict[str, Any], old: dict[str, Any]) -> str:
-    """What differs between two runs' manifests: the export (by sha256), the knobs (effective configuration
-    and overrides), the survey's YAML; no value of the data."""
+def behind(new: Manifest, old: Manifest) -> str:
+    """What differs between two runs' manifests: the export (by sha256), the knobs (effective configuration,
+    `knob_changes`, and overrides), the survey's YAML; no value of the data."""
     reasons = []
-    new_export, old_export = new.get("export", {}) or {}, old.get("export", {}) or {}
-    if new_export.get("sha256") != old_export.get("sha256"):
+    if new.export.sha256 != old.export.sha256:
         reasons.append(
-            f"the export differs (sha256 {str(new_export.get('sha256'))[:12]} against "
-            f"{str(old_export.get('sha256'))[:12]})"
+            f"the export differs (sha256 {str(new.export.sha256)[:12]} against {str(old.export.sha256)[:12]})"
         )
-    new_config, old_config = new.get("config", {}) or {}, old.get("config", {}) or {}
-    new_knobs, old_knobs = new_config.get("effective", {}) or {}, old_config.get("effective", {}) or {}
-    knobs = sorted(k for k in set(new_knobs) | set(old_knobs) if new_knobs.get(k) != old_knobs.get(k))
+    knobs = knob_changes(old, new)
     if knobs:
-        pairs = (f"{k} {json.dumps(new_knobs.get(k))} against {json.dumps(old_knobs.get(k))}" for k in knobs)
+        pairs = (f"{k.knob} {json.dumps(k.after)} against {json.dumps(k.before)}" for k in knobs)
         reasons.append("knobs differ: " + ", ".join(pairs))
-    overrides = (new_config.get("overrides") or {}, old_config.get("overrides") or {})
-    if overrides[0] != overrides[1] and not knobs:
-        new_overrides, old_overrides = (json.dumps(o, sort_keys=True) for o in overrides)
+    if new.overrides != old.overrides and not knobs:
+        new_overrides, old_overrides = (json.dumps(o, sort_keys=True) for o in (new.overrides, old.overrides))
         reasons.append(f"the overrides differ ({new_overrides} against {old_overrides})")
-    if new_config.get("sha256") != old_config.get("sha256"):
+    if new.config.sha256 != old.config.sha256:
         reasons.append("the survey's YAML differs")
     if not reasons:
         reasons.append("neither the export nor the knobs differ (the code or its rules changed)")
@@ -340,7 +319,7 @@ def check(new: Path, earlier: dict[str, Path], minimum: int) -> list[Finding]:
     """Compare the draft in `new` with each earlier release (run id -> folder holding its guard files);
     return a finding per earlier release with rows too close."""
     findings = []
-    new_manifest = read_manifest(new)
+    new_manifest = read_manifest(new, or_empty=True)
     for run_id, folder in earlier.items():
         cells = compare(new, folder, minimum)
         if cells:
@@ -349,7 +328,7 @@ def check(new: Path, earlier: dict[str, Path], minimum: int) -> list[Finding]:
                     earlier_run_id=run_id,
                     attribute_rows=sum(1 for kind, *_ in cells if kind == "attribute"),
                     composite_rows=sum(1 for kind, *_ in cells if kind == "composite"),
-                    behind=behind(new_manifest, read_manifest(folder)),
+                    behind=behind(new_manifest, read_manifest(folder, or_empty=True)),
                 )
             )
     return findings

@@ -18,7 +18,6 @@ release).
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,16 +29,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cro_awards.errors import PublishError
-from cro_awards.knobs import KNOBS
+from cro_awards.manifest import MANIFEST, Manifest, read_manifest
 
-MANIFEST = "_manifest.json"
 COMPOSITES = "composite_scores.parquet"
 COLUMNS = ("segment", "category", "cro", "composite", "cro_name")
 """The composite_scores columns a Release keeps (`cro_name` only where the release has it)."""
 
 _YEAR_LINK = re.compile(r"survey_year=([0-9]{4})")
-_NOT_COMPARED = frozenset({"survey_close"})
-"""Effective configuration values that differ between years by nature, never listed as knob changes."""
 
 
 @dataclass(frozen=True)
@@ -48,8 +44,12 @@ class Release:
 
     survey_year: int
     run_id: str | None
-    manifest: Mapping[str, Any]
+    manifest: Manifest
+    """(a mapping is read as a `Manifest`)"""
     composites: pa.Table
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "manifest", Manifest.of(self.manifest))
 
 
 @dataclass(frozen=True)
@@ -86,14 +86,12 @@ def load_release(output: Path, survey_year: int) -> Release:
     """The release of `survey_year` in `output`. The link is resolved once, so that the manifest and the
     table come from the same publication even if the year is released again meanwhile."""
     folder = (output / f"survey_year={survey_year}").resolve()
-    manifest_path, table_path = folder / MANIFEST, folder / COMPOSITES
+    table_path = folder / COMPOSITES
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if not isinstance(manifest, dict):
-            raise ValueError("it is not a JSON object")
+        manifest = read_manifest(folder)
         names = pq.read_schema(table_path).names
         composites = pq.read_table(table_path, columns=[name for name in COLUMNS if name in names])
-    except (OSError, ValueError, pa.ArrowException) as error:
+    except (PublishError, OSError, ValueError, pa.ArrowException) as error:
         raise PublishError(
             f"the release of survey year {survey_year} ({folder}) cannot be read for the report's history: "
             f"{error}. Release an intact draft of {survey_year} again (cro-awards release {survey_year} <run_id>), "
@@ -106,7 +104,7 @@ def load_release(output: Path, survey_year: int) -> Release:
             f"{', '.join(sorted(missing))}: it is not a composite_scores table. "
             f"Release an intact draft of {survey_year} again."
         )
-    return Release(survey_year, manifest.get("run_id"), manifest, composites)
+    return Release(survey_year, manifest.run_id, manifest, composites)
 
 
 def load_history(output: Path, survey_year: int) -> list[Release]:
@@ -209,28 +207,3 @@ def composite_series(
         points.append(Point(survey_year, _value(row), cro, row.get("cro_name") or cro))
         series[(segment, category, cro)] = points
     return series
-
-
-def _comparable(key: str) -> bool:
-    return key not in _NOT_COMPARED
-
-
-def knob_changes(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> list[tuple[str, Any, Any]]:
-    """(knob, before, after) for every configuration value that differs between two manifests' `effective`
-    configurations (survey_close aside, which differs every year): the rating scale and the method knobs
-    in `cro_awards.knobs` order, then any other key by name. A key missing on one side counts as None.
-    Either side None (a release without a recorded configuration): nothing can be said, an empty list."""
-    if before is None or after is None:
-        return []
-    order = ["rating_scale", *KNOBS]
-    keys = [key for key in order if key in before or key in after]
-    keys += sorted((set(before) | set(after)) - set(order))
-    return [
-        (key, before.get(key), after.get(key)) for key in keys if _comparable(key) and before.get(key) != after.get(key)
-    ]
-
-
-def effective(manifest: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    """A manifest's effective configuration (`config.effective`), or None when it records none."""
-    value = ((manifest or {}).get("config") or {}).get("effective")
-    return value if isinstance(value, Mapping) else None

@@ -40,6 +40,7 @@ import os
 import shutil
 import stat
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ import pyarrow.parquet as pq
 from cro_awards import guard
 from cro_awards.checkpoints import checkpoint
 from cro_awards.errors import PublishError
-from cro_awards.guard import read_manifest
+from cro_awards.manifest import Manifest, read_manifest
 
 MANIFEST = guard.MANIFEST
 QUARANTINE_FILE = "rejected_evaluations.parquet"
@@ -226,7 +227,7 @@ def write_quarantine(rejected: pa.Table, quarantine: Path, survey_year: int, run
     return target
 
 
-def drafts(store: Path, survey_year: int) -> list[tuple[Path, dict[str, Any]]]:
+def drafts(store: Path, survey_year: int) -> list[tuple[Path, Manifest]]:
     """(folder, manifest) of every complete draft of the year in the private store, newest first: the folders
     of `<drafts>/survey_year=<year>/` named after their manifest's run id (temporary ones left out)."""
     store = year_folder(store, survey_year)
@@ -236,26 +237,26 @@ def drafts(store: Path, survey_year: int) -> list[tuple[Path, dict[str, Any]]]:
     for folder in store.iterdir():
         if folder.name.startswith(_TMP_PREFIX) or folder.is_symlink() or not folder.is_dir():
             continue
-        manifest = read_manifest(folder)
-        if manifest.get("run_id") and folder.name.endswith(f"-{manifest['run_id']}"):
+        manifest = read_manifest(folder, or_empty=True)
+        if manifest.run_id and folder.name.endswith(f"-{manifest.run_id}"):
             found.append((Path(os.path.normpath(folder)), manifest))
-    return sorted(found, key=lambda pair: (pair[1].get("published_at", ""), pair[0].name), reverse=True)
+    return sorted(found, key=lambda pair: (pair[1].published_at or "", pair[0].name), reverse=True)
 
 
 def find_draft(store: Path, survey_year: int, run_id: str) -> Path | None:
     """The complete draft folder of run `run_id` for `survey_year`, or None. `run_id` is matched against
     the drafts' manifests, never joined into a path (it may come from a form in the UI)."""
-    return next((folder for folder, manifest in drafts(store, survey_year) if manifest["run_id"] == run_id), None)
+    return next((folder for folder, manifest in drafts(store, survey_year) if manifest.run_id == run_id), None)
 
 
-def draft_name(manifest: dict[str, Any]) -> str:
+def draft_name(manifest: Manifest) -> str:
     """The draft folder's name: `<published_at, compact>-<run_id>` (sorts by time)."""
-    return f"{manifest['published_at'].replace(':', '').replace('-', '')}-{manifest['run_id']}"
+    return f"{str(manifest.published_at).replace(':', '').replace('-', '')}-{manifest.run_id}"
 
 
 def write_draft(
     tables: dict[str, pa.Table],
-    manifest: dict[str, Any],
+    manifest: Manifest | Mapping[str, Any],
     store: Path,
     documents: dict[str, str] | None = None,
     contributions: pa.Table | None = None,
@@ -264,18 +265,19 @@ def write_draft(
 ) -> Path:
     """Write `tables` (already described: `cro_awards.columns`), `documents` (file name -> text),
     `manifest` and, when given, `contributions` (with their per-row digests, `cro_awards.guard`) as the
-    draft of run `manifest["run_id"]` for `manifest["survey_year"]` in the private store `store`; record the
+    draft of run `manifest.run_id` for `manifest.survey_year` in the private store `store`; record the
     export in the ledger; return the draft's folder (module contract). Nothing is written under `output`
     (given, a real folder where its year's link belongs is refused first)."""
     documents = documents or {}
-    survey_year, run_id = manifest["survey_year"], manifest["run_id"]
+    manifest = Manifest.of(manifest)
+    survey_year, run_id = manifest.survey_year, manifest.run_id
     year_store = year_folder(store, survey_year)
     name = draft_name(manifest)
     final = year_store / name
     files = {
         table_name: {"file": f"{table_name}.parquet", "rows": table.num_rows} for table_name, table in tables.items()
     }
-    manifest = {**manifest, "tables": files, "documents": sorted(documents)}
+    manifest = manifest.with_(tables=files, documents=sorted(documents))
     link = year_folder(output, survey_year) if output is not None else None
     if link is not None and link.exists() and not link.is_symlink():
         raise PublishError(
@@ -306,7 +308,7 @@ def write_draft(
 def _write_publication(
     tables: dict[str, pa.Table],
     documents: dict[str, str],
-    manifest: dict[str, Any],
+    manifest: Manifest,
     private: dict[str, pa.Table],
     store: Path,
     year_store: Path,
@@ -324,13 +326,13 @@ def _write_publication(
     os.chmod(temporary, PRIVATE_DIR)
     try:
         for table_name, table in tables.items():
-            _write_parquet(table, temporary / manifest["tables"][table_name]["file"])
+            _write_parquet(table, temporary / manifest.tables[table_name].file)
             checkpoint("publication_table_written")
         for file_name, table in private.items():
             _write_parquet(table, temporary / file_name)
         for file_name, text in documents.items():
             _write_text(text, temporary / file_name)
-        _write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", temporary / MANIFEST)
+        _write_text(json.dumps(manifest.to_json(), indent=2, sort_keys=False) + "\n", temporary / MANIFEST)
         _fsync_dir(temporary)
         checkpoint("publication_complete")
         os.rename(temporary, year_store / name)
@@ -342,16 +344,16 @@ def _write_publication(
     checkpoint("publication_renamed")
 
 
-def _holds_publication(final: Path, manifest: dict[str, Any], private: dict[str, Any] | None = None) -> bool:
+def _holds_publication(final: Path, manifest: Manifest, private: dict[str, Any] | None = None) -> bool:
     """True when `final` already holds this very publication (an earlier attempt of the run renamed it
     complete); False when it does not exist. Anything else under that name is refused, untouched."""
     if not final.exists() and not final.is_symlink():
         return False
     try:
         stored = json.loads((final / MANIFEST).read_text(encoding="utf-8"))
-        same = stored == json.loads(json.dumps(manifest))
-        present = all((final / entry["file"]).is_file() for entry in manifest["tables"].values())
-        present = present and all((final / document).is_file() for document in manifest["documents"])
+        same = stored == manifest.to_json()
+        present = all((final / entry.file).is_file() for entry in manifest.tables.values())
+        present = present and all((final / document).is_file() for document in manifest.documents)
         present = present and all((final / file_name).is_file() for file_name in private or {})
     except (OSError, ValueError):
         same = present = False
@@ -371,22 +373,22 @@ def releases_folder(output: Path, survey_year: int) -> Path:
     return output / RELEASES / year_folder(output, survey_year).name
 
 
-def public_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
+def public_manifest(manifest: Manifest) -> Manifest:
     """The manifest a release shows: the draft's, listing only the documents released with it."""
-    return {**manifest, "documents": [d for d in manifest.get("documents", []) if d in PUBLIC_DOCUMENTS]}
+    return manifest.with_(documents=[d for d in manifest.documents if d in PUBLIC_DOCUMENTS])
 
 
-def _public_files(draft: Path, manifest: dict[str, Any]) -> list[str]:
-    tables = [entry["file"] for entry in manifest.get("tables", {}).values()]
-    return [*tables, *public_manifest(manifest)["documents"]]
+def _public_files(draft: Path, manifest: Manifest) -> list[str]:
+    tables = [entry.file for entry in manifest.tables.values()]
+    return [*tables, *public_manifest(manifest).documents]
 
 
-def _holds_copy(folder: Path, manifest: dict[str, Any], draft: Path) -> bool:
+def _holds_copy(folder: Path, manifest: Manifest, draft: Path) -> bool:
     try:
         stored = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    wanted = json.loads(json.dumps(public_manifest(manifest)))
+    wanted = public_manifest(manifest).to_json()
     return stored == wanted and all((folder / name).is_file() for name in _public_files(draft, manifest))
 
 
@@ -396,7 +398,7 @@ def write_release_copy(draft: Path, output: Path) -> Path:
     temporary name owner-only, synced, opened to readers and renamed; return it. A copy already there
     (a retry, a rollback to a release still kept) is used as it is."""
     manifest = read_manifest(draft)
-    survey_year, run_id = manifest["survey_year"], manifest["run_id"]
+    survey_year, run_id = manifest.survey_year, manifest.run_id
     folder = releases_folder(output, survey_year)
     final = folder / str(run_id)
     if _holds_copy(final, manifest, draft):
@@ -411,7 +413,7 @@ def write_release_copy(draft: Path, output: Path) -> Path:
         for name in _public_files(draft, manifest):
             _copy_file(draft / name, temporary / name, PUBLIC_FILE)
             checkpoint("release_copy_file_written")
-        text = json.dumps(public_manifest(manifest), indent=2, sort_keys=False) + "\n"
+        text = json.dumps(public_manifest(manifest).to_json(), indent=2, sort_keys=False) + "\n"
         _write_text(text, temporary / MANIFEST, PUBLIC_FILE)
         _fsync_dir(temporary)
         os.chmod(temporary, PUBLIC_DIR)
@@ -433,10 +435,10 @@ def keep_guard_files(draft: Path, store: Path) -> Path | None:
     manifest = read_manifest(draft)
     if not (draft / CONTRIBUTIONS).is_file() or not (draft / DIGESTS).is_file():
         return None
-    kept = private_dir(year_folder(store, manifest["survey_year"]) / RELEASED_GUARD) / str(manifest["run_id"])
+    kept = private_dir(year_folder(store, manifest.survey_year) / RELEASED_GUARD) / str(manifest.run_id)
     if all((kept / name).is_file() for name in GUARD_FILES):
         return kept
-    temporary = kept.parent / f"{_TMP_PREFIX}{manifest['run_id']}-{uuid.uuid4().hex}"
+    temporary = kept.parent / f"{_TMP_PREFIX}{manifest.run_id}-{uuid.uuid4().hex}"
     temporary.mkdir(PRIVATE_DIR)
     os.chmod(temporary, PRIVATE_DIR)
     try:
@@ -521,13 +523,13 @@ def reason(error: OSError) -> str:
     return _REASONS.get(error.errno, error.strerror or str(error))
 
 
-def _ledger_entry(manifest: dict[str, Any]) -> dict[str, Any]:
+def _ledger_entry(manifest: Manifest) -> dict[str, Any]:
     return {
-        "sha256": manifest["export"]["sha256"],
-        "file_name": manifest["export"]["file_name"],
-        "survey_year": manifest["survey_year"],
-        "run_id": manifest["run_id"],
-        "published_at": manifest["published_at"],
+        "sha256": manifest.export.sha256,
+        "file_name": manifest.export.file_name,
+        "survey_year": manifest.survey_year,
+        "run_id": manifest.run_id,
+        "published_at": manifest.published_at,
     }
 
 
@@ -562,7 +564,7 @@ def append_json_line(path: Path, entry: dict[str, Any], *, once: bool = False) -
     return True
 
 
-def record_published_export(store: Path, manifest: dict[str, Any]) -> None:
+def record_published_export(store: Path, manifest: Manifest) -> None:
     """Append the export just drafted to the store's ledger of every export ever run to a draft (one JSON
     line), once: a retry of the same run finds its line and adds nothing."""
     append_json_line(store / LEDGER, _ledger_entry(manifest), once=True)

@@ -54,6 +54,7 @@ from cro_awards import guard
 from cro_awards.checkpoints import checkpoint
 from cro_awards.errors import CroAwardsError, DisclosureError, PublishError
 from cro_awards.locks import LOCKS
+from cro_awards.manifest import Manifest, read_manifest
 from cro_awards.publish import (
     _TMP_PREFIX,
     LEDGER,
@@ -75,7 +76,6 @@ from cro_awards.publish import (
     make_private,
     private_dir,
     quarantine_folder,
-    read_manifest,
     reason,
     releases_folder,
     remove_stray_links,
@@ -411,7 +411,7 @@ def current_release(output: Path, survey_year: int) -> Path | None:
 
 def _released_run(output: Path, survey_year: int) -> str | None:
     current = current_release(output, survey_year)
-    run_id = read_manifest(current).get("run_id") if current else None
+    run_id = read_manifest(current, or_empty=True).run_id if current else None
     return run_id if isinstance(run_id, str) else None
 
 
@@ -430,7 +430,7 @@ def pending_embargoes(store: Path, survey_year: int, now: dt.datetime | None = N
 
 
 @dataclass(frozen=True)
-class Publication:
+class ListedDraft:
     """One draft of a survey year, as `cro-awards publications` lists it."""
 
     run_id: str
@@ -454,9 +454,9 @@ class Publication:
         return asdict(self)
 
 
-def publications(output: Path, store: Path, survey_year: int, now: dt.datetime | None = None) -> list[Publication]:
+def publications(output: Path, store: Path, survey_year: int, now: dt.datetime | None = None) -> list[ListedDraft]:
     """The year's drafts (in the private store), newest first, each with its status and its latest release
-    (see `Publication`)."""
+    (see `ListedDraft`)."""
     require_folders(year_folder(store, survey_year), "--drafts")
     current, previous = _released_run(output, survey_year), previous_release(output, store, survey_year)
     embargoes = {entry["run_id"]: parse_time(entry["embargo_until"]) for entry in open_embargoes(store, survey_year)}
@@ -466,7 +466,7 @@ def publications(output: Path, store: Path, survey_year: int, now: dt.datetime |
             released[entry["run_id"]] = entry
     listed = []
     for folder, manifest in drafts(store, survey_year):
-        run_id = manifest["run_id"]
+        run_id = manifest.run_id
         if run_id == current:
             status = "released"
         elif run_id in embargoes:
@@ -476,17 +476,16 @@ def publications(output: Path, store: Path, survey_year: int, now: dt.datetime |
             status = "previous release"
         else:
             status = "draft"
-        export, config = manifest.get("export", {}), manifest.get("config", {})
         listed.append(
-            Publication(
+            ListedDraft(
                 run_id=run_id,
                 survey_year=survey_year,
                 status=status,
-                created_at=manifest.get("published_at", ""),
+                created_at=manifest.published_at or "",
                 published_at=released.get(run_id, {}).get("at"),
-                export_file=export.get("file_name"),
-                export_sha256=export.get("sha256"),
-                overrides=config.get("overrides", {}),
+                export_file=manifest.export.file_name,
+                export_sha256=manifest.export.sha256,
+                overrides=manifest.overrides,
                 path=str(folder),
                 released_at=released.get(run_id, {}).get("at"),
                 released_by=released.get(run_id, {}).get("by"),
@@ -501,7 +500,7 @@ def require_draft(store: Path, survey_year: int, run_id: str) -> Path:
     folder = find_draft(store, survey_year, run_id)
     if folder is not None:
         return folder
-    kept = [manifest["run_id"] for _, manifest in drafts(store, survey_year)]
+    kept = [manifest.run_id for _, manifest in drafts(store, survey_year)]
     listed = ", ".join(kept[:10]) + (" ..." if len(kept) > 10 else "") if kept else "none"
     raise ReleaseError(
         f"no draft of survey year {survey_year} with run id {run_id!r} in the drafts folder {store} (its drafts: "
@@ -523,7 +522,7 @@ def resolve_run_id(store: Path, survey_year: int, given: str, *, output: Path | 
     drafts' manifests, never joined into a path."""
     require_folders(year_folder(store, survey_year), "--drafts")
     kept = drafts(store, survey_year)
-    if any(manifest["run_id"] == given for _, manifest in kept):
+    if any(manifest.run_id == given for _, manifest in kept):
         return given
     prefix = str(given).strip()
     listing = f"`cro-awards publications {survey_year} --drafts {store}` lists them with their status"
@@ -532,11 +531,11 @@ def resolve_run_id(store: Path, survey_year: int, given: str, *, output: Path | 
             f"{given!r} names no draft of survey year {survey_year}: give a whole run id, or at least {MIN_PREFIX} of "
             f"its first characters ({listing}). Nothing was done."
         )
-    matches = [manifest for _, manifest in kept if manifest["run_id"].lower().startswith(prefix.lower())]
+    matches = [manifest for _, manifest in kept if manifest.run_id.lower().startswith(prefix.lower())]
     if len(matches) == 1:
-        return matches[0]["run_id"]
+        return matches[0].run_id
     if not matches:
-        others = [manifest["run_id"] for _, manifest in kept]
+        others = [manifest.run_id for _, manifest in kept]
         named = ", ".join(others[:10]) + (" ..." if len(others) > 10 else "") if others else "none"
         raise ReleaseError(
             f"no draft of survey year {survey_year} has the run id {given!r} or one starting with it in the drafts "
@@ -545,7 +544,7 @@ def resolve_run_id(store: Path, survey_year: int, given: str, *, output: Path | 
         )
     statuses = _statuses(store, survey_year, output)
     candidates = "; ".join(
-        f"{m['run_id']} (made {m.get('published_at', '?')}, {statuses.get(m['run_id'], 'draft')})" for m in matches
+        f"{m.run_id} (made {m.published_at or '?'}, {statuses.get(m.run_id, 'draft')})" for m in matches
     )
     raise ReleaseError(
         f"the run id prefix {prefix!r} is ambiguous in survey year {survey_year}: the run ids of {len(matches)} drafts "
@@ -690,7 +689,7 @@ def _guard(
             unchecked.append(run)
         else:
             folders[run] = folder
-    minimum = guard.min_cell_size(read_manifest(draft))
+    minimum = read_manifest(draft, or_empty=True).min_cell_size()
     findings = guard.check(draft, folders, minimum)
     if findings and not (accept_difference and accept_difference.strip()):
         raise DifferenceError(guard.refusal(survey_year, run_id, findings, minimum))
@@ -711,11 +710,10 @@ def _release_quarantine(quarantine: Path, survey_year: int, run_id: str) -> None
 
 
 def _draft_name(copy: Path) -> str:
-    manifest = read_manifest(copy)
-    try:
-        return f"draft {draft_name(manifest)}"
-    except (KeyError, AttributeError):
+    manifest = read_manifest(copy, or_empty=True)
+    if manifest.run_id is None or manifest.published_at is None:
         return "an unreadable draft"
+    return f"draft {draft_name(manifest)}"
 
 
 def _failure(error: Exception, step: str, link: Path, draft: Path, copy: Path) -> PublishError | None:
@@ -766,7 +764,7 @@ def collect_garbage(
     young = now - dt.timedelta(days=KEEP_DAYS)
     others = []
     for folder, manifest in drafts(store, survey_year):
-        run_id = manifest["run_id"]
+        run_id = manifest.run_id
         if run_id in protected or _published_at(manifest, now) > young:
             continue
         others.append((folder, run_id))
@@ -797,10 +795,10 @@ def _collect_copies(output: Path, survey_year: int, kept: set[str]) -> list[Path
     ]
 
 
-def _published_at(manifest: dict[str, Any], now: dt.datetime) -> dt.datetime:
+def _published_at(manifest: Manifest, now: dt.datetime) -> dt.datetime:
     try:
-        return parse_time(manifest["published_at"])
-    except (ReleaseError, KeyError, TypeError):
+        return parse_time(manifest.published_at)
+    except (ReleaseError, TypeError):
         return now  # unreadable: treat as young, never delete by mistake
 
 
@@ -810,7 +808,7 @@ def _collect_quarantines(
     folder = year_folder(quarantine, survey_year)
     if not folder.is_dir():
         return []
-    kept_runs = {manifest["run_id"] for _, manifest in drafts(store, survey_year)}
+    kept_runs = {manifest.run_id for _, manifest in drafts(store, survey_year)}
     released = live_target(folder / QUARANTINE_FILE) if (folder / QUARANTINE_FILE).is_symlink() else None
     removed = []
     for entry in folder.iterdir():
@@ -933,15 +931,15 @@ def _migrate_year(output: Path, quarantine: Path, store: Path, old_year: Path) -
     for folder in sorted(old_year.iterdir()):
         if folder.name.startswith(_TMP_PREFIX) or folder.is_symlink() or not folder.is_dir():
             continue
-        manifest = read_manifest(folder)
-        if not manifest.get("run_id") or not folder.name.endswith(f"-{manifest['run_id']}"):
+        manifest = read_manifest(folder, or_empty=True)
+        if not manifest.run_id or not folder.name.endswith(f"-{manifest.run_id}"):
             continue
         moved[Path(os.path.normpath(folder))] = manifest
     if live is not None and live in moved:  # the current release: its copy first, so readers never lose it
         copy = write_release_copy(live, output)
         scratch = make_dirs(output / RELEASES, 0o755)
         switch_link(link, copy, scratch)
-        done.append(f"survey year {survey_year}: the release (run {moved[live]['run_id']}) relinked to {copy}")
+        done.append(f"survey year {survey_year}: the release (run {moved[live].run_id}) relinked to {copy}")
     for folder, manifest in moved.items():
         target = year_store / folder.name
         if not target.exists():
@@ -957,8 +955,8 @@ def _migrate_year(output: Path, quarantine: Path, store: Path, old_year: Path) -
         if folder.exists():
             shutil.rmtree(folder)
         if (target / guard.CONTRIBUTIONS).is_file():
-            keep_guard_files(target, store) if _was_released(store, survey_year, manifest["run_id"]) else None
-        done.append(f"survey year {survey_year}: draft of run {manifest['run_id']} moved to {target}")
+            keep_guard_files(target, store) if _was_released(store, survey_year, manifest.run_id) else None
+        done.append(f"survey year {survey_year}: draft of run {manifest.run_id} moved to {target}")
     quarantine_year = year_folder(quarantine, survey_year)
     if quarantine_year.is_dir():
         make_private(quarantine_year)

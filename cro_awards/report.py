@@ -30,6 +30,7 @@ import functools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ import pyarrow as pa
 from cro_awards import history as histories, knobs as knobs_model
 from cro_awards.config import REASON_CODES as REASON_ORDER, category_label
 from cro_awards.history import Point, Release
+from cro_awards.manifest import Counts, Manifest, knob_changes
 from cro_awards.summary import (
     LEGEND_AWARD,
     LEGEND_CO_LEADERS,
@@ -225,9 +227,9 @@ def _ordered(values: Iterable[str], first: Iterable[str]) -> list[str]:
     return ordered + sorted(present - set(ordered))
 
 
-def method_knobs(manifest: Mapping[str, Any], survey: Any) -> dict[str, Any]:
+def method_knobs(manifest: Manifest, survey: Any) -> dict[str, Any]:
     """The method knobs the run used: the manifest's effective ones (overrides included), else the survey's."""
-    effective = (manifest.get("config") or {}).get("effective") or {}
+    effective = manifest.effective or {}
     return {knob: effective.get(knob, getattr(survey, knob, None)) for knob in KNOBS}
 
 
@@ -376,6 +378,53 @@ def _legend(items: list[dict[str, Any]], y: float) -> tuple[list[dict[str, Any]]
     return items, y
 
 
+def _legend_items(statuses: list[str], show_intervals: bool, lines: bool) -> list[dict[str, Any]]:
+    """The chart's legend: the statuses drawn, then the whisker and the lines when drawn."""
+    legend = [
+        {"kind": "dot", "label": STATUS_LABELS[status], "color": STATUS_COLORS[status]}
+        for status in STATUS_COLORS
+        if status in statuses
+    ]
+    if show_intervals:
+        legend.append({"kind": "whisker", "label": "95% interval", "color": MEAN_COLOR})
+    if lines:
+        legend.append({"kind": "mean", "label": "weighted mean", "color": MEAN_COLOR})
+        legend.append({"kind": "threshold", "label": "champion threshold", "color": THRESHOLD_COLOR})
+    return legend
+
+
+def _tooltip(
+    row: Mapping[str, Any],
+    awards: list[str],
+    whisker: bool,
+    ties: Mapping[str, str],
+    notes: Mapping[str, str],
+    changes: Mapping[str, str],
+    change_label: str,
+) -> str:
+    """A chart row's tooltip: the composite, its interval, evaluations, awards, co-leaders, rank, how sure
+    the awards are, and the merger note or the change."""
+    tooltip = [f"{cro_name(row)}: composite {fmt2(row['composite'])}"]
+    if whisker:
+        tooltip.append(f"95% interval {fmt2(row.get('ci_low'))} to {fmt2(row.get('ci_high'))}")
+    if row.get("n_evaluations") is not None:
+        tooltip.append(f"{row['n_evaluations']} evaluations")
+    if awards:
+        tooltip.append(" and ".join(awards))
+    if row["cro"] in ties:
+        tooltip.append(f"co-leader(s): {ties[row['cro']]}")
+    if rank_text(row):
+        tooltip.append(f"rank {rank_text(row)} (95% rank interval in brackets)")
+    for name, role in (("p_leader", "leader"), ("p_champion", "champion")):
+        if stability_text(row.get(name), role):
+            tooltip.append(stability_text(row.get(name), role))
+    if row["cro"] in notes:
+        tooltip.append(notes[row["cro"]])
+    elif row["cro"] in changes:
+        tooltip.append(f"{changes[row['cro']]} {change_label}")
+    return "; ".join(tooltip)
+
+
 def chart_layout(
     rows: list[Mapping[str, Any]],
     mean: float | None,
@@ -419,17 +468,7 @@ def chart_layout(
         return round(_PLOT_LEFT + (value - low) / (high - low) * (_PLOT_RIGHT - _PLOT_LEFT), 1)
 
     statuses = [status_of(winners.get(row["cro"])) for row in rows]
-    legend = [
-        {"kind": "dot", "label": STATUS_LABELS[status], "color": STATUS_COLORS[status]}
-        for status in STATUS_COLORS
-        if status in statuses
-    ]
-    if show_intervals:
-        legend.append({"kind": "whisker", "label": "95% interval", "color": MEAN_COLOR})
-    if lines:
-        legend.append({"kind": "mean", "label": "weighted mean", "color": MEAN_COLOR})
-        legend.append({"kind": "threshold", "label": "champion threshold", "color": THRESHOLD_COLOR})
-    legend, legend_bottom = _legend(legend, 14)
+    legend, legend_bottom = _legend(_legend_items(statuses, show_intervals, lines), 14)
     plot_top = legend_bottom + (50 if lines else 26)
     plot_bottom = plot_top + max(len(rows), 1) * _ROW_HEIGHT
     height = plot_bottom + 44
@@ -440,30 +479,13 @@ def chart_layout(
         awards = sorted(winners.get(row["cro"], ()), key=("leader", "champion").index)
         ci_low, ci_high = row.get("ci_low"), row.get("ci_high")
         whisker = show_intervals and ci_low is not None and ci_high is not None
-        tooltip = [f"{cro_name(row)}: composite {fmt2(row['composite'])}"]
-        if whisker:
-            tooltip.append(f"95% interval {fmt2(ci_low)} to {fmt2(ci_high)}")
-        if row.get("n_evaluations") is not None:
-            tooltip.append(f"{row['n_evaluations']} evaluations")
-        if awards:
-            tooltip.append(" and ".join(awards))
-        if row["cro"] in ties:
-            tooltip.append(f"co-leader(s): {ties[row['cro']]}")
-        if rank_text(row):
-            tooltip.append(f"rank {rank_text(row)} (95% rank interval in brackets)")
-        for name, role in (("p_leader", "leader"), ("p_champion", "champion")):
-            if stability_text(row.get(name), role):
-                tooltip.append(stability_text(row.get(name), role))
-        if row["cro"] in notes:
-            tooltip.append(notes[row["cro"]])
-        elif row["cro"] in changes:
-            tooltip.append(f"{changes[row['cro']]} {change_label}")
+        tooltip = _tooltip(row, awards, whisker, ties, notes, changes, change_label)
         change = changes.get(row["cro"])
         drawn.append(
             {
                 "cro": row["cro"],
                 "name": _short(cro_name(row)),
-                "tooltip": "; ".join(tooltip),
+                "tooltip": tooltip,
                 "y": y,
                 "text_y": y + 4,
                 "stripe": index % 2 == 1,
@@ -776,7 +798,7 @@ def _compared_release(
         previous_year = _previous_year(previous)
         if previous_year is None and isinstance(year, int):
             previous_year = year - 1  # the flow used to read the previous survey year's publication
-        releases = [Release(previous_year, None, {}, previous["composite_scores"])]
+        releases = [Release(previous_year, None, Manifest(), previous["composite_scores"])]
     else:
         releases = []
     return releases, (releases[-1] if releases else None)
@@ -908,214 +930,291 @@ def draft_context(diff: Any, segments: Iterable[str], categories: Iterable[str])
     }
 
 
+_COMPOSITE_COLUMNS = (
+    "segment", "cro", "category", "n_evaluations", "composite", "is_eligible", "rank", "ci_low", "ci_high",
+    "p_leader", "p_champion", "rank_low", "rank_high", "is_co_leader", "cro_name",
+)  # fmt: skip
+_ATTRIBUTE_COLUMNS = ("segment", "cro", "attribute", "n_ratings", "score", "cro_name")
+_AWARD_COLUMNS = (
+    "segment", "category", "cro", "award", "composite", "weighted_mean", "weighted_sd", "threshold",
+    "p_award", "is_robust", "cro_name",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The published tables as rows, every row's `cro_name` the name people read (`display_names`)."""
+
+    composites: list[dict[str, Any]]
+    attribute_scores: list[dict[str, Any]]
+    awards: list[dict[str, Any]]
+    names: dict[str, str]
+    readings: list[dict[str, Any]]
+    """Every reading's awards (int_award_readings), for the sensitivity lines; absent: none shown."""
+
+
+def _rows(tables: Mapping[str, pa.Table], survey: Any) -> _Rows:
+    composites = table_rows(tables["composite_scores"], _COMPOSITE_COLUMNS)
+    attribute_scores = table_rows(tables["attribute_scores"], _ATTRIBUTE_COLUMNS)
+    awards = table_rows(tables["awards"], _AWARD_COLUMNS)
+    names = display_names(survey, composites, attribute_scores, awards)
+    for row in [*composites, *attribute_scores, *awards]:
+        row["cro_name"] = names.get(row["cro"], row["cro"])
+    readings = table_rows(tables.get("award_readings"), ("reading", "segment", "category", "cro", "award"))
+    return _Rows(composites, attribute_scores, awards, names, readings)
+
+
+@dataclass(frozen=True)
+class _Comparison:
+    """The years released before the report's (oldest first) and what the report draws from them."""
+
+    releases: list[Release]
+    compared: Release | None
+    """The release changes are computed against (the most recent), None when there is none."""
+    change_label: str
+    changes: dict[tuple[str, str, str], dict[str, Any]]
+    series: dict[tuple[str, str, str], list[Point]]
+    notes: dict[str, str]
+    """CRO id -> the merger note shown instead of a change."""
+
+    @property
+    def previous_year(self) -> Any:
+        return self.compared.survey_year if self.compared else None
+
+
+def _comparison(
+    composite_table: pa.Table,
+    survey: Any,
+    history: Iterable[Release] | None,
+    previous: Mapping[str, pa.Table] | None,
+    year: Any,
+) -> _Comparison:
+    releases, compared = _compared_release(history, previous, year)
+    formerly = histories.former_ids(getattr(survey, "cros", ()) or ())
+    previous_year = compared.survey_year if compared else None
+    return _Comparison(
+        releases=releases,
+        compared=compared,
+        change_label=f"since {previous_year}" if previous_year is not None else "since the previous survey",
+        changes=year_over_year(composite_table, compared.composites, formerly) if compared else {},
+        series=histories.composite_series(releases, composite_table, year, formerly) if releases else {},
+        notes=merger_notes(formerly, histories.release_names(releases)),
+    )
+
+
+def _report_order(rows: _Rows, survey: Any) -> tuple[list[str], list[str]]:
+    """(segments, categories) in the report's order: the known ones first, then any other by name."""
+    published = rows.composites + rows.awards
+    segments = _ordered({row["segment"] for row in published} | set(SEGMENT_ORDER), SEGMENT_ORDER)
+    configured = getattr(survey, "categories", {})
+    categories = _ordered({row["category"] for row in published} | set(configured), configured)
+    return segments, categories
+
+
+def _by_composite(row: Mapping[str, Any]) -> tuple:
+    return (-row["composite"], row["cro_name"].casefold(), row["cro"])
+
+
+def _award_entry(row: Mapping[str, Any], coleading: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
+    """A leader (with its co-leaders, `coleading` given) or a champion as a cell lists it."""
+    entry = {"cro": row["cro"], "name": row["cro_name"], "composite": fmt2(row["composite"])}
+    if coleading is not None:
+        entry["co_leaders"] = coleading.get(row["cro"], [])
+    return {**entry, "p_award": format_probability(row.get("p_award")), "robust": row.get("is_robust")}
+
+
+def _cell_chart(
+    rows: list[dict[str, Any]],
+    reference: Mapping[str, Any] | None,
+    winners: dict[str, set[str]],
+    ties: dict[str, str],
+    segment: str,
+    category: str,
+    comparison: _Comparison,
+    intervals: bool,
+) -> dict[str, Any] | None:
+    """The cell's chart (`chart_layout`), None when no CRO is eligible."""
+    if not rows:
+        return None
+    title = (
+        f"{segment_label(segment)} · {category_label(category)}: composites of the "
+        f"{len(rows)} eligible CROs, highest first"
+    )
+    return chart_layout(
+        rows,
+        reference["weighted_mean"] if reference else None,
+        reference["threshold"] if reference else None,
+        winners,
+        chart_id=f"{segment}/{category}",
+        title=title,
+        show_intervals=intervals,
+        ties=ties,
+        changes={
+            cro: change["text"] for (s, c, cro), change in comparison.changes.items() if s == segment and c == category
+        },
+        change_label=comparison.change_label,
+        notes=comparison.notes,
+    )
+
+
+def _cell(
+    rows_: _Rows, segment: str, category: str, comparison: _Comparison, rule: str, intervals: bool
+) -> dict[str, Any]:
+    """One segment and category: its leaders, champions, figures, sensitivity lines and chart."""
+    rows = chart_rows(rows_.composites, segment, category)
+    cell_awards = [row for row in rows_.awards if row["segment"] == segment and row["category"] == category]
+    leaders = sorted((row for row in cell_awards if row["award"] == "leader"), key=_by_composite)
+    champions = sorted((row for row in cell_awards if row["award"] == "champion"), key=_by_composite)
+    reference = cell_awards[0] if cell_awards else None
+    coleading = {
+        leader: [rows_.names.get(cro, cro) for cro in others]
+        for leader, others in co_leaders(rows, [row["cro"] for row in leaders]).items()
+    }
+    ties = {leader: ", ".join(others) for leader, others in coleading.items()}
+    co_leading = sum(1 for row in rows if row.get("is_co_leader"))
+    indistinct = cell_awards and no_distinguishable_leader(co_leading, len(rows))
+    return {
+        "indistinct": indistinct_text(co_leading, len(rows)) if indistinct else None,
+        "segment": segment,
+        "category": category,
+        "anchor": f"{segment}-{category}",
+        "label": category_label(category),
+        "n_eligible": len(rows),
+        "has_awards": bool(cell_awards),
+        "leaders": [_award_entry(row, coleading) for row in leaders],
+        "champions": [_award_entry(row) for row in champions],
+        "not_robust": sum(1 for row in cell_awards if row.get("is_robust") is False),
+        "sensitivity": sensitivity(rows_.readings, rule, segment, category, rows_.names) if cell_awards else [],
+        "weighted_mean": fmt2(reference["weighted_mean"]) if reference else None,
+        "weighted_sd": fmt2(reference["weighted_sd"]) if reference else None,
+        "threshold": fmt2(reference["threshold"]) if reference else None,
+        "chart": _cell_chart(
+            rows,
+            reference,
+            winners_of(rows_.awards, segment, category),
+            ties,
+            segment,
+            category,
+            comparison,
+            intervals,
+        ),
+    }
+
+
+def _sections(
+    rows: _Rows,
+    segments: list[str],
+    categories: list[str],
+    comparison: _Comparison,
+    rule: str,
+    intervals: bool,
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """(one section per segment with its cells, category -> segment -> cell: the awards at a glance)."""
+    sections = []
+    glance: dict[str, dict[str, Any]] = {category: {} for category in categories}
+    for segment in segments:
+        cells = []
+        for category in categories:
+            cell = _cell(rows, segment, category, comparison, rule, intervals)
+            cells.append(cell)
+            glance[category][segment] = cell
+        sections.append({"segment": segment, "label": segment_label(segment), "cells": cells})
+    return sections, glance
+
+
+def _counts_context(counts: Counts) -> dict[str, Any]:
+    """Rows read, accepted and quarantined (with the share), and the quarantine's reasons."""
+    read, quarantined = counts.read, counts.quarantined
+    return {
+        "read": read,
+        "accepted": counts.accepted,
+        "quarantined": quarantined,
+        "quarantined_share": f"{100 * quarantined / read:.2f}%" if read and quarantined is not None else None,
+        "by_reason": _by_reason(counts.quarantined_by_reason),
+    }
+
+
+def _compared_context(compared: Release | None, manifest: Manifest) -> dict[str, Any] | None:
+    """The release changes are computed against, and the knobs that differed between it and this run."""
+    if compared is None:
+        return None
+    known = compared.manifest.effective is not None and manifest.effective is not None
+    changes = knob_changes(compared.manifest, manifest) if known else []
+    return {
+        "year": compared.survey_year,
+        "run_id": compared.run_id,
+        "knobs_known": known,
+        "knob_changes": [
+            {
+                "knob": change.knob,
+                "before": format_setting(change.knob, change.before),
+                "after": format_setting(change.knob, change.after),
+            }
+            for change in changes
+        ],
+    }
+
+
 def report_context(
     tables: Mapping[str, pa.Table],
-    manifest: Mapping[str, Any],
+    manifest: Manifest | Mapping[str, Any],
     survey: Any,
     previous: Mapping[str, pa.Table] | None = None,
     history: Iterable[Release] | None = None,
     draft: Any = None,
 ) -> dict[str, Any]:
     """Everything the template shows, prepared and formatted (a pure function of its arguments)."""
+    manifest = Manifest.of(manifest)
     composite_table = tables["composite_scores"]
     intervals = has_intervals(composite_table)
-    composites = table_rows(
-        composite_table,
-        (
-            "segment", "cro", "category", "n_evaluations", "composite", "is_eligible", "rank", "ci_low", "ci_high",
-            "p_leader", "p_champion", "rank_low", "rank_high", "is_co_leader", "cro_name",
-        ),
-    )  # fmt: skip
-    attribute_scores = table_rows(
-        tables["attribute_scores"], ("segment", "cro", "attribute", "n_ratings", "score", "cro_name")
-    )
-    awards = table_rows(
-        tables["awards"],
-        (
-            "segment", "category", "cro", "award", "composite", "weighted_mean", "weighted_sd", "threshold",
-            "p_award", "is_robust", "cro_name",
-        ),
-    )  # fmt: skip
-    names = display_names(survey, composites, attribute_scores, awards)
-    for row in [*composites, *attribute_scores, *awards]:
-        row["cro_name"] = names.get(row["cro"], row["cro"])
+    rows = _rows(tables, survey)
     knobs = method_knobs(manifest, survey)
-    year = manifest.get("survey_year", getattr(survey, "survey_year", None))
-
-    releases, compared = _compared_release(history, previous, year)
-    formerly = histories.former_ids(getattr(survey, "cros", ()) or ())
-    previous_year = compared.survey_year if compared else None
-    change_label = f"since {previous_year}" if previous_year is not None else "since the previous survey"
-    changes = year_over_year(composite_table, compared.composites, formerly) if compared else {}
-    series = histories.composite_series(releases, composite_table, year, formerly) if releases else {}
-    notes = merger_notes(formerly, histories.release_names(releases))
-    knob_changes = (
-        histories.knob_changes(histories.effective(compared.manifest), histories.effective(manifest))
-        if compared
-        else []
-    )
-
-    segments = _ordered({row["segment"] for row in composites + awards} | set(SEGMENT_ORDER), SEGMENT_ORDER)
-    categories = _ordered(
-        {row["category"] for row in composites + awards} | set(getattr(survey, "categories", {})),
-        getattr(survey, "categories", {}),
-    )
-
-    def by_composite(row: Mapping[str, Any]) -> tuple:
-        return (-row["composite"], row["cro_name"].casefold(), row["cro"])
-
-    # Every reading's awards (int_award_readings), for the sensitivity lines; absent: none shown.
-    readings = table_rows(tables.get("award_readings"), ("reading", "segment", "category", "cro", "award"))
-    rule = (histories.effective(manifest) or {}).get("award_rule") or "official"
-    sections = []
-    glance = {category: {} for category in categories}
-    for segment in segments:
-        cells = []
-        for category in categories:
-            rows = chart_rows(composites, segment, category)
-            winners = winners_of(awards, segment, category)
-            cell_awards = [row for row in awards if row["segment"] == segment and row["category"] == category]
-            leaders = sorted((row for row in cell_awards if row["award"] == "leader"), key=by_composite)
-            champions = sorted((row for row in cell_awards if row["award"] == "champion"), key=by_composite)
-            reference = cell_awards[0] if cell_awards else None
-            mean = reference["weighted_mean"] if reference else None
-            threshold = reference["threshold"] if reference else None
-            coleading = {
-                leader: [names.get(cro, cro) for cro in others]
-                for leader, others in co_leaders(rows, [row["cro"] for row in leaders]).items()
-            }
-            ties = {leader: ", ".join(others) for leader, others in coleading.items()}
-            cell_changes = {
-                cro: change["text"] for (s, c, cro), change in changes.items() if s == segment and c == category
-            }
-            chart_id = f"{segment}/{category}"
-            title = (
-                f"{segment_label(segment)} · {category_label(category)}: composites of the "
-                f"{len(rows)} eligible CROs, highest first"
-            )
-            chart = (
-                chart_layout(
-                    rows,
-                    mean,
-                    threshold,
-                    winners,
-                    chart_id=chart_id,
-                    title=title,
-                    show_intervals=intervals,
-                    ties=ties,
-                    changes=cell_changes,
-                    change_label=change_label,
-                    notes=notes,
-                )
-                if rows
-                else None
-            )
-            co_leading = sum(1 for row in rows if row.get("is_co_leader"))
-            cell = {
-                "indistinct": (
-                    indistinct_text(co_leading, len(rows))
-                    if cell_awards and no_distinguishable_leader(co_leading, len(rows))
-                    else None
-                ),
-                "segment": segment,
-                "category": category,
-                "anchor": f"{segment}-{category}",
-                "label": category_label(category),
-                "n_eligible": len(rows),
-                "has_awards": bool(cell_awards),
-                "leaders": [
-                    {
-                        "cro": row["cro"],
-                        "name": row["cro_name"],
-                        "composite": fmt2(row["composite"]),
-                        "co_leaders": coleading.get(row["cro"], []),
-                        "p_award": format_probability(row.get("p_award")),
-                        "robust": row.get("is_robust"),
-                    }
-                    for row in leaders
-                ],
-                "champions": [
-                    {
-                        "cro": row["cro"],
-                        "name": row["cro_name"],
-                        "composite": fmt2(row["composite"]),
-                        "p_award": format_probability(row.get("p_award")),
-                        "robust": row.get("is_robust"),
-                    }
-                    for row in champions
-                ],
-                "not_robust": sum(1 for row in cell_awards if row.get("is_robust") is False),
-                "sensitivity": sensitivity(readings, rule, segment, category, names) if cell_awards else [],
-                "weighted_mean": fmt2(mean) if reference else None,
-                "weighted_sd": fmt2(reference["weighted_sd"]) if reference else None,
-                "threshold": fmt2(threshold) if reference else None,
-                "chart": chart,
-            }
-            cells.append(cell)
-            glance[category][segment] = cell
-        sections.append({"segment": segment, "label": segment_label(segment), "cells": cells})
-
-    counts = manifest.get("counts") or {}
-    read = counts.get("read")
-    quarantined = counts.get("quarantined")
+    year = manifest.survey_year if manifest.survey_year is not None else getattr(survey, "survey_year", None)
+    comparison = _comparison(composite_table, survey, history, previous, year)
+    segments, categories = _report_order(rows, survey)
+    rule = (manifest.effective or {}).get("award_rule") or "official"
+    sections, glance = _sections(rows, segments, categories, comparison, rule, intervals)
     return {
         "report": True,
         "year": year,
         "title": f"CRO Leadership Awards {year}",
-        "published_at": format_timestamp(manifest.get("published_at")),
-        "run_id": manifest.get("run_id"),
-        "export_file": (manifest.get("export") or {}).get("file_name"),
-        "config_file": (manifest.get("config") or {}).get("file_name"),
-        "overrides": (manifest.get("config") or {}).get("overrides") or {},
-        "not_counted": _not_counted(manifest.get("not_counted")),
-        "counts": {
-            "read": read,
-            "accepted": counts.get("accepted"),
-            "quarantined": quarantined,
-            "quarantined_share": f"{100 * quarantined / read:.2f}%" if read and quarantined is not None else None,
-            "by_reason": _by_reason(counts.get("quarantined_by_reason") or {}),
-        },
-        "screens": describe_screens((histories.effective(manifest) or {}).get("screens")),
+        "published_at": format_timestamp(manifest.published_at),
+        "run_id": manifest.run_id,
+        "export_file": manifest.export.file_name,
+        "config_file": manifest.config.file_name,
+        "overrides": manifest.overrides or {},
+        "not_counted": _not_counted(manifest.not_counted),
+        "counts": _counts_context(manifest.counts),
+        "screens": describe_screens((manifest.effective or {}).get("screens")),
         "knobs": {knob: format_knob(value) for knob, value in knobs.items() if value is not None},
         "knob_rows": [
             {"name": knob, "value": format_knob(value), "description": knobs_model.description(knob)}
             for knob, value in knobs.items()
             if value is not None
         ],
-        "previous_year": previous_year,
+        "previous_year": comparison.previous_year,
         "rating_scale": getattr(survey, "rating_scale", None),
         "intervals": intervals,
         "legend": [LEGEND_AWARD, LEGEND_STABILITY, LEGEND_CO_LEADERS] if intervals else [],
-        "has_previous": compared is not None,
-        "change_label": change_label,
-        "compared": {
-            "year": compared.survey_year,
-            "run_id": compared.run_id,
-            "knobs_known": histories.effective(compared.manifest) is not None
-            and histories.effective(manifest) is not None,
-            "knob_changes": [
-                {"knob": knob, "before": format_setting(knob, before), "after": format_setting(knob, after)}
-                for knob, before, after in knob_changes
-            ],
-        }
-        if compared
-        else None,
-        "history_years": [release.survey_year for release in releases],
+        "has_previous": comparison.compared is not None,
+        "change_label": comparison.change_label,
+        "compared": _compared_context(comparison.compared, manifest),
+        "history_years": [release.survey_year for release in comparison.releases],
         "segments": [{"segment": s, "label": segment_label(s)} for s in segments],
         "categories": [{"category": c, "label": category_label(c)} for c in categories],
         "glance": glance,
         "sections": sections,
         "profiles": cro_profiles(
-            attribute_scores,
-            composites,
-            awards,
+            rows.attribute_scores,
+            rows.composites,
+            rows.awards,
             survey,
-            changes,
+            comparison.changes,
             segments,
             categories,
-            names=names,
-            series=series,
-            notes=notes,
+            names=rows.names,
+            series=comparison.series,
+            notes=comparison.notes,
             survey_year=year,
         ),
         "status_colors": STATUS_COLORS,
@@ -1125,7 +1224,7 @@ def report_context(
 
 def render_report(
     tables: dict[str, pa.Table],
-    manifest: dict,
+    manifest: Manifest | Mapping[str, Any],
     survey: Any,
     previous: dict[str, pa.Table] | None = None,
     *,
@@ -1136,12 +1235,12 @@ def render_report(
 
     `tables`: the year's published attribute_scores, composite_scores (ci_low / ci_high optional) and
     awards, keyed by CRO id (`cro`) with the display name in `cro_name` where present; `manifest`: its
-    `_manifest.json`; `survey`: its `SurveyConfig` (CRO names and former ids, attribute labels, category
-    order, method knobs where the manifest has none); `history`: the years released before this one
-    (`cro_awards.history.load_history`), for each CRO's history and the change of each composite since
-    the most recent of them (whose year and differing knobs the report names); `previous`: the older
-    convention, the previous survey's published tables alone (ignored when `history` is given); `draft`:
-    a `cro_awards.diff.Diff` makes the page the draft's (a DRAFT banner with the overrides and the
+    `Manifest` (or `_manifest.json`'s content); `survey`: its `SurveyConfig` (CRO names and former ids,
+    attribute labels, category order, method knobs where the manifest has none); `history`: the years
+    released before this one (`cro_awards.history.load_history`), for each CRO's history and the change of
+    each composite since the most recent of them (whose year and differing knobs the report names);
+    `previous`: the older convention, the previous survey's published tables alone (ignored when `history`
+    is given); `draft`: a `cro_awards.diff.Diff` makes the page the draft's (a DRAFT banner with the overrides and the
     difference from the current release); None renders the report as released.
     """
     context = report_context(tables, manifest, survey, previous, history, draft)

@@ -1,6 +1,7 @@
 """Readable summaries of a run, for people: markdown for Prefect artifacts, rows for the awards table.
 
-Pure functions of the run's summary dict (see `flows.awards`); numbers rounded to two decimals, as
+`RunSummary` is what a run returns (built by `cro_awards.manifest.summary`), `AwardsSummary` its awards
+part (also read back from a release). The rest are pure functions of them; numbers rounded to two decimals, as
 everything people read is. Nothing respondent-level is ever in them. CROs are shown by name (`cro_name`,
 the year's display name; `cro` is the id), categories by label (`category_label`), each falling back to
 the id where a row lacks it (`cro_name`, `category_name`).
@@ -19,9 +20,68 @@ import string
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cro_awards.config import REASON_CODES
+
+
+@dataclass(frozen=True, kw_only=True)
+class AwardsSummary:
+    """The awards of a run or a release: the awards rows, the co-leaders ("segment/category" -> names) and
+    the cells with no distinguishable leader ("segment/category" -> [co-leaders, eligible CROs])."""
+
+    survey_year: int
+    awards: list[dict[str, Any]]
+    co_leaders: dict[str, list[str]] = field(default_factory=dict)
+    no_distinguishable_leader: dict[str, list[int]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSummary(AwardsSummary):
+    """What the flow returns and `cro-awards run` prints (`--summary-json` writes `to_dict()`)."""
+
+    run_id: str
+    export: str
+    """The export's path."""
+    export_sha256: str
+    counts: dict[str, int]
+    quarantined_by_reason: dict[str, int]
+    published: str
+    """The draft's folder (in the private store)."""
+    output: str
+    """The output folder readers read."""
+    quarantine: str
+    timings: dict[str, float]
+    """Seconds per stage."""
+    not_counted: dict[str, dict[str, int]]
+    disclosure_seconds: dict[str, float]
+    released: bool = False
+    """Whether the run released its draft (readers of `output` see it)."""
+    diff: str = ""
+    """The draft's difference from the release current when it was made (`cro_awards.diff.render_text`)."""
+
+    _ORDER = (
+        "survey_year", "run_id", "export", "export_sha256", "counts", "quarantined_by_reason", "published", "output",
+        "quarantine", "awards", "co_leaders", "no_distinguishable_leader", "timings", "not_counted",
+        "disclosure_seconds", "released", "diff",
+    )  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as JSON-ready data, in the order `cro-awards run --summary-json` has always written."""
+        values = asdict(self)
+        return {key: values[key] for key in self._ORDER}
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        """Transitional: flows/awards.py sets `released` and `diff` after building the summary; it is to pass
+        them to `summary(...)` instead. Remove once it does."""
+        if key not in ("released", "diff"):
+            raise TypeError(f"RunSummary is immutable: {key} is set when it is built")
+        object.__setattr__(self, key, value)
+
 
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _MARKDOWN_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
@@ -227,16 +287,16 @@ def _names(rows: list[dict]) -> str:
     return ", ".join(f"{escape_markdown(cro_name(row))} ({row['composite']:.2f}{sureness(row)})" for row in rows) or "-"
 
 
-def awards_markdown(summary: dict[str, Any], *, title: str | None = None, preamble: Iterable[str] = ()) -> str:
+def awards_markdown(summary: AwardsSummary, *, title: str | None = None, preamble: Iterable[str] = ()) -> str:
     """Leaders and champions per segment and category, as a markdown document; a cell with no
-    distinguishable leader (`summary["no_distinguishable_leader"]`) says so beside its leader. `title`
+    distinguishable leader (`summary.no_distinguishable_leader`) says so beside its leader. `title`
     (plain text, escaped here) replaces "CRO Leadership Awards <year>"; `preamble` (markdown lines, escaped
     by the caller) comes before the tables."""
-    title = title or f"CRO Leadership Awards {summary['survey_year']}"
+    title = title or f"CRO Leadership Awards {summary.survey_year}"
     lines = [f"# {escape_markdown(title)}", "", *preamble]
-    names = {row["cro"]: cro_name(row) for row in summary["awards"]}  # co-leaders given by id: their names
+    names = {row["cro"]: cro_name(row) for row in summary.awards}  # co-leaders given by id: their names
     current = None
-    for segment, category, leaders, champions in award_cells(summary["awards"]):
+    for segment, category, leaders, champions in award_cells(summary.awards):
         if segment != current:
             lines += [
                 "",
@@ -247,17 +307,17 @@ def awards_markdown(summary: dict[str, Any], *, title: str | None = None, preamb
             ]
             current = segment
         reference = (leaders or champions)[0]
-        co_leaders = (summary.get("co_leaders") or {}).get(f"{segment}/{category}") or []
-        indistinct = (summary.get("no_distinguishable_leader") or {}).get(f"{segment}/{category}")
+        co_leaders = summary.co_leaders.get(f"{segment}/{category}") or []
+        indistinct = summary.no_distinguishable_leader.get(f"{segment}/{category}")
         leading = _names(leaders) + (f"; **{escape_markdown(indistinct_text(*indistinct))}**" if indistinct else "")
         lines.append(
             f"| {escape_markdown(category_name(reference))} | {leading} | "
             f"{', '.join(escape_markdown(names.get(cro, cro)) for cro in co_leaders) or '-'} | {_names(champions)} | "
             f"{reference['weighted_mean']:.2f} | {reference['threshold']:.2f} |"
         )
-    if not summary["awards"]:
+    if not summary.awards:
         lines.append("No cell had enough eligible CROs for awards.")
-    elif any(row.get("p_award") is not None for row in summary["awards"]):
+    elif any(row.get("p_award") is not None for row in summary.awards):
         lines += [
             "",
             *(f"- {escape_markdown(legend)}" for legend in (LEGEND_AWARD, LEGEND_CO_LEADERS)),
@@ -265,38 +325,38 @@ def awards_markdown(summary: dict[str, Any], *, title: str | None = None, preamb
     return "\n".join(lines) + "\n"
 
 
-def validation_markdown(summary: dict[str, Any]) -> str:
+def validation_markdown(summary: RunSummary) -> str:
     """Rows read, accepted and quarantined (by reason, in the contract's order, each with what it means),
     and where the outputs went: the draft (not released, what readers see unchanged) unless
-    `summary["released"]`, then the release readers see."""
-    counts = summary["counts"]
+    `summary.released`, then the release readers see."""
+    counts = summary.counts
     lines = [
-        f"# Validation, survey year {summary['survey_year']}",
+        f"# Validation, survey year {summary.survey_year}",
         "",
         "| rows read | accepted | quarantined |",
         "| --- | --- | --- |",
         f"| {counts['read']} | {counts['accepted']} | {counts['quarantined']} |",
         "",
     ]
-    if summary["quarantined_by_reason"]:
-        by_reason = summary["quarantined_by_reason"]
+    if summary.quarantined_by_reason:
+        by_reason = summary.quarantined_by_reason
         lines += ["| reason | meaning | rows |", "| --- | --- | --- |"]
         for reason in reasons_in_order(by_reason):
             meaning = escape_markdown(reason_description(reason))
             lines.append(f"| {code_span(reason, in_table=True)} | {meaning} | {by_reason[reason]} |")
         lines.append("")
-    run = code_span(summary.get("run_id", "?"))
-    if summary.get("released"):
-        where = [f"- Released: {code_span(summary['output'])} (run {run}; its draft {code_span(summary['published'])})"]
+    run = code_span(summary.run_id)
+    if summary.released:
+        where = [f"- Released: {code_span(summary.output)} (run {run}; its draft {code_span(summary.published)})"]
     else:
         where = [
-            f"- Draft: {code_span(summary['published'])} (run {run}), not released: readers of "
-            f"{code_span(summary['output'])} still see the current release"
+            f"- Draft: {code_span(summary.published)} (run {run}), not released: readers of "
+            f"{code_span(summary.output)} still see the current release"
         ]
     lines += [
         *where,
-        f"- Quarantine: {code_span(summary['quarantine'])}",
-        f"- Export: {code_span(summary['export'])} (sha256 {code_span(summary['export_sha256'][:16] + '…')})",
+        f"- Quarantine: {code_span(summary.quarantine)}",
+        f"- Export: {code_span(summary.export)} (sha256 {code_span(summary.export_sha256[:16] + '…')})",
     ]
     return "\n".join(lines) + "\n"
 
@@ -309,9 +369,9 @@ def release_command(survey_year: Any, run_id: Any) -> str:
     )
 
 
-def draft_awards_markdown(summary: dict[str, Any]) -> str:
+def draft_awards_markdown(summary: RunSummary) -> str:
     """A draft's awards (`awards_markdown`) titled DRAFT, naming its run and saying it is not released."""
-    year, run_id = summary["survey_year"], summary["run_id"]
+    year, run_id = summary.survey_year, summary.run_id
     return awards_markdown(
         summary,
         title=f"DRAFT, not released: CRO Leadership Awards {year}",
@@ -323,7 +383,7 @@ def draft_awards_markdown(summary: dict[str, Any]) -> str:
     )
 
 
-def release_markdown(release: Mapping[str, Any], summary: dict[str, Any]) -> str:
+def release_markdown(release: Mapping[str, Any], summary: AwardsSummary) -> str:
     """The year's awards as released (`awards_markdown` of the released draft's tables, `summary`), after
     what the release was: the year, the run, who released it, when, and the release it replaced
     (`release`: what `cro_awards.releases.release` returns)."""

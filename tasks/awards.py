@@ -228,7 +228,7 @@ def announce_release(done: dict[str, Any]) -> None:
         description=f"The awards of survey year {year} as released: run {run_id}, by {done['released_by']}",
     )
     create_table_artifact(
-        summaries.awards_table_rows(awards["awards"]),
+        summaries.awards_table_rows(awards.awards),
         key=f"{year_key(year)}-awards",
         description=f"Awards table of survey year {year} as released (run {run_id})",
     )
@@ -257,11 +257,11 @@ def keep_policy_task(output: Path, quarantine: Path, store: Path, survey_year: i
 
 
 @task(name="artifacts", **_TASK)
-def artifacts_task(summary: dict[str, Any], diff_markdown: str) -> None:
+def artifacts_task(summary: summaries.RunSummary, diff_markdown: str) -> None:
     """The run's Prefect artifacts: the awards (markdown and table), the validation's counts, and the
     draft's difference from the release current when it was made (`cro_awards.diff.render_markdown`).
 
-    A run that only drafts (`summary["released"]` false) writes them titled DRAFT, under the draft keys
+    A run that only drafts (`summary.released` false) writes them titled DRAFT, under the draft keys
     `cro-awards-<year>-draft`, `-draft-awards`, `-draft-validation` and `-draft-diff`, naming its run id: the
     year's awards artifact `cro-awards-<year>` is changed only by a release (`announce_release`, which a
     released run's release task has already called), so a released run adds `-validation` and `-diff`.
@@ -269,8 +269,8 @@ def artifacts_task(summary: dict[str, Any], diff_markdown: str) -> None:
     The markdown escapes every name and path (`cro_awards.summary.escape_markdown`, `code_span`): a CRO's
     name renders as text, never as a link, an image, HTML or a broken table. The table artifact holds the
     names as data (its cells are not markdown)."""
-    year, run_id = summary["survey_year"], summary["run_id"]
-    if summary.get("released"):
+    year, run_id = summary.survey_year, summary.run_id
+    if summary.released:
         key, what = year_key(year), f"run {run_id}, released"
     else:
         key, what = f"{year_key(year)}-draft", f"DRAFT of run {run_id}, not released"
@@ -280,7 +280,7 @@ def artifacts_task(summary: dict[str, Any], diff_markdown: str) -> None:
             description=f"DRAFT, not released: leaders and champions of run {run_id}, survey year {year}",
         )
         create_table_artifact(
-            summaries.awards_table_rows(summary["awards"]),
+            summaries.awards_table_rows(summary.awards),
             key=f"{key}-awards",
             description=f"DRAFT awards table of run {run_id}, survey year {year} (not released)",
         )

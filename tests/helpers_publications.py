@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cro_awards import checkpoints, publish as publishing
+from cro_awards.manifest import Manifest
 
 YEAR = 2024
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
@@ -43,14 +44,16 @@ def tables(score: float, n_awards: int = 1) -> dict[str, pa.Table]:
     }
 
 
-def manifest(run_id: str, published_at: str | None = None, overrides: dict | None = None) -> dict:
-    return {
-        "run_id": run_id,
-        "published_at": published_at or at(1),
-        "survey_year": YEAR,
-        "export": {"file_name": "export.csv", "sha256": f"sha-{run_id}"},
-        "config": {"file_name": "2024.yaml", "sha256": "cfg", "overrides": overrides or {}},
-    }
+def manifest(run_id: str, published_at: str | None = None, overrides: dict | None = None) -> Manifest:
+    return Manifest.of(
+        {
+            "run_id": run_id,
+            "published_at": published_at or at(1),
+            "survey_year": YEAR,
+            "export": {"file_name": "export.csv", "sha256": f"sha-{run_id}"},
+            "config": {"file_name": "2024.yaml", "sha256": "cfg", "overrides": overrides or {}},
+        }
+    )
 
 
 def store(output: Path) -> Path:

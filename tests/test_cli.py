@@ -2,6 +2,7 @@
 server-timeout path imports Prefect (marker `prefect`); `run` with an invalid override is refused before
 Prefect is imported."""
 
+import dataclasses
 import io
 import re
 import shutil
@@ -12,7 +13,9 @@ import pytest
 import cro_awards
 from cli.main import EXIT_CODES, main
 from cro_awards.errors import RejectedShareError
+from cro_awards.summary import AwardsSummary, RunSummary
 from tests.conftest import PROJECT_ROOT, SAMPLE_CONFIG, SERVER_TIMEOUT_VARIABLE
+from tests.helpers_summaries import run_summary
 
 
 def test_check_passes_on_the_sample_and_publishes_nothing(tmp_path, capsys, monkeypatch):
@@ -150,7 +153,7 @@ HOSTILE_NAMES = [
 ]
 
 
-def _hostile_summary() -> dict:
+def _hostile_summary() -> RunSummary:
     """Names are where a YAML puts free text: CRO names (`cro_name`; `cro` is a lower_snake_case id),
     category ids, the folders, and the diff's lines, which name CROs too."""
 
@@ -167,23 +170,23 @@ def _hostile_summary() -> dict:
             "threshold": 3.9,
         }
 
-    return {
-        "survey_year": 2024,
-        "awards": [
+    return run_summary(
+        survey_year=2024,
+        awards=[
             award(i, name, "leader" if i == 0 else "champion", 4.5 - i / 10) for i, name in enumerate(HOSTILE_NAMES)
         ],
-        "counts": {"read": 10, "accepted": 9, "quarantined": 1},
-        "quarantined_by_reason": {"unknown_cro": 1},
-        "diff": "Awards gained (1)\n  Overall / [i]quality: champion [bold]Bold[/bold] Trials\n",
-        "run_id": "run-1",
-        "published": "/srv/[bold]awards[/]/.publications/survey_year=2024/20261201T000000Z-run-1",
-        "released": False,
-        "output": "/srv/[bold]awards[/]/survey_year=2024",
-        "quarantine": "/srv/[link=https://evil.example]q[/link]",
-    }
+        counts={"read": 10, "accepted": 9, "quarantined": 1},
+        quarantined_by_reason={"unknown_cro": 1},
+        diff="Awards gained (1)\n  Overall / [i]quality: champion [bold]Bold[/bold] Trials\n",
+        run_id="run-1",
+        published="/srv/[bold]awards[/]/.publications/survey_year=2024/20261201T000000Z-run-1",
+        released=False,
+        output="/srv/[bold]awards[/]/survey_year=2024",
+        quarantine="/srv/[link=https://evil.example]q[/link]",
+    )
 
 
-def _printed(summary: dict) -> tuple[str, str]:
+def _printed(summary: RunSummary) -> tuple[str, str]:
     """What `run` prints for `summary`, on a colour terminal: (plain text, text with the escape codes)."""
     from rich.console import Console
 
@@ -231,13 +234,13 @@ def test_the_awards_table_shows_cro_names_and_category_labels_not_ids():
         {**row, "cro": "acme_cro", "cro_name": "Acme CRO", "award": "champion", "composite": 4.1},
     ]
     console = Console(width=200, file=io.StringIO())
-    console.print(awards_table({"survey_year": 2024, "awards": awards}))
+    console.print(awards_table(AwardsSummary(survey_year=2024, awards=awards)))
     printed = console.file.getvalue()
     assert "Northwind Clinical (4.50)" in printed and "Acme CRO (4.10)" in printed and "Quality of delivery" in printed
     assert "northwind_clinical" not in printed and "acme_cro" not in printed and "quality " not in printed
 
 
-def _summary_with_figures(*, released: bool) -> dict:
+def _summary_with_figures(*, released: bool) -> RunSummary:
     """Two cells: overall/quality, where 3 of 4 eligible CROs co-lead (no distinguishable leader), and
     overall/cost, with a clear leader."""
 
@@ -256,17 +259,17 @@ def _summary_with_figures(*, released: bool) -> dict:
             "is_robust": p_award >= 0.8,
         }
 
-    return {
-        **_hostile_summary(),
-        "awards": [
+    return dataclasses.replace(
+        _hostile_summary(),
+        awards=[
             award("quality", "north", "Northwind [b]Clinical[/b]", "leader", 4.2, 0.31),
             award("quality", "north", "Northwind [b]Clinical[/b]", "champion", 4.2, 0.996),
             award("cost", "acme", "Acme CRO", "leader", 4.6, 1.0),
         ],
-        "co_leaders": {"overall/quality": ["[i]Beta[/i] Trials", "Gamma"]},
-        "no_distinguishable_leader": {"overall/quality": [3, 4]},
-        "released": released,
-    }
+        co_leaders={"overall/quality": ["[i]Beta[/i] Trials", "Gamma"]},
+        no_distinguishable_leader={"overall/quality": [3, 4]},
+        released=released,
+    )
 
 
 def test_the_summary_says_which_cell_has_no_distinguishable_leader_with_its_co_leaders_and_a_legend():
@@ -294,9 +297,9 @@ def test_the_summary_says_which_cell_has_no_distinguishable_leader_with_its_co_l
 def test_the_summary_prints_the_path_of_report_html():
     summary = _summary_with_figures(released=False)
     plain, _ = _printed(summary)
-    assert f"Report: {summary['published']}/report.html" in plain, "a draft: its report in the private store"
+    assert f"Report: {summary.published}/report.html" in plain, "a draft: its report in the private store"
     plain, _ = _printed(_summary_with_figures(released=True))
-    assert f"Report: {summary['output']}/report.html" in plain, "released: the readable report under the output"
+    assert f"Report: {summary.output}/report.html" in plain, "released: the readable report under the output"
 
 
 def test_min_cell_size_below_the_yamls_is_refused_by_run_and_check(tmp_path, capsys, monkeypatch):

@@ -12,7 +12,7 @@ from cro_awards.diff import (
     AwardChange,
     CompositeMove,
     KnobChange,
-    Publication,
+    Snapshot,
     compare,
     load,
     render_markdown,
@@ -56,7 +56,7 @@ def _publication(run_id, awards=None, composites=None, effective=KNOBS, override
         "survey_year": year,
         "config": {"file_name": f"{year}.yaml", "overrides": overrides or {}, "effective": dict(effective)},
     }
-    return Publication(
+    return Snapshot(
         run_id=run_id,
         survey_year=year,
         tables={
@@ -299,12 +299,12 @@ def _write(folder, awards, composites, manifest):
     folder.mkdir(parents=True)
     pq.write_table(awards, folder / "awards.parquet")
     pq.write_table(composites, folder / "composite_scores.parquet")
-    (folder / "_manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (folder / "_manifest.json").write_text(json.dumps(manifest.to_json()), encoding="utf-8")
 
 
 def test_load_round_trip_from_a_folder(tmp_path):
     folder = tmp_path / ".publications" / "survey_year=2024" / "20261201T000000Z-run-7"
-    _write(folder, RELEASE.tables["awards"], RELEASE.tables["composite_scores"], RELEASE.manifest | {"run_id": "run-7"})
+    _write(folder, RELEASE.tables["awards"], RELEASE.tables["composite_scores"], RELEASE.manifest.with_(run_id="run-7"))
     loaded = load(folder)
     assert (loaded.run_id, loaded.survey_year) == ("run-7", 2024)
     # the `survey_year=2024` parent is not read as a partition column

@@ -33,9 +33,7 @@ def draft(folders: dict[str, Path], run_id: str, minute: int, **overrides) -> Pa
     result = run_pipeline(loaded, loaded.export_path(None))
     manifest = manifests.manifest(result, loaded, run_id, f"2026-12-07T10:{minute:02d}:00.000000Z")
     described = {
-        name: columns.describe(
-            name, table, survey_year=YEAR, run_id=run_id, configuration=manifest["config"]["effective"]
-        )
+        name: columns.describe(name, table, survey_year=YEAR, run_id=run_id, configuration=manifest.effective)
         for name, table in result.tables.items()
     }
     return publish.write_draft(

@@ -79,7 +79,7 @@ def everything_published(yaml_path: Path, csv_path: Path) -> dict:
     loaded = load_config(yaml_path, {"max_rejected_share": 1})
     result = run_pipeline(loaded, csv_path)
     manifest = manifests.manifest(result, loaded, RUN_ID, PUBLISHED_AT)
-    manifest["export"] = {**manifest["export"], "file_name": "export.csv", "sha256": "-"}
+    manifest = manifest.with_(export={**manifest.to_json()["export"], "file_name": "export.csv", "sha256": "-"})
     written = {}
     for name, table in result.tables.items():
         described = columns.describe(
@@ -87,7 +87,7 @@ def everything_published(yaml_path: Path, csv_path: Path) -> dict:
             table,
             survey_year=loaded.survey.survey_year,
             run_id=RUN_ID,
-            configuration=manifest["config"]["effective"],
+            configuration=manifest.effective,
         )
         sink = io.BytesIO()
         pq.write_table(described, sink, compression="zstd")
@@ -95,7 +95,7 @@ def everything_published(yaml_path: Path, csv_path: Path) -> dict:
     return {
         "tables": written,
         "report": reporting.render_report(result.tables, manifest, loaded.survey, history=[]),
-        "manifest": manifest,
+        "manifest": manifest.to_json(),
         "contributions": result.contributions,
         "quarantine": result.validation.rejected.select(["source_row", "reasons"]).to_pylist(),
     }

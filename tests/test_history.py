@@ -60,7 +60,7 @@ def test_every_released_year_before_this_one_oldest_first(tmp_path):
     releases = history.load_history(tmp_path, 2024)
     assert [release.survey_year for release in releases] == [2021, 2022, 2023]  # 2024 itself and 2025 skipped
     assert [release.run_id for release in releases] == ["run-2021", "run-2022", "run-2023"]
-    assert releases[0].manifest["config"]["effective"] == {"min_evaluations": 1}
+    assert releases[0].manifest.effective == {"min_evaluations": 1}
     assert releases[0].composites.column_names == ["segment", "category", "cro", "composite", "cro_name"]
     assert releases[0].composites.to_pylist() == [
         {"segment": "overall", "category": "quality", "cro": "alpha", "composite": 4.0, "cro_name": "Alpha"}
@@ -159,13 +159,3 @@ def test_composite_series_per_cro_over_the_released_years():
         Point(2024, 3.0, "gamma", "gamma"),  # new this year; no cro_name: its id
     ]
     assert history.release_names(releases) == {"alpha": "Alpha", "beta_old": "Old", "north": "N"}
-
-
-def test_knob_changes_between_two_releases():
-    before = {"survey_close": "2023-02-28", "rating_scale": {"min": 1, "max": 5}, "min_evaluations": 8, "x": 1}
-    after = {"survey_close": "2024-02-29", "rating_scale": {"min": 1, "max": 5}, "min_evaluations": 10, "y": 2}
-    assert history.knob_changes(before, after) == [("min_evaluations", 8, 10), ("x", 1, None), ("y", None, 2)]
-    assert history.knob_changes(after, after) == []
-    assert history.knob_changes(None, after) == []  # a release without its configuration: nothing to say
-    assert history.effective({"config": {"effective": after}}) == after
-    assert history.effective({}) is None and history.effective(None) is None

@@ -651,8 +651,8 @@ def test_hidden_rows_are_scored_and_counted_in_the_log_the_manifest_and_check(fi
     assert result.counts == {"read": 4 + FILLER, "accepted": 4 + FILLER, "quarantined": 0}  # still scored
     assert any(f"{hidden} row(s) of the first sheet of hidden_rows.xlsx are hidden" in m for m in caplog.messages)
     written = manifest(result, loaded, "run-1", "2024-03-01T00:00:00+00:00")
-    assert written["export"]["hidden_rows"] == hidden
-    assert written["export"]["formulas_without_saved_value"] == {}
+    assert written.export.hidden_rows == hidden
+    assert written.export.formulas_without_saved_value == {}
     report = check_export(lenient, files["xlsx_hidden_rows"])
     assert report.hidden_rows == hidden
     assert f"Hidden rows: {hidden} row(s) of the first sheet are hidden" in report.render()
@@ -673,10 +673,7 @@ def test_formulas_without_a_saved_value_are_counted_per_column(files, lenient, c
         "2 cell(s) of column 'speed' of typed.xlsx hold formulas with no saved value and are read as blank: open "
         "the workbook in the spreadsheet program and save it"
     ) in caplog.messages
-    assert (
-        manifest(result, loaded, "run-1", "2024-03-01T00:00:00+00:00")["export"]["formulas_without_saved_value"]
-        == counted
-    )
+    assert manifest(result, loaded, "run-1", "2024-03-01T00:00:00+00:00").export.formulas_without_saved_value == counted
     report = check_export(lenient, files["xlsx_typed"])
     assert report.formulas_without_saved_value == counted
     assert "Formulas: 2 cell(s) of column 'speed' hold formulas with no saved value" in report.render()

@@ -227,7 +227,7 @@ def test_the_ledger_records_every_drafted_export_once(output):
         "file_name": "export.csv",
         "survey_year": YEAR,
         "run_id": "run-a",
-        "published_at": manifest("run-a")["published_at"],
+        "published_at": manifest("run-a").published_at,
     }
 
 

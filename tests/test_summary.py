@@ -1,5 +1,6 @@
 """The readable summaries (command line table, Prefect artifacts); hostile names stay text."""
 
+import dataclasses
 import re
 
 import pytest
@@ -9,6 +10,8 @@ from cro_awards.summary import (
     LEGEND_AWARD,
     LEGEND_CO_LEADERS,
     REASON_DESCRIPTIONS,
+    AwardsSummary,
+    RunSummary,
     award_cells,
     award_text,
     awards_markdown,
@@ -24,6 +27,7 @@ from cro_awards.summary import (
     stability_text,
     validation_markdown,
 )
+from tests.helpers_summaries import run_summary
 
 
 def _award(segment, category, cro, award, composite):
@@ -57,13 +61,13 @@ def test_cells_in_reading_order_and_cros_by_composite():
 
 
 def test_markdown_rounds_to_two_decimals_and_names_segments():
-    text = awards_markdown({"survey_year": 2024, "awards": AWARDS})
+    text = awards_markdown(AwardsSummary(survey_year=2024, awards=AWARDS))
     assert "# CRO Leadership Awards 2024" in text and "## Overall" in text and "## Big Pharma" in text
     assert "Beta (4.40), Alpha (4.10)" in text and "3.46" in text and "3.96" in text
 
 
 def test_markdown_without_awards_says_so():
-    assert "No cell had enough eligible CROs" in awards_markdown({"survey_year": 2024, "awards": []})
+    assert "No cell had enough eligible CROs" in awards_markdown(AwardsSummary(survey_year=2024, awards=[]))
 
 
 def test_table_rows_are_rounded():
@@ -97,7 +101,9 @@ def test_award_text_names_the_cro_or_falls_back_to_its_id():
 
 
 def test_markdown_shows_names_labels_and_co_leaders_by_name():
-    summary = {"survey_year": 2024, "awards": NAMED, "co_leaders": {"overall/quality": ["zed_trials", "unknown_id"]}}
+    summary = AwardsSummary(
+        survey_year=2024, awards=NAMED, co_leaders={"overall/quality": ["zed_trials", "unknown_id"]}
+    )
     text = awards_markdown(summary)
     row = next(line for line in text.splitlines() if line.startswith("| Quality "))
     assert row.startswith("| Quality | Zeta Acme (4.40) | Alpha Zed Trials, unknown\\_id | ")
@@ -128,10 +134,10 @@ HOSTILE = {
 }
 
 
-def _hostile_summary() -> dict:
+def _hostile_summary() -> AwardsSummary:
     awards = [_award("overall", "quality", name, "leader", 4.0) for name in HOSTILE]
     awards.append(_award("big_pharma", "[cat](https://evil.example)", "Plain", "champion", 4.2))
-    return {"survey_year": 2024, "awards": awards}
+    return AwardsSummary(survey_year=2024, awards=awards)
 
 
 def test_markdown_shows_hostile_names_escaped_never_as_markup():
@@ -172,16 +178,16 @@ def test_code_span_holds_any_backticks(text, span):
 
 
 def test_validation_markdown_paths_cannot_break_out():
-    summary = {
-        "survey_year": 2024,
-        "counts": {"read": 3, "accepted": 2, "quarantined": 1},
-        "quarantined_by_reason": {"bad|reason": 1},
-        "output": "/srv/out`](https://evil.example)",
-        "published": "/srv/out/.publications/x",
-        "quarantine": "/srv/q\n# heading",
-        "export": "/srv/e.csv",
-        "export_sha256": "ab" * 32,
-    }
+    summary = run_summary(
+        survey_year=2024,
+        counts={"read": 3, "accepted": 2, "quarantined": 1},
+        quarantined_by_reason={"bad|reason": 1},
+        output="/srv/out`](https://evil.example)",
+        published="/srv/out/.publications/x",
+        quarantine="/srv/q\n# heading",
+        export="/srv/e.csv",
+        export_sha256="ab" * 32,
+    )
     text = validation_markdown(summary)
     assert "``/srv/out`](https://evil.example)``" in text, "inside a code span nothing is a link"
     assert r"`/srv/q\x0a# heading`" in text and "\n# heading" not in text
@@ -194,21 +200,21 @@ def test_every_reason_code_of_the_contract_has_a_description_and_no_other():
 
 
 def test_validation_markdown_lists_reasons_in_the_contracts_order_with_their_meaning():
-    summary = {
-        "survey_year": 2025,
-        "counts": {"read": 20, "accepted": 9, "quarantined": 11},
-        "quarantined_by_reason": {"straight_lining": 1, "unknown_cro": 2, "speeding": 3, "not_qualified": 5, "zzz": 1},
-        "output": "/srv/out",
-        "published": "/srv/out/.publications/x",
-        "quarantine": "/srv/q",
-        "export": "/srv/e.csv",
-        "export_sha256": "ab" * 32,
-    }
+    summary = run_summary(
+        survey_year=2025,
+        counts={"read": 20, "accepted": 9, "quarantined": 11},
+        quarantined_by_reason={"straight_lining": 1, "unknown_cro": 2, "speeding": 3, "not_qualified": 5, "zzz": 1},
+        output="/srv/out",
+        published="/srv/out/.publications/x",
+        quarantine="/srv/q",
+        export="/srv/e.csv",
+        export_sha256="ab" * 32,
+    )
     rows = [line for line in validation_markdown(summary).splitlines() if line.startswith("| `")]
     assert [row.split("`")[1] for row in rows] == ["unknown_cro", "not_qualified", "speeding", "straight_lining", "zzz"]
     assert rows[1] == f"| `not_qualified` | {escape_markdown(REASON_DESCRIPTIONS['not_qualified'])} | 5 |"
     assert r"R&amp;D spend blank\, not a number or negative" in validation_markdown(
-        {**summary, "quarantined_by_reason": {"invalid_rd_spend": 1}}
+        dataclasses.replace(summary, quarantined_by_reason={"invalid_rd_spend": 1})
     ), "meanings are escaped"
 
 
@@ -293,7 +299,7 @@ def test_indistinct_cells_count_eligible_co_leaders_the_leader_included():
 
 def test_markdown_says_no_distinguishable_leader_only_where_the_rule_holds_and_has_the_legend():
     awards = [{**row, "p_award": 0.4, "is_robust": False} for row in AWARDS]
-    summary = {"survey_year": 2024, "awards": awards, "no_distinguishable_leader": {"overall/quality": [3, 4]}}
+    summary = AwardsSummary(survey_year=2024, awards=awards, no_distinguishable_leader={"overall/quality": [3, 4]})
     lines = awards_markdown(summary).splitlines()
     quality = next(line for line in lines if line.startswith("| quality ") and "Beta" in line)
     marked = r"Beta (4.40, p=0.40, not robust); **no distinguishable leader \(3 of 4 eligible CROs are co\-leaders\)**"
@@ -329,19 +335,19 @@ def test_the_run_summary_names_the_cells_with_no_distinguishable_leader():
     assert _indistinct(composites.drop_columns(["is_co_leader"])) == {}  # no resampling figures
 
 
-def _validation_summary(**extra) -> dict:
-    return {
-        "survey_year": 2024,
-        "run_id": "1a2b3c4d-0000-4000-8000-000000000000",
-        "counts": {"read": 3, "accepted": 2, "quarantined": 1},
-        "quarantined_by_reason": {},
-        "output": "/srv/out/survey_year=2024",
-        "published": "/srv/drafts/survey_year=2024/20261201T120000Z-1a2b3c4d-0000-4000-8000-000000000000",
-        "quarantine": "/srv/q",
-        "export": "/srv/e.csv",
-        "export_sha256": "ab" * 32,
+def _validation_summary(**extra) -> RunSummary:
+    return run_summary(
+        survey_year=2024,
+        run_id="1a2b3c4d-0000-4000-8000-000000000000",
+        counts={"read": 3, "accepted": 2, "quarantined": 1},
+        quarantined_by_reason={},
+        output="/srv/out/survey_year=2024",
+        published="/srv/drafts/survey_year=2024/20261201T120000Z-1a2b3c4d-0000-4000-8000-000000000000",
+        quarantine="/srv/q",
+        export="/srv/e.csv",
+        export_sha256="ab" * 32,
         **extra,
-    }
+    )
 
 
 def test_a_drafts_validation_says_draft_and_not_released_never_published():
@@ -357,10 +363,10 @@ def test_a_drafts_validation_says_draft_and_not_released_never_published():
 def test_a_drafts_awards_are_titled_draft_with_its_run_id_and_how_to_release_it():
     from cro_awards.summary import draft_awards_markdown
 
-    text = draft_awards_markdown({"survey_year": 2024, "run_id": "1a2b3c4d-x", "awards": AWARDS})
+    text = draft_awards_markdown(run_summary(survey_year=2024, run_id="1a2b3c4d-x", awards=AWARDS))
     assert text.splitlines()[0] == "# DRAFT\\, not released\\: CRO Leadership Awards 2024"
     assert "**DRAFT** of run `1a2b3c4d-x`" in text and "`cro-awards release 2024 1a2b3c4d-x`" in text
-    assert awards_markdown({"survey_year": 2024, "awards": AWARDS}).split("\n## ", 1)[1] in text, "same tables"
+    assert awards_markdown(AwardsSummary(survey_year=2024, awards=AWARDS)).split("\n## ", 1)[1] in text, "same tables"
 
 
 def test_a_release_says_the_year_run_who_when_and_what_it_replaced_then_the_awards():
@@ -373,12 +379,12 @@ def test_a_release_says_the_year_run_who_when_and_what_it_replaced_then_the_awar
         "released_at": "2026-12-08T10:00:00+00:00",
         "previous_run_id": "run-a",
     }
-    text = release_markdown(done, {"survey_year": 2024, "awards": AWARDS})
+    text = release_markdown(done, AwardsSummary(survey_year=2024, awards=AWARDS))
     lines = text.splitlines()
     assert lines[0] == "# CRO Leadership Awards 2024\\, released"
     assert lines[4] == (
         "| 2024 | `run-b` | Ana \\[x\\]\\(http\\:\\/\\/e\\.example\\) | `2026-12-08T10:00:00+00:00` | `run-a` |"
     ), "who released it is text, never a link"
     assert "## Overall" in text
-    first = release_markdown({**done, "previous_run_id": None}, {"survey_year": 2024, "awards": []})
+    first = release_markdown({**done, "previous_run_id": None}, AwardsSummary(survey_year=2024, awards=[]))
     assert "| no earlier release |" in first
