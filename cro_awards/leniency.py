@@ -15,17 +15,11 @@ intercept (leniency), the noise of one evaluation with variance sigma_e^2 (its h
   rated at least two CROs; sigma_u^2 = max(0, the variance of the respondents' mean d - the mean of
   sigma_e^2 / their number of evaluations). sigma_u^2 = 0 (or no respondent with two evaluations): no
   adjustment, composite_adjusted = composite.
-- The intercepts, by backfitting on evaluations: u_r = sum over r's evaluations of (d + the mean u of
-  that CRO's raters) / (n_r + s_r), until no intercept moves by more than 1e-10, centred on the segment's
-  respondents (so the adjusted composites stay on the scale of a typical respondent, the population's
-  mean leniency included). s_r = 0 for a respondent of two or more evaluations in the segment (a fixed
-  intercept: their CROs are compared within their own ratings) and sigma_e^2 / sigma_u^2 for one of a
-  single evaluation (the best linear predictor: their leniency cannot be told from the CRO's, so it is
-  shrunk towards none). Shrinking every intercept (the plain random-intercept model) assumes leniency is
-  independent of which CROs a respondent chose; where lenient raters gather on some CROs it left about a
-  third of their lift in those CROs' adjusted composites (0.035 of a raw 0.089 gap on
-  bench.calibrate's clustered null surveys of 5,000 evaluations), which the fixed intercepts take down
-  to 0.009, at the same RMSE (docs/method.md).
+- The intercepts: the best linear predictor given the CRO means, by backfitting on evaluations:
+  u_r = sum over r's evaluations of (d + the mean u of that CRO's raters) / (n_r + sigma_e^2 / sigma_u^2),
+  until no intercept moves by more than 1e-10, centred on the segment's respondents (so the adjusted
+  composites stay on the scale of a typical respondent, the population's mean leniency included). A
+  respondent who rated a single CRO is shrunk the most: their leniency cannot be told from the CRO's.
 - `composite_adjusted`: the composite's own arithmetic (the mean over the category's counted attributes
   of the mean rating) on the ratings minus their respondent's u.
 - Its variance: the linearised variance of that arithmetic with the intercepts held fixed (each
@@ -34,9 +28,8 @@ intercept (leniency), the noise of one evaluation with variance sigma_e^2 (its h
   fixed leaves out their own estimation noise; tests/test_leniency.py checks the figure against refitting
   the whole model on every replicate of a small survey.
 
-It assumes leniency is one shift per respondent, the same for every CRO and attribute they rate; only
-for respondents of a single evaluation, that it is independent of the CRO they chose (docs/method.md,
-"The leniency-adjusted reading").
+It assumes leniency is one shift per respondent, the same for every CRO and attribute they rate, and
+independent of which CROs they chose (docs/method.md, "The leniency-adjusted reading").
 """
 
 from __future__ import annotations
@@ -150,9 +143,6 @@ def _intercepts(fit: _Fit, total: np.ndarray, answered: np.ndarray) -> tuple[np.
         intercept of the CRO's raters."""
         return d + (np.bincount(code, weights=u[key], minlength=fit.n_codes) / np.maximum(n_c, 1.0))[code]
 
-    # Only a respondent of a single evaluation has their intercept shrunk (by 1 / (1 + sigma_e^2 /
-    # sigma_u^2)); one of several evaluations gets the plain mean of their residuals: a fixed intercept.
-    single = n_r < 2
     u = np.zeros(fit.n_keys)
     ratio = np.full(fit.n_keys, np.inf)  # sigma_e^2 / sigma_u^2 per key
     components: list[tuple[float, float]] = []
@@ -170,7 +160,7 @@ def _intercepts(fit: _Fit, total: np.ndarray, answered: np.ndarray) -> tuple[np.
             break
         for _ in range(MAX_ITERATIONS):
             summed = np.bincount(key, weights=against_adjusted_means(u), minlength=fit.n_keys)
-            denominator = n_r + np.where(adjusting & single, ratio, 0.0)
+            denominator = n_r + np.where(adjusting, ratio, 0.0)
             new = np.divide(summed, denominator, out=np.zeros(fit.n_keys), where=adjusting & (denominator > 0))
             for chosen in members:
                 if chosen.any():
@@ -192,7 +182,7 @@ def _intercepts(fit: _Fit, total: np.ndarray, answered: np.ndarray) -> tuple[np.
         own = against_adjusted_means(u)
         summed = np.bincount(key, weights=own, minlength=fit.n_keys)
         finite = np.isfinite(ratio[key])
-        denominator = n_r[key] - 1.0 + np.where(finite & single[key], ratio[key], 0.0)
+        denominator = n_r[key] - 1.0 + np.where(finite, ratio[key], 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             loo = np.where(finite & (denominator > 0), (summed[key] - own) / denominator, 0.0)
         left_out[rated] = loo

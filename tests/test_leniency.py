@@ -79,10 +79,9 @@ def lenient_survey(seed: int, clustered: bool, n_respondents: int = 400, n_cros:
 
 def test_a_crowd_of_lenient_raters_on_some_cros_is_taken_out():
     """Lenient raters (30%, +1) clustered on half the CROs lift them in the raw composites; the adjusted
-    reading takes that lift out (true difference 0) in every segment, to within a sixth of it (the noise
-    of this survey's gap: -0.05 to 0.06 over seeds 1-5): a respondent of several evaluations has a fixed
-    intercept, so none of their lift stays with the CROs they chose. Shrunk intercepts (n / (n + sigma_e^2 /
-    sigma_u^2), about 3 / 4 here) left about a third of it: gaps 0.11-0.22 on the same seeds."""
+    reading takes at least half of that lift out (true difference 0) in every segment. Not all of it: a
+    respondent's intercept is shrunk by n / (n + sigma_e^2 / sigma_u^2), here about 3 / 4 (three CROs
+    each), so a quarter of each lenient rater's lift stays with the CROs they chose."""
     matrix, respondent, groups, cros = lenient_survey(1, clustered=True)
     keys = composites_of(cros)
     zero = leniency._Fit(groups["overall"], len(cros), respondent, 400, np.zeros(400, dtype=np.int64), ("o",))
@@ -94,7 +93,7 @@ def test_a_crowd_of_lenient_raters_on_some_cros_is_taken_out():
     for segment in ("overall", "big_pharma", "small_pharma"):
         adjusted = np.array([result.composite[keys.index((segment, c, "quality"))] for c in cros])
         gap = adjusted[favoured].mean() - adjusted[~favoured].mean()
-        assert abs(gap) < raw_gap / 6, (segment, gap, raw_gap)
+        assert 0 <= gap < raw_gap / 2, (segment, gap, raw_gap)
         assert result.respondent_sd[segment] > 0.3
 
 
