@@ -113,7 +113,7 @@ def test_published_scores_rest_on_at_least_min_cell_size(tmp_path, prefect_serve
         min_cell_size=5,
         min_evaluations=10,
     )
-    draft = Path(summary["published"])
+    draft = Path(summary.published)
     assert draft.is_relative_to(tmp_path / "drafts"), "the run's draft, in the private store beside the output"
     attribute = pq.read_table(draft / "attribute_scores.parquet")
     composite = pq.read_table(draft / "composite_scores.parquet")

@@ -115,7 +115,7 @@ def test_manifest_accounts_for_every_row(first_run):
     assert {name: entry["rows"] for name, entry in manifest["tables"].items()} == {
         name: len(_read(output, name)) for name in ("attribute_scores", "composite_scores", "awards")
     }
-    assert manifest["run_id"] == summary["run_id"]
+    assert manifest["run_id"] == summary.run_id
     assert {"code", "duckdb", "prefect", "great-expectations", "pyarrow"} <= set(manifest["versions"])
 
 
@@ -155,7 +155,7 @@ def test_quarantine_lives_outside_output_with_every_rejected_row(first_run):
         )
         .fetchall()
     )
-    assert len(rows) == summary["counts"]["quarantined"] > 0
+    assert len(rows) == summary.counts["quarantined"] > 0
     reasons = {reason for _, row_reasons in rows for reason in row_reasons}
     assert reasons == {
         "missing_respondent_id",
@@ -180,13 +180,13 @@ def test_a_rerun_is_a_draft_with_the_same_rows_and_releasing_it_switches_the_lin
     first_target = os.readlink(output / "survey_year=2024")
     released_quarantine = (quarantine / "survey_year=2024" / "rejected_evaluations.parquet").read_bytes()
     second = cro_awards_flow(config=str(SAMPLE_CONFIG), output=str(output), quarantine=str(quarantine))
-    assert second["run_id"] != summary["run_id"] and second["released"] is False
+    assert second.run_id != summary.run_id and second.released is False
     assert os.readlink(output / "survey_year=2024") == first_target, "a draft changes nothing readers see"
     assert (quarantine / "survey_year=2024" / "rejected_evaluations.parquet").read_bytes() == released_quarantine
-    assert "no differences" in second["diff"]
-    draft = Path(second["published"])
+    assert "no differences" in second.diff
+    draft = Path(second.published)
     assert "DRAFT" in (draft / "draft_report.html").read_text() and "DRAFT" not in (draft / "report.html").read_text()
-    releases.release(output, quarantine, 2024, second["run_id"], store=output.parent / "drafts")
+    releases.release(output, quarantine, 2024, second.run_id, store=output.parent / "drafts")
     assert os.readlink(output / "survey_year=2024") != first_target
     assert {table: _read(output, table) for table in before} == before
     quarantined = (
@@ -194,7 +194,7 @@ def test_a_rerun_is_a_draft_with_the_same_rows_and_releasing_it_switches_the_lin
         .execute(f"select count(*) from read_parquet('{quarantine}/survey_year=2024/rejected_evaluations.parquet')")
         .fetchone()[0]
     )
-    assert quarantined == summary["counts"]["quarantined"]
+    assert quarantined == summary.counts["quarantined"]
 
 
 def test_overrides_are_applied_and_recorded(prefect_server, tmp_path):
@@ -206,8 +206,8 @@ def test_overrides_are_applied_and_recorded(prefect_server, tmp_path):
         quarantine=str(tmp_path / "q"),
         min_evaluations=10_000,
     )
-    assert summary["awards"] == []
-    manifest = json.loads((Path(summary["published"]) / "_manifest.json").read_text())
+    assert summary.awards == []
+    manifest = json.loads((Path(summary.published) / "_manifest.json").read_text())
     assert manifest["config"]["overrides"] == {"min_evaluations": 10_000}
     assert manifest["config"]["effective"]["min_evaluations"] == 10_000
 
@@ -347,36 +347,36 @@ def test_artifacts_show_a_draft_as_a_draft_and_the_years_awards_change_only_by_a
     official = cro_awards_flow(config=str(SAMPLE_CONFIG), **folders, release=True)
     what_if = cro_awards_flow(config=str(SAMPLE_CONFIG), **folders, champion_sd_multiplier=0.5)
 
-    released_run = _of_run(official["run_id"])
+    released_run = _of_run(official.run_id)
     assert set(released_run) == {"cro-awards-2024", "cro-awards-2024-awards", "cro-awards-2024-validation",
                                  "cro-awards-2024-diff"}  # fmt: skip
     assert "released" in released_run["cro-awards-2024"].splitlines()[0]
-    assert official["run_id"] in released_run["cro-awards-2024"]
+    assert official.run_id in released_run["cro-awards-2024"]
     assert "- Released: " in released_run["cro-awards-2024-validation"]
 
-    draft = _of_run(what_if["run_id"])
+    draft = _of_run(what_if.run_id)
     assert set(draft) == {"cro-awards-2024-draft", "cro-awards-2024-draft-awards", "cro-awards-2024-draft-validation",
                           "cro-awards-2024-draft-diff"}  # fmt: skip
     assert draft["cro-awards-2024-draft"].startswith("# DRAFT\\, not released")
-    assert what_if["run_id"] in draft["cro-awards-2024-draft"]
+    assert what_if.run_id in draft["cro-awards-2024-draft"]
     validation = draft["cro-awards-2024-draft-validation"]
     assert "Published" not in validation and "not released" in validation and "- Draft: " in validation
-    assert what_if["run_id"] in validation
-    assert official["run_id"] in _latest("cro-awards-2024"), "the year's awards are still the release's"
+    assert what_if.run_id in validation
+    assert official.run_id in _latest("cro-awards-2024"), "the year's awards are still the release's"
     assert [e["event"] for e in events] == ["cro-awards.release"]
 
-    done = release_flow(survey_year=2024, run_id=what_if["run_id"], released_by="editor", **folders)
+    done = release_flow(survey_year=2024, run_id=what_if.run_id, released_by="editor", **folders)
     assert done["status"] == "released"
     year = _latest("cro-awards-2024")
-    assert what_if["run_id"] in year and "editor" in year and official["run_id"] in year, "who, and what it replaced"
+    assert what_if.run_id in year and "editor" in year and official.run_id in year, "who, and what it replaced"
     assert "Leaders" in year or "leader(s)" in year
     assert len(events) == 2
     event = events[-1]
     assert event["event"] == "cro-awards.release"
     assert event["resource"]["prefect.resource.id"] == "cro-awards.year.2024"
-    assert event["resource"]["cro-awards.run-id"] == what_if["run_id"]
+    assert event["resource"]["cro-awards.run-id"] == what_if.run_id
     assert event["payload"]["released_by"] == "editor"
-    assert event["payload"]["previous_run_id"] == official["run_id"]
+    assert event["payload"]["previous_run_id"] == official.run_id
 
 
 def test_the_flow_run_name_carries_the_run_id_and_says_draft_or_release(prefect_server, tmp_path):
@@ -389,6 +389,6 @@ def test_the_flow_run_name_carries_the_run_id_and_says_draft_or_release(prefect_
     for release in (False, True):
         summary = cro_awards_flow(**folders, release=release)
         with get_client(sync_client=True) as client:
-            names[release] = client.read_flow_run(summary["run_id"]).name
-        assert Path(summary["published"]).name.endswith(summary["run_id"])
-        assert names[release] == f"awards-2024-{summary['run_id'][:8]}-{'release' if release else 'draft'}"
+            names[release] = client.read_flow_run(summary.run_id).name
+        assert Path(summary.published).name.endswith(summary.run_id)
+        assert names[release] == f"awards-2024-{summary.run_id[:8]}-{'release' if release else 'draft'}"

@@ -79,7 +79,7 @@ def test_a_run_that_times_out_frees_its_year_at_once(prefect_server, tmp_path, m
     monkeypatch.delenv(setting)
     started = time.monotonic()
     summary = cro_awards_flow(**folders, release=True)
-    assert summary["released"] and (output / "survey_year=2024" / "awards.parquet").is_file()
+    assert summary.released and (output / "survey_year=2024" / "awards.parquet").is_file()
     assert _active_slots(2024) == 0
 
 
@@ -103,7 +103,9 @@ def test_a_run_waiting_for_its_years_slot_names_the_holder_then_says_when_it_got
         first: dict = {}
         holder = threading.Thread(
             target=lambda: first.update(
-                cro_awards_flow(config=str(SAMPLE_CONFIG), output=str(tmp_path / "a"), quarantine=str(tmp_path / "qa"))
+                cro_awards_flow(
+                    config=str(SAMPLE_CONFIG), output=str(tmp_path / "a"), quarantine=str(tmp_path / "qa")
+                ).to_dict()
             ),
             name="holder",
         )
@@ -118,4 +120,4 @@ def test_a_run_waiting_for_its_years_slot_names_the_holder_then_says_when_it_got
     assert len(waiting) == 1, records
     assert f"held by flow run awards-2024-{first['run_id'][:8]}-draft ({first['run_id']}, Running" in waiting[0]
     assert any("got its slot cro-awards-year-2024 after" in r for r in records), records
-    assert second["run_id"] != first["run_id"]
+    assert second.run_id != first["run_id"]

@@ -369,7 +369,7 @@ def test_flow_publishes_with_counts_and_quarantine(flow_run, case):
             by_reason[reason] = by_reason.get(reason, 0) + 1
     assert counts["quarantined_by_reason"] == by_reason
     assert {r["source_row"]: r["reasons"] for r in run.rejected} == expected
-    assert run.manifest["export"]["file_name"] == run.summary["export"].rsplit("/", 1)[-1]
+    assert run.manifest["export"]["file_name"] == run.summary.export.rsplit("/", 1)[-1]
     assert set(run.manifest["tables"]) == {"attribute_scores", "composite_scores", "awards"}
 
 
