@@ -3,12 +3,12 @@
     python -m bench.profile --size 1000 [--bootstrap-replicates N] [--data-dir bench/data]
 
 Uses the benchmark's seeded exports (cached in bench/data; generated when missing). Prints the
-seconds of loading the configuration, extract, each SQL file (as `cro_awards.sql.run` runs it), validation
-(GX), the resampling (`cro_awards.uncertainty`, and its steps: arranging the ratings, the normal
-approximation and its influences (one line per category), the exact draws, the leniency-adjusted reading
-of `cro_awards.leniency`), the disclosure audit (`cro_awards.disclosure.audit`: the
-countable-cells rule itself is in the SQL files, timed with them), and the process's peak RSS; then, on
-Linux, the peak RSS within each step (`Memory`). The flow's own stage timings, with Prefect, are in
+seconds of loading the configuration, each stage, each SQL file (as `cro_awards.sql.run` runs it), each
+Python node of the run's graph (`step <name>`: extract, the suites, the resampling, ...), the steps
+within the resampling (`cro_awards.uncertainty`: arranging the ratings, the normal approximation and its
+influences, one line per category, the exact draws, the leniency-adjusted reading of
+`cro_awards.leniency`), the disclosure audit, and the process's peak RSS; then, on Linux, the peak RSS
+within each step (`Memory`). The flow's own stage timings, with Prefect, are in
 `cro-awards run --summary-json` and in `python -m bench.run`.
 """
 
@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench import data
-from cro_awards import disclosure, leniency, sql, transform, uncertainty
+from cro_awards import disclosure, graph, leniency, sql, uncertainty
 from cro_awards.config import load_config
 from cro_awards.pipeline import run_pipeline
 
@@ -98,25 +98,30 @@ TIMED = (
     ("uncertainty", "_influences", "resampling: influences"),
     ("uncertainty", "_thin_replicates", "resampling: thin exact"),
     ("leniency", "adjust", "resampling: leniency"),
-    ("transform", "not_counted", "not counted"),
-    ("transform", "contributions", "contributions"),
     ("disclosure", "audit", "audit"),
 )
-"""(module of cro_awards, function, label): the Python steps timed beside the SQL files (a function the
-module does not have is left out)."""
+"""(module of cro_awards, function, label): the functions timed within the steps (a function the module
+does not have is left out). Every Python node of the run's graph is timed too, as `step <name>`."""
 
 
 @contextmanager
 def _timing_sql_and_python_steps(timings: Timings) -> Iterator[None]:
-    """Time every `sql.run` (each SQL file) and the steps of `TIMED`, while the block runs."""
-    modules = {"uncertainty": uncertainty, "leniency": leniency, "disclosure": disclosure, "transform": transform}
+    """Time every `sql.run` (each SQL file), every Python node of the graph and the functions of `TIMED`,
+    while the block runs."""
+    modules = {"uncertainty": uncertainty, "leniency": leniency, "disclosure": disclosure}
     steps = [(module, function, label) for module, function, label in TIMED if hasattr(modules[module], function)]
     originals = [(modules[module], function, getattr(modules[module], function)) for module, function, _ in steps]
-    run = sql.run
+    run, run_node = sql.run, graph.Graph._run_node
 
     def timed_run(connection, name, params):
         with timings.timed(f"sql {name}"):
             run(connection, name, params)
+
+    def timed_node(self, state, node):
+        if node.is_sql:
+            return run_node(self, state, node)
+        with timings.timed(f"step {node.name}"):
+            return run_node(self, state, node)
 
     def timing(function, label):
         def timed(*args, **kwargs):
@@ -125,13 +130,13 @@ def _timing_sql_and_python_steps(timings: Timings) -> Iterator[None]:
 
         return timed
 
-    sql.run = timed_run
+    sql.run, graph.Graph._run_node = timed_run, timed_node
     for (module, function, original), (_, _, label) in zip(originals, steps, strict=True):
         setattr(module, function, timing(original, label))
     try:
         yield
     finally:
-        sql.run = run
+        sql.run, graph.Graph._run_node = run, run_node
         for module, function, original in originals:
             setattr(module, function, original)
 

@@ -72,14 +72,22 @@ def configs(data_dir: Path, source: Path = SOURCE_CONFIG) -> dict[str, Path]:
     return {"with": with_screens, "without": without}
 
 
-def screen_steps() -> frozenset[str]:
-    """The steps that run only for a year with screens: their staging models, suites and validation models
-    (`cro_awards.transform.SCREEN_STAGING`, `cro_awards.validate.SCREEN_SUITES` and the models of
-    `VALIDATION_MODELS` that read the screens' verdicts; `int_invalid_ratings` runs without screens too)."""
-    from cro_awards import transform, validate
+def screen_steps(source: Path = SOURCE_CONFIG) -> frozenset[str]:
+    """The steps that run only for a year with screens: the models the run's graph needs for `source` (a
+    year configuring them) beyond what it needs without `screens`, and the screens' suites
+    (`cro_awards.validate.SCREEN_SUITES`)."""
+    from cro_awards import pipeline, validate
+    from cro_awards.config import load_config
 
-    models = set(validate.VALIDATION_MODELS) - {"int_invalid_ratings"}
-    return frozenset({*transform.SCREEN_STAGING.values(), *validate.SCREEN_SUITES.values(), *models})
+    with_screens = load_config(source).survey
+    without = with_screens.model_copy(update={"screens": type(with_screens.screens)()})
+
+    def models(survey) -> set[str]:
+        graph = pipeline.build_graph(survey)
+        needed = set().union(*(graph.needs(target) for targets in graph.targets.values() for target in targets))
+        return {name for name in needed if graph.nodes[name].is_sql}
+
+    return frozenset({*(models(with_screens) - models(without)), *validate.SCREEN_SUITES.values()})
 
 
 @contextmanager

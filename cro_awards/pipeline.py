@@ -1,26 +1,26 @@
 """The pipeline: one survey year's configuration and export in; tables, quarantine, counts and reasons out.
 
-This is the one place the stages are put together. The Prefect flow (`flows.awards`), the dry run
-(`cro-awards check`), the tests and the benchmark all call `run_pipeline`; nobody else assembles stages.
-No Prefect here: the flow passes `run_stage` (wrapping each stage in a Prefect task) and `on_rejected`
-(writing the quarantine), and this module neither knows nor cares.
+The run is one declared graph (`cro_awards.graph`): the models of `sql/` and the Python nodes registered
+here (`nodes(survey)`: one list, each node defined beside its logic), run stage by stage (`STAGE_TARGETS`).
+The Prefect flow (`flows.awards`), the dry run (`cro-awards check`), `cro-awards run --local`, the tests
+and the benchmark all call `run_pipeline`; nobody else assembles steps. No Prefect here: the flow passes
+`run_stage` (wrapping each stage in a Prefect task) and `on_rejected` (writing the quarantine).
 
-Stages, in order (`STAGES`): extract (read the file), stage (DuckDB staging), validate (Great
-Expectations, then the quarantine table and the counts), then the stop for a CRO the run would drop quietly
-(a spelling matching no name or alias in at least `min_evaluations` rows, not listed under `not_rated`:
-`UnmatchedCroError`, before `on_rejected`, so nothing is written), then the rejected-share gate, then transform (the
-awards' tables, over the countable cells only: `sql/int_rating_cells.sql`) and check (the output checks of
-`sql/tests/`, then the disclosure audit of `cro_awards.disclosure` on exactly the tables to be published). The gate runs
-right after validation, so a run bound to fail does no scoring; `on_rejected` is called before the gate,
+Stages, in order (`graph.STAGES`): extract (read the file), stage (the sources and the staging models
+validation reads), validate (Great Expectations' verdicts, the quarantine's rows and the counts, the
+cells not counted), transform (first the admission: the stop for a CRO the run would drop quietly,
+`UnmatchedCroError`, before `on_rejected`, so nothing is written; then `on_rejected`; then the
+rejected-share gate; then the awards' tables over the countable cells only), check (the output checks
+of `sql/tests/`, then the disclosure audit of `cro_awards.disclosure` on exactly the tables to be
+published). A run bound to fail at the gate does no scoring; `on_rejected` is called before the gate,
 so a failing run still leaves its quarantine for the user to inspect.
 
 Contract: `run_pipeline(loaded, export_path, through="check")` returns a `PipelineResult`; with
 `through="validate"` it stops after validation (no gate, no tables; the cells not counted: what `check`
-reports). Raises
-`ConfigError`/`ExportError` for bad input, `UnmatchedCroError` for a CRO lost to unknown_cro,
-`RejectedShareError` at the gate, `OutputCheckError` (a bug)
-when an output check fails, `DisclosureError` when the tables lack the structure that keeps every published
-number off the cells that are not countable (a bug, never bad data).
+reports). Raises `ConfigError`/`ExportError` for bad input, `UnmatchedCroError` for a CRO lost to
+unknown_cro, `RejectedShareError` at the gate, `OutputCheckError` (a bug) when an output check fails,
+`DisclosureError` when the tables lack the structure that keeps every published number off the cells
+that are not countable (a bug, never bad data).
 """
 
 from __future__ import annotations
@@ -34,18 +34,20 @@ from typing import Any, Literal, TypeVar
 
 import pyarrow as pa
 
-from cro_awards import disclosure, sql, transform, unmatched, validate
+from cro_awards import disclosure, graph as graph_module, sql, transform, unmatched, validate
 from cro_awards.checkpoints import checkpoint
-from cro_awards.config import REASON_CODES, LoadedConfig
+from cro_awards.config import LoadedConfig, SurveyConfig
 from cro_awards.errors import DisclosureError, OutputCheckError, RejectedShareError, UnmatchedCroError
 from cro_awards.extract import Export, read_export
+from cro_awards.graph import Graph, Node, Run, Scope, Workspace, step
+from cro_awards.transform import Validation
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-STAGES = ("extract", "stage", "validate", "transform", "check")
-"""The stages, in the order they run."""
+STAGES = graph_module.STAGES[:-1]
+"""The stages `run_pipeline` runs, in order (the draft's is the flow's)."""
 
 IO_STAGES = frozenset({"extract"})
 """Stages that read files: the only ones worth retrying when they fail for a passing reason."""
@@ -57,27 +59,6 @@ StageRunner = Callable[..., Any]
 def call_directly(name: str, function: Callable[..., T], *args: Any) -> T:  # noqa: ARG001 - the runner's signature
     """The default `run_stage`: just call it."""
     return function(*args)
-
-
-@dataclass(frozen=True)
-class Validation:
-    """What validation decided: the reasons per row, the quarantine's rows and the counts."""
-
-    reasons: pa.Table
-    rejected: pa.Table
-    counts: dict[str, int]
-    quarantined_by_reason: dict[str, int]
-
-    @property
-    def rejected_share(self) -> float:
-        return self.counts["quarantined"] / self.counts["read"] if self.counts["read"] else 0.0
-
-    def rows_by_reason(self) -> dict[str, list[int]]:
-        """Reason code -> the source rows quarantined for it, ascending, codes in the contract's order."""
-        found: dict[str, set[int]] = {}
-        for row, reason in zip(self.reasons["source_row"].to_pylist(), self.reasons["reason"].to_pylist(), strict=True):
-            found.setdefault(reason, set()).add(row)
-        return {code: sorted(found[code]) for code in REASON_CODES if code in found}
 
 
 @dataclass(frozen=True)
@@ -129,8 +110,11 @@ def _stop_for_lost_cros(validation: Validation, loaded: LoadedConfig, export_pat
         raise UnmatchedCroError(message)
 
 
-def _extract(loaded: LoadedConfig, export_path: Path) -> Export:
-    exported = read_export(export_path, loaded)
+@step(reads=("config", "export_path"), writes=("export",))
+def extract(scope: Scope) -> dict[str, Any]:
+    """Read the export (`cro_awards.extract.read_export`) and log what was read, renamed and ignored."""
+    export_path = scope.value("export_path")
+    exported = read_export(export_path, scope.value("config"))
     logger.info(
         "Read %s: %d rows (%d malformed), sha256 %s",
         export_path.name,
@@ -159,71 +143,108 @@ def _extract(loaded: LoadedConfig, export_path: Path) -> Export:
             column,
             export_path.name,
         )
-    return exported
+    return {"export": exported}
 
 
-def _stage(workspace: sql.Workspace, exported: Export, loaded: LoadedConfig) -> None:
-    transform.stage(workspace, exported.table, exported.malformed, loaded.survey)
-    logger.info("Staged %d rows in DuckDB", exported.table.num_rows)
-
-
-def _validate(workspace: sql.Workspace, exported: Export, loaded: LoadedConfig, suites: validate.Suites) -> Validation:
-    reasons = validate.rejection_reasons(
-        workspace.connection, loaded.survey, exported.malformed["source_row"].to_pylist(), suites
-    )
-    rejected, counts = transform.quarantine(workspace, reasons, loaded.survey)
-    by_reason = dict(
-        sql.rows(
-            workspace.connection,
-            "select reason, count(*) from rejection_reasons group by reason, reason_order order by reason_order",
+@step(reads=("config", "export_path", "validation", "on_rejected"), writes=("admitted", "quarantine_path"))
+def admission(scope: Scope) -> dict[str, Any]:
+    """Whether the run may score: the stop for a CRO it would drop quietly (before the quarantine is
+    written: nothing written yet), then `on_rejected` (the quarantine), then the rejected-share gate."""
+    loaded, export_path, validation = scope.value("config"), scope.value("export_path"), scope.value("validation")
+    _stop_for_lost_cros(validation, loaded, export_path)
+    on_rejected = scope.value("on_rejected")
+    where = on_rejected(validation.rejected) if on_rejected else None
+    failure = gate_failure(validation, loaded, export_path)
+    if failure:
+        advice = (
+            f" Inspect the quarantine at {where}, fix the export, and run again."
+            if where
+            else " Fix the export (run `cro-awards check` to see the reasons) and run again."
         )
-    )
-    described = ", ".join(f"{reason} {count}" for reason, count in by_reason.items())
-    logger.info(
-        "Validated with Great Expectations: read %d, accepted %d, quarantined %d (%s)",
-        counts["read"],
-        counts["accepted"],
-        counts["quarantined"],
-        described or "every row valid",
-    )
-    return Validation(reasons=reasons, rejected=rejected, counts=counts, quarantined_by_reason=by_reason)
+        raise RejectedShareError(failure + advice)
+    return {"admitted": True, "quarantine_path": where}
 
 
-def _score(workspace: sql.Workspace, loaded: LoadedConfig) -> transform.Scored:
-    scored = transform.score(workspace, loaded.survey)
-    logger.info("Scored in DuckDB: %s", ", ".join(f"{name} {t.num_rows} rows" for name, t in scored.tables.items()))
-    logger.info(
-        "Not counted (cells rated by fewer than min_cell_size = %d respondents): %s",
-        loaded.survey.min_cell_size,
-        "; ".join(
-            f"{segment} {counts['cells']} cells, {counts['ratings']} ratings"
-            for segment, counts in scored.not_counted.items()
-        ),
-    )
-    return scored
+def output_checks_node() -> Node:
+    """The node of the output checks of `sql/tests/` and the published tables' keys (it reads what those
+    files read): `OutputCheckError` (a bug) if any fails."""
+    checked = sorted({relation for name in sql.checks() for relation in sql.reads(name, sql.TESTS_DIR)})
+
+    @step(reads=(*sql.PUBLISHED, *checked), writes=("checked",))
+    def output_checks(scope: Scope) -> dict[str, Any]:
+        failed = scope.failed_checks()
+        if failed:
+            raise OutputCheckError(
+                "Output checks failed (a bug in the pipeline; nothing was published): " + "; ".join(failed)
+            )
+        logger.info("Output checks passed: keys unique, awards only for eligible CROs, read = accepted + quarantined")
+        return {"checked": True}
+
+    return output_checks
 
 
-def _check(workspace: sql.Workspace, loaded: LoadedConfig, tables: dict[str, pa.Table]) -> float:
-    parameters = transform.method_parameters(loaded.survey)
-    failed = workspace.failed_checks(parameters)
-    if failed:
-        raise OutputCheckError(
-            "Output checks failed (a bug in the pipeline; nothing was published): " + "; ".join(failed)
-        )
-    logger.info("Output checks passed: keys unique, awards only for eligible CROs, read = accepted + quarantined")
-    started = time.perf_counter()
-    findings = disclosure.audit(tables, loaded.survey.category_rows(), parameters)
-    seconds = time.perf_counter() - started
+@step(reads=("config", "tables"), writes=("audited",))
+def audit(scope: Scope) -> dict[str, Any]:
+    """The disclosure audit (`cro_awards.disclosure.audit`) on exactly the tables to be published."""
+    loaded = scope.value("config")
+    findings = disclosure.audit(scope.value("tables"), loaded.survey.category_rows(), scope.parameters)
     if findings:
         for finding in findings:
             logger.error("Disclosure audit: %s", finding.describe())
         raise DisclosureError(disclosure.explain(findings, loaded.survey.min_cell_size))
     logger.info(
-        "Disclosure audit passed in %.3f s: every published number rests on cells of at least %d ratings",
-        seconds,
+        "Disclosure audit passed: every published number rests on cells of at least %d ratings",
         loaded.survey.min_cell_size,
     )
-    return seconds
+    return {"audited": True}
+
+
+INPUTS = ("config", "export_path", "suites", "on_rejected")
+"""The values a run starts with: the loaded configuration, the export's path, the prepared Great
+Expectations suites (`validate.Suites`) and the quarantine writer (or None)."""
+
+
+def nodes(survey: SurveyConfig) -> list[Node]:
+    """The Python nodes of a run of `survey`, the one registration of every step (the models of `sql/`
+    join them in `graph.Graph`). A respondent screen's nodes are there only when the YAML configures it."""
+    screens = [judge for screen, (judge, _) in validate.SCREEN_NODES.items() if getattr(survey.screens, screen)]
+    return [
+        extract,
+        transform.stage_node(survey),
+        validate.judge_evaluations,
+        validate.judge_rating_values,
+        *screens,
+        validate.reasons_node(survey),
+        transform.judged,
+        transform.not_counted,
+        admission,
+        transform.resample,
+        transform.published,
+        transform.readings,
+        transform.contributions,
+        output_checks_node(),
+        audit,
+    ]
+
+
+TARGETS = {
+    "extract": ("export",),
+    "validate": ("validation", "not_counted"),
+    "transform": ("admitted", "tables", "readings", "contributions"),
+    "check": ("checked", "audited"),
+}
+"""Each stage's targets, in order. The stage stage's are derived (`build_graph`): the relations the judging
+nodes read that need no verdict (the staging Great Expectations judges)."""
+
+
+def build_graph(survey: SurveyConfig) -> Graph:
+    """The declared graph of a run of `survey`, with its stages' targets (`TARGETS`)."""
+    steps = nodes(survey)
+    draft = Graph(steps, INPUTS, TARGETS)
+    judges = {node.name for node in steps if node.name.startswith("judge_")}
+    read = sorted({name for node in steps if node.name in judges for name in node.reads if name in draft.writer})
+    staged = tuple(name for name in read if not judges & draft.needs(name))
+    return Graph(steps, INPUTS, {"extract": TARGETS["extract"], "stage": staged, **TARGETS})
 
 
 def run_pipeline(
@@ -240,42 +261,33 @@ def run_pipeline(
     quarantine went (named in the gate's message). `through="validate"` stops after validation.
     """
     export_path = Path(export_path)
-    timings: dict[str, float] = {}
+    graph = build_graph(loaded.survey)
     suites = validate.Suites.prepare()  # GX's import and set-up overlap extract and stage
-
-    def timed(name: str, function: Callable[..., T], *args: Any) -> T:
-        started = time.perf_counter()
-        result = run_stage(name, function, *args)
-        timings[name] = timings.get(name, 0.0) + time.perf_counter() - started
-        checkpoint(f"after_{name}")
-        return result
-
-    exported = timed("extract", _extract, loaded, export_path)
-    with sql.Workspace.open() as workspace:
-        timed("stage", _stage, workspace, exported, loaded)
-        validation = timed("validate", _validate, workspace, exported, loaded, suites)
-        if through == "validate":
-            not_counted = transform.not_counted(workspace, loaded.survey)
-            return PipelineResult(exported, validation, timings=timings, not_counted=not_counted)
-        _stop_for_lost_cros(validation, loaded, export_path)  # before the quarantine: nothing written yet
-        where = on_rejected(validation.rejected) if on_rejected else None
-        failure = gate_failure(validation, loaded, export_path)
-        if failure:
-            advice = (
-                f" Inspect the quarantine at {where}, fix the export, and run again."
-                if where
-                else (" Fix the export (run `cro-awards check` to see the reasons) and run again.")
-            )
-            raise RejectedShareError(failure + advice)
-        scored = timed("transform", _score, workspace, loaded)
-        audit_seconds = timed("check", _check, workspace, loaded, scored.tables)
-    return PipelineResult(
-        exported,
-        validation,
-        scored.tables,
+    timings: dict[str, float] = {}
+    last = STAGES.index("validate" if through == "validate" else "check")
+    with Workspace.open() as workspace:
+        run = Run(workspace, transform.method_parameters(loaded.survey))
+        run.values.update(config=loaded, export_path=export_path, suites=suites, on_rejected=on_rejected)
+        for stage in STAGES[: last + 1]:
+            started = time.perf_counter()
+            run_stage(stage, graph.execute_stage, run, stage)
+            timings[stage] = time.perf_counter() - started
+            checkpoint(f"after_{stage}")
+            if stage == "transform":
+                scored = {name: run.values[name] for name in ("tables", "readings", "contributions")}
+                logger.info(
+                    "Scored in DuckDB: %s",
+                    ", ".join(f"{name} {t.num_rows} rows" for name, t in scored["tables"].items()),
+                )
+    values = run.values
+    result = PipelineResult(
+        values["export"],
+        values["validation"],
+        values.get("tables", {}),
         timings,
-        scored.not_counted,
-        scored.contributions,
-        scored.readings,
-        audit_seconds,
+        values["not_counted"],
+        values.get("contributions"),
+        values.get("readings"),
+        run.seconds.get("audit", 0.0),
     )
+    return result

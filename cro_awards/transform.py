@@ -1,25 +1,21 @@
-"""Stage and score in DuckDB: the sources the SQL graph reads, registered here and nowhere else.
+"""Stage and score: the run's nodes that register the sources the SQL reads and take the scores out.
 
-Contract (each function takes a `cro_awards.sql.Workspace`; nothing here reads or writes files, so a
-test can drive it with literal Arrow tables):
-- `stage(workspace, export, malformed, survey)` registers the export's text and the year's ballot,
-  categories and labels (`survey_tables`), and builds what validation reads. The export's columns are
-  registered by position, never by name (an export may have a column named `source_row`, or `cro` and
-  `CRO`, which DuckDB's case-insensitive names would rename): `raw_export` and `malformed_rows` hold
-  `source_row`, `field_1` ... `field_n` (and the malformed rows' `raw_text`), `export_columns` maps
-  each field to its position and column name (as written, after `columns`), and `raw_evaluations` /
-  `raw_ratings` are the contract and attribute columns picked by position and named by the contract.
-  For each configured respondent screen that reads a column, that column is registered too
-  (`raw_qualifications`, `raw_durations`) and its staging built (`screen_inputs`); a year without
-  screens registers and builds exactly what it did before the screens existed.
-  The tables are those of `cro_awards.extract.Export` (the column names ride in their fields' metadata).
-- `quarantine(workspace, reasons)` registers validation's reasons and builds the quarantine table
-  (`rejected_evaluations`) and the counts: rows read, accepted and quarantined.
-- `score(workspace, survey)` builds every published table (the resampling's figures,
-  `cro_awards.uncertainty`, registered on the way) over the countable cells only and returns them as
-  Arrow, in key order, with the accounting of the cells not counted and the evaluations' contributions
-  (`Scored`). Once the resampling has read the counted ratings, `stg_ratings` is released (nothing
-  reads it after them).
+Contract (nodes of the run's graph, `cro_awards.graph`; nothing here reads or writes files, so a test can
+drive them with literal Arrow tables):
+- `stage_node(survey)`: registers the export's text and the year's ballot, categories and labels
+  (`survey_tables`) as sources. The export's columns are registered by position, never by name (an
+  export may have a column named `source_row`, or `cro` and `CRO`, which DuckDB's case-insensitive
+  names would rename): `raw_export` and `malformed_rows` hold `source_row`, `field_1` ... `field_n`
+  (and the malformed rows' `raw_text`), `export_columns` maps each field to its position and column
+  name (as written, after `columns`), and `raw_evaluations` / `raw_ratings` are the contract and
+  attribute columns picked by position and named by the contract; each configured respondent screen
+  that reads a column gets it too (`raw_qualifications`, `raw_durations`).
+- `judged`: validation's verdicts as a `Validation` (reasons, the quarantine's rows, the counts);
+  `not_counted`: the accounting of the cells not counted.
+- `resample`: the resampling's figures (`cro_awards.uncertainty`) over the counted ratings only,
+  registered as `composite_uncertainty`; `published`, `readings`, `contributions`: the published
+  tables, every reading's awards and the evaluations' contributions, as Arrow in key order.
+- `method_parameters(survey)`: every knob the SQL binds, by `$name`.
 """
 
 from __future__ import annotations
@@ -32,8 +28,9 @@ from typing import Any
 import pyarrow as pa
 
 from cro_awards import sql, uncertainty
-from cro_awards.config import CONTRACT_COLUMNS, WHITESPACE, Screens, SurveyConfig, category_label
+from cro_awards.config import CONTRACT_COLUMNS, REASON_CODES, WHITESPACE, SurveyConfig, category_label
 from cro_awards.extract import column_names, field_name
+from cro_awards.graph import Node, Scope, step
 
 SCAN_ROWS = 65_536
 """Rows per chunk of the export as registered (see `stage`)."""
@@ -42,18 +39,6 @@ RATING_BATCH_ROWS = 65_536
 """Rows per batch of the counted ratings streamed to the resampling (`counted_ratings`). DuckDB keeps
 several batches in flight while the stream runs: at 1 << 20 rows (42 MB each) they took some 250 MB at
 the benchmark's 1000x, then the run's peak; at this size about 40 MB (2026-12-07, bench/README.md)."""
-
-VALIDATION_INPUTS = ("int_evaluations", "cro_aliases", "stg_rating_texts", "stg_ratings")
-"""The staged relations validation reads (`cro_awards.validate`)."""
-
-
-SCREEN_STAGING = {"qualification": "stg_qualification_texts", "speeding": "stg_duration_texts"}
-"""The staging of each respondent screen that reads an export column, built only when it is configured."""
-
-
-def screen_inputs(screens: Screens) -> tuple[str, ...]:
-    """The staged relations the configured screens' validation reads, besides `VALIDATION_INPUTS`."""
-    return tuple(model for screen, model in SCREEN_STAGING.items() if getattr(screens, screen))
 
 
 def method_parameters(survey: SurveyConfig) -> dict[str, Any]:
@@ -71,6 +56,9 @@ def method_parameters(survey: SurveyConfig) -> dict[str, Any]:
         "min_cell_size": survey.min_cell_size,
         "robust_award_probability": float(survey.robust_award_probability),
         "award_rule": survey.award_rule,
+        "survey_close": survey.survey_close,
+        "recency_months": survey.recency_months,
+        "qualification_allowed": list(screens.qualification.allowed) if screens.qualification else [],
     }
 
 
@@ -99,10 +87,32 @@ def survey_tables(survey: SurveyConfig) -> dict[str, pa.Table]:
     }
 
 
-def stage(workspace: sql.Workspace, raw_export: pa.Table, malformed_rows: pa.Table, survey: SurveyConfig) -> None:
-    """Register the export's text and the year's tables; build what validation reads (module contract)."""
-    for name, table in survey_tables(survey).items():
-        workspace.register(name, table)
+def stage_node(survey: SurveyConfig) -> Node:
+    """The node that registers the export's text and the year's tables as sources (module contract): the
+    screens' columns only for the screens the YAML configures."""
+    screens = [source for screen, source in SCREEN_SOURCES.items() if getattr(survey.screens, screen)]
+
+    @step(
+        reads=("config", "export"),
+        writes=(*survey_tables(survey), *EXPORT_SOURCES, *screens),
+    )
+    def stage_export(scope: Scope) -> dict[str, Any]:
+        survey, exported = scope.value("config").survey, scope.value("export")
+        return {**survey_tables(survey), **export_sources(exported.table, exported.malformed, survey)}
+
+    return stage_export
+
+
+EXPORT_SOURCES = ("raw_export", "malformed_rows", "export_columns", "raw_evaluations", "raw_ratings")
+"""The sources every export gives (`export_sources`)."""
+
+SCREEN_SOURCES = {"qualification": "raw_qualifications", "speeding": "raw_durations"}
+"""The source of each respondent screen that reads an export column, registered only when it is configured."""
+
+
+def export_sources(raw_export: pa.Table, malformed_rows: pa.Table, survey: SurveyConfig) -> dict[str, pa.Table]:
+    """The export's sources (module contract): its text by position, its column names, the contract's and
+    the attributes' columns (and the configured screens' columns) picked by position."""
     # The export's columns by position (never by name: DuckDB's names ignore case), their names apart.
     names = column_names(raw_export)
     fields = [field_name(position) for position in range(1, len(names) + 1)]
@@ -115,9 +125,11 @@ def stage(workspace: sql.Workspace, raw_export: pa.Table, malformed_rows: pa.Tab
     # In slices of SCAN_ROWS rows (no copy): DuckDB scans a registered table's chunks in parallel, and
     # the CSV reader makes one chunk per 16 MB block.
     raw_export = pa.Table.from_batches(raw_export.to_batches(max_chunksize=SCAN_ROWS), schema=raw_export.schema)
-    workspace.register("raw_export", raw_export)
-    workspace.register("malformed_rows", malformed_rows.rename_columns(["source_row", *fields, "raw_text"]))
-    workspace.register("export_columns", export_columns(names))
+    sources = {
+        "raw_export": raw_export,
+        "malformed_rows": malformed_rows.rename_columns(["source_row", *fields, "raw_text"]),
+        "export_columns": export_columns(names),
+    }
     position: dict[str, int] = {}
     for index, name in enumerate(names, start=1):
         position.setdefault(name, index)  # names are unique (extract refuses a column named twice)
@@ -128,10 +140,10 @@ def stage(workspace: sql.Workspace, raw_export: pa.Table, malformed_rows: pa.Tab
         picks.append(("raw_qualifications", (survey.screens.qualification.column,), ("qualification",)))
     if survey.screens.speeding:
         picks.append(("raw_durations", (survey.screens.speeding.column,), ("duration",)))
-    for source, columns, names in picks:
+    for source, columns, picked_names in picks:
         picked = raw_export.select([0, *(position[column] for column in columns)])
-        workspace.register(source, picked.rename_columns(["source_row", *names]))
-    workspace.build(*VALIDATION_INPUTS, *screen_inputs(survey.screens), params=method_parameters(survey))
+        sources[source] = picked.rename_columns(["source_row", *picked_names])
+    return sources
 
 
 def export_columns(names: list[str]) -> pa.Table:
@@ -146,52 +158,92 @@ def export_columns(names: list[str]) -> pa.Table:
     )
 
 
-def quarantine(workspace: sql.Workspace, reasons: pa.Table, survey: SurveyConfig) -> tuple[pa.Table, dict[str, int]]:
-    """(the quarantine's rows in key order, {read, accepted, quarantined}) once validation has judged."""
-    workspace.register("rejection_reasons", reasons)
-    workspace.build(sql.QUARANTINE, params=method_parameters(survey))
-    [(quarantined, read)] = sql.rows(
-        workspace.connection,
-        "select (select count(*) from int_rejected_evaluations), "
-        "(select count(*) from raw_export) + (select count(*) from malformed_rows)",
-    )
-    return workspace.table(sql.QUARANTINE), {"read": read, "accepted": read - quarantined, "quarantined": quarantined}
-
-
 @dataclass(frozen=True)
-class Scored:
-    """What `score` returns: the published tables, the accounting of the countable-cells rule and the
-    contributions a draft keeps privately."""
+class Validation:
+    """What validation decided: the reasons per row, the quarantine's rows and the counts."""
 
-    tables: dict[str, pa.Table]
-    """attribute_scores, composite_scores and awards, in key order."""
-    not_counted: dict[str, dict[str, int]]
-    """segment -> {"cells", "ratings"}: the cells rated by fewer than min_cell_size respondents (D6)."""
-    contributions: pa.Table
-    """One row per accepted evaluation with a counted rating: respondent_id, cro, segment and the mask of
-    its counted attributes (`contributions`). What the differencing guard compares between a draft and
-    the earlier releases."""
-    readings: pa.Table
-    """The awards every reading would name (`int_award_readings`, in key order): the report's sensitivity
-    lines compare the readings the award rule did not choose with the one it did."""
+    reasons: pa.Table
+    rejected: pa.Table
+    counts: dict[str, int]
+    quarantined_by_reason: dict[str, int]
+
+    @property
+    def rejected_share(self) -> float:
+        return self.counts["quarantined"] / self.counts["read"] if self.counts["read"] else 0.0
+
+    def rows_by_reason(self) -> dict[str, list[int]]:
+        """Reason code -> the source rows quarantined for it, ascending, codes in the contract's order."""
+        found: dict[str, set[int]] = {}
+        for row, reason in zip(self.reasons["source_row"].to_pylist(), self.reasons["reason"].to_pylist(), strict=True):
+            found.setdefault(reason, set()).add(row)
+        return {code: sorted(found[code]) for code in REASON_CODES if code in found}
 
 
-def score(workspace: sql.Workspace, survey: SurveyConfig) -> Scored:
-    """Build the published tables (module contract); the resampling runs between the scores and them,
-    over the counted ratings only."""
-    parameters = method_parameters(survey)
-    workspace.build("int_composite_scores", params=parameters)
-    evaluations = sql.arrow(
-        workspace.connection, "select source_row, cro, segment, respondent_rank from int_accepted_evaluations"
-    )
-    composites = sql.arrow(
-        workspace.connection,
-        "select segment, cro, category, n_evaluations, composite, is_eligible from int_composite_scores",
-    )
+@step(
+    reads=("rejection_reasons", "rejected_evaluations", "int_rejected_evaluations", "raw_export", "malformed_rows"),
+    writes=("validation",),
+)
+def judged(scope: Scope) -> dict[str, Any]:
+    """What validation decided (`Validation`): the reasons, the quarantine's rows in key order and the
+    counts (read = the export's rows, well-formed or not; quarantined = the rows with a reason)."""
+    reasons = scope.value("rejection_reasons")
+    quarantined = scope.count("int_rejected_evaluations")
+    read = scope.count("raw_export") + scope.count("malformed_rows")
+    order = {code: index for index, code in enumerate(REASON_CODES)}
+    by_reason: dict[str, int] = {}
+    for reason in reasons["reason"].to_pylist():
+        by_reason[reason] = by_reason.get(reason, 0) + 1
+    return {
+        "validation": Validation(
+            reasons=reasons,
+            rejected=scope.keyed("rejected_evaluations"),
+            counts={"read": read, "accepted": read - quarantined, "quarantined": quarantined},
+            quarantined_by_reason=dict(sorted(by_reason.items(), key=lambda item: order[item[0]])),
+        )
+    }
+
+
+@step(reads=("int_not_counted",), writes=("not_counted",))
+def not_counted(scope: Scope) -> dict[str, Any]:
+    """segment -> {"cells", "ratings"}: the cells rated by fewer than min_cell_size respondents, which count
+    nowhere (`int_not_counted`); needs only the quarantine, so `check` can show it before a run."""
+    table = scope.keyed("int_not_counted")
+    return {
+        "not_counted": {row["segment"]: {"cells": row["cells"], "ratings": row["ratings"]} for row in table.to_pylist()}
+    }
+
+
+@step(
+    reads=(
+        "config",
+        "admitted",
+        "int_accepted_evaluations",
+        "int_counted_ratings",
+        "int_composite_scores",
+        "stg_ratings",
+    ),
+    writes=("composite_uncertainty",),
+)
+def resample(scope: Scope) -> dict[str, Any]:
+    """The resampling's figures of each eligible composite (`cro_awards.uncertainty`), over the counted
+    ratings only, streamed in batches of `RATING_BATCH_ROWS`. Read to the end, they release `stg_ratings`:
+    every rating of the export, most of the workspace's memory, which nothing reads after them (it declares
+    the read for that), freed before the resampling's arithmetic begins. Only after the admission
+    (`admitted`): a run bound to fail does no scoring."""
+    if scope.value("admitted") is not True:
+        raise RuntimeError("the resampling ran before the admission (a bug in the graph)")
+    survey = scope.value("config").survey
+
+    def counted_ratings() -> Iterator[pa.RecordBatch]:
+        yield from scope.stream(
+            "int_counted_ratings", "source_row", "attribute", "rating_value", batch_rows=RATING_BATCH_ROWS
+        )
+        scope.release("stg_ratings")
+
     figures = uncertainty.analyse(
-        evaluations,
-        counted_ratings(workspace),
-        composites,
+        scope.table("int_accepted_evaluations", "source_row", "cro", "segment", "respondent_rank"),
+        counted_ratings(),
+        scope.table("int_composite_scores", "segment", "cro", "category", "n_evaluations", "composite", "is_eligible"),
         survey.category_rows(),
         uncertainty.Settings(
             replicates=survey.bootstrap_replicates,
@@ -202,61 +254,35 @@ def score(workspace: sql.Workspace, survey: SurveyConfig) -> Scored:
             tolerance=sql.TOLERANCE,
         ),
     )
-    workspace.register("composite_uncertainty", figures)
-    workspace.build(*sql.PUBLISHED, params=parameters)
-    return Scored(
-        tables={name: workspace.table(name) for name in sql.PUBLISHED},
-        not_counted=not_counted(workspace, survey),
-        contributions=contributions(workspace, survey),
-        readings=workspace.table("int_award_readings"),
-    )
+    return {"composite_uncertainty": figures}
 
 
-def counted_ratings(workspace: sql.Workspace) -> Iterator[pa.RecordBatch]:
-    """The counted ratings (source_row, attribute, rating_value), streamed from DuckDB in batches of
-    `RATING_BATCH_ROWS`. Read to the end, they release `stg_ratings`: every rating of the export, most of
-    the workspace's memory (some 1.3 GB at the benchmark's 1000x), which nothing reads after them (the
-    tables built from it are built by then), freed before the resampling's arithmetic begins."""
-    reader = workspace.connection.sql(
-        "select source_row, attribute, rating_value from int_counted_ratings"
-    ).to_arrow_reader(RATING_BATCH_ROWS)
-    yield from reader
-    reader.close()
-    workspace.release("stg_ratings")
+@step(reads=sql.PUBLISHED, writes=("tables",))
+def published(scope: Scope) -> dict[str, Any]:
+    """The published tables (attribute_scores, composite_scores, awards) as Arrow, in key order."""
+    return {"tables": {name: scope.keyed(name) for name in sql.PUBLISHED}}
 
 
-def not_counted(workspace: sql.Workspace, survey: SurveyConfig) -> dict[str, dict[str, int]]:
-    """segment -> {"cells", "ratings"}: the cells rated by fewer than min_cell_size respondents, which count
-    nowhere (`int_not_counted`); needs only the quarantine, so `check` can show it before a run."""
-    workspace.build("int_not_counted", params=method_parameters(survey))
-    return {
-        segment: {"cells": cells, "ratings": ratings}
-        for segment, cells, ratings in sql.rows(workspace.connection, sql.sorted_query("int_not_counted"))
-    }
+@step(reads=("int_award_readings",), writes=("readings",))
+def readings(scope: Scope) -> dict[str, Any]:
+    """The awards every reading would name (`int_award_readings`, in key order): the report's sensitivity
+    lines compare the readings the award rule did not choose with the one it did."""
+    return {"readings": scope.keyed("int_award_readings")}
 
 
-def contributions(workspace: sql.Workspace, survey: SurveyConfig) -> pa.Table:
-    """`int_contributions` without its source rows, in (respondent_id, cro) order: respondent_id, cro,
-    segment, and the mask of the counted attributes as uint64 words (`mask_0`: bits 0-63; `mask_1`: bits
-    64-127, only in a year of more than 64 attributes). The schema's metadata names the bits
-    (`attributes`: the attribute ids, bit 0 first) and the category membership (`categories`), as JSON:
-    the form `cro_awards.guard` keeps with each draft."""
-    bits = [
-        attribute
-        for (attribute,) in sql.rows(
-            workspace.connection, "select attribute from int_attribute_bits order by attribute_bit"
-        )
-    ]
-    words = ["(attribute_mask & 18446744073709551615::uhugeint)::ubigint as mask_0"]
-    if len(bits) > 64:
-        words.append("(attribute_mask >> 64)::ubigint as mask_1")
-    table = sql.arrow(
-        workspace.connection,
-        f"select respondent_id, cro, segment, {', '.join(words)} from int_contributions order by respondent_id, cro",
-    )
+@step(reads=("config", "int_contribution_masks", "int_attribute_bits"), writes=("contributions",))
+def contributions(scope: Scope) -> dict[str, Any]:
+    """Each accepted evaluation's counted attributes, as a draft keeps them for the differencing guard
+    (`int_contribution_masks` in key order: respondent_id, cro, segment, mask_0 and, only in a year of
+    more than 64 attributes, mask_1). The schema's metadata names the bits (`attributes`: the attribute
+    ids, bit 0 first) and the category membership (`categories`), as JSON: the form `cro_awards.guard`
+    reads."""
+    bits = scope.table("int_attribute_bits", "attribute", order_by=("attribute_bit",))["attribute"].to_pylist()
+    table = scope.keyed("int_contribution_masks")
+    if len(bits) <= 64:
+        table = table.drop_columns(["mask_1"])
     categories: dict[str, list[str]] = {}
-    for category, attribute in survey.category_rows():
+    for category, attribute in scope.value("config").survey.category_rows():
         categories.setdefault(category, []).append(attribute)
-    return table.replace_schema_metadata(
-        {"attributes": json.dumps(bits), "categories": json.dumps(categories, sort_keys=True)}
-    )
+    metadata = {"attributes": json.dumps(bits), "categories": json.dumps(categories, sort_keys=True)}
+    return {"contributions": table.replace_schema_metadata(metadata)}

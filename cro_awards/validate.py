@@ -1,24 +1,19 @@
 """Validate: judge every staged row with the Great Expectations suites of `expectations/`.
 
-Contract: `rejection_reasons(connection, survey, malformed_rows, suites)` returns an Arrow table
-(source_row, reason, reason_order, attributes), one row per (quarantined export row, reason), sorted by
-source_row and reason_order. `attributes` is, for `invalid_rating`, the attribute ids whose rating is
-invalid (sorted by id; never empty), and null for every other reason. Every reason but `malformed_row`
-(found by the reader) comes from an expectation whose `meta.reason` names it; the suites take the year's
-values (scale, CRO spellings, recency window, the screens' settings) as parameters. An expectation that
-raises instead of judging is a bug: `ValidationBug` is raised, never a quarantine.
+Contract (nodes of the run's graph, `cro_awards.graph`): each judging node runs one suite on the distinct
+values a rule depends on and writes the values it rejects, which a model of `sql/` binds to map the
+verdicts back to the rows: `judge_evaluations` (every staged evaluation: reason -> failing source rows),
+`judge_rating_values` (each distinct rating text once: `int_invalid_ratings`), and for the respondent
+screens a year configures (`SCREEN_NODES`) `judge_qualifications`, `judge_durations` and
+`judge_equal_ratings` (`int_screen_*`, which carry not_qualified and speeding to every row of the
+respondent). `reasons_node(survey)` gathers them into `rejection_reasons` (source_row, reason,
+reason_order, attributes), one row per (quarantined export row, reason), sorted by source_row and
+reason_order; `attributes` is, for `invalid_rating`, the attribute ids whose rating is invalid (sorted by
+id; never empty), and null for every other reason. Every reason but `malformed_row` (found by the
+reader) comes from an expectation whose `meta.reason` names it; the suites take the year's values
+(scale, CRO spellings, recency window, the screens' settings) as parameters. An expectation that raises
+instead of judging is a bug: `ValidationBug` is raised, never a quarantine.
 
-Values are judged once each where a rule depends on the value alone: the rating texts (`rating_values`)
-and, for the respondent screens a year configures, the distinct qualification texts
-(`screen_qualification`), duration texts (`screen_speeding`) and counts of equal valid ratings
-(`screen_straight_lining`); SQL models of `sql/` map the verdicts back to the rows
-(`int_invalid_ratings`, `int_screen_*`), carrying not_qualified and speeding to every row of the
-respondent. A screen's suite runs only when the YAML configures it: a year without screens is judged
-exactly as before they existed.
-
-It reads the staged relations `int_evaluations`, `cro_aliases`, `stg_rating_texts` and `stg_ratings`,
-and `stg_qualification_texts` / `stg_duration_texts` for the screens configured
-(`cro_awards.transform.screen_inputs`).
 `great_expectations` is imported on first use (it costs seconds), not at module import; a run calls
 `Suites.prepare()` first, so that the import and the suites' set-up overlap its extract and staging
 (which run in Arrow and DuckDB, outside the GIL). `Suites` belong to one run: nothing is cached across runs.
@@ -36,14 +31,13 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cro_awards import sql
 from cro_awards.config import REASON_CODES, SurveyConfig
 from cro_awards.errors import ValidationBug
+from cro_awards.graph import Node, Scope, step
 from cro_awards.settings import EXPECTATIONS_DIR
 
 REASONS_SCHEMA = pa.schema(
@@ -86,17 +80,6 @@ SCREEN_SUITES = {
 
 SUITES = ("evaluations", "rating_values", *SCREEN_SUITES.values())
 """The suites of `expectations/` that validation may run (all prepared; the screens' only run when configured)."""
-
-VALIDATION_MODELS = (
-    "int_invalid_ratings",
-    "int_equal_ratings",
-    "int_screen_qualification",
-    "int_screen_speeding",
-    "int_screen_straight_lining",
-)
-"""The models of `sql/` that validation builds itself, each only when needed: their parameters are
-verdicts (the texts, fields and counts a suite failed). The staging of the screens' columns is built by
-`transform.stage` (`transform.SCREEN_STAGING`)."""
 
 
 class Suites:
@@ -217,22 +200,8 @@ def _exception_infos(info: dict) -> Iterable[dict]:
     return [value for value in info.values() if isinstance(value, dict)]
 
 
-def recency_window(connection: duckdb.DuckDBPyConnection, survey: SurveyConfig) -> tuple[dt.date, dt.date]:
-    """(first, last) day of the recency window; months are subtracted as SQL does (day clamped)."""
-    [(start,)] = sql.rows(
-        connection,
-        "select cast($close::date - to_months($months) as date)",
-        {"close": survey.survey_close, "months": survey.recency_months},
-    )
-    return start, survey.survey_close
-
-
-def _evaluations_frame(connection: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    table = sql.arrow(
-        connection,
-        "select source_row, respondent_id, rd_spend_musd_text, cro_key, cro, "
-        "last_engaged_text, last_engaged_on, n_answered from int_evaluations",
-    )
+def _evaluations_frame(table: pa.Table) -> pd.DataFrame:
+    """int_evaluations' judged columns as the frame the evaluations suite reads."""
     # GX compares dates fast only as datetime64[ns]; dates beyond its range are clamped to its ends,
     # which are outside every recency window, so no verdict changes.
     dates = pc.min_element_wise(
@@ -265,49 +234,142 @@ def _exact_durations(frame: pd.DataFrame, min_seconds: float) -> pd.DataFrame:
     return frame.assign(duration_seconds=pd.Series(exact, index=frame.index, dtype="float64"))
 
 
-def rejection_reasons(
-    connection: duckdb.DuckDBPyConnection,
-    survey: SurveyConfig,
-    malformed_rows: Iterable[int],
-    suites: Suites | None = None,
-) -> pa.Table:
-    """Validate the staged tables on `connection`; see the module contract."""
-    suites = suites or Suites()
-    start, end = recency_window(connection, survey)
-    cro_keys = [key for (key,) in sql.rows(connection, "select cro_key from cro_aliases order by cro_key")]
-    evaluation_failures = suites.failures(
+# --- the nodes of the run's graph (registered in cro_awards.steps) ------------------------------------
+
+
+@step(reads=("suites", "int_evaluations", "cro_aliases", "int_recency_window"), writes=("evaluation_failures",))
+def judge_evaluations(scope: Scope) -> dict[str, Any]:
+    """The evaluations suite on every staged evaluation: reason -> the source rows failing it."""
+    [window] = scope.table("int_recency_window").to_pylist()
+    frame = _evaluations_frame(
+        scope.table(
+            "int_evaluations",
+            "source_row",
+            "respondent_id",
+            "rd_spend_musd_text",
+            "cro_key",
+            "cro",
+            "last_engaged_text",
+            "last_engaged_on",
+            "n_answered",
+        )
+    )
+    cro_keys = scope.table("cro_aliases", "cro_key", order_by=("cro_key",))["cro_key"].to_pylist()
+    failures = scope.value("suites").failures(
         "evaluations",
-        _evaluations_frame(connection),
+        frame,
         "source_row",
         {
             "cro_keys": cro_keys,
-            "window_start": pd.Timestamp(start),
-            "window_end": pd.Timestamp(end),
+            "window_start": pd.Timestamp(window["window_start"]),
+            "window_end": pd.Timestamp(window["window_end"]),
         },
     )
-    values = sql.arrow(
-        connection,
-        "select distinct rating_text, rating_value from stg_rating_texts where is_answered order by rating_text",
-    ).to_pandas()
-    rating_failures = suites.failures(
+    return {"evaluation_failures": failures}
+
+
+@step(reads=("suites", "config", "int_rating_values"), writes=("invalid_rating_texts",))
+def judge_rating_values(scope: Scope) -> dict[str, Any]:
+    """The rating_values suite on each distinct answered rating text, once: the texts it rejects (what
+    int_invalid_ratings maps back to the rows)."""
+    scale = scope.value("config").survey.rating_scale
+    failures = scope.value("suites").failures(
         "rating_values",
-        values,
+        scope.table("int_rating_values", order_by=("rating_text",)).to_pandas(),
         "rating_text",
-        {"scale_min": survey.rating_scale.min, "scale_max": survey.rating_scale.max},
+        {"scale_min": scale.min, "scale_max": scale.max},
     )
-    reasons: list[tuple[int, str, list[str] | None]] = [(row, "malformed_row", None) for row in malformed_rows]
-    for reason, rows in evaluation_failures.items():
-        reasons.extend((int(row), reason, None) for row in rows)
-    invalid_texts = sorted(set().union(*rating_failures.values())) if rating_failures else []
-    # the texts were judged once each; here each row gets the attributes holding an invalid one
-    if invalid_texts or survey.screens.straight_lining:  # (the straight-lining screen reads the model)
-        sql.run(connection, "int_invalid_ratings", {"invalid_rating_texts": invalid_texts})
-    if invalid_texts:
-        rows = sql.rows(connection, "select source_row, attributes from int_invalid_ratings")
-        reasons.extend((row, "invalid_rating", attributes) for row, attributes in rows)
-    reasons.extend((row, reason, None) for row, reason in screen_reasons(connection, survey, suites))
+    return {"invalid_rating_texts": sorted(set().union(*failures.values())) if failures else []}
+
+
+@step(reads=("suites", "stg_qualification_texts", "int_qualification_keys"), writes=("not_qualified_fields",))
+def judge_qualifications(scope: Scope) -> dict[str, Any]:
+    """The qualification screen's suite on each distinct qualification field: the fields it rejects."""
+    allowed = scope.table("int_qualification_keys", order_by=("allowed_key",))["allowed_key"].to_pylist()
+    failures = scope.value("suites").failures(
+        SCREEN_SUITES["qualification"],
+        scope.table("stg_qualification_texts", "qualification_field", "qualification_key").to_pandas(),
+        "qualification_field",
+        {"allowed_keys": allowed},
+    )
+    return {"not_qualified_fields": _failing(failures, "not_qualified")}
+
+
+@step(reads=("suites", "config", "stg_duration_texts"), writes=("invalid_duration_fields", "speeding_fields"))
+def judge_durations(scope: Scope) -> dict[str, Any]:
+    """The speeding screen's suite on each distinct duration field: the fields it rejects, per reason."""
+    min_seconds = scope.value("config").survey.screens.speeding.min_seconds
+    failures = scope.value("suites").failures(
+        SCREEN_SUITES["speeding"],
+        _exact_durations(
+            scope.table("stg_duration_texts", "duration_field", "duration_text", "duration_seconds").to_pandas(),
+            min_seconds,
+        ),
+        "duration_field",
+        {"min_seconds": min_seconds},
+    )
+    return {
+        "invalid_duration_fields": _failing(failures, "invalid_duration"),
+        "speeding_fields": _failing(failures, "speeding"),
+    }
+
+
+@step(reads=("suites", "config", "int_equal_ratings"), writes=("straight_lining_counts",))
+def judge_equal_ratings(scope: Scope) -> dict[str, Any]:
+    """The straight-lining screen's suite on each distinct count of equal valid ratings: the counts it rejects."""
+    failures = scope.value("suites").failures(
+        SCREEN_SUITES["straight_lining"],
+        scope.table("int_equal_ratings", "n_equal_ratings", distinct=True).to_pandas(),
+        "n_equal_ratings",
+        {"min_ratings": scope.value("config").survey.screens.straight_lining.min_ratings},
+    )
+    return {"straight_lining_counts": [int(count) for count in _failing(failures, "straight_lining")]}
+
+
+SCREEN_NODES = {
+    "qualification": (judge_qualifications, "int_screen_qualification"),
+    "speeding": (judge_durations, "int_screen_speeding"),
+    "straight_lining": (judge_equal_ratings, "int_screen_straight_lining"),
+}
+"""Each respondent screen -> its judging node and the model that maps its verdicts back to the rows: in the
+graph only when the YAML configures the screen."""
+
+
+def reasons_node(survey: SurveyConfig) -> Node:
+    """The node that gathers every verdict into `rejection_reasons` (module contract): the reader's
+    malformed rows, the evaluations suite's failures, the invalid ratings and the rows each configured
+    screen sets aside."""
+    screens = [model for screen, (_, model) in SCREEN_NODES.items() if getattr(survey.screens, screen)]
+
+    @step(reads=("export", "evaluation_failures", "int_invalid_ratings", *screens), writes=("rejection_reasons",))
+    def rejection_reasons(scope: Scope) -> dict[str, Any]:
+        malformed = scope.value("export").malformed["source_row"].to_pylist()
+        reasons: list[tuple[int, str, list[str] | None]] = [(row, "malformed_row", None) for row in malformed]
+        for reason, rows in scope.value("evaluation_failures").items():
+            reasons.extend((int(row), reason, None) for row in rows)
+        invalid = scope.table("int_invalid_ratings", "source_row", "attributes")
+        reasons.extend(
+            (row, "invalid_rating", attributes)
+            for row, attributes in zip(
+                invalid["source_row"].to_pylist(), invalid["attributes"].to_pylist(), strict=True
+            )
+        )
+        for model in screens:
+            found = scope.table(model, "source_row", "reason")
+            reasons.extend(
+                (row, reason, None)
+                for row, reason in zip(found["source_row"].to_pylist(), found["reason"].to_pylist(), strict=True)
+            )
+        return {"rejection_reasons": reasons_table(reasons)}
+
+    return rejection_reasons
+
+
+def reasons_table(reasons: list[tuple[int, str, list[str] | None]]) -> pa.Table:
+    """(source_row, reason, attributes) verdicts as the `rejection_reasons` table, sorted by source_row and
+    the reason's place in the contract."""
     order = {code: index for index, code in enumerate(REASON_CODES)}
-    reasons.sort(key=lambda judged: (judged[0], order[judged[1]]))
+    reasons = sorted(reasons, key=lambda judged: (judged[0], order[judged[1]]))
     return pa.table(
         {
             "source_row": pa.array([row for row, _, _ in reasons], pa.int64()),
@@ -322,77 +384,3 @@ def rejection_reasons(
 def _failing(failures: dict[str, set], reason: str) -> list:
     """The values a suite failed for `reason`, sorted (the parameter a model binds)."""
     return sorted(failures.get(reason, ()))
-
-
-def screen_reasons(
-    connection: duckdb.DuckDBPyConnection, survey: SurveyConfig, suites: Suites
-) -> list[tuple[int, str]]:
-    """(source_row, reason) of every row the configured respondent screens set aside (module contract):
-    each screen's suite judges the distinct values, and its model of `sql/` maps the failing ones back to
-    the rows (and, for not_qualified and speeding, to every row of the respondent). Nothing runs for a
-    screen the YAML does not configure; a model runs only when its suite failed some value."""
-    screens = survey.screens
-    built: list[str] = []
-    if screens.qualification:
-        allowed = [
-            key
-            for (key,) in sql.rows(
-                connection,
-                "select distinct lower(identity_key(allowed)) from unnest($allowed) as allowed_values(allowed) "
-                "order by 1",
-                {"allowed": list(screens.qualification.allowed)},
-            )
-        ]
-        failures = suites.failures(
-            SCREEN_SUITES["qualification"],
-            sql.arrow(
-                connection, "select qualification_field, qualification_key from stg_qualification_texts"
-            ).to_pandas(),
-            "qualification_field",
-            {"allowed_keys": allowed},
-        )
-        if failures:
-            sql.run(
-                connection, "int_screen_qualification", {"not_qualified_fields": _failing(failures, "not_qualified")}
-            )
-            built.append("int_screen_qualification")
-    if screens.speeding:
-        failures = suites.failures(
-            SCREEN_SUITES["speeding"],
-            _exact_durations(
-                sql.arrow(
-                    connection, "select duration_field, duration_text, duration_seconds from stg_duration_texts"
-                ).to_pandas(),
-                screens.speeding.min_seconds,
-            ),
-            "duration_field",
-            {"min_seconds": screens.speeding.min_seconds},
-        )
-        if failures:
-            sql.run(
-                connection,
-                "int_screen_speeding",
-                {
-                    "invalid_duration_fields": _failing(failures, "invalid_duration"),
-                    "speeding_fields": _failing(failures, "speeding"),
-                },
-            )
-            built.append("int_screen_speeding")
-    if screens.straight_lining:
-        sql.run(connection, "int_equal_ratings", {})
-        failures = suites.failures(
-            SCREEN_SUITES["straight_lining"],
-            sql.arrow(connection, "select distinct n_equal_ratings from int_equal_ratings").to_pandas(),
-            "n_equal_ratings",
-            {"min_ratings": screens.straight_lining.min_ratings},
-        )
-        if failures:
-            sql.run(
-                connection,
-                "int_screen_straight_lining",
-                {"straight_lining_counts": [int(count) for count in _failing(failures, "straight_lining")]},
-            )
-            built.append("int_screen_straight_lining")
-    if not built:
-        return []
-    return sql.rows(connection, " union all ".join(f"select source_row, reason from {name}" for name in built))

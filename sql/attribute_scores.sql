@@ -5,7 +5,6 @@
 -- grain: one row per (segment, cro, attribute) with a countable cell (overall: in either segment), so
 --        every row has at least min_cell_size ratings
 -- key: segment, cro, attribute
--- reads: int_attribute_scores, cro_labels (cro, cro_name), attribute_labels (attribute, attribute_label)
 with
 
 final as (

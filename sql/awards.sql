@@ -6,7 +6,6 @@
 -- labels people read (cro_name, category_label) come last.
 -- grain: one row per (segment, category, cro, award)
 -- key: segment, category, cro, award
--- reads: int_award_readings, cro_labels (cro, cro_name), category_labels (category, category_label)
 -- params: $award_rule
 with
 

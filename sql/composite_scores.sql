@@ -7,8 +7,6 @@
 -- CRO's id; the labels people read (cro_name, category_label) come last.
 -- grain: one row per (segment, cro, category) with at least one counted rating in the category
 -- key: segment, cro, category
--- reads: int_composite_scores, composite_uncertainty (from cro_awards/uncertainty.py),
---        cro_labels (cro, cro_name), category_labels (category, category_label)
 with
 
 final as (

@@ -2,7 +2,6 @@
 -- (identity_key: NFKC, format characters removed, whitespace trimmed; cro_awards/identity.py; lower case).
 -- grain: one row per distinct spelling key
 -- key: cro_key
--- reads: ballot (spelling, cro: from the survey year's `cros`)
 with
 
 keyed as (

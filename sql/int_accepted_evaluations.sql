@@ -5,7 +5,6 @@
 -- respondent_id order (for the bootstrap: an order that the export's row order cannot change).
 -- grain: one row per accepted export row
 -- key: source_row
--- reads: int_evaluations, int_rejected_evaluations
 -- params: $big_pharma_min_rd_spend_musd
 with
 

@@ -5,7 +5,6 @@
 -- materialized: view (computed where it is read: it is every rating of the export again)
 -- grain: one row per (accepted evaluation, attribute answered)
 -- key: source_row, attribute
--- reads: int_accepted_evaluations, stg_ratings
 with
 
 final as (

@@ -2,7 +2,6 @@
 -- code-point order of their ids, from bit 0. A year has at most 128 attributes (the configuration checks).
 -- grain: one row per attribute of the year
 -- key: attribute
--- reads: attribute_labels (attribute, attribute_label)
 with
 
 final as (

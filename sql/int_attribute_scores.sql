@@ -7,7 +7,6 @@
 -- grain: one row per (segment, cro, attribute) with a countable cell (overall: in either segment);
 --        segment in big_pharma, small_pharma, overall
 -- key: segment, cro, attribute
--- reads: int_rating_cells
 with
 
 countable as (

@@ -16,7 +16,6 @@
 -- Comparisons carry $tolerance. Sums run over lists in a fixed order (by cro): identical bits on rerun.
 -- grain: one row per (reading, segment, category, cro, award)
 -- key: reading, segment, category, cro, award
--- reads: int_composite_scores, composite_uncertainty (from cro_awards/uncertainty.py)
 -- params: $min_cros_for_awards, $champion_sd_multiplier, $tolerance, $robust_award_probability
 with
 

@@ -7,7 +7,6 @@
 -- Means are taken over lists in a fixed order, so parallel aggregation cannot change the last bits.
 -- grain: one row per (segment, cro, category) with at least one counted rating in the category
 -- key: segment, cro, category
--- reads: int_attribute_scores, int_contributions, int_attribute_bits, category_attributes (category, attribute)
 -- params: $min_evaluations, $tolerance
 with
 

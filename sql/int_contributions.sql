@@ -7,7 +7,6 @@
 -- cost ten times as much at 3 million ratings).
 -- grain: one row per accepted evaluation with at least one counted rating
 -- key: source_row
--- reads: int_counted_ratings, int_attribute_bits, int_accepted_evaluations
 with
 
 counted as (

@@ -6,7 +6,6 @@
 -- materialized: view (computed where it is read: it is every counted rating of the export again)
 -- grain: one row per (accepted evaluation, attribute answered) in a countable cell
 -- key: source_row, attribute
--- reads: int_accepted_ratings, int_rating_cells
 with
 
 not_countable as (

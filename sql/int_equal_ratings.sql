@@ -8,7 +8,6 @@
 -- one are counted again from their ratings.
 -- grain: one row per well-formed export row with at least one valid rating, all of them equal
 -- key: source_row
--- reads: int_evaluations, int_invalid_ratings, stg_ratings
 with
 
 invalid_fields as (

@@ -4,7 +4,6 @@
 -- int_equal_ratings).
 -- grain: one row per well-formed export row
 -- key: source_row
--- reads: stg_evaluations, cro_aliases (cro_key, cro), stg_ratings
 with
 
 answers as (

@@ -3,7 +3,6 @@
 -- it rejected; here each row gets the attributes whose field holds one of them.
 -- grain: one row per well-formed export row with at least one invalid rating
 -- key: source_row
--- reads: stg_ratings
 -- params: $invalid_rating_texts (the trimmed rating texts that validation rejected)
 with
 

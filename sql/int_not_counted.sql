@@ -2,7 +2,6 @@
 -- fewer than min_cell_size respondents and their ratings, which count in no published number.
 -- grain: one row per segment (big_pharma, small_pharma), zeros included
 -- key: segment
--- reads: int_rating_cells
 with
 
 segments as (

@@ -6,7 +6,6 @@
 -- grain: one row per (segment, cro, attribute) with at least one accepted rating; segment in big_pharma,
 --        small_pharma
 -- key: segment, cro, attribute
--- reads: int_accepted_ratings
 -- params: $min_cell_size
 with
 

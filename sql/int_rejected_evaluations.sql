@@ -1,7 +1,6 @@
 -- Every quarantined export row with its reasons, in the contract's order of reason codes.
 -- grain: one row per quarantined export row (well-formed or malformed)
 -- key: source_row
--- reads: rejection_reasons (source_row, reason, reason_order: from validation and the reader)
 with
 
 reasons as (

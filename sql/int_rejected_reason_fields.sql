@@ -9,9 +9,6 @@
 -- a field). The attribute columns are unpivoted for the no_ratings and straight_lining rows only.
 -- grain: one row per (quarantined export row, reason)
 -- key: source_row, reason
--- reads: rejection_reasons (source_row, reason, reason_order, attributes: the invalid ratings' attribute
---        ids for invalid_rating), raw_ratings (source_row + one text column per attribute id),
---        stg_rating_texts (rating_field, is_answered), export_columns (field, position, column_name)
 -- params: $qualification_column, $duration_column (the screens' columns, null when not configured)
 with
 

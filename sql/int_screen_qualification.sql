@@ -5,7 +5,6 @@
 -- the row that failed. A row without a respondent id is judged alone.
 -- grain: one row per well-formed export row set aside by the qualification screen
 -- key: source_row
--- reads: raw_qualifications (source_row, qualification: the screen's column as text), int_evaluations
 -- params: $not_qualified_fields (the qualification fields, as written, that validation rejected)
 with
 

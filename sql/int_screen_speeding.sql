@@ -6,7 +6,6 @@
 -- (expectations/screen_speeding.json) and binds the fields it rejected, per reason.
 -- grain: one row per (well-formed export row, reason) set aside by the speeding screen
 -- key: source_row, reason
--- reads: raw_durations (source_row, duration: the screen's column as text), int_evaluations
 -- params: $invalid_duration_fields, $speeding_fields (the duration fields, as written, that validation
 --         rejected for each reason)
 with

@@ -4,7 +4,6 @@
 -- carried to the respondent's other rows.
 -- grain: one row per well-formed export row set aside by the straight-lining screen
 -- key: source_row
--- reads: int_equal_ratings
 -- params: $straight_lining_counts (the values of n_equal_ratings that validation rejected)
 with
 

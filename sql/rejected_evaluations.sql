@@ -8,9 +8,6 @@
 -- null). (`fields` is a keyword to sqlfluff, hence its noqa: it is the contract's column name.)
 -- grain: one row per quarantined export row
 -- key: source_row
--- reads: int_rejected_evaluations, int_rejected_reason_fields, raw_export (source_row, field_1 ... field_n),
---        malformed_rows (source_row, field_1 ... field_n, raw_text),
---        export_columns (field, position, column_name)
 with
 
 rejected_rows as (

@@ -6,7 +6,6 @@
 -- (expectations/screen_speeding.json); int_screen_speeding maps their verdicts back to the rows.
 -- grain: one row per distinct duration field, as written in the export (untrimmed)
 -- key: duration_field
--- reads: raw_durations (source_row, duration: the screen's column as text)
 -- params: $whitespace (the characters trimmed around a field)
 with
 

@@ -7,7 +7,6 @@
 -- the ballot is matched.
 -- grain: one row per well-formed export row
 -- key: source_row
--- reads: raw_evaluations (source_row, respondent_id, rd_spend_musd, cro, last_engaged as text)
 -- params: $whitespace (the characters trimmed around a field)
 with
 

@@ -6,7 +6,6 @@
 -- (int_screen_qualification).
 -- grain: one row per distinct qualification field, as written in the export (untrimmed)
 -- key: qualification_field
--- reads: raw_qualifications (source_row, qualification: the screen's column as text)
 with
 
 fields as (

@@ -5,7 +5,6 @@
 -- rating_text. (No WHERE here: DuckDB would push it below the DISTINCT and trim every field.)
 -- grain: one row per distinct non-null rating field, as written in the export (untrimmed)
 -- key: rating_field
--- reads: raw_ratings (source_row + one text column per attribute id)
 -- params: $whitespace (the characters trimmed around a field)
 with
 

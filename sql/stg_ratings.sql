@@ -2,7 +2,6 @@
 -- leniently (by stg_rating_texts). Blank, `n/a` and `na` (any case) are no rating and leave no row.
 -- grain: one row per (export row, attribute) with an answered field
 -- key: source_row, attribute
--- reads: raw_ratings (source_row + one text column per attribute id), stg_rating_texts
 with
 
 unpivoted as (

@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from cro_awards import sql, uncertainty
+from cro_awards import graph, sql, uncertainty
 from cro_awards.config import SurveyConfig
 from cro_awards.transform import method_parameters
 
@@ -123,7 +123,7 @@ def assert_rows(actual: list[tuple], expected: list[tuple]) -> None:
 @pytest.fixture
 def con():
     """A fresh workspace's connection (memory-bounded, its own spill folder, removed afterwards)."""
-    workspace = sql.Workspace.open()
+    workspace = graph.Workspace.open()
     yield workspace.connection
     workspace.close()
 
@@ -336,8 +336,8 @@ def test_ineligible_cro_not_ranked_nor_awarded_and_a_thin_cro_counted_nowhere(co
     knobs = params(min_evaluations=4, min_cell_size=3, min_cros_for_awards=3)
     # Every file from the accepted ratings on (int_rating_cells, int_counted_ratings, int_attribute_scores,
     # int_contributions, int_composite_scores), in graph order, then awards.
-    given = set(sql.run_order(("int_accepted_ratings", "int_accepted_evaluations")))
-    for name in sql.run_order(("awards",)):
+    given = set(graph.run_order(("int_accepted_ratings", "int_accepted_evaluations")))
+    for name in graph.run_order(("awards",)):
         if name not in given:
             sql.run(con, name, knobs)
 

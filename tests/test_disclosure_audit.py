@@ -29,7 +29,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from cro_awards import disclosure, sql, uncertainty
+from cro_awards import disclosure, graph, sql, uncertainty
 
 STR = pa.string()
 INT = pa.int64()
@@ -373,7 +373,7 @@ def built_tables(min_cell_size: int) -> dict[str, pa.Table]:
     evaluations = sorted({(row, f"R{row}", cro, segment) for segment, cro, row, _, _ in ratings})
     names = ["segment", "cro", "source_row", "attribute", "rating_value"]
     params = {**PARAMS, "min_cell_size": min_cell_size, "robust_award_probability": 0.8, "award_rule": "official"}
-    with sql.Workspace.open() as workspace:
+    with graph.Workspace.open() as workspace:
         con = workspace.connection
         con.register("int_accepted_ratings", pa.table({n: [r[i] for r in ratings] for i, n in enumerate(names)}))
         con.register(
@@ -390,8 +390,8 @@ def built_tables(min_cell_size: int) -> dict[str, pa.Table]:
         con.register("attribute_labels", pa.table({"attribute": ["a1", "a2"], "attribute_label": ["One", "Two"]}))
         con.register("category_labels", pa.table({"category": ["k"], "category_label": ["K"]}))
         con.register("composite_uncertainty", uncertainty.SCHEMA.empty_table())
-        given = set(sql.run_order(("int_accepted_ratings", "int_accepted_evaluations")))
-        for name in sql.run_order(sql.PUBLISHED):
+        given = set(graph.run_order(("int_accepted_ratings", "int_accepted_evaluations")))
+        for name in graph.run_order(sql.PUBLISHED):
             if name not in given:
                 sql.run(con, name, params)
         return {name: workspace.table(name) for name in sql.PUBLISHED}

@@ -178,3 +178,26 @@ def test_every_import_of_the_runtime_code_is_a_declared_dependency():
         if not {d.lower().replace("_", "-") for d in distributions.get(module, [module])} & declared
     }
     assert not undeclared, f"imported by the runtime but not in pyproject.toml's dependencies: {undeclared}"
+
+
+SQL_RUNNERS = {
+    "cro_awards/graph.py": "the runner and its workspace",
+    "cro_awards/sql.py": "runs one file of sql/",
+    "cro_awards/disclosure.py": "runs the checks of sql/audit/ on the Arrow tables about to be written, apart",
+    "cro_awards/config.py": "cro_keys: DuckDB's lower(identity_key()) of the YAML's spellings, outside any run",
+}
+
+
+def test_no_sql_is_executed_outside_the_runner():
+    """Every model runs through the graph (`cro_awards.graph`); a node reads a relation through its Scope.
+    Only the modules of `SQL_RUNNERS` talk to DuckDB, each for the reason given."""
+    import re
+
+    talks = re.compile(r"\.execute\(|\.sql\(|\bsql\.(rows|arrow|run)\(|duckdb\.connect\(")
+    found = {
+        str(path.relative_to(PROJECT_ROOT))
+        for package in ("cro_awards", "cli", "flows", "tasks", "deployments")
+        for path in (PROJECT_ROOT / package).rglob("*.py")
+        if talks.search(path.read_text(encoding="utf-8"))
+    }
+    assert found == set(SQL_RUNNERS)

@@ -24,10 +24,9 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from cro_awards import sql, uncertainty
+from cro_awards import graph, sql, uncertainty
 from cro_awards.config import SurveyConfig
-from cro_awards.transform import SCREEN_STAGING, export_columns, method_parameters
-from cro_awards.validate import VALIDATION_MODELS
+from cro_awards.transform import export_columns, method_parameters
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +50,7 @@ def parsed_relations(text: str) -> set[str]:
     """The relations DuckDB's parser finds (CTE names excluded); `$parameters` become NULL, because the
     parser refuses prepared parameters. On a workspace's connection, which knows the project's functions
     (identity_key)."""
-    with sql.Workspace.open() as workspace:
+    with graph.Workspace.open() as workspace:
         return set(workspace.connection.get_table_names(re.sub(r"\$[a-z_]+", "NULL", text)))
 
 
@@ -83,9 +82,10 @@ def test_the_graph_has_files_to_check():
 
 
 @pytest.mark.parametrize("case", FILES, ids=file_id)
-def test_reads_header_names_exactly_the_relations_duckdb_parses(case):
+def test_what_a_file_reads_is_what_duckdbs_parser_finds_and_no_header_restates_it(case):
     folder, name = FOLDERS[case[0]], case[1]
     assert set(sql.reads(name, folder)) == parsed_relations(sql.sql_text(name, folder))
+    assert not any(line.startswith("-- reads:") for line in sql.sql_text(name, folder).splitlines())
 
 
 @pytest.mark.parametrize("case", FILES, ids=file_id)
@@ -113,27 +113,28 @@ def test_params_header_names_exactly_the_parameters_used(case):
     assert stated == set(sql.parameters_of(name, folder))
 
 
-def test_header_parsing_of_notes_and_continuation_lines():
-    # Notes in parentheses are dropped (commas inside them too); an indented `--` line continues the header.
+def test_reads_come_from_the_sql_sorted_and_headers_keep_grain_key_and_materialization():
     assert sql.reads("cro_aliases") == ("ballot",)
     assert sql.reads("int_composite_scores") == (
+        "category_attributes",
+        "int_attribute_bits",
         "int_attribute_scores",
         "int_contributions",
-        "int_attribute_bits",
-        "category_attributes",
     )
     assert sql.reads("composite_scores") == (
-        "int_composite_scores",
+        "category_labels",
         "composite_uncertainty",
         "cro_labels",
-        "category_labels",
+        "int_composite_scores",
     )
-    # An audit check's header, read from its own folder: the published tables and the category lists only.
+    # An audit check, read from its own folder: the published tables and the category lists only.
     assert sql.reads("composites_average_the_published_attributes", sql.AUDIT_DIR) == (
-        "composite_scores",
         "attribute_scores",
         "category_attributes",
+        "composite_scores",
     )
+    # A model binding a value no relation holds reads nothing.
+    assert sql.reads("int_recency_window") == ()
     assert sql.key("awards") == ("segment", "category", "cro", "award")
     assert sql.materialization("int_accepted_ratings") == "view"
     assert sql.materialization("int_counted_ratings") == "view"
@@ -150,7 +151,7 @@ def test_the_split_staging_reads_only_the_raw_export():
 
 
 def test_run_order_puts_each_model_after_every_model_it_reads():
-    order = sql.run_order()
+    order = graph.run_order()
     position = {name: index for index, name in enumerate(order)}
     for name in order:
         for relation in sql.reads(name):
@@ -160,7 +161,7 @@ def test_run_order_puts_each_model_after_every_model_it_reads():
 
 
 def test_run_order_covers_every_model_once():
-    order = sql.run_order()
+    order = graph.run_order()
     assert len(order) == len(set(order))
     assert set(order) == set(sql.models())
 
@@ -170,7 +171,7 @@ def test_run_order_of_a_target_is_its_ancestors_only():
     # (raw_ratings, stg_rating_texts (raw_ratings)). Ties are broken by name: first the three that read
     # sources only, then stg_ratings, then int_evaluations. Nothing downstream (validation's judgement,
     # the quarantine, the scores) is built.
-    assert sql.run_order(("int_evaluations",)) == (
+    assert graph.run_order(("int_evaluations",)) == (
         "cro_aliases",
         "stg_evaluations",
         "stg_rating_texts",
@@ -180,20 +181,20 @@ def test_run_order_of_a_target_is_its_ancestors_only():
 
 
 def test_run_order_of_a_leaf_reading_sources_only_is_itself():
-    assert sql.run_order(("int_rejected_evaluations",)) == ("int_rejected_evaluations",)
-    assert sql.run_order(()) == ()
+    assert graph.run_order(("int_rejected_evaluations",)) == ("int_rejected_evaluations",)
+    assert graph.run_order(()) == ()
 
 
 def test_run_order_refuses_an_unknown_target():
     with pytest.raises(sql.SqlGraphError, match="stg_nothing"):
-        sql.run_order(("stg_nothing",))
+        graph.run_order(("stg_nothing",))
 
 
 def test_run_order_is_deterministic():
     # Whatever the order the targets are given in ...
-    assert sql.run_order(("awards", "attribute_scores")) == sql.run_order(("attribute_scores", "awards"))
+    assert graph.run_order(("awards", "attribute_scores")) == graph.run_order(("attribute_scores", "awards"))
     # ... and whatever Python's string hashing (set iteration order) in a fresh process.
-    script = "import json; from cro_awards import sql; print(json.dumps([sql.run_order(), sql.run_order(('awards',))]))"
+    script = "import json; from cro_awards import graph; print(json.dumps([graph.run_order(), graph.run_order(('awards',))]))"
     outputs = set()
     for seed in ("0", "1", "12345"):
         result = subprocess.run(
@@ -207,13 +208,13 @@ def test_run_order_is_deterministic():
         outputs.add(result.stdout)
     assert len(outputs) == 1
     everything, awards = json.loads(outputs.pop())
-    assert tuple(everything) == sql.run_order()
-    assert tuple(awards) == sql.run_order(("awards",))
+    assert tuple(everything) == graph.run_order()
+    assert tuple(awards) == graph.run_order(("awards",))
 
 
 def test_sources_of_a_target():
-    assert sql.sources_of(("int_evaluations",)) == {"ballot", "raw_evaluations", "raw_ratings"}
-    assert sql.sources_of(("int_rejected_evaluations",)) == {"rejection_reasons"}
+    assert graph.sources_of(("int_evaluations",)) == {"ballot", "raw_evaluations", "raw_ratings"}
+    assert graph.sources_of(("int_rejected_evaluations",)) == {"rejection_reasons"}
 
 
 # --- the tiny world ---------------------------------------------------------------------------------
@@ -297,7 +298,7 @@ def world_sources() -> dict[str, pa.Table]:
 
 @pytest.fixture
 def workspace():
-    opened = sql.Workspace.open()
+    opened = graph.Workspace.open()
     yield opened
     opened.close()
 
@@ -311,7 +312,7 @@ def world(workspace):
     return workspace
 
 
-def query(workspace: sql.Workspace, text: str) -> list[tuple]:
+def query(workspace: graph.Workspace, text: str) -> list[tuple]:
     return workspace.connection.execute(text).fetchall()
 
 
@@ -372,10 +373,23 @@ def test_build_builds_each_model_once(workspace, monkeypatch):
 
     ran.clear()
     workspace.build(*sql.PUBLISHED, sql.QUARANTINE, params=params)
-    # Everything but what validation builds itself (its parameters are verdicts), the screens' staging
-    # (built by transform.stage for a year that configures them) and the accounting of the cells not
-    # counted (built by transform.not_counted for the manifest): nothing published or quarantined reads them.
-    elsewhere = {*VALIDATION_MODELS, *SCREEN_STAGING.values(), "int_not_counted"}
+    # Everything but what only validation's nodes read or bind verdicts into (the judged values, the
+    # invalid ratings, the screens' staging and rows), the accounting of the cells not counted and the
+    # contributions as a draft keeps them: nothing published or quarantined reads them.
+    elsewhere = {
+        "int_rating_values",
+        "int_recency_window",
+        "int_invalid_ratings",
+        "int_equal_ratings",
+        "int_qualification_keys",
+        "stg_qualification_texts",
+        "stg_duration_texts",
+        "int_screen_qualification",
+        "int_screen_speeding",
+        "int_screen_straight_lining",
+        "int_not_counted",
+        "int_contribution_masks",
+    }
     assert sorted(ran) == sorted(
         set(sql.models())
         - elsewhere
@@ -400,7 +414,7 @@ def test_build_builds_each_model_once(workspace, monkeypatch):
 
 
 def test_each_workspace_spills_to_its_own_folder_removed_on_close():
-    first, second = sql.Workspace.open(), sql.Workspace.open()
+    first, second = graph.Workspace.open(), graph.Workspace.open()
     try:
         assert first.spill != second.spill
         assert first.spill.is_dir() and second.spill.is_dir()
@@ -417,7 +431,7 @@ def test_each_workspace_spills_to_its_own_folder_removed_on_close():
 
 
 def test_workspace_as_context_manager_closes():
-    with sql.Workspace.open() as opened:
+    with graph.Workspace.open() as opened:
         spill = opened.spill
         assert spill.is_dir()
     assert not spill.exists()

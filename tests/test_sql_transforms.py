@@ -1,7 +1,7 @@
 """Unit tests of every file of `sql/`, in the dbt / jaffle-shop unit-test style.
 
 Each test registers tiny literal input tables (the file's direct inputs only) on a fresh in-memory
-DuckDB workspace (`cro_awards.sql.Workspace`), runs one file with `cro_awards.sql.run`, and compares the
+DuckDB workspace (`cro_awards.graph.Workspace`), runs one file with `cro_awards.sql.run`, and compares the
 whole output (column names and order, every row) with a literal expected table worked out by hand. The
 published tables are read back as production reads them: sorted by the key their header states
 (`sql.sorted_query`); no file sorts its own rows. Doubles are compared with an absolute tolerance of 1e-9;
@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from cro_awards import sql, uncertainty
+from cro_awards import graph, sql, uncertainty
 from cro_awards.config import SurveyConfig
 from cro_awards.transform import method_parameters, survey_tables
 
@@ -179,7 +179,7 @@ def given_accepted(con, ratings: list[tuple]) -> None:
 @pytest.fixture
 def con():
     """A fresh workspace's connection (memory-bounded, its own spill folder, removed afterwards)."""
-    workspace = sql.Workspace.open()
+    workspace = graph.Workspace.open()
     yield workspace.connection
     workspace.close()
 
@@ -811,7 +811,9 @@ def test_screens_parameters_name_the_screens_columns_and_nothing_without_screens
     assert (params()["qualification_column"], params()["duration_column"]) == (None, None)
     configured = params(screens=SCREENS)
     assert (configured["qualification_column"], configured["duration_column"]) == ("decision_role", "duration_seconds")
-    without = {key: value for key, value in params().items() if key not in ("qualification_column", "duration_column")}
+    screens_own = ("qualification_column", "duration_column", "qualification_allowed")
+    assert params()["qualification_allowed"] == [] and configured["qualification_allowed"] == ["Final decision maker"]
+    without = {key: value for key, value in params().items() if key not in screens_own}
     assert without == {key: value for key, value in configured.items() if key in without}
 
 
@@ -1250,7 +1252,7 @@ def run_chain(con, targets: tuple[str, ...], knobs: dict[str, Any], literal: tup
     int_contributions on the way to int_composite_scores. The label sources are given the attributes of
     int_accepted_ratings when none are (a file may number the attributes from them)."""
     if (
-        "attribute_labels" in sql.sources_of(targets)
+        "attribute_labels" in graph.sources_of(targets)
         and not con.execute(
             "select count(*) from information_schema.tables where table_name = 'attribute_labels'"
         ).fetchall()[0][0]
@@ -1262,8 +1264,8 @@ def run_chain(con, targets: tuple[str, ...], knobs: dict[str, Any], literal: tup
             [("attribute", STR), ("attribute_label", STR)],
             [(attribute, attribute.upper()) for attribute in sorted(attributes)],
         )
-    skipped = set(sql.run_order(ACCEPTED)) | set(literal)
-    for name in sql.run_order(targets):
+    skipped = set(graph.run_order(ACCEPTED)) | set(literal)
+    for name in graph.run_order(targets):
         if name not in skipped:
             sql.run(con, name, knobs)
 
@@ -1278,7 +1280,7 @@ def build_composites(con, categories, ratings, attribute_scores, **knobs) -> lis
     given(con, "int_attribute_scores", ATTRIBUTE_SCORES_SCHEMA, attribute_scores)
     run_chain(con, ("int_composite_scores",), params(**knobs), literal=("int_attribute_scores",))
     assert {"int_rating_cells", "int_counted_ratings", "int_contributions"} <= set(
-        sql.run_order(("int_composite_scores",))
+        graph.run_order(("int_composite_scores",))
     )
     assert columns_of(con, "int_composite_scores") == COMPOSITE_COLUMNS[:7]
     return rows_of(con, "int_composite_scores", "segment, cro, category")

@@ -1,6 +1,5 @@
 -- Check: every published attribute row rests on at least min_cell_size ratings.
 -- grain: one row per published attribute row with fewer than min_cell_size ratings (none when it passes)
--- reads: attribute_scores
 -- params: $min_cell_size
 select
     attribute_scores.segment,

@@ -1,7 +1,6 @@
 -- Check: every award's composite, weighted mean, SD and threshold follow from the published eligible
 -- composites of its cell, and its cell has at least min_cros_for_awards of them.
 -- grain: one row per award that does not follow from the published composites (none when it passes)
--- reads: awards, composite_scores
 -- params: $tolerance, $min_cros_for_awards, $champion_sd_multiplier
 with
 

@@ -3,7 +3,6 @@
 -- their total); a published attribute of a category has its composite; overall composites count the
 -- evaluations of both segments.
 -- grain: one row per composite that breaks one of these rules (none when it passes)
--- reads: composite_scores, attribute_scores, category_attributes (category, attribute)
 -- params: $tolerance
 with
 

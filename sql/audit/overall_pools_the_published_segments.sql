@@ -1,7 +1,6 @@
 -- Check: every overall attribute row is exactly the pooling of the CRO's published segment rows of the
 -- attribute (counts, and rating sums as whole numbers), and published segment rows have an overall row.
 -- grain: one row per (cro, attribute) where overall and the published segments disagree (none when it passes)
--- reads: attribute_scores
 with
 
 sums as (

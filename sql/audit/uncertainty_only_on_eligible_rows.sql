@@ -1,6 +1,5 @@
 -- Check: the per-CRO uncertainty figures are published on eligible composites only (null elsewhere).
 -- grain: one row per composite not eligible that carries an uncertainty figure (none when it passes)
--- reads: composite_scores
 select
     composite_scores.segment,
     composite_scores.cro,

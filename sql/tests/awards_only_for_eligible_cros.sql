@@ -1,6 +1,5 @@
 -- Check: every award goes to a CRO that is eligible in its cell (segment, category).
 -- grain: one row per award whose CRO is not eligible in its cell (none when the check passes)
--- reads: awards, int_composite_scores
 select awards.*
 from awards
 left join int_composite_scores

@@ -1,6 +1,5 @@
 -- Check: every published row carries its labels (each cro, attribute and category is in the year's YAML).
 -- grain: one row per published row missing a label (none when the check passes)
--- reads: attribute_scores, composite_scores, awards
 select
     'attribute_scores' as published_table,
     attribute_scores.segment,

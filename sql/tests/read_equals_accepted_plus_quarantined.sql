@@ -1,6 +1,5 @@
 -- Check: every row read (well-formed or malformed) is accepted or quarantined, and none is both.
 -- grain: one row when read <> accepted + quarantined or a row is both (none when the check passes)
--- reads: raw_export, malformed_rows, int_accepted_evaluations, int_rejected_evaluations
 with
 
 counts as (
