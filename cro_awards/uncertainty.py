@@ -576,11 +576,11 @@ def _cell_figures(
     # to where each sits on the rating scale.
     scale = (float(low_scale), float(high_scale))
     figures.update(_shrinkage(observed, weights, scaled_variance(variance, weights, observed, scale), k, rng))
-    # The leniency-adjusted reading (cro_awards.leniency), through the same empirical Bayes step.
+    # The leniency-adjusted reading (cro_awards.leniency), through the same empirical Bayes step on the
+    # plain pool: its linearised variance is no spread of ratings on the bounded scale, and scaled it read
+    # overconfident in the calibration (docs/method.md).
     adjusted_composite, adjusted_variance = adjusted
-    reading = _shrinkage(
-        adjusted_composite, weights, scaled_variance(adjusted_variance, weights, adjusted_composite, scale), k, rng
-    )
+    reading = _shrinkage(adjusted_composite, weights, pooled_variance(adjusted_variance, weights), k, rng)
     figures["composite_adjusted"] = adjusted_composite
     figures["p_leader_adjusted"] = reading["p_leader_deserved"]
     figures["p_champion_adjusted"] = reading["p_champion_deserved"]
