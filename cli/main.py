@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -137,6 +138,12 @@ def parser() -> argparse.ArgumentParser:
         help="release the run's draft at once if it succeeds (without it, the run makes a draft only)",
     )
     _add_accept_difference(run)
+    run.add_argument(
+        "--local",
+        action="store_true",
+        help="run without Prefect (no server, no task runs, no artifacts): the same graph, draft and release, "
+        "for a quick what-if; the year's file lock still keeps a second run out",
+    )
     run.add_argument(
         "--summary-json",
         metavar="FILE",
@@ -404,6 +411,8 @@ def _preflight(arguments: argparse.Namespace, loaded: LoadedConfig) -> None:
 def _run(arguments: argparse.Namespace) -> int:
     loaded = _loaded(arguments)  # an invalid configuration or override fails here, as in `check`
     _preflight(arguments, loaded)  # so do a wrong path, header or folder, and a held year: no server yet
+    if arguments.local:
+        return _run_locally(arguments, loaded)
     prepare_environment()
     from rich.console import Console
 
@@ -430,6 +439,31 @@ def _run(arguments: argparse.Namespace) -> int:
     if arguments.summary_json:
         Path(arguments.summary_json).write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
     print_summary(console, summary)
+    return 0
+
+
+def _run_locally(arguments: argparse.Namespace, loaded: LoadedConfig) -> int:
+    """`run --local`: the flow's work without Prefect (`cro_awards.pipeline.draft_year`), in this process."""
+    import uuid
+
+    from rich.console import Console
+
+    from cro_awards import pipeline
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)-7s | %(message)s", datefmt="%H:%M:%S")
+    settings = load_settings()
+    _, summary = pipeline.draft_year(
+        loaded,
+        loaded.export_path(arguments.export),
+        *settings.folders(arguments.output, arguments.quarantine, arguments.drafts),
+        run_id=str(uuid.uuid4()),
+        release=arguments.release,
+        accept_difference=arguments.accept_difference,
+        keep=settings.keep_publications,
+    )
+    if arguments.summary_json:
+        Path(arguments.summary_json).write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
+    print_summary(Console(width=None if sys.stdout.isatty() else 120), summary)
     return 0
 
 

@@ -66,10 +66,6 @@ class Snapshot:
         object.__setattr__(self, "manifest", Manifest.of(self.manifest))
 
 
-Publication = Snapshot
-"""Transitional: flows/awards.py still names `diffs.Publication`; remove once it names `Snapshot`."""
-
-
 @dataclass(frozen=True)
 class AwardChange:
     segment: str

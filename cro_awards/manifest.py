@@ -24,7 +24,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -37,7 +37,24 @@ from cro_awards.summary import AwardsSummary, RunSummary, cro_name, indistinct_c
 
 if TYPE_CHECKING:
     from cro_awards.config import LoadedConfig
-    from cro_awards.pipeline import PipelineResult
+    from cro_awards.extract import Export
+
+
+class ScoredRun(Protocol):
+    """What the record and the summary read of a run (`cro_awards.pipeline.PipelineResult` is one; the
+    pipeline imports this module, so it is not named here)."""
+
+    export: Export
+    tables: dict[str, Any]
+    not_counted: dict[str, dict[str, int]]
+    audit_seconds: float
+
+    @property
+    def counts(self) -> dict[str, int]: ...
+
+    @property
+    def quarantined_by_reason(self) -> dict[str, int]: ...
+
 
 MANIFEST = "_manifest.json"
 """A publication folder's manifest file."""
@@ -133,11 +150,6 @@ class Manifest(_Record):
             return int((self.effective or {})["min_cell_size"])
         except (KeyError, TypeError, ValueError):
             return default
-
-    def __getitem__(self, key: str) -> Any:
-        """Transitional: `manifest["key"]` reads the JSON (tasks/awards.py's draft task still does); new
-        code reads attributes. Remove once no caller indexes a Manifest."""
-        return self.to_json()[key]
 
 
 class ManifestError(PublishError):
@@ -246,7 +258,7 @@ def effective_configuration(loaded: LoadedConfig) -> dict[str, Any]:
     return effective
 
 
-def manifest(result: PipelineResult, loaded: LoadedConfig, run_id: str, published_at: str) -> Manifest:
+def manifest(result: ScoredRun, loaded: LoadedConfig, run_id: str, published_at: str) -> Manifest:
     """See the module contract."""
     return Manifest(
         run_id=run_id,
@@ -307,7 +319,7 @@ def awards_summary(folder: Path, survey_year: int) -> AwardsSummary:
 
 
 def summary(
-    result: PipelineResult,
+    result: ScoredRun,
     loaded: LoadedConfig,
     run_id: str,
     *,

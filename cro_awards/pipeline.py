@@ -34,23 +34,40 @@ from typing import Any, Literal, TypeVar
 
 import pyarrow as pa
 
-from cro_awards import disclosure, graph as graph_module, sql, transform, unmatched, validate
-from cro_awards.checkpoints import checkpoint
+from cro_awards import (
+    columns,
+    diff as diffs,
+    disclosure,
+    graph as graph_module,
+    history as histories,
+    manifest as manifests,
+    publish as publishing,
+    releases,
+    report as reporting,
+    sql,
+    transform,
+    unmatched,
+    validate,
+)
+from cro_awards.checkpoints import CHECKPOINTS, checkpoint
 from cro_awards.config import LoadedConfig, SurveyConfig
 from cro_awards.errors import DisclosureError, OutputCheckError, RejectedShareError, UnmatchedCroError
 from cro_awards.extract import Export, read_export
 from cro_awards.graph import Graph, Node, Run, Scope, Workspace, step
+from cro_awards.locks import year_lock
+from cro_awards.manifest import Manifest
+from cro_awards.summary import RunSummary
 from cro_awards.transform import Validation
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-STAGES = graph_module.STAGES[:-1]
-"""The stages `run_pipeline` runs, in order (the draft's is the flow's)."""
+STAGES = graph_module.STAGES
+"""The stages `run_pipeline` runs, in order."""
 
-IO_STAGES = frozenset({"extract"})
-"""Stages that read files: the only ones worth retrying when they fail for a passing reason."""
+IO_STAGES = frozenset({"extract", "draft"})
+"""Stages that read or write files: the only ones worth retrying when they fail for a passing reason."""
 
 StageRunner = Callable[..., Any]
 """`run_stage(name, function, *args)`: call `function(*args)` as stage `name` and return its result."""
@@ -72,13 +89,22 @@ class PipelineResult:
     not_counted: dict[str, dict[str, int]] = field(default_factory=dict)
     """segment -> {"cells", "ratings"} rated by fewer than min_cell_size respondents: counted nowhere (D6)."""
     contributions: pa.Table | None = None
-    """Each accepted evaluation's counted attributes (`cro_awards.transform.Scored.contributions`): what a
-    draft keeps privately for the differencing guard at release."""
+    """Each accepted evaluation's counted attributes (`cro_awards.transform.contributions`): what a draft
+    keeps privately for the differencing guard at release."""
     readings: pa.Table | None = None
-    """The awards every reading would name (`cro_awards.transform.Scored.readings`): the report's
-    sensitivity lines."""
+    """The awards every reading would name (`int_award_readings`): the report's sensitivity lines."""
     audit_seconds: float = 0.0
     """Seconds of the disclosure audit (within check): the benchmark reports it apart."""
+    node_seconds: dict[str, float] = field(default_factory=dict)
+    """Seconds of every node of the graph that ran (`graph.Run.seconds`)."""
+    manifest: Manifest | None = None
+    """Through the draft: the run's record (manifest.json)."""
+    difference: diffs.Diff | None = None
+    """Through the draft: the draft against the release current when it was made."""
+    draft: Path | None = None
+    """Through the draft: the draft's folder in the private store."""
+    released: dict[str, Any] | None = None
+    """Through the draft, when released at once: what `releases.release` did (None for a draft only)."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -199,9 +225,121 @@ def audit(scope: Scope) -> dict[str, Any]:
     return {"audited": True}
 
 
-INPUTS = ("config", "export_path", "suites", "on_rejected")
+@dataclass(frozen=True)
+class DraftRequest:
+    """What a run that drafts needs beyond scoring: its id, where things go, and whether to release."""
+
+    run_id: str
+    output: Path
+    quarantine: Path
+    drafts: Path
+    keep: int = 2
+    release: bool = False
+    accept_difference: str | None = None
+
+
+@step(reads=("config", "request", "export", "validation", "not_counted", "checked", "audited"), writes=("manifest",))
+def record(scope: Scope) -> dict[str, Any]:
+    """The run's record (`cro_awards.manifest.manifest`), once every check has passed."""
+    scored = PipelineResult(scope.value("export"), scope.value("validation"), not_counted=scope.value("not_counted"))
+    run_id = scope.value("request").run_id
+    return {"manifest": manifests.manifest(scored, scope.value("config"), run_id, publishing.utc_now())}
+
+
+@step(reads=("config", "request", "manifest", "tables"), writes=("difference",))
+def difference(scope: Scope) -> dict[str, Any]:
+    """The draft against the year's current release (`cro_awards.diff.compare`; None: no release yet)."""
+    request, year = scope.value("request"), scope.value("config").survey.survey_year
+    current = releases.current_release(request.output, year)
+    snapshot = diffs.Snapshot(request.run_id, year, scope.value("tables"), scope.value("manifest"))
+    return {"difference": diffs.compare(snapshot, diffs.load(current) if current else None)}
+
+
+@step(reads=("config", "request", "manifest", "tables", "readings", "difference"), writes=("documents",))
+def documents(scope: Scope) -> dict[str, Any]:
+    """The run's reports, file name -> HTML: `report.html` (as it reads once released) and
+    `draft_report.html` (DRAFT, the overrides, the difference), both with the history of every year
+    released in the output folder before this one."""
+    loaded, request = scope.value("config"), scope.value("request")
+    tables = {**scope.value("tables"), "award_readings": scope.value("readings")}
+    manifest = scope.value("manifest")
+    history = histories.load_history(request.output, loaded.survey.survey_year)
+    rendered = {
+        "report.html": reporting.render_report(tables, manifest, loaded.survey, history=history),
+        "draft_report.html": reporting.render_report(
+            tables, manifest, loaded.survey, history=history, draft=scope.value("difference")
+        ),
+    }
+    logger.info(
+        "Rendered %s (%d KB)%s",
+        " and ".join(rendered),
+        len(rendered["report.html"]) // 1024,
+        f", with the history of {', '.join(str(r.survey_year) for r in history)}" if history else "",
+    )
+    checkpoint("after_report")
+    return {"documents": rendered}
+
+
+@step(reads=("request", "manifest", "tables", "documents", "contributions"), writes=("draft",))
+def draft(scope: Scope) -> dict[str, Any]:
+    """Write the run's draft in the private store (`cro_awards.publish.write_draft`), each table
+    self-described (`cro_awards.columns.describe`), with its contributions for the differencing guard."""
+    request, manifest = scope.value("request"), scope.value("manifest")
+    described = {
+        name: columns.describe(
+            name, table, survey_year=manifest.survey_year, run_id=manifest.run_id, configuration=manifest.effective
+        )
+        for name, table in scope.value("tables").items()
+    }
+    folder = publishing.write_draft(
+        described,
+        manifest,
+        request.drafts,
+        scope.value("documents"),
+        scope.value("contributions"),
+        output=request.output,
+    )
+    logger.info("Draft of survey year %s written to %s", manifest.survey_year, folder)
+    return {"draft": folder}
+
+
+@step(reads=("config", "request", "draft"), writes=("released",))
+def publication(scope: Scope) -> dict[str, Any]:
+    """Release the draft at once if the request says so (`cro_awards.releases.release`, the differencing
+    guard included); otherwise the keep policy (`releases.collect_garbage`). What the release did, or None."""
+    request, year = scope.value("request"), scope.value("config").survey.survey_year
+    done = None
+    if request.release:
+        done = releases.release(
+            request.output,
+            request.quarantine,
+            year,
+            request.run_id,
+            store=request.drafts,
+            released_by=None,
+            keep=request.keep,
+            accept_difference=request.accept_difference,
+        )
+        logger.info("Released survey year %s: run %s (before: %s)", year, request.run_id, done["previous_run_id"])
+        if done["difference"]:
+            logger.warning("The differencing guard's findings were accepted: %s", request.accept_difference)
+        if done["unchecked"]:
+            logger.warning(
+                "Not compared with earlier release(s) %s: no contributions were kept with them",
+                ", ".join(done["unchecked"]),
+            )
+    else:
+        removed = releases.collect_garbage(request.output, request.quarantine, request.drafts, year, request.keep)
+        if removed:
+            logger.info("Keep policy: removed %d old draft(s) and quarantine(s)", len(removed))
+    checkpoint("after_publish")
+    return {"released": done}
+
+
+INPUTS = ("config", "export_path", "suites", "on_rejected", "request")
 """The values a run starts with: the loaded configuration, the export's path, the prepared Great
-Expectations suites (`validate.Suites`) and the quarantine writer (or None)."""
+Expectations suites (`validate.Suites`), the quarantine writer (or None) and, for a run through the draft,
+its `DraftRequest` (else None)."""
 
 
 def nodes(survey: SurveyConfig) -> list[Node]:
@@ -224,6 +362,11 @@ def nodes(survey: SurveyConfig) -> list[Node]:
         transform.contributions,
         output_checks_node(),
         audit,
+        record,
+        difference,
+        documents,
+        draft,
+        publication,
     ]
 
 
@@ -232,6 +375,7 @@ TARGETS = {
     "validate": ("validation", "not_counted"),
     "transform": ("admitted", "tables", "readings", "contributions"),
     "check": ("checked", "audited"),
+    "draft": ("released",),
 }
 """Each stage's targets, in order. The stage stage's are derived (`build_graph`): the relations the judging
 nodes read that need no verdict (the staging Great Expectations judges)."""
@@ -251,36 +395,47 @@ def run_pipeline(
     loaded: LoadedConfig,
     export_path: str | Path,
     *,
-    through: Literal["validate", "check"] = "check",
+    through: Literal["validate", "check", "draft"] = "check",
     run_stage: StageRunner = call_directly,
     on_rejected: Callable[[pa.Table], str] | None = None,
+    request: DraftRequest | None = None,
 ) -> PipelineResult:
     """Run the stages on `export_path` (module contract).
 
     `on_rejected(rejected_rows)` is called after validation, before the gate, and returns where the
-    quarantine went (named in the gate's message). `through="validate"` stops after validation.
+    quarantine went (named in the gate's message). `through="validate"` stops after validation;
+    `through="draft"` (which needs `request`) also writes the run's draft and, if asked, releases it.
+    The draft stage runs after the workspace is closed: it reads only the Arrow tables.
     """
+    if (through == "draft") != (request is not None):
+        raise ValueError("a DraftRequest is given exactly when running through the draft")
     export_path = Path(export_path)
     graph = build_graph(loaded.survey)
     suites = validate.Suites.prepare()  # GX's import and set-up overlap extract and stage
     timings: dict[str, float] = {}
-    last = STAGES.index("validate" if through == "validate" else "check")
+    stages = STAGES[: STAGES.index(through) + 1]
+
+    def run_one(run: Run, stage: str) -> None:
+        started = time.perf_counter()
+        run_stage(stage, graph.execute_stage, run, stage)
+        timings[stage] = time.perf_counter() - started
+        if f"after_{stage}" in CHECKPOINTS:
+            checkpoint(f"after_{stage}")
+
     with Workspace.open() as workspace:
         run = Run(workspace, transform.method_parameters(loaded.survey))
-        run.values.update(config=loaded, export_path=export_path, suites=suites, on_rejected=on_rejected)
-        for stage in STAGES[: last + 1]:
-            started = time.perf_counter()
-            run_stage(stage, graph.execute_stage, run, stage)
-            timings[stage] = time.perf_counter() - started
-            checkpoint(f"after_{stage}")
-            if stage == "transform":
-                scored = {name: run.values[name] for name in ("tables", "readings", "contributions")}
-                logger.info(
-                    "Scored in DuckDB: %s",
-                    ", ".join(f"{name} {t.num_rows} rows" for name, t in scored["tables"].items()),
-                )
+        run.values.update(
+            config=loaded, export_path=export_path, suites=suites, on_rejected=on_rejected, request=request
+        )
+        for stage in stages:
+            if stage != "draft":
+                run_one(run, stage)
+    if "draft" in stages:
+        run_one(run, "draft")
+    if "tables" in run.values:
+        logger.info("Scored: %s", ", ".join(f"{name} {t.num_rows} rows" for name, t in run.values["tables"].items()))
     values = run.values
-    result = PipelineResult(
+    return PipelineResult(
         values["export"],
         values["validation"],
         values.get("tables", {}),
@@ -289,5 +444,70 @@ def run_pipeline(
         values.get("contributions"),
         values.get("readings"),
         run.seconds.get("audit", 0.0),
+        dict(run.seconds),
+        values.get("manifest"),
+        values.get("difference"),
+        values.get("draft"),
+        values.get("released"),
     )
-    return result
+
+
+def draft_year(
+    loaded: LoadedConfig,
+    export_path: Path,
+    output: Path,
+    quarantine: Path,
+    drafts: Path,
+    *,
+    run_id: str,
+    release: bool = False,
+    accept_difference: str | None = None,
+    keep: int = 2,
+    lock_holder: str = "cro-awards",
+    run_stage: StageRunner = call_directly,
+    write_quarantine: Callable[[pa.Table, Path, int, str], Path] | None = None,
+) -> tuple[PipelineResult, RunSummary]:
+    """A survey year from export to draft (and, with `release`, its release), and the run's summary: the
+    folders checked, the year's lock taken (`cro_awards.locks.year_lock`), the private store prepared (an
+    output folder of the old layout moved over), the pipeline run through the draft with the quarantine
+    written by `write_quarantine` (default `publish.write_quarantine`). What the Prefect flow runs under
+    its slot and timeout, with each stage a task; what `cro-awards run --local` runs as it is."""
+    output, quarantine = publishing.check_locations(output, quarantine)
+    drafts = publishing.check_store(drafts, output, quarantine)
+    year = loaded.survey.survey_year
+    written: dict[str, Any] = {}
+
+    def on_rejected(rejected: pa.Table) -> str:
+        started = time.perf_counter()
+        path = (write_quarantine or publishing.write_quarantine)(rejected, quarantine, year, run_id)
+        written.update(path=str(path), seconds=time.perf_counter() - started)
+        checkpoint("after_quarantine")
+        return written["path"]
+
+    with year_lock(output, year, lock_holder):
+        output, quarantine, drafts, moved = releases.prepare(output, quarantine, drafts)
+        if moved:
+            logger.warning(
+                "Moved the drafts and logs of %s to the private store %s: %s",
+                output,
+                drafts,
+                "; ".join(moved),
+            )
+        request = DraftRequest(run_id, output, quarantine, drafts, keep, release, accept_difference)
+        result = run_pipeline(
+            loaded, export_path, through="draft", run_stage=run_stage, on_rejected=on_rejected, request=request
+        )
+    timings = {**result.timings, "quarantine": written["seconds"]}
+    logger.info("Stage seconds: %s", ", ".join(f"{name} {seconds:.2f}" for name, seconds in timings.items()))
+    summary = manifests.summary(
+        result,
+        loaded,
+        run_id,
+        published=result.draft,
+        output=publishing.year_folder(output, year),
+        quarantine=written["path"],
+        timings=timings,
+        released=result.released is not None,
+        diff=diffs.render_text(result.difference),
+    )
+    return result, summary

@@ -75,13 +75,6 @@ class RunSummary(AwardsSummary):
         values = asdict(self)
         return {key: values[key] for key in self._ORDER}
 
-    def __setitem__(self, key: str, value: Any) -> None:
-        """Transitional: flows/awards.py sets `released` and `diff` after building the summary; it is to pass
-        them to `summary(...)` instead. Remove once it does."""
-        if key not in ("released", "diff"):
-            raise TypeError(f"RunSummary is immutable: {key} is set when it is built")
-        object.__setattr__(self, key, value)
-
 
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _MARKDOWN_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}

@@ -1,10 +1,11 @@
 """The `cro-awards` Prefect flow: one survey year from export to a draft of its awards (and its release).
 
-The flow runs `cro_awards.pipeline.run_pipeline` with each stage as a Prefect task (`tasks.awards`),
-writes the run's own quarantine, renders the report (as released, and as a draft: DRAFT, the overrides,
-the difference from the current release), writes the run's DRAFT, and records the run's artifacts. A
-draft changes nothing readers see; with `release=True` the draft is released at once
-(`cro_awards.releases`), otherwise the keep policy runs and the draft waits for `cro-awards release`. Its parameters
+The flow runs `cro_awards.pipeline.run_pipeline(..., through="draft")` (the run's whole graph: scores,
+checks, the report as released and as a draft, the run's DRAFT and, with `release=True`, its release;
+otherwise the keep policy runs and the draft waits for `cro-awards release`) with each stage as a Prefect
+task (`tasks.awards`) and the quarantine written by its own task, under the year's slot and lock; then
+it records the run's artifacts (and, for a release, the year's awards artifact and event). A draft
+changes nothing readers see. Its parameters
 are the paths and one override per method knob of `cro_awards.knobs` (bounds and descriptions derived
 from there, so the UI's Custom run form refuses an out-of-range value before a run starts).
 
@@ -47,28 +48,15 @@ from pydantic import Field, WithJsonSchema
 from cro_awards import (
     diff as diffs,
     knobs,
-    manifest as manifests,
     pipeline,
     publish as publishing,
     releases,
 )
-from cro_awards.checkpoints import checkpoint
-from cro_awards.config import LoadedConfig
 from cro_awards.errors import CroAwardsError, RunTimeoutError, quiet_user_error_tracebacks
-from cro_awards.locks import year_lock
 from cro_awards.paths import confine
 from cro_awards.settings import Settings, load_settings
-from tasks.awards import (
-    artifacts_task,
-    draft_task,
-    keep_policy_task,
-    load_config_task,
-    quarantine_task,
-    release_task,
-    render_report_task,
-    stage_runner,
-    timed,
-)
+from cro_awards.summary import RunSummary
+from tasks.awards import announce_release, artifacts_task, load_config_task, quarantine_task, stage_runner, timed
 
 quiet_user_error_tracebacks("prefect.flow_runs", "prefect.task_runs")
 
@@ -275,7 +263,7 @@ def cro_awards_flow(
     drafts: str | None = None,
     accept_difference: str | None = None,
     **overrides: Any,
-) -> dict[str, Any]:
+) -> RunSummary:
     """Score one survey year and write a draft of its awards (released at once only if `release`).
 
     Args:
@@ -303,19 +291,26 @@ def cro_awards_flow(
         export_path = confine(loaded.export_path(None), [settings.data_root], f"{loaded.path.name}'s sample_export")
     export_path = loaded.export_path(export_path)
     run_id = str(flow_run.id or uuid.uuid4())
+    seconds = settings.task_timeout
     with run_timeout(settings, f"the run of survey year {survey.survey_year}"):
-        with year_slot(survey.survey_year), year_lock(output_path, survey.survey_year, LOCK_HOLDER):
-            output_path, quarantine_path, drafts_path = open_store(output_path, quarantine_path, drafts_path)
-            summary, difference = _score_and_draft(
+        with year_slot(survey.survey_year):
+            result, summary = pipeline.draft_year(
                 loaded,
                 export_path,
-                (output_path, quarantine_path, drafts_path),
-                run_id,
-                settings,
-                release,
-                accept_difference,
+                output_path,
+                quarantine_path,
+                drafts_path,
+                run_id=run_id,
+                release=release,
+                accept_difference=accept_difference,
+                keep=settings.keep_publications,
+                lock_holder=LOCK_HOLDER,
+                run_stage=stage_runner(seconds),
+                write_quarantine=timed(quarantine_task, seconds),
             )
-        timed(artifacts_task, settings.task_timeout)(summary, diffs.render_markdown(difference))
+        if result.released is not None and not result.released.get("already"):
+            announce_release(result.released)
+        timed(artifacts_task, seconds)(summary, diffs.render_markdown(result.difference))
     return summary
 
 
@@ -332,85 +327,25 @@ def run_timeout(settings: Settings, what: str) -> Iterator[None]:
     year's slot (`year_slot`) and lock (`year_lock`) are released, and a draft or a release stopped
     half-way is completed or cleared by the next run, as after a crash. A native call (a DuckDB query) is
     interrupted when it returns to Python."""
+    started = time.monotonic()
     try:
         with prefect_timeout(seconds=settings.flow_timeout, timeout_exc_type=_RunTimedOut):
             yield
-    except _RunTimedOut:
+    except (_RunTimedOut, TaskRunTimeoutError) as error:
+        # The run's own timeout, met while a task runs (every stage is one), reaches here as the task's
+        # timeout: which one it was is told by the time the run has taken.
+        if isinstance(error, TaskRunTimeoutError) and time.monotonic() - started < settings.flow_timeout:
+            raise RunTimeoutError(
+                f"{what}: a task took longer than CRO_AWARDS_TASK_TIMEOUT = {settings.task_timeout:g} s and was "
+                f"stopped ({error}); its survey year is free again. Nothing was released unless the log says so "
+                "(`cro-awards publications` shows what readers see). Run it again, or raise the setting if such a "
+                "task really takes this long."
+            ) from None
         raise RunTimeoutError(
             f"{what} took longer than CRO_AWARDS_FLOW_TIMEOUT = {settings.flow_timeout:g} s and was stopped; its "
             "survey year is free again. Nothing was released unless the log says so (`cro-awards publications` "
             "shows what readers see). Run it again, or raise the setting if such a run really takes this long."
         ) from None
-    except TaskRunTimeoutError as error:
-        raise RunTimeoutError(
-            f"{what}: a task took longer than CRO_AWARDS_TASK_TIMEOUT = {settings.task_timeout:g} s and was "
-            f"stopped ({error}); its survey year is free again. Nothing was released unless the log says so "
-            "(`cro-awards publications` shows what readers see). Run it again, or raise the setting if such a "
-            "task really takes this long."
-        ) from None
-
-
-def _score_and_draft(
-    loaded: LoadedConfig,
-    export_path: Path,
-    places: tuple[Path, Path, Path],
-    run_id: str,
-    settings: Settings,
-    release: bool,
-    accept_difference: str | None = None,
-) -> tuple[dict[str, Any], diffs.Diff]:
-    output_path, quarantine_path, drafts_path = places
-    survey = loaded.survey
-    keep, seconds = settings.keep_publications, settings.task_timeout
-    written: dict[str, Any] = {}
-
-    def write_quarantine(rejected) -> str:
-        started = time.perf_counter()
-        written["path"] = str(timed(quarantine_task, seconds)(rejected, quarantine_path, survey.survey_year, run_id))
-        written["seconds"] = time.perf_counter() - started
-        checkpoint("after_quarantine")
-        return written["path"]
-
-    result = pipeline.run_pipeline(loaded, export_path, run_stage=stage_runner(seconds), on_rejected=write_quarantine)
-    timings = {**result.timings, "quarantine": written["seconds"]}
-    started = time.perf_counter()
-    manifest = manifests.manifest(result, loaded, run_id, publishing.utc_now())
-    current = releases.current_release(output_path, survey.survey_year)
-    difference = diffs.compare(
-        diffs.Publication(run_id, survey.survey_year, result.tables, manifest),
-        diffs.load(current) if current else None,
-    )
-    documents = timed(render_report_task, seconds)(
-        {**result.tables, "award_readings": result.readings}, manifest, loaded, output_path, difference
-    )
-    timings["report"] = time.perf_counter() - started
-    checkpoint("after_report")
-    started = time.perf_counter()
-    folder = timed(draft_task, seconds)(
-        result.tables, manifest, drafts_path, documents, result.contributions, output_path
-    )
-    released = None
-    if release:
-        released = timed(release_task, seconds)(
-            output_path, quarantine_path, drafts_path, survey.survey_year, run_id, None, keep, accept_difference
-        )
-    else:
-        timed(keep_policy_task, seconds)(output_path, quarantine_path, drafts_path, survey.survey_year, keep)
-    timings["publish"] = time.perf_counter() - started
-    checkpoint("after_publish")
-    get_run_logger().info("Stage seconds: %s", ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
-    summary = manifests.summary(
-        result,
-        loaded,
-        run_id,
-        published=folder,
-        output=publishing.year_folder(output_path, survey.survey_year),
-        quarantine=written["path"],
-        timings=timings,
-    )
-    summary["released"] = released is not None
-    summary["diff"] = diffs.render_text(difference)
-    return summary, difference
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def backfill_year(
         quarantine=quarantine,
         release=release,
     )
-    return {key: summary[key] for key in ("survey_year", "run_id", "counts", "output", "released")}
+    return {key: getattr(summary, key) for key in ("survey_year", "run_id", "counts", "output", "released")}
 
 
 @flow(name="cro-awards-backfill", flow_run_name="backfill", persist_result=False)

@@ -86,8 +86,8 @@ def inbox_flow(
             {
                 "survey_year": export.year,
                 "export": export.path.name,
-                "run_id": summary["run_id"],
-                "released": summary["released"],
+                "run_id": summary.run_id,
+                "released": summary.released,
             }
         )
     if not (scan.new or scan.published or scan.refused):

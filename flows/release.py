@@ -116,8 +116,8 @@ def release_flow(
 
     Args:
         survey_year: The survey year, e.g. 2024.
-        run_id: The run id of the draft to release (`cro-awards publications <year>` lists them). Releasing an
-            earlier draft is a rollback.
+        run_id: The run id of the draft to release (`cro-awards publications <year>` lists them), or its first
+            characters (at least 4) if they start no other draft's id. Releasing an earlier draft is a rollback.
         embargo_until: Release at this time (ISO 8601, e.g. 2026-12-24T09:00:00Z), by a scheduled run of this
             deployment; empty to release now.
         released_by: Who releases, recorded in the release log; empty for the operating system's user.
@@ -170,6 +170,7 @@ def _release(
         scheduled = flow_run.scheduled_start_time
         is_the_scheduled_run = scheduled is not None and abs((scheduled - until).total_seconds()) < 1
         if not (is_the_scheduled_run and wait <= EARLY_START_SECONDS):  # a time given in the form: schedule
+            run_id = releases.resolve_run_id(drafts_path, survey_year, run_id, output=output_path)
             entry = schedule_release(
                 survey_year,
                 run_id,
@@ -211,6 +212,8 @@ def _release(
             return done
         _log_cancelled(done)
         return done
+    # A unique prefix names its draft, as in `cro-awards release` (the scheduled run above has the full id).
+    run_id = releases.resolve_run_id(drafts_path, survey_year, run_id, output=output_path)
     with year_slot(survey_year), year_lock(output_path, survey_year, LOCK_HOLDER):
         embargoed = releases.pending_embargoes(drafts_path, survey_year).get(run_id)
         if embargoed is not None and not now:

@@ -19,14 +19,10 @@ from prefect.events import emit_event
 from prefect.task_engine import TaskRunTimeoutError
 
 from cro_awards import (
-    columns,
-    diff as diffs,
-    history as histories,
     manifest as manifests,
     pipeline,
     publish as publishing,
     releases,
-    report as reporting,
     summary as summaries,
 )
 from cro_awards.config import LoadedConfig, load_config
@@ -105,59 +101,6 @@ def quarantine_task(rejected: pa.Table, quarantine: Path, survey_year: int, run_
     path = publishing.write_quarantine(rejected, quarantine, survey_year, run_id)
     get_run_logger().info("Quarantine (%d rows) written to %s", rejected.num_rows, summaries.printable(path))
     return path
-
-
-@task(name="render-report", **_TASK)
-def render_report_task(
-    tables: dict[str, pa.Table],
-    manifest: dict[str, Any],
-    config: LoadedConfig,
-    output: Path,
-    draft: diffs.Diff | None = None,
-) -> dict[str, str]:
-    """The run's reports, file name -> HTML: `report.html` (as it reads once released) and, given the
-    draft's difference from the current release, `draft_report.html` (DRAFT, the overrides, the diff).
-    Both carry the history of every year released in `output` before this survey year."""
-    history = histories.load_history(output, config.survey.survey_year)
-    documents = {"report.html": reporting.render_report(tables, manifest, config.survey, history=history)}
-    if draft is not None:
-        documents["draft_report.html"] = reporting.render_report(
-            tables, manifest, config.survey, history=history, draft=draft
-        )
-    get_run_logger().info(
-        "Rendered %s (%d KB)%s",
-        " and ".join(documents),
-        len(documents["report.html"]) // 1024,
-        f", with the history of {', '.join(str(release.survey_year) for release in history)}" if history else "",
-    )
-    return documents
-
-
-@task(name="write-draft", **_IO)
-def draft_task(
-    tables: dict[str, pa.Table],
-    manifest: dict[str, Any],
-    store: Path,
-    documents: dict[str, str],
-    contributions: pa.Table | None = None,
-    output: Path | None = None,
-) -> Path:
-    """Write the run's draft in the private store (`cro_awards.publish.write_draft`), each table self-described
-    (`cro_awards.columns.describe`: survey year, run id, effective configuration, column descriptions), with
-    its contributions for the differencing guard."""
-    described = {
-        name: columns.describe(
-            name,
-            table,
-            survey_year=manifest["survey_year"],
-            run_id=manifest["run_id"],
-            configuration=manifest["config"]["effective"],
-        )
-        for name, table in tables.items()
-    }
-    folder = publishing.write_draft(described, manifest, store, documents, contributions, output=output)
-    get_run_logger().info("Draft of survey year %s written to %s", manifest["survey_year"], summaries.printable(folder))
-    return folder
 
 
 @task(name="release", **_IO)
@@ -247,13 +190,6 @@ def announce_release(done: dict[str, Any]) -> None:
             "previous_run_id": done["previous_run_id"],
         },
     )
-
-
-@task(name="keep-policy", **_IO)
-def keep_policy_task(output: Path, quarantine: Path, store: Path, survey_year: int, keep: int) -> None:
-    removed = releases.collect_garbage(output, quarantine, store, survey_year, keep)
-    if removed:
-        get_run_logger().info("Keep policy: removed %d old draft(s) and quarantine(s)", len(removed))
 
 
 @task(name="artifacts", **_TASK)

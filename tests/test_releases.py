@@ -86,7 +86,7 @@ def test_a_draft_changes_nothing_readers_see(output, quarantine):
     pointed = os.readlink(link)
     draft(output, "run-b", n_awards=5, published_at=at(1))
     assert os.readlink(link) == pointed and releases.current_release(output, YEAR) == _copy(output, "run-a")
-    assert publishing.read_manifest(first)["run_id"] == "run-a"
+    assert publishing.read_manifest(first).run_id == "run-a"
     assert_readers_see_only(output, 3)
 
 
@@ -122,7 +122,7 @@ def test_releasing_an_earlier_draft_is_a_rollback(output, quarantine):
     _release(output, quarantine, "run-b", now=NOW + HOUR)
     done = _release(output, quarantine, "run-a", now=NOW + 2 * HOUR)
     assert released_score(output) == 1.0 and releases.current_release(output, YEAR) == _copy(output, "run-a")
-    assert publishing.read_manifest(first)["run_id"] == "run-a"
+    assert publishing.read_manifest(first).run_id == "run-a"
     assert (done["previous_run_id"], done["already"]) == ("run-b", False)
     assert _log(output) == [("run-a", None), ("run-b", "run-a"), ("run-a", "run-b")]
     assert releases.previous_release(output, store(output), YEAR) == "run-b"
@@ -487,7 +487,7 @@ def test_a_hostile_run_id_never_reaches_a_path(tmp_path, kind):
     assert run_id not in {p.run_id for p in releases.publications(output, store(output), YEAR, now=NOW)}
     assert _state(tmp_path) == before, "nothing was written, moved or removed"
     assert releases.current_release(output, YEAR) == _copy(output, "run-a"), "the release of run-a (its copy)"
-    assert publishing.read_manifest(released)["run_id"] == "run-a"
+    assert publishing.read_manifest(released).run_id == "run-a"
 
 
 # --- times -----------------------------------------------------------------------------------------------
