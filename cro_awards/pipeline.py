@@ -241,6 +241,8 @@ class DraftRequest:
 @step(reads=("config", "request", "export", "validation", "not_counted", "checked", "audited"), writes=("manifest",))
 def record(scope: Scope) -> dict[str, Any]:
     """The run's record (`cro_awards.manifest.manifest`), once every check has passed."""
+    if not (scope.value("checked") and scope.value("audited")):
+        raise RuntimeError("the record was asked for before the output checks and the audit passed (a bug)")
     scored = PipelineResult(scope.value("export"), scope.value("validation"), not_counted=scope.value("not_counted"))
     run_id = scope.value("request").run_id
     return {"manifest": manifests.manifest(scored, scope.value("config"), run_id, publishing.utc_now())}
@@ -307,9 +309,10 @@ def draft(scope: Scope) -> dict[str, Any]:
 def publication(scope: Scope) -> dict[str, Any]:
     """Release the draft at once if the request says so (`cro_awards.releases.release`, the differencing
     guard included); otherwise the keep policy (`releases.collect_garbage`). What the release did, or None."""
-    request, year = scope.value("request"), scope.value("config").survey.survey_year
+    request, year, folder = scope.value("request"), scope.value("config").survey.survey_year, scope.value("draft")
     done = None
     if request.release:
+        logger.info("Releasing the draft %s", folder.name)
         done = releases.release(
             request.output,
             request.quarantine,

@@ -110,8 +110,9 @@ def test_without_screens_their_models_are_never_needed_though_they_read_what_not
         run_graph.needs("stg_qualification_texts")
 
 
-def test_on_the_sample_every_python_step_reads_exactly_what_it_declares(monkeypatch):
-    """The whole run of the 2025 sample (with every screen), each Python node's reads recorded."""
+def test_on_the_sample_every_python_step_reads_exactly_what_it_declares(monkeypatch, tmp_path):
+    """The whole run of the 2025 sample (with every screen), through the draft, each Python node's reads
+    recorded."""
     seen: dict[str, set[str]] = {}
     allowed = graph.Scope._allowed
 
@@ -121,6 +122,7 @@ def test_on_the_sample_every_python_step_reads_exactly_what_it_declares(monkeypa
 
     monkeypatch.setattr(graph.Scope, "_allowed", recording)
     loaded = load_config(PROJECT_ROOT / "surveys" / "2025.yaml")
-    pipeline.run_pipeline(loaded, loaded.export_path(None))
+    places = [tmp_path / name for name in ("out", "q", "d")]
+    pipeline.draft_year(loaded, loaded.export_path(None), *places, run_id="run-reads")
     declared = {node.name: set(node.reads) for node in pipeline.nodes(loaded.survey)}
     assert seen == declared

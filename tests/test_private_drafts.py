@@ -244,7 +244,7 @@ def test_an_old_layout_is_moved_to_the_store_once_losing_nothing(output, capsys)
     assert releases.current_release(output, YEAR) == publishing.releases_folder(output, YEAR) / "run-a"
     assert publishing.published_exports(store(output)) == {"sha-run-a", "sha-run-b"}
     assert [e["event"] for e in releases.release_log(store(output), YEAR)] == ["released", "embargoed"]
-    assert {m["run_id"] for _, m in publishing.drafts(store(output), YEAR)} == {"run-a", "run-b"}
+    assert {m.run_id for _, m in publishing.drafts(store(output), YEAR)} == {"run-a", "run-b"}
     everything = _everything_under(output)
     assert b"run-b" not in everything and b"embargo" not in everything
     for name, mode in _modes(store(output)).items():
@@ -274,6 +274,6 @@ def test_a_move_stopped_half_way_is_completed_by_the_next(output, monkeypatch):
     assert_readers_see_only(output, 3)
     releases.prepare(output, output.parent / "quarantine", store(output))
     assert not (output / ".publications").exists()
-    assert {m["run_id"] for _, m in publishing.drafts(store(output), YEAR)} == set(folders)
+    assert {m.run_id for _, m in publishing.drafts(store(output), YEAR)} == set(folders)
     assert len(releases.release_log(store(output), YEAR)) == 2, "each line once"
     assert_readers_see_only(output, 3)
