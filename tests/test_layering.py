@@ -45,7 +45,7 @@ def _imports(path: Path) -> list[tuple[str, bool, int]]:
                 found.extend((alias.name, inside, child.lineno) for alias in child.names)
             elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
                 found.append((child.module, inside, child.lineno))
-                # `from cro_awards import sql` imports the module cro_awards.sql
+                # `from cro_awards.engine import sql` imports the module cro_awards.engine.sql
                 found.extend(
                     (f"{child.module}.{alias.name}", inside, child.lineno)
                     for alias in child.names
@@ -64,12 +64,12 @@ def _package(module: str) -> str | None:
 
 def test_the_packages_are_where_the_layers_say():
     assert {
-        "cro_awards.pipeline",
-        "cro_awards.sql",
-        "cro_awards.releases",
-        "cro_awards.diff",
-        "cro_awards.columns",
-        "cro_awards.history",
+        "cro_awards.run.pipeline",
+        "cro_awards.engine.sql",
+        "cro_awards.publication.releases",
+        "cro_awards.publication.diff",
+        "cro_awards.publication.columns",
+        "cro_awards.publication.history",
         "tasks.awards",
         "flows.awards",
         "flows.release",
@@ -181,15 +181,15 @@ def test_every_import_of_the_runtime_code_is_a_declared_dependency():
 
 
 SQL_RUNNERS = {
-    "cro_awards/graph.py": "the runner and its workspace",
-    "cro_awards/sql.py": "runs one file of sql/",
-    "cro_awards/disclosure.py": "runs the checks of sql/audit/ on the Arrow tables about to be written, apart",
-    "cro_awards/config.py": "cro_keys: DuckDB's lower(identity_key()) of the YAML's spellings, outside any run",
+    "cro_awards/engine/graph.py": "the runner and its workspace",
+    "cro_awards/engine/sql.py": "runs one file of sql/",
+    "cro_awards/disclosure/audit.py": "runs the checks of sql/audit/ on the Arrow tables about to be written, apart",
+    "cro_awards/reading/config.py": "cro_keys: DuckDB's lower(identity_key()) of the YAML's spellings, outside any run",
 }
 
 
 def test_no_sql_is_executed_outside_the_runner():
-    """Every model runs through the graph (`cro_awards.graph`); a node reads a relation through its Scope.
+    """Every model runs through the graph (`cro_awards.engine.graph`); a node reads a relation through its Scope.
     Only the modules of `SQL_RUNNERS` talk to DuckDB, each for the reason given."""
     import re
 

@@ -1,4 +1,4 @@
-"""Runtime settings (cro_awards/settings.py): read from the environment in one place, with defaults
+"""Runtime settings (cro_awards/engine/settings.py): read from the environment in one place, with defaults
 that run locally; a bad value is one paragraph naming the variable."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cro_awards.settings import PROJECT_ROOT, SettingsError, load_settings
+from cro_awards.engine.settings import PROJECT_ROOT, SettingsError, load_settings
 
 
 def test_defaults_run_locally():
