@@ -21,8 +21,8 @@ Contract:
   runs one stage's targets in order: what the flow shows as one task, the benchmark as one line, and
   what `through=` stops after.
 
-The graph knows nothing of Prefect, files or the method: `cro_awards.steps` declares the Python nodes
-and `cro_awards.run.pipeline` runs the stages.
+The graph knows nothing of Prefect, files or the method: each Python node is declared beside its logic
+(`step`) and registered once in `cro_awards.run.pipeline` (`nodes`), which runs the stages.
 """
 
 from __future__ import annotations

@@ -234,7 +234,7 @@ def _exact_durations(frame: pd.DataFrame, min_seconds: float) -> pd.DataFrame:
     return frame.assign(duration_seconds=pd.Series(exact, index=frame.index, dtype="float64"))
 
 
-# --- the nodes of the run's graph (registered in cro_awards.steps) ------------------------------------
+# --- the nodes of the run's graph (registered in cro_awards.run.pipeline.nodes) ----------------------
 
 
 @step(reads=("suites", "int_evaluations", "cro_aliases", "int_recency_window"), writes=("evaluation_failures",))
