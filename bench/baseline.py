@@ -122,7 +122,7 @@ def run(
     year = int(survey["survey_year"])
     attributes = [str(a) for a in survey["attributes"]]
     columns = ", ".join(_ident(a) for a in attributes)
-    # As the pipeline's workspace (cro_awards/sql.py, DISABLED_OPTIMIZERS): DuckDB's partial aggregate
+    # As the pipeline's workspace (cro_awards/engine/sql.py, DISABLED_OPTIMIZERS): DuckDB's partial aggregate
     # pushdown would first group the ratings by their own key below the join to their evaluations
     # (the cells: 3.6 s instead of 0.3 s at 100x).
     con = duckdb.connect(":memory:", config={"disabled_optimizers": "partial_aggregate_pushdown"})

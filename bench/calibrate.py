@@ -93,20 +93,20 @@ there). The coverage, spread and planted kinds stay clustered.
 
 Each survey is written as a CSV export and a YAML (`min_cell_size: 3`, the least the YAML accepts;
 `max_rejected_share: 1.0`, `bootstrap_replicates` B, `bootstrap_seed` = seed x 100,000 + survey index)
-and run ONCE through `cro_awards.pipeline.run_pipeline(load_config(yaml), csv)` in process: every figure is
+and run ONCE through `cro_awards.run.pipeline.run_pipeline(load_config(yaml), csv)` in process: every figure is
 the published one. Every award rule's awards come from that one run: the run carries every reading's awards
 (`PipelineResult.readings`, int_award_readings, whose rows of the award_rule are what awards.sql publishes),
 and nothing else the pipeline publishes depends on the award rule (tests/test_calibrate.py checks both).
 Survey kinds (`KINDS`):
 - coverage surveys (`min_evaluations: 3`, so that every published composite gets its interval; 600, 2,000
   and 6,000 evaluations, resampled exactly, each run a second time in process with
-  `cro_awards.uncertainty.EXACT_UP_TO_WORK` set to 0, which forces the normal approximation on the same
+  `cro_awards.method.uncertainty.EXACT_UP_TO_WORK` set to 0, which forces the normal approximation on the same
   survey (composites with n < EXACT_BELOW_EVALUATIONS = 20 are resampled exactly on that path too, as the
   engine always does); and a large size, beyond the engine's EXACT_UP_TO_WORK at B, which takes the
   approximation by the engine's own choice);
 - award surveys (`min_evaluations: 10`, the method's value; null (unclustered and clustered), spread and
   planted; 1,500 and 5,000 evaluations and, for null and spread, the large size), each judged under every
-  award rule of `AWARD_RULES`: "official", "shrunk" and, when `cro_awards.knobs.AwardRule` accepts it,
+  award rule of `AWARD_RULES`: "official", "shrunk" and, when `cro_awards.reading.knobs.AwardRule` accepts it,
   "adjusted".
 Whether a survey's own run used exact resampling is decided as the engine decides it (`EXACT_UP_TO_WORK`).
 
@@ -150,7 +150,7 @@ import numpy as np
 import yaml
 from scipy import special, stats
 
-from cro_awards.knobs import AwardRule
+from cro_awards.reading.knobs import AwardRule
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SOURCE_CONFIG = PROJECT_ROOT / "surveys" / "2024.yaml"
@@ -458,7 +458,7 @@ def expected_ratings_per_evaluation() -> float:
 
 def large_size(replicates: int) -> int:
     """Evaluations of a large survey: enough for the engine's normal approximation at `replicates`."""
-    from cro_awards.uncertainty import EXACT_UP_TO_WORK
+    from cro_awards.method.uncertainty import EXACT_UP_TO_WORK
 
     needed = LARGE_MARGIN * EXACT_UP_TO_WORK / (2 * max(replicates, 1) * expected_ratings_per_evaluation())
     return max(LARGE_MIN_EVALUATIONS, math.ceil(needed / 1000) * 1000)
@@ -663,12 +663,12 @@ _IMPORTED: dict[str, str] = {}
 
 
 def engine_fingerprint() -> str:
-    """12 hex digits of sha256 over cro_awards/uncertainty.py as this process imported it (read once, right
+    """12 hex digits of sha256 over cro_awards/method/uncertainty.py as this process imported it (read once, right
     after the import) and sql/*.sql as they are now (the SQL is read at every run): which engine a survey
     ran on, so that a change to the engine during a run shows in the report."""
     if "engine" not in _IMPORTED:
-        import cro_awards.pipeline  # noqa: F401 - imports cro_awards.uncertainty, as a run does
-        from cro_awards import uncertainty
+        import cro_awards.run.pipeline  # noqa: F401 - imports cro_awards.method.uncertainty, as a run does
+        from cro_awards.method import uncertainty
 
         _IMPORTED["engine"] = hashlib.sha256(Path(uncertainty.__file__).read_bytes()).hexdigest()
     digest = hashlib.sha256(_IMPORTED["engine"].encode())
@@ -903,9 +903,9 @@ def reading_awards(result: Any) -> dict[str, list[dict[str, Any]]]:
 
 @contextmanager
 def approximation_forced() -> Iterator[None]:
-    """Within it, `cro_awards.uncertainty.EXACT_UP_TO_WORK` is 0: every survey takes the normal approximation
+    """Within it, `cro_awards.method.uncertainty.EXACT_UP_TO_WORK` is 0: every survey takes the normal approximation
     (composites with n < EXACT_BELOW_EVALUATIONS still resampled exactly, as the engine does). In process."""
-    from cro_awards import uncertainty
+    from cro_awards.method import uncertainty
 
     saved = uncertainty.EXACT_UP_TO_WORK
     uncertainty.EXACT_UP_TO_WORK = 0
@@ -921,9 +921,9 @@ def run_survey(task: tuple[Kind, int, int, int, int]) -> Outcome:
     rule's awards come from the one run: the run carries every reading's awards (`PipelineResult.readings`,
     int_award_readings, of which awards.sql publishes the award_rule's rows), and nothing else the pipeline
     publishes depends on the award rule."""
-    from cro_awards import uncertainty
-    from cro_awards.config import derive_id, load_config
-    from cro_awards.pipeline import run_pipeline
+    from cro_awards.method import uncertainty
+    from cro_awards.reading.config import derive_id, load_config
+    from cro_awards.run.pipeline import run_pipeline
 
     kind, index, seed, replicates, n_evaluations = task
     logging.getLogger("cro_awards").setLevel(logging.WARNING)
@@ -1461,7 +1461,7 @@ def render(
         f"run time {seconds / 60:.1f} min. Regenerate with `make calibrate` (bench/calibrate.py; the "
         "data-generating process, the truths and the survey kinds are in its docstring).",
         "",
-        f"**Engine.** {version}; fingerprint of cro_awards/uncertainty.py and sql/ as run "
+        f"**Engine.** {version}; fingerprint of cro_awards/method/uncertainty.py and sql/ as run "
         "(bench/calibrate.py, `engine_fingerprint`): "
         + ", ".join(f"`{e}` ({n} surveys)" for e, n in sorted(engines.items()))
         + (
@@ -1569,7 +1569,8 @@ def render(
         "under clustering the difference is the bias, which grows relative to the interval as n grows. Target: "
         f"at least {TARGET_COVERAGE} of the raters' truth at every n (✓/✗). Exact: the surveys the engine "
         "resamples exactly. Approximation: the large surveys (the engine's own choice) and the coverage surveys "
-        "of 600 to 6,000 evaluations run a second time in process with `cro_awards.uncertainty.EXACT_UP_TO_WORK` "
+        "of 600 to 6,000 evaluations run a second time in process with "
+        "`cro_awards.method.uncertainty.EXACT_UP_TO_WORK` "
         "set to 0, which forces the normal approximation; on that path composites with n < "
         "`EXACT_BELOW_EVALUATIONS` (20) are still resampled exactly, as the engine always does, so its rows below "
         "n = 20 measure that exact draw within an approximated survey.",

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from bench import synthetic
-from cro_awards.config import WHITESPACE
+from cro_awards.reading.config import WHITESPACE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(__file__).resolve().parent / "data"

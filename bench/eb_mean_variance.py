@@ -1,5 +1,5 @@
 """Which variance the empirical Bayes step should take on a bounded scale: the cell's plain pool, or the
-pool scaled to where each CRO sits on the scale (`cro_awards.uncertainty.scaled_variance`).
+pool scaled to where each CRO sits on the scale (`cro_awards.method.uncertainty.scaled_variance`).
 
     .venv/bin/python -m bench.eb_mean_variance [--surveys 50] [--seed 777] [--replicates 400]
 
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from bench import calibrate
-from cro_awards import uncertainty
+from cro_awards.method import uncertainty
 
 BINS = ((0.0, 0.2), (0.2, 0.5), (0.5, 0.8), (0.8, 0.95), (0.95, 1.0 + 1e-9))
 ROBUST = 0.8
@@ -40,8 +40,8 @@ MODELS = {
 
 def award_cells(kind: calibrate.Kind, index: int, seed: int, replicates: int) -> list[dict[str, Any]]:
     """One survey's award cells: observed composites, n, corrected resampling variances, raters' truth."""
-    from cro_awards.config import derive_id, load_config
-    from cro_awards.pipeline import run_pipeline
+    from cro_awards.reading.config import derive_id, load_config
+    from cro_awards.run.pipeline import run_pipeline
 
     captured: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     engine = uncertainty._cell_figures

@@ -10,11 +10,11 @@ evaluations (log-spaced popularity). "Clustered" cells send lenient raters to a 
 share of lenient raters 0.45 instead of 0.075), which biases those CROs' composites: no variance model
 repairs that (the adjusted reading, `composite_adjusted`, is for it); the table shows both.
 
-For each variance model the EB step of the engine (`cro_awards.uncertainty._shrinkage`) is run with it,
+For each variance model the EB step of the engine (`cro_awards.method.uncertainty._shrinkage`) is run with it,
 and the script prints: robust champions (p_award >= 0.8) truly above the true threshold, robust champions
 per cell with no true difference, the observed rate of deserved awards per p_award bin, and true
 champions found. A composite's own variance is its sample variance / n (what the resampling estimates);
-pooled is `cro_awards.uncertainty.pooled_variance`.
+pooled is `cro_awards.method.uncertainty.pooled_variance`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import datetime as dt
 
 import numpy as np
 
-from cro_awards.uncertainty import _shrinkage, pooled_variance
+from cro_awards.method.uncertainty import _shrinkage, pooled_variance
 
 N_CROS = 36
 K = 1.0

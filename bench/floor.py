@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 
-# As `cro-awards run` does before importing the flow (cro_awards/cli.py, _prepare_environment).
+# As `cro-awards run` does before importing the flow (cli/main.py, prepare_environment).
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
 

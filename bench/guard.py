@@ -1,4 +1,4 @@
-"""Times the differencing guard (`cro_awards.guard`) on synthetic contributions at 1000x: 1.5 million
+"""Times the differencing guard (`cro_awards.disclosure.guard`) on synthetic contributions at 1000x: 1.5 million
 evaluations of 30 CROs, 20 counted attributes each (30 million counted ratings), 5 categories.
 
     .venv/bin/python -m bench.guard [--evaluations 1500000]
@@ -20,11 +20,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cro_awards import guard
+from cro_awards.disclosure import guard
 
 
 def synthetic(evaluations: int, seed: int = 20261207) -> pa.Table:
-    """Contributions in the pipeline's shape (`cro_awards.transform.contributions`): every evaluation
+    """Contributions in the pipeline's shape (`cro_awards.method.transform.contributions`): every evaluation
     counting all 20 attributes, as one mask."""
     rng = np.random.default_rng(seed)
     attributes = [f"attribute_{i:02d}" for i in range(20)]

@@ -3,11 +3,11 @@
     python -m bench.profile --size 1000 [--bootstrap-replicates N] [--data-dir bench/data]
 
 Uses the benchmark's seeded exports (cached in bench/data; generated when missing). Prints the
-seconds of loading the configuration, each stage, each SQL file (as `cro_awards.sql.run` runs it), each
+seconds of loading the configuration, each stage, each SQL file (as `cro_awards.engine.sql.run` runs it), each
 Python node of the run's graph (`step <name>`: extract, the suites, the resampling, ...), the steps
-within the resampling (`cro_awards.uncertainty`: arranging the ratings, the normal approximation and its
+within the resampling (`cro_awards.method.uncertainty`: arranging the ratings, the normal approximation and its
 influences, one line per category, the exact draws, the leniency-adjusted reading of
-`cro_awards.leniency`), the disclosure audit, and the process's peak RSS; then, on Linux, the peak RSS
+`cro_awards.method.leniency`), the disclosure audit, and the process's peak RSS; then, on Linux, the peak RSS
 within each step (`Memory`). The flow's own stage timings, with Prefect, are in
 `cro-awards run --summary-json` and in `python -m bench.run`.
 """
@@ -22,9 +22,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench import data
-from cro_awards import disclosure, graph, leniency, sql, uncertainty
-from cro_awards.config import load_config
-from cro_awards.pipeline import run_pipeline
+from cro_awards.disclosure import audit as disclosure
+from cro_awards.engine import graph, sql
+from cro_awards.method import leniency, uncertainty
+from cro_awards.reading.config import load_config
+from cro_awards.run.pipeline import run_pipeline
 
 
 class Memory:
@@ -142,7 +144,7 @@ def _timing_sql_and_python_steps(timings: Timings) -> Iterator[None]:
 
 
 def profile(config_path: Path, export_path: Path) -> Timings:
-    """Run the pipeline (`cro_awards.pipeline.run_pipeline`, no Prefect) on one export, timed."""
+    """Run the pipeline (`cro_awards.run.pipeline.run_pipeline`, no Prefect) on one export, timed."""
     timings = Timings()
 
     def timed_stage(name, function, *args):

@@ -463,7 +463,7 @@ def compare_awards(pipeline_output: Path, baseline_output: Path) -> dict[str, An
 def _bootstrap_replicates(config: Path) -> int | None:
     """The pipeline's effective bootstrap_replicates for `config` (None if it has no such knob)."""
     try:
-        from cro_awards.config import load_config
+        from cro_awards.reading.config import load_config
 
         return getattr(load_config(config).survey, "bootstrap_replicates", None)
     except Exception:  # noqa: BLE001 - informative only; the runs themselves report a bad config

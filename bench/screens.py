@@ -8,7 +8,7 @@ screens, so the export carries `decision_role` and `duration_seconds`, with plan
 screen and `bad_rows=True`), 1500 * size evaluations, seeded, cached in bench/data/ by bench/data.py.
 Two bench copies of that YAML (`max_rejected_share: 1.0`, no `sample_export`) differ only in `screens`:
 "with" keeps it as written, "without" drops it (the two screen columns are then ignored like any column
-outside the contract). Both run `cro_awards.pipeline.run_pipeline(..., through="validate")`, the entry
+outside the contract). Both run `cro_awards.run.pipeline.run_pipeline(..., through="validate")`, the entry
 point every caller uses, in this process, in rounds that alternate which goes first, after one
 unrecorded warm-up of each on a 1x export (GX's import and set-up are paid there, not in a measured run).
 
@@ -75,9 +75,10 @@ def configs(data_dir: Path, source: Path = SOURCE_CONFIG) -> dict[str, Path]:
 def screen_steps(source: Path = SOURCE_CONFIG) -> frozenset[str]:
     """The steps that run only for a year with screens: the models the run's graph needs for `source` (a
     year configuring them) beyond what it needs without `screens`, and the screens' suites
-    (`cro_awards.validate.SCREEN_SUITES`)."""
-    from cro_awards import pipeline, validate
-    from cro_awards.config import load_config
+    (`cro_awards.method.validate.SCREEN_SUITES`)."""
+    from cro_awards.method import validate
+    from cro_awards.reading.config import load_config
+    from cro_awards.run import pipeline
 
     with_screens = load_config(source).survey
     without = with_screens.model_copy(update={"screens": type(with_screens.screens)()})
@@ -94,7 +95,8 @@ def screen_steps(source: Path = SOURCE_CONFIG) -> frozenset[str]:
 def _timing_steps(steps: list[tuple[str, float]]) -> Iterator[None]:
     """Record (name, wall seconds) of every SQL model built (`sql.run`) and every suite run
     (`validate.Suites.failures`) while the block runs."""
-    from cro_awards import sql, validate
+    from cro_awards.engine import sql
+    from cro_awards.method import validate
 
     run, failures = sql.run, validate.Suites.failures
 
@@ -123,8 +125,8 @@ def validate_once(config_path: Path, export_path: Path) -> dict[str, Any]:
     """One `run_pipeline(..., through="validate")`: each stage's wall seconds (the pipeline's own
     `timings`) and CPU seconds of the process (its threads, DuckDB's included: less moved by other work on
     the machine), the seconds of the steps only screens run, and what it quarantined."""
-    from cro_awards.config import load_config
-    from cro_awards.pipeline import run_pipeline
+    from cro_awards.reading.config import load_config
+    from cro_awards.run.pipeline import run_pipeline
 
     cpu: dict[str, float] = {}
 

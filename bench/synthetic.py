@@ -72,7 +72,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cro_awards.config import CONTRACT_COLUMNS, REASON_CODES
+from cro_awards.reading.config import CONTRACT_COLUMNS, REASON_CODES
 
 COMMENTS_COLUMN = "comments"
 

@@ -19,13 +19,13 @@ and without Prefect, or at an embargo time by a scheduled run of the `cro-awards
 a draft with the current release (or `--against` another draft). A run id may be given by its first
 characters (at least 4) when no other draft of the year's starts with them, as git takes an abbreviated
 commit (`releases.resolve_run_id`; an ambiguous or unknown one exits 10). The default configuration is
-the latest `surveys/<year>.yaml`. One `--flag` per method knob of `cro_awards.knobs`, for `run` and
+the latest `surveys/<year>.yaml`. One `--flag` per method knob of `cro_awards.reading.knobs`, for `run` and
 `check` alike, checked by the same code as the YAML before anything runs. A user-facing error prints
 one paragraph, without a traceback, and exits with the code `EXIT_CODES` lists (also in `--help`).
 Before Prefect's temporary server starts, `run` checks all that needs no server (the export's path and a .csv's
 header, the folders, the year's lock in ephemeral mode), so such an error comes at once, printed once.
 Names and paths are printed as text, never as rich markup. In ephemeral mode a watchdog process
-(`cro_awards.watchdog`, Linux) stops Prefect's temporary server should this process be killed alone.
+(`cro_awards.engine.watchdog`, Linux) stops Prefect's temporary server should this process be killed alone.
 """
 
 from __future__ import annotations
@@ -41,11 +41,11 @@ from pathlib import Path
 from typing import Any
 
 import cro_awards
-from cro_awards import knobs
-from cro_awards.config import LoadedConfig, load_config, load_yaml
-from cro_awards.errors import CroAwardsError, ExportError
-from cro_awards.settings import PROJECT_ROOT, load_settings
-from cro_awards.summary import AwardsSummary, RunSummary
+from cro_awards.engine.errors import CroAwardsError, ExportError
+from cro_awards.engine.settings import PROJECT_ROOT, load_settings
+from cro_awards.reading import knobs
+from cro_awards.reading.config import LoadedConfig, load_config, load_yaml
+from cro_awards.record.summary import AwardsSummary, RunSummary
 
 EXIT_CODES = {
     0: "success (check: a run would pass)",
@@ -114,7 +114,7 @@ def _add_accept_difference(command: argparse.ArgumentParser) -> None:
 def _folders(arguments: argparse.Namespace) -> tuple[Path, Path, Path]:
     """(output, quarantine, drafts) from the arguments or the settings' defaults, checked apart (a quarantine or
     drafts folder inside the output is refused); an output folder of the old layout is moved over first."""
-    from cro_awards.releases import prepare
+    from cro_awards.publication.releases import prepare
 
     output, quarantine, drafts = load_settings().folders(arguments.output, arguments.quarantine, arguments.drafts)
     output, quarantine, drafts, moved = prepare(output, quarantine, drafts)
@@ -234,7 +234,7 @@ def _no_default_export(loaded: LoadedConfig) -> ExportError:
 
 
 def _new_year(arguments: argparse.Namespace) -> int:
-    from cro_awards.new_year import new_year
+    from cro_awards.reading.new_year import new_year
 
     surveys = Path(arguments.surveys) if arguments.surveys else load_settings().surveys
     path, review = new_year(surveys, arguments.year, arguments.from_year)
@@ -245,7 +245,7 @@ def _new_year(arguments: argparse.Namespace) -> int:
 
 
 def _check(arguments: argparse.Namespace) -> int:
-    from cro_awards.dry_run import check_export
+    from cro_awards.run.dry_run import check_export
 
     loaded = _loaded(arguments)
     report = check_export(loaded.path, arguments.export, overrides=loaded.overrides)
@@ -273,7 +273,7 @@ def awards_table(summary: AwardsSummary):
     from rich.table import Table
     from rich.text import Text
 
-    from cro_awards.summary import award_cells, award_text, category_name, indistinct_text, printable
+    from cro_awards.record.summary import award_cells, award_text, category_name, indistinct_text, printable
 
     table = Table(title=Text(f"CRO Leadership Awards {printable(summary.survey_year)}"))
     for column in ("segment", "category", "leader(s)", "co-leader(s)", "champion(s)"):
@@ -306,7 +306,7 @@ def print_summary(console, summary: RunSummary) -> None:
     """What `run` prints on success: the awards table, the legend of its figures, the counts, where the
     outputs went and the report's path, all as plain text (`markup=False`, `highlight=False`): names and
     paths are never read as rich markup."""
-    from cro_awards.summary import LEGEND_AWARD, LEGEND_CO_LEADERS, printable
+    from cro_awards.record.summary import LEGEND_AWARD, LEGEND_CO_LEADERS, printable
 
     counts = summary.counts
     console.print(awards_table(summary))
@@ -340,13 +340,13 @@ def print_summary(console, summary: RunSummary) -> None:
 
 @contextlib.contextmanager
 def guarding_temporary_server() -> Iterator[None]:
-    """In Prefect's ephemeral mode (no PREFECT_API_URL), a watchdog process (`cro_awards.watchdog`, Linux
+    """In Prefect's ephemeral mode (no PREFECT_API_URL), a watchdog process (`cro_awards.engine.watchdog`, Linux
     only) for as long as the flow runs: if this process is killed alone (SIGKILL, the OOM killer), the
     watchdog stops the temporary server and whatever else this process started, which nothing else would.
     Stopped on return (Prefect stops its server at a normal exit). Call after Prefect is importable."""
     from prefect.settings import PREFECT_API_URL
 
-    from cro_awards import watchdog
+    from cro_awards.engine import watchdog
 
     guard = None if PREFECT_API_URL.value() else watchdog.start(os.getpid())
     try:
@@ -365,7 +365,7 @@ def _export_header(export: Path, loaded: LoadedConfig) -> None:
     so are an .xlsx's and a .parquet's, whose header costs a read of the file."""
     import csv
 
-    from cro_awards import extract
+    from cro_awards.reading import extract
 
     if export.suffix.lower() not in extract.SUPPORTED_SUFFIXES or not export.is_file():
         extract.read_export(export, loaded)  # raises its message at once, before opening the file
@@ -391,8 +391,8 @@ def _preflight(arguments: argparse.Namespace, loaded: LoadedConfig) -> None:
     seconds): the export's path and header, the output, quarantine and drafts folders, and (in ephemeral
     mode, where nothing queues a second run) the year's lock. Each fails with the error the flow would
     raise, printed once by `main`; the flow checks them all again."""
-    from cro_awards import publish
-    from cro_awards.locks import LOCKS, year_lock
+    from cro_awards.engine.locks import LOCKS, year_lock
+    from cro_awards.publication import publish
 
     _export_header(loaded.export_path(arguments.export), loaded)
     output, quarantine, drafts = load_settings().folders(arguments.output, arguments.quarantine, arguments.drafts)
@@ -443,12 +443,12 @@ def _run(arguments: argparse.Namespace) -> int:
 
 
 def _run_locally(arguments: argparse.Namespace, loaded: LoadedConfig) -> int:
-    """`run --local`: the flow's work without Prefect (`cro_awards.pipeline.draft_year`), in this process."""
+    """`run --local`: the flow's work without Prefect (`cro_awards.run.pipeline.draft_year`), in this process."""
     import uuid
 
     from rich.console import Console
 
-    from cro_awards import pipeline
+    from cro_awards.run import pipeline
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)-7s | %(message)s", datefmt="%H:%M:%S")
     settings = load_settings()
@@ -468,9 +468,9 @@ def _run_locally(arguments: argparse.Namespace, loaded: LoadedConfig) -> int:
 
 
 def _release(arguments: argparse.Namespace) -> int:
-    from cro_awards import releases
-    from cro_awards.locks import year_lock
-    from cro_awards.summary import printable
+    from cro_awards.engine.locks import year_lock
+    from cro_awards.publication import releases
+    from cro_awards.record.summary import printable
 
     if arguments.now and arguments.embargo_until:
         raise releases.EmbargoTimeError("give --now (release at once) or --embargo-until (release then), not both.")
@@ -530,8 +530,8 @@ def _release(arguments: argparse.Namespace) -> int:
 
 def _schedule(arguments: argparse.Namespace, output: Path, quarantine: Path, drafts: Path, until) -> int:
     """`release --embargo-until`: a run of the cro-awards-release/release deployment scheduled at that time."""
-    from cro_awards import releases
-    from cro_awards.summary import printable
+    from cro_awards.publication import releases
+    from cro_awards.record.summary import printable
 
     releases.require_draft(drafts, arguments.year, arguments.run_id)
     if not os.environ.get("PREFECT_API_URL"):
@@ -578,7 +578,7 @@ def _schedule(arguments: argparse.Namespace, output: Path, quarantine: Path, dra
 
 
 def _publications(arguments: argparse.Namespace) -> int:
-    from cro_awards import releases
+    from cro_awards.publication import releases
 
     output, _, drafts = _folders(arguments)
     listed = releases.publications(output, drafts, arguments.year)
@@ -589,7 +589,7 @@ def _publications(arguments: argparse.Namespace) -> int:
     from rich.table import Table
     from rich.text import Text
 
-    from cro_awards.summary import printable
+    from cro_awards.record.summary import printable
 
     if not listed:
         print(printable(f"No draft of survey year {arguments.year} in {drafts}."))
@@ -609,7 +609,7 @@ def _publications(arguments: argparse.Namespace) -> int:
 
 
 def _diff(arguments: argparse.Namespace) -> int:
-    from cro_awards import diff, releases
+    from cro_awards.publication import diff, releases
 
     output, _, drafts = _folders(arguments)
     run_id = releases.resolve_run_id(drafts, arguments.year, arguments.run_id, output=output)

@@ -24,7 +24,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from cro_awards.settings import PROJECT_ROOT, load_settings
+from cro_awards.engine.settings import PROJECT_ROOT, load_settings
 
 DEFAULT_CRON = "0 6 * * *"
 

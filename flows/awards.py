@@ -1,18 +1,18 @@
 """The `cro-awards` Prefect flow: one survey year from export to a draft of its awards (and its release).
 
-The flow runs `cro_awards.pipeline.run_pipeline(..., through="draft")` (the run's whole graph: scores,
+The flow runs `cro_awards.run.pipeline.run_pipeline(..., through="draft")` (the run's whole graph: scores,
 checks, the report as released and as a draft, the run's DRAFT and, with `release=True`, its release;
 otherwise the keep policy runs and the draft waits for `cro-awards release`) with each stage as a Prefect
 task (`tasks.awards`) and the quarantine written by its own task, under the year's slot and lock; then
 it records the run's artifacts (and, for a release, the year's awards artifact and event). A draft
 changes nothing readers see. Its parameters
-are the paths and one override per method knob of `cro_awards.knobs` (bounds and descriptions derived
+are the paths and one override per method knob of `cro_awards.reading.knobs` (bounds and descriptions derived
 from there, so the UI's Custom run form refuses an out-of-range value before a run starts).
 
 One run per survey year at a time: under Prefect a global concurrency limit `cro-awards-year-<year>`
 (1 slot, created on first use) queues a second run however it was started (which logs the slot and who
 holds it before it waits, and again when it has it); outside Prefect's queue, a file lock per year makes a
-second process fail fast (`cro_awards.locks`).
+second process fail fast (`cro_awards.engine.locks`).
 
 Timeouts (`run_timeout`): a run may take CRO_AWARDS_FLOW_TIMEOUT seconds (default 6 h), each of its tasks
 CRO_AWARDS_TASK_TIMEOUT (2 h), read from the settings when the run starts (a decorator's `timeout_seconds`
@@ -45,17 +45,13 @@ from prefect.utilities.timeout import timeout as prefect_timeout
 from prefect.variables import Variable
 from pydantic import Field, WithJsonSchema
 
-from cro_awards import (
-    diff as diffs,
-    knobs,
-    pipeline,
-    publish as publishing,
-    releases,
-)
-from cro_awards.errors import CroAwardsError, RunTimeoutError, quiet_user_error_tracebacks
-from cro_awards.paths import confine
-from cro_awards.settings import Settings, load_settings
-from cro_awards.summary import RunSummary
+from cro_awards.engine.errors import CroAwardsError, RunTimeoutError, quiet_user_error_tracebacks
+from cro_awards.engine.paths import confine
+from cro_awards.engine.settings import Settings, load_settings
+from cro_awards.publication import diff as diffs, publish as publishing, releases
+from cro_awards.reading import knobs
+from cro_awards.record.summary import RunSummary
+from cro_awards.run import pipeline
 from tasks.awards import announce_release, artifacts_task, load_config_task, quarantine_task, stage_runner, timed
 
 quiet_user_error_tracebacks("prefect.flow_runs", "prefect.task_runs")
@@ -204,7 +200,7 @@ def folders(
 
 def open_store(output: Path, quarantine: Path, drafts: Path) -> tuple[Path, Path, Path]:
     """The three folders checked apart, the private store ready, and an output folder of the old layout
-    moved over (`cro_awards.releases.prepare`; what was moved is logged)."""
+    moved over (`cro_awards.publication.releases.prepare`; what was moved is logged)."""
     output, quarantine, drafts, moved = releases.prepare(output, quarantine, drafts)
     if moved:
         get_run_logger().warning(

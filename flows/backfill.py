@@ -12,9 +12,9 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from cro_awards.errors import ConfigError
-from cro_awards.inbox import exports_by_year
-from cro_awards.settings import load_settings
+from cro_awards.engine.errors import ConfigError
+from cro_awards.engine.settings import load_settings
+from cro_awards.reading.inbox import exports_by_year
 from flows.awards import cro_awards_flow
 from flows.runners import task_runner
 

@@ -17,11 +17,11 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import deployment
 
-from cro_awards.errors import CroAwardsError
-from cro_awards.inbox import scan_inbox
-from cro_awards.paths import confine
-from cro_awards.publish import published_exports
-from cro_awards.settings import load_settings
+from cro_awards.engine.errors import CroAwardsError
+from cro_awards.engine.paths import confine
+from cro_awards.engine.settings import load_settings
+from cro_awards.publication.publish import published_exports
+from cro_awards.reading.inbox import scan_inbox
 from flows.awards import cro_awards_flow, open_store
 
 

@@ -6,7 +6,7 @@ awards runs. Parameters: the survey year, the run id of the draft (from `cro-awa
 publications`, or the awards run's id in the UI), `embargo_until`, `released_by`, `accept_difference`
 (why a release the differencing guard refuses is right: recorded in the release log), and the folders.
 
-Without an embargo the flow releases (`cro_awards.releases.release`) under the year's lock, like a run;
+Without an embargo the flow releases (`cro_awards.publication.releases.release`) under the year's lock, like a run;
 a draft with a pending embargo only with `now` (its embargo is cancelled), and any release cancels the
 year's pending embargo (logged). With an embargo (from now to `releases.MAX_EMBARGO_DAYS` days ahead;
 else refused) it checks the draft exists, records the embargo in the release log (replacing the year's
@@ -28,10 +28,10 @@ from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
 
-from cro_awards import releases
-from cro_awards.errors import quiet_user_error_tracebacks
-from cro_awards.locks import year_lock
-from cro_awards.settings import Settings, load_settings
+from cro_awards.engine.errors import quiet_user_error_tracebacks
+from cro_awards.engine.locks import year_lock
+from cro_awards.engine.settings import Settings, load_settings
+from cro_awards.publication import releases
 from flows.awards import LOCK_HOLDER, folders, open_store, run_timeout, year_slot
 from tasks.awards import release_task, timed
 

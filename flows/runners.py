@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from cro_awards.settings import Settings
+from cro_awards.engine.settings import Settings
 
 
 def task_runner(settings: Settings) -> TaskRunner:

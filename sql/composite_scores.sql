@@ -1,6 +1,6 @@
 -- Published composite scores: every composite of the countable cells (int_composite_scores: the mean
 -- of the segment's published attribute scores of the category). The figures of
--- cro_awards/uncertainty.py (the 95% interval, the rank interval, p_leader, p_champion, is_co_leader,
+-- cro_awards/method/uncertainty.py (the 95% interval, the rank interval, p_leader, p_champion, is_co_leader,
 -- the shrunk and the leniency-adjusted composites) are published only on eligible rows, null elsewhere
 -- (with few evaluations a resampled bound is one respondent's composite), and null when
 -- bootstrap_replicates is 0. cro is the

@@ -1,5 +1,5 @@
 -- The ballot as a matching table: every name and alias of a configured CRO, keyed as exports are matched
--- (identity_key: NFKC, format characters removed, whitespace trimmed; cro_awards/identity.py; lower case).
+-- (identity_key: NFKC, format characters removed, whitespace trimmed; cro_awards/engine/identity.py; lower case).
 -- grain: one row per distinct spelling key
 -- key: cro_key
 with

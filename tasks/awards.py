@@ -18,15 +18,11 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from prefect.task_engine import TaskRunTimeoutError
 
-from cro_awards import (
-    manifest as manifests,
-    pipeline,
-    publish as publishing,
-    releases,
-    summary as summaries,
-)
-from cro_awards.config import LoadedConfig, load_config
-from cro_awards.errors import ConfigError, DisclosureError, ExportError
+from cro_awards.engine.errors import ConfigError, DisclosureError, ExportError
+from cro_awards.publication import publish as publishing, releases
+from cro_awards.reading.config import LoadedConfig, load_config
+from cro_awards.record import manifest as manifests, summary as summaries
+from cro_awards.run import pipeline
 
 _TASK = {"cache_policy": NO_CACHE, "persist_result": False}
 
@@ -58,7 +54,7 @@ def _call(function, *args):
 STAGE_TASKS: dict[str, Task] = {
     name: task(name=name, **(_IO if name in pipeline.IO_STAGES else _TASK))(_call) for name in pipeline.STAGES
 }
-"""One task per stage of `cro_awards.pipeline`, named after it."""
+"""One task per stage of `cro_awards.run.pipeline`, named after it."""
 
 
 def timed(task_: Task, seconds: float | None) -> Task:
@@ -72,7 +68,7 @@ def timed(task_: Task, seconds: float | None) -> Task:
 
 
 def stage_runner(seconds: float | None):
-    """`cro_awards.pipeline.run_pipeline`'s `run_stage`: each stage as its Prefect task, timing out after
+    """`cro_awards.run.pipeline.run_pipeline`'s `run_stage`: each stage as its Prefect task, timing out after
     `seconds` (`timed`)."""
 
     def run_timed_stage(name: str, function, *args):
@@ -114,7 +110,7 @@ def release_task(
     keep: int,
     accept_difference: str | None = None,
 ) -> dict[str, Any]:
-    """Release run `run_id`'s draft (`cro_awards.releases.release`, the differencing guard included)."""
+    """Release run `run_id`'s draft (`cro_awards.publication.releases.release`, the differencing guard included)."""
     done = releases.release(
         output,
         quarantine,
@@ -195,14 +191,14 @@ def announce_release(done: dict[str, Any]) -> None:
 @task(name="artifacts", **_TASK)
 def artifacts_task(summary: summaries.RunSummary, diff_markdown: str) -> None:
     """The run's Prefect artifacts: the awards (markdown and table), the validation's counts, and the
-    draft's difference from the release current when it was made (`cro_awards.diff.render_markdown`).
+    draft's difference from the release current when it was made (`cro_awards.publication.diff.render_markdown`).
 
     A run that only drafts (`summary.released` false) writes them titled DRAFT, under the draft keys
     `cro-awards-<year>-draft`, `-draft-awards`, `-draft-validation` and `-draft-diff`, naming its run id: the
     year's awards artifact `cro-awards-<year>` is changed only by a release (`announce_release`, which a
     released run's release task has already called), so a released run adds `-validation` and `-diff`.
 
-    The markdown escapes every name and path (`cro_awards.summary.escape_markdown`, `code_span`): a CRO's
+    The markdown escapes every name and path (`cro_awards.record.summary.escape_markdown`, `code_span`): a CRO's
     name renders as text, never as a link, an image, HTML or a broken table. The table artifact holds the
     names as data (its cells are not markdown)."""
     year, run_id = summary.survey_year, summary.run_id

@@ -1,6 +1,6 @@
 """An independent disclosure attack on the published tables: which confidential values can be derived?
 
-Written without reading the pipeline's suppression code (cro_awards/disclosure.py): the point is a second,
+Written without reading the pipeline's suppression code (cro_awards/disclosure/audit.py): the point is a second,
 separate statement of the threat model, checked against what the pipeline actually publishes.
 
 The attacker holds the three published tables and knows every count, also of unpublished cells

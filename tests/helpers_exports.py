@@ -56,7 +56,7 @@ def write_config(folder: Path, text: str = CONFIG_YAML, *, extra: str = "", name
 
 
 def load(config_path: Path):
-    from cro_awards.config import load_config
+    from cro_awards.reading.config import load_config
 
     return load_config(config_path)
 
@@ -146,7 +146,7 @@ def write_parquet(path: Path, columns: dict[str, Any]) -> Path:
 def run_rules(config_path: Path, export_path: Path) -> dict[int, list[str]]:
     """read_export, stage, rejection_reasons: each source_row's reasons, in the order listed.
     Rows without a reason are absent."""
-    from cro_awards.pipeline import run_pipeline
+    from cro_awards.run.pipeline import run_pipeline
 
     table = run_pipeline(load(config_path), export_path, through="validate").validation.reasons
     reasons: dict[int, list[str]] = {}

@@ -13,8 +13,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cro_awards import checkpoints, publish as publishing
-from cro_awards.manifest import Manifest
+from cro_awards.engine import checkpoints
+from cro_awards.publication import publish as publishing
+from cro_awards.record.manifest import Manifest
 
 YEAR = 2024
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
@@ -93,7 +94,7 @@ class Killed(BaseException):
 
 def stop_at(monkeypatch, point: str, observer=None) -> None:
     """From now on (in this test), call `observer(name)` at every checkpoint and "kill" the run at `point`
-    (through `cro_awards.checkpoints`' observers, as the crash tests do from outside)."""
+    (through `cro_awards.engine.checkpoints`' observers, as the crash tests do from outside)."""
 
     def watch(name: str) -> None:
         if observer is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cro_awards.summary import RunSummary
+from cro_awards.record.summary import RunSummary
 
 PLACEHOLDERS: dict[str, Any] = {
     "survey_year": 2024,

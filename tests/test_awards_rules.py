@@ -19,9 +19,10 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from cro_awards import graph, sql, uncertainty
-from cro_awards.config import SurveyConfig
-from cro_awards.transform import method_parameters
+from cro_awards.engine import graph, sql
+from cro_awards.method import uncertainty
+from cro_awards.method.transform import method_parameters
+from cro_awards.reading.config import SurveyConfig
 
 STR = pa.string()
 INT = pa.int64()
@@ -423,7 +424,7 @@ def test_two_champions_one_leader_sorted_by_cro_then_award(con):
     )
 
 
-# --- p_award, is_robust and the shrunk rule (figures from cro_awards/uncertainty.py, given literally) ------
+# --- p_award, is_robust and the shrunk rule (figures from cro_awards/method/uncertainty.py, given literally) ------
 
 
 def figure(

@@ -17,8 +17,8 @@ from tests.conftest import SAMPLE_CONFIG
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A 300-row export with planted bad rows, the bench YAML, and both programs' outputs."""
-    from cro_awards.config import load_config
-    from cro_awards.pipeline import run_pipeline
+    from cro_awards.reading.config import load_config
+    from cro_awards.run.pipeline import run_pipeline
 
     root = tmp_path_factory.mktemp("bench")
     config = yaml.safe_load(SAMPLE_CONFIG.read_text(encoding="utf-8"))
@@ -179,7 +179,7 @@ def test_bench_config_accepts_the_loss_of_the_synthetic_exports_made_up_cros(tmp
     """At 1000x each made-up CRO name of the generator has some 10 rows, as many as min_evaluations: without
     `not_rated` a benchmark run would stop (a CRO is never lost quietly)."""
     from bench import synthetic
-    from cro_awards.config import load_config
+    from cro_awards.reading.config import load_config
 
     path = bench_data.bench_config(tmp_path, SAMPLE_CONFIG)
     assert set(synthetic.UNKNOWN_CROS) <= set(load_config(path).survey.not_rated)
@@ -214,9 +214,11 @@ def test_a_run_over_the_memory_cap_is_killed_and_says_so(tmp_path):
 
 def test_profile_times_every_sql_file_validation_and_the_python_steps(tmp_path, capsys):
     from bench import profile
-    from cro_awards import disclosure, sql as sql_module, uncertainty
-    from cro_awards.config import load_config
-    from cro_awards.pipeline import build_graph
+    from cro_awards.disclosure import audit as disclosure
+    from cro_awards.engine import sql as sql_module
+    from cro_awards.method import uncertainty
+    from cro_awards.reading.config import load_config
+    from cro_awards.run.pipeline import build_graph
 
     before = (sql_module.run, uncertainty.analyse, disclosure.audit)
     assert profile.main(["--size", "1", "--data-dir", str(tmp_path), "--bootstrap-replicates", "20"]) == 0
@@ -236,7 +238,7 @@ def test_profile_times_every_sql_file_validation_and_the_python_steps(tmp_path, 
 def test_the_awards_check_compares_the_pipelines_release(tmp_path):
     """The pipeline runs `cro-awards run --release`: its awards are the release's, read through the year's
     link; a draft alone (no release) has no awards to compare."""
-    from cro_awards import releases
+    from cro_awards.publication import releases
     from tests import helpers_publications as publications
 
     pipeline, baseline_out = tmp_path / "pipeline" / "out", tmp_path / "baseline" / "out"

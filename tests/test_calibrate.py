@@ -15,8 +15,8 @@ import pyarrow as pa
 import pytest
 
 from bench import calibrate
-from cro_awards import uncertainty
-from cro_awards.uncertainty import EXACT_UP_TO_WORK
+from cro_awards.method import uncertainty
+from cro_awards.method.uncertainty import EXACT_UP_TO_WORK
 
 TINY = calibrate.Kind("tiny", "spread", 300, 3, 3, True)
 """min_evaluations 3: the least the YAML accepts beside min_cell_size 3 (every published composite eligible)."""
@@ -349,8 +349,8 @@ def test_reading_awards_groups_the_readings_rows():
 def test_one_run_carries_every_readings_awards(tmp_path):
     # What run_survey relies on: the awards a run with award_rule R publishes are the readings' rows of R,
     # and nothing else it publishes depends on the rule.
-    from cro_awards.config import load_config
-    from cro_awards.pipeline import run_pipeline
+    from cro_awards.reading.config import load_config
+    from cro_awards.run.pipeline import run_pipeline
 
     survey = calibrate.draw_survey(TINY, 2, 7, 300)
     yaml_path, csv_path = calibrate.write_survey(survey, tmp_path, 50, 3)

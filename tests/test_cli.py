@@ -12,8 +12,8 @@ import pytest
 
 import cro_awards
 from cli.main import EXIT_CODES, main
-from cro_awards.errors import RejectedShareError
-from cro_awards.summary import AwardsSummary, RunSummary
+from cro_awards.engine.errors import RejectedShareError
+from cro_awards.record.summary import AwardsSummary, RunSummary
 from tests.conftest import PROJECT_ROOT, SAMPLE_CONFIG, SERVER_TIMEOUT_VARIABLE
 from tests.helpers_summaries import run_summary
 
@@ -273,7 +273,7 @@ def _summary_with_figures(*, released: bool) -> RunSummary:
 
 
 def test_the_summary_says_which_cell_has_no_distinguishable_leader_with_its_co_leaders_and_a_legend():
-    from cro_awards.summary import LEGEND_AWARD, LEGEND_CO_LEADERS
+    from cro_awards.record.summary import LEGEND_AWARD, LEGEND_CO_LEADERS
 
     plain, _ = _printed(_summary_with_figures(released=False))
     lines = plain.splitlines()

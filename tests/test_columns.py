@@ -1,4 +1,4 @@
-"""Self-describing outputs (`cro_awards.columns`): the metadata each published Parquet file carries.
+"""Self-describing outputs (`cro_awards.publication.columns`): the metadata each published Parquet file carries.
 
 Tiny literal tables go through `describe`, `pq.write_table` and back (`pq.read_schema`, DuckDB's
 `parquet_kv_metadata`, `read_metadata`); a column without a description is refused; and the pipeline,
@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cro_awards.columns import DESCRIPTIONS, METADATA_KEYS, describe, read_metadata
+from cro_awards.publication.columns import DESCRIPTIONS, METADATA_KEYS, describe, read_metadata
 from helpers_exports import load, row, write_config, write_csv
 
 CONFIGURATION = {"min_evaluations": 12, "award_rule": "official", "overrides": {"min_evaluations": 12}}
@@ -126,7 +126,7 @@ def test_every_description_is_one_nonempty_line():
 def test_the_pipeline_publishes_exactly_the_described_columns_in_order(tmp_path):
     """The pure pipeline (no Prefect) on 3 CROs x 4 big-pharma respondents: every table has rows (awards
     included), every column is described, no description is stale, and the order is the tables' own."""
-    from cro_awards.pipeline import run_pipeline
+    from cro_awards.run.pipeline import run_pipeline
 
     ratings = {
         "Northwind Clinical": ("5", "4", "5"),

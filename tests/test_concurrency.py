@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from cro_awards.errors import PublishError
-from cro_awards.locks import YearLockedError, year_lock
+from cro_awards.engine.errors import PublishError
+from cro_awards.engine.locks import YearLockedError, year_lock
 from tests.conftest import PROJECT_ROOT, SAMPLE_CONFIG
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from cro_awards.locks import year_lock
+from cro_awards.engine.locks import year_lock
 with year_lock(Path(sys.argv[1]), 2024, "holder-run-42"):
     Path(sys.argv[2]).write_text("held")
     time.sleep(60)
@@ -136,8 +136,8 @@ def test_a_lock_file_that_cannot_be_opened_is_one_paragraph(tmp_path):
 READ_ONLY = """
 import sys
 from pathlib import Path
-from cro_awards.errors import PublishError
-from cro_awards.locks import year_lock
+from cro_awards.engine.errors import PublishError
+from cro_awards.engine.locks import year_lock
 try:
     with year_lock(Path(sys.argv[1]), 2024, "read-only-run"):
         print("HELD")
@@ -197,7 +197,7 @@ def _python_for_nobody() -> tuple[str, dict[str, str]]:
     for python in candidates:
         try:
             probe = subprocess.run(
-                [python, "-c", "import cro_awards.locks"],
+                [python, "-c", "import cro_awards.engine.locks"],
                 env=env,
                 capture_output=True,
                 text=True,

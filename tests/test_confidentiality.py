@@ -24,11 +24,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from cro_awards.config import REASON_CODES, load_config
-from cro_awards.dry_run import check_export
-from cro_awards.errors import ConfigError, ExportError
-from cro_awards.pipeline import run_pipeline
-from cro_awards.publish import QUARANTINE_FILE
+from cro_awards.engine.errors import ConfigError, ExportError
+from cro_awards.publication.publish import QUARANTINE_FILE
+from cro_awards.reading.config import REASON_CODES, load_config
+from cro_awards.run.dry_run import check_export
+from cro_awards.run.pipeline import run_pipeline
 from tests.conftest import PROJECT_ROOT, RUN_TIMEOUT, SAMPLE_CONFIG, cli_run_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "hostile"))

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cro_awards.config import category_label, derive_id, load_config
-from cro_awards.errors import ConfigError
+from cro_awards.engine.errors import ConfigError
+from cro_awards.reading.config import category_label, derive_id, load_config
 from tests.conftest import SAMPLE_CONFIG
 
 MINIMAL = {
@@ -190,7 +190,7 @@ def test_attribute_in_two_categories_is_listed_for_both(tmp_path):
 
 def test_a_bootstrap_that_would_take_minutes_is_refused():
     """The attacker's recipe: `bootstrap_replicates: 100000` ran over two minutes on the 1,500-row sample.
-    The bound (10,000: cro_awards/knobs.py says why) keeps a run of the sample to seconds."""
+    The bound (10,000: cro_awards/reading/knobs.py says why) keeps a run of the sample to seconds."""
     with pytest.raises(
         ConfigError, match=r"override `bootstrap_replicates`: Input should be less than or equal to 10000"
     ):
@@ -316,7 +316,7 @@ SCREENS = {
 
 
 def test_no_screens_is_the_default_and_needs_no_column(tmp_path):
-    from cro_awards.config import Screens
+    from cro_awards.reading.config import Screens
 
     screens = load_config(_write(tmp_path)).survey.screens
     assert screens == Screens()

@@ -21,7 +21,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from cro_awards.checkpoints import CHECKPOINTS as KILL_POINTS
+from cro_awards.engine.checkpoints import CHECKPOINTS as KILL_POINTS
 from tests.conftest import PROJECT_ROOT, RUN_TIMEOUT, SAMPLE_CONFIG, cli_run_env
 
 RUNS_PER_CHAIN = 2 + (len(KILL_POINTS) + 1) // 2
@@ -196,7 +196,7 @@ def _released_run(output: Path) -> str:
 def _make_draft(output: Path, quarantine: Path, run_id: str, rows: int) -> Path:
     import pyarrow as pa
 
-    from cro_awards import publish
+    from cro_awards.publication import publish
 
     awards = pa.table({"segment": ["overall"] * rows, "cro": [f"cro_{i}" for i in range(rows)]})
     manifest = {

@@ -13,8 +13,8 @@ import pytest
 
 from cli import main as cli_main
 from cli.main import main
-from cro_awards.config import load_yaml
-from cro_awards.new_year import new_year
+from cro_awards.reading.config import load_yaml
+from cro_awards.reading.new_year import new_year
 from tests.conftest import PROJECT_ROOT
 
 

@@ -1,4 +1,4 @@
-"""A draft's difference from the release (cro_awards/diff.py), on tiny hand-written publications."""
+"""A draft's difference from the release (cro_awards/publication/diff.py), on tiny hand-written publications."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cro_awards.diff import (
+from cro_awards.engine.errors import PublishError
+from cro_awards.publication.diff import (
     AwardChange,
     CompositeMove,
     KnobChange,
@@ -18,7 +19,6 @@ from cro_awards.diff import (
     render_markdown,
     render_text,
 )
-from cro_awards.errors import PublishError
 
 KNOBS = {"min_evaluations": 10, "champion_sd_multiplier": 1.0, "award_rule": "official"}
 

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from cro_awards import columns, manifest as manifests, publish, releases
-from cro_awards.config import load_config
-from cro_awards.errors import DisclosureError
-from cro_awards.pipeline import run_pipeline
+from cro_awards.engine.errors import DisclosureError
+from cro_awards.publication import columns, publish, releases
+from cro_awards.reading.config import load_config
+from cro_awards.record import manifest as manifests
+from cro_awards.run.pipeline import run_pipeline
 from tests.conftest import SAMPLE_CONFIG
 
 YEAR = 2024

@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from attacker import Leak, RowSpace, derivable, sensitive_cells
 from bench.synthetic import generate_export, write_export
-from cro_awards.config import load_config
-from cro_awards.pipeline import run_pipeline
+from cro_awards.reading.config import load_config
+from cro_awards.run.pipeline import run_pipeline
 from reference import cell_counts, reference
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""The disclosure audit's checks (sql/audit/*.sql, run by `cro_awards.disclosure.audit`), unit-tested on
+"""The disclosure audit's checks (sql/audit/*.sql, run by `cro_awards.disclosure.audit.audit`), unit-tested on
 literal published tables (Arrow, as they would be written).
 
 A clean set of attribute_scores, composite_scores and awards, worked out by hand below, passes every
@@ -29,7 +29,9 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from cro_awards import disclosure, graph, sql, uncertainty
+from cro_awards.disclosure import audit as disclosure
+from cro_awards.engine import graph, sql
+from cro_awards.method import uncertainty
 
 STR = pa.string()
 INT = pa.int64()

@@ -30,10 +30,13 @@ from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cro_awards import columns, disclosure, manifest as manifests, report as reporting
-from cro_awards.config import load_config
-from cro_awards.errors import DisclosureError
-from cro_awards.pipeline import run_pipeline
+from cro_awards.disclosure import audit as disclosure
+from cro_awards.engine.errors import DisclosureError
+from cro_awards.publication import columns
+from cro_awards.reading.config import load_config
+from cro_awards.record import manifest as manifests
+from cro_awards.report import html as reporting
+from cro_awards.run.pipeline import run_pipeline
 from reference import DEFAULTS, read_rows, thin_cells
 from tests.test_reference import assert_same, run_pipeline as published_rows, run_reference, write_survey
 
@@ -258,7 +261,7 @@ def test_the_shape_that_was_refused_publishes_the_thin_segment_nowhere(tmp_path:
 @pytest.fixture
 def planted(monkeypatch):
     """The planted bug of tests/faults/sitecustomize.py, in process: thin cells reach the composites."""
-    from cro_awards import sql
+    from cro_awards.engine import sql
     from tests.faults.sitecustomize import thin_cells_in_composites
 
     monkeypatch.setattr(sql, "sql_text", sql.sql_text)  # restored afterwards
@@ -285,6 +288,6 @@ def exit_code(error: Exception) -> int:
 
 
 def _params() -> dict:
-    from cro_awards import transform
+    from cro_awards.method import transform
 
     return transform.method_parameters(load_config(SAMPLE_CONFIG).survey)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
-from cro_awards import releases
+from cro_awards.publication import releases
 from helpers_publications import NOW, YEAR, at, draft, released_score, store
 
 HOUR = dt.timedelta(hours=1)

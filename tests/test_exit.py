@@ -1,6 +1,6 @@
 """The process ends with the error's exit code, every time (issue 22): `check` of an export whose header names
 an attribute column differently from the YAML fails in extract, while Great Expectations is still being
-imported on its preparation thread (`cro_awards.validate.Suites`). That thread used to be a daemon, which the
+imported on its preparation thread (`cro_awards.method.validate.Suites`). That thread used to be a daemon, which the
 interpreter ended inside C++ code at finalization: now and then "terminate called without an active
 exception" and exit 134 instead of 3. The failing `check` runs 100 times, as subprocesses in parallel
 batches; every exit code must be 3 (marker `stress`: about 2-3 min on two busy cores, so `make test` runs it

@@ -13,8 +13,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from cro_awards.errors import ConfigError, ExportError
-from cro_awards.extract import read_export
+from cro_awards.engine.errors import ConfigError, ExportError
+from cro_awards.reading.extract import read_export
 from helpers_exports import (
     HEADER,
     csv_text,
@@ -627,7 +627,7 @@ def test_csv_whitespace_only_lines_and_a_blank_line_before_the_header_are_not_ro
 
 
 def test_fields_are_positional_and_carry_their_column_names(tmp_path, config):
-    from cro_awards.extract import COLUMN_NAME, column_names
+    from cro_awards.reading.extract import COLUMN_NAME, column_names
 
     header = [*HEADER, "source_row", "CRO", "raw_text"]
     path = write_csv(tmp_path / "e.csv", [[*row().values(), "77", "Acme", "x"]], header)

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from cro_awards.locks import year_lock
+from cro_awards.engine.locks import year_lock
 from tests.conftest import PROJECT_ROOT
 
 CONFIG = PROJECT_ROOT / "surveys" / "2025.yaml"
@@ -73,7 +73,7 @@ def test_a_held_year_exits_6_before_any_server_with_its_message_once(tmp_path):
 def test_the_header_pre_check_passes_the_samples_headers():
     """The pre-check refuses nothing extract accepts: the sample's header passes it."""
     from cli.main import _export_header
-    from cro_awards.config import load_config
+    from cro_awards.reading.config import load_config
 
     for year in (2023, 2024, 2025):
         loaded = load_config(PROJECT_ROOT / "surveys" / f"{year}.yaml")

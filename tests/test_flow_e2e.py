@@ -172,7 +172,7 @@ def test_quarantine_lives_outside_output_with_every_rejected_row(first_run):
 
 
 def test_a_rerun_is_a_draft_with_the_same_rows_and_releasing_it_switches_the_link(first_run):
-    from cro_awards import releases
+    from cro_awards.publication import releases
     from flows.awards import cro_awards_flow
 
     summary, output, quarantine = first_run
@@ -262,7 +262,7 @@ def test_command_line_config_error_stops_before_reading_the_export(prefect_serve
 
 
 def test_too_many_rejected_rows_fail_but_write_the_quarantine(prefect_server, tmp_path):
-    from cro_awards.errors import RejectedShareError
+    from cro_awards.engine.errors import RejectedShareError
     from flows.awards import cro_awards_flow
 
     with pytest.raises(RejectedShareError, match="max_rejected_share"):
@@ -280,8 +280,8 @@ def test_too_many_rejected_rows_fail_but_write_the_quarantine(prefect_server, tm
 def test_a_failed_run_leaves_the_release_the_drafts_and_the_released_quarantine_untouched(first_run):
     """The issue's story: a run failing at the gate (too many rejected rows) once replaced the live year's
     quarantine. Now it writes only its own, under its run id."""
-    from cro_awards import releases
-    from cro_awards.errors import RejectedShareError
+    from cro_awards.engine.errors import RejectedShareError
+    from cro_awards.publication import releases
     from flows.awards import cro_awards_flow
 
     _, output, quarantine = first_run
@@ -302,7 +302,7 @@ def test_a_failed_run_leaves_the_release_the_drafts_and_the_released_quarantine_
 
 
 def test_quarantine_inside_output_is_refused(prefect_server, tmp_path):
-    from cro_awards.errors import PublishError
+    from cro_awards.engine.errors import PublishError
     from flows.awards import cro_awards_flow
 
     with pytest.raises(PublishError, match="inside the output"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from cro_awards import knobs
+from cro_awards.reading import knobs
 
 pytestmark = pytest.mark.prefect
 
@@ -97,7 +97,7 @@ def test_a_form_value_below_the_yamls_min_cell_size_fails_the_run_with_the_confi
 ):
     """A value the form accepts (3) but below the year's YAML (4) fails the run with the configuration's own
     one paragraph, before anything is read or written."""
-    from cro_awards.errors import ConfigError
+    from cro_awards.engine.errors import ConfigError
     from flows.awards import cro_awards_flow
     from tests.conftest import SAMPLE_CONFIG
 

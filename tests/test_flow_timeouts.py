@@ -4,7 +4,7 @@ year at once: the Prefect slot `cro-awards-year-<year>` and the lock file are re
 runs again straight away. A run that has to wait for its year's slot says so, naming the holder, and says
 when it got it.
 
-The hang is simulated at a named checkpoint (`cro_awards.checkpoints.observe`) by a loop of short sleeps:
+The hang is simulated at a named checkpoint (`cro_awards.engine.checkpoints.observe`) by a loop of short sleeps:
 Python code that does not return, which is what a timeout can interrupt (a native call is interrupted when
 it returns to Python)."""
 
@@ -16,9 +16,9 @@ import time
 
 import pytest
 
-from cro_awards import checkpoints
-from cro_awards.errors import RunTimeoutError
-from cro_awards.locks import year_lock
+from cro_awards.engine import checkpoints
+from cro_awards.engine.errors import RunTimeoutError
+from cro_awards.engine.locks import year_lock
 from tests.conftest import HARNESS_TEST_TIMEOUT, SAMPLE_CONFIG
 
 pytestmark = [pytest.mark.prefect, pytest.mark.e2e, pytest.mark.timeout(HARNESS_TEST_TIMEOUT + 300)]

@@ -1,4 +1,4 @@
-"""The run's declared graph (cro_awards/graph.py): ordering, stages, what a node may read and must write,
+"""The run's declared graph (cro_awards/engine/graph.py): ordering, stages, what a node may read and must write,
 and, on the bundled sample, that every Python step reads exactly what it declares."""
 
 from __future__ import annotations
@@ -6,9 +6,10 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from cro_awards import graph, pipeline
-from cro_awards.config import load_config
-from cro_awards.graph import Graph, GraphError, Run, Workspace, step
+from cro_awards.engine import graph
+from cro_awards.engine.graph import Graph, GraphError, Run, Workspace, step
+from cro_awards.reading.config import load_config
+from cro_awards.run import pipeline
 from tests.conftest import PROJECT_ROOT
 
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cro_awards import guard
+from cro_awards.disclosure import guard
 
 CATEGORIES = {"delivery": ["speed", "quality"], "science": ["quality", "insight"]}
 """`quality` is in two categories."""
@@ -29,7 +29,7 @@ BASE = [
 
 def contributions(rows: list[tuple[str, str, str, list[str]]]) -> pa.Table:
     """A literal table of the pipeline's contributions, written readably (respondent, CRO, segment, the
-    counted attributes) and given the shape `cro_awards.transform.contributions` gives: the attributes as
+    counted attributes) and given the shape `cro_awards.method.transform.contributions` gives: the attributes as
     bits over the vocabulary (every attribute id, sorted), `mask_1` only past 64 attributes, the vocabulary
     and the category membership in the metadata."""
     vocabulary = sorted({a for members in CATEGORIES.values() for a in members} | {a for r in rows for a in r[3]})

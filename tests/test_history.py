@@ -1,7 +1,7 @@
-"""The released years of an output folder (cro_awards/history.py): reading them, and each CRO's series.
+"""The released years of an output folder (cro_awards/publication/history.py): reading them, and each CRO's series.
 
 Fixtures are written by hand: publication folders under `.publications/` with a `_manifest.json` and a
-three-row composite_scores.parquet, the years' links pointing at them, as `cro_awards.publish` lays
+three-row composite_scores.parquet, the years' links pointing at them, as `cro_awards.publication.publish` lays
 them out; the series use literal tables of a few rows.
 """
 
@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cro_awards import history
-from cro_awards.errors import PublishError
-from cro_awards.history import Point, Release
+from cro_awards.engine.errors import PublishError
+from cro_awards.publication import history
+from cro_awards.publication.history import Point, Release
 
 
 def _composites(rows: list[tuple], names: bool = True) -> pa.Table:

@@ -32,9 +32,9 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from cro_awards.config import load_config
-from cro_awards.errors import ExportError
-from cro_awards.extract import read_export
+from cro_awards.engine.errors import ExportError
+from cro_awards.reading.config import load_config
+from cro_awards.reading.extract import read_export
 from helpers_exports import run_rules
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "hostile"))
@@ -544,8 +544,8 @@ def test_nested_values_in_an_ignored_parquet_column_are_kept_as_json_text(tmp_pa
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from cro_awards.config import load_config
-    from cro_awards.extract import read_export
+    from cro_awards.reading.config import load_config
+    from cro_awards.reading.extract import read_export
 
     source = pq.read_table(files["parquet_float_ratings"])
     path = tmp_path / "nested.parquet"
@@ -563,7 +563,7 @@ SAMPLE_CONFIG = PROJECT_ROOT / "surveys" / "2024.yaml"
 
 
 def _validated(config: Path, export: Path):
-    from cro_awards.pipeline import run_pipeline
+    from cro_awards.run.pipeline import run_pipeline
 
     return run_pipeline(load_config(config), export, through="validate")
 
@@ -586,7 +586,7 @@ def test_an_export_column_named_source_row_is_a_field_like_any_other(files, leni
 def test_colliding_column_names_overwrite_nothing_and_are_not_renamed(files, lenient, tmp_path):
     import duckdb
 
-    from cro_awards.publish import write_quarantine
+    from cro_awards.publication.publish import write_quarantine
 
     rejected = _validated(lenient, files["colliding_columns"]).validation.rejected
     assert rejected.column_names == ["source_row", "reasons", "reason_fields", "raw_text", "fields"]
@@ -639,9 +639,9 @@ def test_nan_in_a_parquet_float_column_is_no_value(files, lenient):
 def test_hidden_rows_are_scored_and_counted_in_the_log_the_manifest_and_check(files, lenient, caplog):
     import logging
 
-    from cro_awards.dry_run import check_export
-    from cro_awards.manifest import manifest
-    from cro_awards.pipeline import run_pipeline
+    from cro_awards.record.manifest import manifest
+    from cro_awards.run.dry_run import check_export
+    from cro_awards.run.pipeline import run_pipeline
 
     caplog.set_level(logging.INFO, logger="cro_awards")
     loaded = load_config(lenient)
@@ -661,8 +661,8 @@ def test_hidden_rows_are_scored_and_counted_in_the_log_the_manifest_and_check(fi
 def test_formulas_without_a_saved_value_are_counted_per_column(files, lenient, caplog):
     import logging
 
-    from cro_awards.dry_run import check_export
-    from cro_awards.manifest import manifest
+    from cro_awards.record.manifest import manifest
+    from cro_awards.run.dry_run import check_export
 
     caplog.set_level(logging.INFO, logger="cro_awards")
     loaded = load_config(lenient)

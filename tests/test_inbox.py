@@ -1,4 +1,4 @@
-"""The inbox's choice of exports (cro_awards/inbox.py), without Prefect: files named after a configured
+"""The inbox's choice of exports (cro_awards/reading/inbox.py), without Prefect: files named after a configured
 year, oldest first; new or already published by SHA-256; and a file that links outside the allowed
 roots refused before it is opened (never read, never hashed)."""
 
@@ -8,8 +8,8 @@ import hashlib
 import os
 from pathlib import Path
 
-from cro_awards import inbox as inbox_module
-from cro_awards.inbox import exports_by_year, scan_inbox
+from cro_awards.reading import inbox as inbox_module
+from cro_awards.reading.inbox import exports_by_year, scan_inbox
 
 
 def _file(path: Path, text: str, mtime: int) -> Path:

@@ -1,4 +1,4 @@
-"""Each method knob is defined once (cro_awards.knobs); the YAML's checks, the overrides, the command
+"""Each method knob is defined once (cro_awards.reading.knobs); the YAML's checks, the overrides, the command
 line, the manifest and the report derive from that definition and agree with it."""
 
 from __future__ import annotations
@@ -8,10 +8,11 @@ import datetime as dt
 import pytest
 
 from cli.main import parser
-from cro_awards import knobs, report
-from cro_awards.config import SurveyConfig, load_config
-from cro_awards.errors import ConfigError
-from cro_awards.manifest import EFFECTIVE_KEYS
+from cro_awards.engine.errors import ConfigError
+from cro_awards.reading import knobs
+from cro_awards.reading.config import SurveyConfig, load_config
+from cro_awards.record.manifest import EFFECTIVE_KEYS
+from cro_awards.report import html as report
 from tests.conftest import SAMPLE_CONFIG
 
 

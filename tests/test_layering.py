@@ -5,6 +5,11 @@
 No package imports one above it; the core never imports Prefect; nothing imports the command line;
 an import inside a function (to defer a heavy library, or to let `cli` set Prefect's environment
 first) never reaches a project package above the importer's; the core's modules form no cycle.
+
+Inside the core, every module sits in one of its rooms (subpackages), and a room imports only the rooms
+before it in `ROOMS` (so the rooms form no cycle either):
+
+    engine <- reading <- method, record <- disclosure <- publication <- report <- run
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ def _imports(path: Path) -> list[tuple[str, bool, int]]:
                 found.extend((alias.name, inside, child.lineno) for alias in child.names)
             elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
                 found.append((child.module, inside, child.lineno))
-                # `from cro_awards import sql` imports the module cro_awards.sql
+                # `from cro_awards.engine import sql` imports the module cro_awards.engine.sql
                 found.extend(
                     (f"{child.module}.{alias.name}", inside, child.lineno)
                     for alias in child.names
@@ -64,12 +69,12 @@ def _package(module: str) -> str | None:
 
 def test_the_packages_are_where_the_layers_say():
     assert {
-        "cro_awards.pipeline",
-        "cro_awards.sql",
-        "cro_awards.releases",
-        "cro_awards.diff",
-        "cro_awards.columns",
-        "cro_awards.history",
+        "cro_awards.run.pipeline",
+        "cro_awards.engine.sql",
+        "cro_awards.publication.releases",
+        "cro_awards.publication.diff",
+        "cro_awards.publication.columns",
+        "cro_awards.publication.history",
         "tasks.awards",
         "flows.awards",
         "flows.release",
@@ -137,6 +142,60 @@ def test_the_core_modules_import_each_other_without_a_cycle():
     graphlib.TopologicalSorter(graph).prepare()  # raises CycleError naming the cycle
 
 
+ROOMS = ("engine", "reading", "method", "record", "disclosure", "publication", "report", "run")
+"""The core's subpackages, each importing only those before it: the runner and its infrastructure, exports and
+the year's configuration, the method, the run's record, disclosure, publications, the report, the run."""
+
+
+def _room(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "cro_awards" and len(parts) > 1 else None
+
+
+def test_every_core_module_sits_in_a_room():
+    rooms = {_room(module) for module in MODULES} - {None}
+    assert rooms == set(ROOMS), f"the core's subpackages are {sorted(rooms)}, ROOMS names {sorted(ROOMS)}"
+    flat = sorted(
+        module for module in MODULES if _room(module) and module.count(".") == 1 and _room(module) not in ROOMS
+    )
+    assert not flat, f"modules of cro_awards/ outside its rooms: {flat}"
+    assert all((PROJECT_ROOT / "cro_awards" / room / "__init__.py").is_file() for room in ROOMS)
+
+
+@pytest.mark.parametrize("module", sorted(module for module in MODULES if _room(module)))
+def test_a_room_of_the_core_imports_only_the_rooms_before_it(module):
+    """Every import counts here, inside a function or under TYPE_CHECKING alike."""
+    room = _room(module)
+    for imported, _, line in _imports(MODULES[module]):
+        other = _room(imported)
+        if other is None:
+            continue
+        assert ROOMS.index(other) <= ROOMS.index(room), (
+            f"{MODULES[module].relative_to(PROJECT_ROOT)}:{line} imports {imported}: "
+            f"the room {room} imports the later room {other}"
+        )
+
+
+def test_the_rooms_import_each_other_without_a_cycle():
+    graph: dict[str, set[str]] = {room: set() for room in ROOMS}
+    for module, path in MODULES.items():
+        if _room(module):
+            graph[_room(module)] |= {_room(i) for i, _, _ in _imports(path) if _room(i) and _room(i) != _room(module)}
+    graphlib.TopologicalSorter(graph).prepare()  # raises CycleError naming the cycle
+
+
+def test_every_package_of_the_runtime_is_packaged():
+    """pyproject.toml lists the packages by name (setuptools' `packages`): a room missing there would be
+    missing from the wheel. The report's templates are packaged as data beside its code."""
+    import tomllib
+
+    setuptools = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = {module for module, path in MODULES.items() if path.name == "__init__.py"}
+    assert set(setuptools["packages"]) == packages | {"cro_awards.report.templates"}
+    assert setuptools["package-data"] == {"cro_awards.report.templates": ["*.j2"]}
+    assert list((PROJECT_ROOT / "cro_awards" / "report" / "templates").glob("*.j2"))
+
+
 def _third_party_imports() -> dict[str, set[str]]:
     """Top-level module -> the runtime files (cro_awards, cli, flows, tasks, deployments) importing it,
     for every module outside the standard library and the project."""
@@ -181,15 +240,15 @@ def test_every_import_of_the_runtime_code_is_a_declared_dependency():
 
 
 SQL_RUNNERS = {
-    "cro_awards/graph.py": "the runner and its workspace",
-    "cro_awards/sql.py": "runs one file of sql/",
-    "cro_awards/disclosure.py": "runs the checks of sql/audit/ on the Arrow tables about to be written, apart",
-    "cro_awards/config.py": "cro_keys: DuckDB's lower(identity_key()) of the YAML's spellings, outside any run",
+    "cro_awards/engine/graph.py": "the runner and its workspace",
+    "cro_awards/engine/sql.py": "runs one file of sql/",
+    "cro_awards/disclosure/audit.py": "runs the checks of sql/audit/ on the Arrow tables about to be written, apart",
+    "cro_awards/reading/config.py": "cro_keys: DuckDB's lower(identity_key()) of the YAML's spellings, outside any run",
 }
 
 
 def test_no_sql_is_executed_outside_the_runner():
-    """Every model runs through the graph (`cro_awards.graph`); a node reads a relation through its Scope.
+    """Every model runs through the graph (`cro_awards.engine.graph`); a node reads a relation through its Scope.
     Only the modules of `SQL_RUNNERS` talk to DuckDB, each for the reason given."""
     import re
 

@@ -1,4 +1,4 @@
-"""The leniency-adjusted reading (`cro_awards.leniency`): literal cases, a planted lenient crowd, and the
+"""The leniency-adjusted reading (`cro_awards.method.leniency`): literal cases, a planted lenient crowd, and the
 variance with the intercepts held fixed against refitting the model on every replicate."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cro_awards import leniency
+from cro_awards.method import leniency
 
 CROS = ("A", "B", "C")
 ONE_CATEGORY = {"quality": np.array([0, 1])}

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from cro_awards import manifest as manifests
-from cro_awards.config import load_config
-from cro_awards.errors import PublishError
-from cro_awards.knobs import KNOBS
-from cro_awards.manifest import (
+from cro_awards.engine.errors import PublishError
+from cro_awards.reading.config import load_config
+from cro_awards.reading.knobs import KNOBS
+from cro_awards.record import manifest as manifests
+from cro_awards.record.manifest import (
     EFFECTIVE_KEYS,
     KnobChange,
     Manifest,
@@ -69,7 +69,7 @@ def test_an_empty_screens_block_is_no_screen(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def sample_run():
-    from cro_awards.pipeline import run_pipeline
+    from cro_awards.run.pipeline import run_pipeline
 
     loaded = load_config(SAMPLE_CONFIG)
     return run_pipeline(loaded, SAMPLE_EXPORT), loaded

@@ -1,4 +1,4 @@
-"""Onboarding a survey year (`cro_awards.new_year`, `cro_awards.dry_run`) and the 2023 survey year
+"""Onboarding a survey year (`cro_awards.reading.new_year`, `cro_awards.run.dry_run`) and the 2023 survey year
 (`surveys/2023.yaml`).
 
 - `new_year_text` on literal YAML: survey_close moved by whole years (29 February -> 28 February in a
@@ -21,8 +21,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cro_awards.config import CONTRACT_COLUMNS, SurveyConfig, load_config
-from cro_awards.dry_run import (
+from cro_awards.engine.errors import ConfigError, ExportError
+from cro_awards.reading.config import CONTRACT_COLUMNS, SurveyConfig, load_config
+from cro_awards.reading.new_year import new_year, new_year_text
+from cro_awards.run.dry_run import (
     CheckReport,
     ScreenCount,
     check_export,
@@ -32,8 +34,6 @@ from cro_awards.dry_run import (
     screen_counts,
     screened_alone,
 )
-from cro_awards.errors import ConfigError, ExportError
-from cro_awards.new_year import new_year, new_year_text
 from helpers_exports import CONFIG_YAML, HEADER, row, write_config, write_csv
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -442,7 +442,7 @@ def test_check_export_examples_are_the_first_five_rows(tmp_path: Path) -> None:
 
 
 def _screens(**screens):
-    from cro_awards.config import Screens
+    from cro_awards.reading.config import Screens
 
     return Screens.model_validate(screens)
 
@@ -727,7 +727,7 @@ def test_check_export_reports_hidden_rows_formulas_and_ignored_empty_columns(tmp
 
 def test_onboarding_runs_without_prefect() -> None:
     code = (
-        "import sys, cro_awards.new_year, cro_awards.dry_run, cro_awards.extract, cro_awards.transform, cro_awards.validate; "
+        "import sys, cro_awards.reading.new_year, cro_awards.run.dry_run, cro_awards.reading.extract, cro_awards.method.transform, cro_awards.method.validate; "
         "assert not [m for m in sys.modules if m.split('.')[0] in ('prefect', 'flows')], 'prefect imported'"
     )
     subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, check=True, timeout=120)
@@ -771,7 +771,7 @@ def test_2023_sample_export_uses_the_platform_headers_and_is_reproducible(tmp_pa
 
 
 def test_2023_sample_scores_phase_iv_in_process() -> None:
-    from cro_awards.pipeline import run_pipeline
+    from cro_awards.run.pipeline import run_pipeline
 
     loaded = load_config(CONFIG_2023)
     result = run_pipeline(loaded, EXPORT_2023)

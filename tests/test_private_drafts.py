@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from cli.main import main
-from cro_awards import publish as publishing, releases
-from cro_awards.errors import DisclosureError
+from cro_awards.engine.errors import DisclosureError
+from cro_awards.publication import publish as publishing, releases
 from helpers_publications import NOW, YEAR, assert_readers_see_only, at, draft, quarantine_rows, store
 from test_guard import BASE, contributions
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from cro_awards.config import load_config
-from cro_awards.pipeline import run_pipeline
+from cro_awards.reading.config import load_config
+from cro_awards.run.pipeline import run_pipeline
 from tests.conftest import PROJECT_ROOT, SAMPLE_CONFIG
 
 SAMPLE = PROJECT_ROOT / "data" / "sample" / "export_2024.csv"

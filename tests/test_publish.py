@@ -12,8 +12,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from cro_awards import publish as publishing, releases
-from cro_awards.errors import PublishError
+from cro_awards.engine.errors import PublishError
+from cro_awards.publication import publish as publishing, releases
 from helpers_publications import (
     NOW,
     YEAR,

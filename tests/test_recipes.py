@@ -1,10 +1,10 @@
 """The recipes of docs/reading-the-outputs.md, each run as written against an output folder.
 
 Each ```python block of the page marked `# recipe: <name>` is executed with `output` bound to a folder
-laid out as a real output (`cro_awards.publish`): two released years, each a relative link
+laid out as a real output (`cro_awards.publication.publish`): two released years, each a relative link
 `<output>/survey_year=<year> -> .publications/survey_year=<year>/<published_at>-<run_id>`, beside a draft
 of each year that is not released and a draft's half-written `.tmp-` folder; `.locks/`, the ledger and
-the release log. Every publication holds the three tables (written with `cro_awards.columns.describe`),
+the release log. Every publication holds the three tables (written with `cro_awards.publication.columns.describe`),
 `report.html`, `draft_report.html` and `_manifest.json`. The 2023 release predates the label columns (a
 year published before issue 14), so the readers must merge columns by name. Every recipe must return
 exactly the released rows of both years, none of a draft's.
@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cro_awards.columns import DESCRIPTIONS, describe
+from cro_awards.publication.columns import DESCRIPTIONS, describe
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "reading-the-outputs.md"
 RECIPES = ("duckdb", "pandas", "polars", "metadata-pyarrow", "metadata-duckdb")

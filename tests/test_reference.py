@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, Phase, assume, given, settings, strategies a
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cro_awards.config import load_config
-from cro_awards.errors import DisclosureError, ExportError
+from cro_awards.engine.errors import DisclosureError, ExportError
+from cro_awards.reading.config import load_config
 from reference import RESPONDENT_SCREENS, FileLevelError, identity, months_before, read_rows, reference
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +37,7 @@ ABS_TOLERANCE = 1e-9
 
 
 def run_pipeline(yaml_path: Path, csv_path: Path) -> tuple[dict[int, list[str]], dict[str, list[dict]]]:
-    from cro_awards.pipeline import run_pipeline
+    from cro_awards.run.pipeline import run_pipeline
 
     loaded = load_config(yaml_path, {"max_rejected_share": 1})  # the numbers, whatever share is rejected
     result = run_pipeline(loaded, csv_path)
@@ -492,7 +492,7 @@ NO_SCREENS = ({}, {"qualification": None, "straight_lining": None, "speeding": N
 
 def run_whole(yaml_path: Path, csv_path: Path):
     """Everything a run gives (every table with every column, the quarantine, the counts), or its refusal."""
-    from cro_awards.pipeline import run_pipeline
+    from cro_awards.run.pipeline import run_pipeline
 
     try:
         result = run_pipeline(load_config(yaml_path, {"max_rejected_share": 1}), csv_path)
@@ -671,7 +671,7 @@ def test_ties_share_leader_and_rank(tmp_path: Path) -> None:
 def test_unicode_case_collision_is_a_config_error(tmp_path: Path) -> None:
     # 'İnitech' and 'Initech' lower-case alike in DuckDB (which matches export rows): one spelling would
     # stand for two CROs and a row would count for both, so the configuration must be refused.
-    from cro_awards.errors import ConfigError
+    from cro_awards.engine.errors import ConfigError
 
     config = {**BASE_CONFIG, "cros": [{"name": "İnitech", "aliases": []}, {"name": "Initech", "aliases": []}]}
     yaml_path, _ = write_survey(tmp_path, config, HEADER + "R1,10,Initech,2024-03-01,4,5\n")
@@ -733,7 +733,7 @@ def test_identity_tricks_match_reference_and_are_what_their_names_say(tmp_path: 
     ],
 )
 def test_spellings_that_are_one_identity_for_two_cros_are_a_config_error(tmp_path: Path, cros, collides) -> None:
-    from cro_awards.errors import ConfigError
+    from cro_awards.engine.errors import ConfigError
 
     yaml_path, _ = write_survey(tmp_path, {**BASE_CONFIG, "cros": cros}, HEADER + "R1,10,Alpha,2024-03-01,4,5\n")
     with pytest.raises(ConfigError, match="stands for both"):
@@ -741,7 +741,7 @@ def test_spellings_that_are_one_identity_for_two_cros_are_a_config_error(tmp_pat
 
 
 def test_a_name_of_invisible_characters_only_is_blank(tmp_path: Path) -> None:
-    from cro_awards.errors import ConfigError
+    from cro_awards.engine.errors import ConfigError
 
     config = {**BASE_CONFIG, "cros": [{"name": "Alpha", "aliases": ["\u200b\u3000"]}]}
     yaml_path, _ = write_survey(tmp_path, config, HEADER + "R1,10,Alpha,2024-03-01,4,5\n")

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
-from cro_awards import releases
-from cro_awards.errors import PublishError
+from cro_awards.engine.errors import PublishError
+from cro_awards.publication import releases
 from helpers_publications import NOW, YEAR, at, draft, released_score, store
 
 MALFORMED = [

@@ -13,8 +13,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from cro_awards import publish as publishing, releases
-from cro_awards.releases import ReleaseError
+from cro_awards.publication import publish as publishing, releases
+from cro_awards.publication.releases import ReleaseError
 from helpers_publications import (
     NOW,
     YEAR,

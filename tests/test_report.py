@@ -1,4 +1,4 @@
-"""The HTML awards report (cro_awards/report.py): content, escaping, offline-ness, and a headless-browser render.
+"""The HTML awards report (cro_awards/report/html.py): content, escaping, offline-ness, and a headless-browser render.
 
 The tables are tiny literals: five CROs (one named `<Acme & "Co">`), two categories of two attributes,
 the three segments; the tables key on the CRO id (`cro`, derived from the name: "Alpha" -> alpha,
@@ -21,10 +21,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from cro_awards import report, summary
-from cro_awards.config import SurveyConfig, derive_id
-from cro_awards.diff import AwardChange, CompositeMove, Diff, KnobChange
-from cro_awards.history import Point, Release
+from cro_awards.publication.diff import AwardChange, CompositeMove, Diff, KnobChange
+from cro_awards.publication.history import Point, Release
+from cro_awards.reading.config import SurveyConfig, derive_id
+from cro_awards.record import summary
+from cro_awards.report import html as report
 
 ACME = '<Acme & "Co">'
 CHROMIUM = Path("/usr/bin/chromium")
@@ -1090,7 +1091,7 @@ def reading(name: str, cro: str, award: str, segment: str = "overall", category:
 
 
 def test_sensitivity_says_when_another_reading_names_the_same_awards_and_what_it_changes():
-    from cro_awards.report import sensitivity
+    from cro_awards.report.html import sensitivity
 
     rows = [
         reading("official", "A", "leader"),
@@ -1116,7 +1117,7 @@ def test_sensitivity_says_when_another_reading_names_the_same_awards_and_what_it
 
 
 def test_sensitivity_without_readings_or_where_a_reading_names_no_leader():
-    from cro_awards.report import sensitivity
+    from cro_awards.report.html import sensitivity
 
     assert sensitivity([], "official", "overall", "quality", {}) == []
     rows = [reading("official", "A", "leader"), reading("shrunk", "B", "champion")]

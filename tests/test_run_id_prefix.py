@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
-from cro_awards import releases
-from cro_awards.releases import ReleaseError, resolve_run_id
+from cro_awards.publication import releases
+from cro_awards.publication.releases import ReleaseError, resolve_run_id
 from helpers_publications import NOW, YEAR, at, draft, released_score, store
 
 A = "e17633bf-0c1d-4a7e-9b55-3f2d8c4e1a01"
@@ -102,9 +102,9 @@ def test_another_years_drafts_are_not_matched(folders):
 
 def test_release_rollback_and_diff_take_a_prefix(folders, capsys, monkeypatch):
     # the tiny drafts have no composites to compare: diff reports which drafts it was given
-    monkeypatch.setattr("cro_awards.diff.load", lambda folder: folder.name.split("-", 1)[1])
-    monkeypatch.setattr("cro_awards.diff.compare", lambda draft, against: f"{draft} against {against}")
-    monkeypatch.setattr("cro_awards.diff.render_text", str)
+    monkeypatch.setattr("cro_awards.publication.diff.load", lambda folder: folder.name.split("-", 1)[1])
+    monkeypatch.setattr("cro_awards.publication.diff.compare", lambda draft, against: f"{draft} against {against}")
+    monkeypatch.setattr("cro_awards.publication.diff.render_text", str)
     assert main(["release", str(YEAR), "e1763", "--by", "t", *_arguments(folders)]) == 0
     assert f"run {A}" in capsys.readouterr().out
     assert main(["release", str(YEAR), "5A9B", "--by", "t", *_arguments(folders)]) == 0

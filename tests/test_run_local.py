@@ -9,8 +9,9 @@ import sys
 
 import pyarrow.parquet as pq
 
-from cro_awards import pipeline, releases
-from cro_awards.config import load_config
+from cro_awards.publication import releases
+from cro_awards.reading.config import load_config
+from cro_awards.run import pipeline
 from tests.conftest import PROJECT_ROOT
 
 SAMPLE = PROJECT_ROOT / "surveys" / "2024.yaml"

@@ -1,4 +1,4 @@
-"""Runtime settings (cro_awards/settings.py): read from the environment in one place, with defaults
+"""Runtime settings (cro_awards/engine/settings.py): read from the environment in one place, with defaults
 that run locally; a bad value is one paragraph naming the variable."""
 
 from __future__ import annotations
@@ -7,7 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from cro_awards.settings import PROJECT_ROOT, SettingsError, load_settings
+from cro_awards.engine import settings as settings_module
+from cro_awards.engine.settings import PROJECT_ROOT, SettingsError, load_settings
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def test_the_project_root_is_the_repository_wherever_settings_py_sits_in_the_package():
+    """settings.py lives in a subpackage (cro_awards/engine/): its PROJECT_ROOT is still the repository's
+    root, the folder of surveys/, sql/, expectations/ and data/, not a folder of the package."""
+    assert Path(settings_module.__file__).resolve().is_relative_to(PROJECT_ROOT / "cro_awards")
+    assert PROJECT_ROOT == REPOSITORY
+    assert (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "surveys").is_dir()
+    assert settings_module.SQL_DIR == REPOSITORY / "sql" and settings_module.SQL_DIR.is_dir()
+    assert settings_module.EXPECTATIONS_DIR == REPOSITORY / "expectations" and settings_module.EXPECTATIONS_DIR.is_dir()
 
 
 def test_defaults_run_locally():

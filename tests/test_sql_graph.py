@@ -1,4 +1,4 @@
-"""The SQL graph of `sql/` (cro_awards/sql.py): headers, run order, the workspace and the output checks.
+"""The SQL graph of `sql/` (cro_awards/engine/sql.py): headers, run order, the workspace and the output checks.
 
 - Headers: every model (sql/*.sql), every output check (sql/tests/*.sql) and every check of the disclosure
   audit (sql/audit/*.sql) names in `-- reads:` exactly the relations DuckDB's own parser finds in its text
@@ -24,9 +24,10 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from cro_awards import graph, sql, uncertainty
-from cro_awards.config import SurveyConfig
-from cro_awards.transform import export_columns, method_parameters
+from cro_awards.engine import graph, sql
+from cro_awards.method import uncertainty
+from cro_awards.method.transform import export_columns, method_parameters
+from cro_awards.reading.config import SurveyConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -194,7 +195,7 @@ def test_run_order_is_deterministic():
     # Whatever the order the targets are given in ...
     assert graph.run_order(("awards", "attribute_scores")) == graph.run_order(("attribute_scores", "awards"))
     # ... and whatever Python's string hashing (set iteration order) in a fresh process.
-    script = "import json; from cro_awards import graph; print(json.dumps([graph.run_order(), graph.run_order(('awards',))]))"
+    script = "import json; from cro_awards.engine import graph; print(json.dumps([graph.run_order(), graph.run_order(('awards',))]))"
     outputs = set()
     for seed in ("0", "1", "12345"):
         result = subprocess.run(

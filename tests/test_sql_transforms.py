@@ -1,7 +1,7 @@
 """Unit tests of every file of `sql/`, in the dbt / jaffle-shop unit-test style.
 
 Each test registers tiny literal input tables (the file's direct inputs only) on a fresh in-memory
-DuckDB workspace (`cro_awards.graph.Workspace`), runs one file with `cro_awards.sql.run`, and compares the
+DuckDB workspace (`cro_awards.engine.graph.Workspace`), runs one file with `cro_awards.engine.sql.run`, and compares the
 whole output (column names and order, every row) with a literal expected table worked out by hand. The
 published tables are read back as production reads them: sorted by the key their header states
 (`sql.sorted_query`); no file sorts its own rows. Doubles are compared with an absolute tolerance of 1e-9;
@@ -22,9 +22,10 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from cro_awards import graph, sql, uncertainty
-from cro_awards.config import SurveyConfig
-from cro_awards.transform import method_parameters, survey_tables
+from cro_awards.engine import graph, sql
+from cro_awards.method import uncertainty
+from cro_awards.method.transform import method_parameters, survey_tables
+from cro_awards.reading.config import SurveyConfig
 
 STR = pa.string()
 INT = pa.int64()
@@ -1769,7 +1770,7 @@ def test_spend_too_long_for_a_decimal_is_compared_as_a_double(con):
     assert rows_of(con, "int_accepted_ratings", "segment") == [("big_pharma", "A", 1, "a1", 4.0)]
 
 
-# --- the survey year's sources (cro_awards.transform.survey_tables) ---------------------------------
+# --- the survey year's sources (cro_awards.method.transform.survey_tables) ---------------------------------
 
 
 def test_survey_tables_map_every_spelling_to_the_cro_id_and_label_ids():

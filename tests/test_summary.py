@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from cro_awards.config import REASON_CODES
-from cro_awards.summary import (
+from cro_awards.reading.config import REASON_CODES
+from cro_awards.record.summary import (
     LEGEND_AWARD,
     LEGEND_CO_LEADERS,
     REASON_DESCRIPTIONS,
@@ -321,7 +321,7 @@ def test_table_rows_show_p_award_as_text_never_certain():
 def test_the_run_summary_names_the_cells_with_no_distinguishable_leader():
     import pyarrow as pa
 
-    from cro_awards.manifest import _indistinct
+    from cro_awards.record.manifest import _indistinct
 
     composites = pa.table(
         {
@@ -361,7 +361,7 @@ def test_a_drafts_validation_says_draft_and_not_released_never_published():
 
 
 def test_a_drafts_awards_are_titled_draft_with_its_run_id_and_how_to_release_it():
-    from cro_awards.summary import draft_awards_markdown
+    from cro_awards.record.summary import draft_awards_markdown
 
     text = draft_awards_markdown(run_summary(survey_year=2024, run_id="1a2b3c4d-x", awards=AWARDS))
     assert text.splitlines()[0] == "# DRAFT\\, not released\\: CRO Leadership Awards 2024"
@@ -370,7 +370,7 @@ def test_a_drafts_awards_are_titled_draft_with_its_run_id_and_how_to_release_it(
 
 
 def test_a_release_says_the_year_run_who_when_and_what_it_replaced_then_the_awards():
-    from cro_awards.summary import release_markdown
+    from cro_awards.record.summary import release_markdown
 
     done = {
         "survey_year": 2024,

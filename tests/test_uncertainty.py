@@ -1,4 +1,4 @@
-"""How sure each award is (cro_awards/uncertainty.py): hand-worked cases whose replicates can be
+"""How sure each award is (cro_awards/method/uncertainty.py): hand-worked cases whose replicates can be
 enumerated, properties on generated surveys, and the normal approximation against exact resampling."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from cro_awards import uncertainty
-from cro_awards.uncertainty import Settings, analyse
+from cro_awards.method import uncertainty
+from cro_awards.method.uncertainty import Settings, analyse
 
 CATEGORIES = [("k", "a1")]
 

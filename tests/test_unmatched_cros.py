@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cro_awards.config import load_config
-from cro_awards.dry_run import check_export
-from cro_awards.errors import ConfigError, UnmatchedCroError
-from cro_awards.pipeline import run_pipeline
-from cro_awards.unmatched import UnmatchedSpelling
+from cro_awards.engine.errors import ConfigError, UnmatchedCroError
+from cro_awards.reading.config import load_config
+from cro_awards.reading.unmatched import UnmatchedSpelling
+from cro_awards.run.dry_run import check_export
+from cro_awards.run.pipeline import run_pipeline
 from helpers_exports import CONFIG_YAML, row, write_config, write_csv
 
 SECRET = "RESP-SECRET-"

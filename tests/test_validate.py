@@ -399,7 +399,7 @@ def test_duplicates_with_other_reasons_in_contract_order(reasons):
 
 
 def test_reason_order_column(tmp_path):
-    from cro_awards.pipeline import run_pipeline
+    from cro_awards.run.pipeline import run_pipeline
     from helpers_exports import load, write_csv
 
     config = load(write_config(tmp_path))
@@ -458,7 +458,7 @@ def test_source_rows_skip_blank_lines_and_count_multiline_records_once(tmp_path:
 def test_suites_prepare_once_in_the_background_and_validation_waits_for_it(monkeypatch):
     import threading
 
-    from cro_awards import validate as validation
+    from cro_awards.method import validate as validation
 
     release, contexts = threading.Event(), []
 
@@ -484,8 +484,8 @@ def test_suites_prepare_once_in_the_background_and_validation_waits_for_it(monke
 
 
 def test_a_failure_while_preparing_is_raised_where_validation_meets_it(monkeypatch, tmp_path):
-    from cro_awards import validate as validation
-    from cro_awards.pipeline import run_pipeline
+    from cro_awards.method import validate as validation
+    from cro_awards.run.pipeline import run_pipeline
     from helpers_exports import load, write_csv
 
     def broken(context, name):
@@ -510,8 +510,8 @@ def test_a_failure_while_preparing_is_raised_where_validation_meets_it(monkeypat
 
 
 def _validate_year(year: int):
-    from cro_awards.config import load_config
-    from cro_awards.pipeline import run_pipeline
+    from cro_awards.reading.config import load_config
+    from cro_awards.run.pipeline import run_pipeline
 
     root = Path(__file__).resolve().parent.parent
     return run_pipeline(
@@ -588,7 +588,7 @@ FIELDS_ROW_OF = {label: index for index, label in enumerate(FIELDS_ROWS, start=1
 @pytest.fixture(scope="module")
 def quarantine(tmp_path_factory):
     """The quarantine table (Arrow, as the pipeline hands it to be written) of the export above."""
-    from cro_awards.pipeline import run_pipeline
+    from cro_awards.run.pipeline import run_pipeline
     from helpers_exports import CONFIG_YAML, load
 
     folder = tmp_path_factory.mktemp("reason_fields")
@@ -936,7 +936,7 @@ def test_a_screen_failing_nothing_adds_nothing(tmp_path):
 
 
 def test_screen_suites_run_only_when_configured(tmp_path, monkeypatch):
-    from cro_awards import validate as validation
+    from cro_awards.method import validate as validation
     from helpers_exports import write_csv
 
     ran: list[str] = []
@@ -1001,7 +1001,7 @@ SCREENED_FIELDS_ROW_OF = {label: index for index, label in enumerate(SCREENED_FI
 
 @pytest.fixture(scope="module")
 def screened_quarantine(tmp_path_factory):
-    from cro_awards.pipeline import run_pipeline
+    from cro_awards.run.pipeline import run_pipeline
     from helpers_exports import load, write_csv
 
     folder = tmp_path_factory.mktemp("screened_fields")
@@ -1048,8 +1048,8 @@ def _sample_with_screen_columns(folder: Path, role: str = "Final decision maker"
 def test_a_year_without_screens_gives_the_same_tables_and_quarantine_with_or_without_screen_columns(tmp_path):
     import yaml
 
-    from cro_awards.config import load_config
-    from cro_awards.pipeline import run_pipeline
+    from cro_awards.reading.config import load_config
+    from cro_awards.run.pipeline import run_pipeline
 
     root = Path(__file__).resolve().parent.parent
     plain = load_config(root / "surveys" / "2024.yaml")

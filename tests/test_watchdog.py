@@ -1,5 +1,5 @@
 """Prefect's temporary server dies with the process that started it, even when that process alone is
-killed (SIGKILL, as the OOM killer does): `cro_awards.watchdog` (Linux only, it reads /proc).
+killed (SIGKILL, as the OOM killer does): `cro_awards.engine.watchdog` (Linux only, it reads /proc).
 
 The first tests exercise the watchdog's bookkeeping on throwaway process trees (a `sleep` started by a
 Python child), no Prefect. The last runs `cro-awards run`, kills only its main process while the flow
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from cro_awards import watchdog
+from cro_awards.engine import watchdog
 from tests.conftest import PROJECT_ROOT, RUN_TIMEOUT, SAMPLE_CONFIG, cli_run_env
 
 pytestmark = pytest.mark.skipif(not watchdog.supported(), reason="the watchdog reads /proc: Linux only")
@@ -119,7 +119,7 @@ def test_a_recycled_pid_is_never_signalled(tree):
 
 def _start_watchdog(pid: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "cro_awards.watchdog", str(pid), "--grace", "10"],
+        [sys.executable, "-m", "cro_awards.engine.watchdog", str(pid), "--grace", "10"],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -173,7 +173,7 @@ def test_stopping_the_watchdog_kills_nothing(tree):
 
 def test_the_watchdog_of_a_process_that_does_not_exist_exits_at_once():
     finished = subprocess.run(
-        [sys.executable, "-m", "cro_awards.watchdog", str(2**22 + 1)],
+        [sys.executable, "-m", "cro_awards.engine.watchdog", str(2**22 + 1)],
         cwd=PROJECT_ROOT,
         capture_output=True,
         timeout=120,
@@ -186,7 +186,7 @@ def test_the_watchdog_of_a_process_that_does_not_exist_exits_at_once():
 HOLD_RUN = """
 import sys, time
 from pathlib import Path
-from cro_awards.checkpoints import observe
+from cro_awards.engine.checkpoints import observe
 
 def hold(name):
     if name == "after_extract":  # the flow runs: its temporary server is up and answering
@@ -259,7 +259,7 @@ def test_killing_the_command_alone_takes_its_temporary_server_with_it(tmp_path):
             time.sleep(0.2)
         seen.update(_descendants(run.pid))
         servers = {pid: start for pid, (start, cmdline) in seen.items() if "uvicorn" in cmdline}
-        guards = {pid: start for pid, (start, cmdline) in seen.items() if "cro_awards.watchdog" in cmdline}
+        guards = {pid: start for pid, (start, cmdline) in seen.items() if "cro_awards.engine.watchdog" in cmdline}
         assert servers, f"no temporary server among the run's processes: {seen}"
         assert len(guards) == 1, f"one watchdog expected: {seen}"
         assert all(watchdog.is_alive(pid, start) for pid, start in {**servers, **guards}.items())

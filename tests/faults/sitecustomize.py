@@ -21,7 +21,7 @@ def _kill_at(point: str):
 
 
 if os.environ.get(KILL_POINT_VARIABLE):
-    from cro_awards.checkpoints import CHECKPOINTS, observe
+    from cro_awards.engine.checkpoints import CHECKPOINTS, observe
 
     if os.environ[KILL_POINT_VARIABLE] not in CHECKPOINTS:
         raise SystemExit(f"{KILL_POINT_VARIABLE}={os.environ[KILL_POINT_VARIABLE]!r} names no checkpoint")
@@ -35,7 +35,7 @@ composites (the disclosure audit must then stop the run before anything is publi
 def thin_cells_in_composites() -> None:
     """Plant the bug: int_composite_scores averages every rated cell's score, countable or not (as the
     design before the countable-cells rule did). Shared with the in-process tests."""
-    from cro_awards import sql
+    from cro_awards.engine import sql
 
     text = sql.sql_text
 

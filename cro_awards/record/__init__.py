@@ -1,0 +1,3 @@
+"""The typed record of a run: the manifest every reader reads (manifest) and the run's summary for people
+(summary).
+"""

@@ -1,0 +1,1 @@
+"""The HTML report (html, laid out by templates/report.html.j2)."""
