@@ -121,24 +121,7 @@ def release_task(
         keep=keep,
         accept_difference=accept_difference,
     )
-    logger = get_run_logger()
-    logger.info(
-        "Released survey year %s: run %s (by %s; before: %s)",
-        survey_year,
-        run_id,
-        summaries.printable(done["released_by"]),
-        done["previous_run_id"] or "no release",
-    )
-    if done["difference"]:
-        logger.warning(
-            "The differencing guard's findings were accepted: %s", summaries.printable(accept_difference or "")
-        )
-    if done["unchecked"]:
-        logger.warning(
-            "Not compared with earlier release(s) %s: no contributions were kept with them (drafted before the "
-            "differencing guard)",
-            ", ".join(done["unchecked"]),
-        )
+    releases.log_release(get_run_logger(), done, accept_difference)
     if not done.get("already"):
         announce_release(done)
     return done

@@ -83,6 +83,7 @@ from cro_awards.publication.publish import (
     year_folder,
 )
 from cro_awards.record.manifest import Manifest, read_manifest
+from cro_awards.record.summary import printable
 
 RELEASE_LOG = "releases.jsonl"
 KEEP_DAYS = 30
@@ -564,6 +565,27 @@ def _statuses(store: Path, survey_year: int, output: Path | None) -> dict[str, s
 
 
 # Release ----------------------------------------------------------------------------------------------
+
+
+def log_release(log: Any, done: dict[str, Any], accept_difference: str | None) -> None:
+    """Say what `release` did on `log` (a `logging.Logger`, or Prefect's run logger): who released which run
+    and what it replaced, the differencing guard's findings accepted, the earlier releases not compared.
+    Every name and reason printable (`summary.printable`): they are the user's text."""
+    log.info(
+        "Released survey year %s: run %s (by %s; before: %s)",
+        done["survey_year"],
+        done["run_id"],
+        printable(done["released_by"]),
+        done["previous_run_id"] or "no release",
+    )
+    if done["difference"]:
+        log.warning("The differencing guard's findings were accepted: %s", printable(accept_difference or ""))
+    if done["unchecked"]:
+        log.warning(
+            "Not compared with earlier release(s) %s: no contributions were kept with them (drafted before the "
+            "differencing guard)",
+            ", ".join(done["unchecked"]),
+        )
 
 
 def release(

@@ -315,14 +315,7 @@ def publication(scope: Scope) -> dict[str, Any]:
             keep=request.keep,
             accept_difference=request.accept_difference,
         )
-        logger.info("Released survey year %s: run %s (before: %s)", year, request.run_id, done["previous_run_id"])
-        if done["difference"]:
-            logger.warning("The differencing guard's findings were accepted: %s", request.accept_difference)
-        if done["unchecked"]:
-            logger.warning(
-                "Not compared with earlier release(s) %s: no contributions were kept with them",
-                ", ".join(done["unchecked"]),
-            )
+        releases.log_release(logger, done, request.accept_difference)
     else:
         removed = releases.collect_garbage(request.output, request.quarantine, request.drafts, year, request.keep)
         if removed:
