@@ -411,14 +411,23 @@ def _preflight(arguments: argparse.Namespace, loaded: LoadedConfig) -> None:
 def _run(arguments: argparse.Namespace) -> int:
     loaded = _loaded(arguments)  # an invalid configuration or override fails here, as in `check`
     _preflight(arguments, loaded)  # so do a wrong path, header or folder, and a held year: no server yet
-    if arguments.local:
-        return _run_locally(arguments, loaded)
-    prepare_environment()
     from rich.console import Console
 
+    summary = _run_locally(arguments, loaded) if arguments.local else _run_flow(arguments, loaded)
+    if summary is None:
+        return 8
+    if arguments.summary_json:
+        Path(arguments.summary_json).write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
+    print_summary(Console(width=None if sys.stdout.isatty() else 120), summary)
+    return 0
+
+
+def _run_flow(arguments: argparse.Namespace, loaded: LoadedConfig) -> RunSummary | None:
+    """`run`: the Prefect flow (a temporary server unless PREFECT_API_URL names one); None when the temporary
+    server did not start in time (said on stderr)."""
+    prepare_environment()
     from flows.awards import cro_awards_flow  # after prepare_environment: Prefect reads it at import
 
-    console = Console(width=None if sys.stdout.isatty() else 120)
     keys = ("export", "output", "quarantine", "release", "drafts", "accept_difference")
     parameters = {key: getattr(arguments, key) for key in keys}
     try:
@@ -435,18 +444,13 @@ def _run(arguments: argparse.Namespace) -> int:
             "once (`make serve`, or `prefect server start`) and point PREFECT_API_URL at it.",
             file=sys.stderr,
         )
-        return 8
-    if arguments.summary_json:
-        Path(arguments.summary_json).write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
-    print_summary(console, summary)
-    return 0
+        return None
+    return summary
 
 
-def _run_locally(arguments: argparse.Namespace, loaded: LoadedConfig) -> int:
+def _run_locally(arguments: argparse.Namespace, loaded: LoadedConfig) -> RunSummary:
     """`run --local`: the flow's work without Prefect (`cro_awards.run.pipeline.draft_year`), in this process."""
     import uuid
-
-    from rich.console import Console
 
     from cro_awards.run import pipeline
 
@@ -461,10 +465,7 @@ def _run_locally(arguments: argparse.Namespace, loaded: LoadedConfig) -> int:
         accept_difference=arguments.accept_difference,
         keep=settings.keep_publications,
     )
-    if arguments.summary_json:
-        Path(arguments.summary_json).write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
-    print_summary(Console(width=None if sys.stdout.isatty() else 120), summary)
-    return 0
+    return summary
 
 
 def _release(arguments: argparse.Namespace) -> int:
