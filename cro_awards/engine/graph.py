@@ -272,7 +272,7 @@ class Scope:
 
     def failed_checks(self) -> list[str]:
         """The output checks of `sql/tests/` and the published tables' keys that fail (declare what they read)."""
-        for name in {*sql.PUBLISHED, *(r for check in sql.checks() for r in sql.reads(check, sql.TESTS_DIR))}:
+        for name in sql.checks_read():
             self._allowed(name)
         return self._run.workspace.failed_checks(self._run.parameters)
 

@@ -127,6 +127,12 @@ def checks(folder: Path = TESTS_DIR) -> tuple[str, ...]:
     return tuple(sorted(path.stem for path in folder.glob("*.sql")))
 
 
+def checks_read() -> tuple[str, ...]:
+    """What the output checks read, sorted: the published tables (their keys are checked) and every relation
+    a check of sql/tests/ reads."""
+    return tuple(sorted({*PUBLISHED, *(relation for name in checks() for relation in reads(name, TESTS_DIR))}))
+
+
 def audit_rows(connection: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> dict[str, list[tuple]]:
     """Each check of sql/audit/ -> the rows (segment, cro, item) that break it, on the tables of
     `connection`; only the checks that found some."""

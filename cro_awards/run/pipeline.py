@@ -186,9 +186,8 @@ def admission(scope: Scope) -> dict[str, Any]:
 def output_checks_node() -> Node:
     """The node of the output checks of `sql/tests/` and the published tables' keys (it reads what those
     files read): `OutputCheckError` (a bug) if any fails."""
-    checked = sorted({relation for name in sql.checks() for relation in sql.reads(name, sql.TESTS_DIR)})
 
-    @step(reads=(*sql.PUBLISHED, *checked), writes=("checked",))
+    @step(reads=sql.checks_read(), writes=("checked",))
     def output_checks(scope: Scope) -> dict[str, Any]:
         failed = scope.failed_checks()
         if failed:
