@@ -27,6 +27,7 @@ The graph knows nothing of Prefect, files or the method: each Python node is dec
 
 from __future__ import annotations
 
+import functools
 import graphlib
 import shutil
 import tempfile
@@ -155,9 +156,10 @@ class Workspace:
         return sql.arrow(self.connection, sql.sorted_query(name))
 
 
-def models_graph():
+@functools.cache
+def models_graph() -> Graph:
     """The models of `sql/` alone as a `cro_awards.engine.graph.Graph`, every source an input: what `Workspace.build`
-    runs (the run's graph adds the Python nodes to the same models)."""
+    runs (the run's graph adds the Python nodes to the same models). Built once: the files do not change."""
     return Graph((), sql.SOURCES, {})
 
 
